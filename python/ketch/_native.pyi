@@ -1,0 +1,26 @@
+from os import PathLike
+from typing import TypedDict
+
+class Unpacked(TypedDict):
+    digest: str
+    compressed_size: int
+    diff_id: str
+    tar_size: int
+    content_size: int
+    entries: int
+
+def sha256_file(path: str | PathLike[str]) -> tuple[str, int]: ...
+def sha256_bytes(data: bytes) -> str: ...
+def unpack_layer(
+    src: str | PathLike[str],
+    dest: str | PathLike[str],
+    expected_digest: str | None = None,
+    expected_diff_id: str | None = None,
+    max_bytes: int | None = None,
+) -> Unpacked: ...
+def syncfs(path: str | PathLike[str]) -> None: ...
+
+class Sha256:
+    def __init__(self) -> None: ...
+    def update(self, data: bytes) -> None: ...
+    def digest(self) -> str: ...

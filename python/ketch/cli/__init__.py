@@ -1,0 +1,56 @@
+"""The `ketch` command. Imports stay lazy: `ketch --help` loads Typer and
+this package only; each command imports what it uses when it runs."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ..errors import KetchError
+    from . import _click as click
+    from .app import app
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = bool(os.environ.get("KETCH_DEBUG"))
+    try:
+        rv = app(args=args, prog_name="ketch", standalone_mode=False)
+        return int(rv) if isinstance(rv, int) else 0
+    except KetchError as e:
+        if debug:
+            raise
+        print(str(e), file=sys.stderr)
+        return e.exit_code
+    except click.NoArgsIsHelp as e:
+        e.show()
+        return 0
+    except click.UsageError as e:
+        if debug:
+            raise
+        cmd = e.ctx.command_path if e.ctx else "ketch"
+        print(f"{e.format_message()}\nSee '{cmd} --help'.", file=sys.stderr)
+        return 125
+    except click.Exit as e:
+        return e.exit_code
+    except click.Abort:
+        print("aborted", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    except OSError as e:
+        if debug:
+            raise
+        print(f"error: {e.strerror or e}" + (f": {e.filename}" if e.filename else ""), file=sys.stderr)
+        return 1
+    except Exception as e:  # a bug: still one line, the traceback with KETCH_DEBUG=1
+        if debug:
+            raise
+        print(f"error: {type(e).__name__}: {e} (KETCH_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 1
+
+
+def run() -> None:
+    sys.exit(main())

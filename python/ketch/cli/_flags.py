@@ -1,0 +1,55 @@
+"""Docker's flag syntax on top of Click: `-t=value` is the value `value`
+(Click alone reads it as `=value`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer.core
+
+from . import _click as click
+
+
+def normalize(command: click.Command, args: list[str], interspersed: bool) -> list[str]:
+    """Splits `-x=value` into `-x value` for short options that take a value.
+    Stops at `--`, and at the first positional when the command's positionals
+    end its own arguments (run/exec: the rest belongs to the container)."""
+    takes_value = set()
+    for p in command.params:
+        if isinstance(p, click.Option) and not p.is_flag and not p.count:
+            takes_value.update(o for o in p.opts + p.secondary_opts if len(o) == 2)
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a == "--":
+            out.extend(args[i:])
+            break
+        if len(a) > 2 and a[0] == "-" and a[1] != "-" and a[2] == "=" and a[:2] in takes_value:
+            out.extend([a[:2], a[3:]])
+        elif not a.startswith("-") and not interspersed:
+            out.extend(args[i:])
+            break
+        else:
+            out.append(a)
+            if a in takes_value and i + 1 < len(args):
+                out.append(args[i + 1])
+                i += 1
+        i += 1
+    return out
+
+
+class DockerCommand(typer.core.TyperCommand):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, normalize(self, args, self.allow_interspersed_args))
+
+
+class DockerGroup(typer.core.TyperGroup):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, normalize(self, args, False))
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[Any, Any, list[str]]:
+        return super().resolve_command(ctx, args)

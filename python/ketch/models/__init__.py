@@ -1,0 +1,1 @@
+"""pydantic models of the documents ketch reads and writes."""

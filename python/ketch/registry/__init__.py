@@ -1,0 +1,1 @@
+"""Talking to registries: the client (distribution API v2), auth, pull."""

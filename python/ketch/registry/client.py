@@ -1,0 +1,229 @@
+"""A small client for the distribution API (v2), on the standard library's
+http.client: one keep-alive connection per thread and host, retries with
+backoff on transient failures, and the Basic / Bearer auth challenges."""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import json
+import os
+import socket
+import ssl
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..errors import AuthError, ManifestUnknown, RegistryError, UnreachableError
+from . import auth
+
+DOCKER_HUB_ENDPOINT = "registry-1.docker.io"
+RETRIES = 4
+USER_AGENT = "ketch/0.1"
+
+
+def is_insecure(domain: str) -> bool:
+    """Plain http for loopback and for registries named in KETCH_INSECURE_REGISTRIES
+    (comma separated, like dockerd's insecure-registries)."""
+    host = domain.rsplit(":", 1)[0] if not domain.startswith("[") else domain[1:].split("]")[0]
+    if host == "localhost":
+        return True
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return True
+    except ValueError:
+        pass
+    extra = [s.strip() for s in os.environ.get("KETCH_INSECURE_REGISTRIES", "").split(",") if s.strip()]
+    return domain in extra or host in extra
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+    resp: http.client.HTTPResponse | None = None
+    body: bytes = b""
+
+    def header(self, name: str) -> str:
+        return self.headers.get(name.lower(), "")
+
+
+@dataclass
+class _Conns(threading.local):
+    pool: dict[tuple[str, str], http.client.HTTPConnection] = field(default_factory=dict)
+
+
+def _error_detail(body: bytes) -> tuple[str, str]:
+    """(code, message) of a distribution error body, lowercased code as docker prints it."""
+    try:
+        errs = json.loads(body).get("errors") or []
+        if errs:
+            return str(errs[0].get("code", "")).lower().replace("_", " "), str(errs[0].get("message", ""))
+    except (ValueError, AttributeError):
+        pass
+    return "", body.decode(errors="replace").strip()[:200]
+
+
+class RegistryClient:
+    def __init__(self, domain: str) -> None:
+        self.domain = domain
+        self.host = DOCKER_HUB_ENDPOINT if domain == "docker.io" else domain
+        self.scheme = "http" if is_insecure(domain) else "https"
+        self._conns = _Conns()
+        self._tokens: dict[str, str] = {}
+        self._basic: str | None = None
+        self._lock = threading.Lock()
+        self.creds = auth.credentials(domain)
+
+    # -- transport ---------------------------------------------------------
+
+    def _conn(self, scheme: str, host: str) -> http.client.HTTPConnection:
+        key = (scheme, host)
+        c = self._conns.pool.get(key)
+        if c is None:
+            if scheme == "https":
+                c = http.client.HTTPSConnection(host, timeout=60, context=ssl.create_default_context())
+            else:
+                c = http.client.HTTPConnection(host, timeout=60)
+            self._conns.pool[key] = c
+        return c
+
+    def _send(self, method: str, url: str, headers: dict[str, str], stream: bool) -> Response:
+        u = urllib.parse.urlsplit(url)
+        path = u.path + ("?" + u.query if u.query else "")
+        last: Exception | None = None
+        for attempt in range(RETRIES):
+            c = self._conn(u.scheme, u.netloc)
+            try:
+                c.request(method, path, headers={"User-Agent": USER_AGENT, **headers})
+                r = c.getresponse()
+            except (OSError, http.client.HTTPException) as e:
+                c.close()
+                self._conns.pool.pop((u.scheme, u.netloc), None)
+                last = e
+                if isinstance(e, ConnectionRefusedError | socket.gaierror) and attempt >= 1:
+                    break
+                time.sleep(0.2 * 2**attempt)
+                continue
+            hdrs = {k.lower(): v for k, v in r.getheaders()}
+            if r.status in (429, 502, 503, 504) and attempt < RETRIES - 1:
+                r.read()
+                time.sleep(0.5 * 2**attempt)
+                continue
+            if stream and r.status == 200:
+                return Response(r.status, hdrs, r)
+            return Response(r.status, hdrs, None, r.read())
+        reason = getattr(last, "strerror", None) or str(last)
+        if isinstance(last, socket.gaierror):
+            reason = "no such host"
+        raise UnreachableError(f'{method.title()} "{url}": {reason}'.replace("Head ", "Head ").rstrip())
+
+    # -- auth --------------------------------------------------------------
+
+    def _authorize(self, challenge: str, scope: str) -> None:
+        scheme, params = auth.parse_challenge(challenge)
+        if scheme == "basic":
+            if not self.creds:
+                raise AuthError("no basic auth credentials")
+            self._basic = auth.basic_header(*self.creds)
+            return
+        if scheme != "bearer" or "realm" not in params:
+            raise AuthError(f"unsupported auth challenge from {self.domain}: {challenge}")
+        q = {"service": params.get("service", "")}
+        if scope:
+            q["scope"] = scope
+        url = params["realm"] + ("&" if "?" in params["realm"] else "?") + urllib.parse.urlencode(q)
+        headers = {}
+        if self.creds:
+            headers["Authorization"] = auth.basic_header(*self.creds)
+        r = self._send("GET", url, headers, stream=False)
+        if r.status == 401:
+            raise AuthError(f"unauthorized: authentication to {self.domain} failed: check your credentials (ketch login)")
+        if r.status != 200:
+            raise AuthError(f"token request to {params['realm']} failed with status {r.status}")
+        try:
+            body = json.loads(r.body)
+            token = body.get("token") or body.get("access_token")
+        except ValueError:
+            token = None
+        if not token:
+            raise AuthError(f"token server {params['realm']} gave no token")
+        with self._lock:
+            self._tokens[scope] = token
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        scope: str,
+        headers: dict[str, str] | None = None,
+        stream: bool = False,
+    ) -> Response:
+        """A request to this registry, answering one auth challenge if asked.
+        Redirects (blob storage) are followed without our credentials."""
+        url = f"{self.scheme}://{self.host}{path}"
+        for _ in range(2):
+            h = dict(headers or {})
+            if scope in self._tokens:
+                h["Authorization"] = "Bearer " + self._tokens[scope]
+            elif self._basic:
+                h["Authorization"] = self._basic
+            r = self._send(method, url, h, stream)
+            if r.status == 401 and "Authorization" not in h:
+                self._authorize(r.header("www-authenticate"), scope)
+                continue
+            break
+        hops = 0
+        while r.status in (301, 302, 303, 307, 308) and hops < 5:
+            loc = urllib.parse.urljoin(url, r.header("location"))
+            url = loc
+            r = self._send(method, loc, {k: v for k, v in (headers or {}).items()}, stream)
+            hops += 1
+        return r
+
+    # -- API ---------------------------------------------------------------
+
+    def manifest(self, repo: str, ident: str, accept: str, what: str) -> tuple[bytes, str]:
+        """(body, content type) of a manifest or index; `what` names it in errors."""
+        r = self.request(
+            "GET", f"/v2/{repo}/manifests/{ident}", f"repository:{repo}:pull", {"Accept": accept}
+        )
+        if r.status == 404:
+            code, msg = _error_detail(r.body)
+            detail = f"{code}: {msg}" if code else "manifest unknown"
+            raise ManifestUnknown(f"manifest for {what} not found: {detail}")
+        self._check(r, what, repo)
+        return r.body, r.header("content-type")
+
+    def blob(self, repo: str, digest: str, sink: Callable[[bytes], None], chunk: int = 1 << 20) -> None:
+        r = self.request("GET", f"/v2/{repo}/blobs/{digest}", f"repository:{repo}:pull", stream=True)
+        if r.status == 404:
+            raise RegistryError(f"blob {digest} of {repo} not found on {self.domain}: blob unknown")
+        self._check(r, digest, repo)
+        assert r.resp is not None
+        try:
+            while True:
+                data = r.resp.read(chunk)
+                if not data:
+                    break
+                sink(data)
+        except (OSError, http.client.HTTPException) as e:
+            raise UnreachableError(f"reading blob {digest} from {self.domain}: {e}") from e
+
+    def blob_bytes(self, repo: str, digest: str) -> bytes:
+        parts: list[bytes] = []
+        self.blob(repo, digest, parts.append)
+        return b"".join(parts)
+
+    def _check(self, r: Response, what: str, repo: str) -> None:
+        if r.status in (200, 201, 202, 204):
+            return
+        code, msg = _error_detail(r.body)
+        if r.status == 401 or r.status == 403:
+            raise AuthError(
+                f"pull access denied for {repo}, repository does not exist or may require 'ketch login'"
+                + (f": {code}: {msg}" if code else "")
+            )
+        raise RegistryError(f"{what}: registry {self.domain} answered {r.status}" + (f": {code}: {msg}" if code else ""))

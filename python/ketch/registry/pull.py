@@ -1,0 +1,210 @@
+"""`ketch pull`: resolve a reference to one platform's manifest, fetch what
+the store lacks, unpack layers in parallel (Rust, GIL released), then record
+the image in one transaction."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform as _platform
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from .. import _native
+from ..errors import DigestMismatchError, KetchError, ManifestInvalid
+from ..models.image import ACCEPT, Index, Manifest, parse_document
+from ..reference import Reference
+from ..store import Store
+from ..store.layers import chain_ids
+from .client import RegistryClient
+
+Emit = Callable[[str], None]
+
+MAX_MANIFEST = 4 << 20
+_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le", "s390x": "s390x"}
+
+
+def host_platform() -> str:
+    arch = _ARCH.get(_platform.machine(), _platform.machine())
+    return f"linux/{arch}" + ("/v7" if arch == "arm" else "")
+
+
+@dataclass
+class PullResult:
+    image_id: str
+    digest: str
+    ref: Reference
+    downloaded: bool
+
+
+def _select(index: Index, want: str) -> str:
+    os_, _, rest = want.partition("/")
+    arch, _, variant = rest.partition("/")
+    candidates = [
+        m for m in index.manifests if m.platform and m.platform.os == os_ and m.platform.architecture == arch
+    ]
+    if variant:
+        exact = [m for m in candidates if m.platform and m.platform.variant == variant]
+        candidates = exact or candidates
+    if not candidates:
+        have = ", ".join(
+            f"{m.platform.os}/{m.platform.architecture}" + (f"/{m.platform.variant}" if m.platform.variant else "")
+            for m in index.manifests
+            if m.platform
+        )
+        raise KetchError(f"no matching manifest for {want} in the manifest list entries (has: {have or 'none'})")
+    return candidates[0].digest
+
+
+def _max_layer_bytes(store: Store) -> int:
+    """The bound on what one layer may expand to: the KETCH_MAX_LAYER_BYTES
+    setting, else the free space of the store's filesystem (a layer larger
+    than that cannot succeed, and a decompression bomb stops there)."""
+    env = os.environ.get("KETCH_MAX_LAYER_BYTES")
+    if env:
+        return int(env)
+    st = os.statvfs(store.root)
+    return st.f_bavail * st.f_frsize
+
+
+def pull(store: Store, ref: Reference, emit: Emit, platform: str | None = None, quiet: bool = False) -> PullResult:
+    client = RegistryClient(ref.domain)
+    repo = ref.path
+    say: Emit = (lambda _line: None) if quiet else emit
+    lock = threading.Lock()
+
+    def say_locked(line: str) -> None:
+        with lock:
+            say(line)
+
+    say(f"{ref.ident}: Pulling from {repo}")
+    what = ref.familiar() if ref.domain != "docker.io" else str(ref)
+    body, ctype = client.manifest(repo, ref.ident, ACCEPT, what)
+    if len(body) > MAX_MANIFEST:
+        raise ManifestInvalid(f"manifest for {what} is larger than {MAX_MANIFEST} bytes")
+    top_digest = _native.sha256_bytes(body)
+    if ref.digest and top_digest != ref.digest:
+        raise DigestMismatchError(f"manifest digest mismatch for {what}: got {top_digest}")
+    doc = parse_document(body, ctype)
+    documents = [(top_digest, body)]
+    if isinstance(doc, Index):
+        mdigest = _select(doc, platform or host_platform())
+        body, ctype = client.manifest(repo, mdigest, ACCEPT, f"{what} ({mdigest})")
+        if _native.sha256_bytes(body) != mdigest:
+            raise DigestMismatchError(f"manifest digest mismatch for {mdigest}")
+        doc = parse_document(body, ctype)
+        if not isinstance(doc, Manifest):
+            raise ManifestInvalid(f"{mdigest} in the index of {what} is not an image manifest")
+        documents.append((mdigest, body))
+    manifest = doc
+    assert isinstance(manifest, Manifest)
+
+    image_id = manifest.config.digest
+    if store.content.has(image_id):
+        config_bytes = store.content.read(image_id)
+    else:
+        config_bytes = client.blob_bytes(repo, image_id)
+        if _native.sha256_bytes(config_bytes) != image_id:
+            raise DigestMismatchError(f"image config digest mismatch for {image_id}")
+    try:
+        config = json.loads(config_bytes)
+        diff_ids: list[str] = list(config["rootfs"]["diff_ids"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise ManifestInvalid(f"image config {image_id} is not valid: {e}") from e
+    if len(diff_ids) != len(manifest.layers):
+        raise ManifestInvalid(
+            f"image {what} has {len(manifest.layers)} layers but its config lists {len(diff_ids)}"
+        )
+    chains = chain_ids(diff_ids)
+
+    tagged = store.db.query("SELECT image_id FROM tags WHERE name=?", (str(ref),)) if ref.tag and not ref.digest else []
+    have_image = bool(store.db.query("SELECT 1 FROM images WHERE id=?", (image_id,)))
+    up_to_date = have_image and all(store.layers.exists(c) for c in chains) and (
+        ref.digest is not None or (bool(tagged) and tagged[0]["image_id"] == image_id)
+    )
+
+    if not up_to_date:
+        store.layers.clean_stale()
+        max_bytes = _max_layer_bytes(store)
+        todo = []
+        for i, (desc, diff_id, chain) in enumerate(zip(manifest.layers, diff_ids, chains, strict=True)):
+            short = desc.digest[7:19]
+            if store.layers.exists(chain):
+                say(f"{short}: Already exists")
+            else:
+                todo.append((i, desc, diff_id, chain))
+        for _, desc, _, _ in todo:
+            say(f"{desc.digest[7:19]}: Pulling fs layer")
+
+        def fetch_and_unpack(item: tuple[int, object, str, str]) -> None:
+            i, desc, diff_id, chain = item
+            assert hasattr(desc, "digest")
+            short = desc.digest[7:19]
+            if not store.content.has(desc.digest):
+                with store.content.ingest(desc.digest, desc.size) as ing:
+                    client.blob(repo, desc.digest, ing.write)
+                    say_locked(f"{short}: Verifying Checksum")
+                    ing.commit()
+                say_locked(f"{short}: Download complete")
+            parent = chains[i - 1] if i else None
+            store.layers.create(chain, diff_id, parent, store.content.path(desc.digest), desc.digest, max_bytes)
+            say_locked(f"{short}: Pull complete")
+
+        if todo:
+            with ThreadPoolExecutor(max_workers=min(len(todo), 4)) as pool:
+                futures = [pool.submit(fetch_and_unpack, t) for t in todo]
+                errors = [f.exception() for f in futures]
+            for e in errors:
+                if e is not None:
+                    raise e
+
+        _record(store, ref, image_id, config, config_bytes, chains, manifest, documents)
+
+    say(f"Digest: {top_digest}")
+    familiar = ref.familiar()
+    if up_to_date:
+        say(f"Status: Image is up to date for {familiar}")
+    else:
+        say(f"Status: Downloaded newer image for {familiar}")
+    return PullResult(image_id, top_digest, ref, not up_to_date)
+
+
+def _record(
+    store: Store,
+    ref: Reference,
+    image_id: str,
+    config: dict[str, object],
+    config_bytes: bytes,
+    chains: list[str],
+    manifest: Manifest,
+    documents: list[tuple[str, bytes]],
+) -> None:
+    store.content.write(config_bytes, image_id)
+    for digest, body in documents:
+        store.content.write(body, digest)
+    size = sum(store.layers.size(c) for c in chains)
+    now = time.time()
+    blobs = {image_id, *(d for d, _ in documents), *(layer.digest for layer in manifest.layers)}
+    created = config.get("created")
+    with store.db.write() as c:
+        c.execute(
+            "INSERT OR IGNORE INTO images(id, parent, created, size, added) VALUES (?,?,?,?,?)",
+            (image_id, None, created if isinstance(created, str) else None, size, now),
+        )
+        c.execute("DELETE FROM image_layers WHERE image_id=?", (image_id,))
+        c.executemany(
+            "INSERT INTO image_layers(image_id, idx, chain_id) VALUES (?,?,?)",
+            [(image_id, i, ch) for i, ch in enumerate(chains)],
+        )
+        c.executemany("INSERT OR IGNORE INTO image_blobs(image_id, digest) VALUES (?,?)", [(image_id, b) for b in blobs])
+        if ref.tag and not ref.digest:
+            c.execute("INSERT OR REPLACE INTO tags(name, image_id, tagged) VALUES (?,?,?)", (str(ref), image_id, now))
+        c.execute(
+            "INSERT OR REPLACE INTO repo_digests(repo, digest, image_id) VALUES (?,?,?)",
+            (ref.name, documents[0][0], image_id),
+        )
+
+

@@ -1,0 +1,131 @@
+"""Content-addressed blobs: written to ingest/, verified, then renamed into
+blobs/sha256/<hex>. Nothing half-written is ever under a final name."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from types import TracebackType
+
+from .. import _native
+from ..errors import DigestMismatchError, KetchError, NoSpaceError
+
+
+def _hex(digest: str) -> str:
+    algo, _, hexpart = digest.partition(":")
+    if algo != "sha256" or len(hexpart) != 64:
+        raise KetchError(f"unsupported digest {digest}")
+    return hexpart
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Ingest:
+    """A blob being written. `commit()` checks size and digest, fsyncs and
+    renames it into place; leaving the `with` block without a commit removes it."""
+
+    def __init__(self, store: ContentStore, expected: str, expected_size: int | None) -> None:
+        self.store = store
+        self.expected = expected
+        self.expected_size = expected_size
+        self.path = store.ingest_dir / f"{_hex(expected)}-{uuid.uuid4().hex[:12]}"
+        self.file = open(self.path, "wb")  # noqa: SIM115 - closed in commit/abort
+        self.hasher = _native.Sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        try:
+            self.file.write(data)
+        except OSError as e:
+            if e.errno == 28:
+                raise NoSpaceError(f"no space left on device writing {self.path.parent}") from e
+            raise
+        self.hasher.update(data)
+        self.size += len(data)
+
+    def commit(self) -> Path:
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()
+        actual = self.hasher.digest()
+        if self.expected_size is not None and self.size != self.expected_size:
+            raise DigestMismatchError(
+                f"size mismatch for {self.expected}: expected {self.expected_size} bytes, got {self.size}"
+            )
+        if actual != self.expected:
+            raise DigestMismatchError(f"digest mismatch: expected {self.expected}, got {actual}")
+        final = self.store.path(self.expected)
+        os.rename(self.path, final)
+        fsync_dir(final.parent)
+        return final
+
+    def abort(self) -> None:
+        if not self.file.closed:
+            self.file.close()
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+    def __enter__(self) -> Ingest:
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, v: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.abort()
+
+
+class ContentStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.blob_dir = root / "blobs" / "sha256"
+        self.ingest_dir = root / "ingest"
+        self.blob_dir.mkdir(parents=True, exist_ok=True)
+        self.ingest_dir.mkdir(parents=True, exist_ok=True)
+
+    def path(self, digest: str) -> Path:
+        return self.blob_dir / _hex(digest)
+
+    def has(self, digest: str) -> bool:
+        return self.path(digest).exists()
+
+    def ingest(self, expected: str, expected_size: int | None = None) -> Ingest:
+        return Ingest(self, expected, expected_size)
+
+    def write(self, data: bytes, expected: str | None = None) -> str:
+        digest = expected or _native.sha256_bytes(data)
+        if not self.has(digest):
+            with self.ingest(digest, len(data)) as ing:
+                ing.write(data)
+                ing.commit()
+        return digest
+
+    def read(self, digest: str) -> bytes:
+        return self.path(digest).read_bytes()
+
+    def delete(self, digest: str) -> None:
+        try:
+            os.unlink(self.path(digest))
+        except FileNotFoundError:
+            pass
+
+    def clean_ingest(self, older_than: float = 3600.0) -> None:
+        """Removes partial downloads left by a killed pull (by age: a live pull
+        writes its own files continuously)."""
+        import time
+
+        now = time.time()
+        for p in self.ingest_dir.iterdir():
+            try:
+                if now - p.stat().st_mtime > older_than:
+                    p.unlink()
+            except FileNotFoundError:
+                pass

@@ -1,0 +1,97 @@
+"""The store's metadata in SQLite (WAL). Every change is one transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS layers (
+    chain_id TEXT PRIMARY KEY,
+    diff_id  TEXT NOT NULL,
+    parent   TEXT,              -- chain id of the layer below, NULL at the bottom
+    size     INTEGER NOT NULL   -- bytes of regular files in the layer
+);
+CREATE TABLE IF NOT EXISTS images (
+    id        TEXT PRIMARY KEY, -- the config digest, as docker's image id
+    parent    TEXT,             -- parent image id (builds), NULL otherwise
+    created   TEXT,             -- the config's "created"
+    size      INTEGER NOT NULL, -- sum of its layers' sizes
+    added     REAL NOT NULL     -- when it entered the store (unix time)
+);
+-- An image's layers, bottom first. A layer's reference count is the number
+-- of rows naming it here: counted, never stored, so it cannot drift.
+CREATE TABLE IF NOT EXISTS image_layers (
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    idx      INTEGER NOT NULL,
+    chain_id TEXT NOT NULL REFERENCES layers(chain_id),
+    PRIMARY KEY (image_id, idx)
+);
+CREATE INDEX IF NOT EXISTS image_layers_chain ON image_layers(chain_id);
+-- Blobs an image keeps alive in content/: config, manifests, compressed layers.
+CREATE TABLE IF NOT EXISTS image_blobs (
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    digest   TEXT NOT NULL,
+    PRIMARY KEY (image_id, digest)
+);
+CREATE INDEX IF NOT EXISTS image_blobs_digest ON image_blobs(digest);
+CREATE TABLE IF NOT EXISTS tags (
+    name     TEXT PRIMARY KEY,  -- domain/path:tag
+    image_id TEXT NOT NULL REFERENCES images(id),
+    tagged   REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tags_image ON tags(image_id);
+-- The manifest digest each repository knows an image by (RepoDigests).
+CREATE TABLE IF NOT EXISTS repo_digests (
+    repo     TEXT NOT NULL,     -- domain/path
+    digest   TEXT NOT NULL,
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    PRIMARY KEY (repo, digest)
+);
+CREATE INDEX IF NOT EXISTS repo_digests_image ON repo_digests(image_id);
+"""
+
+
+class Database:
+    """One connection per thread; writes are `BEGIN IMMEDIATE` transactions."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        # executescript commits on its own; CREATE ... IF NOT EXISTS is idempotent.
+        self.conn().executescript(SCHEMA)
+
+    def conn(self) -> sqlite3.Connection:
+        c: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if c is None:
+            c = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            c.execute("PRAGMA journal_mode=WAL")
+            c.execute("PRAGMA synchronous=NORMAL")
+            c.execute("PRAGMA foreign_keys=ON")
+            c.row_factory = sqlite3.Row
+            self._local.conn = c
+        return c
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        c = self.conn()
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            yield c
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        else:
+            c.execute("COMMIT")
+
+    def query(self, sql: str, args: tuple[object, ...] = ()) -> list[sqlite3.Row]:
+        return self.conn().execute(sql, args).fetchall()
+
+    def close(self) -> None:
+        c = getattr(self._local, "conn", None)
+        if c is not None:
+            c.close()
+            self._local.conn = None

@@ -1,0 +1,170 @@
+"""Images and their names: lookups, tagging, and removal with docker's rules."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ConflictError, ImageNotFound, ReferenceError_
+from ..reference import Reference, parse
+from . import Store
+
+
+@dataclass
+class Image:
+    id: str
+    created: str | None
+    size: int
+    added: float
+    parent: str | None
+    tags: list[str] = field(default_factory=list)  # full names: domain/path:tag
+    digests: list[tuple[str, str]] = field(default_factory=list)  # (repo, digest)
+
+    @property
+    def short_id(self) -> str:
+        return self.id.split(":", 1)[1][:12]
+
+
+def _row_to_image(store: Store, row: Any) -> Image:
+    img = Image(row["id"], row["created"], row["size"], row["added"], row["parent"])
+    img.tags = [r["name"] for r in store.db.query("SELECT name FROM tags WHERE image_id=? ORDER BY tagged DESC", (img.id,))]
+    img.digests = [
+        (r["repo"], r["digest"]) for r in store.db.query("SELECT repo, digest FROM repo_digests WHERE image_id=?", (img.id,))
+    ]
+    return img
+
+
+def list_images(store: Store) -> list[Image]:
+    rows = store.db.query("SELECT * FROM images ORDER BY COALESCE(created, '') DESC, added DESC")
+    return [_row_to_image(store, r) for r in rows]
+
+
+def get(store: Store, image_id: str) -> Image:
+    rows = store.db.query("SELECT * FROM images WHERE id=?", (image_id,))
+    if not rows:
+        raise ImageNotFound(f"No such image: {image_id}")
+    return _row_to_image(store, rows[0])
+
+
+def lookup(store: Store, name: str) -> tuple[Image, Reference | None]:
+    """Finds an image by reference (`busybox`, `host/repo:tag`, `repo@sha256:..`)
+    or by id (`sha256:<hex>`, or a unique prefix of the hex), as docker does."""
+    ref: Reference | None = None
+    try:
+        ref = parse(name)
+    except ReferenceError_:
+        ref = None
+    if ref is not None:
+        if ref.digest:
+            rows = store.db.query(
+                "SELECT image_id FROM repo_digests WHERE repo=? AND digest=?", (ref.name, ref.digest)
+            )
+        else:
+            rows = store.db.query("SELECT image_id FROM tags WHERE name=?", (str(ref),))
+        if rows:
+            return get(store, rows[0]["image_id"]), ref
+    hexpart = name[7:] if name.startswith("sha256:") else name
+    if hexpart and all(c in "0123456789abcdef" for c in hexpart) and len(hexpart) <= 64:
+        rows = store.db.query("SELECT id FROM images WHERE id LIKE ?", (f"sha256:{hexpart}%",))
+        if len(rows) == 1:
+            return get(store, rows[0]["id"]), None
+        if len(rows) > 1:
+            raise ConflictError(f"multiple IDs found with provided prefix: {hexpart}")
+    raise ImageNotFound(f"No such image: {name}")
+
+
+def config(store: Store, image_id: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(store.content.read(image_id))
+    return data
+
+
+def layer_chain(store: Store, image_id: str) -> list[str]:
+    return [
+        r["chain_id"]
+        for r in store.db.query("SELECT chain_id FROM image_layers WHERE image_id=? ORDER BY idx", (image_id,))
+    ]
+
+
+def tag(store: Store, source: str, target: str) -> None:
+    img, _ = lookup(store, source)
+    ref = parse(target)
+    if ref.digest:
+        raise ReferenceError_("refusing to create a tag with a digest reference")
+    with store.db.write() as c:
+        c.execute(
+            "INSERT OR REPLACE INTO tags(name, image_id, tagged) VALUES (?,?,?)", (str(ref), img.id, time.time())
+        )
+
+
+def _children(store: Store, image_id: str) -> list[str]:
+    return [r["id"] for r in store.db.query("SELECT id FROM images WHERE parent=?", (image_id,))]
+
+
+def remove(store: Store, name: str, force: bool = False) -> list[str]:
+    """`docker rmi NAME`: the lines to print (`Untagged: ...`, `Deleted: ...`)."""
+    img, ref = lookup(store, name)
+    named = ref is not None and (ref.digest is not None or str(ref) in img.tags)
+    if ref is not None and named:
+        others = [t for t in img.tags if t != str(ref)]
+        if others or _children(store, img.id):
+            # Other names (or child images) still need it: only this name goes.
+            with store.db.write() as c:
+                if ref.digest:
+                    c.execute("DELETE FROM repo_digests WHERE repo=? AND digest=?", (ref.name, ref.digest))
+                else:
+                    c.execute("DELETE FROM tags WHERE name=?", (str(ref),))
+            return [f"Untagged: {ref.familiar()}"]
+    else:
+        repos = {parse(t).name for t in img.tags}
+        if len(repos) > 1 and not force:
+            raise ConflictError(
+                f"conflict: unable to delete {img.short_id} (must be forced) - "
+                "image is referenced in multiple repositories"
+            )
+        if _children(store, img.id):
+            raise ConflictError(
+                f"conflict: unable to delete {img.short_id} (cannot be forced) - image has dependent child images"
+            )
+    out = [f"Untagged: {parse(t).familiar()}" for t in img.tags]
+    for repo, digest in img.digests:
+        domain, path = repo.split("/", 1)
+        out.append(f"Untagged: {Reference(domain, path).with_digest(digest).familiar()}")
+    out.extend(_delete_image_chain(store, img.id))
+    return out
+
+
+def _delete_image_chain(store: Store, image_id: str) -> list[str]:
+    """Deletes the image, then its untagged parents that nothing else needs,
+    then the layers and blobs that no remaining image uses."""
+    out: list[str] = []
+    freed_layers: list[str] = []
+    blobs: set[str] = set()
+    current: str | None = image_id
+    while current is not None:
+        rows = store.db.query("SELECT parent FROM images WHERE id=?", (current,))
+        parent = rows[0]["parent"] if rows else None
+        chain = layer_chain(store, current)
+        blobs |= {r["digest"] for r in store.db.query("SELECT digest FROM image_blobs WHERE image_id=?", (current,))}
+        with store.db.write() as c:
+            c.execute("DELETE FROM tags WHERE image_id=?", (current,))
+            c.execute("DELETE FROM images WHERE id=?", (current,))
+        out.append(f"Deleted: {current}")
+        for chain_id in reversed(chain):
+            if chain_id not in freed_layers and not store.db.query(
+                "SELECT 1 FROM image_layers WHERE chain_id=? LIMIT 1", (chain_id,)
+            ):
+                freed_layers.append(chain_id)
+        if parent is None or store.db.query("SELECT 1 FROM tags WHERE image_id=?", (parent,)) or _children(
+            store, parent
+        ):
+            break
+        current = parent
+    for chain_id in freed_layers:
+        store.layers.remove(chain_id)
+        out.append(f"Deleted: {chain_id}")
+    for digest in blobs:
+        if not store.db.query("SELECT 1 FROM image_blobs WHERE digest=? LIMIT 1", (digest,)):
+            store.content.delete(digest)
+    return out

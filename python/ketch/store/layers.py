@@ -1,0 +1,137 @@
+"""Extracted layers (snapshots), keyed by chain id and shared between images.
+
+A layer is unpacked under a temporary name, made durable with one `syncfs`,
+then renamed to `layers/<chain-hex>`: a directory under its final name is
+always complete. Its metadata row follows in one transaction; a row missing
+after a crash is recovered from the `meta.json` inside the directory.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .. import _native
+from .content import fsync_dir
+from .db import Database
+
+
+def run_root() -> Path:
+    return Path(os.environ.get("KETCH_RUN_ROOT") or "/run/ketch")
+
+
+def _hex(chain_id: str) -> str:
+    return chain_id.split(":", 1)[1]
+
+
+def chain_ids(diff_ids: list[str]) -> list[str]:
+    """The OCI chain ids: ChainID(L0) = DiffID(L0), ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln))."""
+    out: list[str] = []
+    for d in diff_ids:
+        out.append(d if not out else _native.sha256_bytes(f"{out[-1]} {d}".encode()))
+    return out
+
+
+class LayerStore:
+    def __init__(self, root: Path, db: Database) -> None:
+        self.root = root
+        self.db = db
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def dir(self, chain_id: str) -> Path:
+        return self.root / _hex(chain_id)
+
+    def diff(self, chain_id: str) -> Path:
+        return self.dir(chain_id) / "diff"
+
+    def exists(self, chain_id: str) -> bool:
+        if not self.dir(chain_id).is_dir():
+            return False
+        self._ensure_row(chain_id)
+        return True
+
+    @contextmanager
+    def lock(self, chain_id: str, blocking: bool = True) -> Iterator[bool]:
+        locks = run_root() / "locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        fd = os.open(locks / f"layer-{_hex(chain_id)}", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)
+
+    def _ensure_row(self, chain_id: str) -> None:
+        if self.db.query("SELECT 1 FROM layers WHERE chain_id=?", (chain_id,)):
+            return
+        meta = json.loads((self.dir(chain_id) / "meta.json").read_text())
+        with self.db.write() as c:
+            c.execute(
+                "INSERT OR IGNORE INTO layers(chain_id, diff_id, parent, size) VALUES (?,?,?,?)",
+                (chain_id, meta["diff_id"], meta["parent"], meta["size"]),
+            )
+
+    def size(self, chain_id: str) -> int:
+        rows = self.db.query("SELECT size FROM layers WHERE chain_id=?", (chain_id,))
+        return int(rows[0]["size"]) if rows else 0
+
+    def create(
+        self,
+        chain_id: str,
+        diff_id: str,
+        parent: str | None,
+        blob: Path,
+        blob_digest: str | None,
+        max_bytes: int | None = None,
+    ) -> bool:
+        """Unpacks `blob` as the layer `chain_id`; False if it was already there
+        (another pull may have made it while we waited for the lock)."""
+        with self.lock(chain_id):
+            if self.exists(chain_id):
+                return False
+            tmp = self.root / f".tmp-{_hex(chain_id)}-{uuid.uuid4().hex[:12]}"
+            tmp.mkdir()
+            try:
+                u = _native.unpack_layer(blob, tmp / "diff", blob_digest, diff_id, max_bytes)
+                meta = {"diff_id": diff_id, "parent": parent, "size": u["content_size"]}
+                (tmp / "meta.json").write_text(json.dumps(meta))
+                _native.syncfs(tmp)
+                os.rename(tmp, self.dir(chain_id))
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            fsync_dir(self.root)
+            self._ensure_row(chain_id)
+            return True
+
+    def remove(self, chain_id: str) -> None:
+        """Deletes a layer nothing uses any more (the caller checked)."""
+        with self.lock(chain_id):
+            with self.db.write() as c:
+                c.execute("DELETE FROM layers WHERE chain_id=?", (chain_id,))
+            d = self.dir(chain_id)
+            if d.exists():
+                trash = self.root / f".del-{_hex(chain_id)}-{uuid.uuid4().hex[:12]}"
+                os.rename(d, trash)
+                shutil.rmtree(trash, ignore_errors=True)
+
+    def clean_stale(self) -> None:
+        """Removes what a killed pull or rmi left: temporary and half-deleted
+        directories whose layer lock nobody holds."""
+        for p in self.root.iterdir():
+            if not (p.name.startswith(".tmp-") or p.name.startswith(".del-")):
+                continue
+            chain = "sha256:" + p.name[5:].split("-", 1)[0]
+            with self.lock(chain, blocking=False) as got:
+                if got:
+                    shutil.rmtree(p, ignore_errors=True)

@@ -1,0 +1,63 @@
+//! One error type for the whole crate. The Python exceptions it turns into are
+//! defined in `python/ketch/errors.py` (see `lib.rs` for the single conversion).
+
+use std::io;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An I/O failure, with what we were doing when it happened.
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: io::Error,
+    },
+    /// A layer that is malformed or tries something a layer may not do.
+    #[error("invalid layer: {0}")]
+    BadLayer(String),
+    /// Content whose sha256 is not the one it was announced with.
+    #[error("{what} digest mismatch: expected {expected}, got {actual}")]
+    DigestMismatch {
+        what: &'static str,
+        expected: String,
+        actual: String,
+    },
+    /// A layer that unpacks to more than the caller allowed (a decompression bomb).
+    #[error("layer expands beyond the limit of {0} bytes")]
+    TooLarge(u64),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    pub fn io(context: impl Into<String>, source: io::Error) -> Self {
+        // An error that came from inside a reader chain may already be one of ours.
+        if source.get_ref().is_some_and(|e| e.is::<Error>()) {
+            let inner = source.into_inner().expect("checked above");
+            return *inner.downcast::<Error>().expect("checked above");
+        }
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// The errno behind an I/O error, if any (ENOSPC maps to its own exception).
+    pub fn raw_os_error(&self) -> Option<i32> {
+        match self {
+            Error::Io { source, .. } => source.raw_os_error(),
+            _ => None,
+        }
+    }
+}
+
+/// Adds context to io results: `op().ctx(|| format!("open {path}"))?`.
+pub trait Context<T> {
+    fn ctx<F: FnOnce() -> String>(self, f: F) -> Result<T>;
+}
+
+impl<T> Context<T> for io::Result<T> {
+    fn ctx<F: FnOnce() -> String>(self, f: F) -> Result<T> {
+        self.map_err(|e| Error::io(f(), e))
+    }
+}

@@ -1,0 +1,3 @@
+//! Layers: tar streams in (unpack) and, later, out (diff).
+
+pub mod unpack;

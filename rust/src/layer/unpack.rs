@@ -1,0 +1,370 @@
+//! A (gzip | zstd | plain) tar stream -> a directory in overlayfs format.
+//!
+//! One pass over the bytes: the compressed stream is hashed (the blob digest),
+//! decompressed, hashed again (the diff id) and extracted. Everything is
+//! written through `Root`, so no entry can land outside the target.
+//! Whiteouts become what overlayfs reads: `.wh.NAME` a 0:0 character device,
+//! `.wh..wh..opq` the `trusted.overlay.opaque` xattr on its directory.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+use tar::EntryType;
+
+use crate::digest::HashingReader;
+use crate::error::{Context, Error, Result};
+use crate::root::{clean_components, cstr, display, fstatat, is_dir, openat, remove_at, Root};
+
+const WHITEOUT_PREFIX: &[u8] = b".wh.";
+const OPAQUE: &[u8] = b".wh..wh..opq";
+const BUF: usize = 1 << 20;
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Unpacked {
+    /// sha256 of the bytes as read (compressed).
+    pub digest: String,
+    pub compressed_size: u64,
+    /// sha256 of the uncompressed tar.
+    pub diff_id: String,
+    pub tar_size: u64,
+    /// Sum of the sizes of the regular files (what docker reports as a layer's size).
+    pub content_size: u64,
+    pub entries: u64,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Options {
+    pub expected_digest: Option<String>,
+    pub expected_diff_id: Option<String>,
+    /// Stop with `TooLarge` once the uncompressed stream passes this many bytes.
+    pub max_bytes: Option<u64>,
+}
+
+/// A reader that fails once more than `limit` bytes have come through.
+struct Limit<R> {
+    inner: R,
+    left: u64,
+    limit: u64,
+}
+
+impl<R: Read> Read for Limit<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n as u64 > self.left {
+            return Err(io::Error::other(Error::TooLarge(self.limit)));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+enum Compression {
+    Gzip,
+    Zstd,
+    Plain,
+}
+
+fn sniff<R: BufRead>(r: &mut R) -> io::Result<Compression> {
+    let head = r.fill_buf()?;
+    Ok(if head.starts_with(&[0x1f, 0x8b]) {
+        Compression::Gzip
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Compression::Zstd
+    } else {
+        Compression::Plain
+    })
+}
+
+/// Unpacks the layer file `src` into `dest` (created; must not exist).
+pub fn unpack_file(src: &Path, dest: &Path, opts: &Options) -> Result<Unpacked> {
+    let f = File::open(src).ctx(|| format!("open {}", src.display()))?;
+    unpack(f, dest, opts)
+}
+
+type Compressed<R> = BufReader<HashingReader<R>>;
+
+/// The decompressor, kept concrete so the compressed reader (and its hash)
+/// can be taken back out at the end.
+enum Decoder<R: Read> {
+    Gzip(flate2::bufread::MultiGzDecoder<Compressed<R>>),
+    Zstd(zstd::stream::read::Decoder<'static, Compressed<R>>),
+    Plain(Compressed<R>),
+}
+
+impl<R: Read> Read for Decoder<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Decoder::Gzip(d) => d.read(buf),
+            Decoder::Zstd(d) => d.read(buf),
+            Decoder::Plain(d) => d.read(buf),
+        }
+    }
+}
+
+impl<R: Read> Decoder<R> {
+    fn into_inner(self) -> Compressed<R> {
+        match self {
+            Decoder::Gzip(d) => d.into_inner(),
+            Decoder::Zstd(d) => d.finish(),
+            Decoder::Plain(d) => d,
+        }
+    }
+}
+
+/// Unpacks a layer stream into `dest` (created; must not exist).
+pub fn unpack<R: Read>(reader: R, dest: &Path, opts: &Options) -> Result<Unpacked> {
+    std::fs::create_dir(dest).ctx(|| format!("create {}", dest.display()))?;
+    let root = Root::open(dest)?;
+
+    let mut compressed = BufReader::with_capacity(BUF, HashingReader::new(reader));
+    let decoder = match sniff(&mut compressed).ctx(|| "read layer".to_string())? {
+        Compression::Gzip => Decoder::Gzip(flate2::bufread::MultiGzDecoder::new(compressed)),
+        Compression::Zstd => Decoder::Zstd(zstd::stream::read::Decoder::with_buffer(compressed).ctx(|| "zstd".into())?),
+        Compression::Plain => Decoder::Plain(compressed),
+    };
+    // The uncompressed stream: bounded, then hashed; the hasher must see every
+    // byte, including what tar leaves after its end-of-archive blocks.
+    let limit = opts.max_bytes.unwrap_or(u64::MAX);
+    let plain = HashingReader::new(Limit {
+        inner: decoder,
+        left: limit,
+        limit,
+    });
+    let mut archive = tar::Archive::new(BufReader::with_capacity(BUF, plain));
+    let mut stats = Unpacked::default();
+    let mut dir_times: Vec<(Vec<Vec<u8>>, i64)> = Vec::new();
+    let mut buf = vec![0u8; 256 * 1024];
+
+    for entry in archive.entries().ctx(|| "read layer".into())? {
+        let mut entry = entry.ctx(|| "read layer".into())?;
+        stats.entries += 1;
+        extract_entry(&root, &mut entry, &mut dir_times, &mut stats, &mut buf)?;
+    }
+    // Directories' times last, deepest first, once nothing more is written in them.
+    for (parts, mtime) in dir_times.iter().rev() {
+        if let Ok(fd) = root.open_in(parts, libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW) {
+            set_times_path(&fd, *mtime).ctx(|| format!("set times of {}", display(parts)))?;
+        }
+    }
+
+    // Drain the rest (tar padding, the compressor's trailer) so both digests cover everything.
+    let mut rest = archive.into_inner();
+    io::copy(&mut rest, &mut io::sink()).ctx(|| "read layer".into())?;
+    let (limited, diff_id, tar_size) = rest.into_inner().into_parts();
+    let mut compressed = limited.inner.into_inner();
+    io::copy(&mut compressed, &mut io::sink()).ctx(|| "read layer".into())?;
+    let (digest, compressed_size) = compressed.into_inner().finish();
+
+    stats.digest = digest;
+    stats.compressed_size = compressed_size;
+    stats.diff_id = diff_id;
+    stats.tar_size = tar_size;
+    if let Some(want) = &opts.expected_digest {
+        if *want != stats.digest {
+            return Err(Error::DigestMismatch { what: "layer", expected: want.clone(), actual: stats.digest });
+        }
+    }
+    if let Some(want) = &opts.expected_diff_id {
+        if *want != stats.diff_id {
+            return Err(Error::DigestMismatch { what: "layer diff id", expected: want.clone(), actual: stats.diff_id });
+        }
+    }
+    Ok(stats)
+}
+
+fn set_times_path(fd: &OwnedFd, mtime: i64) -> io::Result<()> {
+    // An O_PATH fd cannot be given to futimens; utimensat(fd, "", AT_EMPTY_PATH) can.
+    let ts = [libc::timespec { tv_sec: mtime, tv_nsec: 0 }, libc::timespec { tv_sec: mtime, tv_nsec: 0 }];
+    let empty = CString::new("").unwrap();
+    let r = unsafe { libc::utimensat(fd.as_raw_fd(), empty.as_ptr(), ts.as_ptr(), libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW) };
+    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+}
+
+fn set_times_at(dirfd: RawFd, name: &CString, mtime: i64) -> io::Result<()> {
+    let ts = [libc::timespec { tv_sec: mtime, tv_nsec: 0 }, libc::timespec { tv_sec: mtime, tv_nsec: 0 }];
+    let r = unsafe { libc::utimensat(dirfd, name.as_ptr(), ts.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
+    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+}
+
+fn check(r: libc::c_int) -> io::Result<()> {
+    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+}
+
+/// Extended attributes carried by an entry (PAX `SCHILY.xattr.*`), less the
+/// overlay's own, which a layer must never be able to set.
+fn xattrs<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Vec<(CString, Vec<u8>)>> {
+    let mut out = Vec::new();
+    if let Some(exts) = entry.pax_extensions().ctx(|| "read layer".into())? {
+        for ext in exts {
+            let ext = ext.ctx(|| "read layer".into())?;
+            let Some(name) = ext.key_bytes().strip_prefix(b"SCHILY.xattr.") else { continue };
+            if name.starts_with(b"trusted.overlay.") {
+                continue;
+            }
+            out.push((cstr(name)?, ext.value_bytes().to_vec()));
+        }
+    }
+    Ok(out)
+}
+
+fn set_xattrs(fd: RawFd, attrs: &[(CString, Vec<u8>)]) -> io::Result<()> {
+    for (name, value) in attrs {
+        check(unsafe { libc::fsetxattr(fd, name.as_ptr(), value.as_ptr().cast(), value.len(), 0) })?;
+    }
+    Ok(())
+}
+
+fn extract_entry<R: Read>(
+    root: &Root,
+    entry: &mut tar::Entry<'_, R>,
+    dir_times: &mut Vec<(Vec<Vec<u8>>, i64)>,
+    stats: &mut Unpacked,
+    buf: &mut [u8],
+) -> Result<()> {
+    let raw_path = entry.path_bytes().into_owned();
+    let mut parts = clean_components(&raw_path);
+    let header = entry.header();
+    let kind = header.entry_type();
+    let mode = header.mode().map_err(|e| Error::io("read layer", e))? & 0o7777;
+    let uid = header.uid().map_err(|e| Error::io("read layer", e))? as libc::uid_t;
+    let gid = header.gid().map_err(|e| Error::io("read layer", e))? as libc::gid_t;
+    let mtime = header.mtime().unwrap_or(0) as i64;
+    let name_str = display(&parts);
+
+    // The root itself ("./"): only its metadata.
+    let Some(name) = parts.pop() else {
+        if kind.is_dir() {
+            let fd = root.open_in(&[], libc::O_RDONLY | libc::O_DIRECTORY).ctx(|| "open layer root".into())?;
+            check(unsafe { libc::fchown(fd.as_raw_fd(), uid, gid) }).ctx(|| "chown /".into())?;
+            check(unsafe { libc::fchmod(fd.as_raw_fd(), mode) }).ctx(|| "chmod /".into())?;
+            dir_times.push((Vec::new(), mtime));
+        }
+        return Ok(());
+    };
+
+    // Whiteouts.
+    if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) {
+        let parent = root.mkdir_all(&parts)?;
+        if name == OPAQUE {
+            let dir = root.open_in(&parts, libc::O_RDONLY | libc::O_DIRECTORY).ctx(|| format!("open {}", display(&parts)))?;
+            let key = CString::new("trusted.overlay.opaque").unwrap();
+            set_xattrs(dir.as_raw_fd(), &[(key, b"y".to_vec())]).ctx(|| format!("mark {} opaque", display(&parts)))?;
+            return Ok(());
+        }
+        if hidden.is_empty() {
+            return Err(Error::BadLayer(format!("bare whiteout entry {name_str}")));
+        }
+        if hidden.starts_with(WHITEOUT_PREFIX) {
+            // Other aufs metadata (.wh..wh.plnk, ...): not part of the tree.
+            return Ok(());
+        }
+        let target = cstr(hidden)?;
+        remove_at(parent.as_raw_fd(), &target).ctx(|| format!("remove {name_str}"))?;
+        check(unsafe { libc::mknodat(parent.as_raw_fd(), target.as_ptr(), libc::S_IFCHR, libc::makedev(0, 0)) })
+            .ctx(|| format!("whiteout {name_str}"))?;
+        return Ok(());
+    }
+
+    let parent = root.mkdir_all(&parts)?;
+    let pfd = parent.as_raw_fd();
+    let cname = cstr(&name)?;
+    // A later entry replaces an earlier one (a directory over a directory merges).
+    let existing = fstatat(pfd, &cname).ctx(|| format!("stat {name_str}"))?;
+    match (&existing, kind.is_dir()) {
+        (Some(st), true) if is_dir(st) => {}
+        (Some(_), _) => remove_at(pfd, &cname).ctx(|| format!("replace {name_str}"))?,
+        (None, _) => {}
+    }
+
+    match kind {
+        EntryType::Directory => {
+            if existing.as_ref().is_none_or(|st| !is_dir(st)) {
+                check(unsafe { libc::mkdirat(pfd, cname.as_ptr(), 0o700) }).ctx(|| format!("mkdir {name_str}"))?;
+            }
+            let attrs = xattrs(entry)?;
+            let fd = openat(pfd, &cname, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0)
+                .ctx(|| format!("open {name_str}"))?;
+            check(unsafe { libc::fchown(fd.as_raw_fd(), uid, gid) }).ctx(|| format!("chown {name_str}"))?;
+            check(unsafe { libc::fchmod(fd.as_raw_fd(), mode) }).ctx(|| format!("chmod {name_str}"))?;
+            set_xattrs(fd.as_raw_fd(), &attrs).ctx(|| format!("set xattrs of {name_str}"))?;
+            parts.push(name);
+            dir_times.push((parts, mtime));
+        }
+        EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
+            if kind == EntryType::GNUSparse {
+                return Err(Error::BadLayer(format!("sparse file {name_str} is not supported")));
+            }
+            let attrs = xattrs(entry)?;
+            let fd = openat(pfd, &cname, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW, 0o600)
+                .ctx(|| format!("create {name_str}"))?;
+            let mut file = File::from(fd);
+            let n = copy_data(entry, &mut file, buf).ctx(|| format!("write {name_str}"))?;
+            stats.content_size += n;
+            let raw = file.as_raw_fd();
+            check(unsafe { libc::fchown(raw, uid, gid) }).ctx(|| format!("chown {name_str}"))?;
+            // After chown, which clears set-id bits.
+            check(unsafe { libc::fchmod(raw, mode) }).ctx(|| format!("chmod {name_str}"))?;
+            set_xattrs(raw, &attrs).ctx(|| format!("set xattrs of {name_str}"))?;
+            let ts = [libc::timespec { tv_sec: mtime, tv_nsec: 0 }, libc::timespec { tv_sec: mtime, tv_nsec: 0 }];
+            check(unsafe { libc::futimens(raw, ts.as_ptr()) }).ctx(|| format!("set times of {name_str}"))?;
+        }
+        EntryType::Symlink => {
+            let target = entry.link_name_bytes().ok_or_else(|| Error::BadLayer(format!("symlink {name_str} has no target")))?;
+            let ctarget = cstr(&target)?;
+            check(unsafe { libc::symlinkat(ctarget.as_ptr(), pfd, cname.as_ptr()) }).ctx(|| format!("symlink {name_str}"))?;
+            check(unsafe { libc::fchownat(pfd, cname.as_ptr(), uid, gid, libc::AT_SYMLINK_NOFOLLOW) })
+                .ctx(|| format!("chown {name_str}"))?;
+            set_times_at(pfd, &cname, mtime).ctx(|| format!("set times of {name_str}"))?;
+        }
+        EntryType::Link => {
+            let target = entry.link_name_bytes().ok_or_else(|| Error::BadLayer(format!("hardlink {name_str} has no target")))?;
+            let mut tparts = clean_components(&target);
+            let Some(tname) = tparts.pop() else {
+                return Err(Error::BadLayer(format!("hardlink {name_str} points at the layer root")));
+            };
+            // The target's parent is resolved inside the root; linkat does not
+            // follow the last component, so a link to a symlink stays a symlink.
+            let tparent = root
+                .open_in(&tparts, libc::O_PATH | libc::O_DIRECTORY)
+                .ctx(|| format!("hardlink {name_str}: target {}", String::from_utf8_lossy(&target)))?;
+            let ctname = cstr(&tname)?;
+            check(unsafe { libc::linkat(tparent.as_raw_fd(), ctname.as_ptr(), pfd, cname.as_ptr(), 0) })
+                .ctx(|| format!("hardlink {name_str}: target {}", String::from_utf8_lossy(&target)))?;
+        }
+        EntryType::Char | EntryType::Block | EntryType::Fifo => {
+            let ftype = match kind {
+                EntryType::Char => libc::S_IFCHR,
+                EntryType::Block => libc::S_IFBLK,
+                _ => libc::S_IFIFO,
+            };
+            let major = header.device_major().ok().flatten().unwrap_or(0);
+            let minor = header.device_minor().ok().flatten().unwrap_or(0);
+            check(unsafe { libc::mknodat(pfd, cname.as_ptr(), ftype | 0o600, libc::makedev(major, minor)) })
+                .ctx(|| format!("mknod {name_str}"))?;
+            check(unsafe { libc::fchownat(pfd, cname.as_ptr(), uid, gid, libc::AT_SYMLINK_NOFOLLOW) })
+                .ctx(|| format!("chown {name_str}"))?;
+            check(unsafe { libc::fchmodat(pfd, cname.as_ptr(), mode, 0) }).ctx(|| format!("chmod {name_str}"))?;
+            set_times_at(pfd, &cname, mtime).ctx(|| format!("set times of {name_str}"))?;
+        }
+        EntryType::XGlobalHeader | EntryType::XHeader | EntryType::GNULongName | EntryType::GNULongLink => {}
+        other => return Err(Error::BadLayer(format!("entry {name_str} has unsupported type {other:?}"))),
+    }
+    Ok(())
+}
+
+fn copy_data<R: Read, W: Write>(src: &mut R, dst: &mut W, buf: &mut [u8]) -> io::Result<u64> {
+    let mut total = 0u64;
+    loop {
+        let n = match src.read(buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        dst.write_all(&buf[..n])?;
+        total += n as u64;
+    }
+}

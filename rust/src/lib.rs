@@ -1,0 +1,120 @@
+//! ketch's data plane. This file is only the Python module's registration;
+//! the work is in the modules, which are plain Rust (`cargo test` needs no
+//! Python: the bindings are behind the `python` feature that maturin enables).
+
+pub mod digest;
+pub mod error;
+pub mod layer;
+pub mod root;
+
+#[cfg(feature = "python")]
+#[pyo3::pymodule]
+mod _native {
+    use std::path::PathBuf;
+
+    use pyo3::prelude::*;
+    use pyo3::types::PyDict;
+
+    use crate::{digest, layer};
+
+    /// sha256 of a file: ("sha256:<hex>", size).
+    #[pyfunction]
+    fn sha256_file(py: Python<'_>, path: PathBuf) -> PyResult<(String, u64)> {
+        Ok(py.detach(|| digest::sha256_file(&path))?)
+    }
+
+    /// sha256 of bytes: "sha256:<hex>".
+    #[pyfunction]
+    fn sha256_bytes(py: Python<'_>, data: Vec<u8>) -> String {
+        py.detach(|| digest::sha256_bytes(&data))
+    }
+
+    /// An incremental sha256.
+    #[pyclass(module = "ketch._native")]
+    struct Sha256 {
+        inner: Option<sha2::Sha256>,
+    }
+
+    #[pymethods]
+    impl Sha256 {
+        #[new]
+        fn new() -> Self {
+            use sha2::Digest;
+            Sha256 { inner: Some(sha2::Sha256::new()) }
+        }
+
+        fn update(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<()> {
+            use sha2::Digest;
+            let h = self.inner.as_mut().ok_or_else(|| pyo3::exceptions::PyValueError::new_err("digest already taken"))?;
+            if data.len() >= 64 * 1024 {
+                // `data` borrows an immutable bytes object, which stays alive meanwhile.
+                py.detach(|| h.update(data));
+            } else {
+                h.update(data);
+            }
+            Ok(())
+        }
+
+        /// "sha256:<hex>"; the hasher cannot be used afterwards.
+        fn digest(&mut self) -> PyResult<String> {
+            let h = self.inner.take().ok_or_else(|| pyo3::exceptions::PyValueError::new_err("digest already taken"))?;
+            Ok(digest::format_digest(h))
+        }
+    }
+
+    /// Unpacks a (gzip|zstd|plain) layer file into `dest` (which must not
+    /// exist), checking digests. Returns digest, compressed_size, diff_id,
+    /// tar_size, content_size and entries.
+    #[pyfunction]
+    #[pyo3(signature = (src, dest, expected_digest=None, expected_diff_id=None, max_bytes=None))]
+    fn unpack_layer<'py>(
+        py: Python<'py>,
+        src: PathBuf,
+        dest: PathBuf,
+        expected_digest: Option<String>,
+        expected_diff_id: Option<String>,
+        max_bytes: Option<u64>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let opts = layer::unpack::Options { expected_digest, expected_diff_id, max_bytes };
+        let u = py.detach(|| layer::unpack::unpack_file(&src, &dest, &opts))?;
+        let d = PyDict::new(py);
+        d.set_item("digest", u.digest)?;
+        d.set_item("compressed_size", u.compressed_size)?;
+        d.set_item("diff_id", u.diff_id)?;
+        d.set_item("tar_size", u.tar_size)?;
+        d.set_item("content_size", u.content_size)?;
+        d.set_item("entries", u.entries)?;
+        Ok(d)
+    }
+
+    /// Flushes the filesystem holding `path` to disk (one syncfs, not an fsync per file).
+    #[pyfunction]
+    fn syncfs(py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        Ok(py.detach(|| crate::root::syncfs(&path))?)
+    }
+}
+
+#[cfg(feature = "python")]
+mod pyerr {
+    use pyo3::PyErr;
+
+    use crate::error::Error;
+
+    pyo3::import_exception!(ketch.errors, LayerError);
+    pyo3::import_exception!(ketch.errors, DigestMismatchError);
+    pyo3::import_exception!(ketch.errors, NoSpaceError);
+
+    impl From<Error> for PyErr {
+        fn from(e: Error) -> PyErr {
+            let msg = e.to_string();
+            match &e {
+                Error::DigestMismatch { .. } => DigestMismatchError::new_err(msg),
+                Error::BadLayer(_) | Error::TooLarge(_) => LayerError::new_err(msg),
+                Error::Io { .. } if e.raw_os_error() == Some(libc::ENOSPC) => NoSpaceError::new_err(msg),
+                Error::Io { source, .. } => {
+                    pyo3::exceptions::PyOSError::new_err((source.raw_os_error().unwrap_or(0), msg))
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! Layer unpacking against hand-made tar streams, hostile ones included.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use ketch_native::digest::sha256_bytes;
+use ketch_native::error::Error;
+use ketch_native::layer::unpack::{unpack, Options};
+
+fn is_root() -> bool {
+    unsafe { libc::geteuid() == 0 }
+}
+
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Scratch {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let p = std::env::temp_dir().join(format!("ketch-unpack-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
+        fs::create_dir_all(&p).unwrap();
+        Scratch(p)
+    }
+    fn dest(&self) -> PathBuf {
+        self.0.join("layer")
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A tar built entry by entry, raw names allowed (`..`, absolute, whiteouts).
+struct Tar(Vec<u8>);
+
+impl Tar {
+    fn new() -> Tar {
+        Tar(Vec::new())
+    }
+    fn raw(&mut self, name: &str, kind: tar::EntryType, mode: u32, link: &str, data: &[u8]) -> &mut Self {
+        let mut h = tar::Header::new_ustar();
+        {
+            let old = h.as_old_mut();
+            old.name[..name.len()].copy_from_slice(name.as_bytes());
+            old.linkname[..link.len()].copy_from_slice(link.as_bytes());
+        }
+        h.set_entry_type(kind);
+        h.set_mode(mode);
+        h.set_size(data.len() as u64);
+        h.set_mtime(1_600_000_000);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_cksum();
+        self.0.extend_from_slice(h.as_bytes());
+        self.0.extend_from_slice(data);
+        let pad = (512 - data.len() % 512) % 512;
+        self.0.extend(std::iter::repeat_n(0u8, pad));
+        self
+    }
+    fn dir(&mut self, name: &str) -> &mut Self {
+        self.raw(name, tar::EntryType::Directory, 0o755, "", b"")
+    }
+    fn file(&mut self, name: &str, data: &[u8]) -> &mut Self {
+        self.raw(name, tar::EntryType::Regular, 0o644, "", data)
+    }
+    fn symlink(&mut self, name: &str, target: &str) -> &mut Self {
+        self.raw(name, tar::EntryType::Symlink, 0o777, target, b"")
+    }
+    fn hardlink(&mut self, name: &str, target: &str) -> &mut Self {
+        self.raw(name, tar::EntryType::Link, 0o644, target, b"")
+    }
+    fn finish(&mut self) -> Vec<u8> {
+        let mut v = self.0.clone();
+        v.extend(std::iter::repeat_n(0u8, 1024));
+        v
+    }
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+fn run(bytes: &[u8], dest: &Path) -> Result<ketch_native::layer::unpack::Unpacked, Error> {
+    unpack(bytes, dest, &Options::default())
+}
+
+#[test]
+fn plain_gzip_and_zstd_give_the_same_tree_and_digests() {
+    let tar = Tar::new().dir("etc/").file("etc/hostname", b"box\n").symlink("etc/link", "hostname").finish();
+    let diff_id = sha256_bytes(&tar);
+    for bytes in [tar.clone(), gzip(&tar), zstd::encode_all(&tar[..], 3).unwrap()] {
+        let s = Scratch::new();
+        let u = run(&bytes, &s.dest()).unwrap();
+        assert_eq!(u.diff_id, diff_id);
+        assert_eq!(u.digest, sha256_bytes(&bytes));
+        assert_eq!(u.compressed_size, bytes.len() as u64);
+        assert_eq!(u.content_size, 4);
+        assert_eq!(fs::read(s.dest().join("etc/hostname")).unwrap(), b"box\n");
+        assert_eq!(fs::read_link(s.dest().join("etc/link")).unwrap(), Path::new("hostname"));
+        let md = fs::metadata(s.dest().join("etc/hostname")).unwrap();
+        assert_eq!(md.permissions().mode() & 0o7777, 0o644);
+        assert_eq!(md.mtime(), 1_600_000_000);
+        // Directory times are set after their children are written.
+        assert_eq!(fs::metadata(s.dest().join("etc")).unwrap().mtime(), 1_600_000_000);
+    }
+}
+
+#[test]
+fn expected_digests_are_checked() {
+    let tar = Tar::new().file("a", b"x").finish();
+    let s = Scratch::new();
+    let opts = Options { expected_diff_id: Some(sha256_bytes(b"other")), ..Default::default() };
+    let err = unpack(&tar[..], &s.dest(), &opts).unwrap_err();
+    assert!(matches!(err, Error::DigestMismatch { what: "layer diff id", .. }), "{err}");
+    let s = Scratch::new();
+    let opts = Options { expected_digest: Some(sha256_bytes(b"other")), ..Default::default() };
+    assert!(matches!(unpack(&tar[..], &s.dest(), &opts).unwrap_err(), Error::DigestMismatch { what: "layer", .. }));
+}
+
+#[test]
+fn later_entries_replace_earlier_ones_and_hardlinks_share_inodes() {
+    let tar = Tar::new()
+        .file("f", b"first")
+        .file("f", b"second")
+        .dir("d/")
+        .file("d/x", b"1")
+        .file("d", b"now a file")
+        .file("orig", b"data")
+        .hardlink("copy", "orig")
+        .finish();
+    let s = Scratch::new();
+    run(&tar, &s.dest()).unwrap();
+    assert_eq!(fs::read(s.dest().join("f")).unwrap(), b"second");
+    assert_eq!(fs::read(s.dest().join("d")).unwrap(), b"now a file");
+    let a = fs::metadata(s.dest().join("orig")).unwrap();
+    let b = fs::metadata(s.dest().join("copy")).unwrap();
+    assert_eq!(a.ino(), b.ino());
+}
+
+#[test]
+fn dotdot_and_absolute_paths_stay_inside() {
+    let s = Scratch::new();
+    let tar = Tar::new().file("../escaped", b"x").file("/abs", b"y").file("a/../../b", b"z").finish();
+    run(&tar, &s.dest()).unwrap();
+    assert!(!s.0.join("escaped").exists());
+    assert_eq!(fs::read(s.dest().join("escaped")).unwrap(), b"x");
+    assert_eq!(fs::read(s.dest().join("abs")).unwrap(), b"y");
+    assert_eq!(fs::read(s.dest().join("b")).unwrap(), b"z");
+}
+
+#[test]
+fn symlinked_parents_resolve_inside_the_root() {
+    let s = Scratch::new();
+    let outside = s.0.join("outside");
+    fs::create_dir(&outside).unwrap();
+    let abs = outside.to_str().unwrap().to_string();
+    let tar = Tar::new()
+        .symlink("abs", &abs)
+        .file("abs/pwned", b"x")
+        .symlink("rel", "../../../../../../..")
+        .file("rel/tmp-pwned", b"y")
+        .finish();
+    run(&tar, &s.dest()).unwrap();
+    assert!(!outside.join("pwned").exists());
+    // The absolute link is followed as if the layer were `/`.
+    assert_eq!(fs::read(s.dest().join(abs.trim_start_matches('/')).join("pwned")).unwrap(), b"x");
+    assert_eq!(fs::read(s.dest().join("tmp-pwned")).unwrap(), b"y");
+}
+
+#[test]
+fn a_symlink_then_a_file_through_it_is_replaced_not_followed() {
+    let s = Scratch::new();
+    let victim = s.0.join("victim");
+    fs::write(&victim, b"safe").unwrap();
+    let tar = Tar::new().symlink("f", victim.to_str().unwrap()).file("f", b"overwritten").finish();
+    run(&tar, &s.dest()).unwrap();
+    assert_eq!(fs::read(&victim).unwrap(), b"safe");
+    assert!(fs::symlink_metadata(s.dest().join("f")).unwrap().is_file());
+}
+
+#[test]
+fn hardlinks_cannot_reach_outside() {
+    let s = Scratch::new();
+    let victim = s.0.join("victim");
+    fs::write(&victim, b"secret").unwrap();
+    let tar = Tar::new().hardlink("stolen", victim.to_str().unwrap()).finish();
+    assert!(run(&tar, &s.dest()).is_err());
+    // A link whose parent is a symlink out of the root also resolves inside.
+    let s2 = Scratch::new();
+    let tar = Tar::new().symlink("up", s.0.to_str().unwrap()).hardlink("stolen", "up/victim").finish();
+    assert!(run(&tar, &s2.dest()).is_err());
+    assert_eq!(fs::metadata(&victim).unwrap().nlink(), 1);
+}
+
+#[test]
+fn bare_whiteout_is_an_error() {
+    let s = Scratch::new();
+    let tar = Tar::new().dir("d/").file("d/.wh.", b"").finish();
+    assert!(matches!(run(&tar, &s.dest()).unwrap_err(), Error::BadLayer(_)));
+}
+
+#[test]
+fn whiteouts_become_overlay_whiteouts() {
+    if !is_root() {
+        eprintln!("skipped: creating 0:0 character devices needs root");
+        return;
+    }
+    let s = Scratch::new();
+    let tar = Tar::new().dir("d/").file("d/.wh.gone", b"").file("d/.wh..wh..opq", b"").file("d/kept", b"k").finish();
+    run(&tar, &s.dest()).unwrap();
+    let md = fs::symlink_metadata(s.dest().join("d/gone")).unwrap();
+    assert!(md.file_type().is_char_device());
+    assert_eq!(md.rdev(), 0);
+    assert!(!s.dest().join("d/.wh.gone").exists());
+    let mut val = [0u8; 8];
+    let c = std::ffi::CString::new(s.dest().join("d").to_str().unwrap()).unwrap();
+    let n = unsafe { libc::getxattr(c.as_ptr(), c"trusted.overlay.opaque".as_ptr(), val.as_mut_ptr().cast(), 8) };
+    assert_eq!(&val[..n as usize], b"y");
+    assert!(!s.dest().join("d/.wh..wh..opq").exists());
+}
+
+#[test]
+fn overlay_xattrs_from_a_layer_are_dropped() {
+    if !is_root() {
+        eprintln!("skipped: trusted.* xattrs need root");
+        return;
+    }
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::Directory);
+    h.set_mode(0o755);
+    h.set_size(0);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    b.append_pax_extensions([("SCHILY.xattr.trusted.overlay.opaque", &b"y"[..]), ("SCHILY.xattr.user.keep", &b"v"[..])]).unwrap();
+    b.append_data(&mut h, "d/", &[][..]).unwrap();
+    let tar = b.into_inner().unwrap();
+    let s = Scratch::new();
+    run(&tar, &s.dest()).unwrap();
+    let c = std::ffi::CString::new(s.dest().join("d").to_str().unwrap()).unwrap();
+    let mut val = [0u8; 8];
+    let n = unsafe { libc::getxattr(c.as_ptr(), c"trusted.overlay.opaque".as_ptr(), val.as_mut_ptr().cast(), 8) };
+    assert_eq!(n, -1);
+    let n = unsafe { libc::getxattr(c.as_ptr(), c"user.keep".as_ptr(), val.as_mut_ptr().cast(), 8) };
+    assert_eq!(&val[..n as usize], b"v");
+}
+
+#[test]
+fn decompression_bombs_are_bounded() {
+    let big = vec![0u8; 8 << 20];
+    let tar = Tar::new().file("zeros", &big).finish();
+    let bomb = gzip(&tar);
+    assert!(bomb.len() < 100_000);
+    let s = Scratch::new();
+    let opts = Options { max_bytes: Some(1 << 20), ..Default::default() };
+    assert!(matches!(unpack(&bomb[..], &s.dest(), &opts).unwrap_err(), Error::TooLarge(_)));
+}

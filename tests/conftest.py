@@ -1,0 +1,123 @@
+"""Shared fixtures: a real registry (Debian's docker-registry, the reference
+distribution implementation) on 127.0.0.1, and ketch run as a command."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from imagekit import Registry  # noqa: E402
+
+REGISTRY_BIN = shutil.which("docker-registry") or "/usr/bin/docker-registry"
+KETCH = shutil.which("ketch", path=str(Path(sys.executable).parent)) or shutil.which("ketch") or "ketch"
+
+requires_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (layers hold device nodes, owners and trusted xattrs)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class RunningRegistry:
+    addr: str  # host:port
+    client: Registry
+    proc: subprocess.Popen[bytes]
+
+
+def start_registry(tmp: Path, extra_config: str = "") -> RunningRegistry:
+    if not os.path.exists(REGISTRY_BIN):
+        pytest.skip("docker-registry is not installed (apt-get install docker-registry)")
+    port = free_port()
+    cfg = tmp / "config.yml"
+    cfg.write_text(
+        f"""version: 0.1
+log:
+  level: error
+storage:
+  filesystem:
+    rootdirectory: {tmp / "data"}
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:{port}
+{extra_config}
+"""
+    )
+    log = open(tmp / "registry.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen([REGISTRY_BIN, "serve", str(cfg)], stdout=log, stderr=log, start_new_session=True)
+    addr = f"127.0.0.1:{port}"
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"http://{addr}/v2/", timeout=1)
+            break
+        except urllib.error.HTTPError:
+            break  # 401 under auth: it is up
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError((tmp / "registry.log").read_text()) from None
+            time.sleep(0.1)
+    return RunningRegistry(addr, Registry(f"http://{addr}"), proc)
+
+
+def stop_registry(r: RunningRegistry) -> None:
+    r.proc.send_signal(signal.SIGTERM)
+    try:
+        r.proc.wait(10)
+    except subprocess.TimeoutExpired:
+        r.proc.kill()
+        r.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRegistry]:
+    r = start_registry(tmp_path_factory.mktemp("registry"))
+    yield r
+    stop_registry(r)
+
+
+@dataclass
+class Result:
+    rc: int
+    out: str
+    err: str
+
+
+class Ketch:
+    def __init__(self, root: Path, run_root: Path) -> None:
+        self.root = root
+        self.env = {**os.environ, "KETCH_ROOT": str(root), "KETCH_RUN_ROOT": str(run_root)}
+        self.env.pop("KETCH_DEBUG", None)
+
+    def __call__(self, *args: str, input: str | None = None, check: bool = False, env: dict[str, str] | None = None) -> Result:
+        p = subprocess.run(
+            [KETCH, *args], capture_output=True, text=True, input=input, env={**self.env, **(env or {})}, timeout=300
+        )
+        if check and p.returncode != 0:
+            raise AssertionError(f"ketch {' '.join(args)} failed ({p.returncode}): {p.stderr}")
+        return Result(p.returncode, p.stdout, p.stderr)
+
+    def popen(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen([KETCH, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env)
+
+
+@pytest.fixture
+def ketch(tmp_path: Path) -> Iterator[Ketch]:
+    k = Ketch(tmp_path / "store", tmp_path / "run")
+    yield k
