@@ -24,7 +24,9 @@ from imagekit import Registry  # noqa: E402
 REGISTRY_BIN = shutil.which("docker-registry") or "/usr/bin/docker-registry"
 KETCH = shutil.which("ketch", path=str(Path(sys.executable).parent)) or shutil.which("ketch") or "ketch"
 
-requires_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (layers hold device nodes, owners and trusted xattrs)")
+requires_root = pytest.mark.skipif(
+    os.geteuid() != 0, reason="needs root (layers hold device nodes, owners and trusted xattrs)"
+)
 
 
 def free_port() -> int:
@@ -105,7 +107,9 @@ class Ketch:
         self.env = {**os.environ, "KETCH_ROOT": str(root), "KETCH_RUN_ROOT": str(run_root)}
         self.env.pop("KETCH_DEBUG", None)
 
-    def __call__(self, *args: str, input: str | None = None, check: bool = False, env: dict[str, str] | None = None) -> Result:
+    def __call__(
+        self, *args: str, input: str | None = None, check: bool = False, env: dict[str, str] | None = None
+    ) -> Result:
         p = subprocess.run(
             [KETCH, *args], capture_output=True, text=True, input=input, env={**self.env, **(env or {})}, timeout=300
         )

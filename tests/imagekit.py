@@ -138,7 +138,8 @@ def build(
         "created": "2026-11-01T10:00:00.123456789Z",
         "config": {"Cmd": cmd or ["sh"], "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
         "rootfs": {"type": "layers", "diff_ids": diff_ids or [sha256(t) for t, _ in layers]},
-        "history": history or [{"created": "2026-11-01T10:00:00Z", "created_by": f"layer {i}"} for i in range(len(layers))],
+        "history": history
+        or [{"created": "2026-11-01T10:00:00Z", "created_by": f"layer {i}"} for i in range(len(layers))],
     }
     cfg = json.dumps(config, separators=(",", ":")).encode()
     blobs[sha256(cfg)] = cfg
@@ -147,7 +148,9 @@ def build(
         "schemaVersion": 2,
         "mediaType": mt,
         "config": {
-            "mediaType": "application/vnd.oci.image.config.v1+json" if oci else "application/vnd.docker.container.image.v1+json",
+            "mediaType": "application/vnd.oci.image.config.v1+json"
+            if oci
+            else "application/vnd.docker.container.image.v1+json",
             "digest": sha256(cfg),
             "size": len(cfg),
         },
@@ -200,8 +203,12 @@ class Registry:
             self.push(repo, img.digest, img)
             os_, arch = plat.split("/")[:2]
             manifests.append(
-                {"mediaType": img.media_type, "digest": img.digest, "size": len(img.manifest),
-                 "platform": {"os": os_, "architecture": arch}}
+                {
+                    "mediaType": img.media_type,
+                    "digest": img.digest,
+                    "size": len(img.manifest),
+                    "platform": {"os": os_, "architecture": arch},
+                }
             )
         body = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests}).encode()
         self.push_manifest(repo, tag, body, OCI_INDEX)

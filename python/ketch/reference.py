@@ -89,9 +89,7 @@ class Reference:
 
 def _split_domain(name: str) -> tuple[str, str]:
     i = name.find("/")
-    if i == -1 or (
-        not any(c in name[:i] for c in ".:") and name[:i] != "localhost" and name[:i].lower() == name[:i]
-    ):
+    if i == -1 or (not any(c in name[:i] for c in ".:") and name[:i] != "localhost" and name[:i].lower() == name[:i]):
         domain, remainder = DEFAULT_DOMAIN, name
     else:
         domain, remainder = name[:i], name[i + 1 :]
@@ -106,9 +104,7 @@ def parse(s: str, default_tag: bool = True) -> Reference:
     """Parses a reference as `docker pull` does; adds `:latest` when there is no
     tag or digest and `default_tag` is set."""
     if _anchored_identifier.match(s):
-        raise ReferenceError_(
-            f"invalid repository name ({s}), cannot specify 64-byte hexadecimal strings"
-        )
+        raise ReferenceError_(f"invalid repository name ({s}), cannot specify 64-byte hexadecimal strings")
     domain, remainder = _split_domain(s)
     # The lowercase check comes before the grammar, as in docker.
     path_part = remainder
@@ -123,7 +119,9 @@ def parse(s: str, default_tag: bool = True) -> Reference:
         raise ReferenceError_("invalid reference format")
     name, tag, digest = m.group(1), m.group(2), m.group(3)
     if len(name) > NAME_TOTAL_LENGTH_MAX:
-        raise ReferenceError_(f"invalid reference format: repository name must not be more than {NAME_TOTAL_LENGTH_MAX} characters")
+        raise ReferenceError_(
+            f"invalid reference format: repository name must not be more than {NAME_TOTAL_LENGTH_MAX} characters"
+        )
     if digest is not None:
         if not digest.startswith("sha256:"):
             raise ReferenceError_(f"invalid reference format: unsupported digest algorithm in {digest}")

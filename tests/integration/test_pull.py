@@ -87,7 +87,9 @@ def test_pull_prints_dockers_lines_and_stores_layers(ketch: Ketch, registry: Run
     ]
 
 
-def test_layers_are_shared_and_whiteouts_become_overlay_format(ketch: Ketch, registry: RunningRegistry, images: dict) -> None:
+def test_layers_are_shared_and_whiteouts_become_overlay_format(
+    ketch: Ketch, registry: RunningRegistry, images: dict
+) -> None:
     ketch("pull", f"{registry.addr}/lab/busybox", check=True)
     r = ketch("pull", f"{registry.addr}/lab/layered")
     assert r.rc == 0, r.err
@@ -127,7 +129,9 @@ def test_images_lists_dockers_columns(ketch: Ketch, registry: RunningRegistry, i
     assert images["busybox"].digest in d and images["busybox"].id in d
 
 
-def test_multi_platform_index_selects_this_host_or_platform_flag(ketch: Ketch, registry: RunningRegistry, images: dict) -> None:
+def test_multi_platform_index_selects_this_host_or_platform_flag(
+    ketch: Ketch, registry: RunningRegistry, images: dict
+) -> None:
     r = ketch("pull", f"{registry.addr}/lab/multi")
     assert r.rc == 0, r.err
     assert f"Digest: {sha256(images['multi_index'])}" in r.out
@@ -143,12 +147,17 @@ def test_multi_platform_index_selects_this_host_or_platform_flag(ketch: Ketch, r
 def test_errors_are_one_line_and_nonzero(ketch: Ketch, registry: RunningRegistry, images: dict) -> None:
     r = ketch("pull", f"{registry.addr}/lab/nosuch:latest")
     assert r.rc == 1
-    assert r.err.strip() == f"manifest for {registry.addr}/lab/nosuch:latest not found: manifest unknown: manifest unknown"
+    assert (
+        r.err.strip() == f"manifest for {registry.addr}/lab/nosuch:latest not found: manifest unknown: manifest unknown"
+    )
     zero = "sha256:" + "0" * 64
     r = ketch("pull", f"{registry.addr}/lab/busybox@{zero}")
     assert r.rc == 1 and "not found: manifest unknown" in r.err
     r = ketch("pull", "Not_Valid:ref")
-    assert (r.rc, r.err.strip()) == (1, "invalid reference format: repository name (library/Not_Valid) must be lowercase")
+    assert (r.rc, r.err.strip()) == (
+        1,
+        "invalid reference format: repository name (library/Not_Valid) must be lowercase",
+    )
     r = ketch("pull", "127.0.0.1:1/lab/busybox")
     assert r.rc == 1 and "connection refused" in r.err.lower() and "Traceback" not in r.err
     assert len(r.err.strip().splitlines()) == 1
@@ -178,7 +187,9 @@ def test_diff_id_mismatch_fails_and_leaves_nothing(ketch: Ketch, registry: Runni
     ],
     ids=["dotdot", "abs-symlink-parent", "rel-symlink-parent", "symlink-then-file", "hardlink-out", "bare-whiteout"],
 )
-def test_hostile_layers_change_nothing_outside(ketch: Ketch, registry: RunningRegistry, entries: list[Entry], request: pytest.FixtureRequest) -> None:
+def test_hostile_layers_change_nothing_outside(
+    ketch: Ketch, registry: RunningRegistry, entries: list[Entry], request: pytest.FixtureRequest
+) -> None:
     place = request.node.callspec.id
     victim = Path(f"/tmp/ketch-escape-{place}")
     victim.write_bytes(b"original")
@@ -207,7 +218,9 @@ def test_decompression_bomb_is_bounded(ketch: Ketch, registry: RunningRegistry) 
     assert layer_dirs(ketch) == []
 
 
-def test_rmi_untags_then_deletes_image_and_unshared_layers(ketch: Ketch, registry: RunningRegistry, images: dict) -> None:
+def test_rmi_untags_then_deletes_image_and_unshared_layers(
+    ketch: Ketch, registry: RunningRegistry, images: dict
+) -> None:
     bb, lay = f"{registry.addr}/lab/busybox", f"{registry.addr}/lab/layered"
     ketch("pull", bb, check=True)
     ketch("pull", lay, check=True)

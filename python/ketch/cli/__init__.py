@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
         print(str(e), file=sys.stderr)
         return e.exit_code
     except click.NoArgsIsHelp as e:
-        e.show()
+        e.show()  # the help text, as `ketch` alone prints it
         return 0
     except click.UsageError as e:
         if debug:

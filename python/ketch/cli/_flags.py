@@ -14,7 +14,7 @@ def normalize(command: click.Command, args: list[str], interspersed: bool) -> li
     """Splits `-x=value` into `-x value` for short options that take a value.
     Stops at `--`, and at the first positional when the command's positionals
     end its own arguments (run/exec: the rest belongs to the container)."""
-    takes_value = set()
+    takes_value: set[str] = set()
     for p in command.params:
         if isinstance(p, click.Option) and not p.is_flag and not p.count:
             takes_value.update(o for o in p.opts + p.secondary_opts if len(o) == 2)

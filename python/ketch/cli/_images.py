@@ -54,11 +54,12 @@ def images(store: Store, repository: str | None, all_: bool, quiet: bool, digest
             rows.append(row)
     if quiet:
         seen: list[str] = []
-        for r in rows:
-            i = r[3 if digests else 2]
+        for row in rows:
+            i = row[3 if digests else 2]
             if i not in seen:
                 seen.append(i)
-        print("\n".join(seen)) if seen else None
+        if seen:
+            print("\n".join(seen))
         return
     header = ["REPOSITORY", "TAG"] + (["DIGEST"] if digests else []) + ["IMAGE ID", "CREATED", "SIZE"]
     print(table([header, *rows]))
@@ -112,7 +113,9 @@ def inspect_one(store: Store, name: str) -> dict[str, Any]:
         "Os": cfg.get("os", ""),
         "Size": img.size,
         "GraphDriver": {
-            "Data": {"LowerDir": ":".join(str(store.layers.diff(c)) for c in reversed(imgs.layer_chain(store, img.id)))},
+            "Data": {
+                "LowerDir": ":".join(str(store.layers.diff(c)) for c in reversed(imgs.layer_chain(store, img.id)))
+            },
             "Name": "overlay2",
         },
         "RootFS": {"Type": "layers", "Layers": cfg.get("rootfs", {}).get("diff_ids", [])},

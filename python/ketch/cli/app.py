@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -29,7 +29,7 @@ def command(app_: typer.Typer = app, name: str | None = None, **kw: object):  # 
 @app.callback()
 def _root(
     root: Annotated[
-        Optional[str], typer.Option("--root", help="Store directory (default /var/lib/ketch, or KETCH_ROOT)")
+        str | None, typer.Option("--root", help="Store directory (default /var/lib/ketch, or KETCH_ROOT)")
     ] = None,
 ) -> None:
     if root:
@@ -45,7 +45,7 @@ def _store():  # type: ignore[no-untyped-def]
 # -- pull ------------------------------------------------------------------
 
 
-def _pull(name: str, quiet: bool, platform: Optional[str]) -> None:
+def _pull(name: str, quiet: bool, platform: str | None) -> None:
     from ..reference import parse
     from ..registry.pull import pull
 
@@ -60,17 +60,21 @@ def _pull(name: str, quiet: bool, platform: Optional[str]) -> None:
 
 
 Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="Suppress verbose output")]
-Platform = Annotated[Optional[str], typer.Option("--platform", help="Set platform if server is multi-platform capable")]
+Platform = Annotated[str | None, typer.Option("--platform", help="Set platform if server is multi-platform capable")]
 
 
 @command()
-def pull(name: Annotated[str, typer.Argument(metavar="NAME[:TAG|@DIGEST]")], quiet: Quiet = False, platform: Platform = None) -> None:
+def pull(
+    name: Annotated[str, typer.Argument(metavar="NAME[:TAG|@DIGEST]")], quiet: Quiet = False, platform: Platform = None
+) -> None:
     """Download an image from a registry"""
     _pull(name, quiet, platform)
 
 
 @command(image_app, "pull")
-def image_pull(name: Annotated[str, typer.Argument(metavar="NAME[:TAG|@DIGEST]")], quiet: Quiet = False, platform: Platform = None) -> None:
+def image_pull(
+    name: Annotated[str, typer.Argument(metavar="NAME[:TAG|@DIGEST]")], quiet: Quiet = False, platform: Platform = None
+) -> None:
     """Download an image from a registry"""
     _pull(name, quiet, platform)
 
@@ -78,7 +82,7 @@ def image_pull(name: Annotated[str, typer.Argument(metavar="NAME[:TAG|@DIGEST]")
 # -- images ----------------------------------------------------------------
 
 
-def _images(repository: Optional[str], all_: bool, quiet: bool, digests: bool, no_trunc: bool) -> None:
+def _images(repository: str | None, all_: bool, quiet: bool, digests: bool, no_trunc: bool) -> None:
     from . import _images as impl
 
     impl.images(_store(), repository, all_, quiet, digests, no_trunc)
@@ -88,17 +92,29 @@ All = Annotated[bool, typer.Option("-a", "--all", help="Show all images (default
 Digests = Annotated[bool, typer.Option("--digests", help="Show digests")]
 NoTrunc = Annotated[bool, typer.Option("--no-trunc", help="Don't truncate output")]
 QuietIds = Annotated[bool, typer.Option("-q", "--quiet", help="Only show image IDs")]
-Repo = Annotated[Optional[str], typer.Argument(metavar="[REPOSITORY[:TAG]]")]
+Repo = Annotated[str | None, typer.Argument(metavar="[REPOSITORY[:TAG]]")]
 
 
 @command()
-def images(repository: Repo = None, all_: All = False, quiet: QuietIds = False, digests: Digests = False, no_trunc: NoTrunc = False) -> None:
+def images(
+    repository: Repo = None,
+    all_: All = False,
+    quiet: QuietIds = False,
+    digests: Digests = False,
+    no_trunc: NoTrunc = False,
+) -> None:
     """List images"""
     _images(repository, all_, quiet, digests, no_trunc)
 
 
 @command(image_app, "ls")
-def image_ls(repository: Repo = None, all_: All = False, quiet: QuietIds = False, digests: Digests = False, no_trunc: NoTrunc = False) -> None:
+def image_ls(
+    repository: Repo = None,
+    all_: All = False,
+    quiet: QuietIds = False,
+    digests: Digests = False,
+    no_trunc: NoTrunc = False,
+) -> None:
     """List images"""
     _images(repository, all_, quiet, digests, no_trunc)
 
@@ -167,7 +183,9 @@ Human = Annotated[bool, typer.Option("-H", "--human", help="Print sizes and date
 
 
 @command()
-def history(name: Annotated[str, typer.Argument(metavar="IMAGE")], no_trunc: NoTrunc = False, quiet: QuietIds = False) -> None:
+def history(
+    name: Annotated[str, typer.Argument(metavar="IMAGE")], no_trunc: NoTrunc = False, quiet: QuietIds = False
+) -> None:
     """Show the history of an image"""
     from . import _images as impl
 
@@ -175,7 +193,9 @@ def history(name: Annotated[str, typer.Argument(metavar="IMAGE")], no_trunc: NoT
 
 
 @command(image_app, "history")
-def image_history(name: Annotated[str, typer.Argument(metavar="IMAGE")], no_trunc: NoTrunc = False, quiet: QuietIds = False) -> None:
+def image_history(
+    name: Annotated[str, typer.Argument(metavar="IMAGE")], no_trunc: NoTrunc = False, quiet: QuietIds = False
+) -> None:
     """Show the history of an image"""
     from . import _images as impl
 

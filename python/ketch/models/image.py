@@ -82,7 +82,12 @@ def parse_document(data: bytes, content_type: str) -> Manifest | Index:
     declared = raw.get("mediaType")
     if content_type in SCHEMA1 or declared in SCHEMA1 or raw.get("schemaVersion") == 1:
         raise ManifestInvalid("image manifest schema 1 is not supported: push the image again with a current client")
-    if declared and content_type and content_type not in ("application/json", "text/plain") and declared != content_type:
+    if (
+        declared
+        and content_type
+        and content_type not in ("application/json", "text/plain")
+        and declared != content_type
+    ):
         raise ManifestInvalid(f"manifest media type {declared} does not match the Content-Type {content_type}")
     kind = declared or content_type
     is_index = "manifests" in raw

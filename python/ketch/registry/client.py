@@ -140,7 +140,9 @@ class RegistryClient:
             headers["Authorization"] = auth.basic_header(*self.creds)
         r = self._send("GET", url, headers, stream=False)
         if r.status == 401:
-            raise AuthError(f"unauthorized: authentication to {self.domain} failed: check your credentials (ketch login)")
+            raise AuthError(
+                f"unauthorized: authentication to {self.domain} failed: check your credentials (ketch login)"
+            )
         if r.status != 200:
             raise AuthError(f"token request to {params['realm']} failed with status {r.status}")
         try:
@@ -187,9 +189,7 @@ class RegistryClient:
 
     def manifest(self, repo: str, ident: str, accept: str, what: str) -> tuple[bytes, str]:
         """(body, content type) of a manifest or index; `what` names it in errors."""
-        r = self.request(
-            "GET", f"/v2/{repo}/manifests/{ident}", f"repository:{repo}:pull", {"Accept": accept}
-        )
+        r = self.request("GET", f"/v2/{repo}/manifests/{ident}", f"repository:{repo}:pull", {"Accept": accept})
         if r.status == 404:
             code, msg = _error_detail(r.body)
             detail = f"{code}: {msg}" if code else "manifest unknown"
@@ -226,4 +226,6 @@ class RegistryClient:
                 f"pull access denied for {repo}, repository does not exist or may require 'ketch login'"
                 + (f": {code}: {msg}" if code else "")
             )
-        raise RegistryError(f"{what}: registry {self.domain} answered {r.status}" + (f": {code}: {msg}" if code else ""))
+        raise RegistryError(
+            f"{what}: registry {self.domain} answered {r.status}" + (f": {code}: {msg}" if code else "")
+        )

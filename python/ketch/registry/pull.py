@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from .. import _native
 from ..errors import DigestMismatchError, KetchError, ManifestInvalid
-from ..models.image import ACCEPT, Index, Manifest, parse_document
+from ..models.image import ACCEPT, Descriptor, Index, Manifest, parse_document
 from ..reference import Reference
 from ..store import Store
 from ..store.layers import chain_ids
@@ -43,9 +43,7 @@ class PullResult:
 def _select(index: Index, want: str) -> str:
     os_, _, rest = want.partition("/")
     arch, _, variant = rest.partition("/")
-    candidates = [
-        m for m in index.manifests if m.platform and m.platform.os == os_ and m.platform.architecture == arch
-    ]
+    candidates = [m for m in index.manifests if m.platform and m.platform.os == os_ and m.platform.architecture == arch]
     if variant:
         exact = [m for m in candidates if m.platform and m.platform.variant == variant]
         candidates = exact or candidates
@@ -115,15 +113,15 @@ def pull(store: Store, ref: Reference, emit: Emit, platform: str | None = None, 
     except (ValueError, KeyError, TypeError) as e:
         raise ManifestInvalid(f"image config {image_id} is not valid: {e}") from e
     if len(diff_ids) != len(manifest.layers):
-        raise ManifestInvalid(
-            f"image {what} has {len(manifest.layers)} layers but its config lists {len(diff_ids)}"
-        )
+        raise ManifestInvalid(f"image {what} has {len(manifest.layers)} layers but its config lists {len(diff_ids)}")
     chains = chain_ids(diff_ids)
 
     tagged = store.db.query("SELECT image_id FROM tags WHERE name=?", (str(ref),)) if ref.tag and not ref.digest else []
     have_image = bool(store.db.query("SELECT 1 FROM images WHERE id=?", (image_id,)))
-    up_to_date = have_image and all(store.layers.exists(c) for c in chains) and (
-        ref.digest is not None or (bool(tagged) and tagged[0]["image_id"] == image_id)
+    up_to_date = (
+        have_image
+        and all(store.layers.exists(c) for c in chains)
+        and (ref.digest is not None or (bool(tagged) and tagged[0]["image_id"] == image_id))
     )
 
     if not up_to_date:
@@ -139,9 +137,8 @@ def pull(store: Store, ref: Reference, emit: Emit, platform: str | None = None, 
         for _, desc, _, _ in todo:
             say(f"{desc.digest[7:19]}: Pulling fs layer")
 
-        def fetch_and_unpack(item: tuple[int, object, str, str]) -> None:
+        def fetch_and_unpack(item: tuple[int, Descriptor, str, str]) -> None:
             i, desc, diff_id, chain = item
-            assert hasattr(desc, "digest")
             short = desc.digest[7:19]
             if not store.content.has(desc.digest):
                 with store.content.ingest(desc.digest, desc.size) as ing:
@@ -157,9 +154,9 @@ def pull(store: Store, ref: Reference, emit: Emit, platform: str | None = None, 
             with ThreadPoolExecutor(max_workers=min(len(todo), 4)) as pool:
                 futures = [pool.submit(fetch_and_unpack, t) for t in todo]
                 errors = [f.exception() for f in futures]
-            for e in errors:
-                if e is not None:
-                    raise e
+            for err in errors:
+                if err is not None:
+                    raise err
 
         _record(store, ref, image_id, config, config_bytes, chains, manifest, documents)
 
@@ -199,12 +196,12 @@ def _record(
             "INSERT INTO image_layers(image_id, idx, chain_id) VALUES (?,?,?)",
             [(image_id, i, ch) for i, ch in enumerate(chains)],
         )
-        c.executemany("INSERT OR IGNORE INTO image_blobs(image_id, digest) VALUES (?,?)", [(image_id, b) for b in blobs])
+        c.executemany(
+            "INSERT OR IGNORE INTO image_blobs(image_id, digest) VALUES (?,?)", [(image_id, b) for b in blobs]
+        )
         if ref.tag and not ref.digest:
             c.execute("INSERT OR REPLACE INTO tags(name, image_id, tagged) VALUES (?,?,?)", (str(ref), image_id, now))
         c.execute(
             "INSERT OR REPLACE INTO repo_digests(repo, digest, image_id) VALUES (?,?,?)",
             (ref.name, documents[0][0], image_id),
         )
-
-

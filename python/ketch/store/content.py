@@ -77,9 +77,7 @@ class Ingest:
     def __enter__(self) -> Ingest:
         return self
 
-    def __exit__(
-        self, t: type[BaseException] | None, v: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, t: type[BaseException] | None, v: BaseException | None, tb: TracebackType | None) -> None:
         self.abort()
 
 

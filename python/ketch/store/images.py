@@ -29,9 +29,12 @@ class Image:
 
 def _row_to_image(store: Store, row: Any) -> Image:
     img = Image(row["id"], row["created"], row["size"], row["added"], row["parent"])
-    img.tags = [r["name"] for r in store.db.query("SELECT name FROM tags WHERE image_id=? ORDER BY tagged DESC", (img.id,))]
+    img.tags = [
+        r["name"] for r in store.db.query("SELECT name FROM tags WHERE image_id=? ORDER BY tagged DESC", (img.id,))
+    ]
     img.digests = [
-        (r["repo"], r["digest"]) for r in store.db.query("SELECT repo, digest FROM repo_digests WHERE image_id=?", (img.id,))
+        (r["repo"], r["digest"])
+        for r in store.db.query("SELECT repo, digest FROM repo_digests WHERE image_id=?", (img.id,))
     ]
     return img
 
@@ -58,9 +61,7 @@ def lookup(store: Store, name: str) -> tuple[Image, Reference | None]:
         ref = None
     if ref is not None:
         if ref.digest:
-            rows = store.db.query(
-                "SELECT image_id FROM repo_digests WHERE repo=? AND digest=?", (ref.name, ref.digest)
-            )
+            rows = store.db.query("SELECT image_id FROM repo_digests WHERE repo=? AND digest=?", (ref.name, ref.digest))
         else:
             rows = store.db.query("SELECT image_id FROM tags WHERE name=?", (str(ref),))
         if rows:
@@ -93,9 +94,7 @@ def tag(store: Store, source: str, target: str) -> None:
     if ref.digest:
         raise ReferenceError_("refusing to create a tag with a digest reference")
     with store.db.write() as c:
-        c.execute(
-            "INSERT OR REPLACE INTO tags(name, image_id, tagged) VALUES (?,?,?)", (str(ref), img.id, time.time())
-        )
+        c.execute("INSERT OR REPLACE INTO tags(name, image_id, tagged) VALUES (?,?,?)", (str(ref), img.id, time.time()))
 
 
 def _children(store: Store, image_id: str) -> list[str]:
@@ -156,8 +155,10 @@ def _delete_image_chain(store: Store, image_id: str) -> list[str]:
                 "SELECT 1 FROM image_layers WHERE chain_id=? LIMIT 1", (chain_id,)
             ):
                 freed_layers.append(chain_id)
-        if parent is None or store.db.query("SELECT 1 FROM tags WHERE image_id=?", (parent,)) or _children(
-            store, parent
+        if (
+            parent is None
+            or store.db.query("SELECT 1 FROM tags WHERE image_id=?", (parent,))
+            or _children(store, parent)
         ):
             break
         current = parent

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian machine for ketch: system packages, a virtual
+# environment in .venv, and ketch built (maturin, release) and installed in it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # docker-registry: the reference registry the tests and the demo pull from;
+  # busybox-static: the offline base image; zstd: zstd layers in the tests.
+  apt-get install -y -qq --no-install-recommends \
+    docker-registry busybox-static zstd python3-venv ca-certificates gcc >/dev/null
+fi
+
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/pip install -q --upgrade pip
+.venv/bin/pip install -q ".[test]"
+echo "ketch installed: $(.venv/bin/ketch --help >/dev/null && echo .venv/bin/ketch)"

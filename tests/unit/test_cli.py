@@ -1,0 +1,90 @@
+import subprocess
+import sys
+
+from ketch.cli._flags import normalize
+from ketch.cli._format import human_duration, human_size, table
+from ketch.cli.app import app
+
+
+def _command(name: str):  # type: ignore[no-untyped-def]
+    import typer.main
+
+    group = typer.main.get_command(app)
+    return group.commands[name]  # type: ignore[attr-defined]
+
+
+def test_short_option_with_equals_is_its_value() -> None:
+    cmd = _command("pull")
+    assert normalize(cmd, ["--platform=linux/arm64", "x"], True) == ["--platform=linux/arm64", "x"]
+    assert normalize(_command("tag"), ["a", "b"], True) == ["a", "b"]
+
+
+def test_docker_flag_forms_reach_the_command() -> None:
+    """-t="static_web" is the tag static_web (Click alone gives "=static_web"); -qa groups."""
+    import typer
+    from ketch.cli._flags import DockerCommand, DockerGroup
+    from typer.testing import CliRunner
+
+    seen: dict[str, object] = {}
+    demo = typer.Typer(cls=DockerGroup)
+
+    @demo.command(cls=DockerCommand)
+    def build(
+        path: str,
+        tag: str = typer.Option("", "-t", "--tag"),
+        quiet: bool = typer.Option(False, "-q"),
+        all_: bool = typer.Option(False, "-a"),
+    ) -> None:
+        seen.update(path=path, tag=tag, quiet=quiet, all=all_)
+
+    @demo.command(cls=DockerCommand)
+    def other() -> None:
+        pass
+
+    runner = CliRunner()
+    for args in (["-t=static_web", "."], ["-t", "static_web", "."], ["--tag=static_web", "."], [".", "-t=static_web"]):
+        seen.clear()
+        r = runner.invoke(demo, ["build", *args])
+        assert r.exit_code == 0, r.output
+        assert seen["tag"] == "static_web", args
+    r = runner.invoke(demo, ["build", "-qa", "."])
+    assert (seen["quiet"], seen["all"]) == (True, True)
+
+
+def test_normalize_stops_at_first_positional_when_asked() -> None:
+    cmd = _command("pull")
+    assert normalize(cmd, ["img", "-x=1"], False) == ["img", "-x=1"]
+
+
+def test_sizes_and_durations_match_go_units() -> None:
+    assert human_size(0) == "0B"
+    assert human_size(1_982_256) == "1.98MB"
+    assert human_size(6_990_000) == "6.99MB"
+    assert human_size(199_000_000) == "199MB"
+    assert human_size(1_050_000_000) == "1.05GB"
+    assert human_duration(0.5) == "Less than a second"
+    assert human_duration(26) == "26 seconds"
+    assert human_duration(61) == "About a minute"
+    assert human_duration(6 * 60) == "6 minutes"
+    assert human_duration(3600) == "About an hour"
+    assert human_duration(5 * 86400) == "5 days"
+
+
+def test_table_pads_columns_by_three() -> None:
+    out = table([["A", "BB", "C"], ["xxx", "y", ""]]).splitlines()
+    assert out[0] == "A     BB   C"
+    assert out[1] == "xxx   y    "
+
+
+def test_help_imports_no_heavy_module() -> None:
+    code = (
+        "import sys\n"
+        "from ketch.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('pydantic', 'httpx', 'pyroute2', 'ketch._native', 'ketch.registry.pull', 'sqlite3')"
+        " if m in sys.modules]\n"
+        "print('HEAVY=' + ','.join(heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "Commands:" in out
+    assert out.strip().splitlines()[-1] == "HEAVY="
