@@ -116,6 +116,7 @@ def main() -> int:
     results: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="ketch-bench-", dir="/var/tmp") as tmp:
         tmpd = Path(tmp)
+        (tmpd / "registry").mkdir()
         reg = start_registry(tmpd / "registry")
         try:
             push(reg, layers)
