@@ -163,6 +163,8 @@ def test_errors_are_one_line_and_nonzero(ketch: Ketch, registry: RunningRegistry
     assert len(r.err.strip().splitlines()) == 1
     r = ketch("rmi", "nosuch")
     assert r.rc == 1 and "No such image: nosuch" in r.err
+    r = ketch("pull", f"{registry.addr}/lab/nosuch:latest", env={"KETCH_DEBUG": "1"})
+    assert r.rc == 1 and "Traceback" in r.err and "ManifestUnknown" in r.err
 
 
 def test_diff_id_mismatch_fails_and_leaves_nothing(ketch: Ketch, registry: RunningRegistry) -> None:

@@ -22,8 +22,16 @@ image_app = typer.Typer(cls=DockerGroup, no_args_is_help=True, rich_markup_mode=
 app.add_typer(image_app, name="image")
 
 
-def command(app_: typer.Typer = app, name: str | None = None, **kw: object):  # type: ignore[no-untyped-def]
-    return app_.command(name, cls=DockerCommand, **kw)  # type: ignore[arg-type]
+def command(name: str, image_alias: str | None = None):  # type: ignore[no-untyped-def]
+    """Registers a command as `ketch NAME` and, as docker has it, `ketch image ALIAS`."""
+
+    def register(fn):  # type: ignore[no-untyped-def]
+        app.command(name, cls=DockerCommand)(fn)
+        if image_alias:
+            image_app.command(image_alias, cls=DockerCommand)(fn)
+        return fn
+
+    return register
 
 
 @app.callback()
@@ -44,49 +52,28 @@ def _store():  # type: ignore[no-untyped-def]
 
 # -- pull ------------------------------------------------------------------
 
+Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="Suppress verbose output")]
+Platform = Annotated[str | None, typer.Option("--platform", help="Set platform if server is multi-platform capable")]
 
-def _pull(name: str, quiet: bool, platform: str | None) -> None:
+
+@command("pull", "pull")
+def pull(
+    name: Annotated[str, typer.Argument(metavar="NAME[:TAG|@DIGEST]")], quiet: Quiet = False, platform: Platform = None
+) -> None:
+    """Download an image from a registry"""
     from ..reference import parse
-    from ..registry.pull import pull
+    from ..registry.pull import pull as do_pull
 
     ref = parse(name, default_tag=False)
     if not ref.tag and not ref.digest:
         if not quiet:
             print("Using default tag: latest", flush=True)
         ref = ref.with_tag("latest")
-    store = _store()
-    pull(store, ref, lambda line: print(line, flush=True), platform=platform, quiet=quiet)
+    do_pull(_store(), ref, lambda line: print(line, flush=True), platform=platform, quiet=quiet)
     print(str(ref) if ref.domain == "docker.io" else ref.familiar())
 
 
-Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="Suppress verbose output")]
-Platform = Annotated[str | None, typer.Option("--platform", help="Set platform if server is multi-platform capable")]
-
-
-@command()
-def pull(
-    name: Annotated[str, typer.Argument(metavar="NAME[:TAG|@DIGEST]")], quiet: Quiet = False, platform: Platform = None
-) -> None:
-    """Download an image from a registry"""
-    _pull(name, quiet, platform)
-
-
-@command(image_app, "pull")
-def image_pull(
-    name: Annotated[str, typer.Argument(metavar="NAME[:TAG|@DIGEST]")], quiet: Quiet = False, platform: Platform = None
-) -> None:
-    """Download an image from a registry"""
-    _pull(name, quiet, platform)
-
-
 # -- images ----------------------------------------------------------------
-
-
-def _images(repository: str | None, all_: bool, quiet: bool, digests: bool, no_trunc: bool) -> None:
-    from . import _images as impl
-
-    impl.images(_store(), repository, all_, quiet, digests, no_trunc)
-
 
 All = Annotated[bool, typer.Option("-a", "--all", help="Show all images (default hides intermediate images)")]
 Digests = Annotated[bool, typer.Option("--digests", help="Show digests")]
@@ -95,7 +82,7 @@ QuietIds = Annotated[bool, typer.Option("-q", "--quiet", help="Only show image I
 Repo = Annotated[str | None, typer.Argument(metavar="[REPOSITORY[:TAG]]")]
 
 
-@command()
+@command("images", "ls")
 def images(
     repository: Repo = None,
     all_: All = False,
@@ -104,19 +91,9 @@ def images(
     no_trunc: NoTrunc = False,
 ) -> None:
     """List images"""
-    _images(repository, all_, quiet, digests, no_trunc)
+    from . import _images as impl
 
-
-@command(image_app, "ls")
-def image_ls(
-    repository: Repo = None,
-    all_: All = False,
-    quiet: QuietIds = False,
-    digests: Digests = False,
-    no_trunc: NoTrunc = False,
-) -> None:
-    """List images"""
-    _images(repository, all_, quiet, digests, no_trunc)
+    impl.images(_store(), repository, all_, quiet, digests, no_trunc)
 
 
 # -- rmi, tag, history, inspect -------------------------------------------
@@ -125,7 +102,9 @@ Force = Annotated[bool, typer.Option("-f", "--force", help="Force removal of the
 Names = Annotated[list[str], typer.Argument(metavar="IMAGE [IMAGE...]")]
 
 
-def _rmi(names: list[str], force: bool) -> int:
+@command("rmi", "rm")
+def rmi(names: Names, force: Force = False) -> int:
+    """Remove one or more images"""
     import sys
 
     from ..errors import KetchError
@@ -143,46 +122,18 @@ def _rmi(names: list[str], force: bool) -> int:
     return rc
 
 
-@command()
-def rmi(names: Names, force: Force = False) -> int:
-    """Remove one or more images"""
-    return _rmi(names, force)
-
-
-@command(image_app, "rm")
-def image_rm(names: Names, force: Force = False) -> int:
-    """Remove one or more images"""
-    return _rmi(names, force)
-
-
-def _tag(source: str, target: str) -> None:
-    from ..store.images import tag as do_tag
-
-    do_tag(_store(), source, target)
-
-
-@command()
+@command("tag", "tag")
 def tag(
     source: Annotated[str, typer.Argument(metavar="SOURCE_IMAGE[:TAG]")],
     target: Annotated[str, typer.Argument(metavar="TARGET_IMAGE[:TAG]")],
 ) -> None:
     """Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"""
-    _tag(source, target)
+    from ..store.images import tag as do_tag
+
+    do_tag(_store(), source, target)
 
 
-@command(image_app, "tag")
-def image_tag(
-    source: Annotated[str, typer.Argument(metavar="SOURCE_IMAGE[:TAG]")],
-    target: Annotated[str, typer.Argument(metavar="TARGET_IMAGE[:TAG]")],
-) -> None:
-    """Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"""
-    _tag(source, target)
-
-
-Human = Annotated[bool, typer.Option("-H", "--human", help="Print sizes and dates in human readable format")]
-
-
-@command()
+@command("history", "history")
 def history(
     name: Annotated[str, typer.Argument(metavar="IMAGE")], no_trunc: NoTrunc = False, quiet: QuietIds = False
 ) -> None:
@@ -192,29 +143,31 @@ def history(
     impl.history(_store(), name, no_trunc, quiet)
 
 
-@command(image_app, "history")
-def image_history(
-    name: Annotated[str, typer.Argument(metavar="IMAGE")], no_trunc: NoTrunc = False, quiet: QuietIds = False
-) -> None:
-    """Show the history of an image"""
-    from . import _images as impl
-
-    impl.history(_store(), name, no_trunc, quiet)
-
-
-def _inspect(names: list[str]) -> int:
+@command("inspect", "inspect")
+def inspect(names: Names) -> int:
+    """Display detailed information on one or more images"""
     from . import _images as impl
 
     return impl.inspect(_store(), names)
 
 
-@command(image_app, "inspect")
-def image_inspect(names: Names) -> int:
-    """Display detailed information on one or more images"""
-    return _inspect(names)
+@command("import", "import")
+def import_(
+    source: Annotated[str, typer.Argument(metavar="file|-")],
+    repository: Annotated[str | None, typer.Argument(metavar="[REPOSITORY[:TAG]]")] = None,
+    message: Annotated[str, typer.Option("-m", "--message", help="Set commit message for imported image")] = "",
+) -> None:
+    """Import the contents from a tarball to create a filesystem image"""
+    import sys
 
+    from ..reference import parse
+    from ..store.importer import import_tarball
 
-@command()
-def inspect(names: Names) -> int:
-    """Return low-level information on images"""
-    return _inspect(names)
+    tag = parse(repository) if repository else None  # bad names fail before anything is read
+    store = _store()
+    if source == "-":
+        image_id = import_tarball(store, sys.stdin.buffer, "-", tag, message)
+    else:
+        with open(source, "rb") as f:
+            image_id = import_tarball(store, f, source, tag, message)
+    print(image_id)

@@ -118,7 +118,7 @@ class RegistryClient:
         reason = getattr(last, "strerror", None) or str(last)
         if isinstance(last, socket.gaierror):
             reason = "no such host"
-        raise UnreachableError(f'{method.title()} "{url}": {reason}'.replace("Head ", "Head ").rstrip())
+        raise UnreachableError(f'{method.title()} "{url}": {reason}')
 
     # -- auth --------------------------------------------------------------
 

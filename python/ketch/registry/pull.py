@@ -8,7 +8,6 @@ import json
 import os
 import platform as _platform
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from ..errors import DigestMismatchError, KetchError, ManifestInvalid
 from ..models.image import ACCEPT, Descriptor, Index, Manifest, parse_document
 from ..reference import Reference
 from ..store import Store
+from ..store.images import record
 from ..store.layers import chain_ids
 from .client import RegistryClient
 
@@ -158,7 +158,11 @@ def pull(store: Store, ref: Reference, emit: Emit, platform: str | None = None, 
                 if err is not None:
                     raise err
 
-        _record(store, ref, image_id, config, config_bytes, chains, manifest, documents)
+        for digest, body in documents:
+            store.content.write(body, digest)
+        blobs = {d for d, _ in documents} | {layer.digest for layer in manifest.layers}
+        tag = ref if ref.tag and not ref.digest else None
+        record(store, image_id, config_bytes, chains, blobs, tag, (ref.name, top_digest))
 
     say(f"Digest: {top_digest}")
     familiar = ref.familiar()
@@ -167,41 +171,3 @@ def pull(store: Store, ref: Reference, emit: Emit, platform: str | None = None, 
     else:
         say(f"Status: Downloaded newer image for {familiar}")
     return PullResult(image_id, top_digest, ref, not up_to_date)
-
-
-def _record(
-    store: Store,
-    ref: Reference,
-    image_id: str,
-    config: dict[str, object],
-    config_bytes: bytes,
-    chains: list[str],
-    manifest: Manifest,
-    documents: list[tuple[str, bytes]],
-) -> None:
-    store.content.write(config_bytes, image_id)
-    for digest, body in documents:
-        store.content.write(body, digest)
-    size = sum(store.layers.size(c) for c in chains)
-    now = time.time()
-    blobs = {image_id, *(d for d, _ in documents), *(layer.digest for layer in manifest.layers)}
-    created = config.get("created")
-    with store.db.write() as c:
-        c.execute(
-            "INSERT OR IGNORE INTO images(id, parent, created, size, added) VALUES (?,?,?,?,?)",
-            (image_id, None, created if isinstance(created, str) else None, size, now),
-        )
-        c.execute("DELETE FROM image_layers WHERE image_id=?", (image_id,))
-        c.executemany(
-            "INSERT INTO image_layers(image_id, idx, chain_id) VALUES (?,?,?)",
-            [(image_id, i, ch) for i, ch in enumerate(chains)],
-        )
-        c.executemany(
-            "INSERT OR IGNORE INTO image_blobs(image_id, digest) VALUES (?,?)", [(image_id, b) for b in blobs]
-        )
-        if ref.tag and not ref.digest:
-            c.execute("INSERT OR REPLACE INTO tags(name, image_id, tagged) VALUES (?,?,?)", (str(ref), image_id, now))
-        c.execute(
-            "INSERT OR REPLACE INTO repo_digests(repo, digest, image_id) VALUES (?,?,?)",
-            (ref.name, documents[0][0], image_id),
-        )

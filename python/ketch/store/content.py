@@ -31,11 +31,12 @@ class Ingest:
     """A blob being written. `commit()` checks size and digest, fsyncs and
     renames it into place; leaving the `with` block without a commit removes it."""
 
-    def __init__(self, store: ContentStore, expected: str, expected_size: int | None) -> None:
+    def __init__(self, store: ContentStore, expected: str | None, expected_size: int | None) -> None:
         self.store = store
         self.expected = expected
         self.expected_size = expected_size
-        self.path = store.ingest_dir / f"{_hex(expected)}-{uuid.uuid4().hex[:12]}"
+        name = _hex(expected) if expected else "unknown"
+        self.path = store.ingest_dir / f"{name}-{uuid.uuid4().hex[:12]}"
         self.file = open(self.path, "wb")  # noqa: SIM115 - closed in commit/abort
         self.hasher = _native.Sha256()
         self.size = 0
@@ -50,7 +51,8 @@ class Ingest:
         self.hasher.update(data)
         self.size += len(data)
 
-    def commit(self) -> Path:
+    def commit(self) -> str:
+        """Returns the blob's digest (checked against the expected one, if any)."""
         self.file.flush()
         os.fsync(self.file.fileno())
         self.file.close()
@@ -59,12 +61,12 @@ class Ingest:
             raise DigestMismatchError(
                 f"size mismatch for {self.expected}: expected {self.expected_size} bytes, got {self.size}"
             )
-        if actual != self.expected:
+        if self.expected is not None and actual != self.expected:
             raise DigestMismatchError(f"digest mismatch: expected {self.expected}, got {actual}")
-        final = self.store.path(self.expected)
+        final = self.store.path(actual)
         os.rename(self.path, final)
         fsync_dir(final.parent)
-        return final
+        return actual
 
     def abort(self) -> None:
         if not self.file.closed:
@@ -95,7 +97,7 @@ class ContentStore:
     def has(self, digest: str) -> bool:
         return self.path(digest).exists()
 
-    def ingest(self, expected: str, expected_size: int | None = None) -> Ingest:
+    def ingest(self, expected: str | None, expected_size: int | None = None) -> Ingest:
         return Ingest(self, expected, expected_size)
 
     def write(self, data: bytes, expected: str | None = None) -> str:

@@ -81,6 +81,44 @@ def config(store: Store, image_id: str) -> dict[str, Any]:
     return data
 
 
+def record(
+    store: Store,
+    image_id: str,
+    config_bytes: bytes,
+    chains: list[str],
+    blobs: set[str],
+    tag: Reference | None = None,
+    repo_digest: tuple[str, str] | None = None,
+    parent: str | None = None,
+) -> None:
+    """Records an image whose layers are in the store, in one transaction:
+    its config, layers, the blobs it keeps alive, a tag and a repo digest."""
+    store.content.write(config_bytes, image_id)
+    created = json.loads(config_bytes).get("created")
+    size = sum(store.layers.size(c) for c in chains)
+    now = time.time()
+    with store.db.write() as c:
+        c.execute(
+            "INSERT OR IGNORE INTO images(id, parent, created, size, added) VALUES (?,?,?,?,?)",
+            (image_id, parent, created if isinstance(created, str) else None, size, now),
+        )
+        c.execute("DELETE FROM image_layers WHERE image_id=?", (image_id,))
+        c.executemany(
+            "INSERT INTO image_layers(image_id, idx, chain_id) VALUES (?,?,?)",
+            [(image_id, i, ch) for i, ch in enumerate(chains)],
+        )
+        c.executemany(
+            "INSERT OR IGNORE INTO image_blobs(image_id, digest) VALUES (?,?)",
+            [(image_id, b) for b in blobs | {image_id}],
+        )
+        if tag is not None:
+            c.execute("INSERT OR REPLACE INTO tags(name, image_id, tagged) VALUES (?,?,?)", (str(tag), image_id, now))
+        if repo_digest is not None:
+            c.execute(
+                "INSERT OR REPLACE INTO repo_digests(repo, digest, image_id) VALUES (?,?,?)", (*repo_digest, image_id)
+            )
+
+
 def layer_chain(store: Store, image_id: str) -> list[str]:
     return [
         r["chain_id"]

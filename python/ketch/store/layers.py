@@ -14,7 +14,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from .. import _native
@@ -99,20 +99,50 @@ class LayerStore:
         with self.lock(chain_id):
             if self.exists(chain_id):
                 return False
-            tmp = self.root / f".tmp-{_hex(chain_id)}-{uuid.uuid4().hex[:12]}"
-            tmp.mkdir()
-            try:
-                u = _native.unpack_layer(blob, tmp / "diff", blob_digest, diff_id, max_bytes)
-                meta = {"diff_id": diff_id, "parent": parent, "size": u["content_size"]}
-                (tmp / "meta.json").write_text(json.dumps(meta))
-                _native.syncfs(tmp)
-                os.rename(tmp, self.dir(chain_id))
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
-            fsync_dir(self.root)
-            self._ensure_row(chain_id)
-            return True
+            tmp, size = self._unpack(chain_id, blob, blob_digest, diff_id, max_bytes)
+            return self._commit(tmp, chain_id, diff_id, parent, size)
+
+    def create_bottom(self, blob: Path, blob_digest: str, max_bytes: int | None = None) -> str:
+        """Unpacks `blob` as a bottom layer whose diff id is not known before
+        (an imported tarball); returns the diff id, which is also its chain id."""
+        with self.lock(blob_digest):  # names the temporary directory while it is unpacked
+            tmp, size = self._unpack(blob_digest, blob, blob_digest, None, max_bytes)
+            diff_id = str(json.loads((tmp / "meta.json").read_text())["diff_id"])
+            # An uncompressed tarball's digest is its diff id: that lock is held already.
+            with nullcontext() if diff_id == blob_digest else self.lock(diff_id):
+                if self.exists(diff_id):
+                    shutil.rmtree(tmp, ignore_errors=True)
+                else:
+                    self._commit(tmp, diff_id, diff_id, None, size)
+        return diff_id
+
+    def _unpack(
+        self, key: str, blob: Path, blob_digest: str | None, diff_id: str | None, max_bytes: int | None
+    ) -> tuple[Path, int]:
+        """Unpacks into `.tmp-<key hex>-<random>` (the caller holds `key`'s lock)."""
+        tmp = self.root / f".tmp-{_hex(key)}-{uuid.uuid4().hex[:12]}"
+        tmp.mkdir()
+        try:
+            u = _native.unpack_layer(blob, tmp / "diff", blob_digest, diff_id, max_bytes)
+            (tmp / "meta.json").write_text(json.dumps({"diff_id": u["diff_id"], "size": u["content_size"]}))
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return tmp, int(u["content_size"])
+
+    def _commit(self, tmp: Path, chain_id: str, diff_id: str, parent: str | None, size: int) -> bool:
+        """Makes the unpacked `tmp` durable and gives it its final name."""
+        try:
+            meta = {"diff_id": diff_id, "parent": parent, "size": size}
+            (tmp / "meta.json").write_text(json.dumps(meta))
+            _native.syncfs(tmp)
+            os.rename(tmp, self.dir(chain_id))
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        fsync_dir(self.root)
+        self._ensure_row(chain_id)
+        return True
 
     def remove(self, chain_id: str) -> None:
         """Deletes a layer nothing uses any more (the caller checked)."""

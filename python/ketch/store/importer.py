@@ -1,0 +1,46 @@
+"""`ketch import`: a root filesystem tarball (plain, gzip or zstd) becomes a
+one-layer image, as `docker import` makes it."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import platform
+from typing import BinaryIO
+
+from .. import _native
+from ..errors import KetchError
+from ..reference import Reference
+from . import Store
+from .images import record
+
+_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
+
+
+def import_tarball(store: Store, src: BinaryIO, source_name: str, tag: Reference | None, message: str = "") -> str:
+    """Stores the tarball read from `src` as a layer and records the image; returns its id."""
+    with store.content.ingest(None) as ing:
+        while chunk := src.read(1 << 20):
+            ing.write(chunk)
+        if ing.size == 0:
+            raise KetchError(f"{source_name}: the tarball is empty")
+        digest = ing.commit()
+    try:
+        diff_id = store.layers.create_bottom(store.content.path(digest), digest)
+    except BaseException:
+        if not store.db.query("SELECT 1 FROM image_blobs WHERE digest=?", (digest,)):
+            store.content.delete(digest)
+        raise
+    now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    config = {
+        "architecture": _ARCH.get(platform.machine(), platform.machine()),
+        "os": "linux",
+        "created": now,
+        "config": {},
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        "history": [{"created": now, "comment": message or f"Imported from {source_name}"}],
+    }
+    config_bytes = json.dumps(config, separators=(",", ":")).encode()
+    image_id = _native.sha256_bytes(config_bytes)
+    record(store, image_id, config_bytes, [diff_id], {digest}, tag)
+    return image_id
