@@ -8,9 +8,10 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   # docker-registry: the reference registry the tests and the demo pull from;
-  # busybox-static: the offline base image; zstd: zstd layers in the tests.
+  # busybox-static: the offline base image; zstd: zstd layers in the tests;
+  # apache2-utils: htpasswd for the basic-auth registry.
   apt-get install -y -qq --no-install-recommends \
-    docker-registry busybox-static zstd python3-venv ca-certificates gcc >/dev/null
+    docker-registry busybox-static zstd apache2-utils python3-venv ca-certificates gcc >/dev/null
 fi
 
 PY=${PYTHON:-python3}

@@ -42,7 +42,7 @@ class RunningRegistry:
     proc: subprocess.Popen[bytes]
 
 
-def start_registry(tmp: Path, extra_config: str = "") -> RunningRegistry:
+def start_registry(tmp: Path, extra_config: str = "", creds: tuple[str, str] | None = None) -> RunningRegistry:
     if not os.path.exists(REGISTRY_BIN):
         pytest.skip("docker-registry is not installed (apt-get install docker-registry)")
     port = free_port()
@@ -75,7 +75,7 @@ http:
             if proc.poll() is not None:
                 raise RuntimeError((tmp / "registry.log").read_text()) from None
             time.sleep(0.1)
-    return RunningRegistry(addr, Registry(f"http://{addr}"), proc)
+    return RunningRegistry(addr, Registry(f"http://{addr}", creds), proc)
 
 
 def stop_registry(r: RunningRegistry) -> None:

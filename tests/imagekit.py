@@ -3,12 +3,16 @@ registry over the distribution API, for the tests and the benchmarks."""
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import io
 import json
+import re
 import subprocess
 import tarfile
+import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 
@@ -160,14 +164,41 @@ def build(
 
 
 class Registry:
-    """A client just good enough to fill a registry."""
+    """A client just good enough to fill a registry (answers Basic and Bearer challenges with `creds`)."""
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, creds: tuple[str, str] | None = None) -> None:
         self.base = base.rstrip("/")
+        self.creds = creds
+        self.auth: str | None = None
+
+    def _basic(self) -> str:
+        assert self.creds, "the registry wants credentials"
+        return "Basic " + base64.b64encode(f"{self.creds[0]}:{self.creds[1]}".encode()).decode()
+
+    def _authorize(self, challenge: str, scope: str) -> None:
+        scheme, _, rest = challenge.partition(" ")
+        if scheme.lower() == "basic":
+            self.auth = self._basic()
+            return
+        params = dict(re.findall(r'(\w+)="([^"]*)"', rest))
+        q = urllib.parse.urlencode({"service": params.get("service", ""), "scope": scope})
+        req = urllib.request.Request(f"{params['realm']}?{q}", headers={"Authorization": self._basic()})
+        self.auth = "Bearer " + json.loads(urllib.request.urlopen(req, timeout=30).read())["token"]
 
     def _req(self, method: str, url: str, data: bytes | None = None, headers: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
-        req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
-        return urllib.request.urlopen(req, timeout=60)
+        for _ in range(2):
+            h = dict(headers or {})
+            if self.auth:
+                h["Authorization"] = self.auth
+            req = urllib.request.Request(url, data=data, method=method, headers=h)
+            try:
+                return urllib.request.urlopen(req, timeout=60)
+            except urllib.error.HTTPError as e:
+                if e.code != 401 or not self.creds:
+                    raise
+                repo = url.split("/v2/", 1)[1].rsplit("/blobs/", 1)[0].rsplit("/manifests/", 1)[0]
+                self._authorize(e.headers.get("WWW-Authenticate", ""), f"repository:{repo}:pull,push")
+        raise AssertionError("unauthorized twice")
 
     def has_blob(self, repo: str, digest: str) -> bool:
         try:
