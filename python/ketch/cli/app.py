@@ -171,3 +171,57 @@ def import_(
         with open(source, "rb") as f:
             image_id = import_tarball(store, f, source, tag, message)
     print(image_id)
+
+
+@command("save", "save")
+def save(
+    names: Names,
+    output: Annotated[str | None, typer.Option("-o", "--output", help="Write to a file, instead of STDOUT")] = None,
+) -> None:
+    """Save one or more images to a tar archive (streamed to STDOUT by default)"""
+    import sys
+
+    from ..errors import UsageError
+    from ..store.archive import save as do_save
+
+    store = _store()
+    if output is None:
+        if sys.stdout.isatty():
+            raise UsageError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+        do_save(store, names, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+        return
+    import os
+
+    tmp = f"{output}.ketch-tmp-{os.getpid()}"
+    try:
+        with open(tmp, "wb") as f:
+            do_save(store, names, f)
+        os.replace(tmp, output)  # no half-written archive under the name asked for
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+@command("load", "load")
+def load(
+    input_: Annotated[
+        str | None, typer.Option("-i", "--input", help="Read from tar archive file, instead of STDIN")
+    ] = None,
+    quiet: Quiet = False,
+) -> None:
+    """Load an image from a tar archive or STDIN"""
+    import sys
+
+    from ..errors import UsageError
+    from ..store.archive import load as do_load
+
+    store = _store()
+    emit = lambda line: print(line, flush=True)  # noqa: E731
+    if input_ is None:
+        if sys.stdin.isatty():
+            raise UsageError("requested load from stdin, but stdin is empty")
+        do_load(store, sys.stdin.buffer, emit, quiet)
+    else:
+        with open(input_, "rb") as f:
+            do_load(store, f, emit, quiet)

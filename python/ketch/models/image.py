@@ -70,6 +70,26 @@ class Index(BaseModel):
     manifests: list[Descriptor]
 
 
+def layer_media_type(head: bytes) -> str:
+    """The OCI media type of a layer blob, from its first bytes."""
+    if head.startswith(b"\x1f\x8b"):
+        return OCI_LAYER_GZIP
+    if head.startswith(b"\x28\xb5\x2f\xfd"):
+        return OCI_LAYER_ZSTD
+    return OCI_LAYER
+
+
+def oci_manifest(config: tuple[str, int], layers: list[tuple[str, int, str]]) -> bytes:
+    """An OCI image manifest for a config (digest, size) and layers (digest, size, media type)."""
+    doc = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": config[0], "size": config[1]},
+        "layers": [{"mediaType": mt, "digest": d, "size": s} for d, s, mt in layers],
+    }
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
 def parse_document(data: bytes, content_type: str) -> Manifest | Index:
     """Parses a manifest or index; rejects one whose declared type and shape disagree."""
     content_type = content_type.split(";", 1)[0].strip()

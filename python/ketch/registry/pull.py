@@ -162,7 +162,7 @@ def pull(store: Store, ref: Reference, emit: Emit, platform: str | None = None, 
             store.content.write(body, digest)
         blobs = {d for d, _ in documents} | {layer.digest for layer in manifest.layers}
         tag = ref if ref.tag and not ref.digest else None
-        record(store, image_id, config_bytes, chains, blobs, tag, (ref.name, top_digest))
+        record(store, image_id, config_bytes, chains, blobs, tag, (ref.name, top_digest), manifest=documents[-1][0])
 
     say(f"Digest: {top_digest}")
     familiar = ref.familiar()

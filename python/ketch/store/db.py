@@ -20,7 +20,8 @@ CREATE TABLE IF NOT EXISTS images (
     parent    TEXT,             -- parent image id (builds), NULL otherwise
     created   TEXT,             -- the config's "created"
     size      INTEGER NOT NULL, -- sum of its layers' sizes
-    added     REAL NOT NULL     -- when it entered the store (unix time)
+    added     REAL NOT NULL,    -- when it entered the store (unix time)
+    manifest  TEXT              -- digest of an image manifest (in content/) naming its layer blobs
 );
 -- An image's layers, bottom first. A layer's reference count is the number
 -- of rows naming it here: counted, never stored, so it cannot drift.
@@ -63,6 +64,9 @@ class Database:
         self._local = threading.local()
         # executescript commits on its own; CREATE ... IF NOT EXISTS is idempotent.
         self.conn().executescript(SCHEMA)
+        columns = {r["name"] for r in self.query("PRAGMA table_info(images)")}
+        if "manifest" not in columns:  # stores made before images had a manifest
+            self.conn().execute("ALTER TABLE images ADD COLUMN manifest TEXT")
 
     def conn(self) -> sqlite3.Connection:
         c: sqlite3.Connection | None = getattr(self._local, "conn", None)

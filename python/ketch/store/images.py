@@ -90,18 +90,22 @@ def record(
     tag: Reference | None = None,
     repo_digest: tuple[str, str] | None = None,
     parent: str | None = None,
+    manifest: str | None = None,
 ) -> None:
     """Records an image whose layers are in the store, in one transaction:
-    its config, layers, the blobs it keeps alive, a tag and a repo digest."""
+    its config, layers, the blobs it keeps alive (the image manifest among
+    them), a tag and a repo digest."""
     store.content.write(config_bytes, image_id)
     created = json.loads(config_bytes).get("created")
     size = sum(store.layers.size(c) for c in chains)
     now = time.time()
     with store.db.write() as c:
         c.execute(
-            "INSERT OR IGNORE INTO images(id, parent, created, size, added) VALUES (?,?,?,?,?)",
-            (image_id, parent, created if isinstance(created, str) else None, size, now),
+            "INSERT OR IGNORE INTO images(id, parent, created, size, added, manifest) VALUES (?,?,?,?,?,?)",
+            (image_id, parent, created if isinstance(created, str) else None, size, now, manifest),
         )
+        if manifest:
+            c.execute("UPDATE images SET manifest=? WHERE id=?", (manifest, image_id))
         c.execute("DELETE FROM image_layers WHERE image_id=?", (image_id,))
         c.executemany(
             "INSERT INTO image_layers(image_id, idx, chain_id) VALUES (?,?,?)",
@@ -109,7 +113,7 @@ def record(
         )
         c.executemany(
             "INSERT OR IGNORE INTO image_blobs(image_id, digest) VALUES (?,?)",
-            [(image_id, b) for b in blobs | {image_id}],
+            [(image_id, b) for b in blobs | {image_id} | ({manifest} if manifest else set())],
         )
         if tag is not None:
             c.execute("INSERT OR REPLACE INTO tags(name, image_id, tagged) VALUES (?,?,?)", (str(tag), image_id, now))

@@ -10,6 +10,7 @@ from typing import BinaryIO
 
 from .. import _native
 from ..errors import KetchError
+from ..models.image import layer_media_type, oci_manifest
 from ..reference import Reference
 from . import Store
 from .images import record
@@ -42,5 +43,9 @@ def import_tarball(store: Store, src: BinaryIO, source_name: str, tag: Reference
     }
     config_bytes = json.dumps(config, separators=(",", ":")).encode()
     image_id = _native.sha256_bytes(config_bytes)
-    record(store, image_id, config_bytes, [diff_id], {digest}, tag)
+    blob = store.content.path(digest)
+    with open(blob, "rb") as f:
+        media_type = layer_media_type(f.read(4))
+    manifest = oci_manifest((image_id, len(config_bytes)), [(digest, blob.stat().st_size, media_type)])
+    record(store, image_id, config_bytes, [diff_id], {digest}, tag, manifest=store.content.write(manifest))
     return image_id

@@ -1,0 +1,218 @@
+"""`ketch save` / `ketch load`: image archives as docker writes and reads them.
+
+`save` writes what docker 25+ writes: an OCI image layout (`oci-layout`,
+`index.json`, `blobs/sha256/...`) plus docker's `manifest.json` and
+`repositories`, whose paths point into `blobs/`. Older docker (`docker load`
+of 20.10) reads `manifest.json` alone; OCI tools read the layout.
+`load` reads either form: a `manifest.json` (docker's, old `<id>/layer.tar`
+paths included) or, without one, an OCI layout's `index.json`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from collections.abc import Callable
+from typing import IO, Any
+
+from ..errors import KetchError, LayerError
+from ..models.image import MANIFEST_TYPES, OCI_INDEX, layer_media_type, oci_manifest
+from ..reference import Reference, parse
+from . import Store
+from . import images as imgs
+from .layers import chain_ids
+
+Emit = Callable[[str], None]
+
+
+def _add(tf: tarfile.TarFile, name: str, data: bytes | None = None, path: str | None = None, size: int = 0) -> None:
+    ti = tarfile.TarInfo(name)
+    ti.mtime = 0
+    ti.mode = 0o644
+    if name.endswith("/"):
+        ti.type, ti.mode = tarfile.DIRTYPE, 0o755
+        tf.addfile(ti)
+    elif data is not None:
+        ti.size = len(data)
+        tf.addfile(ti, io.BytesIO(data))
+    else:
+        assert path is not None
+        ti.size = size
+        with open(path, "rb") as f:
+            tf.addfile(ti, f)
+
+
+def save(store: Store, names: list[str], out: IO[bytes]) -> None:
+    """Writes the images named (references or ids) to `out` as one tar."""
+    chosen: list[tuple[imgs.Image, list[str]]] = []  # image, familiar tags to write
+    for n in names:
+        img, ref = imgs.lookup(store, n)
+        tags = [parse(t).familiar() for t in img.tags] if ref is None else ([ref.familiar()] if ref.tag else [])
+        for i, (have, have_tags) in enumerate(chosen):
+            if have.id == img.id:
+                chosen[i] = (have, have_tags + [x for x in tags if x not in have_tags])
+                break
+        else:
+            chosen.append((img, tags))
+    written: set[str] = set()
+    docker_manifest: list[dict[str, Any]] = []
+    repositories: dict[str, dict[str, str]] = {}
+    index: list[dict[str, Any]] = []
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
+        _add(tf, "blobs/")
+        _add(tf, "blobs/sha256/")
+        for img, tags in chosen:
+            mdigest = store.db.query("SELECT manifest FROM images WHERE id=?", (img.id,))[0]["manifest"]
+            if not mdigest:
+                raise KetchError(f"image {img.short_id} has no manifest in the store: pull or build it again")
+            mbytes = store.content.read(mdigest)
+            manifest = json.loads(mbytes)
+            layer_digests = [layer["digest"] for layer in manifest["layers"]]
+            for digest in [mdigest, img.id, *layer_digests]:
+                if digest in written:
+                    continue
+                p = store.content.path(digest)
+                _add(tf, f"blobs/sha256/{digest[7:]}", path=str(p), size=p.stat().st_size)
+                written.add(digest)
+            docker_manifest.append(
+                {
+                    "Config": f"blobs/sha256/{img.id[7:]}",
+                    "RepoTags": tags or None,
+                    "Layers": [f"blobs/sha256/{d[7:]}" for d in layer_digests],
+                }
+            )
+            for t in tags:
+                repo, _, tag = t.rpartition(":")
+                repositories.setdefault(repo, {})[tag] = img.id[7:]
+            desc: dict[str, Any] = {
+                "mediaType": manifest.get("mediaType", MANIFEST_TYPES[1]),
+                "digest": mdigest,
+                "size": len(mbytes),
+            }
+            for t in tags or [""]:
+                d = dict(desc)
+                if t:
+                    full = str(parse(t))
+                    d["annotations"] = {
+                        "io.containerd.image.name": full,
+                        "org.opencontainers.image.ref.name": full.rpartition(":")[2],
+                    }
+                index.append(d)
+        _add(tf, "oci-layout", json.dumps({"imageLayoutVersion": "1.0.0"}).encode())
+        _add(tf, "index.json", json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": index}).encode())
+        _add(tf, "manifest.json", json.dumps(docker_manifest).encode())
+        if repositories:
+            _add(tf, "repositories", json.dumps(repositories).encode())
+
+
+_SMALL = 1 << 20
+
+
+def load(store: Store, src: IO[bytes], emit: Emit, quiet: bool = False) -> list[str]:
+    """Reads an archive from `src` (a stream: one pass) and records its images.
+    Returns the lines docker prints (`Loaded image: NAME` / `Loaded image ID: ID`)."""
+    files: dict[str, str] = {}  # member path -> blob digest
+    small: dict[str, bytes] = {}  # JSON documents by member path
+    ingested: set[str] = set()
+    used: set[str] = set()
+    try:
+        try:
+            tf = tarfile.open(fileobj=src, mode="r|*")
+        except tarfile.TarError as e:
+            raise KetchError(f"invalid archive: {e}") from e
+        with tf:
+            for m in tf:
+                if not m.isfile():
+                    continue
+                f = tf.extractfile(m)
+                assert f is not None
+                name = m.name.lstrip("./")
+                if m.size <= _SMALL:
+                    data = f.read()
+                    small[name] = data
+                    digest = store.content.write(data)
+                else:
+                    with store.content.ingest(None) as ing:
+                        while chunk := f.read(1 << 20):
+                            ing.write(chunk)
+                        digest = ing.commit()
+                files[name] = digest
+                ingested.add(digest)
+        entries = _entries(small, files)
+        out: list[str] = []
+        for config_digest, layer_digests, tags in entries:
+            used |= {config_digest, *layer_digests}
+            out.extend(_load_image(store, config_digest, layer_digests, tags))
+    except tarfile.TarError as e:
+        raise KetchError(f"invalid archive: {e}") from e
+    finally:
+        for digest in ingested - used:
+            if not store.db.query("SELECT 1 FROM image_blobs WHERE digest=? LIMIT 1", (digest,)):
+                store.content.delete(digest)
+    if not quiet:
+        for line in out:
+            emit(line)
+    return out
+
+
+def _entries(small: dict[str, bytes], files: dict[str, str]) -> list[tuple[str, list[str], list[str]]]:
+    """(config digest, layer blob digests, tags) of each image in the archive."""
+
+    def blob(path: str) -> str:
+        path = path.lstrip("./")
+        if path not in files:
+            raise KetchError(f"invalid archive: {path} is missing")
+        return files[path]
+
+    if "manifest.json" in small:
+        try:
+            doc = json.loads(small["manifest.json"])
+            return [(blob(e["Config"]), [blob(p) for p in e["Layers"]], list(e.get("RepoTags") or [])) for e in doc]
+        except (ValueError, KeyError, TypeError) as e:
+            raise KetchError(f"invalid archive: manifest.json: {e}") from e
+    if "index.json" in small:
+        out = []
+        try:
+            index = json.loads(small["index.json"])
+            for desc in index["manifests"]:
+                m = json.loads(small[f"blobs/sha256/{desc['digest'][7:]}"])
+                if "manifests" in m:
+                    raise KetchError("invalid archive: nested indexes are not supported yet")
+                ann = desc.get("annotations") or {}
+                name = ann.get("io.containerd.image.name")
+                out.append((m["config"]["digest"], [layer["digest"] for layer in m["layers"]], [name] if name else []))
+        except (ValueError, KeyError, TypeError) as e:
+            raise KetchError(f"invalid archive: index.json: {e}") from e
+        return out
+    raise KetchError("invalid archive: it holds neither manifest.json nor index.json")
+
+
+def _load_image(store: Store, config_digest: str, layer_digests: list[str], tags: list[str]) -> list[str]:
+    try:
+        config = json.loads(store.content.read(config_digest))
+        diff_ids: list[str] = list(config["rootfs"]["diff_ids"])
+    except (ValueError, KeyError, TypeError, FileNotFoundError) as e:
+        raise KetchError(f"invalid archive: image config {config_digest}: {e}") from e
+    if len(diff_ids) != len(layer_digests):
+        raise LayerError(
+            f"image {config_digest[7:19]} has {len(layer_digests)} layers but its config lists {len(diff_ids)}"
+        )
+    chains = chain_ids(diff_ids)
+    layers = []
+    for i, (digest, diff_id, chain) in enumerate(zip(layer_digests, diff_ids, chains, strict=True)):
+        path = store.content.path(digest)
+        if not store.layers.exists(chain):
+            store.layers.create(chain, diff_id, chains[i - 1] if i else None, path, digest)
+        with open(path, "rb") as f:
+            layers.append((digest, path.stat().st_size, layer_media_type(f.read(4))))
+    config_bytes = store.content.read(config_digest)
+    manifest = oci_manifest((config_digest, len(config_bytes)), layers)
+    mdigest = store.content.write(manifest)
+    refs: list[Reference] = [parse(t) for t in tags]
+    imgs.record(store, config_digest, config_bytes, chains, {d for d, _, _ in layers}, None, manifest=mdigest)
+    for r in refs:
+        imgs.tag(store, config_digest, str(r))
+    if refs:
+        return [f"Loaded image: {r.familiar()}" for r in refs]
+    return [f"Loaded image ID: {config_digest}"]
