@@ -262,3 +262,20 @@ fn decompression_bombs_are_bounded() {
     let opts = Options { max_bytes: Some(1 << 20), ..Default::default() };
     assert!(matches!(unpack(&bomb[..], &s.dest(), &opts).unwrap_err(), Error::TooLarge(_)));
 }
+
+#[test]
+fn truncated_and_corrupt_layers_are_bad_layers() {
+    let tar = Tar::new().file("big", &vec![7u8; 100_000]).finish();
+    let s = Scratch::new();
+    assert!(matches!(run(&tar[..50_000], &s.dest()).unwrap_err(), Error::BadLayer(_)));
+    let mut gz = gzip(&tar);
+    let n = gz.len();
+    gz[n / 2] ^= 0xff;
+    gz[n / 2 + 1] ^= 0xff;
+    let s = Scratch::new();
+    let err = run(&gz, &s.dest()).unwrap_err();
+    assert!(matches!(err, Error::BadLayer(_) | Error::DigestMismatch { .. }), "{err}");
+    let s = Scratch::new();
+    let cut = gzip(&tar);
+    assert!(matches!(run(&cut[..cut.len() / 2], &s.dest()).unwrap_err(), Error::BadLayer(_)));
+}

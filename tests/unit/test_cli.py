@@ -88,3 +88,34 @@ def test_help_imports_no_heavy_module() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "Commands:" in out
     assert out.strip().splitlines()[-1] == "HEAVY="
+
+
+def test_terminal_progress_redraws_each_layer_on_its_own_line() -> None:
+    import io
+
+    from ketch.cli._progress import TerminalReporter
+
+    out = io.StringIO()
+    rep = TerminalReporter(out)
+    rep.line("latest: Pulling from lab/x")
+    rep.layer("aaa", "Pulling fs layer")
+    rep.layer("bbb", "Pulling fs layer")
+    rep.layer("aaa", "Downloading", 50, 100)
+    rep.layer("bbb", "Pull complete")
+    text = out.getvalue()
+    assert text.startswith("latest: Pulling from lab/x\naaa: Pulling fs layer\nbbb: Pulling fs layer\n")
+    # aaa is two lines up, bbb one; each redraw goes back down
+    assert "\x1b[2A\r\x1b[2Kaaa: Downloading [" + "=" * 25 + ">" + " " * 24 + "]  50B/100B\x1b[2B\r" in text
+    assert "\x1b[1A\r\x1b[2Kbbb: Pull complete\x1b[1B\r" in text
+
+
+def test_plain_reporter_prints_status_changes_only() -> None:
+    from ketch.registry.pull import Reporter
+
+    lines: list[str] = []
+    rep = Reporter(lines.append)
+    rep.layer("aaa", "Pulling fs layer")
+    rep.layer("aaa", "Downloading", 5, 10)
+    rep.layer("aaa", "Extracting", 0)
+    rep.layer("aaa", "Pull complete")
+    assert lines == ["aaa: Pulling fs layer", "aaa: Pull complete"]

@@ -69,7 +69,14 @@ def pull(
         if not quiet:
             print("Using default tag: latest", flush=True)
         ref = ref.with_tag("latest")
-    do_pull(_store(), ref, lambda line: print(line, flush=True), platform=platform, quiet=quiet)
+    import sys
+
+    if sys.stdout.isatty() and not quiet:
+        from ._progress import TerminalReporter
+
+        do_pull(_store(), ref, TerminalReporter(), platform=platform)
+    else:
+        do_pull(_store(), ref, lambda line: print(line, flush=True), platform=platform, quiet=quiet)
     print(str(ref) if ref.domain == "docker.io" else ref.familiar())
 
 

@@ -8,12 +8,13 @@ import json
 import os
 import platform as _platform
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from .. import _native
-from ..errors import DigestMismatchError, KetchError, ManifestInvalid
+from ..errors import DigestMismatchError, KetchError, LayerError, ManifestInvalid
 from ..models.image import ACCEPT, Descriptor, Index, Manifest, parse_document
 from ..reference import Reference
 from ..store import Store
@@ -22,6 +23,30 @@ from ..store.layers import chain_ids
 from .client import RegistryClient
 
 Emit = Callable[[str], None]
+
+
+class Reporter:
+    """What a pull tells its caller: whole lines, and per-layer status with
+    optional byte progress. This one prints docker's plain (non-terminal)
+    lines through `emit`; the CLI has one that draws progress bars."""
+
+    def __init__(self, emit: Emit) -> None:
+        self.emit = emit
+        self._lock = threading.Lock()
+
+    def line(self, text: str) -> None:
+        with self._lock:
+            self.emit(text)
+
+    def layer(self, short: str, status: str, current: int | None = None, total: int | None = None) -> None:
+        if current is None:  # plain output shows status changes, not byte counts
+            self.line(f"{short}: {status}")
+
+
+class _Quiet(Reporter):
+    def line(self, text: str) -> None:
+        pass
+
 
 MAX_MANIFEST = 4 << 20
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le", "s390x": "s390x"}
@@ -68,16 +93,19 @@ def _max_layer_bytes(store: Store) -> int:
     return st.f_bavail * st.f_frsize
 
 
-def pull(store: Store, ref: Reference, emit: Emit, platform: str | None = None, quiet: bool = False) -> PullResult:
+def pull(
+    store: Store,
+    ref: Reference,
+    emit: Emit | Reporter,
+    platform: str | None = None,
+    quiet: bool = False,
+) -> PullResult:
+    """Pulls `ref` into `store`, reporting as docker does through `emit` (a
+    function taking lines, or a Reporter)."""
     client = RegistryClient(ref.domain)
     repo = ref.path
-    say: Emit = (lambda _line: None) if quiet else emit
-    lock = threading.Lock()
-
-    def say_locked(line: str) -> None:
-        with lock:
-            say(line)
-
+    rep = _Quiet(print) if quiet else emit if isinstance(emit, Reporter) else Reporter(emit)
+    say = rep.line
     say(f"{ref.ident}: Pulling from {repo}")
     what = ref.familiar() if ref.domain != "docker.io" else str(ref)
     body, ctype = client.manifest(repo, ref.ident, ACCEPT, what)
@@ -131,24 +159,38 @@ def pull(store: Store, ref: Reference, emit: Emit, platform: str | None = None, 
         for i, (desc, diff_id, chain) in enumerate(zip(manifest.layers, diff_ids, chains, strict=True)):
             short = desc.digest[7:19]
             if store.layers.exists(chain):
-                say(f"{short}: Already exists")
+                rep.layer(short, "Already exists")
             else:
                 todo.append((i, desc, diff_id, chain))
         for _, desc, _, _ in todo:
-            say(f"{desc.digest[7:19]}: Pulling fs layer")
+            rep.layer(desc.digest[7:19], "Pulling fs layer")
 
         def fetch_and_unpack(item: tuple[int, Descriptor, str, str]) -> None:
             i, desc, diff_id, chain = item
             short = desc.digest[7:19]
             if not store.content.has(desc.digest):
                 with store.content.ingest(desc.digest, desc.size) as ing:
-                    client.blob(repo, desc.digest, ing.write)
-                    say_locked(f"{short}: Verifying Checksum")
+                    last = 0.0
+
+                    def write(chunk: bytes) -> None:
+                        nonlocal last
+                        ing.write(chunk)
+                        now = time.monotonic()
+                        if now - last > 0.1:
+                            last = now
+                            rep.layer(short, "Downloading", ing.size, desc.size)
+
+                    client.blob(repo, desc.digest, write)
+                    rep.layer(short, "Verifying Checksum")
                     ing.commit()
-                say_locked(f"{short}: Download complete")
+                rep.layer(short, "Download complete")
+            rep.layer(short, "Extracting", 0)
             parent = chains[i - 1] if i else None
-            store.layers.create(chain, diff_id, parent, store.content.path(desc.digest), desc.digest, max_bytes)
-            say_locked(f"{short}: Pull complete")
+            try:
+                store.layers.create(chain, diff_id, parent, store.content.path(desc.digest), desc.digest, max_bytes)
+            except LayerError as e:
+                raise LayerError(f"layer {short}: {e}") from e
+            rep.layer(short, "Pull complete")
 
         if todo:
             with ThreadPoolExecutor(max_workers=min(len(todo), 4)) as pool:

@@ -120,7 +120,7 @@ pub fn unpack<R: Read>(reader: R, dest: &Path, opts: &Options) -> Result<Unpacke
     let root = Root::open(dest)?;
 
     let mut compressed = BufReader::with_capacity(BUF, HashingReader::new(reader));
-    let decoder = match sniff(&mut compressed).ctx(|| "read layer".to_string())? {
+    let decoder = match sniff(&mut compressed).map_err(read_error)? {
         Compression::Gzip => Decoder::Gzip(flate2::bufread::MultiGzDecoder::new(compressed)),
         Compression::Zstd => Decoder::Zstd(zstd::stream::read::Decoder::with_buffer(compressed).ctx(|| "zstd".into())?),
         Compression::Plain => Decoder::Plain(compressed),
@@ -138,8 +138,8 @@ pub fn unpack<R: Read>(reader: R, dest: &Path, opts: &Options) -> Result<Unpacke
     let mut dir_times: Vec<(Vec<Vec<u8>>, i64)> = Vec::new();
     let mut buf = vec![0u8; 256 * 1024];
 
-    for entry in archive.entries().ctx(|| "read layer".into())? {
-        let mut entry = entry.ctx(|| "read layer".into())?;
+    for entry in archive.entries().map_err(read_error)? {
+        let mut entry = entry.map_err(read_error)?;
         stats.entries += 1;
         extract_entry(&root, &mut entry, &mut dir_times, &mut stats, &mut buf)?;
     }
@@ -152,10 +152,10 @@ pub fn unpack<R: Read>(reader: R, dest: &Path, opts: &Options) -> Result<Unpacke
 
     // Drain the rest (tar padding, the compressor's trailer) so both digests cover everything.
     let mut rest = archive.into_inner();
-    io::copy(&mut rest, &mut io::sink()).ctx(|| "read layer".into())?;
+    io::copy(&mut rest, &mut io::sink()).map_err(read_error)?;
     let (limited, diff_id, tar_size) = rest.into_inner().into_parts();
     let mut compressed = limited.inner.into_inner();
-    io::copy(&mut compressed, &mut io::sink()).ctx(|| "read layer".into())?;
+    io::copy(&mut compressed, &mut io::sink()).map_err(read_error)?;
     let (digest, compressed_size) = compressed.into_inner().finish();
 
     stats.digest = digest;
@@ -197,9 +197,9 @@ fn check(r: libc::c_int) -> io::Result<()> {
 /// overlay's own, which a layer must never be able to set.
 fn xattrs<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Vec<(CString, Vec<u8>)>> {
     let mut out = Vec::new();
-    if let Some(exts) = entry.pax_extensions().ctx(|| "read layer".into())? {
+    if let Some(exts) = entry.pax_extensions().map_err(read_error)? {
         for ext in exts {
-            let ext = ext.ctx(|| "read layer".into())?;
+            let ext = ext.map_err(read_error)?;
             let Some(name) = ext.key_bytes().strip_prefix(b"SCHILY.xattr.") else { continue };
             if name.starts_with(b"trusted.overlay.") {
                 continue;
@@ -228,9 +228,9 @@ fn extract_entry<R: Read>(
     let mut parts = clean_components(&raw_path);
     let header = entry.header();
     let kind = header.entry_type();
-    let mode = header.mode().map_err(|e| Error::io("read layer", e))? & 0o7777;
-    let uid = header.uid().map_err(|e| Error::io("read layer", e))? as libc::uid_t;
-    let gid = header.gid().map_err(|e| Error::io("read layer", e))? as libc::gid_t;
+    let mode = header.mode().map_err(read_error)? & 0o7777;
+    let uid = header.uid().map_err(read_error)? as libc::uid_t;
+    let gid = header.gid().map_err(read_error)? as libc::gid_t;
     let mtime = header.mtime().unwrap_or(0) as i64;
     let name_str = display(&parts);
 
@@ -301,7 +301,11 @@ fn extract_entry<R: Read>(
             let fd = openat(pfd, &cname, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW, 0o600)
                 .ctx(|| format!("create {name_str}"))?;
             let mut file = File::from(fd);
-            let n = copy_data(entry, &mut file, buf).ctx(|| format!("write {name_str}"))?;
+            let want = entry.size();
+            let n = copy_data(entry, &mut file, buf, &name_str)?;
+            if n != want {
+                return Err(Error::BadLayer(format!("the layer ends early, inside {name_str} (truncated)")));
+            }
             stats.content_size += n;
             let raw = file.as_raw_fd();
             check(unsafe { libc::fchown(raw, uid, gid) }).ctx(|| format!("chown {name_str}"))?;
@@ -355,16 +359,28 @@ fn extract_entry<R: Read>(
     Ok(())
 }
 
-fn copy_data<R: Read, W: Write>(src: &mut R, dst: &mut W, buf: &mut [u8]) -> io::Result<u64> {
+fn copy_data<R: Read, W: Write>(src: &mut R, dst: &mut W, buf: &mut [u8], name: &str) -> Result<u64> {
     let mut total = 0u64;
     loop {
         let n = match src.read(buf) {
             Ok(0) => return Ok(total),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+            Err(e) => return Err(read_error(e)),
         };
-        dst.write_all(&buf[..n])?;
+        dst.write_all(&buf[..n]).ctx(|| format!("write {name}"))?;
         total += n as u64;
+    }
+}
+
+/// An error while reading the layer stream: a truncated or corrupt layer is
+/// the layer's fault (BadLayer), anything else stays an I/O error.
+fn read_error(e: io::Error) -> Error {
+    // The tar crate reports a stream that ends inside an entry as "other".
+    let eof = e.kind() == io::ErrorKind::UnexpectedEof || e.to_string().contains("unexpected EOF");
+    match e.kind() {
+        _ if eof => Error::BadLayer("the layer ends early (truncated tar or compressed stream)".into()),
+        io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput => Error::BadLayer(format!("corrupt layer: {e}")),
+        _ => Error::io("read layer", e),
     }
 }
