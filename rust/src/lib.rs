@@ -87,6 +87,12 @@ mod _native {
         Ok(d)
     }
 
+    /// Writes the uncompressed tar of a layer file to `dst`: (diff id, size).
+    #[pyfunction]
+    fn decompress_layer(py: Python<'_>, src: PathBuf, dst: PathBuf) -> PyResult<(String, u64)> {
+        Ok(py.detach(|| layer::unpack::decompress_file(&src, &dst))?)
+    }
+
     /// Flushes the filesystem holding `path` to disk (one syncfs, not an fsync per file).
     #[pyfunction]
     fn syncfs(py: Python<'_>, path: PathBuf) -> PyResult<()> {

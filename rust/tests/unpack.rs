@@ -279,3 +279,14 @@ fn truncated_and_corrupt_layers_are_bad_layers() {
     let cut = gzip(&tar);
     assert!(matches!(run(&cut[..cut.len() / 2], &s.dest()).unwrap_err(), Error::BadLayer(_)));
 }
+
+#[test]
+fn decompress_gives_the_tar_and_its_diff_id() {
+    let tar = Tar::new().file("a", b"hello").finish();
+    let s = Scratch::new();
+    let src = s.0.join("l.zst");
+    fs::write(&src, zstd::encode_all(&tar[..], 3).unwrap()).unwrap();
+    let (diff_id, size) = ketch_native::layer::unpack::decompress_file(&src, &s.0.join("l.tar")).unwrap();
+    assert_eq!((diff_id, size), (sha256_bytes(&tar), tar.len() as u64));
+    assert_eq!(fs::read(s.0.join("l.tar")).unwrap(), tar);
+}

@@ -51,6 +51,11 @@ def test_save_then_load_into_another_store(ketch: Ketch, tmp_path: Path, pushed:
     assert manifest[0]["RepoTags"] == [pushed]
     assert manifest[0]["Config"] == f"blobs/sha256/{image_id[7:]}"
     assert len(manifest[0]["Layers"]) == 2
+    with tarfile.open(out) as tf:
+        heads = [tf.extractfile(p).read(4) for p in manifest[0]["Layers"]]  # type: ignore[union-attr]
+    # docker before 23 reads no zstd: that layer is shipped as a plain tar
+    assert heads[0][:2] == b"\x1f\x8b" and heads[1] != b"\x28\xb5\x2f\xfd"
+    assert manifest[0]["Layers"][1] == f"blobs/sha256/{sha256(WH)[7:]}"
 
     k2 = other(tmp_path)
     r = k2("load", "-i", str(out))

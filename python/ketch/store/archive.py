@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
+import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import IO, Any
 
+from .. import _native
 from ..errors import KetchError, LayerError
-from ..models.image import MANIFEST_TYPES, OCI_INDEX, layer_media_type, oci_manifest
+from ..models.image import MANIFEST_TYPES, OCI_INDEX, OCI_LAYER, layer_media_type, oci_manifest
 from ..reference import Reference, parse
 from . import Store
 from . import images as imgs
@@ -55,6 +59,15 @@ def save(store: Store, names: list[str], out: IO[bytes]) -> None:
                 break
         else:
             chosen.append((img, tags))
+    temps: list[Path] = []
+    try:
+        _save(store, chosen, out, temps)
+    finally:
+        for t in temps:
+            t.unlink(missing_ok=True)
+
+
+def _save(store: Store, chosen: list[tuple[imgs.Image, list[str]]], out: IO[bytes], temps: list[Path]) -> None:
     written: set[str] = set()
     docker_manifest: list[dict[str, Any]] = []
     repositories: dict[str, dict[str, str]] = {}
@@ -68,13 +81,37 @@ def save(store: Store, names: list[str], out: IO[bytes]) -> None:
                 raise KetchError(f"image {img.short_id} has no manifest in the store: pull or build it again")
             mbytes = store.content.read(mdigest)
             manifest = json.loads(mbytes)
-            layer_digests = [layer["digest"] for layer in manifest["layers"]]
-            for digest in [mdigest, img.id, *layer_digests]:
+            blobs: list[tuple[str, str]] = [
+                (mdigest, str(store.content.path(mdigest))),
+                (img.id, str(store.content.path(img.id))),
+            ]
+            layers: list[tuple[str, int, str]] = []
+            for desc in manifest["layers"]:
+                path = store.content.path(desc["digest"])
+                if "zstd" in desc["mediaType"]:
+                    # docker before 23 cannot read zstd layers: ship those as plain tars.
+                    tmp = store.content.ingest_dir / f"save-{uuid.uuid4().hex}"
+                    temps.append(tmp)
+                    diff_id, size = _native.decompress_layer(path, tmp)
+                    layers.append((diff_id, size, OCI_LAYER))
+                    blobs.append((diff_id, str(tmp)))
+                else:
+                    layers.append((desc["digest"], desc["size"], desc["mediaType"]))
+                    blobs.append((desc["digest"], str(path)))
+            if [d for d, _, _ in layers] != [desc["digest"] for desc in manifest["layers"]]:
+                mbytes = oci_manifest((img.id, store.content.path(img.id).stat().st_size), layers)
+                mdigest = _native.sha256_bytes(mbytes)
+                manifest = json.loads(mbytes)
+                blobs[0] = (mdigest, "")
+            for digest, blob_path in blobs:
                 if digest in written:
                     continue
-                p = store.content.path(digest)
-                _add(tf, f"blobs/sha256/{digest[7:]}", path=str(p), size=p.stat().st_size)
+                if blob_path:
+                    _add(tf, f"blobs/sha256/{digest[7:]}", path=blob_path, size=os.stat(blob_path).st_size)
+                else:
+                    _add(tf, f"blobs/sha256/{digest[7:]}", mbytes)
                 written.add(digest)
+            layer_digests = [d for d, _, _ in layers]
             docker_manifest.append(
                 {
                     "Config": f"blobs/sha256/{img.id[7:]}",
@@ -85,13 +122,13 @@ def save(store: Store, names: list[str], out: IO[bytes]) -> None:
             for t in tags:
                 repo, _, tag = t.rpartition(":")
                 repositories.setdefault(repo, {})[tag] = img.id[7:]
-            desc: dict[str, Any] = {
+            entry: dict[str, Any] = {
                 "mediaType": manifest.get("mediaType", MANIFEST_TYPES[1]),
                 "digest": mdigest,
                 "size": len(mbytes),
             }
             for t in tags or [""]:
-                d = dict(desc)
+                d = dict(entry)
                 if t:
                     full = str(parse(t))
                     d["annotations"] = {

@@ -12,6 +12,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
+use sha2::Digest;
 use tar::EntryType;
 
 use crate::digest::HashingReader;
@@ -173,6 +174,37 @@ pub fn unpack<R: Read>(reader: R, dest: &Path, opts: &Options) -> Result<Unpacke
         }
     }
     Ok(stats)
+}
+
+/// Writes the uncompressed tar of the layer file `src` to `dst` (created):
+/// (diff id, size). For archives read by tools that know no zstd.
+pub fn decompress_file(src: &Path, dst: &Path) -> Result<(String, u64)> {
+    let f = File::open(src).ctx(|| format!("open {}", src.display()))?;
+    let mut compressed = BufReader::with_capacity(BUF, HashingReader::new(f));
+    let mut decoder = match sniff(&mut compressed).map_err(read_error)? {
+        Compression::Gzip => Decoder::Gzip(flate2::bufread::MultiGzDecoder::new(compressed)),
+        Compression::Zstd => Decoder::Zstd(zstd::stream::read::Decoder::with_buffer(compressed).ctx(|| "zstd".into())?),
+        Compression::Plain => Decoder::Plain(compressed),
+    };
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(dst)
+        .ctx(|| format!("create {}", dst.display()))?;
+    let mut sink = crate::digest::HashingSink(sha2::Sha256::new(), 0);
+    let mut buf = vec![0u8; BUF];
+    loop {
+        let n = match decoder.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(read_error(e)),
+        };
+        out.write_all(&buf[..n]).ctx(|| format!("write {}", dst.display()))?;
+        sink.write_all(&buf[..n]).expect("hashing never fails");
+    }
+    let size = sink.1;
+    Ok((crate::digest::format_digest(sink.0), size))
 }
 
 fn set_times_path(fd: &OwnedFd, mtime: i64) -> io::Result<()> {
