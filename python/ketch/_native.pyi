@@ -18,6 +18,13 @@ def unpack_layer(
     expected_diff_id: str | None = None,
     max_bytes: int | None = None,
 ) -> Unpacked: ...
+def unpack_layer_fd(
+    fd: int,
+    dest: str | PathLike[str],
+    expected_digest: str | None = None,
+    expected_diff_id: str | None = None,
+    max_bytes: int | None = None,
+) -> Unpacked: ...
 def decompress_layer(src: str | PathLike[str], dst: str | PathLike[str]) -> tuple[str, int]: ...
 def syncfs(path: str | PathLike[str]) -> None: ...
 

@@ -77,6 +77,39 @@ mod _native {
     ) -> PyResult<Bound<'py, PyDict>> {
         let opts = layer::unpack::Options { expected_digest, expected_diff_id, max_bytes };
         let u = py.detach(|| layer::unpack::unpack_file(&src, &dest, &opts))?;
+        unpacked_dict(py, u)
+    }
+
+    /// Writes the uncompressed tar of a layer file to `dst`: (diff id, size).
+    #[pyfunction]
+    fn decompress_layer(py: Python<'_>, src: PathBuf, dst: PathBuf) -> PyResult<(String, u64)> {
+        Ok(py.detach(|| layer::unpack::decompress_file(&src, &dst))?)
+    }
+
+    /// Like `unpack_layer`, reading the layer from the file descriptor `fd`
+    /// (a pipe being filled by a download), which it takes over and closes.
+    #[pyfunction]
+    #[pyo3(signature = (fd, dest, expected_digest=None, expected_diff_id=None, max_bytes=None))]
+    fn unpack_layer_fd<'py>(
+        py: Python<'py>,
+        fd: i32,
+        dest: PathBuf,
+        expected_digest: Option<String>,
+        expected_diff_id: Option<String>,
+        max_bytes: Option<u64>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        use std::os::fd::FromRawFd;
+        if fd < 0 {
+            return Err(pyo3::exceptions::PyValueError::new_err("bad file descriptor"));
+        }
+        // Ownership passes to Rust: the caller must not close `fd`.
+        let f = unsafe { std::fs::File::from_raw_fd(fd) };
+        let opts = layer::unpack::Options { expected_digest, expected_diff_id, max_bytes };
+        let u = py.detach(|| layer::unpack::unpack(f, &dest, &opts))?;
+        unpacked_dict(py, u)
+    }
+
+    fn unpacked_dict(py: Python<'_>, u: layer::unpack::Unpacked) -> PyResult<Bound<'_, PyDict>> {
         let d = PyDict::new(py);
         d.set_item("digest", u.digest)?;
         d.set_item("compressed_size", u.compressed_size)?;
@@ -85,12 +118,6 @@ mod _native {
         d.set_item("content_size", u.content_size)?;
         d.set_item("entries", u.entries)?;
         Ok(d)
-    }
-
-    /// Writes the uncompressed tar of a layer file to `dst`: (diff id, size).
-    #[pyfunction]
-    fn decompress_layer(py: Python<'_>, src: PathBuf, dst: PathBuf) -> PyResult<(String, u64)> {
-        Ok(py.detach(|| layer::unpack::decompress_file(&src, &dst))?)
     }
 
     /// Flushes the filesystem holding `path` to disk (one syncfs, not an fsync per file).

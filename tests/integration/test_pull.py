@@ -302,3 +302,20 @@ def test_pull_in_threads_of_one_process(tmp_path: Path, registry: RunningRegistr
     [t.join() for t in ts]
     assert errors == []
     assert len([p for p in (tmp_path / "store/layers").iterdir() if not p.name.startswith(".")]) == 3
+
+
+def test_a_layer_already_unpacked_from_another_blob_still_gets_its_blob(
+    ketch: Ketch, registry: RunningRegistry, tmp_path: Path
+) -> None:
+    """Same diff id, other compression: the layer is reused, the blob is fetched
+    so that the image can be saved (and pushed) as it came."""
+    ketch("pull", "-q", f"{registry.addr}/lab/busybox", check=True)
+    other = build([(BASE, "zstd")])
+    registry.client.push("lab/busybox-zstd", "latest", other)
+    r = ketch("pull", f"{registry.addr}/lab/busybox-zstd")
+    assert r.rc == 0, r.err
+    zstd_blob = next(d for d, b in other.blobs.items() if b != other.config)
+    assert f"{zstd_blob[7:19]}: Already exists" in r.out
+    assert len(layer_dirs(ketch)) == 1
+    assert (ketch.root / "content/blobs/sha256" / zstd_blob[7:]).exists()
+    assert ketch("save", "-o", str(tmp_path / "z.tar"), f"{registry.addr}/lab/busybox-zstd").rc == 0

@@ -90,6 +90,12 @@ class RegistryClient:
             self._conns.pool[key] = c
         return c
 
+    def _reset(self) -> None:
+        """Closes this thread's connections (after a response left half read)."""
+        for c in self._conns.pool.values():
+            c.close()
+        self._conns.pool.clear()
+
     def _send(self, method: str, url: str, headers: dict[str, str], stream: bool) -> Response:
         u = urllib.parse.urlsplit(url)
         path = u.path + ("?" + u.query if u.query else "")
@@ -203,14 +209,19 @@ class RegistryClient:
             raise RegistryError(f"blob {digest} of {repo} not found on {self.domain}: blob unknown")
         self._check(r, digest, repo)
         assert r.resp is not None
-        try:
-            while True:
+        while True:
+            try:
                 data = r.resp.read(chunk)
-                if not data:
-                    break
-                sink(data)
-        except (OSError, http.client.HTTPException) as e:
-            raise UnreachableError(f"reading blob {digest} from {self.domain}: {e}") from e
+            except (OSError, http.client.HTTPException) as e:
+                self._reset()
+                raise UnreachableError(f"reading blob {digest} from {self.domain}: {e}") from e
+            if not data:
+                break
+            try:
+                sink(data)  # its errors are the caller's, not the network's
+            except BaseException:
+                self._reset()  # the rest of this body is still on the wire
+                raise
 
     def blob_bytes(self, repo: str, digest: str) -> bytes:
         parts: list[bytes] = []

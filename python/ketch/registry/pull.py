@@ -4,13 +4,14 @@ the image in one transaction."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import platform as _platform
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from .. import _native
@@ -49,6 +50,7 @@ class _Quiet(Reporter):
 
 
 MAX_MANIFEST = 4 << 20
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le", "s390x": "s390x"}
 
 
@@ -156,45 +158,83 @@ def pull(
         store.layers.clean_stale()
         max_bytes = _max_layer_bytes(store)
         todo = []
+        blobs_only: list[Descriptor] = []
         for i, (desc, diff_id, chain) in enumerate(zip(manifest.layers, diff_ids, chains, strict=True)):
             short = desc.digest[7:19]
             if store.layers.exists(chain):
                 rep.layer(short, "Already exists")
+                if not store.content.has(desc.digest):
+                    blobs_only.append(desc)  # kept so that the image can be saved and pushed as it came
             else:
                 todo.append((i, desc, diff_id, chain))
         for _, desc, _, _ in todo:
             rep.layer(desc.digest[7:19], "Pulling fs layer")
 
+        def download(desc: Descriptor, pipe: int | None = None, unpacking: Future[bool] | None = None) -> None:
+            """Fetches a blob into the content store, copying it into `pipe`
+            (the input of the `unpacking` layer) as it arrives; verifies it
+            before it is committed."""
+            short = desc.digest[7:19]
+            with store.content.ingest(desc.digest, desc.size) as ing:
+                last = 0.0
+
+                def write(chunk: bytes) -> None:
+                    nonlocal last, pipe
+                    ing.write(chunk)
+                    if pipe is not None:
+                        view = memoryview(chunk)
+                        try:
+                            while view:
+                                view = view[os.write(pipe, view) :]
+                        except BrokenPipeError:
+                            # The unpacker stopped reading: it failed (raise its error
+                            # here) or found the layer made by another pull meanwhile.
+                            assert unpacking is not None
+                            unpacking.result()
+                            os.close(pipe)
+                            pipe = None
+                    now = time.monotonic()
+                    if now - last > 0.1:
+                        last = now
+                        rep.layer(short, "Downloading", ing.size, desc.size)
+
+                try:
+                    client.blob(repo, desc.digest, write)
+                finally:
+                    if pipe is not None:
+                        os.close(pipe)
+                rep.layer(short, "Verifying Checksum")
+                ing.commit()
+
         def fetch_and_unpack(item: tuple[int, Descriptor, str, str]) -> None:
             i, desc, diff_id, chain = item
             short = desc.digest[7:19]
-            if not store.content.has(desc.digest):
-                with store.content.ingest(desc.digest, desc.size) as ing:
-                    last = 0.0
-
-                    def write(chunk: bytes) -> None:
-                        nonlocal last
-                        ing.write(chunk)
-                        now = time.monotonic()
-                        if now - last > 0.1:
-                            last = now
-                            rep.layer(short, "Downloading", ing.size, desc.size)
-
-                    client.blob(repo, desc.digest, write)
-                    rep.layer(short, "Verifying Checksum")
-                    ing.commit()
-                rep.layer(short, "Download complete")
-            rep.layer(short, "Extracting", 0)
             parent = chains[i - 1] if i else None
             try:
-                store.layers.create(chain, diff_id, parent, store.content.path(desc.digest), desc.digest, max_bytes)
+                if store.content.has(desc.digest):
+                    rep.layer(short, "Extracting", 0)
+                    store.layers.create(chain, diff_id, parent, store.content.path(desc.digest), desc.digest, max_bytes)
+                else:
+                    # Unpack while downloading: the bytes go to the blob file and,
+                    # through a pipe, to the unpacker (Rust, on its own thread).
+                    r, w = os.pipe2(os.O_CLOEXEC)
+                    try:
+                        fcntl.fcntl(w, F_SETPIPE_SZ, 1 << 20)
+                    except OSError:
+                        pass
+                    with ThreadPoolExecutor(max_workers=1) as one:
+                        unpacking = one.submit(store.layers.create, chain, diff_id, parent, r, desc.digest, max_bytes)
+                        download(desc, w, unpacking)
+                        unpacking.result()
+                    rep.layer(short, "Download complete")
             except LayerError as e:
                 raise LayerError(f"layer {short}: {e}") from e
             rep.layer(short, "Pull complete")
 
-        if todo:
-            with ThreadPoolExecutor(max_workers=min(len(todo), 4)) as pool:
+        if todo or blobs_only:
+            with ThreadPoolExecutor(max_workers=min(len(todo) + len(blobs_only), 4)) as pool:
                 futures = [pool.submit(fetch_and_unpack, t) for t in todo]
+                futures += [pool.submit(download, d) for d in blobs_only]
                 errors = [f.exception() for f in futures]
             for err in errors:
                 if err is not None:

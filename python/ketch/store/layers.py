@@ -90,17 +90,24 @@ class LayerStore:
         chain_id: str,
         diff_id: str,
         parent: str | None,
-        blob: Path,
+        source: Path | int,
         blob_digest: str | None,
         max_bytes: int | None = None,
     ) -> bool:
-        """Unpacks `blob` as the layer `chain_id`; False if it was already there
-        (another pull may have made it while we waited for the lock)."""
-        with self.lock(chain_id):
-            if self.exists(chain_id):
-                return False
-            tmp, size = self._unpack(chain_id, blob, blob_digest, diff_id, max_bytes)
-            return self._commit(tmp, chain_id, diff_id, parent, size)
+        """Unpacks `source` (a blob's path, or a file descriptor to read it from,
+        which this takes over) as the layer `chain_id`; False if it was already
+        there (another pull may have made it while we waited for the lock)."""
+        handed_over = False  # once _unpack has the descriptor, it (or Rust) closes it
+        try:
+            with self.lock(chain_id):
+                if self.exists(chain_id):
+                    return False
+                handed_over = True
+                tmp, size = self._unpack(chain_id, source, blob_digest, diff_id, max_bytes)
+                return self._commit(tmp, chain_id, diff_id, parent, size)
+        finally:
+            if isinstance(source, int) and not handed_over:
+                os.close(source)  # not consumed: the writer sees a closed pipe
 
     def create_bottom(self, blob: Path, blob_digest: str, max_bytes: int | None = None) -> str:
         """Unpacks `blob` as a bottom layer whose diff id is not known before
@@ -117,13 +124,21 @@ class LayerStore:
         return diff_id
 
     def _unpack(
-        self, key: str, blob: Path, blob_digest: str | None, diff_id: str | None, max_bytes: int | None
+        self, key: str, source: Path | int, blob_digest: str | None, diff_id: str | None, max_bytes: int | None
     ) -> tuple[Path, int]:
         """Unpacks into `.tmp-<key hex>-<random>` (the caller holds `key`'s lock)."""
         tmp = self.root / f".tmp-{_hex(key)}-{uuid.uuid4().hex[:12]}"
-        tmp.mkdir()
         try:
-            u = _native.unpack_layer(blob, tmp / "diff", blob_digest, diff_id, max_bytes)
+            tmp.mkdir()
+        except BaseException:
+            if isinstance(source, int):
+                os.close(source)
+            raise
+        try:
+            if isinstance(source, int):
+                u = _native.unpack_layer_fd(source, tmp / "diff", blob_digest, diff_id, max_bytes)
+            else:
+                u = _native.unpack_layer(source, tmp / "diff", blob_digest, diff_id, max_bytes)
             (tmp / "meta.json").write_text(json.dumps({"diff_id": u["diff_id"], "size": u["content_size"]}))
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
