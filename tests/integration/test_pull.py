@@ -305,7 +305,7 @@ def test_pull_in_threads_of_one_process(tmp_path: Path, registry: RunningRegistr
 
 
 def test_a_layer_already_unpacked_from_another_blob_still_gets_its_blob(
-    ketch: Ketch, registry: RunningRegistry, tmp_path: Path
+    ketch: Ketch, registry: RunningRegistry, images: dict, tmp_path: Path
 ) -> None:
     """Same diff id, other compression: the layer is reused, the blob is fetched
     so that the image can be saved (and pushed) as it came."""
