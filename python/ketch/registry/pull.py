@@ -15,7 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from .. import _native
-from ..errors import DigestMismatchError, KetchError, LayerError, ManifestInvalid
+from ..errors import DigestMismatchError, KetchError, LayerError, ManifestInvalid, NoSpaceError
 from ..models.image import ACCEPT, Descriptor, Index, Manifest, parse_document
 from ..reference import Reference
 from ..store import Store
@@ -229,6 +229,11 @@ def pull(
                     rep.layer(short, "Download complete")
             except LayerError as e:
                 raise LayerError(f"layer {short}: {e}") from e
+            except NoSpaceError as e:
+                raise NoSpaceError(
+                    f"no space left on device for the store at {store.root} (layer {short}): "
+                    "free some space or choose another --root"
+                ) from e
             rep.layer(short, "Pull complete")
 
         if todo or blobs_only:
