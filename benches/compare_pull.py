@@ -1,7 +1,7 @@
 """Times `ketch pull` against the other tools on one multi-layer image from
 one local registry, in one run, syncing the disk before each pull.
 
-    .venv/bin/python benches/compare_pull.py [--pause SECONDS]
+    .venv/bin/python benches/compare_pull.py [--pause SECONDS] [--order ketch,docker,podman]
 
 Before each timed command the disk is synced and left to go idle (see
 `settle`). The image is made from this host's own files (a busybox base, /usr/share and
@@ -130,6 +130,9 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--pause", type=float, default=60.0, help="seconds to let the disk settle before timing")
+    ap.add_argument(
+        "--order", default="ketch,docker,podman", help="which pullers run first (the disk favours the first)"
+    )
     args = ap.parse_args()
     layers = make_layers()
     total = sum(p.stat().st_size for p, _, _ in layers)
@@ -148,20 +151,29 @@ def main() -> int:
             # virtual disk), which would be charged to whichever tool ran next.
             time.sleep(args.pause)
             env = {**os.environ, "KETCH_ROOT": str(tmpd / "ketch"), "KETCH_RUN_ROOT": str(tmpd / "run")}
-            results["ketch pull"] = timed([KETCH, "pull", name], env)
-            if shutil.which("docker") and subprocess.run(["docker", "info"], capture_output=True).returncode == 0:
-                if subprocess.run(["docker", "image", "inspect", name], capture_output=True).returncode == 0:
-                    print("docker already has the image: skipped (docker rmi it first)")
+
+            def run_ketch() -> None:
+                results["ketch pull"] = timed([KETCH, "pull", name], env)
+
+            def run_docker() -> None:
+                if not shutil.which("docker") or subprocess.run(["docker", "info"], capture_output=True).returncode:
+                    print("docker pull: skipped, no dockerd answers (apt-get install docker.io; dockerd &)")
+                elif subprocess.run(["docker", "image", "inspect", name], capture_output=True).returncode == 0:
+                    print("docker pull: skipped, docker already has the image (docker rmi it first)")
                 else:
                     results["docker pull"] = timed(["docker", "pull", "-q", name])
                     cleanup.append(["docker", "rmi", "-f", name])
-            else:
-                print("docker pull: skipped, no dockerd answers (apt-get install docker.io; dockerd &)")
-            if shutil.which("podman"):
+
+            def run_podman() -> None:
+                if not shutil.which("podman"):
+                    print("podman pull: skipped, podman is not installed")
+                    return
                 results["podman pull"] = timed(["podman", "pull", "-q", "--tls-verify=false", name])
                 cleanup.append(["podman", "rmi", "-f", name])
-            else:
-                print("podman pull: skipped, podman is not installed")
+
+            runners = {"ketch": run_ketch, "docker": run_docker, "podman": run_podman}
+            for tool in args.order.split(","):
+                runners[tool]()
             if shutil.which("skopeo") and shutil.which("umoci"):
                 oci = tmpd / "oci"
                 results["skopeo copy (download only)"] = timed(
