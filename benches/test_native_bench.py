@@ -16,6 +16,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from imagekit import Entry, tar_bytes  # noqa: E402
+
 from ketch import _native  # noqa: E402
 
 SIZE = 256 << 20

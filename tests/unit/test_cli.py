@@ -22,8 +22,9 @@ def test_short_option_with_equals_is_its_value() -> None:
 def test_docker_flag_forms_reach_the_command() -> None:
     """-t="static_web" is the tag static_web (Click alone gives "=static_web"); -qa groups."""
     import typer
-    from ketch.cli._flags import DockerCommand, DockerGroup
     from typer.testing import CliRunner
+
+    from ketch.cli._flags import DockerCommand, DockerGroup
 
     seen: dict[str, object] = {}
     demo = typer.Typer(cls=DockerGroup)

@@ -2,6 +2,7 @@ import hashlib
 import os
 
 import pytest
+
 from ketch import _native
 from ketch.errors import ManifestInvalid
 from ketch.models.image import DOCKER_MANIFEST, OCI_INDEX, Index, Manifest, parse_document

@@ -1,4 +1,5 @@
 import pytest
+
 from ketch.errors import ReferenceError_
 from ketch.reference import parse
 
