@@ -319,3 +319,24 @@ def test_a_layer_already_unpacked_from_another_blob_still_gets_its_blob(
     assert len(layer_dirs(ketch)) == 1
     assert (ketch.root / "content/blobs/sha256" / zstd_blob[7:]).exists()
     assert ketch("save", "-o", str(tmp_path / "z.tar"), f"{registry.addr}/lab/busybox-zstd").rc == 0
+
+
+def test_images_filter_and_rmi_by_id_with_several_repositories(
+    ketch: Ketch, registry: RunningRegistry, images: dict
+) -> None:
+    bb = f"{registry.addr}/lab/busybox"
+    ketch("pull", "-q", bb, check=True)
+    ketch("pull", "-q", f"{registry.addr}/lab/layered", check=True)
+    ketch("tag", bb, "copy/busybox:v2", check=True)
+    rows = ketch("images", "copy/busybox").out.splitlines()[1:]
+    assert [r.split()[:2] for r in rows] == [["copy/busybox", "v2"]]
+    assert ketch("images", "-q", f"{bb}:latest").out.split() == [images["busybox"].id[7:19]]
+    short = images["busybox"].id[7:19]
+    r = ketch("rmi", short)
+    assert r.rc == 1
+    assert f"unable to delete {short} (must be forced) - image is referenced in multiple repositories" in r.err
+    r = ketch("rmi", "-f", short)
+    assert r.rc == 0, r.err
+    assert "Untagged: copy/busybox:v2" in r.out and f"Deleted: {images['busybox'].id}" in r.out
+    # the layer stays: lab/layered uses it
+    assert len(layer_dirs(ketch)) == 3

@@ -8,15 +8,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from ketch.errors import ManifestUnknown, UnreachableError
+from ketch.errors import DigestMismatchError, ManifestUnknown, UnreachableError
 from ketch.registry.client import RegistryClient, is_insecure
 
 BODY = b'{"schemaVersion":2}'
 
 
 class Flaky:
-    def __init__(self, failures: int, status: int = 503) -> None:
+    def __init__(self, failures: int, status: int = 503, announce: str | None = None) -> None:
         self.failures = failures
+        self.announce = announce
         self.status = status
         self.seen: list[str] = []
         flaky = self
@@ -37,6 +38,8 @@ class Flaky:
                     body = BODY
                     self.send_response(200)
                     self.send_header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+                    if flaky.announce:
+                        self.send_header("Docker-Content-Digest", flaky.announce)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -90,3 +93,21 @@ def test_plain_http_only_for_loopback_and_configured_registries(monkeypatch: pyt
     assert is_insecure("registry.example.com") and is_insecure("other:5000")
     assert RegistryClient("docker.io").host == "registry-1.docker.io"
     assert RegistryClient("docker.io").scheme == "https"
+
+
+def test_manifest_must_match_the_digest_asked_for_or_announced() -> None:
+    import hashlib
+
+    good = "sha256:" + hashlib.sha256(BODY).hexdigest()
+    other = "sha256:" + "0" * 64
+    for announce, ident in ((other, "latest"), (None, other), (good, "latest")):
+        f = Flaky(failures=0, announce=announce)
+        try:
+            client = RegistryClient(f.addr)
+            if good in (announce, ident):
+                assert client.manifest("lab/x", ident, "*/*", "x")[0] == BODY
+            else:
+                with pytest.raises(DigestMismatchError, match=f"expected {other}, got {good}"):
+                    client.manifest("lab/x", ident, "*/*", "x")
+        finally:
+            f.close()

@@ -4,6 +4,7 @@ backoff on transient failures, and the Basic / Bearer auth challenges."""
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import ipaddress
 import json
@@ -16,11 +17,12 @@ import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..errors import AuthError, ManifestUnknown, RegistryError, UnreachableError
+from ..errors import AuthError, DigestMismatchError, ManifestInvalid, ManifestUnknown, RegistryError, UnreachableError
 from . import auth
 
 DOCKER_HUB_ENDPOINT = "registry-1.docker.io"
 RETRIES = 4
+MAX_MANIFEST = 4 << 20  # bytes; a larger "manifest" is refused
 USER_AGENT = "ketch/0.1"
 
 
@@ -194,13 +196,25 @@ class RegistryClient:
     # -- API ---------------------------------------------------------------
 
     def manifest(self, repo: str, ident: str, accept: str, what: str) -> tuple[bytes, str]:
-        """(body, content type) of a manifest or index; `what` names it in errors."""
+        """(body, content type) of a manifest or index; `what` names it in errors.
+        The body's sha256 must be the digest asked for, or the one the registry
+        announces in Docker-Content-Digest."""
         r = self.request("GET", f"/v2/{repo}/manifests/{ident}", f"repository:{repo}:pull", {"Accept": accept})
         if r.status == 404:
             code, msg = _error_detail(r.body)
             detail = f"{code}: {msg}" if code else "manifest unknown"
             raise ManifestUnknown(f"manifest for {what} not found: {detail}")
         self._check(r, what, repo)
+        if len(r.body) > MAX_MANIFEST:
+            raise ManifestInvalid(f"manifest for {what} is larger than {MAX_MANIFEST} bytes")
+        actual = "sha256:" + hashlib.sha256(r.body).hexdigest()
+        announced = r.header("docker-content-digest")
+        for want in (
+            ident if ident.startswith("sha256:") else None,
+            announced if announced.startswith("sha256:") else None,
+        ):
+            if want and want != actual:
+                raise DigestMismatchError(f"manifest digest mismatch for {what}: expected {want}, got {actual}")
         return r.body, r.header("content-type")
 
     def blob(self, repo: str, digest: str, sink: Callable[[bytes], None], chunk: int = 1 << 20) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -62,17 +63,31 @@ class Database:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()
+        # Two commands opening a new store at once race to set it up: switching
+        # to WAL takes an exclusive lock that SQLite does not wait for.
+        for attempt in range(100):
+            try:
+                self._setup()
+                break
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or attempt == 99:
+                    raise
+                time.sleep(0.05)
+
+    def _setup(self) -> None:
+        c = self.conn()
+        if c.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            c.execute("PRAGMA journal_mode=WAL")
         # executescript commits on its own; CREATE ... IF NOT EXISTS is idempotent.
-        self.conn().executescript(SCHEMA)
+        c.executescript(SCHEMA)
         columns = {r["name"] for r in self.query("PRAGMA table_info(images)")}
         if "manifest" not in columns:  # stores made before images had a manifest
-            self.conn().execute("ALTER TABLE images ADD COLUMN manifest TEXT")
+            c.execute("ALTER TABLE images ADD COLUMN manifest TEXT")
 
     def conn(self) -> sqlite3.Connection:
         c: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if c is None:
             c = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            c.execute("PRAGMA journal_mode=WAL")
             c.execute("PRAGMA synchronous=NORMAL")
             c.execute("PRAGMA foreign_keys=ON")
             c.row_factory = sqlite3.Row
