@@ -80,7 +80,9 @@ pub fn sha256_file(path: &Path) -> Result<(String, u64)> {
     let mut sink = HashingSink(Sha256::new(), 0);
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = f.read(&mut buf).ctx(|| format!("read {}", path.display()))?;
+        let n = f
+            .read(&mut buf)
+            .ctx(|| format!("read {}", path.display()))?;
         if n == 0 {
             break;
         }

@@ -40,12 +40,17 @@ mod _native {
         #[new]
         fn new() -> Self {
             use sha2::Digest;
-            Sha256 { inner: Some(sha2::Sha256::new()) }
+            Sha256 {
+                inner: Some(sha2::Sha256::new()),
+            }
         }
 
         fn update(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<()> {
             use sha2::Digest;
-            let h = self.inner.as_mut().ok_or_else(|| pyo3::exceptions::PyValueError::new_err("digest already taken"))?;
+            let h = self
+                .inner
+                .as_mut()
+                .ok_or_else(|| pyo3::exceptions::PyValueError::new_err("digest already taken"))?;
             if data.len() >= 64 * 1024 {
                 // `data` borrows an immutable bytes object, which stays alive meanwhile.
                 py.detach(|| h.update(data));
@@ -57,7 +62,10 @@ mod _native {
 
         /// "sha256:<hex>"; the hasher cannot be used afterwards.
         fn digest(&mut self) -> PyResult<String> {
-            let h = self.inner.take().ok_or_else(|| pyo3::exceptions::PyValueError::new_err("digest already taken"))?;
+            let h = self
+                .inner
+                .take()
+                .ok_or_else(|| pyo3::exceptions::PyValueError::new_err("digest already taken"))?;
             Ok(digest::format_digest(h))
         }
     }
@@ -75,7 +83,11 @@ mod _native {
         expected_diff_id: Option<String>,
         max_bytes: Option<u64>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let opts = layer::unpack::Options { expected_digest, expected_diff_id, max_bytes };
+        let opts = layer::unpack::Options {
+            expected_digest,
+            expected_diff_id,
+            max_bytes,
+        };
         let u = py.detach(|| layer::unpack::unpack_file(&src, &dest, &opts))?;
         unpacked_dict(py, u)
     }
@@ -100,11 +112,17 @@ mod _native {
     ) -> PyResult<Bound<'py, PyDict>> {
         use std::os::fd::FromRawFd;
         if fd < 0 {
-            return Err(pyo3::exceptions::PyValueError::new_err("bad file descriptor"));
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "bad file descriptor",
+            ));
         }
         // Ownership passes to Rust: the caller must not close `fd`.
         let f = unsafe { std::fs::File::from_raw_fd(fd) };
-        let opts = layer::unpack::Options { expected_digest, expected_diff_id, max_bytes };
+        let opts = layer::unpack::Options {
+            expected_digest,
+            expected_diff_id,
+            max_bytes,
+        };
         let u = py.detach(|| layer::unpack::unpack(f, &dest, &opts))?;
         unpacked_dict(py, u)
     }
@@ -143,7 +161,9 @@ mod pyerr {
             match &e {
                 Error::DigestMismatch { .. } => DigestMismatchError::new_err(msg),
                 Error::BadLayer(_) | Error::TooLarge(_) => LayerError::new_err(msg),
-                Error::Io { .. } if e.raw_os_error() == Some(libc::ENOSPC) => NoSpaceError::new_err(msg),
+                Error::Io { .. } if e.raw_os_error() == Some(libc::ENOSPC) => {
+                    NoSpaceError::new_err(msg)
+                }
                 Error::Io { source, .. } => {
                     pyo3::exceptions::PyOSError::new_err((source.raw_os_error().unwrap_or(0), msg))
                 }

@@ -75,8 +75,20 @@ fn openat2_in_root(dirfd: RawFd, path: &CString, flags: libc::c_int) -> io::Resu
 }
 
 /// Plain `openat` relative to a directory fd (no resolution beyond one name).
-pub fn openat(dirfd: RawFd, name: &CString, flags: libc::c_int, mode: libc::mode_t) -> io::Result<OwnedFd> {
-    let fd = unsafe { libc::openat(dirfd, name.as_ptr(), flags | libc::O_CLOEXEC, mode as libc::c_uint) };
+pub fn openat(
+    dirfd: RawFd,
+    name: &CString,
+    flags: libc::c_int,
+    mode: libc::mode_t,
+) -> io::Result<OwnedFd> {
+    let fd = unsafe {
+        libc::openat(
+            dirfd,
+            name.as_ptr(),
+            flags | libc::O_CLOEXEC,
+            mode as libc::c_uint,
+        )
+    };
     last_os_error(fd, ()).map(|_| unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
@@ -137,7 +149,9 @@ impl Root {
     }
 
     fn mkdir_all_hops(&self, parts: Vec<Vec<u8>>, hops: u32) -> Result<OwnedFd> {
-        let fail = |parts: &[Vec<u8>], e: io::Error| Error::io(format!("mkdir {}/{}", self.path, display(parts)), e);
+        let fail = |parts: &[Vec<u8>], e: io::Error| {
+            Error::io(format!("mkdir {}/{}", self.path, display(parts)), e)
+        };
         if hops > 40 {
             return Err(fail(&parts, io::Error::from_raw_os_error(libc::ELOOP)));
         }
@@ -147,7 +161,9 @@ impl Root {
             Err(e) => return Err(fail(&parts, e)),
         }
         // Find the deepest existing directory, then create downwards from it.
-        let mut dir = self.open_in(&[], libc::O_PATH | libc::O_DIRECTORY).map_err(|e| fail(&[], e))?;
+        let mut dir = self
+            .open_in(&[], libc::O_PATH | libc::O_DIRECTORY)
+            .map_err(|e| fail(&[], e))?;
         for i in 0..parts.len() {
             match self.open_in(&parts[..=i], libc::O_PATH | libc::O_DIRECTORY) {
                 Ok(fd) => {
@@ -160,7 +176,10 @@ impl Root {
             let c = cstr(&parts[i])?;
             if let Some(st) = fstatat(dir.as_raw_fd(), &c).map_err(|e| fail(&parts[..=i], e))? {
                 if st.st_mode & libc::S_IFMT != libc::S_IFLNK {
-                    return Err(fail(&parts[..=i], io::Error::from_raw_os_error(libc::ENOTDIR)));
+                    return Err(fail(
+                        &parts[..=i],
+                        io::Error::from_raw_os_error(libc::ENOTDIR),
+                    ));
                 }
                 // A dangling symlink: create its target, resolved inside the root.
                 let target = readlinkat(dir.as_raw_fd(), &c).map_err(|e| fail(&parts[..=i], e))?;
@@ -184,7 +203,9 @@ impl Root {
                     return Err(fail(&parts[..=i], e));
                 }
             }
-            dir = self.open_in(&parts[..=i], libc::O_PATH | libc::O_DIRECTORY).map_err(|e| fail(&parts[..=i], e))?;
+            dir = self
+                .open_in(&parts[..=i], libc::O_PATH | libc::O_DIRECTORY)
+                .map_err(|e| fail(&parts[..=i], e))?;
         }
         Ok(dir)
     }
@@ -207,7 +228,12 @@ pub fn remove_at(dirfd: RawFd, name: &CString) -> io::Result<()> {
         Some(st) => st,
     };
     if is_dir(&st) {
-        let sub = openat(dirfd, name, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0)?;
+        let sub = openat(
+            dirfd,
+            name,
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+            0,
+        )?;
         for child in list_dir(&sub)? {
             let c = CString::new(child).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
             remove_at(sub.as_raw_fd(), &c)?;
@@ -251,6 +277,18 @@ pub fn osstr(bytes: &[u8]) -> &OsStr {
     OsStr::from_bytes(bytes)
 }
 
+/// One `syncfs` on the filesystem that holds `path`.
+pub fn syncfs(path: &Path) -> Result<()> {
+    let c = cstr(path.as_os_str().as_bytes())?;
+    let fd = openat(libc::AT_FDCWD, &c, libc::O_RDONLY | libc::O_DIRECTORY, 0)
+        .ctx(|| format!("open {}", path.display()))?;
+    check_ret(unsafe { libc::syncfs(fd.as_raw_fd()) }).ctx(|| format!("syncfs {}", path.display()))
+}
+
+fn check_ret(r: libc::c_int) -> io::Result<()> {
+    last_os_error(r, ())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,19 +301,11 @@ mod tests {
     fn cleaning_clamps_at_the_root() {
         assert_eq!(clean_components(b"./a/b/../c"), parts(&["a", "c"]));
         assert_eq!(clean_components(b"/etc/passwd"), parts(&["etc", "passwd"]));
-        assert_eq!(clean_components(b"../../../etc/shadow"), parts(&["etc", "shadow"]));
+        assert_eq!(
+            clean_components(b"../../../etc/shadow"),
+            parts(&["etc", "shadow"])
+        );
         assert_eq!(clean_components(b"a//b/"), parts(&["a", "b"]));
         assert!(clean_components(b"./").is_empty());
     }
-}
-
-/// One `syncfs` on the filesystem that holds `path`.
-pub fn syncfs(path: &Path) -> Result<()> {
-    let c = cstr(path.as_os_str().as_bytes())?;
-    let fd = openat(libc::AT_FDCWD, &c, libc::O_RDONLY | libc::O_DIRECTORY, 0).ctx(|| format!("open {}", path.display()))?;
-    check_ret(unsafe { libc::syncfs(fd.as_raw_fd()) }).ctx(|| format!("syncfs {}", path.display()))
-}
-
-fn check_ret(r: libc::c_int) -> io::Result<()> {
-    last_os_error(r, ())
 }

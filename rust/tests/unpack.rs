@@ -19,7 +19,11 @@ struct Scratch(PathBuf);
 impl Scratch {
     fn new() -> Scratch {
         static N: AtomicU32 = AtomicU32::new(0);
-        let p = std::env::temp_dir().join(format!("ketch-unpack-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
+        let p = std::env::temp_dir().join(format!(
+            "ketch-unpack-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
         fs::create_dir_all(&p).unwrap();
         Scratch(p)
     }
@@ -41,7 +45,14 @@ impl Tar {
     fn new() -> Tar {
         Tar(Vec::new())
     }
-    fn raw(&mut self, name: &str, kind: tar::EntryType, mode: u32, link: &str, data: &[u8]) -> &mut Self {
+    fn raw(
+        &mut self,
+        name: &str,
+        kind: tar::EntryType,
+        mode: u32,
+        link: &str,
+        data: &[u8],
+    ) -> &mut Self {
         let mut h = tar::Header::new_ustar();
         {
             let old = h.as_old_mut();
@@ -92,9 +103,17 @@ fn run(bytes: &[u8], dest: &Path) -> Result<ketch_native::layer::unpack::Unpacke
 
 #[test]
 fn plain_gzip_and_zstd_give_the_same_tree_and_digests() {
-    let tar = Tar::new().dir("etc/").file("etc/hostname", b"box\n").symlink("etc/link", "hostname").finish();
+    let tar = Tar::new()
+        .dir("etc/")
+        .file("etc/hostname", b"box\n")
+        .symlink("etc/link", "hostname")
+        .finish();
     let diff_id = sha256_bytes(&tar);
-    for bytes in [tar.clone(), gzip(&tar), zstd::encode_all(&tar[..], 3).unwrap()] {
+    for bytes in [
+        tar.clone(),
+        gzip(&tar),
+        zstd::encode_all(&tar[..], 3).unwrap(),
+    ] {
         let s = Scratch::new();
         let u = run(&bytes, &s.dest()).unwrap();
         assert_eq!(u.diff_id, diff_id);
@@ -102,12 +121,18 @@ fn plain_gzip_and_zstd_give_the_same_tree_and_digests() {
         assert_eq!(u.compressed_size, bytes.len() as u64);
         assert_eq!(u.content_size, 4);
         assert_eq!(fs::read(s.dest().join("etc/hostname")).unwrap(), b"box\n");
-        assert_eq!(fs::read_link(s.dest().join("etc/link")).unwrap(), Path::new("hostname"));
+        assert_eq!(
+            fs::read_link(s.dest().join("etc/link")).unwrap(),
+            Path::new("hostname")
+        );
         let md = fs::metadata(s.dest().join("etc/hostname")).unwrap();
         assert_eq!(md.permissions().mode() & 0o7777, 0o644);
         assert_eq!(md.mtime(), 1_600_000_000);
         // Directory times are set after their children are written.
-        assert_eq!(fs::metadata(s.dest().join("etc")).unwrap().mtime(), 1_600_000_000);
+        assert_eq!(
+            fs::metadata(s.dest().join("etc")).unwrap().mtime(),
+            1_600_000_000
+        );
     }
 }
 
@@ -115,12 +140,30 @@ fn plain_gzip_and_zstd_give_the_same_tree_and_digests() {
 fn expected_digests_are_checked() {
     let tar = Tar::new().file("a", b"x").finish();
     let s = Scratch::new();
-    let opts = Options { expected_diff_id: Some(sha256_bytes(b"other")), ..Default::default() };
+    let opts = Options {
+        expected_diff_id: Some(sha256_bytes(b"other")),
+        ..Default::default()
+    };
     let err = unpack(&tar[..], &s.dest(), &opts).unwrap_err();
-    assert!(matches!(err, Error::DigestMismatch { what: "layer diff id", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::DigestMismatch {
+                what: "layer diff id",
+                ..
+            }
+        ),
+        "{err}"
+    );
     let s = Scratch::new();
-    let opts = Options { expected_digest: Some(sha256_bytes(b"other")), ..Default::default() };
-    assert!(matches!(unpack(&tar[..], &s.dest(), &opts).unwrap_err(), Error::DigestMismatch { what: "layer", .. }));
+    let opts = Options {
+        expected_digest: Some(sha256_bytes(b"other")),
+        ..Default::default()
+    };
+    assert!(matches!(
+        unpack(&tar[..], &s.dest(), &opts).unwrap_err(),
+        Error::DigestMismatch { what: "layer", .. }
+    ));
 }
 
 #[test]
@@ -146,7 +189,11 @@ fn later_entries_replace_earlier_ones_and_hardlinks_share_inodes() {
 #[test]
 fn dotdot_and_absolute_paths_stay_inside() {
     let s = Scratch::new();
-    let tar = Tar::new().file("../escaped", b"x").file("/abs", b"y").file("a/../../b", b"z").finish();
+    let tar = Tar::new()
+        .file("../escaped", b"x")
+        .file("/abs", b"y")
+        .file("a/../../b", b"z")
+        .finish();
     run(&tar, &s.dest()).unwrap();
     assert!(!s.0.join("escaped").exists());
     assert_eq!(fs::read(s.dest().join("escaped")).unwrap(), b"x");
@@ -169,7 +216,10 @@ fn symlinked_parents_resolve_inside_the_root() {
     run(&tar, &s.dest()).unwrap();
     assert!(!outside.join("pwned").exists());
     // The absolute link is followed as if the layer were `/`.
-    assert_eq!(fs::read(s.dest().join(abs.trim_start_matches('/')).join("pwned")).unwrap(), b"x");
+    assert_eq!(
+        fs::read(s.dest().join(abs.trim_start_matches('/')).join("pwned")).unwrap(),
+        b"x"
+    );
     assert_eq!(fs::read(s.dest().join("tmp-pwned")).unwrap(), b"y");
 }
 
@@ -178,7 +228,10 @@ fn a_symlink_then_a_file_through_it_is_replaced_not_followed() {
     let s = Scratch::new();
     let victim = s.0.join("victim");
     fs::write(&victim, b"safe").unwrap();
-    let tar = Tar::new().symlink("f", victim.to_str().unwrap()).file("f", b"overwritten").finish();
+    let tar = Tar::new()
+        .symlink("f", victim.to_str().unwrap())
+        .file("f", b"overwritten")
+        .finish();
     run(&tar, &s.dest()).unwrap();
     assert_eq!(fs::read(&victim).unwrap(), b"safe");
     assert!(fs::symlink_metadata(s.dest().join("f")).unwrap().is_file());
@@ -189,11 +242,16 @@ fn hardlinks_cannot_reach_outside() {
     let s = Scratch::new();
     let victim = s.0.join("victim");
     fs::write(&victim, b"secret").unwrap();
-    let tar = Tar::new().hardlink("stolen", victim.to_str().unwrap()).finish();
+    let tar = Tar::new()
+        .hardlink("stolen", victim.to_str().unwrap())
+        .finish();
     assert!(run(&tar, &s.dest()).is_err());
     // A link whose parent is a symlink out of the root also resolves inside.
     let s2 = Scratch::new();
-    let tar = Tar::new().symlink("up", s.0.to_str().unwrap()).hardlink("stolen", "up/victim").finish();
+    let tar = Tar::new()
+        .symlink("up", s.0.to_str().unwrap())
+        .hardlink("stolen", "up/victim")
+        .finish();
     assert!(run(&tar, &s2.dest()).is_err());
     assert_eq!(fs::metadata(&victim).unwrap().nlink(), 1);
 }
@@ -202,7 +260,10 @@ fn hardlinks_cannot_reach_outside() {
 fn bare_whiteout_is_an_error() {
     let s = Scratch::new();
     let tar = Tar::new().dir("d/").file("d/.wh.", b"").finish();
-    assert!(matches!(run(&tar, &s.dest()).unwrap_err(), Error::BadLayer(_)));
+    assert!(matches!(
+        run(&tar, &s.dest()).unwrap_err(),
+        Error::BadLayer(_)
+    ));
 }
 
 #[test]
@@ -212,7 +273,12 @@ fn whiteouts_become_overlay_whiteouts() {
         return;
     }
     let s = Scratch::new();
-    let tar = Tar::new().dir("d/").file("d/.wh.gone", b"").file("d/.wh..wh..opq", b"").file("d/kept", b"k").finish();
+    let tar = Tar::new()
+        .dir("d/")
+        .file("d/.wh.gone", b"")
+        .file("d/.wh..wh..opq", b"")
+        .file("d/kept", b"k")
+        .finish();
     run(&tar, &s.dest()).unwrap();
     let md = fs::symlink_metadata(s.dest().join("d/gone")).unwrap();
     assert!(md.file_type().is_char_device());
@@ -220,13 +286,20 @@ fn whiteouts_become_overlay_whiteouts() {
     assert!(!s.dest().join("d/.wh.gone").exists());
     let mut val = [0u8; 8];
     let c = std::ffi::CString::new(s.dest().join("d").to_str().unwrap()).unwrap();
-    let n = unsafe { libc::getxattr(c.as_ptr(), c"trusted.overlay.opaque".as_ptr(), val.as_mut_ptr().cast(), 8) };
+    let n = unsafe {
+        libc::getxattr(
+            c.as_ptr(),
+            c"trusted.overlay.opaque".as_ptr(),
+            val.as_mut_ptr().cast(),
+            8,
+        )
+    };
     assert_eq!(&val[..n as usize], b"y");
     assert!(!s.dest().join("d/.wh..wh..opq").exists());
 }
 
 #[test]
-fn overlay_xattrs_from_a_layer_are_dropped() {
+fn overlay_xattrs_are_dropped_and_file_capabilities_kept() {
     if !is_root() {
         eprintln!("skipped: trusted.* xattrs need root");
         return;
@@ -239,17 +312,60 @@ fn overlay_xattrs_from_a_layer_are_dropped() {
     h.set_uid(0);
     h.set_gid(0);
     h.set_mtime(0);
-    b.append_pax_extensions([("SCHILY.xattr.trusted.overlay.opaque", &b"y"[..]), ("SCHILY.xattr.user.keep", &b"v"[..])]).unwrap();
+    b.append_pax_extensions([
+        ("SCHILY.xattr.trusted.overlay.opaque", &b"y"[..]),
+        ("SCHILY.xattr.user.keep", &b"v"[..]),
+    ])
+    .unwrap();
     b.append_data(&mut h, "d/", &[][..]).unwrap();
+    // A file capability (cap_net_bind_service+ep, VFS_CAP_REVISION_2) must survive.
+    let cap: [u8; 20] = [0, 0, 0, 2, 0, 4, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    let mut f = tar::Header::new_ustar();
+    f.set_entry_type(tar::EntryType::Regular);
+    f.set_mode(0o755);
+    f.set_size(1);
+    f.set_uid(0);
+    f.set_gid(0);
+    f.set_mtime(0);
+    b.append_pax_extensions([("SCHILY.xattr.security.capability", &cap[..])])
+        .unwrap();
+    b.append_data(&mut f, "d/ping", &b"x"[..]).unwrap();
     let tar = b.into_inner().unwrap();
     let s = Scratch::new();
     run(&tar, &s.dest()).unwrap();
     let c = std::ffi::CString::new(s.dest().join("d").to_str().unwrap()).unwrap();
     let mut val = [0u8; 8];
-    let n = unsafe { libc::getxattr(c.as_ptr(), c"trusted.overlay.opaque".as_ptr(), val.as_mut_ptr().cast(), 8) };
+    let n = unsafe {
+        libc::getxattr(
+            c.as_ptr(),
+            c"trusted.overlay.opaque".as_ptr(),
+            val.as_mut_ptr().cast(),
+            8,
+        )
+    };
     assert_eq!(n, -1);
-    let n = unsafe { libc::getxattr(c.as_ptr(), c"user.keep".as_ptr(), val.as_mut_ptr().cast(), 8) };
+    let n = unsafe {
+        libc::getxattr(
+            c.as_ptr(),
+            c"user.keep".as_ptr(),
+            val.as_mut_ptr().cast(),
+            8,
+        )
+    };
     assert_eq!(&val[..n as usize], b"v");
+    let ping = std::ffi::CString::new(s.dest().join("d/ping").to_str().unwrap()).unwrap();
+    let mut capval = [0u8; 32];
+    let n = unsafe {
+        libc::getxattr(
+            ping.as_ptr(),
+            c"security.capability".as_ptr(),
+            capval.as_mut_ptr().cast(),
+            32,
+        )
+    };
+    assert_eq!(n, 20);
+    assert_eq!(capval[4], 0);
+    assert_eq!(capval[5], 4);
 }
 
 #[test]
@@ -259,25 +375,40 @@ fn decompression_bombs_are_bounded() {
     let bomb = gzip(&tar);
     assert!(bomb.len() < 100_000);
     let s = Scratch::new();
-    let opts = Options { max_bytes: Some(1 << 20), ..Default::default() };
-    assert!(matches!(unpack(&bomb[..], &s.dest(), &opts).unwrap_err(), Error::TooLarge(_)));
+    let opts = Options {
+        max_bytes: Some(1 << 20),
+        ..Default::default()
+    };
+    assert!(matches!(
+        unpack(&bomb[..], &s.dest(), &opts).unwrap_err(),
+        Error::TooLarge(_)
+    ));
 }
 
 #[test]
 fn truncated_and_corrupt_layers_are_bad_layers() {
     let tar = Tar::new().file("big", &vec![7u8; 100_000]).finish();
     let s = Scratch::new();
-    assert!(matches!(run(&tar[..50_000], &s.dest()).unwrap_err(), Error::BadLayer(_)));
+    assert!(matches!(
+        run(&tar[..50_000], &s.dest()).unwrap_err(),
+        Error::BadLayer(_)
+    ));
     let mut gz = gzip(&tar);
     let n = gz.len();
     gz[n / 2] ^= 0xff;
     gz[n / 2 + 1] ^= 0xff;
     let s = Scratch::new();
     let err = run(&gz, &s.dest()).unwrap_err();
-    assert!(matches!(err, Error::BadLayer(_) | Error::DigestMismatch { .. }), "{err}");
+    assert!(
+        matches!(err, Error::BadLayer(_) | Error::DigestMismatch { .. }),
+        "{err}"
+    );
     let s = Scratch::new();
     let cut = gzip(&tar);
-    assert!(matches!(run(&cut[..cut.len() / 2], &s.dest()).unwrap_err(), Error::BadLayer(_)));
+    assert!(matches!(
+        run(&cut[..cut.len() / 2], &s.dest()).unwrap_err(),
+        Error::BadLayer(_)
+    ));
 }
 
 #[test]
@@ -286,7 +417,8 @@ fn decompress_gives_the_tar_and_its_diff_id() {
     let s = Scratch::new();
     let src = s.0.join("l.zst");
     fs::write(&src, zstd::encode_all(&tar[..], 3).unwrap()).unwrap();
-    let (diff_id, size) = ketch_native::layer::unpack::decompress_file(&src, &s.0.join("l.tar")).unwrap();
+    let (diff_id, size) =
+        ketch_native::layer::unpack::decompress_file(&src, &s.0.join("l.tar")).unwrap();
     assert_eq!((diff_id, size), (sha256_bytes(&tar), tar.len() as u64));
     assert_eq!(fs::read(s.0.join("l.tar")).unwrap(), tar);
 }

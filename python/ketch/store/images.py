@@ -150,13 +150,22 @@ def remove(store: Store, name: str, force: bool = False) -> list[str]:
     if ref is not None and named:
         others = [t for t in img.tags if t != str(ref)]
         if others or _children(store, img.id):
-            # Other names (or child images) still need it: only this name goes.
+            # Other names (or child images) still need it: only this name goes,
+            # with the repository's digest references once its last tag is gone.
+            out = [f"Untagged: {ref.familiar()}"]
             with store.db.write() as c:
                 if ref.digest:
                     c.execute("DELETE FROM repo_digests WHERE repo=? AND digest=?", (ref.name, ref.digest))
                 else:
                     c.execute("DELETE FROM tags WHERE name=?", (str(ref),))
-            return [f"Untagged: {ref.familiar()}"]
+                    if not any(parse(t).name == ref.name for t in others):
+                        for repo, digest in img.digests:
+                            if repo == ref.name:
+                                out.append(
+                                    f"Untagged: {Reference(ref.domain, ref.path).with_digest(digest).familiar()}"
+                                )
+                        c.execute("DELETE FROM repo_digests WHERE repo=? AND image_id=?", (ref.name, img.id))
+            return out
     else:
         repos = {parse(t).name for t in img.tags}
         if len(repos) > 1 and not force:

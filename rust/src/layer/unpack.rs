@@ -88,7 +88,8 @@ pub fn unpack_file(src: &Path, dest: &Path, opts: &Options) -> Result<Unpacked> 
 type Compressed<R> = BufReader<HashingReader<R>>;
 
 /// The decompressor, kept concrete so the compressed reader (and its hash)
-/// can be taken back out at the end.
+/// can be taken back out at the end. One exists per layer: its size is no matter.
+#[allow(clippy::large_enum_variant)]
 enum Decoder<R: Read> {
     Gzip(flate2::bufread::MultiGzDecoder<Compressed<R>>),
     Zstd(zstd::stream::read::Decoder<'static, Compressed<R>>),
@@ -106,6 +107,19 @@ impl<R: Read> Read for Decoder<R> {
 }
 
 impl<R: Read> Decoder<R> {
+    /// Picks the decompressor from the stream's first bytes; the compressed
+    /// bytes are hashed as they are read.
+    fn new(reader: R) -> Result<Self> {
+        let mut compressed = BufReader::with_capacity(BUF, HashingReader::new(reader));
+        Ok(match sniff(&mut compressed).map_err(read_error)? {
+            Compression::Gzip => Decoder::Gzip(flate2::bufread::MultiGzDecoder::new(compressed)),
+            Compression::Zstd => Decoder::Zstd(
+                zstd::stream::read::Decoder::with_buffer(compressed).ctx(|| "zstd".into())?,
+            ),
+            Compression::Plain => Decoder::Plain(compressed),
+        })
+    }
+
     fn into_inner(self) -> Compressed<R> {
         match self {
             Decoder::Gzip(d) => d.into_inner(),
@@ -120,12 +134,7 @@ pub fn unpack<R: Read>(reader: R, dest: &Path, opts: &Options) -> Result<Unpacke
     std::fs::create_dir(dest).ctx(|| format!("create {}", dest.display()))?;
     let root = Root::open(dest)?;
 
-    let mut compressed = BufReader::with_capacity(BUF, HashingReader::new(reader));
-    let decoder = match sniff(&mut compressed).map_err(read_error)? {
-        Compression::Gzip => Decoder::Gzip(flate2::bufread::MultiGzDecoder::new(compressed)),
-        Compression::Zstd => Decoder::Zstd(zstd::stream::read::Decoder::with_buffer(compressed).ctx(|| "zstd".into())?),
-        Compression::Plain => Decoder::Plain(compressed),
-    };
+    let decoder = Decoder::new(reader)?;
     // The uncompressed stream: bounded, then hashed; the hasher must see every
     // byte, including what tar leaves after its end-of-archive blocks.
     let limit = opts.max_bytes.unwrap_or(u64::MAX);
@@ -165,12 +174,20 @@ pub fn unpack<R: Read>(reader: R, dest: &Path, opts: &Options) -> Result<Unpacke
     stats.tar_size = tar_size;
     if let Some(want) = &opts.expected_digest {
         if *want != stats.digest {
-            return Err(Error::DigestMismatch { what: "layer", expected: want.clone(), actual: stats.digest });
+            return Err(Error::DigestMismatch {
+                what: "layer",
+                expected: want.clone(),
+                actual: stats.digest,
+            });
         }
     }
     if let Some(want) = &opts.expected_diff_id {
         if *want != stats.diff_id {
-            return Err(Error::DigestMismatch { what: "layer diff id", expected: want.clone(), actual: stats.diff_id });
+            return Err(Error::DigestMismatch {
+                what: "layer diff id",
+                expected: want.clone(),
+                actual: stats.diff_id,
+            });
         }
     }
     Ok(stats)
@@ -180,12 +197,7 @@ pub fn unpack<R: Read>(reader: R, dest: &Path, opts: &Options) -> Result<Unpacke
 /// (diff id, size). For archives read by tools that know no zstd.
 pub fn decompress_file(src: &Path, dst: &Path) -> Result<(String, u64)> {
     let f = File::open(src).ctx(|| format!("open {}", src.display()))?;
-    let mut compressed = BufReader::with_capacity(BUF, HashingReader::new(f));
-    let mut decoder = match sniff(&mut compressed).map_err(read_error)? {
-        Compression::Gzip => Decoder::Gzip(flate2::bufread::MultiGzDecoder::new(compressed)),
-        Compression::Zstd => Decoder::Zstd(zstd::stream::read::Decoder::with_buffer(compressed).ctx(|| "zstd".into())?),
-        Compression::Plain => Decoder::Plain(compressed),
-    };
+    let mut decoder = Decoder::new(f)?;
     let mut out = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -200,7 +212,8 @@ pub fn decompress_file(src: &Path, dst: &Path) -> Result<(String, u64)> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(read_error(e)),
         };
-        out.write_all(&buf[..n]).ctx(|| format!("write {}", dst.display()))?;
+        out.write_all(&buf[..n])
+            .ctx(|| format!("write {}", dst.display()))?;
         sink.write_all(&buf[..n]).expect("hashing never fails");
     }
     let size = sink.1;
@@ -209,20 +222,58 @@ pub fn decompress_file(src: &Path, dst: &Path) -> Result<(String, u64)> {
 
 fn set_times_path(fd: &OwnedFd, mtime: i64) -> io::Result<()> {
     // An O_PATH fd cannot be given to futimens; utimensat(fd, "", AT_EMPTY_PATH) can.
-    let ts = [libc::timespec { tv_sec: mtime, tv_nsec: 0 }, libc::timespec { tv_sec: mtime, tv_nsec: 0 }];
+    let ts = [
+        libc::timespec {
+            tv_sec: mtime,
+            tv_nsec: 0,
+        },
+        libc::timespec {
+            tv_sec: mtime,
+            tv_nsec: 0,
+        },
+    ];
     let empty = CString::new("").unwrap();
-    let r = unsafe { libc::utimensat(fd.as_raw_fd(), empty.as_ptr(), ts.as_ptr(), libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW) };
-    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    let r = unsafe {
+        libc::utimensat(
+            fd.as_raw_fd(),
+            empty.as_ptr(),
+            ts.as_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
 }
 
 fn set_times_at(dirfd: RawFd, name: &CString, mtime: i64) -> io::Result<()> {
-    let ts = [libc::timespec { tv_sec: mtime, tv_nsec: 0 }, libc::timespec { tv_sec: mtime, tv_nsec: 0 }];
-    let r = unsafe { libc::utimensat(dirfd, name.as_ptr(), ts.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
-    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    let ts = [
+        libc::timespec {
+            tv_sec: mtime,
+            tv_nsec: 0,
+        },
+        libc::timespec {
+            tv_sec: mtime,
+            tv_nsec: 0,
+        },
+    ];
+    let r =
+        unsafe { libc::utimensat(dirfd, name.as_ptr(), ts.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
 }
 
 fn check(r: libc::c_int) -> io::Result<()> {
-    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
 }
 
 /// Extended attributes carried by an entry (PAX `SCHILY.xattr.*`), less the
@@ -232,7 +283,9 @@ fn xattrs<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Vec<(CString, Vec<u8
     if let Some(exts) = entry.pax_extensions().map_err(read_error)? {
         for ext in exts {
             let ext = ext.map_err(read_error)?;
-            let Some(name) = ext.key_bytes().strip_prefix(b"SCHILY.xattr.") else { continue };
+            let Some(name) = ext.key_bytes().strip_prefix(b"SCHILY.xattr.") else {
+                continue;
+            };
             if name.starts_with(b"trusted.overlay.") {
                 continue;
             }
@@ -244,7 +297,9 @@ fn xattrs<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Vec<(CString, Vec<u8
 
 fn set_xattrs(fd: RawFd, attrs: &[(CString, Vec<u8>)]) -> io::Result<()> {
     for (name, value) in attrs {
-        check(unsafe { libc::fsetxattr(fd, name.as_ptr(), value.as_ptr().cast(), value.len(), 0) })?;
+        check(unsafe {
+            libc::fsetxattr(fd, name.as_ptr(), value.as_ptr().cast(), value.len(), 0)
+        })?;
     }
     Ok(())
 }
@@ -269,7 +324,9 @@ fn extract_entry<R: Read>(
     // The root itself ("./"): only its metadata.
     let Some(name) = parts.pop() else {
         if kind.is_dir() {
-            let fd = root.open_in(&[], libc::O_RDONLY | libc::O_DIRECTORY).ctx(|| "open layer root".into())?;
+            let fd = root
+                .open_in(&[], libc::O_RDONLY | libc::O_DIRECTORY)
+                .ctx(|| "open layer root".into())?;
             check(unsafe { libc::fchown(fd.as_raw_fd(), uid, gid) }).ctx(|| "chown /".into())?;
             check(unsafe { libc::fchmod(fd.as_raw_fd(), mode) }).ctx(|| "chmod /".into())?;
             dir_times.push((Vec::new(), mtime));
@@ -281,9 +338,12 @@ fn extract_entry<R: Read>(
     if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) {
         let parent = root.mkdir_all(&parts)?;
         if name == OPAQUE {
-            let dir = root.open_in(&parts, libc::O_RDONLY | libc::O_DIRECTORY).ctx(|| format!("open {}", display(&parts)))?;
+            let dir = root
+                .open_in(&parts, libc::O_RDONLY | libc::O_DIRECTORY)
+                .ctx(|| format!("open {}", display(&parts)))?;
             let key = CString::new("trusted.overlay.opaque").unwrap();
-            set_xattrs(dir.as_raw_fd(), &[(key, b"y".to_vec())]).ctx(|| format!("mark {} opaque", display(&parts)))?;
+            set_xattrs(dir.as_raw_fd(), &[(key, b"y".to_vec())])
+                .ctx(|| format!("mark {} opaque", display(&parts)))?;
             return Ok(());
         }
         if hidden.is_empty() {
@@ -295,8 +355,15 @@ fn extract_entry<R: Read>(
         }
         let target = cstr(hidden)?;
         remove_at(parent.as_raw_fd(), &target).ctx(|| format!("remove {name_str}"))?;
-        check(unsafe { libc::mknodat(parent.as_raw_fd(), target.as_ptr(), libc::S_IFCHR, libc::makedev(0, 0)) })
-            .ctx(|| format!("whiteout {name_str}"))?;
+        check(unsafe {
+            libc::mknodat(
+                parent.as_raw_fd(),
+                target.as_ptr(),
+                libc::S_IFCHR,
+                libc::makedev(0, 0),
+            )
+        })
+        .ctx(|| format!("whiteout {name_str}"))?;
         return Ok(());
     }
 
@@ -314,29 +381,46 @@ fn extract_entry<R: Read>(
     match kind {
         EntryType::Directory => {
             if existing.as_ref().is_none_or(|st| !is_dir(st)) {
-                check(unsafe { libc::mkdirat(pfd, cname.as_ptr(), 0o700) }).ctx(|| format!("mkdir {name_str}"))?;
+                check(unsafe { libc::mkdirat(pfd, cname.as_ptr(), 0o700) })
+                    .ctx(|| format!("mkdir {name_str}"))?;
             }
             let attrs = xattrs(entry)?;
-            let fd = openat(pfd, &cname, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0)
-                .ctx(|| format!("open {name_str}"))?;
-            check(unsafe { libc::fchown(fd.as_raw_fd(), uid, gid) }).ctx(|| format!("chown {name_str}"))?;
-            check(unsafe { libc::fchmod(fd.as_raw_fd(), mode) }).ctx(|| format!("chmod {name_str}"))?;
+            let fd = openat(
+                pfd,
+                &cname,
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+                0,
+            )
+            .ctx(|| format!("open {name_str}"))?;
+            check(unsafe { libc::fchown(fd.as_raw_fd(), uid, gid) })
+                .ctx(|| format!("chown {name_str}"))?;
+            check(unsafe { libc::fchmod(fd.as_raw_fd(), mode) })
+                .ctx(|| format!("chmod {name_str}"))?;
             set_xattrs(fd.as_raw_fd(), &attrs).ctx(|| format!("set xattrs of {name_str}"))?;
             parts.push(name);
             dir_times.push((parts, mtime));
         }
         EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
             if kind == EntryType::GNUSparse {
-                return Err(Error::BadLayer(format!("sparse file {name_str} is not supported")));
+                return Err(Error::BadLayer(format!(
+                    "sparse file {name_str} is not supported"
+                )));
             }
             let attrs = xattrs(entry)?;
-            let fd = openat(pfd, &cname, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW, 0o600)
-                .ctx(|| format!("create {name_str}"))?;
+            let fd = openat(
+                pfd,
+                &cname,
+                libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW,
+                0o600,
+            )
+            .ctx(|| format!("create {name_str}"))?;
             let mut file = File::from(fd);
             let want = entry.size();
             let n = copy_data(entry, &mut file, buf, &name_str)?;
             if n != want {
-                return Err(Error::BadLayer(format!("the layer ends early, inside {name_str} (truncated)")));
+                return Err(Error::BadLayer(format!(
+                    "the layer ends early, inside {name_str} (truncated)"
+                )));
             }
             stats.content_size += n;
             let raw = file.as_raw_fd();
@@ -344,31 +428,62 @@ fn extract_entry<R: Read>(
             // After chown, which clears set-id bits.
             check(unsafe { libc::fchmod(raw, mode) }).ctx(|| format!("chmod {name_str}"))?;
             set_xattrs(raw, &attrs).ctx(|| format!("set xattrs of {name_str}"))?;
-            let ts = [libc::timespec { tv_sec: mtime, tv_nsec: 0 }, libc::timespec { tv_sec: mtime, tv_nsec: 0 }];
-            check(unsafe { libc::futimens(raw, ts.as_ptr()) }).ctx(|| format!("set times of {name_str}"))?;
+            let ts = [
+                libc::timespec {
+                    tv_sec: mtime,
+                    tv_nsec: 0,
+                },
+                libc::timespec {
+                    tv_sec: mtime,
+                    tv_nsec: 0,
+                },
+            ];
+            check(unsafe { libc::futimens(raw, ts.as_ptr()) })
+                .ctx(|| format!("set times of {name_str}"))?;
         }
         EntryType::Symlink => {
-            let target = entry.link_name_bytes().ok_or_else(|| Error::BadLayer(format!("symlink {name_str} has no target")))?;
+            let target = entry
+                .link_name_bytes()
+                .ok_or_else(|| Error::BadLayer(format!("symlink {name_str} has no target")))?;
             let ctarget = cstr(&target)?;
-            check(unsafe { libc::symlinkat(ctarget.as_ptr(), pfd, cname.as_ptr()) }).ctx(|| format!("symlink {name_str}"))?;
-            check(unsafe { libc::fchownat(pfd, cname.as_ptr(), uid, gid, libc::AT_SYMLINK_NOFOLLOW) })
-                .ctx(|| format!("chown {name_str}"))?;
+            check(unsafe { libc::symlinkat(ctarget.as_ptr(), pfd, cname.as_ptr()) })
+                .ctx(|| format!("symlink {name_str}"))?;
+            check(unsafe {
+                libc::fchownat(pfd, cname.as_ptr(), uid, gid, libc::AT_SYMLINK_NOFOLLOW)
+            })
+            .ctx(|| format!("chown {name_str}"))?;
             set_times_at(pfd, &cname, mtime).ctx(|| format!("set times of {name_str}"))?;
         }
         EntryType::Link => {
-            let target = entry.link_name_bytes().ok_or_else(|| Error::BadLayer(format!("hardlink {name_str} has no target")))?;
+            let target = entry
+                .link_name_bytes()
+                .ok_or_else(|| Error::BadLayer(format!("hardlink {name_str} has no target")))?;
             let mut tparts = clean_components(&target);
             let Some(tname) = tparts.pop() else {
-                return Err(Error::BadLayer(format!("hardlink {name_str} points at the layer root")));
+                return Err(Error::BadLayer(format!(
+                    "hardlink {name_str} points at the layer root"
+                )));
             };
             // The target's parent is resolved inside the root; linkat does not
             // follow the last component, so a link to a symlink stays a symlink.
             let tparent = root
                 .open_in(&tparts, libc::O_PATH | libc::O_DIRECTORY)
-                .ctx(|| format!("hardlink {name_str}: target {}", String::from_utf8_lossy(&target)))?;
+                .ctx(|| {
+                    format!(
+                        "hardlink {name_str}: target {}",
+                        String::from_utf8_lossy(&target)
+                    )
+                })?;
             let ctname = cstr(&tname)?;
-            check(unsafe { libc::linkat(tparent.as_raw_fd(), ctname.as_ptr(), pfd, cname.as_ptr(), 0) })
-                .ctx(|| format!("hardlink {name_str}: target {}", String::from_utf8_lossy(&target)))?;
+            check(unsafe {
+                libc::linkat(tparent.as_raw_fd(), ctname.as_ptr(), pfd, cname.as_ptr(), 0)
+            })
+            .ctx(|| {
+                format!(
+                    "hardlink {name_str}: target {}",
+                    String::from_utf8_lossy(&target)
+                )
+            })?;
         }
         EntryType::Char | EntryType::Block | EntryType::Fifo => {
             let ftype = match kind {
@@ -378,20 +493,42 @@ fn extract_entry<R: Read>(
             };
             let major = header.device_major().ok().flatten().unwrap_or(0);
             let minor = header.device_minor().ok().flatten().unwrap_or(0);
-            check(unsafe { libc::mknodat(pfd, cname.as_ptr(), ftype | 0o600, libc::makedev(major, minor)) })
-                .ctx(|| format!("mknod {name_str}"))?;
-            check(unsafe { libc::fchownat(pfd, cname.as_ptr(), uid, gid, libc::AT_SYMLINK_NOFOLLOW) })
-                .ctx(|| format!("chown {name_str}"))?;
-            check(unsafe { libc::fchmodat(pfd, cname.as_ptr(), mode, 0) }).ctx(|| format!("chmod {name_str}"))?;
+            check(unsafe {
+                libc::mknodat(
+                    pfd,
+                    cname.as_ptr(),
+                    ftype | 0o600,
+                    libc::makedev(major, minor),
+                )
+            })
+            .ctx(|| format!("mknod {name_str}"))?;
+            check(unsafe {
+                libc::fchownat(pfd, cname.as_ptr(), uid, gid, libc::AT_SYMLINK_NOFOLLOW)
+            })
+            .ctx(|| format!("chown {name_str}"))?;
+            check(unsafe { libc::fchmodat(pfd, cname.as_ptr(), mode, 0) })
+                .ctx(|| format!("chmod {name_str}"))?;
             set_times_at(pfd, &cname, mtime).ctx(|| format!("set times of {name_str}"))?;
         }
-        EntryType::XGlobalHeader | EntryType::XHeader | EntryType::GNULongName | EntryType::GNULongLink => {}
-        other => return Err(Error::BadLayer(format!("entry {name_str} has unsupported type {other:?}"))),
+        EntryType::XGlobalHeader
+        | EntryType::XHeader
+        | EntryType::GNULongName
+        | EntryType::GNULongLink => {}
+        other => {
+            return Err(Error::BadLayer(format!(
+                "entry {name_str} has unsupported type {other:?}"
+            )))
+        }
     }
     Ok(())
 }
 
-fn copy_data<R: Read, W: Write>(src: &mut R, dst: &mut W, buf: &mut [u8], name: &str) -> Result<u64> {
+fn copy_data<R: Read, W: Write>(
+    src: &mut R,
+    dst: &mut W,
+    buf: &mut [u8],
+    name: &str,
+) -> Result<u64> {
     let mut total = 0u64;
     loop {
         let n = match src.read(buf) {
@@ -411,8 +548,12 @@ fn read_error(e: io::Error) -> Error {
     // The tar crate reports a stream that ends inside an entry as "other".
     let eof = e.kind() == io::ErrorKind::UnexpectedEof || e.to_string().contains("unexpected EOF");
     match e.kind() {
-        _ if eof => Error::BadLayer("the layer ends early (truncated tar or compressed stream)".into()),
-        io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput => Error::BadLayer(format!("corrupt layer: {e}")),
+        _ if eof => {
+            Error::BadLayer("the layer ends early (truncated tar or compressed stream)".into())
+        }
+        io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput => {
+            Error::BadLayer(format!("corrupt layer: {e}"))
+        }
         _ => Error::io("read layer", e),
     }
 }
