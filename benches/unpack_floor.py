@@ -6,6 +6,7 @@ tmpfs (no disk), against `gzip -dc` and `tar -xzf` of the same layer.
 
 from __future__ import annotations
 
+import resource
 import shutil
 import subprocess
 import sys
@@ -41,6 +42,9 @@ def main() -> int:
             f"{src.name}: {src.stat().st_size >> 20} MiB, {u['entries']} entries: "
             f"ketch unpack to tmpfs {native:.2f} s, gzip -dc {gz:.2f} s, tar -xzf to tmpfs {tar:.2f} s"
         )
+    # Peak resident memory of this process (Python + the unpacker) after all layers.
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS of the unpacking process: {peak:.0f} MiB")
     return 0
 
 
