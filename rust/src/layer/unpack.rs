@@ -220,52 +220,39 @@ pub fn decompress_file(src: &Path, dst: &Path) -> Result<(String, u64)> {
     Ok((crate::digest::format_digest(sink.0), size))
 }
 
+/// atime and mtime both set to `mtime` (seconds), as in the layer.
+fn times(mtime: i64) -> [libc::timespec; 2] {
+    let t = libc::timespec {
+        tv_sec: mtime,
+        tv_nsec: 0,
+    };
+    [t, t]
+}
+
 fn set_times_path(fd: &OwnedFd, mtime: i64) -> io::Result<()> {
     // An O_PATH fd cannot be given to futimens; utimensat(fd, "", AT_EMPTY_PATH) can.
-    let ts = [
-        libc::timespec {
-            tv_sec: mtime,
-            tv_nsec: 0,
-        },
-        libc::timespec {
-            tv_sec: mtime,
-            tv_nsec: 0,
-        },
-    ];
-    let empty = CString::new("").unwrap();
-    let r = unsafe {
-        libc::utimensat(
-            fd.as_raw_fd(),
-            empty.as_ptr(),
-            ts.as_ptr(),
-            libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
-        )
-    };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    set_times(fd.as_raw_fd(), c"", mtime, libc::AT_EMPTY_PATH)
 }
 
 fn set_times_at(dirfd: RawFd, name: &CString, mtime: i64) -> io::Result<()> {
-    let ts = [
-        libc::timespec {
-            tv_sec: mtime,
-            tv_nsec: 0,
-        },
-        libc::timespec {
-            tv_sec: mtime,
-            tv_nsec: 0,
-        },
-    ];
-    let r =
-        unsafe { libc::utimensat(dirfd, name.as_ptr(), ts.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    set_times(dirfd, name, mtime, 0)
+}
+
+fn set_times(
+    dirfd: RawFd,
+    name: &std::ffi::CStr,
+    mtime: i64,
+    flags: libc::c_int,
+) -> io::Result<()> {
+    let ts = times(mtime);
+    check(unsafe {
+        libc::utimensat(
+            dirfd,
+            name.as_ptr(),
+            ts.as_ptr(),
+            flags | libc::AT_SYMLINK_NOFOLLOW,
+        )
+    })
 }
 
 fn check(r: libc::c_int) -> io::Result<()> {
@@ -428,16 +415,7 @@ fn extract_entry<R: Read>(
             // After chown, which clears set-id bits.
             check(unsafe { libc::fchmod(raw, mode) }).ctx(|| format!("chmod {name_str}"))?;
             set_xattrs(raw, &attrs).ctx(|| format!("set xattrs of {name_str}"))?;
-            let ts = [
-                libc::timespec {
-                    tv_sec: mtime,
-                    tv_nsec: 0,
-                },
-                libc::timespec {
-                    tv_sec: mtime,
-                    tv_nsec: 0,
-                },
-            ];
+            let ts = times(mtime);
             check(unsafe { libc::futimens(raw, ts.as_ptr()) })
                 .ctx(|| format!("set times of {name_str}"))?;
         }
