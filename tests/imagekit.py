@@ -17,7 +17,10 @@ import urllib.request
 from dataclasses import dataclass, field
 
 BUSYBOX = "/bin/busybox"
-APPLETS = ["sh", "echo", "cat", "ls", "true", "false", "sleep", "httpd", "id", "env", "mkdir", "rm"]
+APPLETS = (
+    "sh echo cat ls true false sleep httpd id env mkdir rm hostname grep wc mount head tail ps touch sed "
+    "kill pwd nc wget uname chmod ln cp mv stat dd date"
+).split()
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"

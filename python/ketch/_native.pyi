@@ -32,3 +32,22 @@ class Sha256:
     def __init__(self) -> None: ...
     def update(self, data: bytes) -> None: ...
     def digest(self) -> str: ...
+
+def spawn(
+    rootfs: str | PathLike[str],
+    lowerdirs: list[str],
+    upperdir: str | PathLike[str],
+    workdir: str | PathLike[str],
+    hostname: str,
+    argv: list[str],
+    env: list[str],
+    cwd: str,
+    uid: int,
+    gid: int,
+    groups: list[int],
+    new_net: bool,
+    files: list[tuple[str, str]],
+    caps: int,
+) -> int: ...
+def wait(pid: int) -> int | None: ...
+def docker_caps() -> int: ...

@@ -54,3 +54,22 @@ class DigestMismatchError(KetchError):
 
 class NoSpaceError(KetchError):
     """The disk holding the store is full (raised by `_native` too)."""
+
+
+class SpawnError(KetchError):
+    """A container process that failed before its exec (raised by `_native.spawn`
+    with (stage, errno, message))."""
+
+    exit_code = 125
+
+    @property
+    def stage(self) -> str:
+        return str(self.args[0])
+
+    @property
+    def errno(self) -> int:
+        return int(self.args[1])
+
+
+class ContainerNotFound(KetchError):
+    pass

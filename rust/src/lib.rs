@@ -6,6 +6,7 @@ pub mod digest;
 pub mod error;
 pub mod layer;
 pub mod root;
+pub mod spawn;
 
 #[cfg(feature = "python")]
 #[pyo3::pymodule]
@@ -138,6 +139,70 @@ mod _native {
         Ok(d)
     }
 
+    /// Starts a container process (see spawn.rs); returns its pid once it has
+    /// exec'd. Raises SpawnError((stage, errno, message)) if it failed before.
+    #[pyfunction]
+    #[pyo3(signature = (rootfs, lowerdirs, upperdir, workdir, hostname, argv, env, cwd, uid, gid, groups, new_net, files, caps))]
+    #[allow(clippy::too_many_arguments)]
+    fn spawn(
+        py: Python<'_>,
+        rootfs: PathBuf,
+        lowerdirs: Vec<PathBuf>,
+        upperdir: PathBuf,
+        workdir: PathBuf,
+        hostname: String,
+        argv: Vec<String>,
+        env: Vec<String>,
+        cwd: String,
+        uid: u32,
+        gid: u32,
+        groups: Vec<u32>,
+        new_net: bool,
+        files: Vec<(PathBuf, String)>,
+        caps: u64,
+    ) -> PyResult<i32> {
+        let config = crate::spawn::Config {
+            rootfs,
+            lowerdirs,
+            upperdir,
+            workdir,
+            hostname,
+            argv,
+            env,
+            cwd,
+            uid,
+            gid,
+            groups,
+            new_net,
+            files,
+            caps,
+        };
+        match py.detach(|| crate::spawn::spawn(&config))? {
+            Ok(pid) => Ok(pid),
+            Err(f) => {
+                let msg = std::io::Error::from_raw_os_error(f.errno).to_string();
+                Err(crate::pyerr::SpawnError::new_err((
+                    f.stage.name(),
+                    f.errno,
+                    msg,
+                )))
+            }
+        }
+    }
+
+    /// Waits for a child: its exit code as docker reports it (128 + signal
+    /// when killed), or None when a signal interrupted the wait.
+    #[pyfunction]
+    fn wait(py: Python<'_>, pid: i32) -> PyResult<Option<i32>> {
+        Ok(py.detach(|| crate::spawn::wait(pid))?)
+    }
+
+    /// Docker's default capability set, as a bit mask.
+    #[pyfunction]
+    fn docker_caps() -> u64 {
+        crate::spawn::DOCKER_CAPS
+    }
+
     /// Flushes the filesystem holding `path` to disk (one syncfs, not an fsync per file).
     #[pyfunction]
     fn syncfs(py: Python<'_>, path: PathBuf) -> PyResult<()> {
@@ -146,7 +211,7 @@ mod _native {
 }
 
 #[cfg(feature = "python")]
-mod pyerr {
+pub(crate) mod pyerr {
     use pyo3::PyErr;
 
     use crate::error::Error;
@@ -154,6 +219,7 @@ mod pyerr {
     pyo3::import_exception!(ketch.errors, LayerError);
     pyo3::import_exception!(ketch.errors, DigestMismatchError);
     pyo3::import_exception!(ketch.errors, NoSpaceError);
+    pyo3::import_exception!(ketch.errors, SpawnError);
 
     impl From<Error> for PyErr {
         fn from(e: Error) -> PyErr {

@@ -22,11 +22,12 @@ image_app = typer.Typer(cls=DockerGroup, no_args_is_help=True, rich_markup_mode=
 app.add_typer(image_app, name="image")
 
 
-def command(name: str, image_alias: str | None = None):  # type: ignore[no-untyped-def]
-    """Registers a command as `ketch NAME` and, as docker has it, `ketch image ALIAS`."""
+def command(name: str, image_alias: str | None = None, **settings: object):  # type: ignore[no-untyped-def]
+    """Registers a command as `ketch NAME` and, as docker has it, `ketch image ALIAS`.
+    `settings` are Click context settings."""
 
     def register(fn):  # type: ignore[no-untyped-def]
-        app.command(name, cls=DockerCommand)(fn)
+        app.command(name, cls=DockerCommand, context_settings=settings or None)(fn)
         if image_alias:
             image_app.command(image_alias, cls=DockerCommand)(fn)
         return fn
@@ -232,3 +233,93 @@ def load(
     else:
         with open(input_, "rb") as f:
             do_load(store, f, emit, quiet)
+
+
+# -- containers --------------------------------------------------------------
+
+
+# Everything after the image is the container's command; -h is --hostname, as in docker.
+@command("run", allow_interspersed_args=False, help_option_names=["--help"])
+def run(
+    image: Annotated[str, typer.Argument(metavar="IMAGE")],
+    args: Annotated[list[str] | None, typer.Argument(metavar="[COMMAND] [ARG...]")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Assign a name to the container")] = None,
+    rm: Annotated[bool, typer.Option("--rm", help="Automatically remove the container when it exits")] = False,
+    detach: Annotated[bool, typer.Option("-d", "--detach", help="Run container in background")] = False,
+    interactive: Annotated[bool, typer.Option("-i", "--interactive", help="Keep STDIN open")] = False,
+    tty: Annotated[bool, typer.Option("-t", "--tty", help="Allocate a pseudo-TTY")] = False,
+    env: Annotated[list[str] | None, typer.Option("-e", "--env", help="Set environment variables")] = None,
+    env_file: Annotated[
+        list[str] | None, typer.Option("--env-file", help="Read in a file of environment variables")
+    ] = None,
+    workdir: Annotated[
+        str | None, typer.Option("-w", "--workdir", help="Working directory inside the container")
+    ] = None,
+    user: Annotated[
+        str | None, typer.Option("-u", "--user", help="Username or UID (format: <name|uid>[:<group|gid>])")
+    ] = None,
+    entrypoint: Annotated[str | None, typer.Option("--entrypoint", help="Overwrite the default ENTRYPOINT")] = None,
+    hostname: Annotated[str | None, typer.Option("-h", "--hostname", help="Container host name")] = None,
+    network: Annotated[
+        str, typer.Option("--network", "--net", help="Connect a container to a network (none, host)")
+    ] = "none",
+    pull_policy: Annotated[
+        str, typer.Option("--pull", help='Pull image before running ("always", "missing", "never")')
+    ] = "missing",
+) -> int:
+    """Run a command in a new container"""
+    from . import _containers
+
+    return _containers.run(
+        _store(),
+        image,
+        list(args or []),
+        name=name,
+        rm=rm,
+        detach=detach,
+        interactive=interactive,
+        tty=tty,
+        env=list(env or []),
+        env_file=list(env_file or []),
+        workdir=workdir,
+        user=user,
+        entrypoint=entrypoint,
+        hostname=hostname,
+        network=network,
+        pull_policy=pull_policy,
+    )
+
+
+@command("ps")
+def ps(
+    all_: Annotated[bool, typer.Option("-a", "--all", help="Show all containers (default shows just running)")] = False,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Only display container IDs")] = False,
+    no_trunc: NoTrunc = False,
+) -> None:
+    """List containers"""
+    from . import _containers
+
+    _containers.ps(_store(), all_, quiet, no_trunc)
+
+
+@command("rm")
+def rm_(
+    names: Annotated[list[str], typer.Argument(metavar="CONTAINER [CONTAINER...]")],
+    force: Annotated[bool, typer.Option("-f", "--force", help="Force the removal of a running container")] = False,
+) -> int:
+    """Remove one or more containers"""
+    import sys
+
+    from ..errors import KetchError
+    from ..runtime.containers import remove
+
+    store = _store()
+    rc = 0
+    for n in names:
+        try:
+            remove(store, n, force)
+            print(n)
+        except KetchError as e:
+            print(f"Error: {e}", file=sys.stderr)
+            rc = 1
+    return rc

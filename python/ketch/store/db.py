@@ -54,6 +54,20 @@ CREATE TABLE IF NOT EXISTS repo_digests (
     PRIMARY KEY (repo, digest)
 );
 CREATE INDEX IF NOT EXISTS repo_digests_image ON repo_digests(image_id);
+CREATE TABLE IF NOT EXISTS containers (
+    id        TEXT PRIMARY KEY,     -- 64 hex
+    name      TEXT NOT NULL UNIQUE, -- without docker's leading "/"
+    image_id  TEXT NOT NULL REFERENCES images(id),
+    image     TEXT NOT NULL,        -- the image as the user named it
+    config    TEXT NOT NULL,        -- JSON: what the process is started with
+    created   REAL NOT NULL,
+    state     TEXT NOT NULL,        -- created, running, exited
+    pid       INTEGER,
+    pid_start INTEGER,              -- the process's start time (/proc/PID/stat), against pid reuse
+    exit_code INTEGER,
+    started   REAL,
+    finished  REAL
+);
 """
 
 

@@ -147,6 +147,18 @@ def remove(store: Store, name: str, force: bool = False) -> list[str]:
     """`docker rmi NAME`: the lines to print (`Untagged: ...`, `Deleted: ...`)."""
     img, ref = lookup(store, name)
     named = ref is not None and (ref.digest is not None or str(ref) in img.tags)
+    users = store.db.query("SELECT id FROM containers WHERE image_id=? LIMIT 1", (img.id,))
+    if users and not (named and len(img.tags) > 1):
+        what = f'repository reference "{ref.familiar()}"' if named and ref else img.short_id
+        if not force or ref is None or not named:
+            raise ConflictError(
+                f"conflict: unable to {'remove' if named else 'delete'} {what} (must force) - "
+                f"container {users[0]['id'][:12]} is using its referenced image {img.short_id}"
+            )
+        # forced: the name goes, the image stays for its containers
+        with store.db.write() as c:
+            c.execute("DELETE FROM tags WHERE name=?", (str(ref),))
+        return [f"Untagged: {ref.familiar()}"]
     if ref is not None and named:
         others = [t for t in img.tags if t != str(ref)]
         if others or _children(store, img.id):

@@ -1,0 +1,121 @@
+"""Output of the container commands, in docker's formats."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import time
+
+from ..errors import ImageNotFound, KetchError
+from ..runtime import containers as ctr
+from ..store import Store
+from ._format import ellipsis, human_duration, table
+
+
+def _ensure_image(store: Store, image: str, pull_policy: str) -> None:
+    from ..reference import parse
+    from ..registry.pull import pull
+    from ..store import images as imgs
+
+    if pull_policy not in ("always", "missing", "never"):
+        raise KetchError(f'invalid pull option: "{pull_policy}": must be one of "always", "missing" or "never"')
+    try:
+        imgs.lookup(store, image)
+        have = True
+    except ImageNotFound:
+        have = False
+    if have and pull_policy != "always":
+        return
+    if not have and pull_policy == "never":
+        raise ImageNotFound(f"No such image: {image}")
+    ref = parse(image)
+    if not have:
+        print(f"Unable to find image '{ref.familiar()}' locally", file=sys.stderr, flush=True)
+    # The container's output owns stdout: the pull's lines go to stderr, as docker's do.
+    pull(store, ref, lambda line: print(line, file=sys.stderr, flush=True))
+
+
+def run(
+    store: Store,
+    image: str,
+    args: list[str],
+    *,
+    name: str | None,
+    rm: bool,
+    detach: bool,
+    interactive: bool,
+    tty: bool,
+    env: list[str],
+    env_file: list[str],
+    workdir: str | None,
+    user: str | None,
+    entrypoint: str | None,
+    hostname: str | None,
+    network: str,
+    pull_policy: str,
+) -> int:
+    from ..runtime.spec import read_env_file
+
+    if detach:
+        err = KetchError("ketch: detached containers (-d) are not supported yet: run in the foreground")
+        err.exit_code = 125
+        raise err
+    _ensure_image(store, image, pull_policy)
+    envs = [e for f in env_file for e in read_env_file(f)] + env
+    try:
+        c = ctr.create(
+            store,
+            image,
+            args,
+            name=name,
+            env=envs,
+            workdir=workdir,
+            user=user,
+            entrypoint=entrypoint,
+            hostname=hostname,
+            network=network,
+        )
+    except KetchError as e:
+        e.exit_code = 125
+        raise
+    try:
+        pid = ctr.start(store, c)
+        # -i and -t: the container reads the caller's own stdin and terminal for now.
+        return ctr.wait(store, c, pid)
+    finally:
+        if rm:
+            ctr.remove(store, c.id, force=True)
+
+
+def _status(c: ctr.Container) -> str:
+    now = time.time()
+    if c.state == "running" and c.started:
+        return f"Up {human_duration(now - c.started)}"
+    if c.state == "exited" and c.finished:
+        return f"Exited ({c.exit_code}) {human_duration(now - c.finished)} ago"
+    return "Created"
+
+
+def ps(store: Store, all_: bool, quiet: bool, no_trunc: bool) -> None:
+    rows = [c for c in ctr.list_containers(store) if all_ or c.state == "running"]
+    if quiet:
+        for c in rows:
+            print(c.id if no_trunc else c.short_id)
+        return
+    out = [["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]]
+    for c in rows:
+        cmd = " ".join(shlex.quote(a) if " " in a else a for a in c.config["argv"])
+        cmd = json.dumps(cmd if no_trunc else ellipsis(cmd, 20), ensure_ascii=False)
+        out.append(
+            [
+                c.id if no_trunc else c.short_id,
+                c.image,
+                cmd,
+                f"{human_duration(time.time() - c.created)} ago",
+                _status(c),
+                "",
+                c.name,
+            ]
+        )
+    print(table(out))

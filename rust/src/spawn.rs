@@ -1,0 +1,764 @@
+//! Starting a container process: clone() into new namespaces, an overlay
+//! root, pivot_root, docker's /proc, /dev and /sys, docker's default
+//! capabilities, then exec.
+//!
+//! Everything the child needs is prepared before the clone: after it, in a
+//! process that may have had other threads, the child may only make
+//! async-signal-safe calls (no allocation, no locks). It reports a failure
+//! as (stage, errno) over a close-on-exec pipe; a pipe closed with nothing
+//! in it means the exec succeeded.
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
+
+use crate::error::{Error, Result};
+
+/// Docker's default capabilities: CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL,
+/// SETGID, SETUID, SETPCAP, NET_BIND_SERVICE, NET_RAW, SYS_CHROOT, MKNOD,
+/// AUDIT_WRITE, SETFCAP.
+pub const DOCKER_CAPS: u64 = (1 << 0)
+    | (1 << 1)
+    | (1 << 3)
+    | (1 << 4)
+    | (1 << 5)
+    | (1 << 6)
+    | (1 << 7)
+    | (1 << 8)
+    | (1 << 10)
+    | (1 << 13)
+    | (1 << 18)
+    | (1 << 27)
+    | (1 << 29)
+    | (1 << 31);
+
+/// Paths docker hides from containers (a file gets /dev/null, a directory an empty read-only tmpfs).
+const MASKED: &[&CStr] = &[
+    c"/proc/asound",
+    c"/proc/acpi",
+    c"/proc/kcore",
+    c"/proc/keys",
+    c"/proc/latency_stats",
+    c"/proc/timer_list",
+    c"/proc/timer_stats",
+    c"/proc/sched_debug",
+    c"/proc/scsi",
+    c"/sys/firmware",
+    c"/sys/devices/virtual/powercap",
+];
+/// Paths docker makes read-only.
+const READ_ONLY: &[&CStr] = &[
+    c"/proc/bus",
+    c"/proc/fs",
+    c"/proc/irq",
+    c"/proc/sys",
+    c"/proc/sysrq-trigger",
+];
+
+/// What a container process is started with (owned, plain values).
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// An empty directory the root is mounted on (in the child's mount namespace only).
+    pub rootfs: PathBuf,
+    /// Image layers, top first.
+    pub lowerdirs: Vec<PathBuf>,
+    pub upperdir: PathBuf,
+    pub workdir: PathBuf,
+    pub hostname: String,
+    pub argv: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub groups: Vec<u32>,
+    /// A network namespace of its own (with `lo` up); false shares the host's.
+    pub new_net: bool,
+    /// Host files bind-mounted at paths inside the container (hosts, hostname, resolv.conf).
+    pub files: Vec<(PathBuf, String)>,
+    /// Capabilities kept (bounding, permitted, effective); others are dropped.
+    pub caps: u64,
+}
+
+/// Where a child failed (reported with errno over the pipe).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Stage {
+    MountPrivate = 1,
+    MountRoot,
+    BindFile,
+    PivotRoot,
+    MountProc,
+    MountDev,
+    MountSys,
+    Hostname,
+    Loopback,
+    Capabilities,
+    SetUser,
+    Workdir,
+    Exec,
+}
+
+impl Stage {
+    fn from_u32(v: u32) -> Option<Stage> {
+        use Stage::*;
+        [
+            MountPrivate,
+            MountRoot,
+            BindFile,
+            PivotRoot,
+            MountProc,
+            MountDev,
+            MountSys,
+            Hostname,
+            Loopback,
+            Capabilities,
+            SetUser,
+            Workdir,
+            Exec,
+        ]
+        .into_iter()
+        .find(|s| *s as u32 == v)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::MountPrivate => "make mounts private",
+            Stage::MountRoot => "mount the root filesystem",
+            Stage::BindFile => "bind-mount a file into the container",
+            Stage::PivotRoot => "pivot_root",
+            Stage::MountProc => "mount /proc",
+            Stage::MountDev => "set up /dev",
+            Stage::MountSys => "mount /sys",
+            Stage::Hostname => "set the hostname",
+            Stage::Loopback => "bring up lo",
+            Stage::Capabilities => "set capabilities",
+            Stage::SetUser => "set user and groups",
+            Stage::Workdir => "enter the working directory",
+            Stage::Exec => "exec",
+        }
+    }
+}
+
+/// A child that failed before its exec.
+#[derive(Debug, Clone)]
+pub struct SpawnFailure {
+    pub stage: Stage,
+    pub errno: i32,
+}
+
+/// Everything the child touches, prepared before the clone. `argv` and `env`
+/// own the strings that `argv_ptrs` and `env_ptrs` point into.
+#[allow(dead_code)]
+struct Prepared {
+    rootfs: CString,
+    overlay_opts: CString,
+    files: Vec<(CString, CString)>,
+    hostname: CString,
+    argv: Vec<CString>,
+    argv_ptrs: Vec<*const libc::c_char>,
+    env: Vec<CString>,
+    env_ptrs: Vec<*const libc::c_char>,
+    candidates: Vec<CString>,
+    cwd_steps: Vec<CString>,
+    cwd: CString,
+    uid: libc::uid_t,
+    gid: libc::gid_t,
+    groups: Vec<libc::gid_t>,
+    new_net: bool,
+    caps: u64,
+    last_cap: u32,
+    err_fd: RawFd,
+}
+
+fn cstring(s: &str) -> Result<CString> {
+    CString::new(s).map_err(|_| Error::BadLayer(format!("{s:?} contains a NUL byte")))
+}
+
+fn path_cstring(p: &std::path::Path) -> Result<CString> {
+    use std::os::unix::ffi::OsStrExt;
+    CString::new(p.as_os_str().as_bytes())
+        .map_err(|_| Error::BadLayer(format!("{} contains a NUL byte", p.display())))
+}
+
+/// Where `cmd` may be: itself if it has a slash, else each directory of PATH.
+fn exec_candidates(cmd: &str, env: &[String]) -> Vec<String> {
+    if cmd.contains('/') {
+        return vec![cmd.to_string()];
+    }
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    path.split(':')
+        .filter(|d| !d.is_empty())
+        .map(|d| format!("{}/{}", d.trim_end_matches('/'), cmd))
+        .collect()
+}
+
+fn last_cap() -> u32 {
+    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(40)
+}
+
+impl Prepared {
+    fn new(c: &Config, err_fd: RawFd) -> Result<Prepared> {
+        if c.argv.is_empty() {
+            return Err(Error::BadLayer("no command given".into()));
+        }
+        let lower: Vec<String> = c
+            .lowerdirs
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        let opts = format!(
+            "lowerdir={},upperdir={},workdir={},redirect_dir=off,metacopy=off,index=off",
+            lower.join(":"),
+            c.upperdir.display(),
+            c.workdir.display()
+        );
+        let argv: Vec<CString> = c.argv.iter().map(|a| cstring(a)).collect::<Result<_>>()?;
+        let env: Vec<CString> = c.env.iter().map(|a| cstring(a)).collect::<Result<_>>()?;
+        let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+        argv_ptrs.push(std::ptr::null());
+        let mut env_ptrs: Vec<*const libc::c_char> = env.iter().map(|a| a.as_ptr()).collect();
+        env_ptrs.push(std::ptr::null());
+        let candidates = exec_candidates(&c.argv[0], &c.env)
+            .iter()
+            .map(|s| cstring(s))
+            .collect::<Result<_>>()?;
+        let cwd = if c.cwd.is_empty() {
+            "/".to_string()
+        } else {
+            c.cwd.clone()
+        };
+        let mut cwd_steps = Vec::new();
+        let mut acc = String::new();
+        for part in cwd.split('/').filter(|p| !p.is_empty()) {
+            acc.push('/');
+            acc.push_str(part);
+            cwd_steps.push(cstring(&acc)?);
+        }
+        Ok(Prepared {
+            rootfs: path_cstring(&c.rootfs)?,
+            overlay_opts: cstring(&opts)?,
+            files: c
+                .files
+                .iter()
+                .map(|(src, dst)| Ok((path_cstring(src)?, cstring(dst.trim_start_matches('/'))?)))
+                .collect::<Result<_>>()?,
+            hostname: cstring(&c.hostname)?,
+            argv,
+            argv_ptrs,
+            env,
+            env_ptrs,
+            candidates,
+            cwd_steps,
+            cwd: cstring(&cwd)?,
+            uid: c.uid,
+            gid: c.gid,
+            groups: c.groups.clone(),
+            new_net: c.new_net,
+            caps: c.caps,
+            last_cap: last_cap(),
+            err_fd,
+        })
+    }
+}
+
+// ---- the child: async-signal-safe calls only from here to exec ----------------
+
+fn errno() -> i32 {
+    unsafe { *libc::__errno_location() }
+}
+
+/// Reports (stage, errno) to the parent and exits.
+fn fail(p: &Prepared, stage: Stage, err: i32) -> ! {
+    let mut msg = [0u8; 8];
+    msg[..4].copy_from_slice(&(stage as u32).to_ne_bytes());
+    msg[4..].copy_from_slice(&err.to_ne_bytes());
+    unsafe {
+        libc::write(p.err_fd, msg.as_ptr().cast(), 8);
+        libc::_exit(match (stage, err) {
+            (Stage::Exec, libc::ENOENT) => 127,
+            (Stage::Exec, _) => 126,
+            _ => 125,
+        })
+    }
+}
+
+fn ok(p: &Prepared, stage: Stage, r: libc::c_int) {
+    if r < 0 {
+        fail(p, stage, errno());
+    }
+}
+
+/// "/proc/self/fd/<fd>" into `buf`, without allocating.
+fn fd_path(fd: RawFd, buf: &mut [u8; 32]) -> *const libc::c_char {
+    let prefix = b"/proc/self/fd/";
+    buf[..prefix.len()].copy_from_slice(prefix);
+    let mut digits = [0u8; 12];
+    let mut n = fd as u32;
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let d = &digits[i..];
+    buf[prefix.len()..prefix.len() + d.len()].copy_from_slice(d);
+    buf[prefix.len() + d.len()] = 0;
+    buf.as_ptr().cast()
+}
+
+unsafe fn mount(
+    src: &CStr,
+    target: &CStr,
+    fstype: &CStr,
+    flags: libc::c_ulong,
+    data: &CStr,
+) -> libc::c_int {
+    libc::mount(
+        src.as_ptr(),
+        target.as_ptr(),
+        fstype.as_ptr(),
+        flags,
+        data.as_ptr().cast(),
+    )
+}
+
+unsafe fn mkdir(path: &CStr, mode: libc::mode_t) {
+    libc::mkdir(path.as_ptr(), mode);
+}
+
+extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
+    let p = unsafe { &*(arg as *const Prepared) };
+    unsafe { child(p) }
+}
+
+unsafe fn child(p: &Prepared) -> ! {
+    let none = c"";
+    // Nothing mounted here may reach the host.
+    ok(
+        p,
+        Stage::MountPrivate,
+        mount(c"none", c"/", none, libc::MS_REC | libc::MS_PRIVATE, none),
+    );
+    ok(
+        p,
+        Stage::MountRoot,
+        mount(c"overlay", &p.rootfs, c"overlay", 0, &p.overlay_opts),
+    );
+
+    // Host files onto paths resolved inside the new root (a symlink in the
+    // image cannot send the mount elsewhere), before the host goes away.
+    let root = libc::open(
+        p.rootfs.as_ptr(),
+        libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+    );
+    ok(p, Stage::BindFile, root);
+    for (src, dst) in &p.files {
+        let mut how: libc::open_how = std::mem::zeroed();
+        // A symlink at the target is followed, but inside the root (RESOLVE_IN_ROOT).
+        how.flags = (libc::O_CREAT | libc::O_RDONLY | libc::O_CLOEXEC) as u64;
+        how.mode = 0o644;
+        how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+        let t = libc::syscall(
+            libc::SYS_openat2,
+            root,
+            dst.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        ) as libc::c_int;
+        if t < 0 {
+            let e = errno();
+            if e == libc::ENOENT {
+                continue; // no /etc in the image: nothing to put there
+            }
+            fail(p, Stage::BindFile, e);
+        }
+        let mut buf = [0u8; 32];
+        let target = fd_path(t, &mut buf);
+        ok(
+            p,
+            Stage::BindFile,
+            libc::mount(
+                src.as_ptr(),
+                target,
+                std::ptr::null(),
+                libc::MS_BIND,
+                std::ptr::null(),
+            ),
+        );
+        libc::close(t);
+    }
+    libc::close(root);
+
+    ok(p, Stage::PivotRoot, libc::chdir(p.rootfs.as_ptr()));
+    ok(
+        p,
+        Stage::PivotRoot,
+        libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) as libc::c_int,
+    );
+    ok(
+        p,
+        Stage::PivotRoot,
+        libc::umount2(c".".as_ptr(), libc::MNT_DETACH),
+    );
+    ok(p, Stage::PivotRoot, libc::chdir(c"/".as_ptr()));
+
+    // From here every path resolves inside the container.
+    let nse = (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC) as libc::c_ulong;
+    mkdir(c"/proc", 0o555);
+    ok(
+        p,
+        Stage::MountProc,
+        mount(c"proc", c"/proc", c"proc", nse, none),
+    );
+    mkdir(c"/sys", 0o555);
+    ok(
+        p,
+        Stage::MountSys,
+        mount(c"sysfs", c"/sys", c"sysfs", nse | libc::MS_RDONLY, none),
+    );
+    setup_dev(p);
+    for path in MASKED {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::stat(path.as_ptr(), &mut st) < 0 {
+            continue;
+        }
+        if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+            mount(c"tmpfs", path, c"tmpfs", libc::MS_RDONLY, none);
+        } else {
+            mount(c"/dev/null", path, none, libc::MS_BIND, none);
+        }
+    }
+    for path in READ_ONLY {
+        if mount(path, path, none, libc::MS_BIND | libc::MS_REC, none) == 0 {
+            mount(
+                path,
+                path,
+                none,
+                libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_REC | nse,
+                none,
+            );
+        }
+    }
+
+    let h = p.hostname.as_bytes();
+    ok(
+        p,
+        Stage::Hostname,
+        libc::sethostname(h.as_ptr().cast(), h.len()),
+    );
+    if p.new_net {
+        loopback_up(p);
+    }
+
+    // Capabilities: the bounding set first (needs CAP_SETPCAP), then the user.
+    for cap in 0..=p.last_cap {
+        if p.caps & (1u64 << cap) == 0
+            && libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) < 0
+        {
+            let e = errno();
+            if e != libc::EINVAL {
+                fail(p, Stage::Capabilities, e);
+            }
+        }
+    }
+    // The working directory is created if missing, as docker does.
+    for step in &p.cwd_steps {
+        mkdir(step, 0o755);
+    }
+    ok(
+        p,
+        Stage::SetUser,
+        libc::setgroups(
+            p.groups.len(),
+            if p.groups.is_empty() {
+                std::ptr::null()
+            } else {
+                p.groups.as_ptr()
+            },
+        ),
+    );
+    ok(p, Stage::SetUser, libc::setgid(p.gid));
+    ok(p, Stage::SetUser, libc::setuid(p.uid));
+    set_caps(p);
+    ok(p, Stage::Workdir, libc::chdir(p.cwd.as_ptr()));
+
+    // No descriptor of ours survives the exec but 0, 1 and 2.
+    libc::syscall(
+        libc::SYS_close_range,
+        3u32,
+        u32::MAX,
+        libc::CLOSE_RANGE_CLOEXEC,
+    );
+    let mut last = libc::ENOENT;
+    for cand in &p.candidates {
+        libc::execve(cand.as_ptr(), p.argv_ptrs.as_ptr(), p.env_ptrs.as_ptr());
+        let e = errno();
+        // Keep looking on ENOENT/ENOTDIR; remember a permission problem (as execvp does).
+        if e != libc::ENOENT && e != libc::ENOTDIR {
+            last = e;
+            if e != libc::EACCES {
+                break;
+            }
+        }
+    }
+    fail(p, Stage::Exec, last)
+}
+
+unsafe fn setup_dev(p: &Prepared) {
+    let none = c"";
+    mkdir(c"/dev", 0o755);
+    ok(
+        p,
+        Stage::MountDev,
+        mount(
+            c"tmpfs",
+            c"/dev",
+            c"tmpfs",
+            libc::MS_NOSUID,
+            c"mode=755,size=65536k",
+        ),
+    );
+    for (path, major, minor) in [
+        (c"/dev/null", 1, 3),
+        (c"/dev/zero", 1, 5),
+        (c"/dev/full", 1, 7),
+        (c"/dev/random", 1, 8),
+        (c"/dev/urandom", 1, 9),
+        (c"/dev/tty", 5, 0),
+    ] {
+        ok(
+            p,
+            Stage::MountDev,
+            libc::mknod(
+                path.as_ptr(),
+                libc::S_IFCHR | 0o666,
+                libc::makedev(major, minor),
+            ),
+        );
+        libc::chmod(path.as_ptr(), 0o666);
+    }
+    mkdir(c"/dev/pts", 0o755);
+    ok(
+        p,
+        Stage::MountDev,
+        mount(
+            c"devpts",
+            c"/dev/pts",
+            c"devpts",
+            libc::MS_NOSUID | libc::MS_NOEXEC,
+            c"newinstance,ptmxmode=0666,mode=0620,gid=5",
+        ),
+    );
+    libc::symlink(c"pts/ptmx".as_ptr(), c"/dev/ptmx".as_ptr());
+    mkdir(c"/dev/shm", 0o1777);
+    ok(
+        p,
+        Stage::MountDev,
+        mount(
+            c"shm",
+            c"/dev/shm",
+            c"tmpfs",
+            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            c"mode=1777,size=65536k",
+        ),
+    );
+    mkdir(c"/dev/mqueue", 0o755);
+    mount(
+        c"mqueue",
+        c"/dev/mqueue",
+        c"mqueue",
+        libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+        none,
+    );
+    for (link, target) in [
+        (c"/dev/fd", c"/proc/self/fd"),
+        (c"/dev/stdin", c"/proc/self/fd/0"),
+        (c"/dev/stdout", c"/proc/self/fd/1"),
+        (c"/dev/stderr", c"/proc/self/fd/2"),
+        (c"/dev/core", c"/proc/kcore"),
+    ] {
+        libc::symlink(target.as_ptr(), link.as_ptr());
+    }
+}
+
+unsafe fn loopback_up(p: &Prepared) {
+    let s = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+    ok(p, Stage::Loopback, s);
+    let mut req: libc::ifreq = std::mem::zeroed();
+    req.ifr_name[0] = b'l' as libc::c_char;
+    req.ifr_name[1] = b'o' as libc::c_char;
+    ok(
+        p,
+        Stage::Loopback,
+        libc::ioctl(s, libc::SIOCGIFFLAGS, &mut req),
+    );
+    req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+    ok(p, Stage::Loopback, libc::ioctl(s, libc::SIOCSIFFLAGS, &req));
+    libc::close(s);
+}
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: libc::c_int,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+unsafe fn set_caps(p: &Prepared) {
+    // A non-root user keeps none (setuid cleared them); root keeps the set asked for.
+    let mask = if p.uid == 0 { p.caps } else { 0 };
+    let hdr = CapHeader {
+        version: 0x2008_0522, // _LINUX_CAPABILITY_VERSION_3
+        pid: 0,
+    };
+    let lo = mask as u32;
+    let hi = (mask >> 32) as u32;
+    let data = [
+        CapData {
+            effective: lo,
+            permitted: lo,
+            inheritable: 0,
+        },
+        CapData {
+            effective: hi,
+            permitted: hi,
+            inheritable: 0,
+        },
+    ];
+    ok(
+        p,
+        Stage::Capabilities,
+        libc::syscall(libc::SYS_capset, &hdr as *const CapHeader, data.as_ptr()) as libc::c_int,
+    );
+}
+
+// ---- the parent -----------------------------------------------------------
+
+const STACK_SIZE: usize = 1 << 20;
+
+/// Starts the container process; returns its pid (in the caller's pid
+/// namespace) once it has exec'd, or where and why it failed.
+pub fn spawn(config: &Config) -> Result<std::result::Result<i32, SpawnFailure>> {
+    let mut fds = [0 as RawFd; 2];
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(Error::io("pipe", io::Error::last_os_error()));
+    }
+    let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let prepared = Prepared::new(config, wr.as_raw_fd())?;
+    let mut stack = vec![0u8; STACK_SIZE];
+    let top = unsafe { stack.as_mut_ptr().add(STACK_SIZE) } as *mut libc::c_void;
+    let mut flags = libc::CLONE_NEWNS
+        | libc::CLONE_NEWPID
+        | libc::CLONE_NEWUTS
+        | libc::CLONE_NEWIPC
+        | libc::CLONE_NEWCGROUP
+        | libc::SIGCHLD;
+    if config.new_net {
+        flags |= libc::CLONE_NEWNET;
+    }
+    let pid = unsafe {
+        libc::clone(
+            child_main,
+            top,
+            flags,
+            &prepared as *const Prepared as *mut libc::c_void,
+        )
+    };
+    if pid < 0 {
+        return Err(Error::io("clone", io::Error::last_os_error()));
+    }
+    drop(wr);
+    let mut msg = [0u8; 8];
+    let mut got = 0usize;
+    while got < 8 {
+        let n = unsafe { libc::read(rd.as_raw_fd(), msg[got..].as_mut_ptr().cast(), 8 - got) };
+        if n < 0 {
+            if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            break;
+        }
+        if n == 0 {
+            break;
+        }
+        got += n as usize;
+    }
+    drop(prepared);
+    drop(stack);
+    if got == 0 {
+        return Ok(Ok(pid));
+    }
+    let stage = u32::from_ne_bytes(msg[..4].try_into().unwrap());
+    let err = i32::from_ne_bytes(msg[4..].try_into().unwrap());
+    // The child exits right after reporting: reap it.
+    let mut status = 0;
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    Ok(Err(SpawnFailure {
+        stage: Stage::from_u32(stage).unwrap_or(Stage::Exec),
+        errno: err,
+    }))
+}
+
+/// Waits for `pid`; Some(exit code as docker reports it: the status, or
+/// 128 + signal), or None if interrupted by a signal (EINTR) so the caller can
+/// run its handlers and wait again.
+pub fn wait(pid: i32) -> Result<Option<i32>> {
+    let mut status = 0;
+    let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::EINTR) {
+            return Ok(None);
+        }
+        return Err(Error::io(format!("wait for {pid}"), e));
+    }
+    Ok(Some(if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else if libc::WIFSIGNALED(status) {
+        128 + libc::WTERMSIG(status)
+    } else {
+        0
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn candidates_follow_path() {
+        let env = vec!["PATH=/usr/bin:/bin/".to_string()];
+        assert_eq!(exec_candidates("sh", &env), vec!["/usr/bin/sh", "/bin/sh"]);
+        assert_eq!(exec_candidates("./run", &env), vec!["./run"]);
+        assert_eq!(exec_candidates("/bin/true", &[]), vec!["/bin/true"]);
+    }
+
+    #[test]
+    fn fd_paths_are_formatted_without_allocating() {
+        let mut buf = [0u8; 32];
+        let p = fd_path(1234, &mut buf);
+        assert_eq!(unsafe { CStr::from_ptr(p) }, c"/proc/self/fd/1234");
+    }
+
+    #[test]
+    fn docker_caps_are_fourteen() {
+        assert_eq!(DOCKER_CAPS.count_ones(), 14);
+    }
+}

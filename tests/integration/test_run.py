@@ -1,0 +1,168 @@
+"""`ketch run`, `ps`, `rm` on real containers: namespaces, an overlay root,
+docker's defaults, from busybox images made offline."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import Ketch, RunningRegistry, requires_root
+from imagekit import Entry, build, busybox_entries, tar_bytes
+
+pytestmark = requires_root
+
+DOCKER_CAPS = "00000000a80425fb"
+
+
+@pytest.fixture(scope="module")
+def image(registry: RunningRegistry) -> str:
+    registry.client.push("lab/run", "latest", build([(tar_bytes(busybox_entries()), "gzip")], cmd=["echo", "from-cmd"]))
+    return f"{registry.addr}/lab/run"
+
+
+@pytest.fixture
+def pulled(ketch: Ketch, image: str) -> str:
+    ketch("pull", "-q", image, check=True)
+    return image
+
+
+def test_run_pulls_a_missing_image_then_runs(ketch: Ketch, image: str) -> None:
+    r = ketch("run", "--rm", image, "echo", "hi")
+    assert (r.rc, r.out) == (0, "hi\n")
+    assert r.err.startswith(f"Unable to find image '{image}:latest' locally\nlatest: Pulling from lab/run\n")
+    assert ketch("ps", "-a", "-q").out == ""  # --rm
+
+
+def test_command_entrypoint_env_workdir_user(ketch: Ketch, pulled: str, tmp_path: Path) -> None:
+    assert ketch("run", "--rm", pulled).out == "from-cmd\n"
+    assert ketch("run", "--rm", "--entrypoint", "echo", pulled, "a", "b").out == "a b\n"
+    envf = tmp_path / "env"
+    envf.write_text("# comment\nFROM_FILE=1\n")
+    r = ketch(
+        "run",
+        "--rm",
+        "-e",
+        "A=1",
+        "-e=B=two",
+        "--env-file",
+        str(envf),
+        pulled,
+        "sh",
+        "-c",
+        "echo $A $B $FROM_FILE $PATH",
+    )
+    assert r.out == "1 two 1 /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n", r.err
+    r = ketch("run", "--rm", "-w", "/made/here", "-u", "web", pulled, "sh", "-c", "pwd; id")
+    assert r.out == "/made/here\nuid=1000(web) gid=1000(web) groups=1000(web)\n", r.err
+    r = ketch("run", "--rm", "-u", "1234:5", pulled, "id", "-u")
+    assert r.out == "1234\n"
+    r = ketch("run", "--rm", "-u", "nobody", pulled, "true")
+    assert r.rc == 125 and "unable to find user nobody" in r.err
+
+
+def test_everything_after_the_image_is_the_command(ketch: Ketch, pulled: str) -> None:
+    r = ketch("run", "--rm", pulled, "sh", "-c", "echo $0 $1", "-g", "daemon off;")
+    assert r.out == "-g daemon off;\n", r.err
+    r = ketch("run", "--rm", "-h", "box", pulled, "hostname")
+    assert r.out == "box\n"
+
+
+def test_exit_codes(ketch: Ketch, pulled: str) -> None:
+    assert ketch("run", "--rm", pulled, "sh", "-c", "exit 3").rc == 3
+    r = ketch("run", "--rm", pulled, "/nonexistent")
+    assert r.rc == 127
+    assert 'exec: "/nonexistent": stat /nonexistent: no such file or directory' in r.err
+    r = ketch("run", "--rm", pulled, "/etc/passwd")
+    assert r.rc == 126 and 'exec: "/etc/passwd": permission denied' in r.err
+    r = ketch("run", "--rm", "--pull", "never", "nosuch/image")
+    assert r.rc != 0 and "No such image" in r.err
+
+
+def test_docker_default_security(ketch: Ketch, pulled: str) -> None:
+    r = ketch("run", "--rm", pulled, "sh", "-c", "grep -E 'Cap(Inh|Prm|Eff|Bnd|Amb)' /proc/self/status")
+    caps = dict(line.split(":\t") for line in r.out.splitlines())
+    assert caps == {
+        "CapInh": "0" * 16,
+        "CapPrm": DOCKER_CAPS,
+        "CapEff": DOCKER_CAPS,
+        "CapBnd": DOCKER_CAPS,
+        "CapAmb": "0" * 16,
+    }
+    # a non-root user has no effective capabilities
+    r = ketch("run", "--rm", "-u", "web", pulled, "grep", "CapEff", "/proc/self/status")
+    assert r.out.split() == ["CapEff:", "0" * 16]
+    # its own pid namespace: pid 1 is the command, no host process is visible
+    r = ketch("run", "--rm", pulled, "sh", "-c", "echo $$; ls /proc | grep -E '^[0-9]+$'")
+    pids = [int(x) for x in r.out.split()]
+    assert pids[0] == 1 and max(pids) < 10 and len(pids) <= 5
+    # only 0, 1, 2 open (ls itself opens the directory it lists)
+    r = ketch("run", "--rm", pulled, "ls", "/proc/self/fd")
+    assert set(r.out.split()) <= {"0", "1", "2", "3"}
+    # masked and read-only paths
+    assert ketch("run", "--rm", pulled, "sh", "-c", "cat /proc/kcore | wc -c").out.strip() == "0"
+    r = ketch("run", "--rm", pulled, "sh", "-c", "echo x > /proc/sys/kernel/hostname")
+    assert r.rc != 0 and "Read-only file system" in r.err
+    r = ketch("run", "--rm", pulled, "sh", "-c", "echo 1 > /sys/kernel/profiling")
+    assert r.rc != 0
+    # hostname changes stay inside; mounts are refused without CAP_SYS_ADMIN
+    assert ketch("run", "--rm", pulled, "mount", "-t", "tmpfs", "t", "/tmp").rc != 0
+    assert ketch("run", "--rm", pulled, "hostname", "pwned").rc != 0
+
+
+def test_network_none_has_only_lo_and_host_shares(ketch: Ketch, pulled: str) -> None:
+    r = ketch("run", "--rm", pulled, "ls", "/sys/class/net")
+    assert r.out.split() == ["lo"]
+    r = ketch("run", "--rm", pulled, "cat", "/sys/class/net/lo/operstate")
+    assert r.out.strip() in ("unknown", "up")
+    host = sorted(os.listdir("/sys/class/net"))
+    r = ketch("run", "--rm", "--network", "host", pulled, "ls", "/sys/class/net")
+    assert sorted(r.out.split()) == host
+
+
+def test_names_ps_rm_and_image_in_use(ketch: Ketch, pulled: str) -> None:
+    assert ketch("run", "--name", "dup", pulled, "true").rc == 0
+    r = ketch("run", "--name", "dup", pulled, "true")
+    assert r.rc == 125 and 'Conflict. The container name "/dup" is already in use by container' in r.err
+    ketch("run", "--name", "three", pulled, "sh", "-c", "exit 3")
+    lines = ketch("ps", "-a").out.splitlines()
+    assert re.match(r"CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES$", lines[0])
+    assert re.search(r'"sh -c \'exit 3\'"\s+.* ago\s+Exited \(3\) .* ago\s+three$', lines[1]), lines[1]
+    assert ketch("ps").out.splitlines()[1:] == []
+    r = ketch("rmi", pulled)
+    assert r.rc == 1 and "(must force) - container" in r.err
+    full = ketch("ps", "-a", "-q", "--no-trunc").out.split()
+    assert all(len(i) == 64 for i in full)
+    assert ketch("rm", "dup", full[0][:8]).rc == 0
+    assert ketch("ps", "-a", "-q").out == ""
+    assert not (ketch.root / "containers").exists() or list((ketch.root / "containers").iterdir()) == []
+    r = ketch("rm", "nosuch")
+    assert r.rc == 1 and "No such container: nosuch" in r.err
+
+
+def test_a_symlinked_etc_hosts_cannot_redirect_the_mount(ketch: Ketch, registry: RunningRegistry) -> None:
+    victim = Path("/tmp/ketch-victim-hosts")
+    victim.write_text("host file\n")
+    try:
+        entries = busybox_entries() + [Entry("etc/hosts", "symlink", link=str(victim))]
+        registry.client.push("lab/evilhosts", "latest", build([(tar_bytes(entries), "gzip")]))
+        name = f"{registry.addr}/lab/evilhosts"
+        r = ketch("run", "--rm", name, "cat", "/etc/hosts")
+        assert r.rc == 0, r.err
+        assert "localhost" in r.out
+        assert victim.read_text() == "host file\n"
+        assert str(victim) not in Path("/proc/self/mountinfo").read_text()
+    finally:
+        victim.unlink()
+
+
+def test_nothing_is_left_mounted_after_rm(ketch: Ketch, pulled: str) -> None:
+    ketch("run", "--name", "gone", pulled, "true", check=True)
+    cid = ketch("ps", "-a", "-q", "--no-trunc").out.strip()
+    assert cid not in Path("/proc/self/mountinfo").read_text()
+    ketch("rm", "gone", check=True)
+    assert not (ketch.root / "containers" / cid).exists()
+    out = subprocess.run(["grep", "-c", str(ketch.root), "/proc/self/mountinfo"], capture_output=True, text=True).stdout
+    assert out.strip() == "0"
