@@ -15,7 +15,6 @@ from ._format import ellipsis, human_duration, table
 
 def _ensure_image(store: Store, image: str, pull_policy: str) -> None:
     from ..reference import parse
-    from ..registry.pull import pull
     from ..store import images as imgs
 
     if pull_policy not in ("always", "missing", "never"):
@@ -29,6 +28,8 @@ def _ensure_image(store: Store, image: str, pull_policy: str) -> None:
         return
     if not have and pull_policy == "never":
         raise ImageNotFound(f"No such image: {image}")
+    from ..registry.pull import pull  # pydantic and the HTTP client: only when pulling
+
     ref = parse(image)
     if not have:
         print(f"Unable to find image '{ref.familiar()}' locally", file=sys.stderr, flush=True)
