@@ -142,7 +142,7 @@ mod _native {
     /// Starts a container process (see spawn.rs); returns its pid once it has
     /// exec'd. Raises SpawnError((stage, errno, message)) if it failed before.
     #[pyfunction]
-    #[pyo3(signature = (rootfs, lowerdirs, upperdir, workdir, hostname, argv, env, cwd, uid, gid, groups, new_net, files, caps))]
+    #[pyo3(signature = (rootfs, lowerdirs, upperdir, workdir, hostname, argv, env, cwd, uid, gid, groups, new_net, files, caps, cgroup_procs=Vec::new()))]
     #[allow(clippy::too_many_arguments)]
     fn spawn(
         py: Python<'_>,
@@ -160,6 +160,7 @@ mod _native {
         new_net: bool,
         files: Vec<(PathBuf, String)>,
         caps: u64,
+        cgroup_procs: Vec<PathBuf>,
     ) -> PyResult<i32> {
         let config = crate::spawn::Config {
             rootfs,
@@ -176,6 +177,7 @@ mod _native {
             new_net,
             files,
             caps,
+            cgroup_procs,
         };
         match py.detach(|| crate::spawn::spawn(&config))? {
             Ok(pid) => Ok(pid),

@@ -78,13 +78,17 @@ pub struct Config {
     pub files: Vec<(PathBuf, String)>,
     /// Capabilities kept (bounding, permitted, effective); others are dropped.
     pub caps: u64,
+    /// `cgroup.procs` files the process joins before anything else; its cgroup
+    /// namespace is made after, so that its own cgroup is its root.
+    pub cgroup_procs: Vec<PathBuf>,
 }
 
 /// Where a child failed (reported with errno over the pipe).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u32)]
 pub enum Stage {
-    MountPrivate = 1,
+    Cgroup = 1,
+    MountPrivate,
     MountRoot,
     BindFile,
     PivotRoot,
@@ -103,6 +107,7 @@ impl Stage {
     fn from_u32(v: u32) -> Option<Stage> {
         use Stage::*;
         [
+            Cgroup,
             MountPrivate,
             MountRoot,
             BindFile,
@@ -123,6 +128,7 @@ impl Stage {
 
     pub fn name(self) -> &'static str {
         match self {
+            Stage::Cgroup => "join the container's cgroups",
             Stage::MountPrivate => "make mounts private",
             Stage::MountRoot => "mount the root filesystem",
             Stage::BindFile => "bind-mount a file into the container",
@@ -169,6 +175,7 @@ struct Prepared {
     caps: u64,
     last_cap: u32,
     err_fd: RawFd,
+    cgroup_fds: Vec<OwnedFd>,
 }
 
 fn cstring(s: &str) -> Result<CString> {
@@ -264,6 +271,17 @@ impl Prepared {
             caps: c.caps,
             last_cap: last_cap(),
             err_fd,
+            cgroup_fds: c
+                .cgroup_procs
+                .iter()
+                .map(|p| {
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .open(p)
+                        .map(OwnedFd::from)
+                        .map_err(|e| Error::io(format!("open {}", p.display()), e))
+                })
+                .collect::<Result<_>>()?,
         })
     }
 }
@@ -343,6 +361,13 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
 
 unsafe fn child(p: &Prepared) -> ! {
     let none = c"";
+    for fd in &p.cgroup_fds {
+        // "0" is the writer itself.
+        if libc::write(fd.as_raw_fd(), c"0".as_ptr().cast(), 1) < 0 {
+            fail(p, Stage::Cgroup, errno());
+        }
+    }
+    ok(p, Stage::Cgroup, libc::unshare(libc::CLONE_NEWCGROUP));
     // Nothing mounted here may reach the host.
     ok(
         p,
@@ -668,7 +693,6 @@ pub fn spawn(config: &Config) -> Result<std::result::Result<i32, SpawnFailure>> 
         | libc::CLONE_NEWPID
         | libc::CLONE_NEWUTS
         | libc::CLONE_NEWIPC
-        | libc::CLONE_NEWCGROUP
         | libc::SIGCHLD;
     if config.new_net {
         flags |= libc::CLONE_NEWNET;

@@ -166,3 +166,49 @@ def test_nothing_is_left_mounted_after_rm(ketch: Ketch, pulled: str) -> None:
     assert not (ketch.root / "containers" / cid).exists()
     out = subprocess.run(["grep", "-c", str(ketch.root), "/proc/self/mountinfo"], capture_output=True, text=True).stdout
     assert out.strip() == "0"
+
+
+def _cgroup_dirs() -> list[str]:
+    found = []
+    for base in Path("/sys/fs/cgroup").iterdir():
+        if (base / "ketch").is_dir():
+            found += [str(p) for p in (base / "ketch").iterdir() if p.is_dir()]
+    return found
+
+
+def test_memory_limit_kills_with_137_and_cgroups_go_away(ketch: Ketch, pulled: str) -> None:
+    r = ketch("run", "--rm", "-m", "16m", pulled, "sh", "-c", "x=aaaaaaaa; while true; do x=$x$x; done")
+    assert r.rc == 137
+    assert _cgroup_dirs() == []
+    r = ketch("run", "--rm", "-m", "1k", pulled, "true")
+    assert r.rc == 125 and "Minimum memory limit" in r.err
+
+
+def test_pids_limit_stops_a_fork_bomb(ketch: Ketch, pulled: str) -> None:
+    script = "i=0; while [ $i -lt 40 ]; do sleep 3 & i=$((i+1)); done; ps -o comm | grep -c sleep"
+    r = ketch("run", "--rm", "--pids-limit", "10", pulled, "sh", "-c", script)
+    assert int(r.out.strip() or 0) < 10, r.out
+    assert "can't fork" in r.err
+    assert _cgroup_dirs() == []
+
+
+def test_cpus_and_memory_limits_are_in_the_container_cgroup(ketch: Ketch, pulled: str) -> None:
+    import time
+
+    p = ketch.popen("run", "--rm", "--cpus", "0.5", "-m", "64m", pulled, "sleep", "2")
+    try:
+        seen: dict[str, str] = {}
+        deadline = time.time() + 10
+        while time.time() < deadline and len(seen) < 2:
+            for d in _cgroup_dirs():
+                for f in ("cpu.cfs_quota_us", "cpu.max", "memory.limit_in_bytes", "memory.max"):
+                    if (Path(d) / f).exists():
+                        seen[f] = (Path(d) / f).read_text().strip()
+            time.sleep(0.05)
+        if "cpu.max" in seen:  # cgroup v2
+            assert seen["cpu.max"] == "50000 100000" and seen["memory.max"] == str(64 << 20)
+        else:
+            assert seen["cpu.cfs_quota_us"] == "50000" and seen["memory.limit_in_bytes"] == str(64 << 20)
+    finally:
+        p.wait(timeout=30)
+    assert _cgroup_dirs() == []

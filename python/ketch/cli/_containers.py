@@ -55,13 +55,22 @@ def run(
     hostname: str | None,
     network: str,
     pull_policy: str,
+    memory: str | None = None,
+    cpus: float | None = None,
+    pids_limit: int | None = None,
 ) -> int:
+    from ..runtime.cgroups import Limits, parse_bytes
     from ..runtime.spec import read_env_file
 
     if detach:
         err = KetchError("ketch: detached containers (-d) are not supported yet: run in the foreground")
         err.exit_code = 125
         raise err
+    try:
+        limits = Limits(parse_bytes(memory) if memory else None, cpus, pids_limit)
+    except KetchError as e:
+        e.exit_code = 125
+        raise
     _ensure_image(store, image, pull_policy)
     envs = [e for f in env_file for e in read_env_file(f)] + env
     try:
@@ -76,6 +85,7 @@ def run(
             entrypoint=entrypoint,
             hostname=hostname,
             network=network,
+            limits=limits,
         )
     except KetchError as e:
         e.exit_code = 125

@@ -266,6 +266,9 @@ def run(
     pull_policy: Annotated[
         str, typer.Option("--pull", help='Pull image before running ("always", "missing", "never")')
     ] = "missing",
+    memory: Annotated[str | None, typer.Option("-m", "--memory", help="Memory limit")] = None,
+    cpus: Annotated[float | None, typer.Option("--cpus", help="Number of CPUs")] = None,
+    pids_limit: Annotated[int | None, typer.Option("--pids-limit", help="Tune container pids limit")] = None,
 ) -> int:
     """Run a command in a new container"""
     from . import _containers
@@ -287,6 +290,9 @@ def run(
         hostname=hostname,
         network=network,
         pull_policy=pull_policy,
+        memory=memory,
+        cpus=cpus,
+        pids_limit=pids_limit,
     )
 
 

@@ -23,7 +23,7 @@ from .. import _native
 from ..errors import ConflictError, ContainerNotFound, KetchError, SpawnError
 from ..store import Store
 from ..store import images as imgs
-from . import spec
+from . import cgroups, spec
 
 _ADJ = "admiring brave clever dreamy eager festive gallant happy jolly keen lucid modest nifty serene".split()
 _NAMES = "babbage curie darwin euler fermi galois hopper lovelace noether pascal ritchie shannon turing wozniak".split()
@@ -133,6 +133,7 @@ def create(
     entrypoint: str | None = None,
     hostname: str | None = None,
     network: str = "none",
+    limits: cgroups.Limits | None = None,
 ) -> Container:
     img, _ = imgs.lookup(store, image_name)
     config = imgs.config(store, img.id)
@@ -166,6 +167,7 @@ def create(
         "network": network,
         "lowerdirs": lowerdirs,
         "user": user or icfg.get("User") or "",
+        "limits": vars(limits or cgroups.Limits()),
     }
     d = _dir(store, cid)
     now = time.time()
@@ -228,6 +230,7 @@ def start(store: Store, c: Container) -> int:
         (str(d / "hostname"), "/etc/hostname"),
         (str(d / "resolv.conf"), "/etc/resolv.conf"),
     ]
+    procs = cgroups.create(c.id, cgroups.Limits(**p.get("limits", {})))
     try:
         pid = _native.spawn(
             d / "rootfs",
@@ -244,8 +247,12 @@ def start(store: Store, c: Container) -> int:
             p["network"] != "host",
             files,
             _native.docker_caps(),
+            procs,
         )
-    except SpawnError as e:
+    except BaseException as e:
+        cgroups.remove(c.id)
+        if not isinstance(e, SpawnError):
+            raise
         with store.db.write() as db:
             db.execute(
                 "UPDATE containers SET state='exited', exit_code=?, finished=? WHERE id=?",
@@ -296,6 +303,7 @@ def wait(store: Store, c: Container, pid: int) -> int:
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+    cgroups.remove(c.id)
     with store.db.write() as db:
         db.execute(
             "UPDATE containers SET state='exited', exit_code=?, finished=? WHERE id=?", (code, time.time(), c.id)
@@ -317,6 +325,7 @@ def remove(store: Store, ref: str, force: bool = False) -> Container:
                 if not _alive(c):
                     break
                 time.sleep(0.01)
+    cgroups.remove(c.id)
     shutil.rmtree(_dir(store, c.id), ignore_errors=True)
     with store.db.write() as db:
         db.execute("DELETE FROM containers WHERE id=?", (c.id,))

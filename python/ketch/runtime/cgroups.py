@@ -1,0 +1,128 @@
+"""A container's cgroups, as docker's cgroupfs driver makes them:
+`<hierarchy>/ketch/<id>` for each v1 controller ketch uses (hybrid hosts like
+this one), or `/sys/fs/cgroup/ketch/<id>` on a pure v2 host. Limits:
+`--memory`, `--cpus`, `--pids-limit`. The container process joins them itself
+before its exec (spawn.rs writes 0 to each `cgroup.procs`)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import KetchError
+
+ROOT = Path(os.environ.get("KETCH_CGROUP_ROOT", "/sys/fs/cgroup"))
+PARENT = "ketch"
+V1_CONTROLLERS = ("memory", "pids", "cpu", "freezer")
+CPU_PERIOD = 100_000
+
+
+def is_v2() -> bool:
+    return (ROOT / "cgroup.controllers").exists()
+
+
+@dataclass
+class Limits:
+    memory: int | None = None  # bytes
+    cpus: float | None = None
+    pids: int | None = None
+
+
+def parse_bytes(s: str) -> int:
+    """docker's RAMInBytes: 512m, 1g, 100k, 1024 (bytes)."""
+    units = {"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+    t = s.strip().lower().removesuffix("b") if s.lower().endswith(("kb", "mb", "gb", "tb")) else s.strip().lower()
+    mult = units.get(t[-1:], None)
+    num = t[:-1] if mult else t
+    try:
+        value = float(num) * (mult or 1)
+    except ValueError:
+        raise KetchError(f"invalid size: '{s}'") from None
+    if value < 6 << 20:
+        raise KetchError("Minimum memory limit allowed is 6MB")
+    return int(value)
+
+
+def _write(path: Path, value: str) -> None:
+    try:
+        path.write_text(value)
+    except OSError as e:
+        raise KetchError(f"cgroup: cannot write {value!r} to {path}: {e.strerror}") from e
+
+
+def _dirs(cid: str) -> list[Path]:
+    if is_v2():
+        return [ROOT / PARENT / cid]
+    return [ROOT / c / PARENT / cid for c in V1_CONTROLLERS if (ROOT / c).is_dir()]
+
+
+def create(cid: str, limits: Limits) -> list[str]:
+    """Makes the container's cgroups with their limits; returns the
+    `cgroup.procs` files the process must join."""
+    made: list[Path] = []
+    try:
+        if is_v2():
+            parent = ROOT / PARENT
+            parent.mkdir(exist_ok=True)
+            enabled = set((ROOT / "cgroup.subtree_control").read_text().split())
+            wanted = {"memory", "pids", "cpu"} & set((ROOT / "cgroup.controllers").read_text().split())
+            for ctl in wanted - enabled:
+                _write(ROOT / "cgroup.subtree_control", f"+{ctl}")
+            for ctl in wanted - set((parent / "cgroup.subtree_control").read_text().split()):
+                _write(parent / "cgroup.subtree_control", f"+{ctl}")
+            d = parent / cid
+            d.mkdir()
+            made.append(d)
+            if limits.memory:
+                _write(d / "memory.max", str(limits.memory))
+                if (d / "memory.swap.max").exists():
+                    _write(d / "memory.swap.max", "0")
+            if limits.pids:
+                _write(d / "pids.max", str(limits.pids))
+            if limits.cpus:
+                _write(d / "cpu.max", f"{int(limits.cpus * CPU_PERIOD)} {CPU_PERIOD}")
+        else:
+            for d in _dirs(cid):
+                d.mkdir(parents=True)
+                made.append(d)
+                ctl = d.parent.parent.name
+                if ctl == "memory" and limits.memory:
+                    _write(d / "memory.limit_in_bytes", str(limits.memory))
+                    if (d / "memory.memsw.limit_in_bytes").exists():
+                        _write(d / "memory.memsw.limit_in_bytes", str(limits.memory))
+                if ctl == "pids" and limits.pids:
+                    _write(d / "pids.max", str(limits.pids))
+                if ctl == "cpu" and limits.cpus:
+                    _write(d / "cpu.cfs_period_us", str(CPU_PERIOD))
+                    _write(d / "cpu.cfs_quota_us", str(int(limits.cpus * CPU_PERIOD)))
+    except BaseException:
+        for d in made:
+            _rmdir(d)
+        raise
+    return [str(d / "cgroup.procs") for d in made]
+
+
+def _rmdir(d: Path) -> None:
+    # The last processes of a container may still be leaving it: a few tries.
+    for _ in range(50):
+        try:
+            d.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            if e.errno != errno.EBUSY:
+                return
+            time.sleep(0.02)
+
+
+def remove(cid: str) -> None:
+    for d in _dirs(cid):
+        _rmdir(d)
+        try:
+            d.parent.rmdir()  # the shared "ketch" parent goes with its last container
+        except OSError:
+            pass
