@@ -52,3 +52,24 @@ def spawn(
 ) -> int: ...
 def wait(pid: int) -> int | None: ...
 def docker_caps() -> int: ...
+def monitor(
+    rootfs: str,
+    lowerdirs: list[str],
+    upperdir: str,
+    workdir: str,
+    hostname: str,
+    argv: list[str],
+    env: list[str],
+    cwd: str,
+    uid: int,
+    gid: int,
+    groups: list[int],
+    new_net: bool,
+    files: list[tuple[str, str]],
+    caps: int,
+    cgroup_procs: list[str],
+    log: str,
+    exit_file: str,
+    ready: int,
+    cgroup_dirs: list[str],
+) -> None: ...

@@ -5,6 +5,7 @@
 pub mod digest;
 pub mod error;
 pub mod layer;
+pub mod monitor;
 pub mod root;
 pub mod spawn;
 
@@ -178,6 +179,7 @@ mod _native {
             files,
             caps,
             cgroup_procs,
+            stdio: crate::spawn::INHERIT,
         };
         match py.detach(|| crate::spawn::spawn(&config))? {
             Ok(pid) => Ok(pid),
@@ -190,6 +192,55 @@ mod _native {
                 )))
             }
         }
+    }
+
+    /// Becomes the monitor of a detached container (see monitor.rs): starts
+    /// it, reports its pid (or "error ERRNO STAGE") on `ready`, logs its
+    /// output to `log`, and writes `exit_file` when it ends. Blocks until then.
+    #[pyfunction]
+    #[pyo3(signature = (rootfs, lowerdirs, upperdir, workdir, hostname, argv, env, cwd, uid, gid, groups, new_net, files, caps, cgroup_procs, log, exit_file, ready, cgroup_dirs))]
+    #[allow(clippy::too_many_arguments)]
+    fn monitor(
+        py: Python<'_>,
+        rootfs: PathBuf,
+        lowerdirs: Vec<PathBuf>,
+        upperdir: PathBuf,
+        workdir: PathBuf,
+        hostname: String,
+        argv: Vec<String>,
+        env: Vec<String>,
+        cwd: String,
+        uid: u32,
+        gid: u32,
+        groups: Vec<u32>,
+        new_net: bool,
+        files: Vec<(PathBuf, String)>,
+        caps: u64,
+        cgroup_procs: Vec<PathBuf>,
+        log: PathBuf,
+        exit_file: PathBuf,
+        ready: i32,
+        cgroup_dirs: Vec<PathBuf>,
+    ) -> PyResult<()> {
+        let config = crate::spawn::Config {
+            rootfs,
+            lowerdirs,
+            upperdir,
+            workdir,
+            hostname,
+            argv,
+            env,
+            cwd,
+            uid,
+            gid,
+            groups,
+            new_net,
+            files,
+            caps,
+            cgroup_procs,
+            stdio: crate::spawn::INHERIT,
+        };
+        Ok(py.detach(|| crate::monitor::run(config, &log, &exit_file, ready, &cgroup_dirs))?)
     }
 
     /// Waits for a child: its exit code as docker reports it (128 + signal

@@ -57,7 +57,7 @@ const READ_ONLY: &[&CStr] = &[
 ];
 
 /// What a container process is started with (owned, plain values).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Config {
     /// An empty directory the root is mounted on (in the child's mount namespace only).
     pub rootfs: PathBuf,
@@ -81,7 +81,12 @@ pub struct Config {
     /// `cgroup.procs` files the process joins before anything else; its cgroup
     /// namespace is made after, so that its own cgroup is its root.
     pub cgroup_procs: Vec<PathBuf>,
+    /// Descriptors to become the process's 0, 1 and 2 (-1: keep the caller's).
+    pub stdio: [RawFd; 3],
 }
+
+/// `Config::stdio` that keeps the caller's 0, 1 and 2.
+pub const INHERIT: [RawFd; 3] = [-1, -1, -1];
 
 /// Where a child failed (reported with errno over the pipe).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,6 +181,7 @@ struct Prepared {
     last_cap: u32,
     err_fd: RawFd,
     cgroup_fds: Vec<OwnedFd>,
+    stdio: [RawFd; 3],
 }
 
 fn cstring(s: &str) -> Result<CString> {
@@ -271,6 +277,7 @@ impl Prepared {
             caps: c.caps,
             last_cap: last_cap(),
             err_fd,
+            stdio: c.stdio,
             cgroup_fds: c
                 .cgroup_procs
                 .iter()
@@ -361,6 +368,16 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
 
 unsafe fn child(p: &Prepared) -> ! {
     let none = c"";
+    // The container dies with its parent (the monitor, or the CLI in the
+    // foreground) rather than run on unwatched. (getppid() cannot check for a
+    // parent that died first: in a new pid namespace it is 0.)
+    libc::prctl(
+        libc::PR_SET_PDEATHSIG,
+        libc::SIGKILL as libc::c_ulong,
+        0,
+        0,
+        0,
+    );
     for fd in &p.cgroup_fds {
         // "0" is the writer itself.
         if libc::write(fd.as_raw_fd(), c"0".as_ptr().cast(), 1) < 0 {
@@ -517,6 +534,11 @@ unsafe fn child(p: &Prepared) -> ! {
     set_caps(p);
     ok(p, Stage::Workdir, libc::chdir(p.cwd.as_ptr()));
 
+    for (target, fd) in p.stdio.iter().enumerate() {
+        if *fd >= 0 && *fd != target as RawFd {
+            ok(p, Stage::Exec, libc::dup2(*fd, target as RawFd));
+        }
+    }
     // No descriptor of ours survives the exec but 0, 1 and 2.
     libc::syscall(
         libc::SYS_close_range,

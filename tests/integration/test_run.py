@@ -212,3 +212,65 @@ def test_cpus_and_memory_limits_are_in_the_container_cgroup(ketch: Ketch, pulled
     finally:
         p.wait(timeout=30)
     assert _cgroup_dirs() == []
+
+
+def test_detached_ps_logs_stop(ketch: Ketch, pulled: str) -> None:
+    import time
+
+    script = "echo hello; echo oops >&2; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done"
+    r = ketch("run", "-d", "--name", "web", pulled, "sh", "-c", script)
+    assert r.rc == 0, r.err
+    cid = r.out.strip()
+    assert re.fullmatch(r"[0-9a-f]{64}", cid)
+    rows = ketch("ps").out.splitlines()
+    assert (
+        len(rows) == 2
+        and rows[1].startswith(cid[:12])
+        and re.search(r"\bUp (Less than a second|\d+ seconds?)\b", rows[1])
+    )
+    time.sleep(0.6)
+    logs = ketch("logs", "web")
+    assert logs.out.startswith("hello\ntick 0\n") and logs.err == "oops\n"
+    stamped = ketch("logs", "-t", "--tail", "1", "web").out
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z tick \d+\n", stamped), stamped
+    raw = (ketch.root / "containers" / cid / f"{cid}-json.log").read_text().splitlines()[0]
+    assert re.fullmatch(r'\{"log":"hello\\n","stream":"stdout","time":"[^"]+Z"\}', raw)
+    # sh as pid 1 ignores SIGTERM: stop waits -t seconds, then SIGKILL
+    t = time.monotonic()
+    assert ketch("stop", "-t", "1", "web").out == "web\n"
+    took = time.monotonic() - t
+    assert 0.9 < took < 5
+    rows = ketch("ps", "-a").out.splitlines()
+    assert "Exited (137)" in rows[1]
+    assert _cgroup_dirs() == []
+    assert ketch("rm", "web").rc == 0
+
+
+def test_logs_follow_ends_with_the_container(ketch: Ketch, pulled: str) -> None:
+    ketch("run", "-d", "--name", "short", pulled, "sh", "-c", "echo one; sleep 0.5; echo two", check=True)
+    r = ketch("logs", "-f", "short")
+    assert r.out == "one\ntwo\n"
+    assert "Exited (0)" in ketch("ps", "-a").out
+    ketch("rm", "short", check=True)
+
+
+def test_a_dead_monitor_takes_its_container_and_ps_tells_the_truth(ketch: Ketch, pulled: str) -> None:
+    import signal
+    import time
+
+    cid = ketch("run", "-d", "--name", "orphan", pulled, "sleep", "100").out.strip()
+    from ketch.store import Store
+
+    store = Store(ketch.root)
+    row = store.db.query("SELECT pid FROM containers WHERE id=?", (cid,))[0]
+    store.close()
+    pid = row["pid"]
+    monitor = int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+    os.kill(monitor, signal.SIGKILL)
+    deadline = time.time() + 5
+    while time.time() < deadline and "Exited" not in ketch("ps", "-a").out:
+        time.sleep(0.05)
+    assert "Exited (137)" in ketch("ps", "-a").out
+    assert ketch("ps", "-q").out == ""
+    assert ketch("rm", "orphan").rc == 0
+    assert _cgroup_dirs() == []

@@ -62,8 +62,8 @@ def run(
     from ..runtime.cgroups import Limits, parse_bytes
     from ..runtime.spec import read_env_file
 
-    if detach:
-        err = KetchError("ketch: detached containers (-d) are not supported yet: run in the foreground")
+    if detach and rm:
+        err = KetchError("ketch: --rm with -d is not supported yet: remove the container with `ketch rm`")
         err.exit_code = 125
         raise err
     try:
@@ -90,6 +90,10 @@ def run(
     except KetchError as e:
         e.exit_code = 125
         raise
+    if detach:
+        ctr.start_detached(store, c)
+        print(c.id)
+        return 0
     try:
         pid = ctr.start(store, c)
         # -i and -t: the container reads the caller's own stdin and terminal for now.
@@ -130,3 +134,43 @@ def ps(store: Store, all_: bool, quiet: bool, no_trunc: bool) -> None:
             ]
         )
     print(table(out))
+
+
+def logs(store: Store, ref: str, follow: bool, tail: str, timestamps: bool) -> None:
+    """docker logs: the json-file lines, stdout to stdout and stderr to stderr."""
+    c = ctr.lookup(store, ref)
+    path = ctr.log_path(store, c)
+    n = None if tail == "all" else int(tail)
+    try:
+        f = open(path, encoding="utf-8", errors="replace")  # noqa: SIM115 - followed below
+    except FileNotFoundError:
+        return
+    with f:
+        lines = f.readlines()
+        if n is not None:
+            lines = lines[-n:] if n > 0 else []
+        for line in lines:
+            _emit(line, timestamps)
+        while follow:
+            line = f.readline()
+            if line:
+                _emit(line, timestamps)
+                continue
+            if ctr.lookup(store, c.id).state != "running":
+                for line in f.readlines():
+                    _emit(line, timestamps)
+                return
+            time.sleep(0.05)
+
+
+def _emit(line: str, timestamps: bool) -> None:
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return
+    out = sys.stderr if entry.get("stream") == "stderr" else sys.stdout
+    text = entry.get("log", "")
+    if timestamps:
+        text = f"{entry.get('time', '')} {text}"
+    out.write(text)
+    out.flush()

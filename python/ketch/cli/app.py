@@ -329,3 +329,39 @@ def rm_(
             print(f"Error: {e}", file=sys.stderr)
             rc = 1
     return rc
+
+
+@command("stop")
+def stop(
+    names: Annotated[list[str], typer.Argument(metavar="CONTAINER [CONTAINER...]")],
+    time_: Annotated[int, typer.Option("-t", "--time", help="Seconds to wait for stop before killing it")] = 10,
+) -> int:
+    """Stop one or more running containers"""
+    import sys
+
+    from ..errors import KetchError
+    from ..runtime.containers import stop as do_stop
+
+    store = _store()
+    rc = 0
+    for n in names:
+        try:
+            do_stop(store, n, float(time_))
+            print(n)
+        except KetchError as e:
+            print(f"Error: {e}", file=sys.stderr)
+            rc = 1
+    return rc
+
+
+@command("logs")
+def logs(
+    name: Annotated[str, typer.Argument(metavar="CONTAINER")],
+    follow: Annotated[bool, typer.Option("-f", "--follow", help="Follow log output")] = False,
+    tail: Annotated[str, typer.Option("-n", "--tail", help="Number of lines to show from the end of the logs")] = "all",
+    timestamps: Annotated[bool, typer.Option("-t", "--timestamps", help="Show timestamps")] = False,
+) -> None:
+    """Fetch the logs of a container"""
+    from . import _containers
+
+    _containers.logs(_store(), name, follow, tail, timestamps)

@@ -71,11 +71,16 @@ def _row(r: Any) -> Container:
 
 
 def _proc_start(pid: int) -> int | None:
+    """The process's start time (clock ticks since boot), or None if it is
+    gone or a zombie (dead, waiting to be reaped)."""
     try:
         data = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return int(data.rpartition(")")[2].split()[19])
+    fields = data.rpartition(")")[2].split()
+    if fields[0] in ("Z", "X"):
+        return None
+    return int(fields[19])
 
 
 def _alive(c: Container) -> bool:
@@ -83,15 +88,31 @@ def _alive(c: Container) -> bool:
 
 
 def reconcile(store: Store, c: Container) -> Container:
-    """A container recorded as running whose process is gone (its watcher was
-    killed) is exited: never shown as running forever."""
+    """A detached container whose monitor recorded its exit is exited; one
+    recorded as running whose process is gone (its monitor was killed too) is
+    exited as well: never shown as running forever."""
+    exit_file = _dir(store, c.id) / "exit.json"
+    if c.state == "running" and exit_file.exists():
+        try:
+            done = json.loads(exit_file.read_text())
+        except (OSError, ValueError):
+            done = {"exit_code": 137, "finished": time.time()}
+        with store.db.write() as db:
+            db.execute(
+                "UPDATE containers SET state='exited', exit_code=?, finished=? WHERE id=? AND state='running'",
+                (done["exit_code"], done["finished"], c.id),
+            )
+        c.state, c.exit_code, c.finished = "exited", done["exit_code"], done["finished"]
+        return c
     if c.state == "running" and not _alive(c):
+        cgroups.remove(c.id)
         with store.db.write() as db:
             db.execute(
                 "UPDATE containers SET state='exited', exit_code=COALESCE(exit_code, 137), finished=? WHERE id=?",
                 (time.time(), c.id),
             )
-        c.state, c.exit_code = "exited", c.exit_code if c.exit_code is not None else 137
+        c.state, c.finished = "exited", time.time()
+        c.exit_code = c.exit_code if c.exit_code is not None else 137
     return c
 
 
@@ -265,6 +286,126 @@ def start(store: Store, c: Container) -> int:
             (pid, _proc_start(pid), time.time(), c.id),
         )
     return pid
+
+
+_MONITOR = (
+    "import json, sys\n"
+    "sys.path.insert(0, sys.argv[1])\n"
+    "from ketch import _native\n"
+    "with open(sys.argv[2]) as f:\n"
+    "    args = json.load(f)\n"
+    "args['files'] = [tuple(x) for x in args['files']]\n"
+    "_native.monitor(**args, ready=int(sys.argv[3]))\n"
+)
+
+
+def start_detached(store: Store, c: Container) -> int:
+    """Starts the container under a monitor process of its own (the Rust loop
+    in monitor.rs, hosted by a bare interpreter: `python -S -E`, no site, only
+    `ketch._native` imported) and returns the container's pid."""
+    import subprocess
+    import sys
+
+    p = c.config
+    d = _dir(store, c.id)
+    procs = cgroups.create(c.id, cgroups.Limits(**p.get("limits", {})))
+    args = {
+        "rootfs": str(d / "rootfs"),
+        "lowerdirs": p["lowerdirs"],
+        "upperdir": str(d / "upper"),
+        "workdir": str(d / "work"),
+        "hostname": p["hostname"],
+        "argv": p["argv"],
+        "env": p["env"],
+        "cwd": p["cwd"],
+        "uid": p["uid"],
+        "gid": p["gid"],
+        "groups": p["groups"],
+        "new_net": p["network"] != "host",
+        "files": [[str(d / f), f"/etc/{f}"] for f in ("hosts", "hostname", "resolv.conf")],
+        "caps": _native.docker_caps(),
+        "cgroup_procs": procs,
+        "log": str(log_path(store, c)),
+        "exit_file": str(d / "exit.json"),
+        "cgroup_dirs": [str(Path(x).parent) for x in procs],
+    }
+    (d / "monitor.json").write_text(json.dumps(args))
+    site = str(Path(_native.__file__).resolve().parent.parent)
+    r, w = os.pipe()
+    try:
+        subprocess.Popen(
+            [sys.executable, "-S", "-E", "-c", _MONITOR, site, str(d / "monitor.json"), str(w)],
+            pass_fds=(w,),
+            start_new_session=True,
+            cwd="/",
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=open(d / "monitor.log", "ab"),  # noqa: SIM115 - the monitor's own errors, for diagnosis
+        )
+    except BaseException:
+        os.close(r)
+        os.close(w)
+        cgroups.remove(c.id)
+        raise
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        answer = f.read().decode()
+    if not answer or answer.startswith("error"):
+        # "error ERRNO STAGE", or nothing if the monitor died first
+        cgroups.remove(c.id)
+        fields = answer.split(" ", 2)
+        err_no, stage = (int(fields[1]), fields[2]) if len(fields) == 3 else (5, "start the monitor")
+        e = SpawnError(stage, err_no, os.strerror(err_no))
+        with store.db.write() as db:
+            db.execute(
+                "UPDATE containers SET state='exited', exit_code=?, finished=? WHERE id=?",
+                (_exit_code(e), time.time(), c.id),
+            )
+        raise _describe(e, p["argv"][0])
+    pid = int(answer)
+    with store.db.write() as db:
+        db.execute(
+            "UPDATE containers SET state='running', pid=?, pid_start=?, started=?, exit_code=NULL WHERE id=?",
+            (pid, _proc_start(pid), time.time(), c.id),
+        )
+    return pid
+
+
+def stop(store: Store, ref: str, timeout: float = 10.0) -> Container:
+    """The image's StopSignal (SIGTERM by default), then SIGKILL after `timeout` seconds."""
+    c = lookup(store, ref)
+    if c.state != "running" or c.pid is None:
+        return c
+    img_cfg = imgs.config(store, c.image_id).get("config") or {}
+    first = _signal(img_cfg.get("StopSignal") or "SIGTERM")
+    for sig, grace in ((first, timeout), (signal.SIGKILL, 10.0)):
+        try:
+            os.kill(c.pid, sig)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            c = reconcile(store, c)
+            if c.state != "running":
+                return c
+            time.sleep(0.02)
+    return reconcile(store, c)
+
+
+def _signal(name: str) -> signal.Signals:
+    n = name.upper()
+    if n.isdigit():
+        return signal.Signals(int(n))
+    if not n.startswith("SIG"):
+        n = "SIG" + n
+    try:
+        return signal.Signals[n]
+    except KeyError:
+        raise KetchError(f"invalid signal: {name}") from None
+
+
+def log_path(store: Store, c: Container) -> Path:
+    return _dir(store, c.id) / f"{c.id}-json.log"
 
 
 def _exit_code(e: SpawnError) -> int:

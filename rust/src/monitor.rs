@@ -1,0 +1,251 @@
+//! The monitor of a detached container: it starts the container as its own
+//! child, writes the container's output in docker's json-file log format,
+//! reaps it, records its exit, and removes its cgroups. One small process
+//! per container, no daemon.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::error::{Context, Error, Result};
+use crate::spawn::{self, Config};
+
+/// docker's json-file splits lines longer than this into partial entries.
+const MAX_LINE: usize = 16 * 1024;
+
+/// RFC 3339 with nanoseconds, UTC, as docker's logs carry it.
+pub fn rfc3339_nano(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = if month <= 2 { y + 1 } else { y };
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        d.subsec_nanos()
+    )
+}
+
+/// A JSON string literal.
+pub fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// One log entry, as docker's json-file driver writes it.
+pub fn log_line(bytes: &[u8], stream: &str, t: SystemTime) -> String {
+    format!(
+        "{{\"log\":{},\"stream\":\"{}\",\"time\":\"{}\"}}\n",
+        json_string(&String::from_utf8_lossy(bytes)),
+        stream,
+        rfc3339_nano(t)
+    )
+}
+
+struct Stream {
+    fd: OwnedFd,
+    name: &'static str,
+    pending: Vec<u8>,
+    open: bool,
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as RawFd; 2];
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(Error::io("pipe", io::Error::last_os_error()));
+    }
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+fn write_atomically(path: &Path, data: &str) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut f = File::create(&tmp).ctx(|| format!("create {}", tmp.display()))?;
+    f.write_all(data.as_bytes())
+        .ctx(|| format!("write {}", tmp.display()))?;
+    f.sync_all().ctx(|| format!("sync {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).ctx(|| format!("rename {}", tmp.display()))
+}
+
+/// Runs a detached container to its end. `ready` gets the container's pid
+/// (as text) once it has exec'd, or "error ERRNO STAGE"; then it is closed.
+pub fn run(
+    mut config: Config,
+    log: &Path,
+    exit_file: &Path,
+    ready: RawFd,
+    cgroup_dirs: &[PathBuf],
+) -> Result<()> {
+    let ready = unsafe { File::from_raw_fd(ready) };
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    let null = File::open("/dev/null").ctx(|| "open /dev/null".into())?;
+    config.stdio = [null.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()];
+    let spawned = spawn::spawn(&config);
+    drop((out_w, err_w, null));
+    let pid = match spawned {
+        Ok(Ok(pid)) => pid,
+        Ok(Err(f)) => {
+            let _ = (&ready).write_all(format!("error {} {}", f.errno, f.stage.name()).as_bytes());
+            cleanup(cgroup_dirs);
+            return Ok(());
+        }
+        Err(e) => {
+            let _ = (&ready)
+                .write_all(format!("error 0 {}", e.raw_os_error().unwrap_or(libc::EIO)).as_bytes());
+            cleanup(cgroup_dirs);
+            return Err(e);
+        }
+    };
+    let _ = (&ready).write_all(pid.to_string().as_bytes());
+    drop(ready);
+
+    let mut logf = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .ctx(|| format!("open {}", log.display()))?;
+    let mut streams = [
+        Stream {
+            fd: out_r,
+            name: "stdout",
+            pending: Vec::new(),
+            open: true,
+        },
+        Stream {
+            fd: err_r,
+            name: "stderr",
+            pending: Vec::new(),
+            open: true,
+        },
+    ];
+    let mut buf = vec![0u8; 64 * 1024];
+    while streams.iter().any(|s| s.open) {
+        let mut pfds: Vec<libc::pollfd> = streams
+            .iter()
+            .map(|s| libc::pollfd {
+                fd: if s.open { s.fd.as_raw_fd() } else { -1 },
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, -1) };
+        if n < 0 {
+            if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            break;
+        }
+        for (s, pfd) in streams.iter_mut().zip(&pfds) {
+            if !s.open || pfd.revents == 0 {
+                continue;
+            }
+            let r = unsafe { libc::read(s.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            if r <= 0 {
+                if r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                    continue;
+                }
+                s.open = false;
+                if !s.pending.is_empty() {
+                    let line = log_line(&s.pending, s.name, SystemTime::now());
+                    let _ = logf.write_all(line.as_bytes());
+                    s.pending.clear();
+                }
+                continue;
+            }
+            s.pending.extend_from_slice(&buf[..r as usize]);
+            let now = SystemTime::now();
+            let mut out = String::new();
+            while let Some(i) = s.pending.iter().position(|&b| b == b'\n') {
+                out.push_str(&log_line(&s.pending[..=i], s.name, now));
+                s.pending.drain(..=i);
+            }
+            if s.pending.len() >= MAX_LINE {
+                out.push_str(&log_line(&s.pending, s.name, now));
+                s.pending.clear();
+            }
+            if !out.is_empty() {
+                let _ = logf.write_all(out.as_bytes());
+            }
+        }
+    }
+    let code = loop {
+        if let Some(code) = spawn::wait(pid)? {
+            break code;
+        }
+    };
+    let finished = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64();
+    cleanup(cgroup_dirs);
+    write_atomically(
+        exit_file,
+        &format!("{{\"exit_code\": {code}, \"finished\": {finished}}}\n"),
+    )
+}
+
+fn cleanup(cgroup_dirs: &[PathBuf]) {
+    for d in cgroup_dirs {
+        for _ in 0..50 {
+            match std::fs::remove_dir(d) {
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                _ => break,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn times_are_rfc3339_nano() {
+        let t = UNIX_EPOCH + Duration::new(1_764_168_000, 123_456_789);
+        assert_eq!(rfc3339_nano(t), "2025-11-26T14:40:00.123456789Z");
+        assert_eq!(rfc3339_nano(UNIX_EPOCH), "1970-01-01T00:00:00.000000000Z");
+    }
+
+    #[test]
+    fn log_lines_are_docker_json() {
+        let t = UNIX_EPOCH;
+        assert_eq!(
+            log_line(b"a \"q\"\tb\n", "stdout", t),
+            "{\"log\":\"a \\\"q\\\"\\tb\\n\",\"stream\":\"stdout\",\"time\":\"1970-01-01T00:00:00.000000000Z\"}\n"
+        );
+        assert!(
+            log_line(&[0xff, 0x01], "stderr", t).contains("\\ufffd")
+                || log_line(&[0xff, 0x01], "stderr", t).contains('\u{fffd}')
+        );
+    }
+}
