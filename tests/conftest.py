@@ -104,7 +104,15 @@ class Result:
 class Ketch:
     def __init__(self, root: Path, run_root: Path) -> None:
         self.root = root
-        self.env = {**os.environ, "KETCH_ROOT": str(root), "KETCH_RUN_ROOT": str(run_root)}
+        # Containers' cgroups go under a parent of this test's own, so that a
+        # check for leftovers sees only what this test made.
+        self.cgroup_parent = f"ketch-test-{os.getpid()}-{root.parent.name}"
+        self.env = {
+            **os.environ,
+            "KETCH_ROOT": str(root),
+            "KETCH_RUN_ROOT": str(run_root),
+            "KETCH_CGROUP_PARENT": self.cgroup_parent,
+        }
         self.env.pop("KETCH_DEBUG", None)
 
     def __call__(

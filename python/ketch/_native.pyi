@@ -73,3 +73,14 @@ def monitor(
     ready: int,
     cgroup_dirs: list[str],
 ) -> None: ...
+def exec_in(
+    pid: int,
+    argv: list[str],
+    env: list[str],
+    cwd: str,
+    uid: int,
+    gid: int,
+    groups: list[int],
+    caps: int,
+    cgroup_procs: list[str],
+) -> int: ...

@@ -243,6 +243,54 @@ mod _native {
         Ok(py.detach(|| crate::monitor::run(config, &log, &exit_file, ready, &cgroup_dirs))?)
     }
 
+    /// Runs a process inside the running container whose init is `pid`
+    /// (`ketch exec`); returns the pid to wait for. Raises SpawnError like `spawn`.
+    #[pyfunction]
+    #[pyo3(signature = (pid, argv, env, cwd, uid, gid, groups, caps, cgroup_procs))]
+    #[allow(clippy::too_many_arguments)]
+    fn exec_in(
+        py: Python<'_>,
+        pid: i32,
+        argv: Vec<String>,
+        env: Vec<String>,
+        cwd: String,
+        uid: u32,
+        gid: u32,
+        groups: Vec<u32>,
+        caps: u64,
+        cgroup_procs: Vec<PathBuf>,
+    ) -> PyResult<i32> {
+        let config = crate::spawn::Config {
+            rootfs: PathBuf::from("/"),
+            lowerdirs: Vec::new(),
+            upperdir: PathBuf::new(),
+            workdir: PathBuf::new(),
+            hostname: String::new(),
+            argv,
+            env,
+            cwd,
+            uid,
+            gid,
+            groups,
+            new_net: false,
+            files: Vec::new(),
+            caps,
+            cgroup_procs,
+            stdio: crate::spawn::INHERIT,
+        };
+        match py.detach(|| crate::spawn::exec_in(pid, &config))? {
+            Ok(pid) => Ok(pid),
+            Err(f) => {
+                let msg = std::io::Error::from_raw_os_error(f.errno).to_string();
+                Err(crate::pyerr::SpawnError::new_err((
+                    f.stage.name(),
+                    f.errno,
+                    msg,
+                )))
+            }
+        }
+    }
+
     /// Waits for a child: its exit code as docker reports it (128 + signal
     /// when killed), or None when a signal interrupted the wait.
     #[pyfunction]

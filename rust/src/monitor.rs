@@ -211,6 +211,7 @@ pub fn run(
     )
 }
 
+/// Removes the container's cgroups, and their shared parent once it is empty.
 fn cleanup(cgroup_dirs: &[PathBuf]) {
     for d in cgroup_dirs {
         for _ in 0..50 {
@@ -220,6 +221,9 @@ fn cleanup(cgroup_dirs: &[PathBuf]) {
                 }
                 _ => break,
             }
+        }
+        if let Some(parent) = d.parent() {
+            let _ = std::fs::remove_dir(parent); // fails while other containers use it
         }
     }
 }

@@ -106,6 +106,7 @@ pub enum Stage {
     SetUser,
     Workdir,
     Exec,
+    JoinNamespaces,
 }
 
 impl Stage {
@@ -126,6 +127,7 @@ impl Stage {
             SetUser,
             Workdir,
             Exec,
+            JoinNamespaces,
         ]
         .into_iter()
         .find(|s| *s as u32 == v)
@@ -147,6 +149,7 @@ impl Stage {
             Stage::SetUser => "set user and groups",
             Stage::Workdir => "enter the working directory",
             Stage::Exec => "exec",
+            Stage::JoinNamespaces => "join the container's namespaces",
         }
     }
 }
@@ -502,6 +505,12 @@ unsafe fn child(p: &Prepared) -> ! {
         loopback_up(p);
     }
 
+    become_process(p)
+}
+
+/// The end of both paths (a new container, an exec into one): capabilities,
+/// user, working directory, stdio, exec.
+unsafe fn become_process(p: &Prepared) -> ! {
     // Capabilities: the bounding set first (needs CAP_SETPCAP), then the user.
     for cap in 0..=p.last_cap {
         if p.caps & (1u64 << cap) == 0
@@ -760,6 +769,104 @@ pub fn spawn(config: &Config) -> Result<std::result::Result<i32, SpawnFailure>> 
         stage: Stage::from_u32(stage).unwrap_or(Stage::Exec),
         errno: err,
     }))
+}
+
+/// Runs a process in the namespaces and cgroups of the running container
+/// whose init is `pid` (`ketch exec`): joins its cgroups, then its cgroup,
+/// ipc, uts, net, pid and mount namespaces, forks once more so the process is
+/// inside the pid namespace, and becomes `config`'s process there (same
+/// capabilities, user and environment rules as `spawn`). Returns the pid of
+/// the intermediate child, which exits with the process's exit code.
+pub fn exec_in(pid: i32, config: &Config) -> Result<std::result::Result<i32, SpawnFailure>> {
+    let mut fds = [0 as RawFd; 2];
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(Error::io("pipe", io::Error::last_os_error()));
+    }
+    let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let prepared = Prepared::new(config, wr.as_raw_fd())?;
+    let mut ns = Vec::new();
+    for name in ["cgroup", "ipc", "uts", "net", "pid", "mnt"] {
+        let path = format!("/proc/{pid}/ns/{name}");
+        let f = std::fs::File::open(&path).map_err(|e| Error::io(format!("open {path}"), e))?;
+        ns.push(OwnedFd::from(f));
+    }
+    let child = unsafe { libc::fork() };
+    if child < 0 {
+        return Err(Error::io("fork", io::Error::last_os_error()));
+    }
+    if child == 0 {
+        unsafe { exec_child(&prepared, &ns) }
+    }
+    drop(wr);
+    let mut msg = [0u8; 8];
+    let mut got = 0usize;
+    while got < 8 {
+        let n = unsafe { libc::read(rd.as_raw_fd(), msg[got..].as_mut_ptr().cast(), 8 - got) };
+        if n <= 0 {
+            if n < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            break;
+        }
+        got += n as usize;
+    }
+    if got == 0 {
+        return Ok(Ok(child));
+    }
+    let stage = u32::from_ne_bytes(msg[..4].try_into().unwrap());
+    let err = i32::from_ne_bytes(msg[4..].try_into().unwrap());
+    let mut status = 0;
+    unsafe { libc::waitpid(child, &mut status, 0) };
+    Ok(Err(SpawnFailure {
+        stage: Stage::from_u32(stage).unwrap_or(Stage::Exec),
+        errno: err,
+    }))
+}
+
+unsafe fn exec_child(p: &Prepared, ns: &[OwnedFd]) -> ! {
+    libc::prctl(
+        libc::PR_SET_PDEATHSIG,
+        libc::SIGKILL as libc::c_ulong,
+        0,
+        0,
+        0,
+    );
+    for fd in &p.cgroup_fds {
+        if libc::write(fd.as_raw_fd(), c"0".as_ptr().cast(), 1) < 0 {
+            fail(p, Stage::Cgroup, errno());
+        }
+    }
+    for fd in ns {
+        ok(p, Stage::JoinNamespaces, libc::setns(fd.as_raw_fd(), 0));
+    }
+    // setns(pid) places our children, not us: fork once more.
+    let grandchild = libc::fork();
+    if grandchild < 0 {
+        fail(p, Stage::Exec, errno());
+    }
+    if grandchild == 0 {
+        libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        );
+        become_process(p);
+    }
+    // The middle process only relays the exit status; it must not report
+    // success on the pipe, so it closes its copy.
+    libc::close(p.err_fd);
+    let mut status = 0;
+    while libc::waitpid(grandchild, &mut status, 0) < 0 {
+        if errno() != libc::EINTR {
+            libc::_exit(125);
+        }
+    }
+    if libc::WIFEXITED(status) {
+        libc::_exit(libc::WEXITSTATUS(status));
+    }
+    libc::_exit(128 + libc::WTERMSIG(status))
 }
 
 /// Waits for `pid`; Some(exit code as docker reports it: the status, or

@@ -168,18 +168,20 @@ def test_nothing_is_left_mounted_after_rm(ketch: Ketch, pulled: str) -> None:
     assert out.strip() == "0"
 
 
-def _cgroup_dirs() -> list[str]:
+def _cgroup_dirs(ketch: Ketch) -> list[str]:
+    """This test's container cgroups (and their parent) still on the host."""
     found = []
     for base in Path("/sys/fs/cgroup").iterdir():
-        if (base / "ketch").is_dir():
-            found += [str(p) for p in (base / "ketch").iterdir() if p.is_dir()]
+        parent = base / ketch.cgroup_parent
+        if parent.is_dir():
+            found += [str(parent)] + [str(p) for p in parent.iterdir() if p.is_dir()]
     return found
 
 
 def test_memory_limit_kills_with_137_and_cgroups_go_away(ketch: Ketch, pulled: str) -> None:
     r = ketch("run", "--rm", "-m", "16m", pulled, "sh", "-c", "x=aaaaaaaa; while true; do x=$x$x; done")
     assert r.rc == 137
-    assert _cgroup_dirs() == []
+    assert _cgroup_dirs(ketch) == []
     r = ketch("run", "--rm", "-m", "1k", pulled, "true")
     assert r.rc == 125 and "Minimum memory limit" in r.err
 
@@ -189,7 +191,7 @@ def test_pids_limit_stops_a_fork_bomb(ketch: Ketch, pulled: str) -> None:
     r = ketch("run", "--rm", "--pids-limit", "10", pulled, "sh", "-c", script)
     assert int(r.out.strip() or 0) < 10, r.out
     assert "can't fork" in r.err
-    assert _cgroup_dirs() == []
+    assert _cgroup_dirs(ketch) == []
 
 
 def test_cpus_and_memory_limits_are_in_the_container_cgroup(ketch: Ketch, pulled: str) -> None:
@@ -200,7 +202,7 @@ def test_cpus_and_memory_limits_are_in_the_container_cgroup(ketch: Ketch, pulled
         seen: dict[str, str] = {}
         deadline = time.time() + 10
         while time.time() < deadline and len(seen) < 2:
-            for d in _cgroup_dirs():
+            for d in _cgroup_dirs(ketch):
                 for f in ("cpu.cfs_quota_us", "cpu.max", "memory.limit_in_bytes", "memory.max"):
                     if (Path(d) / f).exists():
                         seen[f] = (Path(d) / f).read_text().strip()
@@ -211,7 +213,7 @@ def test_cpus_and_memory_limits_are_in_the_container_cgroup(ketch: Ketch, pulled
             assert seen["cpu.cfs_quota_us"] == "50000" and seen["memory.limit_in_bytes"] == str(64 << 20)
     finally:
         p.wait(timeout=30)
-    assert _cgroup_dirs() == []
+    assert _cgroup_dirs(ketch) == []
 
 
 def test_detached_ps_logs_stop(ketch: Ketch, pulled: str) -> None:
@@ -242,7 +244,7 @@ def test_detached_ps_logs_stop(ketch: Ketch, pulled: str) -> None:
     assert 0.9 < took < 5
     rows = ketch("ps", "-a").out.splitlines()
     assert "Exited (137)" in rows[1]
-    assert _cgroup_dirs() == []
+    assert _cgroup_dirs(ketch) == []
     assert ketch("rm", "web").rc == 0
 
 
@@ -273,4 +275,31 @@ def test_a_dead_monitor_takes_its_container_and_ps_tells_the_truth(ketch: Ketch,
     assert "Exited (137)" in ketch("ps", "-a").out
     assert ketch("ps", "-q").out == ""
     assert ketch("rm", "orphan").rc == 0
-    assert _cgroup_dirs() == []
+    assert _cgroup_dirs(ketch) == []
+
+
+def test_exec_joins_the_running_container(ketch: Ketch, pulled: str) -> None:
+    ketch("run", "-d", "--name", "target", pulled, "sh", "-c", "echo data > /tmp/inside; exec sleep 100", check=True)
+    try:
+        import time
+
+        time.sleep(0.3)
+        assert ketch("exec", "target", "cat", "/tmp/inside").out == "data\n"
+        r = ketch("exec", "target", "sh", "-c", "ps -o pid,comm | grep sleep; grep CapEff /proc/self/status; exit 4")
+        assert r.rc == 4
+        assert r.out.split()[:2] == ["1", "sleep"]  # the container's pid namespace
+        assert r.out.split()[-1] == DOCKER_CAPS
+        assert (
+            ketch("exec", "-u", "web", "-w", "/tmp", "-e", "X=1", "target", "sh", "-c", "id -u; pwd; echo $X").out
+            == "1000\n/tmp\n1\n"
+        )
+        r = ketch("exec", "target", "/nope")
+        assert r.rc == 127 and 'exec: "/nope"' in r.err
+        # the exec'd process is in the container's cgroups
+        host_cg = Path("/proc/self/cgroup").read_text()
+        inside = ketch("exec", "target", "cat", "/proc/self/cgroup").out
+        assert inside != host_cg and all(line.endswith(":/") for line in inside.splitlines())
+    finally:
+        ketch("rm", "-f", "target")
+    r = ketch("exec", "target", "true")
+    assert r.rc == 1 and "No such container: target" in r.err

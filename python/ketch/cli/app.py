@@ -365,3 +365,25 @@ def logs(
     from . import _containers
 
     _containers.logs(_store(), name, follow, tail, timestamps)
+
+
+@command("exec", allow_interspersed_args=False)
+def exec_(
+    container: Annotated[str, typer.Argument(metavar="CONTAINER")],
+    args: Annotated[list[str], typer.Argument(metavar="COMMAND [ARG...]")],
+    interactive: Annotated[bool, typer.Option("-i", "--interactive", help="Keep STDIN open")] = False,
+    tty: Annotated[bool, typer.Option("-t", "--tty", help="Allocate a pseudo-TTY")] = False,
+    env: Annotated[list[str] | None, typer.Option("-e", "--env", help="Set environment variables")] = None,
+    workdir: Annotated[
+        str | None, typer.Option("-w", "--workdir", help="Working directory inside the container")
+    ] = None,
+    user: Annotated[
+        str | None, typer.Option("-u", "--user", help="Username or UID (format: <name|uid>[:<group|gid>])")
+    ] = None,
+) -> int:
+    """Execute a command in a running container"""
+    from ..runtime.containers import exec_in, wait_forwarding
+
+    store = _store()
+    pid = exec_in(store, container, list(args), env=list(env or []), workdir=workdir, user=user)
+    return wait_forwarding(pid)

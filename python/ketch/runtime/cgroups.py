@@ -15,7 +15,8 @@ from pathlib import Path
 from ..errors import KetchError
 
 ROOT = Path(os.environ.get("KETCH_CGROUP_ROOT", "/sys/fs/cgroup"))
-PARENT = "ketch"
+# The cgroup every container's own is made under (docker's is "docker").
+PARENT = os.environ.get("KETCH_CGROUP_PARENT", "ketch")
 V1_CONTROLLERS = ("memory", "pids", "cpu", "freezer")
 CPU_PERIOD = 100_000
 

@@ -427,6 +427,48 @@ def _describe(e: SpawnError, cmd: str) -> KetchError:
 
 def wait(store: Store, c: Container, pid: int) -> int:
     """Waits for the process, forwarding SIGINT/SIGTERM/SIGHUP to it, and records its exit."""
+    code = wait_forwarding(pid)
+    cgroups.remove(c.id)
+    with store.db.write() as db:
+        db.execute(
+            "UPDATE containers SET state='exited', exit_code=?, finished=? WHERE id=?", (code, time.time(), c.id)
+        )
+    return code
+
+
+def exec_in(
+    store: Store,
+    ref: str,
+    argv: list[str],
+    *,
+    env: list[str] | None = None,
+    workdir: str | None = None,
+    user: str | None = None,
+) -> int:
+    """`docker exec`: a process in the running container's cgroups and
+    namespaces, with its capabilities and environment; returns the pid to wait for."""
+    c = lookup(store, ref)
+    if c.state != "running" or c.pid is None:
+        raise ConflictError(f"Container {c.id} is not running")
+    if not argv:
+        raise KetchError("exec: no command given")
+    p = c.config
+    environment = spec.merge_env(p["env"], list(env or []))
+    if user is not None:
+        uid, gid, groups = spec.resolve_user(user, [Path(x) for x in p["lowerdirs"]])
+    else:
+        uid, gid, groups = p["uid"], p["gid"], p["groups"]
+    procs = [str(d / "cgroup.procs") for d in cgroups._dirs(c.id) if d.is_dir()]
+    try:
+        return _native.exec_in(
+            c.pid, argv, environment, workdir or p["cwd"], uid, gid, groups, _native.docker_caps(), procs
+        )
+    except SpawnError as e:
+        raise _describe(e, argv[0]) from e
+
+
+def wait_forwarding(pid: int) -> int:
+    """Waits for a child, forwarding SIGINT/SIGTERM/SIGHUP to it; its exit code as docker reports it."""
     forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     old = {s: signal.getsignal(s) for s in forwarded}
 
@@ -444,11 +486,6 @@ def wait(store: Store, c: Container, pid: int) -> int:
     finally:
         for s, h in old.items():
             signal.signal(s, h)
-    cgroups.remove(c.id)
-    with store.db.write() as db:
-        db.execute(
-            "UPDATE containers SET state='exited', exit_code=?, finished=? WHERE id=?", (code, time.time(), c.id)
-        )
     return code
 
 
