@@ -3,6 +3,7 @@ docker's defaults, from busybox images made offline."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -303,3 +304,23 @@ def test_exec_joins_the_running_container(ketch: Ketch, pulled: str) -> None:
         ketch("rm", "-f", "target")
     r = ketch("exec", "target", "true")
     assert r.rc == 1 and "No such container: target" in r.err
+
+
+def test_kill_wait_rename_inspect(ketch: Ketch, pulled: str) -> None:
+    ketch("run", "-d", "--name", "k1", pulled, "sleep", "100", check=True)
+    info = json.loads(ketch("inspect", "k1").out)[0]
+    assert info["Name"] == "/k1" and info["State"]["Running"] is True and info["State"]["Pid"] > 0
+    assert info["Config"]["Cmd"] == ["sleep", "100"]
+    assert ketch("rename", "k1", "k2").rc == 0
+    assert ketch("inspect", "k1").rc == 1
+    assert ketch("rename", "k2", "bad name!").rc != 0
+    assert ketch("kill", "-s", "TERM", "k2").out == "k2\n"  # pid 1 without a handler ignores it
+    assert ketch("kill", "k2").out == "k2\n"
+    assert ketch("wait", "k2").out == "137\n"
+    info = json.loads(ketch("inspect", "k2").out)[0]
+    assert info["State"]["Status"] == "exited" and info["State"]["ExitCode"] == 137
+    r = ketch("kill", "k2")
+    assert r.rc == 1 and "is not running" in r.err
+    # an image name falls through to the image
+    assert json.loads(ketch("inspect", pulled).out)[0]["Id"].startswith("sha256:")
+    ketch("rm", "k2", check=True)

@@ -174,3 +174,75 @@ def _emit(line: str, timestamps: bool) -> None:
         text = f"{entry.get('time', '')} {text}"
     out.write(text)
     out.flush()
+
+
+def inspect(store: Store, names: list[str]) -> int:
+    """docker inspect: containers first, then images, as docker resolves a name."""
+    from ..errors import ContainerNotFound
+    from . import _images
+
+    out: list[dict[str, object]] = []
+    rc = 0
+    for n in names:
+        try:
+            out.append(_container_json(store, ctr.lookup(store, n)))
+            continue
+        except ContainerNotFound:
+            pass
+        try:
+            out.append(_images.inspect_one(store, n))
+        except ImageNotFound:
+            print(f"Error: No such object: {n}", file=sys.stderr)
+            rc = 1
+    print(json.dumps(out, indent=4))
+    return rc
+
+
+def _iso(t: float | None) -> str:
+    import datetime as dt
+
+    if not t:
+        return "0001-01-01T00:00:00Z"
+    return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _container_json(store: Store, c: ctr.Container) -> dict[str, object]:
+    p = c.config
+    running = c.state == "running"
+    return {
+        "Id": c.id,
+        "Created": _iso(c.created),
+        "Path": p["argv"][0],
+        "Args": p["argv"][1:],
+        "State": {
+            "Status": c.state,
+            "Running": running,
+            "Paused": False,
+            "Restarting": False,
+            "OOMKilled": False,
+            "Dead": False,
+            "Pid": c.pid if running else 0,
+            "ExitCode": c.exit_code or 0,
+            "Error": "",
+            "StartedAt": _iso(c.started),
+            "FinishedAt": _iso(c.finished),
+        },
+        "Image": c.image_id,
+        "LogPath": str(ctr.log_path(store, c)),
+        "Name": "/" + c.name,
+        "Driver": "overlay2",
+        "HostConfig": {
+            "NetworkMode": p["network"],
+            "Memory": (p.get("limits") or {}).get("memory") or 0,
+            "NanoCpus": int(((p.get("limits") or {}).get("cpus") or 0) * 1e9),
+            "PidsLimit": (p.get("limits") or {}).get("pids"),
+        },
+        "Config": {
+            "Hostname": p["hostname"],
+            "User": p.get("user", ""),
+            "Env": p["env"],
+            "Cmd": p["argv"],
+            "Image": c.image,
+            "WorkingDir": p["cwd"],
+        },
+    }

@@ -151,12 +151,20 @@ def history(
     impl.history(_store(), name, no_trunc, quiet)
 
 
-@command("inspect", "inspect")
-def inspect(names: Names) -> int:
+@image_app.command("inspect", cls=DockerCommand)
+def image_inspect(names: Names) -> int:
     """Display detailed information on one or more images"""
     from . import _images as impl
 
     return impl.inspect(_store(), names)
+
+
+@command("inspect")
+def inspect(names: Annotated[list[str], typer.Argument(metavar="NAME|ID [NAME|ID...]")]) -> int:
+    """Return low-level information on containers or images"""
+    from . import _containers
+
+    return _containers.inspect(_store(), names)
 
 
 @command("import", "import")
@@ -387,3 +395,54 @@ def exec_(
     store = _store()
     pid = exec_in(store, container, list(args), env=list(env or []), workdir=workdir, user=user)
     return wait_forwarding(pid)
+
+
+@command("kill")
+def kill(
+    names: Annotated[list[str], typer.Argument(metavar="CONTAINER [CONTAINER...]")],
+    signal_: Annotated[str, typer.Option("-s", "--signal", help="Signal to send to the container")] = "KILL",
+) -> int:
+    """Kill one or more running containers"""
+    import sys
+
+    from ..errors import KetchError
+    from ..runtime.containers import kill as do_kill
+
+    store = _store()
+    rc = 0
+    for n in names:
+        try:
+            do_kill(store, n, signal_)
+            print(n)
+        except KetchError as e:
+            print(f"Error: {e}", file=sys.stderr)
+            rc = 1
+    return rc
+
+
+@command("wait")
+def wait(names: Annotated[list[str], typer.Argument(metavar="CONTAINER [CONTAINER...]")]) -> int:
+    """Block until one or more containers stop, then print their exit codes"""
+    import time
+
+    from ..runtime.containers import lookup
+
+    store = _store()
+    for n in names:
+        c = lookup(store, n)
+        while c.state == "running":
+            time.sleep(0.05)
+            c = lookup(store, c.id)
+        print(c.exit_code if c.exit_code is not None else 0)
+    return 0
+
+
+@command("rename")
+def rename(
+    container: Annotated[str, typer.Argument(metavar="CONTAINER")],
+    new_name: Annotated[str, typer.Argument(metavar="NEW_NAME")],
+) -> None:
+    """Rename a container"""
+    from ..runtime.containers import rename as do_rename
+
+    do_rename(_store(), container, new_name)

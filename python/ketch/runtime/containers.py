@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import secrets
 import shutil
 import signal
@@ -176,6 +177,8 @@ def create(
     uid, gid, groups = spec.resolve_user(
         user if user is not None else icfg.get("User") or "", [Path(p) for p in lowerdirs]
     )
+    if name and not _NAME.match(name):
+        raise KetchError(f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
     name = name.lstrip("/") if name else None
     process = {
         "argv": argv,
@@ -402,6 +405,35 @@ def _signal(name: str) -> signal.Signals:
         return signal.Signals[n]
     except KeyError:
         raise KetchError(f"invalid signal: {name}") from None
+
+
+def kill(store: Store, ref: str, sig: str = "KILL") -> Container:
+    c = lookup(store, ref)
+    if c.state != "running" or c.pid is None:
+        raise ConflictError(f"Cannot kill container: {ref}: Container {c.id} is not running")
+    try:
+        os.kill(c.pid, _signal(sig))
+    except ProcessLookupError:
+        pass
+    return c
+
+
+_NAME = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+
+
+def rename(store: Store, ref: str, new: str) -> None:
+    c = lookup(store, ref)
+    if not _NAME.match(new):
+        raise KetchError(f"Invalid container name ({new}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+    new = new.lstrip("/")
+    with store.db.write() as db:
+        taken = db.execute("SELECT id FROM containers WHERE name=?", (new,)).fetchone()
+        if taken and taken[0] != c.id:
+            raise ConflictError(
+                f'Conflict. The container name "/{new}" is already in use by container "{taken[0]}". '
+                "You have to remove (or rename) that container to be able to reuse that name."
+            )
+        db.execute("UPDATE containers SET name=? WHERE id=?", (new, c.id))
 
 
 def log_path(store: Store, c: Container) -> Path:
