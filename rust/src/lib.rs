@@ -143,7 +143,7 @@ mod _native {
     /// Starts a container process (see spawn.rs); returns its pid once it has
     /// exec'd. Raises SpawnError((stage, errno, message)) if it failed before.
     #[pyfunction]
-    #[pyo3(signature = (rootfs, lowerdirs, upperdir, workdir, hostname, argv, env, cwd, uid, gid, groups, new_net, files, caps, cgroup_procs=Vec::new()))]
+    #[pyo3(signature = (rootfs, lowerdirs, upperdir, workdir, hostname, argv, env, cwd, uid, gid, groups, new_net, files, caps, cgroup_procs=Vec::new(), stdio=None, tty=false))]
     #[allow(clippy::too_many_arguments)]
     fn spawn(
         py: Python<'_>,
@@ -162,6 +162,8 @@ mod _native {
         files: Vec<(PathBuf, String)>,
         caps: u64,
         cgroup_procs: Vec<PathBuf>,
+        stdio: Option<(i32, i32, i32)>,
+        tty: bool,
     ) -> PyResult<i32> {
         let config = crate::spawn::Config {
             rootfs,
@@ -179,7 +181,10 @@ mod _native {
             files,
             caps,
             cgroup_procs,
-            stdio: crate::spawn::INHERIT,
+            stdio: stdio
+                .map(|(a, b, c)| [a, b, c])
+                .unwrap_or(crate::spawn::INHERIT),
+            tty,
         };
         match py.detach(|| crate::spawn::spawn(&config))? {
             Ok(pid) => Ok(pid),
@@ -239,6 +244,7 @@ mod _native {
             caps,
             cgroup_procs,
             stdio: crate::spawn::INHERIT,
+            tty: false,
         };
         Ok(py.detach(|| crate::monitor::run(config, &log, &exit_file, ready, &cgroup_dirs))?)
     }
@@ -277,6 +283,7 @@ mod _native {
             caps,
             cgroup_procs,
             stdio: crate::spawn::INHERIT,
+            tty: false,
         };
         match py.detach(|| crate::spawn::exec_in(pid, &config))? {
             Ok(pid) => Ok(pid),

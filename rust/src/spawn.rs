@@ -83,6 +83,8 @@ pub struct Config {
     pub cgroup_procs: Vec<PathBuf>,
     /// Descriptors to become the process's 0, 1 and 2 (-1: keep the caller's).
     pub stdio: [RawFd; 3],
+    /// stdin is a pty's slave side: it becomes the controlling terminal of a new session.
+    pub tty: bool,
 }
 
 /// `Config::stdio` that keeps the caller's 0, 1 and 2.
@@ -185,6 +187,7 @@ struct Prepared {
     err_fd: RawFd,
     cgroup_fds: Vec<OwnedFd>,
     stdio: [RawFd; 3],
+    tty: bool,
 }
 
 fn cstring(s: &str) -> Result<CString> {
@@ -281,6 +284,7 @@ impl Prepared {
             last_cap: last_cap(),
             err_fd,
             stdio: c.stdio,
+            tty: c.tty,
             cgroup_fds: c
                 .cgroup_procs
                 .iter()
@@ -547,6 +551,10 @@ unsafe fn become_process(p: &Prepared) -> ! {
         if *fd >= 0 && *fd != target as RawFd {
             ok(p, Stage::Exec, libc::dup2(*fd, target as RawFd));
         }
+    }
+    if p.tty {
+        ok(p, Stage::Exec, libc::setsid());
+        ok(p, Stage::Exec, libc::ioctl(0, libc::TIOCSCTTY, 0));
     }
     // No descriptor of ours survives the exec but 0, 1 and 2.
     libc::syscall(

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -324,3 +325,59 @@ def test_kill_wait_rename_inspect(ketch: Ketch, pulled: str) -> None:
     # an image name falls through to the image
     assert json.loads(ketch("inspect", pulled).out)[0]["Id"].startswith("sha256:")
     ketch("rm", "k2", check=True)
+
+
+def test_tty_through_a_real_pty(ketch: Ketch, pulled: str) -> None:
+    """-t -i driven through a pty, as a person at a terminal: the container's
+    stdin is a terminal of the caller's size, keys reach it, Ctrl-C stops its
+    foreground job, and the exit code comes back."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+    import time
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
+    p = subprocess.Popen(
+        ["ketch", "run", "-t", "-i", "--rm", pulled, "sh"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=ketch.env,
+        start_new_session=True,
+        executable=str(Path(sys.executable).parent / "ketch"),
+    )
+    os.close(slave)
+    out = b""
+
+    def read_until(marker: bytes, timeout: float = 10) -> None:
+        nonlocal out
+        end = time.time() + timeout
+        while marker not in out and time.time() < end:
+            import select
+
+            if select.select([master], [], [], 0.1)[0]:
+                try:
+                    out += os.read(master, 4096)
+                except OSError:
+                    return
+
+    try:
+        read_until(b"# ")
+        os.write(master, b"[ -t 0 ] && echo IS-A-TTY; stty size; echo $((6*7))\r")
+        read_until(b"42")
+        assert b"IS-A-TTY" in out and b"33 101" in out
+        os.write(master, b"sleep 30\r")
+        time.sleep(0.5)
+        os.write(master, b"\x03")  # Ctrl-C
+        os.write(master, b"echo AFTER-INT\r")
+        read_until(b"AFTER-INT\r\n")
+        assert b"AFTER-INT" in out
+        os.write(master, b"exit 5\r")
+        assert p.wait(timeout=10) == 5
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        os.close(master)

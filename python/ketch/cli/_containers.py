@@ -62,6 +62,10 @@ def run(
     from ..runtime.cgroups import Limits, parse_bytes
     from ..runtime.spec import read_env_file
 
+    if detach and tty:
+        err = KetchError("ketch: -t with -d is not supported yet")
+        err.exit_code = 125
+        raise err
     if detach and rm:
         err = KetchError("ketch: --rm with -d is not supported yet: remove the container with `ketch rm`")
         err.exit_code = 125
@@ -95,8 +99,23 @@ def run(
         print(c.id)
         return 0
     try:
+        if tty:
+            import os
+
+            from ..runtime import tty as term
+
+            master, slave = os.openpty()
+            try:
+                pid = ctr.start(store, c, pty=slave)
+            finally:
+                os.close(slave)
+            try:
+                term.relay(master, interactive)
+            finally:
+                os.close(master)
+            return ctr.wait(store, c, pid)
         pid = ctr.start(store, c)
-        # -i and -t: the container reads the caller's own stdin and terminal for now.
+        # Without -t the container shares the caller's stdin, stdout and stderr.
         return ctr.wait(store, c, pid)
     finally:
         if rm:

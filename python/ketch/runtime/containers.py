@@ -244,9 +244,11 @@ def _resolv_conf() -> str:
     return "\n".join(out) + "\n"
 
 
-def start(store: Store, c: Container) -> int:
-    """Starts the container's process; returns its pid. Exec failures raise
-    SpawnError with docker's exit codes (127 not found, 126 not executable)."""
+def start(store: Store, c: Container, pty: int | None = None) -> int:
+    """Starts the container's process; returns its pid. With `pty` (the slave
+    side of a pty) that is its stdin, stdout, stderr and controlling terminal.
+    Exec failures raise SpawnError with docker's exit codes (127 not found,
+    126 not executable)."""
     p = c.config
     d = _dir(store, c.id)
     files = [
@@ -272,6 +274,8 @@ def start(store: Store, c: Container) -> int:
             files,
             _native.docker_caps(),
             procs,
+            (pty, pty, pty) if pty is not None else None,
+            pty is not None,
         )
     except BaseException as e:
         cgroups.remove(c.id)
