@@ -92,7 +92,7 @@ def main() -> int:
                 "for _ in range(n):\n"
                 f"    k = c.create(s, {name!r}, ['true'])\n"
                 "    t = time.perf_counter()\n"
-                "    pid = c.start(s, k)\n"
+                "    pid, _ = c.start(s, k)\n"
                 "    c.wait(s, k, pid)\n"
                 "    ts.append(time.perf_counter() - t)\n"
                 "    c.remove(s, k.id)\n"

@@ -143,7 +143,7 @@ mod _native {
     /// Starts a container process (see spawn.rs); returns its pid once it has
     /// exec'd. Raises SpawnError((stage, errno, message)) if it failed before.
     #[pyfunction]
-    #[pyo3(signature = (rootfs, lowerdirs, upperdir, workdir, hostname, argv, env, cwd, uid, gid, groups, new_net, files, caps, cgroup_procs=Vec::new(), stdio=None, tty=false))]
+    #[pyo3(signature = (rootfs, lowerdirs, upperdir, workdir, hostname, argv, env, cwd, uid, gid, groups, new_net, files, caps, cgroup_procs=Vec::new(), stdio=None, tty=false, tty_socket=-1))]
     #[allow(clippy::too_many_arguments)]
     fn spawn(
         py: Python<'_>,
@@ -164,6 +164,7 @@ mod _native {
         cgroup_procs: Vec<PathBuf>,
         stdio: Option<(i32, i32, i32)>,
         tty: bool,
+        tty_socket: i32,
     ) -> PyResult<i32> {
         let config = crate::spawn::Config {
             rootfs,
@@ -185,6 +186,7 @@ mod _native {
                 .map(|(a, b, c)| [a, b, c])
                 .unwrap_or(crate::spawn::INHERIT),
             tty,
+            tty_socket,
         };
         match py.detach(|| crate::spawn::spawn(&config))? {
             Ok(pid) => Ok(pid),
@@ -245,6 +247,7 @@ mod _native {
             cgroup_procs,
             stdio: crate::spawn::INHERIT,
             tty: false,
+            tty_socket: -1,
         };
         Ok(py.detach(|| crate::monitor::run(config, &log, &exit_file, ready, &cgroup_dirs))?)
     }
@@ -284,6 +287,7 @@ mod _native {
             cgroup_procs,
             stdio: crate::spawn::INHERIT,
             tty: false,
+            tty_socket: -1,
         };
         match py.detach(|| crate::spawn::exec_in(pid, &config))? {
             Ok(pid) => Ok(pid),

@@ -85,6 +85,10 @@ pub struct Config {
     pub stdio: [RawFd; 3],
     /// stdin is a pty's slave side: it becomes the controlling terminal of a new session.
     pub tty: bool,
+    /// A unix socket (SOCK_SEQPACKET): the child opens a pty from the
+    /// container's own devpts, sends its master side here (SCM_RIGHTS) and
+    /// makes the slave its stdio and controlling terminal. -1: none.
+    pub tty_socket: RawFd,
 }
 
 /// `Config::stdio` that keeps the caller's 0, 1 and 2.
@@ -188,6 +192,7 @@ struct Prepared {
     cgroup_fds: Vec<OwnedFd>,
     stdio: [RawFd; 3],
     tty: bool,
+    tty_socket: RawFd,
 }
 
 fn cstring(s: &str) -> Result<CString> {
@@ -285,6 +290,7 @@ impl Prepared {
             err_fd,
             stdio: c.stdio,
             tty: c.tty,
+            tty_socket: c.tty_socket,
             cgroup_fds: c
                 .cgroup_procs
                 .iter()
@@ -509,12 +515,56 @@ unsafe fn child(p: &Prepared) -> ! {
         loopback_up(p);
     }
 
-    become_process(p)
+    if p.tty_socket >= 0 {
+        let slave = open_container_pty(p);
+        become_process(p, [slave, slave, slave], true)
+    }
+    become_process(p, p.stdio, p.tty)
+}
+
+/// A pty from the container's devpts (mounted at /dev/pts): its master side
+/// goes to the parent over `tty_socket`; returns the slave side.
+unsafe fn open_container_pty(p: &Prepared) -> RawFd {
+    let master = libc::open(
+        c"/dev/ptmx".as_ptr(),
+        libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+    );
+    ok(p, Stage::MountDev, master);
+    let unlock: libc::c_int = 0;
+    ok(
+        p,
+        Stage::MountDev,
+        libc::ioctl(master, libc::TIOCSPTLCK, &unlock),
+    );
+    let slave = libc::ioctl(master, libc::TIOCGPTPEER, libc::O_RDWR | libc::O_NOCTTY);
+    ok(p, Stage::MountDev, slave);
+    // One descriptor in an SCM_RIGHTS message, built on the stack.
+    let mut cbuf = [0u64; 4]; // CMSG_SPACE(sizeof(int)) is 24 bytes here; aligned
+    let mut byte = [0u8; 1];
+    let mut iov = libc::iovec {
+        iov_base: byte.as_mut_ptr().cast(),
+        iov_len: 1,
+    };
+    let mut msg: libc::msghdr = std::mem::zeroed();
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr().cast();
+    msg.msg_controllen = libc::CMSG_SPACE(std::mem::size_of::<libc::c_int>() as u32) as usize;
+    let cmsg = libc::CMSG_FIRSTHDR(&msg);
+    (*cmsg).cmsg_level = libc::SOL_SOCKET;
+    (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+    (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<libc::c_int>() as u32) as usize;
+    std::ptr::write_unaligned(libc::CMSG_DATA(cmsg) as *mut libc::c_int, master);
+    if libc::sendmsg(p.tty_socket, &msg, 0) < 0 {
+        fail(p, Stage::MountDev, errno());
+    }
+    libc::close(master);
+    slave
 }
 
 /// The end of both paths (a new container, an exec into one): capabilities,
 /// user, working directory, stdio, exec.
-unsafe fn become_process(p: &Prepared) -> ! {
+unsafe fn become_process(p: &Prepared, stdio: [RawFd; 3], tty: bool) -> ! {
     // Capabilities: the bounding set first (needs CAP_SETPCAP), then the user.
     for cap in 0..=p.last_cap {
         if p.caps & (1u64 << cap) == 0
@@ -547,12 +597,12 @@ unsafe fn become_process(p: &Prepared) -> ! {
     set_caps(p);
     ok(p, Stage::Workdir, libc::chdir(p.cwd.as_ptr()));
 
-    for (target, fd) in p.stdio.iter().enumerate() {
+    for (target, fd) in stdio.iter().enumerate() {
         if *fd >= 0 && *fd != target as RawFd {
             ok(p, Stage::Exec, libc::dup2(*fd, target as RawFd));
         }
     }
-    if p.tty {
+    if tty {
         ok(p, Stage::Exec, libc::setsid());
         ok(p, Stage::Exec, libc::ioctl(0, libc::TIOCSCTTY, 0));
     }
@@ -860,7 +910,7 @@ unsafe fn exec_child(p: &Prepared, ns: &[OwnedFd]) -> ! {
             0,
             0,
         );
-        become_process(p);
+        become_process(p, p.stdio, p.tty);
     }
     // The middle process only relays the exit status; it must not report
     // success on the pipe, so it closes its copy.

@@ -365,9 +365,11 @@ def test_tty_through_a_real_pty(ketch: Ketch, pulled: str) -> None:
 
     try:
         read_until(b"# ")
-        os.write(master, b"[ -t 0 ] && echo IS-A-TTY; stty size; echo $((6*7))\r")
+        os.write(master, b"[ -t 0 ] && echo IS-A-TTY; stty size; ls -l /proc/self/fd/0; echo $((6*7))\r")
         read_until(b"42")
         assert b"IS-A-TTY" in out and b"33 101" in out
+        # the pty comes from the container's own devpts
+        assert b"-> /dev/pts/0" in out
         os.write(master, b"sleep 30\r")
         time.sleep(0.5)
         os.write(master, b"\x03")  # Ctrl-C

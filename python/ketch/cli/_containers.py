@@ -104,17 +104,14 @@ def run(
 
             from ..runtime import tty as term
 
-            master, slave = os.openpty()
-            try:
-                pid = ctr.start(store, c, pty=slave)
-            finally:
-                os.close(slave)
+            pid, master = ctr.start(store, c, tty=True)
+            assert master is not None
             try:
                 term.relay(master, interactive)
             finally:
                 os.close(master)
             return ctr.wait(store, c, pid)
-        pid = ctr.start(store, c)
+        pid, _ = ctr.start(store, c)
         # Without -t the container shares the caller's stdin, stdout and stderr.
         return ctr.wait(store, c, pid)
     finally:

@@ -244,11 +244,14 @@ def _resolv_conf() -> str:
     return "\n".join(out) + "\n"
 
 
-def start(store: Store, c: Container, pty: int | None = None) -> int:
-    """Starts the container's process; returns its pid. With `pty` (the slave
-    side of a pty) that is its stdin, stdout, stderr and controlling terminal.
-    Exec failures raise SpawnError with docker's exit codes (127 not found,
-    126 not executable)."""
+def start(store: Store, c: Container, tty: bool = False) -> tuple[int, int | None]:
+    """Starts the container's process; returns its pid and, with `tty`, the
+    master side of the pty it got from its own devpts (its stdin, stdout,
+    stderr and controlling terminal). Exec failures raise SpawnError with
+    docker's exit codes (127 not found, 126 not executable)."""
+    import socket
+
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET) if tty else (None, None)
     p = c.config
     d = _dir(store, c.id)
     files = [
@@ -274,10 +277,14 @@ def start(store: Store, c: Container, pty: int | None = None) -> int:
             files,
             _native.docker_caps(),
             procs,
-            (pty, pty, pty) if pty is not None else None,
-            pty is not None,
+            None,
+            False,
+            theirs.fileno() if theirs is not None else -1,
         )
     except BaseException as e:
+        for sock in (ours, theirs):
+            if sock is not None:
+                sock.close()
         cgroups.remove(c.id)
         if not isinstance(e, SpawnError):
             raise
@@ -292,7 +299,13 @@ def start(store: Store, c: Container, pty: int | None = None) -> int:
             "UPDATE containers SET state='running', pid=?, pid_start=?, started=?, exit_code=NULL WHERE id=?",
             (pid, _proc_start(pid), time.time(), c.id),
         )
-    return pid
+    master = None
+    if ours is not None and theirs is not None:
+        theirs.close()
+        _, fds, _, _ = socket.recv_fds(ours, 1, 1)
+        ours.close()
+        master = fds[0]
+    return pid, master
 
 
 _MONITOR = (
