@@ -383,3 +383,16 @@ def test_tty_through_a_real_pty(ketch: Ketch, pulled: str) -> None:
             p.kill()
             p.wait()
         os.close(master)
+
+
+def test_create_then_start_and_restart_an_exited_container(ketch: Ketch, pulled: str) -> None:
+    r = ketch("create", "--name", "c1", pulled, "sh", "-c", "echo run >> /count; cat /count")
+    assert r.rc == 0 and re.fullmatch(r"[0-9a-f]{64}\n", r.out)
+    assert "Created" in ketch("ps", "-a").out
+    r = ketch("start", "-a", "c1")
+    assert (r.rc, r.out) == (0, "run\n")
+    # started again, detached: same container, same files
+    assert ketch("start", "c1").out == "c1\n"
+    assert ketch("wait", "c1").out == "0\n"
+    assert ketch("logs", "c1").out == "run\nrun\n"
+    ketch("rm", "c1", check=True)

@@ -42,6 +42,7 @@ def run(
     image: str,
     args: list[str],
     *,
+    create_only: bool = False,
     name: str | None,
     rm: bool,
     detach: bool,
@@ -94,6 +95,9 @@ def run(
     except KetchError as e:
         e.exit_code = 125
         raise
+    if create_only:
+        print(c.id)
+        return 0
     if detach:
         ctr.start_detached(store, c)
         print(c.id)
@@ -262,3 +266,24 @@ def _container_json(store: Store, c: ctr.Container) -> dict[str, object]:
             "WorkingDir": p["cwd"],
         },
     }
+
+
+def start(store: Store, names: list[str], attach: bool) -> int:
+    """docker start: detached under a monitor, or attached (-a) in the foreground."""
+    rc = 0
+    for n in names:
+        try:
+            c = ctr.lookup(store, n)
+            if c.state == "running":
+                print(n)
+                continue
+            if attach:
+                pid, _ = ctr.start(store, c)
+                rc = ctr.wait(store, c, pid)
+            else:
+                ctr.start_detached(store, c)
+                print(n)
+        except KetchError as e:
+            print(f"Error: {e}", file=sys.stderr)
+            rc = 1
+    return rc

@@ -249,6 +249,7 @@ def load(
 # Everything after the image is the container's command; -h is --hostname, as in docker.
 @command("run", allow_interspersed_args=False, help_option_names=["--help"])
 def run(
+    ctx: typer.Context,
     image: Annotated[str, typer.Argument(metavar="IMAGE")],
     args: Annotated[list[str] | None, typer.Argument(metavar="[COMMAND] [ARG...]")] = None,
     name: Annotated[str | None, typer.Option("--name", help="Assign a name to the container")] = None,
@@ -278,13 +279,14 @@ def run(
     cpus: Annotated[float | None, typer.Option("--cpus", help="Number of CPUs")] = None,
     pids_limit: Annotated[int | None, typer.Option("--pids-limit", help="Tune container pids limit")] = None,
 ) -> int:
-    """Run a command in a new container"""
+    """Run a command in a new container (as `create`: create it, print its id)"""
     from . import _containers
 
     return _containers.run(
         _store(),
         image,
         list(args or []),
+        create_only=ctx.info_name == "create",
         name=name,
         rm=rm,
         detach=detach,
@@ -302,6 +304,27 @@ def run(
         cpus=cpus,
         pids_limit=pids_limit,
     )
+
+
+# `create` takes run's flags and stops before starting.
+app.command(
+    "create",
+    cls=DockerCommand,
+    context_settings={"allow_interspersed_args": False, "help_option_names": ["--help"]},
+    help="Create a new container",
+)(run)
+
+
+@command("start")
+def start(
+    names: Annotated[list[str], typer.Argument(metavar="CONTAINER [CONTAINER...]")],
+    attach: Annotated[bool, typer.Option("-a", "--attach", help="Attach STDOUT/STDERR and forward signals")] = False,
+    interactive: Annotated[bool, typer.Option("-i", "--interactive", help="Attach container's STDIN")] = False,
+) -> int:
+    """Start one or more stopped containers"""
+    from . import _containers
+
+    return _containers.start(_store(), names, attach or interactive)
 
 
 @command("ps")

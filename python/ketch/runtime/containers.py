@@ -328,6 +328,7 @@ def start_detached(store: Store, c: Container) -> int:
 
     p = c.config
     d = _dir(store, c.id)
+    (d / "exit.json").unlink(missing_ok=True)  # a previous run's
     procs = cgroups.create(c.id, cgroups.Limits(**p.get("limits", {})))
     args = {
         "rootfs": str(d / "rootfs"),
