@@ -279,7 +279,8 @@ def run(
     cpus: Annotated[float | None, typer.Option("--cpus", help="Number of CPUs")] = None,
     pids_limit: Annotated[int | None, typer.Option("--pids-limit", help="Tune container pids limit")] = None,
 ) -> int:
-    """Run a command in a new container (as `create`: create it, print its id)"""
+    """Run a command in a new container"""
+    # Registered as `create` too, which stops after printing the new id.
     from . import _containers
 
     return _containers.run(
