@@ -1,5 +1,5 @@
 from os import PathLike
-from typing import TypedDict
+from typing import Any, TypedDict
 
 class Unpacked(TypedDict):
     digest: str
@@ -33,57 +33,8 @@ class Sha256:
     def update(self, data: bytes) -> None: ...
     def digest(self) -> str: ...
 
-def spawn(
-    rootfs: str | PathLike[str],
-    lowerdirs: list[str],
-    upperdir: str | PathLike[str],
-    workdir: str | PathLike[str],
-    hostname: str,
-    argv: list[str],
-    env: list[str],
-    cwd: str,
-    uid: int,
-    gid: int,
-    groups: list[int],
-    new_net: bool,
-    files: list[tuple[str, str]],
-    caps: int,
-    cgroup_procs: list[str] = ...,
-    stdio: tuple[int, int, int] | None = None,
-    tty: bool = False,
-    tty_socket: int = -1,
-) -> int: ...
+def spawn(process: dict[str, Any], tty_socket: int = -1) -> int: ...
 def wait(pid: int) -> int | None: ...
 def docker_caps() -> int: ...
-def monitor(
-    rootfs: str,
-    lowerdirs: list[str],
-    upperdir: str,
-    workdir: str,
-    hostname: str,
-    argv: list[str],
-    env: list[str],
-    cwd: str,
-    uid: int,
-    gid: int,
-    groups: list[int],
-    new_net: bool,
-    files: list[tuple[str, str]],
-    caps: int,
-    cgroup_procs: list[str],
-    log: str,
-    exit_file: str,
-    ready: int,
-    cgroup_dirs: list[str],
-) -> None: ...
-def exec_in(
-    pid: int,
-    argv: list[str],
-    env: list[str],
-    cwd: str,
-    uid: int,
-    gid: int,
-    groups: list[int],
-    caps: int,
-    cgroup_procs: list[str],
-) -> int: ...
+def monitor(process: dict[str, Any], log: str, exit_file: str, ready: int, cgroup_dirs: list[str]) -> None: ...
+def exec_in(pid: int, process: dict[str, Any]) -> int: ...

@@ -140,55 +140,48 @@ mod _native {
         Ok(d)
     }
 
-    /// Starts a container process (see spawn.rs); returns its pid once it has
-    /// exec'd. Raises SpawnError((stage, errno, message)) if it failed before.
-    #[pyfunction]
-    #[pyo3(signature = (rootfs, lowerdirs, upperdir, workdir, hostname, argv, env, cwd, uid, gid, groups, new_net, files, caps, cgroup_procs=Vec::new(), stdio=None, tty=false, tty_socket=-1))]
-    #[allow(clippy::too_many_arguments)]
-    fn spawn(
-        py: Python<'_>,
-        rootfs: PathBuf,
-        lowerdirs: Vec<PathBuf>,
-        upperdir: PathBuf,
-        workdir: PathBuf,
-        hostname: String,
-        argv: Vec<String>,
-        env: Vec<String>,
-        cwd: String,
-        uid: u32,
-        gid: u32,
-        groups: Vec<u32>,
-        new_net: bool,
-        files: Vec<(PathBuf, String)>,
-        caps: u64,
-        cgroup_procs: Vec<PathBuf>,
-        stdio: Option<(i32, i32, i32)>,
-        tty: bool,
-        tty_socket: i32,
-    ) -> PyResult<i32> {
-        let config = crate::spawn::Config {
-            rootfs,
-            lowerdirs,
-            upperdir,
-            workdir,
-            hostname,
+    /// A process description from Python: a dict with the fields of
+    /// `spawn::Config` (missing ones take their empty value; argv is required).
+    fn config_from(d: &Bound<'_, PyDict>) -> PyResult<crate::spawn::Config> {
+        fn get<'py, T: for<'a> FromPyObject<'a, 'py>>(
+            d: &Bound<'py, PyDict>,
+            key: &str,
+            default: T,
+        ) -> PyResult<T> {
+            match d.get_item(key)? {
+                Some(v) => v.extract::<T>().map_err(Into::into),
+                None => Ok(default),
+            }
+        }
+        let argv: Vec<String> = d
+            .get_item("argv")?
+            .ok_or_else(|| pyo3::exceptions::PyKeyError::new_err("argv"))?
+            .extract()?;
+        Ok(crate::spawn::Config {
+            rootfs: get(d, "rootfs", PathBuf::from("/"))?,
+            lowerdirs: get(d, "lowerdirs", Vec::new())?,
+            upperdir: get(d, "upperdir", PathBuf::new())?,
+            workdir: get(d, "workdir", PathBuf::new())?,
+            hostname: get(d, "hostname", String::new())?,
             argv,
-            env,
-            cwd,
-            uid,
-            gid,
-            groups,
-            new_net,
-            files,
-            caps,
-            cgroup_procs,
-            stdio: stdio
-                .map(|(a, b, c)| [a, b, c])
-                .unwrap_or(crate::spawn::INHERIT),
-            tty,
-            tty_socket,
-        };
-        match py.detach(|| crate::spawn::spawn(&config))? {
+            env: get(d, "env", Vec::new())?,
+            cwd: get(d, "cwd", "/".to_string())?,
+            uid: get(d, "uid", 0)?,
+            gid: get(d, "gid", 0)?,
+            groups: get(d, "groups", Vec::new())?,
+            new_net: get(d, "new_net", true)?,
+            files: get(d, "files", Vec::new())?,
+            caps: get(d, "caps", crate::spawn::DOCKER_CAPS)?,
+            cgroup_procs: get(d, "cgroup_procs", Vec::new())?,
+            stdio: crate::spawn::INHERIT,
+            tty: false,
+            tty_socket: -1,
+        })
+    }
+
+    /// A child that failed before its exec, as SpawnError((stage, errno, message)).
+    fn spawned(r: crate::error::Result<Result<i32, crate::spawn::SpawnFailure>>) -> PyResult<i32> {
+        match r? {
             Ok(pid) => Ok(pid),
             Err(f) => {
                 let msg = std::io::Error::from_raw_os_error(f.errno).to_string();
@@ -201,105 +194,39 @@ mod _native {
         }
     }
 
+    /// Starts a container process (see spawn.rs) described by `process`;
+    /// returns its pid once it has exec'd. With `tty_socket`, it gets a pty
+    /// from its own devpts and sends the master side there.
+    #[pyfunction]
+    #[pyo3(signature = (process, tty_socket=-1))]
+    fn spawn(py: Python<'_>, process: &Bound<'_, PyDict>, tty_socket: i32) -> PyResult<i32> {
+        let mut config = config_from(process)?;
+        config.tty_socket = tty_socket;
+        spawned(py.detach(|| crate::spawn::spawn(&config)))
+    }
+
     /// Becomes the monitor of a detached container (see monitor.rs): starts
-    /// it, reports its pid (or "error ERRNO STAGE") on `ready`, logs its
+    /// `process`, reports its pid (or "error ERRNO STAGE") on `ready`, logs its
     /// output to `log`, and writes `exit_file` when it ends. Blocks until then.
     #[pyfunction]
-    #[pyo3(signature = (rootfs, lowerdirs, upperdir, workdir, hostname, argv, env, cwd, uid, gid, groups, new_net, files, caps, cgroup_procs, log, exit_file, ready, cgroup_dirs))]
-    #[allow(clippy::too_many_arguments)]
     fn monitor(
         py: Python<'_>,
-        rootfs: PathBuf,
-        lowerdirs: Vec<PathBuf>,
-        upperdir: PathBuf,
-        workdir: PathBuf,
-        hostname: String,
-        argv: Vec<String>,
-        env: Vec<String>,
-        cwd: String,
-        uid: u32,
-        gid: u32,
-        groups: Vec<u32>,
-        new_net: bool,
-        files: Vec<(PathBuf, String)>,
-        caps: u64,
-        cgroup_procs: Vec<PathBuf>,
+        process: &Bound<'_, PyDict>,
         log: PathBuf,
         exit_file: PathBuf,
         ready: i32,
         cgroup_dirs: Vec<PathBuf>,
     ) -> PyResult<()> {
-        let config = crate::spawn::Config {
-            rootfs,
-            lowerdirs,
-            upperdir,
-            workdir,
-            hostname,
-            argv,
-            env,
-            cwd,
-            uid,
-            gid,
-            groups,
-            new_net,
-            files,
-            caps,
-            cgroup_procs,
-            stdio: crate::spawn::INHERIT,
-            tty: false,
-            tty_socket: -1,
-        };
+        let config = config_from(process)?;
         Ok(py.detach(|| crate::monitor::run(config, &log, &exit_file, ready, &cgroup_dirs))?)
     }
 
-    /// Runs a process inside the running container whose init is `pid`
+    /// Runs `process` inside the running container whose init is `pid`
     /// (`ketch exec`); returns the pid to wait for. Raises SpawnError like `spawn`.
     #[pyfunction]
-    #[pyo3(signature = (pid, argv, env, cwd, uid, gid, groups, caps, cgroup_procs))]
-    #[allow(clippy::too_many_arguments)]
-    fn exec_in(
-        py: Python<'_>,
-        pid: i32,
-        argv: Vec<String>,
-        env: Vec<String>,
-        cwd: String,
-        uid: u32,
-        gid: u32,
-        groups: Vec<u32>,
-        caps: u64,
-        cgroup_procs: Vec<PathBuf>,
-    ) -> PyResult<i32> {
-        let config = crate::spawn::Config {
-            rootfs: PathBuf::from("/"),
-            lowerdirs: Vec::new(),
-            upperdir: PathBuf::new(),
-            workdir: PathBuf::new(),
-            hostname: String::new(),
-            argv,
-            env,
-            cwd,
-            uid,
-            gid,
-            groups,
-            new_net: false,
-            files: Vec::new(),
-            caps,
-            cgroup_procs,
-            stdio: crate::spawn::INHERIT,
-            tty: false,
-            tty_socket: -1,
-        };
-        match py.detach(|| crate::spawn::exec_in(pid, &config))? {
-            Ok(pid) => Ok(pid),
-            Err(f) => {
-                let msg = std::io::Error::from_raw_os_error(f.errno).to_string();
-                Err(crate::pyerr::SpawnError::new_err((
-                    f.stage.name(),
-                    f.errno,
-                    msg,
-                )))
-            }
-        }
+    fn exec_in(py: Python<'_>, pid: i32, process: &Bound<'_, PyDict>) -> PyResult<i32> {
+        let config = config_from(process)?;
+        spawned(py.detach(|| crate::spawn::exec_in(pid, &config)))
     }
 
     /// Waits for a child: its exit code as docker reports it (128 + signal

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -49,6 +50,26 @@ def _store():  # type: ignore[no-untyped-def]
     from ..store import Store
 
     return Store()
+
+
+def _each(names: list[str], act: Callable[[str], object]) -> int:
+    """Runs `act` on each name as docker does for several arguments: the lines
+    it returns printed (else the name itself), an error printed and counted,
+    the others still done; 1 if any failed."""
+    import sys
+
+    from ..errors import KetchError
+
+    rc = 0
+    for n in names:
+        try:
+            result = act(n)
+            for line in result if isinstance(result, list) else [n]:
+                print(line, flush=True)
+        except KetchError as e:
+            print(f"Error: {e}", file=sys.stderr)
+            rc = 1
+    return rc
 
 
 # -- pull ------------------------------------------------------------------
@@ -113,21 +134,10 @@ Names = Annotated[list[str], typer.Argument(metavar="IMAGE [IMAGE...]")]
 @command("rmi", "rm")
 def rmi(names: Names, force: Force = False) -> int:
     """Remove one or more images"""
-    import sys
-
-    from ..errors import KetchError
     from ..store.images import remove
 
     store = _store()
-    rc = 0
-    for n in names:
-        try:
-            for line in remove(store, n, force):
-                print(line, flush=True)
-        except KetchError as e:
-            print(f"Error: {e}", file=sys.stderr)
-            rc = 1
-    return rc
+    return _each(names, lambda n: remove(store, n, force))
 
 
 @command("tag", "tag")
@@ -346,21 +356,10 @@ def rm_(
     force: Annotated[bool, typer.Option("-f", "--force", help="Force the removal of a running container")] = False,
 ) -> int:
     """Remove one or more containers"""
-    import sys
-
-    from ..errors import KetchError
     from ..runtime.containers import remove
 
     store = _store()
-    rc = 0
-    for n in names:
-        try:
-            remove(store, n, force)
-            print(n)
-        except KetchError as e:
-            print(f"Error: {e}", file=sys.stderr)
-            rc = 1
-    return rc
+    return _each(names, lambda n: remove(store, n, force))
 
 
 @command("stop")
@@ -369,21 +368,10 @@ def stop(
     time_: Annotated[int, typer.Option("-t", "--time", help="Seconds to wait for stop before killing it")] = 10,
 ) -> int:
     """Stop one or more running containers"""
-    import sys
-
-    from ..errors import KetchError
     from ..runtime.containers import stop as do_stop
 
     store = _store()
-    rc = 0
-    for n in names:
-        try:
-            do_stop(store, n, float(time_))
-            print(n)
-        except KetchError as e:
-            print(f"Error: {e}", file=sys.stderr)
-            rc = 1
-    return rc
+    return _each(names, lambda n: do_stop(store, n, float(time_)))
 
 
 @command("logs")
@@ -427,21 +415,10 @@ def kill(
     signal_: Annotated[str, typer.Option("-s", "--signal", help="Signal to send to the container")] = "KILL",
 ) -> int:
     """Kill one or more running containers"""
-    import sys
-
-    from ..errors import KetchError
     from ..runtime.containers import kill as do_kill
 
     store = _store()
-    rc = 0
-    for n in names:
-        try:
-            do_kill(store, n, signal_)
-            print(n)
-        except KetchError as e:
-            print(f"Error: {e}", file=sys.stderr)
-            rc = 1
-    return rc
+    return _each(names, lambda n: do_kill(store, n, signal_))
 
 
 @command("wait")

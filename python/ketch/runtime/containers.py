@@ -244,6 +244,29 @@ def _resolv_conf() -> str:
     return "\n".join(out) + "\n"
 
 
+def _process(store: Store, c: Container, cgroup_procs: list[str]) -> dict[str, Any]:
+    """What `_native.spawn`/`monitor` start the container's process with."""
+    p = c.config
+    d = _dir(store, c.id)
+    return {
+        "rootfs": str(d / "rootfs"),
+        "lowerdirs": p["lowerdirs"],
+        "upperdir": str(d / "upper"),
+        "workdir": str(d / "work"),
+        "hostname": p["hostname"],
+        "argv": p["argv"],
+        "env": p["env"],
+        "cwd": p["cwd"],
+        "uid": p["uid"],
+        "gid": p["gid"],
+        "groups": p["groups"],
+        "new_net": p["network"] != "host",
+        "files": [(str(d / f), f"/etc/{f}") for f in ("hosts", "hostname", "resolv.conf")],
+        "caps": _native.docker_caps(),
+        "cgroup_procs": cgroup_procs,
+    }
+
+
 def start(store: Store, c: Container, tty: bool = False) -> tuple[int, int | None]:
     """Starts the container's process; returns its pid and, with `tty`, the
     master side of the pty it got from its own devpts (its stdin, stdout,
@@ -253,34 +276,9 @@ def start(store: Store, c: Container, tty: bool = False) -> tuple[int, int | Non
 
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET) if tty else (None, None)
     p = c.config
-    d = _dir(store, c.id)
-    files = [
-        (str(d / "hosts"), "/etc/hosts"),
-        (str(d / "hostname"), "/etc/hostname"),
-        (str(d / "resolv.conf"), "/etc/resolv.conf"),
-    ]
     procs = cgroups.create(c.id, cgroups.Limits(**p.get("limits", {})))
     try:
-        pid = _native.spawn(
-            d / "rootfs",
-            p["lowerdirs"],
-            d / "upper",
-            d / "work",
-            p["hostname"],
-            p["argv"],
-            p["env"],
-            p["cwd"],
-            p["uid"],
-            p["gid"],
-            p["groups"],
-            p["network"] != "host",
-            files,
-            _native.docker_caps(),
-            procs,
-            None,
-            False,
-            theirs.fileno() if theirs is not None else -1,
-        )
+        pid = _native.spawn(_process(store, c, procs), theirs.fileno() if theirs is not None else -1)
     except BaseException as e:
         for sock in (ours, theirs):
             if sock is not None:
@@ -314,7 +312,7 @@ _MONITOR = (
     "from ketch import _native\n"
     "with open(sys.argv[2]) as f:\n"
     "    args = json.load(f)\n"
-    "args['files'] = [tuple(x) for x in args['files']]\n"
+    "args['process']['files'] = [tuple(x) for x in args['process']['files']]\n"
     "_native.monitor(**args, ready=int(sys.argv[3]))\n"
 )
 
@@ -331,21 +329,7 @@ def start_detached(store: Store, c: Container) -> int:
     (d / "exit.json").unlink(missing_ok=True)  # a previous run's
     procs = cgroups.create(c.id, cgroups.Limits(**p.get("limits", {})))
     args = {
-        "rootfs": str(d / "rootfs"),
-        "lowerdirs": p["lowerdirs"],
-        "upperdir": str(d / "upper"),
-        "workdir": str(d / "work"),
-        "hostname": p["hostname"],
-        "argv": p["argv"],
-        "env": p["env"],
-        "cwd": p["cwd"],
-        "uid": p["uid"],
-        "gid": p["gid"],
-        "groups": p["groups"],
-        "new_net": p["network"] != "host",
-        "files": [[str(d / f), f"/etc/{f}"] for f in ("hosts", "hostname", "resolv.conf")],
-        "caps": _native.docker_caps(),
-        "cgroup_procs": procs,
+        "process": _process(store, c, procs),
         "log": str(log_path(store, c)),
         "exit_file": str(d / "exit.json"),
         "cgroup_dirs": [str(Path(x).parent) for x in procs],
@@ -510,8 +494,9 @@ def exec_in(
         uid, gid, groups = p["uid"], p["gid"], p["groups"]
     procs = [str(d / "cgroup.procs") for d in cgroups._dirs(c.id) if d.is_dir()]
     try:
+        process = {"argv": argv, "env": environment, "cwd": workdir or p["cwd"], "uid": uid, "gid": gid}
         return _native.exec_in(
-            c.pid, argv, environment, workdir or p["cwd"], uid, gid, groups, _native.docker_caps(), procs
+            c.pid, {**process, "groups": groups, "caps": _native.docker_caps(), "cgroup_procs": procs}
         )
     except SpawnError as e:
         raise _describe(e, argv[0]) from e
