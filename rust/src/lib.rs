@@ -176,6 +176,9 @@ mod _native {
             stdio: crate::spawn::INHERIT,
             tty: false,
             tty_socket: -1,
+            binds: get(d, "binds", Vec::new())?,
+            tmpfs: get(d, "tmpfs", Vec::new())?,
+            readonly_root: get(d, "readonly_root", false)?,
         })
     }
 

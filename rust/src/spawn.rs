@@ -89,6 +89,46 @@ pub struct Config {
     /// container's own devpts, sends its master side here (SCM_RIGHTS) and
     /// makes the slave its stdio and controlling terminal. -1: none.
     pub tty_socket: RawFd,
+    /// Host paths bind-mounted into the container: (source, target, read-only).
+    pub binds: Vec<(PathBuf, String, bool)>,
+    /// Paths inside the container that get a fresh tmpfs.
+    pub tmpfs: Vec<String>,
+    /// The root filesystem mounted read-only (--read-only).
+    pub readonly_root: bool,
+}
+
+/// A bind mount, prepared: the source as a detached mount tree (open_tree in
+/// the caller's namespace), the target's parents to create, and the target.
+struct PreparedBind {
+    tree: OwnedFd,
+    steps: Vec<CString>,
+    target: CString,
+    is_dir: bool,
+    readonly: bool,
+}
+
+const OPEN_TREE_CLONE: libc::c_uint = 1;
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+
+/// "/a/b/c" -> ["/a", "/a/b"] (the parents) and "/a/b/c".
+fn path_steps(path: &str) -> Result<(Vec<CString>, CString)> {
+    let mut steps = Vec::new();
+    let mut acc = String::new();
+    let parts: Vec<&str> = path
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
+    if parts.contains(&"..") || parts.is_empty() {
+        return Err(Error::BadLayer(format!("invalid mount point {path:?}")));
+    }
+    for part in &parts[..parts.len() - 1] {
+        acc.push('/');
+        acc.push_str(part);
+        steps.push(cstring(&acc)?);
+    }
+    acc.push('/');
+    acc.push_str(parts[parts.len() - 1]);
+    Ok((steps, cstring(&acc)?))
 }
 
 /// `Config::stdio` that keeps the caller's 0, 1 and 2.
@@ -113,6 +153,7 @@ pub enum Stage {
     Workdir,
     Exec,
     JoinNamespaces,
+    Volumes,
 }
 
 impl Stage {
@@ -134,6 +175,7 @@ impl Stage {
             Workdir,
             Exec,
             JoinNamespaces,
+            Volumes,
         ]
         .into_iter()
         .find(|s| *s as u32 == v)
@@ -156,6 +198,7 @@ impl Stage {
             Stage::Workdir => "enter the working directory",
             Stage::Exec => "exec",
             Stage::JoinNamespaces => "join the container's namespaces",
+            Stage::Volumes => "mount a volume",
         }
     }
 }
@@ -193,6 +236,9 @@ struct Prepared {
     stdio: [RawFd; 3],
     tty: bool,
     tty_socket: RawFd,
+    binds: Vec<PreparedBind>,
+    tmpfs: Vec<(Vec<CString>, CString)>,
+    readonly_root: bool,
 }
 
 fn cstring(s: &str) -> Result<CString> {
@@ -291,6 +337,43 @@ impl Prepared {
             stdio: c.stdio,
             tty: c.tty,
             tty_socket: c.tty_socket,
+            binds: c
+                .binds
+                .iter()
+                .map(|(src, dst, ro)| {
+                    let csrc = path_cstring(src)?;
+                    let fd = unsafe {
+                        libc::syscall(
+                            libc::SYS_open_tree,
+                            libc::AT_FDCWD,
+                            csrc.as_ptr(),
+                            OPEN_TREE_CLONE
+                                | libc::O_CLOEXEC as libc::c_uint
+                                | libc::AT_RECURSIVE as libc::c_uint,
+                        )
+                    };
+                    if fd < 0 {
+                        return Err(Error::io(
+                            format!("bind source {}", src.display()),
+                            io::Error::last_os_error(),
+                        ));
+                    }
+                    let (steps, target) = path_steps(dst)?;
+                    Ok(PreparedBind {
+                        tree: unsafe { OwnedFd::from_raw_fd(fd as RawFd) },
+                        steps,
+                        target,
+                        is_dir: src.is_dir(),
+                        readonly: *ro,
+                    })
+                })
+                .collect::<Result<_>>()?,
+            tmpfs: c
+                .tmpfs
+                .iter()
+                .map(|t| path_steps(t))
+                .collect::<Result<_>>()?,
+            readonly_root: c.readonly_root,
             cgroup_fds: c
                 .cgroup_procs
                 .iter()
@@ -505,6 +588,8 @@ unsafe fn child(p: &Prepared) -> ! {
         }
     }
 
+    mount_volumes(p);
+
     let h = p.hostname.as_bytes();
     ok(
         p,
@@ -626,6 +711,84 @@ unsafe fn become_process(p: &Prepared, stdio: [RawFd; 3], tty: bool) -> ! {
         }
     }
     fail(p, Stage::Exec, last)
+}
+
+/// -v, --tmpfs and --read-only, inside the new root (paths resolve in the container).
+unsafe fn mount_volumes(p: &Prepared) {
+    let none = c"";
+    for b in &p.binds {
+        for step in &b.steps {
+            mkdir(step, 0o755);
+        }
+        if b.is_dir {
+            mkdir(&b.target, 0o755);
+        } else {
+            let fd = libc::open(
+                b.target.as_ptr(),
+                libc::O_CREAT | libc::O_RDONLY | libc::O_CLOEXEC,
+                0o644,
+            );
+            if fd >= 0 {
+                libc::close(fd);
+            }
+        }
+        ok(
+            p,
+            Stage::Volumes,
+            libc::syscall(
+                libc::SYS_move_mount,
+                b.tree.as_raw_fd(),
+                c"".as_ptr(),
+                libc::AT_FDCWD,
+                b.target.as_ptr(),
+                MOVE_MOUNT_F_EMPTY_PATH,
+            ) as libc::c_int,
+        );
+        if b.readonly {
+            ok(
+                p,
+                Stage::Volumes,
+                mount(
+                    none,
+                    &b.target,
+                    none,
+                    libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY,
+                    none,
+                ),
+            );
+        }
+    }
+    for (steps, target) in &p.tmpfs {
+        for step in steps {
+            mkdir(step, 0o755);
+        }
+        mkdir(target, 0o755);
+        ok(
+            p,
+            Stage::Volumes,
+            mount(
+                c"tmpfs",
+                target,
+                c"tmpfs",
+                libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                c"mode=1777,size=65536k",
+            ),
+        );
+    }
+    // Last: the targets above were created in the root first.
+    if p.readonly_root {
+        ok(
+            p,
+            Stage::Volumes,
+            mount(
+                none,
+                c"/",
+                none,
+                libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY,
+                none,
+            ),
+        );
+    }
 }
 
 unsafe fn setup_dev(p: &Prepared) {

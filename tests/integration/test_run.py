@@ -396,3 +396,56 @@ def test_create_then_start_and_restart_an_exited_container(ketch: Ketch, pulled:
     assert ketch("wait", "c1").out == "0\n"
     assert ketch("logs", "c1").out == "run\nrun\n"
     ketch("rm", "c1", check=True)
+
+
+def test_volumes_tmpfs_and_read_only_root(ketch: Ketch, pulled: str, tmp_path: Path) -> None:
+    src = tmp_path / "vol"
+    src.mkdir()
+    (src / "f").write_text("host-data\n")
+    script = (
+        "cat /data/f /etc/f; echo w > /data/new && echo wrote-bind; echo x > /etc/f || echo ro-file; "
+        "touch /root/x || echo ro-root; echo t > /scratch/t && echo tmpfs-ok"
+    )
+    r = ketch(
+        "run",
+        "--rm",
+        "-v",
+        f"{src}:/data",
+        "-v",
+        f"{src / 'f'}:/etc/f:ro",
+        "--tmpfs",
+        "/scratch",
+        "--read-only",
+        pulled,
+        "sh",
+        "-c",
+        script,
+    )
+    assert r.out.split() == ["host-data", "host-data", "wrote-bind", "ro-file", "ro-root", "tmpfs-ok"], r.err
+    assert (src / "new").read_text() == "w\n"
+    assert str(src) not in Path("/proc/self/mountinfo").read_text()
+    # a missing host directory is created, as docker does
+    made = tmp_path / "made" / "here"
+    assert ketch("run", "--rm", "-v", f"{made}:/m", pulled, "sh", "-c", "echo hi > /m/x").rc == 0
+    assert (made / "x").read_text() == "hi\n"
+    for bad in ("relative:/x", f"{src}:relative", f"{src}:/x:rx", f"{src}:/a/../b"):
+        r = ketch("run", "--rm", "-v", bad, pulled, "true")
+        assert r.rc == 125 and len(r.err.strip().splitlines()) == 1, (bad, r.err)
+
+
+def test_a_symlink_in_the_image_cannot_send_a_volume_onto_the_host(
+    ketch: Ketch, registry: RunningRegistry, tmp_path: Path
+) -> None:
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep").write_text("keep\n")
+    entries = busybox_entries() + [Entry("data", "symlink", link=str(victim))]
+    registry.client.push("lab/evilvol", "latest", build([(tar_bytes(entries), "gzip")]))
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "s").write_text("s\n")
+    r = ketch("run", "--rm", "-v", f"{src}:/data", f"{registry.addr}/lab/evilvol", "ls", "/data")
+    # resolved inside the container: either mounted there or refused, never onto the host path
+    assert r.rc in (0, 125) and "Traceback" not in r.err
+    assert sorted(os.listdir(victim)) == ["keep"]
+    assert str(victim) not in Path("/proc/self/mountinfo").read_text()

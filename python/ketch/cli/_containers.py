@@ -59,6 +59,9 @@ def run(
     memory: str | None = None,
     cpus: float | None = None,
     pids_limit: int | None = None,
+    volumes: list[str] | None = None,
+    tmpfs: list[str] | None = None,
+    read_only: bool = False,
 ) -> int:
     from ..runtime.cgroups import Limits, parse_bytes
     from ..runtime.spec import read_env_file
@@ -91,6 +94,9 @@ def run(
             hostname=hostname,
             network=network,
             limits=limits,
+            volumes=volumes,
+            tmpfs=tmpfs,
+            read_only=read_only,
         )
     except KetchError as e:
         e.exit_code = 125

@@ -288,6 +288,11 @@ def run(
     memory: Annotated[str | None, typer.Option("-m", "--memory", help="Memory limit")] = None,
     cpus: Annotated[float | None, typer.Option("--cpus", help="Number of CPUs")] = None,
     pids_limit: Annotated[int | None, typer.Option("--pids-limit", help="Tune container pids limit")] = None,
+    volume: Annotated[list[str] | None, typer.Option("-v", "--volume", help="Bind mount a volume")] = None,
+    tmpfs: Annotated[list[str] | None, typer.Option("--tmpfs", help="Mount a tmpfs directory")] = None,
+    read_only: Annotated[
+        bool, typer.Option("--read-only", help="Mount the container's root filesystem as read only")
+    ] = False,
 ) -> int:
     """Run a command in a new container"""
     # Registered as `create` too, which stops after printing the new id.
@@ -314,6 +319,9 @@ def run(
         memory=memory,
         cpus=cpus,
         pids_limit=pids_limit,
+        volumes=list(volume or []),
+        tmpfs=list(tmpfs or []),
+        read_only=read_only,
     )
 
 

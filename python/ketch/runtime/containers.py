@@ -156,6 +156,9 @@ def create(
     hostname: str | None = None,
     network: str = "none",
     limits: cgroups.Limits | None = None,
+    volumes: list[str] | None = None,
+    tmpfs: list[str] | None = None,
+    read_only: bool = False,
 ) -> Container:
     img, _ = imgs.lookup(store, image_name)
     config = imgs.config(store, img.id)
@@ -192,6 +195,9 @@ def create(
         "lowerdirs": lowerdirs,
         "user": user or icfg.get("User") or "",
         "limits": vars(limits or cgroups.Limits()),
+        "binds": [_bind(v) for v in volumes or []],
+        "tmpfs": [_mount_point(t.split(":", 1)[0], "--tmpfs") for t in tmpfs or []],
+        "readonly_root": read_only,
     }
     d = _dir(store, cid)
     now = time.time()
@@ -222,6 +228,25 @@ def create(
         remove(store, cid, force=True)
         raise
     return lookup(store, cid)
+
+
+def _mount_point(path: str, flag: str) -> str:
+    if not path.startswith("/") or ".." in path.split("/") or path.rstrip("/") == "":
+        raise KetchError(f"invalid {flag} destination {path!r}: it must be an absolute path inside the container")
+    return path
+
+
+def _bind(spec: str) -> tuple[str, str, bool]:
+    """docker's -v HOST:CONTAINER[:ro|rw] (a missing host directory is created, as docker does)."""
+    parts = spec.split(":")
+    if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in ("ro", "rw")):
+        raise KetchError(f"invalid volume specification: '{spec}'")
+    src, dst = parts[0], _mount_point(parts[1], "volume")
+    if not src.startswith("/"):
+        raise KetchError(f"named volumes are not supported yet: '{spec}' (use an absolute host path)")
+    if not os.path.lexists(src):
+        os.makedirs(src)
+    return (os.path.realpath(src), dst, len(parts) == 3 and parts[2] == "ro")
 
 
 def _resolv_conf() -> str:
@@ -264,6 +289,9 @@ def _process(store: Store, c: Container, cgroup_procs: list[str]) -> dict[str, A
         "files": [(str(d / f), f"/etc/{f}") for f in ("hosts", "hostname", "resolv.conf")],
         "caps": _native.docker_caps(),
         "cgroup_procs": cgroup_procs,
+        "binds": [tuple(b) for b in p.get("binds", [])],
+        "tmpfs": p.get("tmpfs", []),
+        "readonly_root": p.get("readonly_root", False),
     }
 
 
@@ -312,7 +340,8 @@ _MONITOR = (
     "from ketch import _native\n"
     "with open(sys.argv[2]) as f:\n"
     "    args = json.load(f)\n"
-    "args['process']['files'] = [tuple(x) for x in args['process']['files']]\n"
+    "for key in ('files', 'binds'):\n"
+    "    args['process'][key] = [tuple(x) for x in args['process'][key]]\n"
     "_native.monitor(**args, ready=int(sys.argv[3]))\n"
 )
 
