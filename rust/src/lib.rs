@@ -179,6 +179,7 @@ mod _native {
             binds: get(d, "binds", Vec::new())?,
             tmpfs: get(d, "tmpfs", Vec::new())?,
             readonly_root: get(d, "readonly_root", false)?,
+            privileged: get(d, "privileged", false)?,
         })
     }
 

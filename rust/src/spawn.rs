@@ -95,6 +95,9 @@ pub struct Config {
     pub tmpfs: Vec<String>,
     /// The root filesystem mounted read-only (--read-only).
     pub readonly_root: bool,
+    /// --privileged: /sys writable, no masked or read-only paths (capabilities
+    /// are the caller's `caps`, all of them for --privileged).
+    pub privileged: bool,
 }
 
 /// A bind mount, prepared: the source as a detached mount tree (open_tree in
@@ -239,6 +242,7 @@ struct Prepared {
     binds: Vec<PreparedBind>,
     tmpfs: Vec<(Vec<CString>, CString)>,
     readonly_root: bool,
+    privileged: bool,
 }
 
 fn cstring(s: &str) -> Result<CString> {
@@ -374,6 +378,7 @@ impl Prepared {
                 .map(|t| path_steps(t))
                 .collect::<Result<_>>()?,
             readonly_root: c.readonly_root,
+            privileged: c.privileged,
             cgroup_fds: c
                 .cgroup_procs
                 .iter()
@@ -562,10 +567,25 @@ unsafe fn child(p: &Prepared) -> ! {
     ok(
         p,
         Stage::MountSys,
-        mount(c"sysfs", c"/sys", c"sysfs", nse | libc::MS_RDONLY, none),
+        mount(
+            c"sysfs",
+            c"/sys",
+            c"sysfs",
+            if p.privileged {
+                nse
+            } else {
+                nse | libc::MS_RDONLY
+            },
+            none,
+        ),
     );
     setup_dev(p);
-    for path in MASKED {
+    let (masked, read_only): (&[&CStr], &[&CStr]) = if p.privileged {
+        (&[], &[])
+    } else {
+        (MASKED, READ_ONLY)
+    };
+    for path in masked {
         let mut st: libc::stat = std::mem::zeroed();
         if libc::stat(path.as_ptr(), &mut st) < 0 {
             continue;
@@ -576,7 +596,7 @@ unsafe fn child(p: &Prepared) -> ! {
             mount(c"/dev/null", path, none, libc::MS_BIND, none);
         }
     }
-    for path in READ_ONLY {
+    for path in read_only {
         if mount(path, path, none, libc::MS_BIND | libc::MS_REC, none) == 0 {
             mount(
                 path,

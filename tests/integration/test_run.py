@@ -449,3 +449,22 @@ def test_a_symlink_in_the_image_cannot_send_a_volume_onto_the_host(
     assert r.rc in (0, 125) and "Traceback" not in r.err
     assert sorted(os.listdir(victim)) == ["keep"]
     assert str(victim) not in Path("/proc/self/mountinfo").read_text()
+
+
+def test_cap_add_cap_drop_privileged(ketch: Ketch, pulled: str) -> None:
+    def eff(*flags: str) -> str:
+        r = ketch("run", "--rm", *flags, pulled, "grep", "CapEff", "/proc/self/status")
+        assert r.rc == 0, r.err
+        return r.out.split()[1]
+
+    assert eff("--cap-drop", "NET_RAW") == "00000000a80405fb"
+    assert eff("--cap-drop", "ALL", "--cap-add", "CAP_CHOWN") == "0000000000000001"
+    host = next(
+        line.split()[1] for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("CapPrm")
+    )
+    assert eff("--privileged") == host
+    assert ketch("run", "--rm", "--cap-add", "sys_admin", pulled, "mount", "-t", "tmpfs", "t", "/tmp").rc == 0
+    r = ketch("run", "--rm", "--privileged", pulled, "sh", "-c", "mount | grep ' /sys '")
+    assert "(rw," in r.out
+    r = ketch("run", "--rm", "--cap-add", "NOPE", pulled, "true")
+    assert r.rc == 125 and "invalid capability: NOPE" in r.err

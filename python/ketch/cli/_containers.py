@@ -62,6 +62,9 @@ def run(
     volumes: list[str] | None = None,
     tmpfs: list[str] | None = None,
     read_only: bool = False,
+    cap_add: list[str] | None = None,
+    cap_drop: list[str] | None = None,
+    privileged: bool = False,
 ) -> int:
     from ..runtime.cgroups import Limits, parse_bytes
     from ..runtime.spec import read_env_file
@@ -97,6 +100,9 @@ def run(
             volumes=volumes,
             tmpfs=tmpfs,
             read_only=read_only,
+            cap_add=cap_add,
+            cap_drop=cap_drop,
+            privileged=privileged,
         )
     except KetchError as e:
         e.exit_code = 125

@@ -293,6 +293,11 @@ def run(
     read_only: Annotated[
         bool, typer.Option("--read-only", help="Mount the container's root filesystem as read only")
     ] = False,
+    cap_add: Annotated[list[str] | None, typer.Option("--cap-add", help="Add Linux capabilities")] = None,
+    cap_drop: Annotated[list[str] | None, typer.Option("--cap-drop", help="Drop Linux capabilities")] = None,
+    privileged: Annotated[
+        bool, typer.Option("--privileged", help="Give extended privileges to this container")
+    ] = False,
 ) -> int:
     """Run a command in a new container"""
     # Registered as `create` too, which stops after printing the new id.
@@ -322,6 +327,9 @@ def run(
         volumes=list(volume or []),
         tmpfs=list(tmpfs or []),
         read_only=read_only,
+        cap_add=list(cap_add or []),
+        cap_drop=list(cap_drop or []),
+        privileged=privileged,
     )
 
 

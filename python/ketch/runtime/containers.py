@@ -24,7 +24,7 @@ from .. import _native
 from ..errors import ConflictError, ContainerNotFound, KetchError, SpawnError
 from ..store import Store
 from ..store import images as imgs
-from . import cgroups, spec
+from . import caps, cgroups, spec
 
 _ADJ = "admiring brave clever dreamy eager festive gallant happy jolly keen lucid modest nifty serene".split()
 _NAMES = "babbage curie darwin euler fermi galois hopper lovelace noether pascal ritchie shannon turing wozniak".split()
@@ -159,6 +159,9 @@ def create(
     volumes: list[str] | None = None,
     tmpfs: list[str] | None = None,
     read_only: bool = False,
+    cap_add: list[str] | None = None,
+    cap_drop: list[str] | None = None,
+    privileged: bool = False,
 ) -> Container:
     img, _ = imgs.lookup(store, image_name)
     config = imgs.config(store, img.id)
@@ -198,6 +201,8 @@ def create(
         "binds": [_bind(v) for v in volumes or []],
         "tmpfs": [_mount_point(t.split(":", 1)[0], "--tmpfs") for t in tmpfs or []],
         "readonly_root": read_only,
+        "caps": caps.mask(_native.docker_caps(), list(cap_add or []), list(cap_drop or []), privileged),
+        "privileged": privileged,
     }
     d = _dir(store, cid)
     now = time.time()
@@ -287,7 +292,8 @@ def _process(store: Store, c: Container, cgroup_procs: list[str]) -> dict[str, A
         "groups": p["groups"],
         "new_net": p["network"] != "host",
         "files": [(str(d / f), f"/etc/{f}") for f in ("hosts", "hostname", "resolv.conf")],
-        "caps": _native.docker_caps(),
+        "caps": p.get("caps", _native.docker_caps()),
+        "privileged": p.get("privileged", False),
         "cgroup_procs": cgroup_procs,
         "binds": [tuple(b) for b in p.get("binds", [])],
         "tmpfs": p.get("tmpfs", []),
@@ -525,7 +531,7 @@ def exec_in(
     try:
         process = {"argv": argv, "env": environment, "cwd": workdir or p["cwd"], "uid": uid, "gid": gid}
         return _native.exec_in(
-            c.pid, {**process, "groups": groups, "caps": _native.docker_caps(), "cgroup_procs": procs}
+            c.pid, {**process, "groups": groups, "caps": p.get("caps", _native.docker_caps()), "cgroup_procs": procs}
         )
     except SpawnError as e:
         raise _describe(e, argv[0]) from e
