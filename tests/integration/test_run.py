@@ -468,3 +468,41 @@ def test_cap_add_cap_drop_privileged(ketch: Ketch, pulled: str) -> None:
     assert "(rw," in r.out
     r = ketch("run", "--rm", "--cap-add", "NOPE", pulled, "true")
     assert r.rc == 125 and "invalid capability: NOPE" in r.err
+
+
+def test_ps_filters_pause_unpause(ketch: Ketch, pulled: str) -> None:
+    import time
+
+    ketch(
+        "run",
+        "-d",
+        "--name",
+        "p1",
+        pulled,
+        "sh",
+        "-c",
+        "i=0; while true; do i=$((i+1)); echo $i > /tmp/n; sleep 0.1; done",
+        check=True,
+    )
+    ketch("run", "--name", "done1", pulled, "true", check=True)
+    names = lambda *f: [r.split()[-1] for r in ketch("ps", *f).out.splitlines()[1:]]  # noqa: E731
+    assert names("-f", "status=exited") == ["done1"]
+    assert names("-f", "name=p") == ["p1"]
+    assert set(names("-a", "-f", f"ancestor={pulled}")) == {"done1", "p1"}
+    assert ketch("ps", "-f", "bogus=1").rc != 0
+    assert ketch("pause", "p1").out == "p1\n"
+    assert "(Paused)" in ketch("ps").out and names("-f", "status=paused") == ["p1"]
+    r = ketch("exec", "p1", "true")
+    assert r.rc != 0 and "is paused" in r.err
+    # frozen: the counter stops moving
+    cid = json.loads(ketch("inspect", "p1").out)[0]["Id"]
+    upper = ketch.root / "containers" / cid / "upper" / "tmp" / "n"
+    first = upper.read_text()
+    time.sleep(0.4)
+    assert upper.read_text() == first
+    assert ketch("unpause", "p1").out == "p1\n"
+    time.sleep(0.4)
+    assert upper.read_text() != first
+    ketch("pause", "p1", check=True)
+    assert ketch("rm", "-f", "p1").rc == 0  # a paused container can still be removed
+    ketch("rm", "done1", check=True)

@@ -6,6 +6,7 @@ import json
 import shlex
 import sys
 import time
+from collections.abc import Callable
 
 from ..errors import ImageNotFound, KetchError
 from ..runtime import containers as ctr
@@ -138,14 +139,50 @@ def run(
 def _status(c: ctr.Container) -> str:
     now = time.time()
     if c.state == "running" and c.started:
-        return f"Up {human_duration(now - c.started)}"
+        return f"Up {human_duration(now - c.started)}" + (" (Paused)" if c.paused else "")
     if c.state == "exited" and c.finished:
         return f"Exited ({c.exit_code}) {human_duration(now - c.finished)} ago"
     return "Created"
 
 
-def ps(store: Store, all_: bool, quiet: bool, no_trunc: bool) -> None:
-    rows = [c for c in ctr.list_containers(store) if all_ or c.state == "running"]
+def _filter(store: Store, filters: list[str]) -> Callable[[ctr.Container], bool]:
+    """docker ps -f: status=, name= (a substring), ancestor= (image name or id), id= (prefix)."""
+    pairs = []
+    for f in filters:
+        key, sep, value = f.partition("=")
+        if not sep:
+            raise KetchError(f"bad format of filter (expected name=value): {f}")
+        if key not in ("status", "name", "id", "ancestor"):
+            raise KetchError(f"invalid filter '{key}'")
+        pairs.append((key, value))
+
+    def match(c: ctr.Container, key: str, value: str) -> bool:
+        if key == "status":
+            return ("paused" if c.paused else c.state) == value
+        if key == "name":
+            return value.lstrip("/") in c.name
+        if key == "id":
+            return c.id.startswith(value)
+        return _is_ancestor(store, c, value)
+
+    return lambda c: all(match(c, k, v) for k, v in pairs)
+
+
+def _is_ancestor(store: Store, c: ctr.Container, value: str) -> bool:
+    from ..store import images as imgs
+
+    try:
+        img, _ = imgs.lookup(store, value)
+    except KetchError:
+        return False
+    return img.id == c.image_id
+
+
+def ps(store: Store, all_: bool, quiet: bool, no_trunc: bool, filters: list[str] | None = None) -> None:
+    keep = _filter(store, list(filters or []))
+    # a status filter shows stopped containers too, as docker's does
+    every = all_ or any(f.startswith("status=") for f in filters or [])
+    rows = [c for c in ctr.list_containers(store) if (every or c.state == "running") and keep(c)]
     if quiet:
         for c in rows:
             print(c.id if no_trunc else c.short_id)

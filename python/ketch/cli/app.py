@@ -359,11 +359,14 @@ def ps(
     all_: Annotated[bool, typer.Option("-a", "--all", help="Show all containers (default shows just running)")] = False,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Only display container IDs")] = False,
     no_trunc: NoTrunc = False,
+    filter_: Annotated[
+        list[str] | None, typer.Option("-f", "--filter", help="Filter output based on conditions provided")
+    ] = None,
 ) -> None:
     """List containers"""
     from . import _containers
 
-    _containers.ps(_store(), all_, quiet, no_trunc)
+    _containers.ps(_store(), all_, quiet, no_trunc, list(filter_ or []))
 
 
 @command("rm")
@@ -463,3 +466,21 @@ def rename(
     from ..runtime.containers import rename as do_rename
 
     do_rename(_store(), container, new_name)
+
+
+@command("pause")
+def pause(names: Annotated[list[str], typer.Argument(metavar="CONTAINER [CONTAINER...]")]) -> int:
+    """Pause all processes within one or more containers"""
+    from ..runtime.containers import pause as do_pause
+
+    store = _store()
+    return _each(names, lambda n: do_pause(store, n, True))
+
+
+@command("unpause")
+def unpause(names: Annotated[list[str], typer.Argument(metavar="CONTAINER [CONTAINER...]")]) -> int:
+    """Unpause all processes within one or more containers"""
+    from ..runtime.containers import pause as do_pause
+
+    store = _store()
+    return _each(names, lambda n: do_pause(store, n, False))

@@ -127,3 +127,31 @@ def remove(cid: str) -> None:
             d.parent.rmdir()  # the shared "ketch" parent goes with its last container
         except OSError:
             pass
+
+
+def _freezer(cid: str) -> tuple[Path, str, str] | None:
+    """(file, frozen value, thawed value) of the container's freezer."""
+    if is_v2():
+        return ROOT / PARENT / cid / "cgroup.freeze", "1", "0"
+    d = ROOT / "freezer" / PARENT / cid
+    return (d / "freezer.state", "FROZEN", "THAWED") if d.is_dir() else None
+
+
+def freeze(cid: str, frozen: bool) -> None:
+    f = _freezer(cid)
+    if f is None or not f[0].exists():
+        raise KetchError("pause needs the freezer cgroup, which this host does not have")
+    _write(f[0], f[1] if frozen else f[2])
+    # v1 reports FREEZING until every task has stopped
+    for _ in range(100):
+        if is_frozen(cid) == frozen:
+            return
+        time.sleep(0.01)
+
+
+def is_frozen(cid: str) -> bool:
+    f = _freezer(cid)
+    try:
+        return f is not None and f[0].read_text().strip() == f[1]
+    except OSError:
+        return False

@@ -44,6 +44,7 @@ class Container:
     exit_code: int | None
     started: float | None
     finished: float | None
+    paused: bool = False
 
     @property
     def short_id(self) -> str:
@@ -114,6 +115,20 @@ def reconcile(store: Store, c: Container) -> Container:
             )
         c.state, c.finished = "exited", time.time()
         c.exit_code = c.exit_code if c.exit_code is not None else 137
+    if c.state == "running":
+        c.paused = cgroups.is_frozen(c.id)
+    return c
+
+
+def pause(store: Store, ref: str, paused: bool = True) -> Container:
+    """docker pause/unpause: the freezer cgroup stops (or restarts) every process."""
+    c = lookup(store, ref)
+    if c.state != "running":
+        raise ConflictError(f"Container {c.id} is not running")
+    if c.paused == paused:
+        raise ConflictError(f"Container {c.id} is {'already' if paused else 'not'} paused")
+    cgroups.freeze(c.id, paused)
+    c.paused = paused
     return c
 
 
@@ -416,6 +431,8 @@ def stop(store: Store, ref: str, timeout: float = 10.0) -> Container:
     c = lookup(store, ref)
     if c.state != "running" or c.pid is None:
         return c
+    if c.paused:
+        cgroups.freeze(c.id, False)  # a frozen process cannot act on the signal
     img_cfg = imgs.config(store, c.image_id).get("config") or {}
     first = _signal(img_cfg.get("StopSignal") or "SIGTERM")
     for sig, grace in ((first, timeout), (signal.SIGKILL, 10.0)):
@@ -519,6 +536,8 @@ def exec_in(
     c = lookup(store, ref)
     if c.state != "running" or c.pid is None:
         raise ConflictError(f"Container {c.id} is not running")
+    if c.paused:
+        raise ConflictError(f"Container {c.id} is paused, unpause the container before exec")
     if not argv:
         raise KetchError("exec: no command given")
     p = c.config
@@ -567,6 +586,8 @@ def remove(store: Store, ref: str, force: bool = False) -> Container:
                 f"You cannot remove a running container {c.id}. Stop the container before attempting removal "
                 "or force remove"
             )
+        if c.paused:
+            cgroups.freeze(c.id, False)
         if c.pid is not None and _alive(c):
             os.kill(c.pid, signal.SIGKILL)
             for _ in range(100):
