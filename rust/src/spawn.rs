@@ -156,32 +156,16 @@ pub enum Stage {
     Workdir,
     Exec,
     JoinNamespaces,
+    /// Keep last: `from_u32` checks against it.
     Volumes,
 }
 
 impl Stage {
     fn from_u32(v: u32) -> Option<Stage> {
-        use Stage::*;
-        [
-            Cgroup,
-            MountPrivate,
-            MountRoot,
-            BindFile,
-            PivotRoot,
-            MountProc,
-            MountDev,
-            MountSys,
-            Hostname,
-            Loopback,
-            Capabilities,
-            SetUser,
-            Workdir,
-            Exec,
-            JoinNamespaces,
-            Volumes,
-        ]
-        .into_iter()
-        .find(|s| *s as u32 == v)
+        // The value comes from our own child (same binary), but is checked anyway.
+        (Stage::Cgroup as u32..=Stage::Volumes as u32)
+            .contains(&v)
+            .then(|| unsafe { std::mem::transmute::<u32, Stage>(v) })
     }
 
     pub fn name(self) -> &'static str {
@@ -467,11 +451,11 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
     unsafe { child(p) }
 }
 
-unsafe fn child(p: &Prepared) -> ! {
-    let none = c"";
-    // The container dies with its parent (the monitor, or the CLI in the
-    // foreground) rather than run on unwatched. (getppid() cannot check for a
-    // parent that died first: in a new pid namespace it is 0.)
+/// The first steps of both children: die with the parent (the monitor, or
+/// the CLI in the foreground) rather than run on unwatched, then enter the
+/// container's cgroups. (getppid() cannot check for a parent that died first:
+/// in a new pid namespace it is 0.)
+unsafe fn join_cgroups(p: &Prepared) {
     libc::prctl(
         libc::PR_SET_PDEATHSIG,
         libc::SIGKILL as libc::c_ulong,
@@ -485,6 +469,11 @@ unsafe fn child(p: &Prepared) -> ! {
             fail(p, Stage::Cgroup, errno());
         }
     }
+}
+
+unsafe fn child(p: &Prepared) -> ! {
+    let none = c"";
+    join_cgroups(p);
     ok(p, Stage::Cgroup, libc::unshare(libc::CLONE_NEWCGROUP));
     // Nothing mounted here may reach the host.
     ok(
@@ -981,35 +970,39 @@ pub fn spawn(config: &Config) -> Result<std::result::Result<i32, SpawnFailure>> 
         return Err(Error::io("clone", io::Error::last_os_error()));
     }
     drop(wr);
+    let report = read_report(&rd, pid);
+    drop(prepared);
+    drop(stack);
+    Ok(report)
+}
+
+/// What a child reported before its exec: nothing (the pipe closed on exec)
+/// means it runs as `pid`; else (stage, errno), and the child is reaped.
+fn read_report(rd: &OwnedFd, pid: i32) -> std::result::Result<i32, SpawnFailure> {
     let mut msg = [0u8; 8];
     let mut got = 0usize;
     while got < 8 {
         let n = unsafe { libc::read(rd.as_raw_fd(), msg[got..].as_mut_ptr().cast(), 8 - got) };
-        if n < 0 {
-            if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-                continue;
-            }
-            break;
+        if n < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            continue;
         }
-        if n == 0 {
+        if n <= 0 {
             break;
         }
         got += n as usize;
     }
-    drop(prepared);
-    drop(stack);
     if got == 0 {
-        return Ok(Ok(pid));
+        return Ok(pid);
     }
     let stage = u32::from_ne_bytes(msg[..4].try_into().unwrap());
     let err = i32::from_ne_bytes(msg[4..].try_into().unwrap());
     // The child exits right after reporting: reap it.
     let mut status = 0;
     unsafe { libc::waitpid(pid, &mut status, 0) };
-    Ok(Err(SpawnFailure {
+    Err(SpawnFailure {
         stage: Stage::from_u32(stage).unwrap_or(Stage::Exec),
         errno: err,
-    }))
+    })
 }
 
 /// Runs a process in the namespaces and cgroups of the running container
@@ -1039,44 +1032,11 @@ pub fn exec_in(pid: i32, config: &Config) -> Result<std::result::Result<i32, Spa
         unsafe { exec_child(&prepared, &ns) }
     }
     drop(wr);
-    let mut msg = [0u8; 8];
-    let mut got = 0usize;
-    while got < 8 {
-        let n = unsafe { libc::read(rd.as_raw_fd(), msg[got..].as_mut_ptr().cast(), 8 - got) };
-        if n <= 0 {
-            if n < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-                continue;
-            }
-            break;
-        }
-        got += n as usize;
-    }
-    if got == 0 {
-        return Ok(Ok(child));
-    }
-    let stage = u32::from_ne_bytes(msg[..4].try_into().unwrap());
-    let err = i32::from_ne_bytes(msg[4..].try_into().unwrap());
-    let mut status = 0;
-    unsafe { libc::waitpid(child, &mut status, 0) };
-    Ok(Err(SpawnFailure {
-        stage: Stage::from_u32(stage).unwrap_or(Stage::Exec),
-        errno: err,
-    }))
+    Ok(read_report(&rd, child))
 }
 
 unsafe fn exec_child(p: &Prepared, ns: &[OwnedFd]) -> ! {
-    libc::prctl(
-        libc::PR_SET_PDEATHSIG,
-        libc::SIGKILL as libc::c_ulong,
-        0,
-        0,
-        0,
-    );
-    for fd in &p.cgroup_fds {
-        if libc::write(fd.as_raw_fd(), c"0".as_ptr().cast(), 1) < 0 {
-            fail(p, Stage::Cgroup, errno());
-        }
-    }
+    join_cgroups(p);
     for fd in ns {
         ok(p, Stage::JoinNamespaces, libc::setns(fd.as_raw_fd(), 0));
     }

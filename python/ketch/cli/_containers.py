@@ -42,30 +42,18 @@ def run(
     store: Store,
     image: str,
     args: list[str],
+    opts: ctr.Options,
     *,
     create_only: bool = False,
-    name: str | None,
-    rm: bool,
-    detach: bool,
-    interactive: bool,
-    tty: bool,
-    env: list[str],
-    env_file: list[str],
-    workdir: str | None,
-    user: str | None,
-    entrypoint: str | None,
-    hostname: str | None,
-    network: str,
-    pull_policy: str,
+    rm: bool = False,
+    detach: bool = False,
+    interactive: bool = False,
+    tty: bool = False,
+    env_file: list[str] | None = None,
+    pull_policy: str = "missing",
     memory: str | None = None,
     cpus: float | None = None,
     pids_limit: int | None = None,
-    volumes: list[str] | None = None,
-    tmpfs: list[str] | None = None,
-    read_only: bool = False,
-    cap_add: list[str] | None = None,
-    cap_drop: list[str] | None = None,
-    privileged: bool = False,
 ) -> int:
     from ..runtime.cgroups import Limits, parse_bytes
     from ..runtime.spec import read_env_file
@@ -79,32 +67,14 @@ def run(
         err.exit_code = 125
         raise err
     try:
-        limits = Limits(parse_bytes(memory) if memory else None, cpus, pids_limit)
+        opts.limits = Limits(parse_bytes(memory) if memory else None, cpus, pids_limit)
     except KetchError as e:
         e.exit_code = 125
         raise
     _ensure_image(store, image, pull_policy)
-    envs = [e for f in env_file for e in read_env_file(f)] + env
+    opts.env = [e for f in env_file or [] for e in read_env_file(f)] + opts.env
     try:
-        c = ctr.create(
-            store,
-            image,
-            args,
-            name=name,
-            env=envs,
-            workdir=workdir,
-            user=user,
-            entrypoint=entrypoint,
-            hostname=hostname,
-            network=network,
-            limits=limits,
-            volumes=volumes,
-            tmpfs=tmpfs,
-            read_only=read_only,
-            cap_add=cap_add,
-            cap_drop=cap_drop,
-            privileged=privileged,
-        )
+        c = ctr.create(store, image, args, opts)
     except KetchError as e:
         e.exit_code = 125
         raise

@@ -255,6 +255,13 @@ def load(
 
 # -- containers --------------------------------------------------------------
 
+# Flags that run, create and exec share.
+InteractiveOpt = Annotated[bool, typer.Option("-i", "--interactive", help="Keep STDIN open")]
+TtyOpt = Annotated[bool, typer.Option("-t", "--tty", help="Allocate a pseudo-TTY")]
+EnvOpt = Annotated[list[str] | None, typer.Option("-e", "--env", help="Set environment variables")]
+WorkdirOpt = Annotated[str | None, typer.Option("-w", "--workdir", help="Working directory inside the container")]
+UserOpt = Annotated[str | None, typer.Option("-u", "--user", help="Username or UID (format: <name|uid>[:<group|gid>])")]
+
 
 # Everything after the image is the container's command; -h is --hostname, as in docker.
 @command("run", allow_interspersed_args=False, help_option_names=["--help"])
@@ -265,18 +272,14 @@ def run(
     name: Annotated[str | None, typer.Option("--name", help="Assign a name to the container")] = None,
     rm: Annotated[bool, typer.Option("--rm", help="Automatically remove the container when it exits")] = False,
     detach: Annotated[bool, typer.Option("-d", "--detach", help="Run container in background")] = False,
-    interactive: Annotated[bool, typer.Option("-i", "--interactive", help="Keep STDIN open")] = False,
-    tty: Annotated[bool, typer.Option("-t", "--tty", help="Allocate a pseudo-TTY")] = False,
-    env: Annotated[list[str] | None, typer.Option("-e", "--env", help="Set environment variables")] = None,
+    interactive: InteractiveOpt = False,
+    tty: TtyOpt = False,
+    env: EnvOpt = None,
     env_file: Annotated[
         list[str] | None, typer.Option("--env-file", help="Read in a file of environment variables")
     ] = None,
-    workdir: Annotated[
-        str | None, typer.Option("-w", "--workdir", help="Working directory inside the container")
-    ] = None,
-    user: Annotated[
-        str | None, typer.Option("-u", "--user", help="Username or UID (format: <name|uid>[:<group|gid>])")
-    ] = None,
+    workdir: WorkdirOpt = None,
+    user: UserOpt = None,
     entrypoint: Annotated[str | None, typer.Option("--entrypoint", help="Overwrite the default ENTRYPOINT")] = None,
     hostname: Annotated[str | None, typer.Option("-h", "--hostname", help="Container host name")] = None,
     network: Annotated[
@@ -301,35 +304,39 @@ def run(
 ) -> int:
     """Run a command in a new container"""
     # Registered as `create` too, which stops after printing the new id.
+    from ..runtime.containers import Options
     from . import _containers
 
-    return _containers.run(
-        _store(),
-        image,
-        list(args or []),
-        create_only=ctx.info_name == "create",
+    opts = Options(
         name=name,
-        rm=rm,
-        detach=detach,
-        interactive=interactive,
-        tty=tty,
         env=list(env or []),
-        env_file=list(env_file or []),
         workdir=workdir,
         user=user,
         entrypoint=entrypoint,
         hostname=hostname,
         network=network,
-        pull_policy=pull_policy,
-        memory=memory,
-        cpus=cpus,
-        pids_limit=pids_limit,
         volumes=list(volume or []),
         tmpfs=list(tmpfs or []),
         read_only=read_only,
         cap_add=list(cap_add or []),
         cap_drop=list(cap_drop or []),
         privileged=privileged,
+    )
+    return _containers.run(
+        _store(),
+        image,
+        list(args or []),
+        opts,
+        create_only=ctx.info_name == "create",
+        rm=rm,
+        detach=detach,
+        interactive=interactive,
+        tty=tty,
+        env_file=list(env_file or []),
+        pull_policy=pull_policy,
+        memory=memory,
+        cpus=cpus,
+        pids_limit=pids_limit,
     )
 
 
@@ -410,15 +417,11 @@ def logs(
 def exec_(
     container: Annotated[str, typer.Argument(metavar="CONTAINER")],
     args: Annotated[list[str], typer.Argument(metavar="COMMAND [ARG...]")],
-    interactive: Annotated[bool, typer.Option("-i", "--interactive", help="Keep STDIN open")] = False,
-    tty: Annotated[bool, typer.Option("-t", "--tty", help="Allocate a pseudo-TTY")] = False,
-    env: Annotated[list[str] | None, typer.Option("-e", "--env", help="Set environment variables")] = None,
-    workdir: Annotated[
-        str | None, typer.Option("-w", "--workdir", help="Working directory inside the container")
-    ] = None,
-    user: Annotated[
-        str | None, typer.Option("-u", "--user", help="Username or UID (format: <name|uid>[:<group|gid>])")
-    ] = None,
+    interactive: InteractiveOpt = False,
+    tty: TtyOpt = False,
+    env: EnvOpt = None,
+    workdir: WorkdirOpt = None,
+    user: UserOpt = None,
 ) -> int:
     """Execute a command in a running container"""
     from ..runtime.containers import exec_in, wait_forwarding

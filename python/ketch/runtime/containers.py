@@ -16,7 +16,7 @@ import secrets
 import shutil
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -158,49 +158,51 @@ def _random_name(store: Store) -> str:
     return f"{random.choice(_ADJ)}_{random.choice(_NAMES)}{random.randint(1, 999)}"
 
 
-def create(
-    store: Store,
-    image_name: str,
-    args: list[str],
-    *,
-    name: str | None = None,
-    env: list[str] | None = None,
-    workdir: str | None = None,
-    user: str | None = None,
-    entrypoint: str | None = None,
-    hostname: str | None = None,
-    network: str = "none",
-    limits: cgroups.Limits | None = None,
-    volumes: list[str] | None = None,
-    tmpfs: list[str] | None = None,
-    read_only: bool = False,
-    cap_add: list[str] | None = None,
-    cap_drop: list[str] | None = None,
-    privileged: bool = False,
-) -> Container:
+@dataclass
+class Options:
+    """What `run`/`create` flags say about a new container."""
+
+    name: str | None = None
+    env: list[str] = field(default_factory=list)
+    workdir: str | None = None
+    user: str | None = None
+    entrypoint: str | None = None
+    hostname: str | None = None
+    network: str = "none"
+    limits: cgroups.Limits = field(default_factory=cgroups.Limits)
+    volumes: list[str] = field(default_factory=list)
+    tmpfs: list[str] = field(default_factory=list)
+    read_only: bool = False
+    cap_add: list[str] = field(default_factory=list)
+    cap_drop: list[str] = field(default_factory=list)
+    privileged: bool = False
+
+
+def create(store: Store, image_name: str, args: list[str], opts: Options | None = None) -> Container:
+    o = opts or Options()
     img, _ = imgs.lookup(store, image_name)
     config = imgs.config(store, img.id)
     chains = imgs.layer_chain(store, img.id)
     lowerdirs = [str(store.layers.diff(c)) for c in reversed(chains)]
     if not lowerdirs:
         raise KetchError(f"image {image_name} has no layers to run")
-    if network not in ("none", "host"):
-        raise KetchError(f'network "{network}" is not supported yet: use --network none or --network host')
+    if o.network not in ("none", "host"):
+        raise KetchError(f'network "{o.network}" is not supported yet: use --network none or --network host')
     icfg = config.get("config") or {}
-    argv = spec.command(config, args, entrypoint)
+    argv = spec.command(config, args, o.entrypoint)
     cid = secrets.token_hex(32)
-    host = hostname or cid[:12]
-    environment = spec.merge_env(list(icfg.get("Env") or []), list(env or []))
+    host = o.hostname or cid[:12]
+    environment = spec.merge_env(list(icfg.get("Env") or []), o.env)
     environment.append(f"HOSTNAME={host}")
-    cwd = workdir or icfg.get("WorkingDir") or "/"
+    cwd = o.workdir or icfg.get("WorkingDir") or "/"
     if not cwd.startswith("/"):
         raise KetchError(f"the working directory '{cwd}' is invalid, it needs to be an absolute path")
     uid, gid, groups = spec.resolve_user(
-        user if user is not None else icfg.get("User") or "", [Path(p) for p in lowerdirs]
+        o.user if o.user is not None else icfg.get("User") or "", [Path(p) for p in lowerdirs]
     )
-    if name and not _NAME.match(name):
-        raise KetchError(f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
-    name = name.lstrip("/") if name else None
+    if o.name and not _NAME.match(o.name):
+        raise KetchError(f"Invalid container name ({o.name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+    name = o.name.lstrip("/") if o.name else None
     process = {
         "argv": argv,
         "env": environment,
@@ -209,15 +211,15 @@ def create(
         "gid": gid,
         "groups": groups,
         "hostname": host,
-        "network": network,
+        "network": o.network,
         "lowerdirs": lowerdirs,
-        "user": user or icfg.get("User") or "",
-        "limits": vars(limits or cgroups.Limits()),
-        "binds": [_bind(v) for v in volumes or []],
-        "tmpfs": [_mount_point(t.split(":", 1)[0], "--tmpfs") for t in tmpfs or []],
-        "readonly_root": read_only,
-        "caps": caps.mask(_native.docker_caps(), list(cap_add or []), list(cap_drop or []), privileged),
-        "privileged": privileged,
+        "user": o.user or icfg.get("User") or "",
+        "limits": vars(o.limits),
+        "binds": [_bind(v) for v in o.volumes],
+        "tmpfs": [_mount_point(t.split(":", 1)[0], "--tmpfs") for t in o.tmpfs],
+        "readonly_root": o.read_only,
+        "caps": caps.mask(_native.docker_caps(), o.cap_add, o.cap_drop, o.privileged),
+        "privileged": o.privileged,
     }
     d = _dir(store, cid)
     now = time.time()
