@@ -22,6 +22,10 @@ pub enum Error {
         expected: String,
         actual: String,
     },
+    /// A request that cannot be carried out as given (a bad mount point, a
+    /// NUL in an argument, a seccomp rule the kernel cannot take).
+    #[error("{0}")]
+    Invalid(String),
     /// A layer that unpacks to more than the caller allowed (a decompression bomb).
     #[error("layer expands beyond the limit of {0} bytes")]
     TooLarge(u64),

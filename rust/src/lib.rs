@@ -7,7 +7,10 @@ pub mod error;
 pub mod layer;
 pub mod monitor;
 pub mod root;
+pub mod seccomp;
 pub mod spawn;
+#[cfg(target_arch = "x86_64")]
+mod syscalls_x86_64;
 
 #[cfg(feature = "python")]
 #[pyo3::pymodule]
@@ -180,6 +183,48 @@ mod _native {
             tmpfs: get(d, "tmpfs", Vec::new())?,
             readonly_root: get(d, "readonly_root", false)?,
             privileged: get(d, "privileged", false)?,
+            seccomp: match d.get_item("seccomp")? {
+                Some(v) if !v.is_none() => Some(seccomp_from(v.cast::<PyDict>()?)?),
+                _ => None,
+            },
+            no_new_privileges: get(d, "no_new_privileges", false)?,
+            detached: false,
+        })
+    }
+
+    /// {"default": SECCOMP_RET value, "rules": [(names, action, [(index, op, value, value_two)])]}
+    fn seccomp_from(d: &Bound<'_, PyDict>) -> PyResult<crate::seccomp::Profile> {
+        type RawRule = (Vec<String>, u32, Vec<(u32, String, u64, u64)>);
+        let default_action: u32 = d
+            .get_item("default")?
+            .ok_or_else(|| pyo3::exceptions::PyKeyError::new_err("default"))?
+            .extract()?;
+        let raw: Vec<RawRule> = match d.get_item("rules")? {
+            Some(v) => v.extract()?,
+            None => Vec::new(),
+        };
+        let mut rules = Vec::with_capacity(raw.len());
+        for (names, action, args) in raw {
+            let args = args
+                .into_iter()
+                .map(|(index, op, value, value_two)| {
+                    Ok(crate::seccomp::ArgCmp {
+                        index,
+                        op: crate::seccomp::Op::parse(&op)?,
+                        value,
+                        value_two,
+                    })
+                })
+                .collect::<crate::error::Result<Vec<_>>>()?;
+            rules.push(crate::seccomp::Rule {
+                names,
+                action,
+                args,
+            });
+        }
+        Ok(crate::seccomp::Profile {
+            default_action,
+            rules,
         })
     }
 
@@ -227,9 +272,25 @@ mod _native {
 
     /// Runs `process` inside the running container whose init is `pid`
     /// (`ketch exec`); returns the pid to wait for. Raises SpawnError like `spawn`.
+    /// With `tty_socket`, the process gets a pty from the container's devpts
+    /// (as `spawn`); with `detach`, it does not die with the caller and its
+    /// stdio is `stdio` (three descriptors, e.g. /dev/null).
     #[pyfunction]
-    fn exec_in(py: Python<'_>, pid: i32, process: &Bound<'_, PyDict>) -> PyResult<i32> {
-        let config = config_from(process)?;
+    #[pyo3(signature = (pid, process, tty_socket=-1, detach=false, stdio=None))]
+    fn exec_in(
+        py: Python<'_>,
+        pid: i32,
+        process: &Bound<'_, PyDict>,
+        tty_socket: i32,
+        detach: bool,
+        stdio: Option<[i32; 3]>,
+    ) -> PyResult<i32> {
+        let mut config = config_from(process)?;
+        config.tty_socket = tty_socket;
+        config.detached = detach;
+        if let Some(fds) = stdio {
+            config.stdio = fds;
+        }
         spawned(py.detach(|| crate::spawn::exec_in(pid, &config)))
     }
 
@@ -270,6 +331,7 @@ pub(crate) mod pyerr {
             match &e {
                 Error::DigestMismatch { .. } => DigestMismatchError::new_err(msg),
                 Error::BadLayer(_) | Error::TooLarge(_) => LayerError::new_err(msg),
+                Error::Invalid(_) => pyo3::exceptions::PyValueError::new_err(msg),
                 Error::Io { .. } if e.raw_os_error() == Some(libc::ENOSPC) => {
                     NoSpaceError::new_err(msg)
                 }

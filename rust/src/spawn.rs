@@ -98,6 +98,13 @@ pub struct Config {
     /// --privileged: /sys writable, no masked or read-only paths (capabilities
     /// are the caller's `caps`, all of them for --privileged).
     pub privileged: bool,
+    /// A seccomp filter installed right before the exec (None: unconfined).
+    pub seccomp: Option<crate::seccomp::Profile>,
+    /// --security-opt no-new-privileges: setuid binaries and file
+    /// capabilities give nothing more after the exec.
+    pub no_new_privileges: bool,
+    /// `exec -d`: the process does not die with the caller (no PDEATHSIG).
+    pub detached: bool,
 }
 
 /// A bind mount, prepared: the source as a detached mount tree (open_tree in
@@ -122,7 +129,7 @@ fn path_steps(path: &str) -> Result<(Vec<CString>, CString)> {
         .filter(|p| !p.is_empty() && *p != ".")
         .collect();
     if parts.contains(&"..") || parts.is_empty() {
-        return Err(Error::BadLayer(format!("invalid mount point {path:?}")));
+        return Err(Error::Invalid(format!("invalid mount point {path:?}")));
     }
     for part in &parts[..parts.len() - 1] {
         acc.push('/');
@@ -156,6 +163,7 @@ pub enum Stage {
     Workdir,
     Exec,
     JoinNamespaces,
+    Seccomp,
     /// Keep last: `from_u32` checks against it.
     Volumes,
 }
@@ -185,6 +193,7 @@ impl Stage {
             Stage::Workdir => "enter the working directory",
             Stage::Exec => "exec",
             Stage::JoinNamespaces => "join the container's namespaces",
+            Stage::Seccomp => "install the seccomp filter",
             Stage::Volumes => "mount a volume",
         }
     }
@@ -227,16 +236,19 @@ struct Prepared {
     tmpfs: Vec<(Vec<CString>, CString)>,
     readonly_root: bool,
     privileged: bool,
+    seccomp: Vec<crate::seccomp::Insn>,
+    no_new_privileges: bool,
+    detached: bool,
 }
 
 fn cstring(s: &str) -> Result<CString> {
-    CString::new(s).map_err(|_| Error::BadLayer(format!("{s:?} contains a NUL byte")))
+    CString::new(s).map_err(|_| Error::Invalid(format!("{s:?} contains a NUL byte")))
 }
 
 fn path_cstring(p: &std::path::Path) -> Result<CString> {
     use std::os::unix::ffi::OsStrExt;
     CString::new(p.as_os_str().as_bytes())
-        .map_err(|_| Error::BadLayer(format!("{} contains a NUL byte", p.display())))
+        .map_err(|_| Error::Invalid(format!("{} contains a NUL byte", p.display())))
 }
 
 /// Where `cmd` may be: itself if it has a slash, else each directory of PATH.
@@ -264,7 +276,7 @@ fn last_cap() -> u32 {
 impl Prepared {
     fn new(c: &Config, err_fd: RawFd) -> Result<Prepared> {
         if c.argv.is_empty() {
-            return Err(Error::BadLayer("no command given".into()));
+            return Err(Error::Invalid("no command given".into()));
         }
         let lower: Vec<String> = c
             .lowerdirs
@@ -363,6 +375,12 @@ impl Prepared {
                 .collect::<Result<_>>()?,
             readonly_root: c.readonly_root,
             privileged: c.privileged,
+            seccomp: match &c.seccomp {
+                Some(profile) => crate::seccomp::compile(profile)?,
+                None => Vec::new(),
+            },
+            no_new_privileges: c.no_new_privileges,
+            detached: c.detached,
             cgroup_fds: c
                 .cgroup_procs
                 .iter()
@@ -456,13 +474,17 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
 /// container's cgroups. (getppid() cannot check for a parent that died first:
 /// in a new pid namespace it is 0.)
 unsafe fn join_cgroups(p: &Prepared) {
-    libc::prctl(
-        libc::PR_SET_PDEATHSIG,
-        libc::SIGKILL as libc::c_ulong,
-        0,
-        0,
-        0,
-    );
+    if p.detached {
+        libc::setsid();
+    } else {
+        libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        );
+    }
     for fd in &p.cgroup_fds {
         // "0" is the writer itself.
         if libc::write(fd.as_raw_fd(), c"0".as_ptr().cast(), 1) < 0 {
@@ -670,6 +692,18 @@ unsafe fn become_process(p: &Prepared, stdio: [RawFd; 3], tty: bool) -> ! {
             }
         }
     }
+    // The filter goes on while we still hold CAP_SYS_ADMIN, unless
+    // no_new_privs lets it wait until just before the exec (as runc does):
+    // either way the calls left before the exec are in every sane profile.
+    if p.no_new_privileges {
+        ok(
+            p,
+            Stage::Seccomp,
+            libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0),
+        );
+    } else if !p.seccomp.is_empty() {
+        ok(p, Stage::Seccomp, crate::seccomp::install(&p.seccomp));
+    }
     // The working directory is created if missing, as docker does.
     for step in &p.cwd_steps {
         mkdir(step, 0o755);
@@ -707,6 +741,9 @@ unsafe fn become_process(p: &Prepared, stdio: [RawFd; 3], tty: bool) -> ! {
         u32::MAX,
         libc::CLOSE_RANGE_CLOEXEC,
     );
+    if p.no_new_privileges && !p.seccomp.is_empty() {
+        ok(p, Stage::Seccomp, crate::seccomp::install(&p.seccomp));
+    }
     let mut last = libc::ENOENT;
     for cand in &p.candidates {
         libc::execve(cand.as_ptr(), p.argv_ptrs.as_ptr(), p.env_ptrs.as_ptr());
@@ -1036,6 +1073,9 @@ pub fn exec_in(pid: i32, config: &Config) -> Result<std::result::Result<i32, Spa
 }
 
 unsafe fn exec_child(p: &Prepared, ns: &[OwnedFd]) -> ! {
+    // Until its exec, this process is a copy of the caller: processes of the
+    // container may not open its /proc/<pid>/exe or read its memory.
+    libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
     join_cgroups(p);
     for fd in ns {
         ok(p, Stage::JoinNamespaces, libc::setns(fd.as_raw_fd(), 0));
@@ -1046,13 +1086,19 @@ unsafe fn exec_child(p: &Prepared, ns: &[OwnedFd]) -> ! {
         fail(p, Stage::Exec, errno());
     }
     if grandchild == 0 {
-        libc::prctl(
-            libc::PR_SET_PDEATHSIG,
-            libc::SIGKILL as libc::c_ulong,
-            0,
-            0,
-            0,
-        );
+        if !p.detached {
+            libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            );
+        }
+        if p.tty_socket >= 0 {
+            let slave = open_container_pty(p);
+            become_process(p, [slave, slave, slave], true)
+        }
         become_process(p, p.stdio, p.tty);
     }
     // The middle process only relays the exit status; it must not report

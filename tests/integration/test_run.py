@@ -327,62 +327,100 @@ def test_kill_wait_rename_inspect(ketch: Ketch, pulled: str) -> None:
     ketch("rm", "k2", check=True)
 
 
+class Terminal:
+    """A ketch command driven through a real pty, as by a person at a terminal."""
+
+    def __init__(self, ketch: Ketch, *args: str, rows: int = 24, cols: int = 80) -> None:
+        import fcntl
+        import pty
+        import struct
+        import termios
+
+        self.master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        self.proc = subprocess.Popen(
+            ["ketch", *args],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=ketch.env,
+            start_new_session=True,
+            executable=str(Path(sys.executable).parent / "ketch"),
+        )
+        os.close(slave)
+        self.out = b""
+
+    def read_until(self, marker: bytes, timeout: float = 10) -> bool:
+        import select
+        import time
+
+        end = time.time() + timeout
+        while marker not in self.out and time.time() < end:
+            if select.select([self.master], [], [], 0.1)[0]:
+                try:
+                    self.out += os.read(self.master, 4096)
+                except OSError:
+                    break
+        return marker in self.out
+
+    def type(self, keys: bytes) -> None:
+        os.write(self.master, keys)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self.master)
+
+
 def test_tty_through_a_real_pty(ketch: Ketch, pulled: str) -> None:
     """-t -i driven through a pty, as a person at a terminal: the container's
     stdin is a terminal of the caller's size, keys reach it, Ctrl-C stops its
     foreground job, and the exit code comes back."""
-    import fcntl
-    import pty
-    import struct
-    import termios
     import time
 
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
-    p = subprocess.Popen(
-        ["ketch", "run", "-t", "-i", "--rm", pulled, "sh"],
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        env=ketch.env,
-        start_new_session=True,
-        executable=str(Path(sys.executable).parent / "ketch"),
-    )
-    os.close(slave)
-    out = b""
-
-    def read_until(marker: bytes, timeout: float = 10) -> None:
-        nonlocal out
-        end = time.time() + timeout
-        while marker not in out and time.time() < end:
-            import select
-
-            if select.select([master], [], [], 0.1)[0]:
-                try:
-                    out += os.read(master, 4096)
-                except OSError:
-                    return
-
+    t = Terminal(ketch, "run", "-t", "-i", "--rm", pulled, "sh", rows=33, cols=101)
     try:
-        read_until(b"# ")
-        os.write(master, b"[ -t 0 ] && echo IS-A-TTY; stty size; ls -l /proc/self/fd/0; echo $((6*7))\r")
-        read_until(b"42")
-        assert b"IS-A-TTY" in out and b"33 101" in out
+        t.read_until(b"# ")
+        t.type(b"[ -t 0 ] && echo IS-A-TTY; stty size; ls -l /proc/self/fd/0; echo $((6*7))\r")
+        t.read_until(b"42")
+        assert b"IS-A-TTY" in t.out and b"33 101" in t.out
         # the pty comes from the container's own devpts
-        assert b"-> /dev/pts/0" in out
-        os.write(master, b"sleep 30\r")
+        assert b"-> /dev/pts/0" in t.out
+        t.type(b"sleep 30\r")
         time.sleep(0.5)
-        os.write(master, b"\x03")  # Ctrl-C
-        os.write(master, b"echo AFTER-INT\r")
-        read_until(b"AFTER-INT\r\n")
-        assert b"AFTER-INT" in out
-        os.write(master, b"exit 5\r")
-        assert p.wait(timeout=10) == 5
+        t.type(b"\x03")  # Ctrl-C
+        t.type(b"echo AFTER-INT\r")
+        assert t.read_until(b"AFTER-INT\r\n")
+        t.type(b"exit 5\r")
+        assert t.proc.wait(timeout=10) == 5
     finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-        os.close(master)
+        t.close()
+
+
+def test_exec_with_a_tty_and_detached(ketch: Ketch, pulled: str) -> None:
+    assert ketch("run", "-d", "--name", "ex", pulled, "sleep", "60").rc == 0
+    t = Terminal(ketch, "exec", "-it", "ex", "sh", rows=20, cols=70)
+    try:
+        assert t.read_until(b"# ")
+        t.type(b"[ -t 0 ] && echo IS-A-TTY; stty size; ls -l /proc/self/fd/0; exit 4\r")
+        assert t.proc.wait(timeout=10) == 4
+        t.read_until(b"/dev/pts/", timeout=2)
+        assert b"IS-A-TTY" in t.out and b"20 70" in t.out and b"-> /dev/pts/" in t.out
+        # -d: the command runs on after exec returns, with nothing of the caller's
+        r = ketch("exec", "-d", "ex", "sh", "-c", "sleep 0.3; ls -l /proc/$$/fd/ > /exec-d.txt; true")
+        assert (r.rc, r.out) == (0, "")
+        for _ in range(50):
+            r = ketch("exec", "ex", "cat", "/exec-d.txt")
+            if r.rc == 0 and "/dev/null" in r.out:
+                break
+            import time
+
+            time.sleep(0.1)
+        assert r.out.count("-> /dev/null") == 3, r.out
+    finally:
+        t.close()
+        ketch("rm", "-f", "ex")
 
 
 def test_create_then_start_and_restart_an_exited_container(ketch: Ketch, pulled: str) -> None:

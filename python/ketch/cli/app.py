@@ -1,7 +1,5 @@
 """The Typer application: parse flags, call the library, print. No logic here."""
 
-from __future__ import annotations
-
 import os
 from collections.abc import Callable
 from typing import Annotated
@@ -301,6 +299,7 @@ def run(
     privileged: Annotated[
         bool, typer.Option("--privileged", help="Give extended privileges to this container")
     ] = False,
+    security_opt: Annotated[list[str] | None, typer.Option("--security-opt", help="Security Options")] = None,
 ) -> int:
     """Run a command in a new container"""
     # Registered as `create` too, which stops after printing the new id.
@@ -321,6 +320,7 @@ def run(
         cap_add=list(cap_add or []),
         cap_drop=list(cap_drop or []),
         privileged=privileged,
+        security_opt=list(security_opt or []),
     )
     return _containers.run(
         _store(),
@@ -422,12 +422,28 @@ def exec_(
     env: EnvOpt = None,
     workdir: WorkdirOpt = None,
     user: UserOpt = None,
+    detach: Annotated[bool, typer.Option("-d", "--detach", help="Detached mode: run command in the background")] = (
+        False
+    ),
 ) -> int:
     """Execute a command in a running container"""
     from ..runtime.containers import exec_in, wait_forwarding
 
     store = _store()
-    pid = exec_in(store, container, list(args), env=list(env or []), workdir=workdir, user=user)
+    pid, master = exec_in(
+        store, container, list(args), env=list(env or []), workdir=workdir, user=user, tty=tty, detach=detach
+    )
+    if detach:
+        return 0
+    if master is not None:
+        import os
+
+        from ..runtime import tty as term
+
+        try:
+            term.relay(master, interactive)
+        finally:
+            os.close(master)
     return wait_forwarding(pid)
 
 

@@ -176,6 +176,29 @@ class Options:
     cap_add: list[str] = field(default_factory=list)
     cap_drop: list[str] = field(default_factory=list)
     privileged: bool = False
+    security_opt: list[str] = field(default_factory=list)
+
+
+def _security(opts: list[str], privileged: bool) -> tuple[Any, bool]:
+    """--security-opt: (seccomp profile: "default", None for unconfined or a
+    docker-format profile; no-new-privileges). --privileged runs unconfined."""
+    from . import seccomp
+
+    profile: Any = "default"
+    nnp = False
+    for opt in opts:
+        key, sep, value = opt.partition("=")
+        if not sep:
+            key, sep, value = opt.partition(":")
+        if key == "no-new-privileges" and value in ("", "true", "false"):
+            nnp = value != "false"
+        elif key == "seccomp" and value:
+            profile = None if value == "unconfined" else seccomp.load(value)
+        elif key in ("apparmor", "label") and value:
+            pass  # no LSM profiles in ketch: accepted, as on a host without AppArmor/SELinux
+        else:
+            raise KetchError(f'invalid --security-opt: "{opt}"')
+    return (None if privileged else profile), nnp
 
 
 def create(store: Store, image_name: str, args: list[str], opts: Options | None = None) -> Container:
@@ -203,6 +226,7 @@ def create(store: Store, image_name: str, args: list[str], opts: Options | None 
     if o.name and not _NAME.match(o.name):
         raise KetchError(f"Invalid container name ({o.name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
     name = o.name.lstrip("/") if o.name else None
+    seccomp_profile, nnp = _security(o.security_opt, o.privileged)
     process = {
         "argv": argv,
         "env": environment,
@@ -220,6 +244,8 @@ def create(store: Store, image_name: str, args: list[str], opts: Options | None 
         "readonly_root": o.read_only,
         "caps": caps.mask(_native.docker_caps(), o.cap_add, o.cap_drop, o.privileged),
         "privileged": o.privileged,
+        "seccomp": seccomp_profile,
+        "no_new_privileges": nnp,
     }
     d = _dir(store, cid)
     now = time.time()
@@ -291,11 +317,28 @@ def _resolv_conf() -> str:
     return "\n".join(out) + "\n"
 
 
+def _confinement(p: dict[str, Any]) -> dict[str, Any]:
+    """Capabilities, seccomp filter and no_new_privs: the same for the
+    container's process and every process exec'd into it."""
+    from . import seccomp
+
+    mask = p.get("caps", _native.docker_caps())
+    profile = p.get("seccomp", "default")
+    if profile == "default":
+        profile = seccomp.default_profile()
+    return {
+        "caps": mask,
+        "seccomp": None if profile is None else seccomp.compile_rules(profile, mask),
+        "no_new_privileges": p.get("no_new_privileges", False),
+    }
+
+
 def _process(store: Store, c: Container, cgroup_procs: list[str]) -> dict[str, Any]:
     """What `_native.spawn`/`monitor` start the container's process with."""
     p = c.config
     d = _dir(store, c.id)
     return {
+        **_confinement(p),
         "rootfs": str(d / "rootfs"),
         "lowerdirs": p["lowerdirs"],
         "upperdir": str(d / "upper"),
@@ -309,7 +352,6 @@ def _process(store: Store, c: Container, cgroup_procs: list[str]) -> dict[str, A
         "groups": p["groups"],
         "new_net": p["network"] != "host",
         "files": [(str(d / f), f"/etc/{f}") for f in ("hosts", "hostname", "resolv.conf")],
-        "caps": p.get("caps", _native.docker_caps()),
         "privileged": p.get("privileged", False),
         "cgroup_procs": cgroup_procs,
         "binds": [tuple(b) for b in p.get("binds", [])],
@@ -365,6 +407,9 @@ _MONITOR = (
     "    args = json.load(f)\n"
     "for key in ('files', 'binds'):\n"
     "    args['process'][key] = [tuple(x) for x in args['process'][key]]\n"
+    "sc = args['process'].get('seccomp')\n"
+    "if sc:\n"
+    "    sc['rules'] = [(r[0], r[1], [tuple(a) for a in r[2]]) for r in sc['rules']]\n"
     "_native.monitor(**args, ready=int(sys.argv[3]))\n"
 )
 
@@ -532,9 +577,16 @@ def exec_in(
     env: list[str] | None = None,
     workdir: str | None = None,
     user: str | None = None,
-) -> int:
+    tty: bool = False,
+    detach: bool = False,
+) -> tuple[int, int | None]:
     """`docker exec`: a process in the running container's cgroups and
-    namespaces, with its capabilities and environment; returns the pid to wait for."""
+    namespaces, with its capabilities, seccomp filter and environment.
+    Returns the pid to wait for and, with `tty`, the master side of the pty
+    it got from the container's devpts. With `detach` it runs on after the
+    caller, its stdio on /dev/null."""
+    import socket
+
     c = lookup(store, ref)
     if c.state != "running" or c.pid is None:
         raise ConflictError(f"Container {c.id} is not running")
@@ -549,13 +601,40 @@ def exec_in(
     else:
         uid, gid, groups = p["uid"], p["gid"], p["groups"]
     procs = [str(d / "cgroup.procs") for d in cgroups._dirs(c.id) if d.is_dir()]
+    process = {
+        "argv": argv,
+        "env": environment,
+        "cwd": workdir or p["cwd"],
+        "uid": uid,
+        "gid": gid,
+        "groups": groups,
+        "cgroup_procs": procs,
+        **_confinement(p),
+    }
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET) if tty and not detach else (None, None)
+    null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC) if detach else -1
     try:
-        process = {"argv": argv, "env": environment, "cwd": workdir or p["cwd"], "uid": uid, "gid": gid}
-        return _native.exec_in(
-            c.pid, {**process, "groups": groups, "caps": p.get("caps", _native.docker_caps()), "cgroup_procs": procs}
+        pid = _native.exec_in(
+            c.pid,
+            process,
+            theirs.fileno() if theirs is not None else -1,
+            detach,
+            (null, null, null) if detach else None,
         )
+        master = None
+        if ours is not None and theirs is not None:
+            theirs.close()
+            _, fds, _, _ = socket.recv_fds(ours, 1, 1)
+            master = fds[0]
+        return pid, master
     except SpawnError as e:
         raise _describe(e, argv[0]) from e
+    finally:
+        for sock in (ours, theirs):
+            if sock is not None:
+                sock.close()
+        if null >= 0:
+            os.close(null)
 
 
 def wait_forwarding(pid: int) -> int:
