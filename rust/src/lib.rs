@@ -103,6 +103,32 @@ mod _native {
         Ok(py.detach(|| layer::unpack::decompress_file(&src, &dst))?)
     }
 
+    /// A container's upper dir as `docker diff` lists it: [(kind, path)],
+    /// kind "A", "C" or "D", sorted by path.
+    #[pyfunction]
+    fn layer_changes(
+        py: Python<'_>,
+        upper: PathBuf,
+        lowers: Vec<PathBuf>,
+    ) -> PyResult<Vec<(String, String)>> {
+        let out = py.detach(|| layer::diff::changes(&upper, &lowers))?;
+        Ok(out.into_iter().map(|(k, p)| (k.to_string(), p)).collect())
+    }
+
+    /// Writes a container's upper dir as a layer tar (gzip with `gzip`) to
+    /// `out`, a new file: (diff id, blob digest, blob size).
+    #[pyfunction]
+    #[pyo3(signature = (upper, out, gzip=true))]
+    fn write_layer(
+        py: Python<'_>,
+        upper: PathBuf,
+        out: PathBuf,
+        gzip: bool,
+    ) -> PyResult<(String, String, u64)> {
+        let w = py.detach(|| layer::diff::write_layer(&upper, &out, gzip))?;
+        Ok((w.diff_id, w.digest, w.size))
+    }
+
     /// Like `unpack_layer`, reading the layer from the file descriptor `fd`
     /// (a pipe being filled by a download), which it takes over and closes.
     #[pyfunction]
@@ -258,6 +284,7 @@ mod _native {
     /// `process`, reports its pid (or "error ERRNO STAGE") on `ready`, logs its
     /// output to `log`, and writes `exit_file` when it ends. Blocks until then.
     #[pyfunction]
+    #[pyo3(signature = (process, log, exit_file, ready, cgroup_dirs, tty=false))]
     fn monitor(
         py: Python<'_>,
         process: &Bound<'_, PyDict>,
@@ -265,9 +292,10 @@ mod _native {
         exit_file: PathBuf,
         ready: i32,
         cgroup_dirs: Vec<PathBuf>,
+        tty: bool,
     ) -> PyResult<()> {
         let config = config_from(process)?;
-        Ok(py.detach(|| crate::monitor::run(config, &log, &exit_file, ready, &cgroup_dirs))?)
+        Ok(py.detach(|| crate::monitor::run(config, &log, &exit_file, ready, &cgroup_dirs, tty))?)
     }
 
     /// Runs `process` inside the running container whose init is `pid`

@@ -95,20 +95,38 @@ fn write_atomically(path: &Path, data: &str) -> Result<()> {
 
 /// Runs a detached container to its end. `ready` gets the container's pid
 /// (as text) once it has exec'd, or "error ERRNO STAGE"; then it is closed.
+/// With `tty`, the container gets a pty from its own devpts and everything
+/// it writes there is logged as stdout (as docker logs a -t container).
 pub fn run(
     mut config: Config,
     log: &Path,
     exit_file: &Path,
     ready: RawFd,
     cgroup_dirs: &[PathBuf],
+    tty: bool,
 ) -> Result<()> {
     let ready = unsafe { File::from_raw_fd(ready) };
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
     let null = File::open("/dev/null").ctx(|| "open /dev/null".into())?;
     config.stdio = [null.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()];
+    let sockets = if tty {
+        let (ours, theirs) = seqpacket_pair()?;
+        config.tty_socket = theirs.as_raw_fd();
+        Some((ours, theirs))
+    } else {
+        None
+    };
     let spawned = spawn::spawn(&config);
     drop((out_w, err_w, null));
+    // The pty's master side, once the child has sent it (it has exec'd by now).
+    let master = match (&spawned, sockets) {
+        (Ok(Ok(_)), Some((ours, theirs))) => {
+            drop(theirs);
+            Some(recv_fd(&ours)?)
+        }
+        _ => None,
+    };
     let pid = match spawned {
         Ok(Ok(pid)) => pid,
         Ok(Err(f)) => {
@@ -131,20 +149,25 @@ pub fn run(
         .append(true)
         .open(log)
         .ctx(|| format!("open {}", log.display()))?;
-    let mut streams = [
-        Stream {
-            fd: out_r,
-            name: "stdout",
-            pending: Vec::new(),
-            open: true,
-        },
-        Stream {
-            fd: err_r,
+    let (first, second) = match master {
+        // Nothing reaches the pipes of a -t container: its stdio is the pty.
+        Some(m) => (m, None),
+        None => (out_r, Some(err_r)),
+    };
+    let mut streams = vec![Stream {
+        fd: first,
+        name: "stdout",
+        pending: Vec::new(),
+        open: true,
+    }];
+    if let Some(fd) = second {
+        streams.push(Stream {
+            fd,
             name: "stderr",
             pending: Vec::new(),
             open: true,
-        },
-    ];
+        });
+    }
     let mut buf = vec![0u8; 64 * 1024];
     while streams.iter().any(|s| s.open) {
         let mut pfds: Vec<libc::pollfd> = streams
@@ -209,6 +232,50 @@ pub fn run(
         exit_file,
         &format!("{{\"exit_code\": {code}, \"finished\": {finished}}}\n"),
     )
+}
+
+fn seqpacket_pair() -> Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as RawFd; 2];
+    let r = unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    };
+    if r < 0 {
+        return Err(Error::io("socketpair", io::Error::last_os_error()));
+    }
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// One descriptor received in an SCM_RIGHTS message.
+fn recv_fd(sock: &OwnedFd) -> Result<OwnedFd> {
+    let mut cbuf = [0u64; 4];
+    let mut byte = [0u8; 1];
+    let mut iov = libc::iovec {
+        iov_base: byte.as_mut_ptr().cast(),
+        iov_len: 1,
+    };
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&cbuf);
+    let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
+    if n < 0 {
+        return Err(Error::io("receive the pty", io::Error::last_os_error()));
+    }
+    let cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
+    if cmsg.is_null() || unsafe { (*cmsg).cmsg_type } != libc::SCM_RIGHTS {
+        return Err(Error::io(
+            "receive the pty",
+            io::Error::from_raw_os_error(libc::EPROTO),
+        ));
+    }
+    let fd = unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const libc::c_int) };
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// Removes the container's cgroups, and their shared parent once it is empty.

@@ -212,6 +212,11 @@ pub struct SpawnFailure {
 struct Prepared {
     rootfs: CString,
     overlay_opts: CString,
+    /// The same layers for the new mount API, one `lowerdir+` each (no
+    /// option-size limit: images of hundreds of layers mount).
+    lowers: Vec<CString>,
+    upper: CString,
+    work: CString,
     files: Vec<(CString, CString)>,
     hostname: CString,
     argv: Vec<CString>,
@@ -314,6 +319,13 @@ impl Prepared {
         Ok(Prepared {
             rootfs: path_cstring(&c.rootfs)?,
             overlay_opts: cstring(&opts)?,
+            lowers: c
+                .lowerdirs
+                .iter()
+                .map(|l| path_cstring(l))
+                .collect::<Result<_>>()?,
+            upper: path_cstring(&c.upperdir)?,
+            work: path_cstring(&c.workdir)?,
             files: c
                 .files
                 .iter()
@@ -503,11 +515,7 @@ unsafe fn child(p: &Prepared) -> ! {
         Stage::MountPrivate,
         mount(c"none", c"/", none, libc::MS_REC | libc::MS_PRIVATE, none),
     );
-    ok(
-        p,
-        Stage::MountRoot,
-        mount(c"overlay", &p.rootfs, c"overlay", 0, &p.overlay_opts),
-    );
+    mount_overlay(p);
 
     // Host files onto paths resolved inside the new root (a symlink in the
     // image cannot send the mount elsewhere), before the host goes away.
@@ -636,6 +644,88 @@ unsafe fn child(p: &Prepared) -> ! {
         become_process(p, [slave, slave, slave], true)
     }
     become_process(p, p.stdio, p.tty)
+}
+
+const FSOPEN_CLOEXEC: libc::c_uint = 1;
+const FSCONFIG_SET_STRING: libc::c_uint = 1;
+const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+const FSMOUNT_CLOEXEC: libc::c_uint = 1;
+
+/// The root: an overlay of the image's layers (top first) under the
+/// container's upper dir. Through the new mount API, one `lowerdir+` per
+/// layer (Linux 6.8+), so the layer count is not bounded by the one page of
+/// mount(2)'s option string; where the kernel lacks `lowerdir+`, mount(2).
+unsafe fn mount_overlay(p: &Prepared) {
+    let classic = |p: &Prepared| {
+        ok(
+            p,
+            Stage::MountRoot,
+            mount(c"overlay", &p.rootfs, c"overlay", 0, &p.overlay_opts),
+        )
+    };
+    let fs = libc::syscall(libc::SYS_fsopen, c"overlay".as_ptr(), FSOPEN_CLOEXEC) as libc::c_int;
+    if fs < 0 {
+        return classic(p);
+    }
+    let set = |key: &CStr, value: &CStr| -> libc::c_int {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs,
+            FSCONFIG_SET_STRING,
+            key.as_ptr(),
+            value.as_ptr(),
+            0,
+        ) as libc::c_int
+    };
+    for lower in &p.lowers {
+        if set(c"lowerdir+", lower) < 0 {
+            let e = errno();
+            libc::close(fs);
+            if e == libc::EINVAL {
+                return classic(p); // a kernel without lowerdir+
+            }
+            fail(p, Stage::MountRoot, e);
+        }
+    }
+    for (key, value) in [
+        (c"upperdir", p.upper.as_c_str()),
+        (c"workdir", p.work.as_c_str()),
+        (c"redirect_dir", c"off"),
+        (c"metacopy", c"off"),
+        (c"index", c"off"),
+    ] {
+        if set(key, value) < 0 {
+            fail(p, Stage::MountRoot, errno());
+        }
+    }
+    ok(
+        p,
+        Stage::MountRoot,
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs,
+            FSCONFIG_CMD_CREATE,
+            std::ptr::null::<libc::c_char>(),
+            std::ptr::null::<libc::c_void>(),
+            0,
+        ) as libc::c_int,
+    );
+    let mnt = libc::syscall(libc::SYS_fsmount, fs, FSMOUNT_CLOEXEC, 0) as libc::c_int;
+    ok(p, Stage::MountRoot, mnt);
+    libc::close(fs);
+    ok(
+        p,
+        Stage::MountRoot,
+        libc::syscall(
+            libc::SYS_move_mount,
+            mnt,
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            p.rootfs.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        ) as libc::c_int,
+    );
+    libc::close(mnt);
 }
 
 /// A pty from the container's devpts (mounted at /dev/pts): its master side

@@ -466,7 +466,7 @@ def test_volumes_tmpfs_and_read_only_root(ketch: Ketch, pulled: str, tmp_path: P
     made = tmp_path / "made" / "here"
     assert ketch("run", "--rm", "-v", f"{made}:/m", pulled, "sh", "-c", "echo hi > /m/x").rc == 0
     assert (made / "x").read_text() == "hi\n"
-    for bad in ("relative:/x", f"{src}:relative", f"{src}:/x:rx", f"{src}:/a/../b"):
+    for bad in ("./relative:/x", "name:relative", f"{src}:relative", f"{src}:/x:rx", f"{src}:/a/../b"):
         r = ketch("run", "--rm", "-v", bad, pulled, "true")
         assert r.rc == 125 and len(r.err.strip().splitlines()) == 1, (bad, r.err)
 
@@ -544,3 +544,21 @@ def test_ps_filters_pause_unpause(ketch: Ketch, pulled: str) -> None:
     ketch("pause", "p1", check=True)
     assert ketch("rm", "-f", "p1").rc == 0  # a paused container can still be removed
     ketch("rm", "done1", check=True)
+
+
+def test_an_image_of_many_layers_runs(ketch: Ketch, registry: RunningRegistry) -> None:
+    """Past mount(2)'s one-page option string: 120 layers of long store paths
+    (the overlay is built with one `lowerdir+` per layer)."""
+    layers = [(tar_bytes(busybox_entries()), "gzip")]
+    layers += [
+        (tar_bytes([Entry("layers/", "dir"), Entry(f"layers/{i:03d}", data=f"{i}\n".encode())]), "gzip")
+        for i in range(119)
+    ]
+    layers.append((tar_bytes([Entry("layers/", "dir"), Entry("layers/000", "whiteout")]), "gzip"))
+    registry.client.push("lab/many", "latest", build(layers))
+    image = f"{registry.addr}/lab/many"
+    r = ketch("run", "--rm", image, "sh", "-c", "ls /layers | wc -l; cat /layers/001 /layers/118")
+    assert r.out.split() == ["118", "1", "118"], r.err
+    assert len(json.loads(ketch("image", "inspect", image).out)[0]["RootFS"]["Layers"]) == 121
+    # Long enough that the old single option string could not hold them.
+    assert len(":".join(str(p) for p in (Path(ketch.root) / "layers").glob("*/diff"))) > 4096

@@ -58,14 +58,7 @@ def run(
     from ..runtime.cgroups import Limits, parse_bytes
     from ..runtime.spec import read_env_file
 
-    if detach and tty:
-        err = KetchError("ketch: -t with -d is not supported yet")
-        err.exit_code = 125
-        raise err
-    if detach and rm:
-        err = KetchError("ketch: --rm with -d is not supported yet: remove the container with `ketch rm`")
-        err.exit_code = 125
-        raise err
+    opts.tty = tty
     try:
         opts.limits = Limits(parse_bytes(memory) if memory else None, cpus, pids_limit)
     except KetchError as e:
@@ -82,7 +75,12 @@ def run(
         print(c.id)
         return 0
     if detach:
-        ctr.start_detached(store, c)
+        try:
+            ctr.start_detached(store, c, autoremove=rm)
+        except KetchError:
+            if rm:
+                ctr.remove(store, c.id, force=True, volumes_too=True)
+            raise
         print(c.id)
         return 0
     try:
@@ -103,7 +101,7 @@ def run(
         return ctr.wait(store, c, pid)
     finally:
         if rm:
-            ctr.remove(store, c.id, force=True)
+            ctr.remove(store, c.id, force=True, volumes_too=True)
 
 
 def _status(c: ctr.Container) -> str:
@@ -285,6 +283,20 @@ def _container_json(store: Store, c: ctr.Container) -> dict[str, object]:
             "WorkingDir": p["cwd"],
         },
     }
+
+
+def restart(store: Store, names: list[str], timeout: float) -> int:
+    """docker restart: stop (if running), then start detached."""
+    rc = 0
+    for n in names:
+        try:
+            ctr.stop(store, n, timeout)
+            ctr.start_detached(store, ctr.lookup(store, n))
+            print(n)
+        except KetchError as e:
+            print(f"Error response from daemon: {e}", file=sys.stderr)
+            rc = 1
+    return rc
 
 
 def start(store: Store, names: list[str], attach: bool) -> int:

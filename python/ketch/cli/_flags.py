@@ -1,5 +1,6 @@
 """Docker's flag syntax on top of Click: `-t=value` is the value `value`
-(Click alone reads it as `=value`)."""
+(Click alone reads it as `=value`), and a boolean flag takes `=true` or
+`=false` (`--pause=false`)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,22 @@ import typer.core
 
 from . import _click as click
 
+_BOOL = {"true": True, "1": True, "t": True, "false": False, "0": False, "f": False}
+
 
 def normalize(command: click.Command, args: list[str], interspersed: bool) -> list[str]:
     """Splits `-x=value` into `-x value` for short options that take a value.
     Stops at `--`, and at the first positional when the command's positionals
     end its own arguments (run/exec: the rest belongs to the container)."""
     takes_value: set[str] = set()
+    # flag name -> (what `=true` becomes, what `=false` becomes: the secondary name or nothing)
+    booleans: dict[str, tuple[str, str | None]] = {}
     for p in command.params:
         if isinstance(p, click.Option) and not p.is_flag and not p.count:
             takes_value.update(o for o in p.opts + p.secondary_opts if len(o) == 2)
+        elif isinstance(p, click.Option) and p.is_flag and not p.count:
+            for o in p.opts:
+                booleans[o] = (o, p.secondary_opts[0] if p.secondary_opts else None)
     out: list[str] = []
     i = 0
     while i < len(args):
@@ -25,8 +33,14 @@ def normalize(command: click.Command, args: list[str], interspersed: bool) -> li
         if a == "--":
             out.extend(args[i:])
             break
+        name, eq, value = a.partition("=")
         if len(a) > 2 and a[0] == "-" and a[1] != "-" and a[2] == "=" and a[:2] in takes_value:
             out.extend([a[:2], a[3:]])
+        elif eq and name in booleans and value.lower() in _BOOL:
+            yes, no = booleans[name]
+            chosen = yes if _BOOL[value.lower()] else no
+            if chosen is not None:
+                out.append(chosen)
         elif not a.startswith("-") and not interspersed:
             out.extend(args[i:])
             break

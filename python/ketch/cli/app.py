@@ -300,6 +300,15 @@ def run(
         bool, typer.Option("--privileged", help="Give extended privileges to this container")
     ] = False,
     security_opt: Annotated[list[str] | None, typer.Option("--security-opt", help="Security Options")] = None,
+    mount: Annotated[
+        list[str] | None, typer.Option("--mount", help="Attach a filesystem mount to the container")
+    ] = None,
+    init: Annotated[
+        bool, typer.Option("--init", help="Run an init inside the container that forwards signals and reaps processes")
+    ] = False,
+    restart: Annotated[
+        str, typer.Option("--restart", help='Restart policy to apply when a container exits (only "no")')
+    ] = "no",
 ) -> int:
     """Run a command in a new container"""
     # Registered as `create` too, which stops after printing the new id.
@@ -321,7 +330,15 @@ def run(
         cap_drop=list(cap_drop or []),
         privileged=privileged,
         security_opt=list(security_opt or []),
+        mounts=list(mount or []),
+        init=init,
     )
+    if restart != "no":
+        from ..errors import UsageError
+
+        raise UsageError(
+            f'restart policy "{restart}" needs a daemon to watch the container: ketch has none; use --restart no'
+        )
     return _containers.run(
         _store(),
         image,
@@ -380,12 +397,15 @@ def ps(
 def rm_(
     names: Annotated[list[str], typer.Argument(metavar="CONTAINER [CONTAINER...]")],
     force: Annotated[bool, typer.Option("-f", "--force", help="Force the removal of a running container")] = False,
+    volumes: Annotated[
+        bool, typer.Option("-v", "--volumes", help="Remove anonymous volumes associated with the container")
+    ] = False,
 ) -> int:
     """Remove one or more containers"""
     from ..runtime.containers import remove
 
     store = _store()
-    return _each(names, lambda n: remove(store, n, force))
+    return _each(names, lambda n: remove(store, n, force, volumes))
 
 
 @command("stop")
@@ -398,6 +418,17 @@ def stop(
 
     store = _store()
     return _each(names, lambda n: do_stop(store, n, float(time_)))
+
+
+@command("restart")
+def restart(
+    names: Annotated[list[str], typer.Argument(metavar="CONTAINER [CONTAINER...]")],
+    time_: Annotated[int, typer.Option("-t", "--time", help="Seconds to wait for stop before killing it")] = 10,
+) -> int:
+    """Restart one or more containers"""
+    from . import _containers
+
+    return _containers.restart(_store(), names, float(time_))
 
 
 @command("logs")
@@ -445,6 +476,66 @@ def exec_(
         finally:
             os.close(master)
     return wait_forwarding(pid)
+
+
+@command("commit", allow_interspersed_args=True)
+def commit(
+    container: Annotated[str, typer.Argument(metavar="CONTAINER")],
+    target: Annotated[str | None, typer.Argument(metavar="[REPOSITORY[:TAG]]")] = None,
+    author: Annotated[
+        str, typer.Option("-a", "--author", help='Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")')
+    ] = "",
+    change: Annotated[
+        list[str] | None, typer.Option("-c", "--change", help="Apply Dockerfile instruction to the created image")
+    ] = None,
+    message: Annotated[str, typer.Option("-m", "--message", help="Commit message")] = "",
+    pause: Annotated[bool, typer.Option("-p", "--pause/--no-pause", help="Pause container during commit")] = True,
+) -> None:
+    """Create a new image from a container's changes"""
+    from ..runtime.commit import commit as do_commit
+
+    print(do_commit(_store(), container, target, message, author, pause, list(change or [])))
+
+
+@command("diff")
+def diff(container: Annotated[str, typer.Argument(metavar="CONTAINER")]) -> None:
+    """Inspect changes to files or directories on a container's filesystem"""
+    from ..runtime.commit import diff as do_diff
+
+    for kind, path in do_diff(_store(), container):
+        print(kind, path)
+
+
+@command("top", allow_interspersed_args=False)
+def top(
+    container: Annotated[str, typer.Argument(metavar="CONTAINER")],
+    ps_args: Annotated[list[str] | None, typer.Argument(metavar="[ps OPTIONS]")] = None,
+) -> None:
+    """Display the running processes of a container"""
+    import subprocess
+
+    from ..errors import ConflictError, KetchError
+    from ..runtime import cgroups
+    from ..runtime.containers import lookup
+
+    c = lookup(_store(), container)
+    if c.state != "running":
+        raise ConflictError(f"container {c.id} is not running")
+    wanted = cgroups.pids(c.id)
+    # docker's way: the host's ps, its rows kept for the container's pids.
+    r = subprocess.run(["ps", *(ps_args or ["-ef"])], capture_output=True, text=True)
+    lines = r.stdout.splitlines()
+    if r.returncode != 0 or not lines:
+        raise KetchError(f"ps: {r.stderr.strip() or 'failed'}")
+    header = lines[0].split()
+    if "PID" not in header:
+        raise KetchError("couldn't find PID field in ps output")
+    col = header.index("PID")
+    print(lines[0])
+    for line in lines[1:]:
+        fields = line.split()
+        if len(fields) > col and fields[col].isdigit() and int(fields[col]) in wanted:
+            print(line)
 
 
 @command("kill")
@@ -503,3 +594,73 @@ def unpause(names: Annotated[list[str], typer.Argument(metavar="CONTAINER [CONTA
 
     store = _store()
     return _each(names, lambda n: do_pause(store, n, False))
+
+
+# -- volumes -----------------------------------------------------------------
+
+volume_app = typer.Typer(cls=DockerGroup, no_args_is_help=True, rich_markup_mode=None, help="Manage volumes")
+app.add_typer(volume_app, name="volume")
+
+
+@volume_app.command("create", cls=DockerCommand)
+def volume_create(name: Annotated[str | None, typer.Argument(metavar="[VOLUME]")] = None) -> None:
+    """Create a volume"""
+    from ..runtime import volumes
+
+    print(volumes.create(_store(), name)[0].name)
+
+
+@volume_app.command("ls", cls=DockerCommand)
+def volume_ls(quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Only display volume names")] = False) -> None:
+    """List volumes"""
+    from ..runtime import volumes
+    from ._format import table
+
+    vols = volumes.list_all(_store())
+    if quiet:
+        for v in vols:
+            print(v.name)
+        return
+    print(table([["DRIVER", "VOLUME NAME"], *[["local", v.name] for v in vols]]))
+
+
+@volume_app.command("inspect", cls=DockerCommand)
+def volume_inspect(names: Annotated[list[str], typer.Argument(metavar="VOLUME [VOLUME...]")]) -> None:
+    """Display detailed information on one or more volumes"""
+    import json
+
+    from ..runtime import volumes
+
+    store = _store()
+    print(json.dumps([volumes.get(store, n).inspect() for n in names], indent=4))
+
+
+@volume_app.command("rm", cls=DockerCommand)
+def volume_rm(
+    names: Annotated[list[str], typer.Argument(metavar="VOLUME [VOLUME...]")],
+    force: Annotated[bool, typer.Option("-f", "--force", help="Force the removal of one or more volumes")] = False,
+) -> int:
+    """Remove one or more volumes"""
+    from ..runtime import volumes
+
+    store = _store()
+    return _each(names, lambda n: volumes.remove(store, n, force))
+
+
+@volume_app.command("prune", cls=DockerCommand)
+def volume_prune(
+    all_: Annotated[
+        bool, typer.Option("-a", "--all", help="Remove all unused volumes, not just anonymous ones")
+    ] = False,
+    force: Annotated[bool, typer.Option("-f", "--force", help="Do not prompt for confirmation")] = False,
+) -> None:
+    """Remove unused local volumes"""
+    from ..runtime import volumes
+
+    gone = volumes.prune(_store(), all_)
+    if gone:
+        print("Deleted Volumes:")
+        for n in gone:
+            print(n)
+        print()
+    print("Total reclaimed space: 0B")

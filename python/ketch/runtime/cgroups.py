@@ -60,6 +60,16 @@ def _dirs(cid: str) -> list[Path]:
     return [ROOT / c / PARENT / cid for c in V1_CONTROLLERS if (ROOT / c).is_dir()]
 
 
+def pids(cid: str) -> set[int]:
+    """The processes in the container's cgroup (the first hierarchy that has it)."""
+    for d in _dirs(cid):
+        try:
+            return {int(x) for x in (d / "cgroup.procs").read_text().split()}
+        except OSError:
+            continue
+    return set()
+
+
 def create(cid: str, limits: Limits) -> list[str]:
     """Makes the container's cgroups with their limits; returns the
     `cgroup.procs` files the process must join."""

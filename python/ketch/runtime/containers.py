@@ -24,7 +24,7 @@ from .. import _native
 from ..errors import ConflictError, ContainerNotFound, KetchError, SpawnError
 from ..store import Store
 from ..store import images as imgs
-from . import caps, cgroups, spec
+from . import caps, cgroups, spec, volumes
 
 _ADJ = "admiring brave clever dreamy eager festive gallant happy jolly keen lucid modest nifty serene".split()
 _NAMES = "babbage curie darwin euler fermi galois hopper lovelace noether pascal ritchie shannon turing wozniak".split()
@@ -177,6 +177,9 @@ class Options:
     cap_drop: list[str] = field(default_factory=list)
     privileged: bool = False
     security_opt: list[str] = field(default_factory=list)
+    tty: bool = False
+    mounts: list[str] = field(default_factory=list)
+    init: bool = False
 
 
 def _security(opts: list[str], privileged: bool) -> tuple[Any, bool]:
@@ -212,7 +215,8 @@ def create(store: Store, image_name: str, args: list[str], opts: Options | None 
     if o.network not in ("none", "host"):
         raise KetchError(f'network "{o.network}" is not supported yet: use --network none or --network host')
     icfg = config.get("config") or {}
-    argv = spec.command(config, args, o.entrypoint)
+    entry, cmd = spec.command(config, args, o.entrypoint)
+    argv = entry + cmd
     cid = secrets.token_hex(32)
     host = o.hostname or cid[:12]
     environment = spec.merge_env(list(icfg.get("Env") or []), o.env)
@@ -227,8 +231,14 @@ def create(store: Store, image_name: str, args: list[str], opts: Options | None 
         raise KetchError(f"Invalid container name ({o.name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
     name = o.name.lstrip("/") if o.name else None
     seccomp_profile, nnp = _security(o.security_opt, o.privileged)
+    binds, tmpfs, named = _mounts(store, o)
+    if o.init:
+        binds.append((_init_binary(), "/sbin/docker-init", True))
+        argv = ["/sbin/docker-init", "--", *argv]
     process = {
         "argv": argv,
+        "entrypoint": entry,
+        "cmd": cmd,
         "env": environment,
         "cwd": cwd,
         "uid": uid,
@@ -239,13 +249,17 @@ def create(store: Store, image_name: str, args: list[str], opts: Options | None 
         "lowerdirs": lowerdirs,
         "user": o.user or icfg.get("User") or "",
         "limits": vars(o.limits),
-        "binds": [_bind(v) for v in o.volumes],
-        "tmpfs": [_mount_point(t.split(":", 1)[0], "--tmpfs") for t in o.tmpfs],
+        "binds": binds,
+        "tmpfs": tmpfs,
+        "volume_names": [n for n, _, _ in named],
+        "anonymous_volumes": [n for n, _, anon in named if anon],
+        "init": o.init,
         "readonly_root": o.read_only,
         "caps": caps.mask(_native.docker_caps(), o.cap_add, o.cap_drop, o.privileged),
         "privileged": o.privileged,
         "seccomp": seccomp_profile,
         "no_new_privileges": nnp,
+        "tty": o.tty,
     }
     d = _dir(store, cid)
     now = time.time()
@@ -266,6 +280,11 @@ def create(store: Store, image_name: str, args: list[str], opts: Options | None 
     try:
         for sub in ("upper", "work", "rootfs"):
             (d / sub).mkdir(parents=True, exist_ok=True)
+        _init_layer(d / "init", lowerdirs, o.init)
+        for vol_name, target, anon in named:
+            vol, new = volumes.create(store, vol_name, anonymous=anon)
+            if new:
+                volumes.copy_up(lowerdirs, target, vol.mountpoint)
         (d / "hostname").write_text(host + "\n")
         (d / "hosts").write_text(
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
@@ -273,9 +292,73 @@ def create(store: Store, image_name: str, args: list[str], opts: Options | None 
         )
         (d / "resolv.conf").write_text(_resolv_conf())
     except BaseException:
-        remove(store, cid, force=True)
+        remove(store, cid, force=True, volumes_too=True)
         raise
     return lookup(store, cid)
+
+
+def _init_binary() -> str:
+    """--init runs tini (docker's docker-init), mounted read-only at /sbin/docker-init."""
+    path = os.environ.get("KETCH_INIT_PATH") or shutil.which("tini-static") or "/usr/bin/tini-static"
+    if not os.path.isfile(path):
+        raise KetchError(f"--init needs a static init binary: {path} not found (apt-get install tini)")
+    return os.path.realpath(path)
+
+
+def _mounts(store: Store, o: Options) -> tuple[list[tuple[str, str, bool]], list[str], list[tuple[str, str, bool]]]:
+    """-v, --mount and --tmpfs: (binds (source, target, read-only), tmpfs
+    targets, named volumes (name, target, anonymous))."""
+    binds: list[tuple[str, str, bool]] = []
+    tmpfs = [_mount_point(t.split(":", 1)[0], "--tmpfs") for t in o.tmpfs]
+    named: list[tuple[str, str, bool]] = []
+
+    def volume(name: str | None, target: str, ro: bool) -> None:
+        anon = name is None
+        name = name or secrets.token_hex(32)
+        named.append((name, _mount_point(target, "volume"), anon))
+        binds.append((str(store.root / "volumes" / name / "_data"), target, ro))
+
+    for vspec in o.volumes:
+        parts = vspec.split(":")
+        if len(parts) == 1 and vspec.startswith("/"):
+            volume(None, vspec, False)  # -v /path: an anonymous volume
+        elif len(parts) in (2, 3) and not parts[0].startswith("/") and volumes.is_name(parts[0]):
+            if len(parts) == 3 and parts[2] not in ("ro", "rw"):
+                raise KetchError(f"invalid volume specification: '{vspec}'")
+            volume(parts[0], parts[1], len(parts) == 3 and parts[2] == "ro")
+        else:
+            binds.append(_bind(vspec))
+    for mspec in o.mounts:
+        m = volumes.parse_mount(mspec)
+        if m["type"] == "tmpfs":
+            tmpfs.append(_mount_point(m["target"], "--mount"))
+        elif m["type"] == "volume":
+            volume(m["source"] or None, m["target"], m["readonly"])
+        else:
+            binds.append((os.path.realpath(m["source"]), _mount_point(m["target"], "--mount"), m["readonly"]))
+    return binds, tmpfs, named
+
+
+def _init_layer(init: Path, lowerdirs: list[str], tini: bool = False) -> None:
+    """The mount points ketch itself needs (/proc, /sys, /dev and the files
+    bind-mounted into /etc), in a layer of their own between the image and
+    the container's upper dir, as docker's "-init" layer: so they never show
+    in `diff` or in a committed layer. /etc's files only where the image's
+    /etc is a real directory (a symlinked /etc keeps its meaning)."""
+    for sub in ("proc", "sys", "dev"):
+        (init / sub).mkdir(parents=True, exist_ok=True)
+
+    def real_dir(name: str) -> bool:
+        found = next((Path(lower) / name for lower in lowerdirs if os.path.lexists(Path(lower) / name)), None)
+        return found is None or (found.is_dir() and not found.is_symlink())
+
+    if real_dir("etc"):
+        (init / "etc").mkdir(exist_ok=True)
+        for f in ("hosts", "hostname", "resolv.conf"):
+            (init / "etc" / f).touch()
+    if tini and real_dir("sbin"):
+        (init / "sbin").mkdir(exist_ok=True)
+        (init / "sbin" / "docker-init").touch()
 
 
 def _mount_point(path: str, flag: str) -> str:
@@ -291,7 +374,7 @@ def _bind(spec: str) -> tuple[str, str, bool]:
         raise KetchError(f"invalid volume specification: '{spec}'")
     src, dst = parts[0], _mount_point(parts[1], "volume")
     if not src.startswith("/"):
-        raise KetchError(f"named volumes are not supported yet: '{spec}' (use an absolute host path)")
+        raise KetchError(f"invalid volume specification: '{spec}': a host path must be absolute")
     if not os.path.lexists(src):
         os.makedirs(src)
     return (os.path.realpath(src), dst, len(parts) == 3 and parts[2] == "ro")
@@ -340,7 +423,7 @@ def _process(store: Store, c: Container, cgroup_procs: list[str]) -> dict[str, A
     return {
         **_confinement(p),
         "rootfs": str(d / "rootfs"),
-        "lowerdirs": p["lowerdirs"],
+        "lowerdirs": ([str(d / "init")] if (d / "init").is_dir() else []) + p["lowerdirs"],
         "upperdir": str(d / "upper"),
         "workdir": str(d / "work"),
         "hostname": p["hostname"],
@@ -410,14 +493,22 @@ _MONITOR = (
     "sc = args['process'].get('seccomp')\n"
     "if sc:\n"
     "    sc['rules'] = [(r[0], r[1], [tuple(a) for a in r[2]]) for r in sc['rules']]\n"
+    "auto = args.pop('autoremove', None)\n"
     "_native.monitor(**args, ready=int(sys.argv[3]))\n"
+    # --rm: only now, with the container gone, is the rest of ketch imported
+    "if auto:\n"
+    "    from ketch.store import Store\n"
+    "    from ketch.runtime.containers import remove\n"
+    "    remove(Store(auto[0]), auto[1], force=True, volumes_too=True)\n"
 )
 
 
-def start_detached(store: Store, c: Container) -> int:
+def start_detached(store: Store, c: Container, autoremove: bool = False) -> int:
     """Starts the container under a monitor process of its own (the Rust loop
     in monitor.rs, hosted by a bare interpreter: `python -S -E`, no site, only
-    `ketch._native` imported) and returns the container's pid."""
+    `ketch._native` imported) and returns the container's pid. A container
+    created with -t gets a pty, logged as its stdout; with `autoremove`
+    (--rm) the monitor removes the container once it has exited."""
     import subprocess
     import sys
 
@@ -430,7 +521,10 @@ def start_detached(store: Store, c: Container) -> int:
         "log": str(log_path(store, c)),
         "exit_file": str(d / "exit.json"),
         "cgroup_dirs": [str(Path(x).parent) for x in procs],
+        "tty": bool(p.get("tty")),
     }
+    if autoremove:
+        args["autoremove"] = [str(store.root), c.id]
     (d / "monitor.json").write_text(json.dumps(args))
     site = str(Path(_native.__file__).resolve().parent.parent)
     r, w = os.pipe()
@@ -512,10 +606,13 @@ def kill(store: Store, ref: str, sig: str = "KILL") -> Container:
     c = lookup(store, ref)
     if c.state != "running" or c.pid is None:
         raise ConflictError(f"Cannot kill container: {ref}: Container {c.id} is not running")
+    signum = _signal(sig)
     try:
-        os.kill(c.pid, _signal(sig))
+        os.kill(c.pid, signum)
     except ProcessLookupError:
         pass
+    if signum == signal.SIGKILL and c.paused:
+        cgroups.freeze(c.id, False)  # a frozen task acts on SIGKILL only once thawed
     return c
 
 
@@ -659,7 +756,8 @@ def wait_forwarding(pid: int) -> int:
     return code
 
 
-def remove(store: Store, ref: str, force: bool = False) -> Container:
+def remove(store: Store, ref: str, force: bool = False, volumes_too: bool = False) -> Container:
+    """`rm`: with `volumes_too` (-v), the container's anonymous volumes go with it."""
     c = lookup(store, ref)
     if c.state == "running":
         if not force:
@@ -679,4 +777,10 @@ def remove(store: Store, ref: str, force: bool = False) -> Container:
     shutil.rmtree(_dir(store, c.id), ignore_errors=True)
     with store.db.write() as db:
         db.execute("DELETE FROM containers WHERE id=?", (c.id,))
+    if volumes_too:
+        for name in c.config.get("anonymous_volumes") or []:
+            try:
+                volumes.remove(store, name)
+            except KetchError:
+                pass  # another container mounts it too (--volumes-from)
     return c

@@ -25,9 +25,10 @@ class ProcessSpec:
     user: str = ""
 
 
-def command(config: dict[str, Any], args: list[str], entrypoint: str | None) -> list[str]:
-    """docker's rule: an --entrypoint replaces the image's and drops its Cmd;
-    arguments after the image replace Cmd."""
+def command(config: dict[str, Any], args: list[str], entrypoint: str | None) -> tuple[list[str], list[str]]:
+    """(Entrypoint, Cmd) by docker's rule: an --entrypoint replaces the
+    image's and drops its Cmd; arguments after the image replace Cmd. The
+    process runs Entrypoint + Cmd."""
     img = config.get("config") or {}
     if entrypoint is not None:
         ep = [entrypoint] if entrypoint else []
@@ -35,10 +36,9 @@ def command(config: dict[str, Any], args: list[str], entrypoint: str | None) -> 
     else:
         ep = list(img.get("Entrypoint") or [])
         cmd = args or list(img.get("Cmd") or [])
-    argv = ep + cmd
-    if not argv:
+    if not ep + cmd:
         raise KetchError("no command specified")
-    return argv
+    return ep, cmd
 
 
 def merge_env(image_env: list[str], extra: list[str]) -> list[str]:

@@ -1,3 +1,4 @@
 //! Layers: tar streams in (unpack) and, later, out (diff).
 
+pub mod diff;
 pub mod unpack;

@@ -1,0 +1,166 @@
+"""Named volumes (`-v NAME:/path`, `--mount type=volume`, `ketch volume`):
+directories under `<root>/volumes/<name>/_data`, as docker's local driver
+keeps them. A new, empty volume is filled with what the image has at its
+mount point the first time a container mounts it, as docker does."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import re
+import secrets
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConflictError, KetchError
+from ..store import Store
+
+_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+
+
+class VolumeNotFound(KetchError):
+    pass
+
+
+@dataclass
+class Volume:
+    name: str
+    mountpoint: Path
+    created: str
+    anonymous: bool
+
+    def inspect(self) -> dict[str, Any]:
+        return {
+            "CreatedAt": self.created,
+            "Driver": "local",
+            "Labels": {"com.docker.volume.anonymous": ""} if self.anonymous else None,
+            "Mountpoint": str(self.mountpoint),
+            "Name": self.name,
+            "Options": None,
+            "Scope": "local",
+        }
+
+
+def _root(store: Store) -> Path:
+    return store.root / "volumes"
+
+
+def is_name(s: str) -> bool:
+    return bool(_NAME.match(s))
+
+
+def get(store: Store, name: str) -> Volume:
+    d = _root(store) / name
+    if not is_name(name) or not (d / "meta.json").is_file():
+        raise VolumeNotFound(f"get {name}: no such volume")
+    meta = json.loads((d / "meta.json").read_text())
+    return Volume(name, d / "_data", meta["created"], bool(meta.get("anonymous")))
+
+
+def create(store: Store, name: str | None = None, anonymous: bool = False) -> tuple[Volume, bool]:
+    """The volume `name` (made if missing); the flag says whether it is new."""
+    if name is None:
+        name = secrets.token_hex(32)
+    if not is_name(name):
+        raise KetchError(
+            f'create {name}: "{name}" includes invalid characters for a local volume name, '
+            'only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed'
+        )
+    d = _root(store) / name
+    try:
+        return get(store, name), False
+    except VolumeNotFound:
+        pass
+    (d / "_data").mkdir(parents=True, exist_ok=True)
+    now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    tmp = d / "meta.json.tmp"
+    tmp.write_text(json.dumps({"created": now, "anonymous": anonymous}))
+    os.replace(tmp, d / "meta.json")
+    return get(store, name), True
+
+
+def list_all(store: Store) -> list[Volume]:
+    root = _root(store)
+    if not root.is_dir():
+        return []
+    out = []
+    for d in sorted(root.iterdir()):
+        try:
+            out.append(get(store, d.name))
+        except (VolumeNotFound, OSError, ValueError):
+            continue
+    return out
+
+
+def users(store: Store, name: str) -> list[str]:
+    """Ids of the containers that mount the volume."""
+    rows = store.db.query("SELECT id, config FROM containers")
+    return [r["id"] for r in rows if name in (json.loads(r["config"]).get("volume_names") or [])]
+
+
+def remove(store: Store, name: str, force: bool = False) -> None:
+    v = get(store, name)
+    in_use = users(store, name)
+    if in_use:
+        raise ConflictError(f"remove {name}: volume is in use - [{', '.join(in_use)}]")
+    shutil.rmtree(v.mountpoint.parent)
+
+
+def prune(store: Store, all_: bool = False) -> list[str]:
+    """Unused volumes: anonymous ones (all with `all_`), as docker 23+ prunes."""
+    gone = []
+    for v in list_all(store):
+        if (v.anonymous or all_) and not users(store, v.name):
+            shutil.rmtree(v.mountpoint.parent, ignore_errors=True)
+            gone.append(v.name)
+    return gone
+
+
+def copy_up(lowerdirs: list[str], target: str, data: Path) -> None:
+    """Fills a new volume with the image's content at `target` (the top-most
+    layer that has it as a directory; symlinks are copied as symlinks)."""
+    rel = target.strip("/")
+    for lower in lowerdirs:
+        src = Path(lower) / rel
+        if os.path.lexists(src):
+            if src.is_dir() and not src.is_symlink():
+                shutil.copytree(src, data, symlinks=True, dirs_exist_ok=True)
+                st = src.stat()
+                os.chown(data, st.st_uid, st.st_gid)
+                os.chmod(data, st.st_mode & 0o7777)
+            return
+
+
+def parse_mount(spec: str) -> dict[str, Any]:
+    """docker's --mount: type=bind|volume|tmpfs, source/src, target/destination/dst, readonly/ro."""
+    fields: dict[str, str] = {}
+    for part in spec.split(","):
+        k, sep, v = part.partition("=")
+        k = k.strip().lower()
+        if k in ("readonly", "ro") and not sep:
+            v = "true"
+        elif not sep:
+            raise KetchError(
+                f'invalid argument "{spec}" for "--mount" flag: invalid field \'{part}\' must be a key=value pair'
+            )
+        fields[k] = v
+    kind = fields.pop("type", "volume")
+    src = fields.pop("source", fields.pop("src", ""))
+    dst = fields.pop("target", fields.pop("destination", fields.pop("dst", "")))
+    ro = fields.pop("readonly", fields.pop("ro", "false")).lower() in ("1", "true")
+    fields.pop("bind-propagation", None)
+    fields.pop("volume-nocopy", None)
+    if kind not in ("bind", "volume", "tmpfs"):
+        raise KetchError(f'invalid argument "{spec}" for "--mount" flag: unsupported mount type "{kind}"')
+    if not dst:
+        raise KetchError(f'invalid argument "{spec}" for "--mount" flag: target is required')
+    if kind == "bind" and not src:
+        raise KetchError(f'invalid argument "{spec}" for "--mount" flag: source is required for bind mounts')
+    if kind == "bind" and not os.path.exists(src):
+        raise KetchError(f'invalid mount config for type "bind": bind source path does not exist: {src}')
+    if fields:
+        raise KetchError(f'invalid argument "{spec}" for "--mount" flag: unknown option "{next(iter(fields))}"')
+    return {"type": kind, "source": src, "target": dst, "readonly": ro}

@@ -1,0 +1,188 @@
+"""Container life cycle beyond run/stop: -d with -t and --rm, restart, top,
+--init, kill of a paused container, named and anonymous volumes, --mount."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+from conftest import Ketch, requires_root
+from imagekit import Entry, busybox_entries, tar_bytes
+
+pytestmark = requires_root
+
+
+@pytest.fixture
+def image(ketch: Ketch, tmp_path: Path) -> str:
+    extra = [Entry("srv/", "dir", mode=0o750, uid=1000), Entry("srv/seed", data=b"from-image\n")]
+    tar = tmp_path / "img.tar"
+    tar.write_bytes(tar_bytes([*busybox_entries(), *extra]))
+    ketch("import", str(tar), "life", check=True)
+    return "life"
+
+
+def wait_for(pred, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
+    end = time.time() + timeout
+    while time.time() < end:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_detached_with_a_tty_logs_what_the_pty_shows(ketch: Ketch, image: str) -> None:
+    r = ketch("run", "-d", "-t", "--name", "dt", image, "sh", "-c", "tty; [ -t 1 ] && echo OUT-IS-TTY")
+    assert r.rc == 0, r.err
+    assert wait_for(lambda: "Exited (0)" in ketch("ps", "-a").out)
+    assert ketch("logs", "dt").out.splitlines() == ["/dev/pts/0", "OUT-IS-TTY"]
+    log = next((Path(ketch.root) / "containers").glob("*/*-json.log"))
+    entries = [json.loads(x) for x in log.read_text().splitlines()]
+    # a terminal's line endings; all of it on stdout, as docker logs a -t container
+    assert [(e["log"], e["stream"]) for e in entries] == [("/dev/pts/0\r\n", "stdout"), ("OUT-IS-TTY\r\n", "stdout")]
+    ketch("rm", "dt", check=True)
+
+
+def test_detached_rm_removes_the_container_and_its_anonymous_volume(ketch: Ketch, image: str) -> None:
+    r = ketch("run", "-d", "--rm", "-v", "/scratch", image, "sh", "-c", "echo x > /scratch/f; sleep 0.3")
+    assert r.rc == 0, r.err
+    cid = r.out.strip()
+    assert cid in ketch("ps", "-q", "--no-trunc").out
+    assert wait_for(lambda: ketch("ps", "-a", "-q").out == "")
+    assert ketch("volume", "ls", "-q").out == ""
+    assert not (Path(ketch.root) / "containers" / cid).exists()
+
+
+def test_restart_runs_the_same_container_again(ketch: Ketch, image: str) -> None:
+    assert (
+        ketch(
+            "run", "-d", "--name", "rs", image, "sh", "-c", "echo run >> /runs; trap 'exit 0' TERM; sleep 30 & wait"
+        ).rc
+        == 0
+    )
+    assert wait_for(lambda: ketch("exec", "rs", "cat", "/runs").out == "run\n")
+    pid1 = json.loads(ketch("inspect", "rs").out)[0]["State"]["Pid"]
+    r = ketch("restart", "-t", "5", "rs")
+    assert (r.rc, r.out) == (0, "rs\n"), r.err
+    assert wait_for(lambda: ketch("exec", "rs", "cat", "/runs").out == "run\nrun\n")
+    state = json.loads(ketch("inspect", "rs").out)[0]["State"]
+    assert state["Running"] and state["Pid"] != pid1
+    assert ketch("restart", "nosuch").rc == 1
+    ketch("rm", "-f", "rs")
+
+
+def test_top_lists_the_container_processes_only(ketch: Ketch, image: str) -> None:
+    assert ketch("run", "-d", "--name", "tp", image, "sh", "-c", "sleep 41 & sleep 42").rc == 0
+    try:
+        assert wait_for(lambda: "sleep 41" in ketch("top", "tp").out)
+        out = ketch("top", "tp").out.splitlines()
+        assert out[0].split() == ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]
+        cmds = sorted(line.split(None, 7)[7] for line in out[1:])
+        assert cmds == ["sleep 41", "sleep 42"], out
+        assert ketch("top", "tp", "-o", "pid,comm").out.splitlines()[0].split() == ["PID", "COMMAND"]
+    finally:
+        ketch("rm", "-f", "tp")
+    ketch("create", "--name", "tp2", image, "true", check=True)
+    r = ketch("top", "tp2")
+    assert r.rc == 1 and "is not running" in r.err
+
+
+def test_init_reaps_and_forwards_signals(ketch: Ketch, image: str) -> None:
+    r = ketch("run", "--rm", "--init", image, "ps", "-o", "pid,args")
+    assert r.rc == 0, r.err
+    rows = [line.split(None, 1) for line in r.out.splitlines()[1:]]
+    assert rows[0] == ["1", "/sbin/docker-init -- ps -o pid,args"]
+    # pid 1 is the init: a SIGTERM reaches the shell, which has no handler and dies with it
+    assert ketch("run", "-d", "--init", "--name", "in", image, "sh", "-c", "sleep 30").rc == 0
+    t = time.time()
+    ketch("stop", "in", check=True)
+    assert time.time() - t < 5  # not the 10 s SIGKILL fallback
+    assert "Exited (143)" in ketch("ps", "-a").out
+    # the init binary is read-only inside, and not a change of the container
+    r = ketch("run", "--name", "in2", "--init", image, "sh", "-c", "echo x > /sbin/docker-init")
+    assert r.rc != 0 and "Read-only file system" in r.err
+    assert "docker-init" not in ketch("diff", "in2").out
+    ketch("rm", "in", "in2", check=True)
+
+
+def test_kill_of_a_paused_container(ketch: Ketch, image: str) -> None:
+    assert ketch("run", "-d", "--name", "pk", image, "sleep", "30").rc == 0
+    ketch("pause", "pk", check=True)
+    assert ketch("kill", "pk").rc == 0
+    assert wait_for(lambda: "Exited (137)" in ketch("ps", "-a").out)
+    ketch("rm", "pk", check=True)
+
+
+def test_named_volumes(ketch: Ketch, image: str) -> None:
+    # a new volume gets the image's content at its mount point (owner and mode too)
+    r = ketch(
+        "run", "--rm", "-v", "data:/srv", image, "sh", "-c", "cat /srv/seed; stat -c '%u %a' /srv; echo mine > /srv/f"
+    )
+    assert r.out == "from-image\n1000 750\n", r.err
+    r = ketch(
+        "run",
+        "--rm",
+        "--mount",
+        "type=volume,source=data,target=/other,readonly",
+        image,
+        "sh",
+        "-c",
+        "cat /other/f; touch /other/g",
+    )
+    assert r.out == "mine\n" and "Read-only file system" in r.err
+    assert ketch("volume", "ls").out.splitlines() == ["DRIVER   VOLUME NAME", "local    data"]
+    info = json.loads(ketch("volume", "inspect", "data").out)[0]
+    assert (
+        info["Name"] == "data" and info["Driver"] == "local" and Path(info["Mountpoint"], "f").read_text() == "mine\n"
+    )
+    ketch("create", "--name", "user", "-v", "data:/srv", image, "true", check=True)
+    r = ketch("volume", "rm", "data")
+    assert r.rc == 1 and "volume is in use" in r.err
+    ketch("rm", "user", check=True)
+    assert ketch("volume", "rm", "data").out == "data\n"
+    assert ketch("volume", "ls", "-q").out == ""
+
+
+def test_anonymous_volumes_go_with_rm_v(ketch: Ketch, image: str) -> None:
+    ketch("run", "--name", "an", "-v", "/scratch", image, "true", check=True)
+    assert len(ketch("volume", "ls", "-q").out.split()) == 1
+    ketch("rm", "-v", "an", check=True)
+    assert ketch("volume", "ls", "-q").out == ""
+    ketch("run", "--name", "an2", "-v", "/scratch", image, "true", check=True)
+    ketch("rm", "an2", check=True)  # without -v the volume stays, as docker keeps it
+    assert len(ketch("volume", "ls", "-q").out.split()) == 1
+    assert len(ketch("volume", "prune", "-f").out.splitlines()) >= 2
+    assert ketch("volume", "ls", "-q").out == ""
+
+
+def test_mount_flag_bind_and_tmpfs(ketch: Ketch, image: str, tmp_path: Path) -> None:
+    host = tmp_path / "host"
+    host.mkdir()
+    (host / "in").write_text("from-host\n")
+    r = ketch(
+        "run", "--rm",
+        "--mount", f"type=bind,source={host},target=/h",
+        "--mount", "type=tmpfs,destination=/t",
+        image, "sh", "-c", "cat /h/in; echo out > /h/out; grep -c ' /t tmpfs' /proc/mounts",
+    )  # fmt: skip
+    assert r.out == "from-host\n1\n", r.err
+    assert (host / "out").read_text() == "out\n"
+    for bad, msg in [
+        ("type=bind,target=/h", "source is required"),
+        (f"type=bind,source={tmp_path}/missing,target=/h", "bind source path does not exist"),
+        ("type=nfs,target=/h", 'unsupported mount type "nfs"'),
+        ("type=volume,src=v", "target is required"),
+        ("type=volume,target=/x,bogus=1", 'unknown option "bogus"'),
+    ]:
+        r = ketch("run", "--rm", "--mount", bad, image, "true")
+        assert r.rc == 125 and msg in r.err, (bad, r.err)
+    assert ketch("ps", "-a", "-q").out == "" and ketch("volume", "ls", "-q").out == ""
+
+
+def test_restart_policies_need_a_daemon(ketch: Ketch, image: str) -> None:
+    assert ketch("run", "--rm", "--restart", "no", image, "true").rc == 0
+    r = ketch("run", "--rm", "--restart", "always", image, "true")
+    assert r.rc == 125 and 'restart policy "always"' in r.err
+    assert os.path.isdir(ketch.root)
