@@ -2,6 +2,7 @@
 //! the work is in the modules, which are plain Rust (`cargo test` needs no
 //! Python: the bindings are behind the `python` feature that maturin enables).
 
+pub mod cp;
 pub mod digest;
 pub mod error;
 pub mod layer;
@@ -92,6 +93,7 @@ mod _native {
             expected_digest,
             expected_diff_id,
             max_bytes,
+            ..Default::default()
         };
         let u = py.detach(|| layer::unpack::unpack_file(&src, &dest, &opts))?;
         unpacked_dict(py, u)
@@ -129,6 +131,61 @@ mod _native {
         Ok((w.diff_id, w.digest, w.size))
     }
 
+    fn cp_target(t: &Bound<'_, PyDict>) -> PyResult<crate::cp::Target> {
+        if let Some(pid) = t.get_item("pid")? {
+            return Ok(crate::cp::Target::Running(pid.extract()?));
+        }
+        let get = |k: &str| -> PyResult<Bound<'_, pyo3::PyAny>> {
+            t.get_item(k)?
+                .ok_or_else(|| pyo3::exceptions::PyKeyError::new_err(k.to_string()))
+        };
+        Ok(crate::cp::Target::Stopped {
+            lowerdirs: get("lowerdirs")?.extract()?,
+            upper: get("upper")?.extract()?,
+            work: get("work")?.extract()?,
+            rootfs: get("rootfs")?.extract()?,
+        })
+    }
+
+    /// What `path` is inside a container ("dir", "file", "symlink", "other") or None.
+    #[pyfunction]
+    #[pyo3(signature = (target, path, follow=false))]
+    fn cp_stat(
+        py: Python<'_>,
+        target: &Bound<'_, PyDict>,
+        path: String,
+        follow: bool,
+    ) -> PyResult<Option<&'static str>> {
+        let t = cp_target(target)?;
+        Ok(py.detach(|| crate::cp::stat_in(&t, &path, follow))?)
+    }
+
+    /// `ketch cp` container -> host: `src` as `name` into the host directory `dest_dir`.
+    #[pyfunction]
+    fn cp_out(
+        py: Python<'_>,
+        target: &Bound<'_, PyDict>,
+        src: String,
+        name: String,
+        dest_dir: PathBuf,
+    ) -> PyResult<()> {
+        let t = cp_target(target)?;
+        Ok(py.detach(|| crate::cp::copy_out(&t, &src, &name, &dest_dir))?)
+    }
+
+    /// `ketch cp` host -> container: `src` as `name` into `dest_dir` inside the container.
+    #[pyfunction]
+    fn cp_in(
+        py: Python<'_>,
+        target: &Bound<'_, PyDict>,
+        src: PathBuf,
+        name: String,
+        dest_dir: String,
+    ) -> PyResult<()> {
+        let t = cp_target(target)?;
+        Ok(py.detach(|| crate::cp::copy_in(&t, &src, &name, &dest_dir))?)
+    }
+
     /// Like `unpack_layer`, reading the layer from the file descriptor `fd`
     /// (a pipe being filled by a download), which it takes over and closes.
     #[pyfunction]
@@ -153,6 +210,7 @@ mod _native {
             expected_digest,
             expected_diff_id,
             max_bytes,
+            ..Default::default()
         };
         let u = py.detach(|| layer::unpack::unpack(f, &dest, &opts))?;
         unpacked_dict(py, u)

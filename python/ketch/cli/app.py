@@ -497,6 +497,17 @@ def commit(
     print(do_commit(_store(), container, target, message, author, pause, list(change or [])))
 
 
+@command("cp")
+def cp(
+    src: Annotated[str, typer.Argument(metavar="SRC_PATH")],
+    dest: Annotated[str, typer.Argument(metavar="DEST_PATH")],
+) -> None:
+    """Copy files/folders between a container and the local filesystem"""
+    from ..runtime.cp import copy
+
+    copy(_store(), src, dest)
+
+
 @command("diff")
 def diff(container: Annotated[str, typer.Argument(metavar="CONTAINER")]) -> None:
     """Inspect changes to files or directories on a container's filesystem"""

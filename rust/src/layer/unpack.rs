@@ -42,6 +42,10 @@ pub struct Options {
     pub expected_diff_id: Option<String>,
     /// Stop with `TooLarge` once the uncompressed stream passes this many bytes.
     pub max_bytes: Option<u64>,
+    /// Plain files, not a layer: `.wh.` names are ordinary names (`cp`).
+    pub literal: bool,
+    /// Extract into `dest` as it is (it must exist) instead of creating it.
+    pub into_existing: bool,
 }
 
 /// A reader that fails once more than `limit` bytes have come through.
@@ -131,7 +135,9 @@ impl<R: Read> Decoder<R> {
 
 /// Unpacks a layer stream into `dest` (created; must not exist).
 pub fn unpack<R: Read>(reader: R, dest: &Path, opts: &Options) -> Result<Unpacked> {
-    std::fs::create_dir(dest).ctx(|| format!("create {}", dest.display()))?;
+    if !opts.into_existing {
+        std::fs::create_dir(dest).ctx(|| format!("create {}", dest.display()))?;
+    }
     let root = Root::open(dest)?;
 
     let decoder = Decoder::new(reader)?;
@@ -151,7 +157,14 @@ pub fn unpack<R: Read>(reader: R, dest: &Path, opts: &Options) -> Result<Unpacke
     for entry in archive.entries().map_err(read_error)? {
         let mut entry = entry.map_err(read_error)?;
         stats.entries += 1;
-        extract_entry(&root, &mut entry, &mut dir_times, &mut stats, &mut buf)?;
+        extract_entry(
+            &root,
+            &mut entry,
+            &mut dir_times,
+            &mut stats,
+            &mut buf,
+            opts.literal,
+        )?;
     }
     // Directories' times last, deepest first, once nothing more is written in them.
     for (parts, mtime) in dir_times.iter().rev() {
@@ -297,6 +310,7 @@ fn extract_entry<R: Read>(
     dir_times: &mut Vec<(Vec<Vec<u8>>, i64)>,
     stats: &mut Unpacked,
     buf: &mut [u8],
+    literal: bool,
 ) -> Result<()> {
     let raw_path = entry.path_bytes().into_owned();
     let mut parts = clean_components(&raw_path);
@@ -322,7 +336,7 @@ fn extract_entry<R: Read>(
     };
 
     // Whiteouts.
-    if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) {
+    if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX).filter(|_| !literal) {
         let parent = root.mkdir_all(&parts)?;
         if name == OPAQUE {
             let dir = root
