@@ -1085,13 +1085,19 @@ pub fn spawn(config: &Config) -> Result<std::result::Result<i32, SpawnFailure>> 
     if config.new_net {
         flags |= libc::CLONE_NEWNET;
     }
-    let pid = unsafe {
-        libc::clone(
-            child_main,
-            top,
-            flags,
-            &prepared as *const Prepared as *mut libc::c_void,
-        )
+    let pid = match clone3(flags as u64) {
+        Some(0) => unsafe { child(&prepared) },
+        Some(pid) => pid,
+        // No clone3 here (an old kernel, or a seccomp filter answering ENOSYS):
+        // clone(2) with a stack of our own.
+        None => unsafe {
+            libc::clone(
+                child_main,
+                top,
+                flags,
+                &prepared as *const Prepared as *mut libc::c_void,
+            )
+        },
     };
     if pid < 0 {
         return Err(Error::io("clone", io::Error::last_os_error()));
@@ -1101,6 +1107,50 @@ pub fn spawn(config: &Config) -> Result<std::result::Result<i32, SpawnFailure>> 
     drop(prepared);
     drop(stack);
     Ok(report)
+}
+
+/// struct clone_args (the fields up to `cgroup`, CLONE_ARGS_SIZE_VER2).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// clone3 without CLONE_VM and without a new stack: like fork, the child
+/// returns here with 0 on a copy of the caller's memory. `flags` may carry
+/// the exit signal in its low byte, as clone(2) takes it. None where the
+/// kernel has no clone3 (ENOSYS), or KETCH_NO_CLONE3 is set (to test the
+/// fallback); Some(-1) with errno set on another failure.
+fn clone3(flags: u64) -> Option<i32> {
+    if std::env::var_os("KETCH_NO_CLONE3").is_some() {
+        return None;
+    }
+    let args = CloneArgs {
+        flags: flags & !0xff,
+        exit_signal: flags & 0xff,
+        ..Default::default()
+    };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    if r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
+        return None;
+    }
+    Some(r as i32)
 }
 
 /// What a child reported before its exec: nothing (the pipe closed on exec)

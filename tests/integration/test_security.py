@@ -181,3 +181,18 @@ def test_the_host_executable_stays_busy_while_a_container_lives(ketch: Ketch, im
         assert (monitor_exe.st_dev, monitor_exe.st_ino) == (ours.st_dev, ours.st_ino)
     finally:
         ketch("rm", "-f", name)
+
+
+def test_spawn_without_clone3_falls_back_to_clone(ketch: Ketch, image: str) -> None:
+    """clone3 is tried first; where it answers ENOSYS (an old kernel, or ketch
+    itself under docker's seccomp profile) clone(2) does the same job.
+    KETCH_NO_CLONE3 takes the fallback path on purpose."""
+    for env in ({}, {"KETCH_NO_CLONE3": "1"}):
+        r = ketch(
+            "run", "--rm", image, "sh", "-c", "echo $$; grep -c . /proc/self/status >/dev/null && hostname", env=env
+        )
+        assert r.rc == 0 and r.out.split()[0] == "1", (env, r.err)
+        r = ketch("run", "-d", "--name", "c3", image, "sleep", "5", env=env)
+        assert r.rc == 0, r.err
+        assert ketch("exec", "c3", "sh", "-c", "echo $PPID").out.strip() == "0"
+        ketch("rm", "-f", "c3")
