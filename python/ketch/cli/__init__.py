@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import typer
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -14,6 +18,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = list(sys.argv[1:] if argv is None else argv)
     debug = bool(os.environ.get("KETCH_DEBUG"))
+    _only(app, args)
     try:
         rv = app(args=args, prog_name="ketch", standalone_mode=False)
         return int(rv) if isinstance(rv, int) else 0
@@ -50,6 +55,19 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {type(e).__name__}: {e} (KETCH_DEBUG=1 shows the traceback)", file=sys.stderr)
         return 1
+
+
+def _only(app: typer.Typer, args: list[str]) -> None:
+    """Typer builds a Click command for every registered one before it
+    parses anything (about 1 ms each). When the first argument names a
+    top-level command, only that one is built; anything else (help, a
+    group, a typo) gets the whole application."""
+    if not args or args[0].startswith("-"):
+        return
+    chosen = [c for c in app.registered_commands if c.name == args[0]]
+    if chosen:
+        app.registered_commands = chosen
+        app.registered_groups = []
 
 
 def run() -> None:

@@ -9,7 +9,6 @@ import datetime as _dt
 import json
 import os
 import re
-import secrets
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,7 +62,7 @@ def get(store: Store, name: str) -> Volume:
 def create(store: Store, name: str | None = None, anonymous: bool = False) -> tuple[Volume, bool]:
     """The volume `name` (made if missing); the flag says whether it is new."""
     if name is None:
-        name = secrets.token_hex(32)
+        name = os.urandom(32).hex()
     if not is_name(name):
         raise KetchError(
             f'create {name}: "{name}" includes invalid characters for a local volume name, '
