@@ -650,6 +650,7 @@ const FSOPEN_CLOEXEC: libc::c_uint = 1;
 const FSCONFIG_SET_STRING: libc::c_uint = 1;
 const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
 const FSMOUNT_CLOEXEC: libc::c_uint = 1;
+const MOUNT_ATTR_NODEV: libc::c_uint = 0x4;
 
 /// The root: an overlay of the image's layers (top first) under the
 /// container's upper dir. Through the new mount API, one `lowerdir+` per
@@ -657,10 +658,11 @@ const FSMOUNT_CLOEXEC: libc::c_uint = 1;
 /// mount(2)'s option string; where the kernel lacks `lowerdir+`, mount(2).
 unsafe fn mount_overlay(p: &Prepared) {
     let classic = |p: &Prepared| {
+        let flags = if p.privileged { 0 } else { libc::MS_NODEV };
         ok(
             p,
             Stage::MountRoot,
-            mount(c"overlay", &p.rootfs, c"overlay", 0, &p.overlay_opts),
+            mount(c"overlay", &p.rootfs, c"overlay", flags, &p.overlay_opts),
         )
     };
     let fs = libc::syscall(libc::SYS_fsopen, c"overlay".as_ptr(), FSOPEN_CLOEXEC) as libc::c_int;
@@ -710,7 +712,8 @@ unsafe fn mount_overlay(p: &Prepared) {
             0,
         ) as libc::c_int,
     );
-    let mnt = libc::syscall(libc::SYS_fsmount, fs, FSMOUNT_CLOEXEC, 0) as libc::c_int;
+    let attrs = if p.privileged { 0 } else { MOUNT_ATTR_NODEV };
+    let mnt = libc::syscall(libc::SYS_fsmount, fs, FSMOUNT_CLOEXEC, attrs) as libc::c_int;
     ok(p, Stage::MountRoot, mnt);
     libc::close(fs);
     ok(
@@ -849,6 +852,25 @@ unsafe fn become_process(p: &Prepared, stdio: [RawFd; 3], tty: bool) -> ! {
     fail(p, Stage::Exec, last)
 }
 
+/// MS_NODEV, unless --privileged (a remount sets every flag anew).
+fn nodev(p: &Prepared) -> libc::c_ulong {
+    if p.privileged {
+        0
+    } else {
+        libc::MS_NODEV
+    }
+}
+
+/// struct mount_attr (mount_setattr(2)).
+#[repr(C)]
+#[derive(Default)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
 /// -v, --tmpfs and --read-only, inside the new root (paths resolve in the container).
 unsafe fn mount_volumes(p: &Prepared) {
     let none = c"";
@@ -867,6 +889,24 @@ unsafe fn mount_volumes(p: &Prepared) {
             if fd >= 0 {
                 libc::close(fd);
             }
+        }
+        if !p.privileged {
+            let attr = MountAttr {
+                attr_set: MOUNT_ATTR_NODEV as u64,
+                ..Default::default()
+            };
+            ok(
+                p,
+                Stage::Volumes,
+                libc::syscall(
+                    libc::SYS_mount_setattr,
+                    b.tree.as_raw_fd(),
+                    c"".as_ptr(),
+                    libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
+                    &attr as *const MountAttr,
+                    std::mem::size_of::<MountAttr>(),
+                ) as libc::c_int,
+            );
         }
         ok(
             p,
@@ -888,7 +928,7 @@ unsafe fn mount_volumes(p: &Prepared) {
                     none,
                     &b.target,
                     none,
-                    libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY,
+                    libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | nodev(p),
                     none,
                 ),
             );
@@ -920,16 +960,32 @@ unsafe fn mount_volumes(p: &Prepared) {
                 none,
                 c"/",
                 none,
-                libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY,
+                libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | nodev(p),
                 none,
             ),
         );
     }
 }
 
+/// /dev. Device access is decided by mount flags rather than a devices
+/// cgroup (which cgroup v2 only offers as an eBPF program): every filesystem
+/// the container can write is `nodev` (the root, /dev itself, tmpfs mounts,
+/// volumes), and the few devices it gets are bind mounts of nodes made here,
+/// each its own mount without `nodev`. A node the container makes with
+/// CAP_MKNOD (the host's console, a disk) cannot be opened. --privileged
+/// gets the host's devices (devtmpfs) and no `nodev` anywhere.
 unsafe fn setup_dev(p: &Prepared) {
     let none = c"";
     mkdir(c"/dev", 0o755);
+    if p.privileged {
+        ok(
+            p,
+            Stage::MountDev,
+            mount(c"devtmpfs", c"/dev", c"devtmpfs", libc::MS_NOSUID, none),
+        );
+        setup_dev_mounts(p);
+        return;
+    }
     ok(
         p,
         Stage::MountDev,
@@ -959,7 +1015,29 @@ unsafe fn setup_dev(p: &Prepared) {
             ),
         );
         libc::chmod(path.as_ptr(), 0o666);
+        ok(
+            p,
+            Stage::MountDev,
+            mount(path, path, none, libc::MS_BIND, none),
+        );
     }
+    ok(
+        p,
+        Stage::MountDev,
+        mount(
+            none,
+            c"/dev",
+            none,
+            libc::MS_REMOUNT | libc::MS_NOSUID | libc::MS_NODEV,
+            c"mode=755,size=65536k",
+        ),
+    );
+    setup_dev_mounts(p);
+}
+
+/// What goes into /dev either way: pts, ptmx, shm, mqueue, the fd links.
+unsafe fn setup_dev_mounts(p: &Prepared) {
+    let none = c"";
     mkdir(c"/dev/pts", 0o755);
     ok(
         p,

@@ -196,3 +196,23 @@ def test_spawn_without_clone3_falls_back_to_clone(ketch: Ketch, image: str) -> N
         assert r.rc == 0, r.err
         assert ketch("exec", "c3", "sh", "-c", "echo $PPID").out.strip() == "0"
         ketch("rm", "-f", "c3")
+
+
+def test_device_nodes_made_in_the_container_cannot_be_opened(ketch: Ketch, image: str, tmp_path: Path) -> None:
+    """docker's devices cgroup, by mount flags: CAP_MKNOD makes a node of the
+    host's console (5:1) in every writable place, and none of them opens;
+    the container's own /dev/null, /dev/urandom and ptys still work."""
+    vol = tmp_path / "vol"
+    vol.mkdir()
+    script = (
+        "for d in / /dev/ /v/ /t/ /tmp/; do mknod ${d}console c 5 1 || exit 9; "
+        "echo x 2>/dev/null > ${d}console && echo OPENED-$d; done; "
+        "echo ok > /dev/null && head -c 4 /dev/urandom | wc -c"
+    )
+    r = ketch("run", "--rm", "-v", f"{vol}:/v", "--tmpfs", "/t", image, "sh", "-c", script)
+    assert r.rc == 0 and r.out == "4\n", (r.out, r.err)
+    r = ketch("run", "--rm", "--read-only", "-v", f"{vol}:/v:ro", image, "sh", "-c", "echo x > /v/console")
+    assert r.rc != 0
+    # --privileged: the host's devices, and nodes that open
+    r = ketch("run", "--rm", "--privileged", image, "sh", "-c", "mknod /n c 1 3 && echo x > /n && ls /dev/kmsg")
+    assert r.rc == 0 and r.out == "/dev/kmsg\n", r.err
