@@ -330,11 +330,20 @@ mod _native {
     /// Starts a container process (see spawn.rs) described by `process`;
     /// returns its pid once it has exec'd. With `tty_socket`, it gets a pty
     /// from its own devpts and sends the master side there.
+    /// `stdio`: three descriptors for its 0, 1 and 2 (-1 keeps the caller's).
     #[pyfunction]
-    #[pyo3(signature = (process, tty_socket=-1))]
-    fn spawn(py: Python<'_>, process: &Bound<'_, PyDict>, tty_socket: i32) -> PyResult<i32> {
+    #[pyo3(signature = (process, tty_socket=-1, stdio=None))]
+    fn spawn(
+        py: Python<'_>,
+        process: &Bound<'_, PyDict>,
+        tty_socket: i32,
+        stdio: Option<[i32; 3]>,
+    ) -> PyResult<i32> {
         let mut config = config_from(process)?;
         config.tty_socket = tty_socket;
+        if let Some(fds) = stdio {
+            config.stdio = fds;
+        }
         spawned(py.detach(|| crate::spawn::spawn(&config)))
     }
 

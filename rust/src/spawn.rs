@@ -641,6 +641,26 @@ unsafe fn child(p: &Prepared) -> ! {
 
     if p.tty_socket >= 0 {
         let slave = open_container_pty(p);
+        // -t: the pty is also the container's /dev/console, as docker has it.
+        let file = libc::open(
+            c"/dev/console".as_ptr(),
+            libc::O_CREAT | libc::O_RDONLY | libc::O_CLOEXEC,
+            0o600,
+        );
+        ok(p, Stage::MountDev, file);
+        libc::close(file);
+        let mut buf = [0u8; 32];
+        ok(
+            p,
+            Stage::MountDev,
+            libc::mount(
+                fd_path(slave, &mut buf),
+                c"/dev/console".as_ptr(),
+                std::ptr::null(),
+                libc::MS_BIND,
+                std::ptr::null(),
+            ),
+        );
         become_process(p, [slave, slave, slave], true)
     }
     become_process(p, p.stdio, p.tty)

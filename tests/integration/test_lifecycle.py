@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -186,3 +187,68 @@ def test_restart_policies_need_a_daemon(ketch: Ketch, image: str) -> None:
     r = ketch("run", "--rm", "--restart", "always", image, "true")
     assert r.rc == 125 and 'restart policy "always"' in r.err
     assert os.path.isdir(ketch.root)
+
+
+def test_stdin_only_with_i(ketch: Ketch, image: str) -> None:
+    assert ketch("run", "--rm", image, "cat", input="ignored\n").out == ""  # /dev/null, as docker gives
+    r = ketch("run", "--rm", "-i", image, "sh", "-c", "wc -l; cat /dev/console 2>&1 | head -c 0", input="a\nb\nc\n")
+    assert r.out == "3\n", r.err
+
+
+def test_console_is_the_pty_with_t(ketch: Ketch, image: str) -> None:
+    r = ketch(
+        "run", "-d", "-t", "--name", "con", image, "sh", "-c", "stat -c '%t %F' /dev/console; echo via > /dev/console"
+    )
+    assert r.rc == 0, r.err
+    assert wait_for(lambda: "Exited" in ketch("ps", "-a").out)
+    # 0x88 = 136, the first Unix98 pty major: the container's own pty
+    assert ketch("logs", "con").out.splitlines() == ["88 character special file", "via"]
+    ketch("rm", "con", check=True)
+    assert ketch("run", "--rm", image, "ls", "/dev/console").rc != 0  # no console without -t
+
+
+def test_ctrl_c_without_a_tty_reaches_the_container(ketch: Ketch, image: str) -> None:
+    import signal
+
+    p = ketch.popen("run", "--rm", "--init", image, "sleep", "30")
+    try:
+        assert wait_for(lambda: "sleep" in ketch("ps").out)
+        t = time.time()
+        p.send_signal(signal.SIGINT)
+        assert p.wait(timeout=10) == 130  # tini passed SIGINT on; sleep died of it
+        assert time.time() - t < 5
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert wait_for(lambda: ketch("ps", "-a", "-q").out == "")
+
+
+def test_low_rlimits_are_inherited_not_raised(ketch: Ketch, image: str) -> None:
+    """Where limits cannot be raised (runc and crun fail on this machine's
+    RLIMIT_NOFILE/NPROC), ketch sets none: the container gets the caller's."""
+    import shutil
+    import subprocess
+
+    prlimit = shutil.which("prlimit")
+    if prlimit is None:
+        pytest.skip("prlimit (util-linux) is not installed")
+    ketch_bin = str(Path(sys.executable).parent / "ketch")
+    r = subprocess.run(
+        [
+            prlimit,
+            "--nofile=256:256",
+            "--nproc=512:512",
+            ketch_bin,
+            "run",
+            "--rm",
+            image,
+            "sh",
+            "-c",
+            "ulimit -n; ulimit -u",
+        ],
+        capture_output=True,
+        text=True,
+        env=ketch.env,
+    )
+    assert (r.returncode, r.stdout) == (0, "256\n512\n"), r.stderr

@@ -387,6 +387,17 @@ def test_tty_through_a_real_pty(ketch: Ketch, pulled: str) -> None:
         assert b"IS-A-TTY" in t.out and b"33 101" in t.out
         # the pty comes from the container's own devpts
         assert b"-> /dev/pts/0" in t.out
+        # a resize of the caller's terminal reaches the container's
+        import fcntl
+        import signal
+        import struct
+        import termios
+
+        fcntl.ioctl(t.master, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+        os.kill(t.proc.pid, signal.SIGWINCH)
+        time.sleep(0.3)
+        t.type(b"stty size\r")
+        assert t.read_until(b"40 120")
         t.type(b"sleep 30\r")
         time.sleep(0.5)
         t.type(b"\x03")  # Ctrl-C

@@ -96,8 +96,9 @@ def run(
             finally:
                 os.close(master)
             return ctr.wait(store, c, pid)
-        pid, _ = ctr.start(store, c)
-        # Without -t the container shares the caller's stdin, stdout and stderr.
+        # Without -t the container shares the caller's stdout and stderr, and
+        # its stdin with -i (else it reads /dev/null, as under docker).
+        pid, _ = ctr.start(store, c, stdin=interactive)
         return ctr.wait(store, c, pid)
     finally:
         if rm:
@@ -299,7 +300,7 @@ def restart(store: Store, names: list[str], timeout: float) -> int:
     return rc
 
 
-def start(store: Store, names: list[str], attach: bool) -> int:
+def start(store: Store, names: list[str], attach: bool, interactive: bool = False) -> int:
     """docker start: detached under a monitor, or attached (-a) in the foreground."""
     rc = 0
     for n in names:
@@ -309,7 +310,7 @@ def start(store: Store, names: list[str], attach: bool) -> int:
                 print(n)
                 continue
             if attach:
-                pid, _ = ctr.start(store, c)
+                pid, _ = ctr.start(store, c, stdin=interactive)
                 rc = ctr.wait(store, c, pid)
             else:
                 ctr.start_detached(store, c)

@@ -375,7 +375,7 @@ def start(
     """Start one or more stopped containers"""
     from . import _containers
 
-    return _containers.start(_store(), names, attach or interactive)
+    return _containers.start(_store(), names, attach or interactive, interactive)
 
 
 @command("ps")

@@ -237,7 +237,6 @@ def create(store: Store, image_name: str, args: list[str], opts: Options | None 
     binds, tmpfs, named = _mounts(store, o)
     if o.init:
         binds.append((_init_binary(), "/sbin/docker-init", True))
-        argv = ["/sbin/docker-init", "--", *argv]
     process = {
         "argv": argv,
         "entrypoint": entry,
@@ -430,7 +429,7 @@ def _process(store: Store, c: Container, cgroup_procs: list[str]) -> dict[str, A
         "upperdir": str(d / "upper"),
         "workdir": str(d / "work"),
         "hostname": p["hostname"],
-        "argv": p["argv"],
+        "argv": (["/sbin/docker-init", "--"] if p.get("init") else []) + p["argv"],
         "env": p["env"],
         "cwd": p["cwd"],
         "uid": p["uid"],
@@ -446,16 +445,22 @@ def _process(store: Store, c: Container, cgroup_procs: list[str]) -> dict[str, A
     }
 
 
-def start(store: Store, c: Container, tty: bool = False) -> tuple[int, int | None]:
+def start(store: Store, c: Container, tty: bool = False, stdin: bool = True) -> tuple[int, int | None]:
     """Starts the container's process; returns its pid and, with `tty`, the
     master side of the pty it got from its own devpts (its stdin, stdout,
     stderr and controlling terminal). Exec failures raise SpawnError with
-    docker's exit codes (127 not found, 126 not executable)."""
+    docker's exit codes (127 not found, 126 not executable). Without
+    `stdin` (no -i), the process reads /dev/null, as docker's does."""
     ours, theirs = _socketpair() if tty else (None, None)
     p = c.config
     procs = cgroups.create(c.id, cgroups.Limits(**p.get("limits", {})))
+    null = -1 if stdin or tty else os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        pid = _native.spawn(_process(store, c, procs), theirs.fileno() if theirs is not None else -1)
+        pid = _native.spawn(
+            _process(store, c, procs),
+            theirs.fileno() if theirs is not None else -1,
+            (null, -1, -1) if null >= 0 else None,
+        )
     except BaseException as e:
         for sock in (ours, theirs):
             if sock is not None:
@@ -469,6 +474,9 @@ def start(store: Store, c: Container, tty: bool = False) -> tuple[int, int | Non
                 (_exit_code(e), time.time(), c.id),
             )
         raise _describe(e, p["argv"][0]) from e
+    finally:
+        if null >= 0:
+            os.close(null)
     with store.db.write() as db:
         db.execute(
             "UPDATE containers SET state='running', pid=?, pid_start=?, started=?, exit_code=NULL WHERE id=?",
