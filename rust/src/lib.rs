@@ -105,6 +105,19 @@ mod _native {
         Ok(py.detach(|| layer::unpack::decompress_file(&src, &dst))?)
     }
 
+    /// Extracts a tar archive (plain, gzip or zstd) into the existing
+    /// directory `dest`, confined to it, names taken literally (`ADD`).
+    #[pyfunction]
+    fn extract_tar(py: Python<'_>, src: PathBuf, dest: PathBuf) -> PyResult<u64> {
+        let opts = layer::unpack::Options {
+            literal: true,
+            into_existing: true,
+            ..Default::default()
+        };
+        let u = py.detach(|| layer::unpack::unpack_file(&src, &dest, &opts))?;
+        Ok(u.entries)
+    }
+
     /// A container's upper dir as `docker diff` lists it: [(kind, path)],
     /// kind "A", "C" or "D", sorted by path.
     #[pyfunction]

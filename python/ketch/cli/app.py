@@ -675,3 +675,57 @@ def volume_prune(
             print(n)
         print()
     print("Total reclaimed space: 0B")
+
+
+# -- build -------------------------------------------------------------------
+
+
+@command("build")
+def build(
+    path: Annotated[str, typer.Argument(metavar="PATH | URL | -")],
+    tag: Annotated[list[str] | None, typer.Option("-t", "--tag", help="Name and optionally a tag (name:tag)")] = None,
+    file: Annotated[
+        str | None, typer.Option("-f", "--file", help="Name of the Dockerfile (default: PATH/Dockerfile)")
+    ] = None,
+    build_arg: Annotated[list[str] | None, typer.Option("--build-arg", help="Set build-time variables")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not use cache when building the image")] = False,
+    quiet: Annotated[
+        bool, typer.Option("-q", "--quiet", help="Suppress the build output and print image ID on success")
+    ] = False,
+    target: Annotated[str | None, typer.Option("--target", help="Set the target build stage to build")] = None,
+    label: Annotated[list[str] | None, typer.Option("--label", help="Set metadata for an image")] = None,
+    pull: Annotated[bool, typer.Option("--pull", help="Always attempt to pull a newer version of the image")] = False,
+    network: Annotated[
+        str, typer.Option("--network", help="Networking mode for the RUN instructions (host, none)")
+    ] = "host",
+    iidfile: Annotated[str | None, typer.Option("--iidfile", help="Write the image ID to the file")] = None,
+) -> None:
+    """Build an image from a Dockerfile"""
+    import os
+
+    from ..build.builder import Options
+    from ..build.builder import build as do_build
+
+    args: dict[str, str] = {}
+    for a in build_arg or []:
+        k, sep, v = a.partition("=")
+        if sep:
+            args[k] = v
+        elif k in os.environ:
+            args[k] = os.environ[k]
+    labels = dict(x.partition("=")[::2] for x in label or [])
+    opts = Options(
+        tags=list(tag or []),
+        dockerfile=file,
+        build_args=args,
+        no_cache=no_cache,
+        quiet=quiet,
+        target=target,
+        labels=labels,
+        pull=pull,
+        network=network,
+    )
+    image_id = do_build(_store(), path, opts)
+    if iidfile:
+        with open(iidfile, "w") as f:
+            f.write(image_id)

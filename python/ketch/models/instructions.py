@@ -38,7 +38,10 @@ def command_form(rest: str, shell: list[str] | None = None) -> list[str]:
 
 def key_values(rest: str, what: str) -> list[tuple[str, str]]:
     """`K=V K2="V 2"` pairs, or the legacy single `K V` form (ENV, LABEL)."""
-    words = shlex.split(rest, posix=True)
+    try:
+        words = shlex.split(rest, posix=True)
+    except ValueError as e:
+        raise KetchError(f"{what}: {e}: {rest}") from None
     if not words:
         raise KetchError(f"{what} requires at least one argument")
     if "=" not in words[0]:

@@ -445,12 +445,15 @@ def _process(store: Store, c: Container, cgroup_procs: list[str]) -> dict[str, A
     }
 
 
-def start(store: Store, c: Container, tty: bool = False, stdin: bool = True) -> tuple[int, int | None]:
+def start(
+    store: Store, c: Container, tty: bool = False, stdin: bool = True, output: int | None = None
+) -> tuple[int, int | None]:
     """Starts the container's process; returns its pid and, with `tty`, the
     master side of the pty it got from its own devpts (its stdin, stdout,
     stderr and controlling terminal). Exec failures raise SpawnError with
     docker's exit codes (127 not found, 126 not executable). Without
-    `stdin` (no -i), the process reads /dev/null, as docker's does."""
+    `stdin` (no -i), the process reads /dev/null, as docker's does;
+    `output` is a descriptor for its stdout and stderr (default: the caller's)."""
     ours, theirs = _socketpair() if tty else (None, None)
     p = c.config
     procs = cgroups.create(c.id, cgroups.Limits(**p.get("limits", {})))
@@ -459,7 +462,9 @@ def start(store: Store, c: Container, tty: bool = False, stdin: bool = True) -> 
         pid = _native.spawn(
             _process(store, c, procs),
             theirs.fileno() if theirs is not None else -1,
-            (null, -1, -1) if null >= 0 else None,
+            (null, -1 if output is None else output, -1 if output is None else output)
+            if null >= 0 or output is not None
+            else None,
         )
     except BaseException as e:
         for sock in (ours, theirs):

@@ -1,0 +1,743 @@
+"""`ketch build`: docker's legacy builder, step by step. Each instruction
+makes an image whose parent is the previous step's; RUN runs in a real
+container and its upper dir becomes the layer (Rust writes it, see
+layer/diff.rs); COPY and ADD build their layer in a directory of their own
+without a container; the rest only change the config (an empty layer in
+the history). A step is reused from the cache when its parent image, its
+instruction after substitution and, for COPY/ADD, its files are the same."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import _native
+from ..errors import KetchError
+from ..models.instructions import apply as apply_change
+from ..store import Store
+from ..store import images as imgs
+from . import context as ctxmod
+from .dockerfile import DockerfileError, Instruction, parse, substitute, words
+
+
+class BuildFailed(KetchError):
+    """A RUN that exited non-zero: the build stops with its code."""
+
+
+@dataclass
+class Options:
+    tags: list[str] = field(default_factory=list)
+    dockerfile: str | None = None
+    build_args: dict[str, str] = field(default_factory=dict)
+    no_cache: bool = False
+    quiet: bool = False
+    target: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    pull: bool = False
+    network: str = "host"
+
+
+@dataclass
+class Stage:
+    name: str | None
+    image_id: str | None  # None: scratch, nothing yet
+    config: dict[str, Any]
+    args: dict[str, str] = field(default_factory=dict)
+    shell: list[str] = field(default_factory=lambda: ["/bin/sh", "-c"])
+    cmd_set: bool = False  # a CMD in this stage survives a later ENTRYPOINT
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _short(image_id: str) -> str:
+    return image_id.split(":", 1)[1][:12]
+
+
+_CACHE_DDL = (
+    "CREATE TABLE IF NOT EXISTS build_cache("
+    "parent TEXT NOT NULL, key TEXT NOT NULL, image_id TEXT NOT NULL, PRIMARY KEY(parent, key))"
+)
+
+
+class Builder:
+    def __init__(self, store: Store, context: Path, opts: Options, out: Callable[[str], None]) -> None:
+        self.store = store
+        self.context = context
+        self.opts = opts
+        self.out = out
+        self.ignore = ctxmod.Ignore.of(context)
+        self.stages: list[Stage] = []
+        with store.db.write() as db:
+            db.execute(_CACHE_DDL)
+
+    # -- cache ----------------------------------------------------------------
+
+    def _cached(self, parent: str | None, key: str) -> str | None:
+        if self.opts.no_cache:
+            return None
+        rows = self.store.db.query(
+            "SELECT image_id FROM build_cache WHERE parent=? AND key=?", (parent or "scratch", key)
+        )
+        if rows and self.store.db.query("SELECT 1 FROM images WHERE id=?", (rows[0]["image_id"],)):
+            return str(rows[0]["image_id"])
+        return None
+
+    def _remember(self, parent: str | None, key: str, image_id: str) -> None:
+        with self.store.db.write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO build_cache(parent, key, image_id) VALUES (?,?,?)",
+                (parent or "scratch", key, image_id),
+            )
+
+    # -- the build ------------------------------------------------------------
+
+    def build(self, text: str, name: str) -> str:
+        instructions = parse(text, name)
+        # ARG before the first FROM: defaults for FROM lines.
+        meta_args: dict[str, str] = {}
+        steps = []
+        seen_from = False
+        for ins in instructions:
+            if ins.cmd == "FROM":
+                seen_from = True
+            if not seen_from:
+                if ins.cmd != "ARG":
+                    raise DockerfileError(f"dockerfile parse error line {ins.line}: {ins.cmd} before the first FROM")
+                k, _, v = ins.rest.partition("=")
+                meta_args[k.strip()] = self.opts.build_args.get(k.strip(), v.strip().strip('"'))
+            steps.append(ins)
+        if not seen_from:
+            raise DockerfileError("no build stage in current context")
+        if self.opts.target and not any(
+            i.cmd == "FROM" and i.rest.lower().split()[-2:-1] == ["as"] and i.rest.split()[-1] == self.opts.target
+            for i in instructions
+        ):
+            raise KetchError(f"failed to reach build target {self.opts.target} in Dockerfile")
+        total = len(steps)
+        stage: Stage | None = None
+        for n, ins in enumerate(steps, 1):
+            self.out(f"Step {n}/{total} : {ins.original}")
+            if ins.cmd == "FROM":
+                if stage is not None and self.opts.target and stage.name == self.opts.target:
+                    break
+                stage = self._from(ins, meta_args)
+                self.stages.append(stage)
+                if stage.image_id is not None:
+                    self.out(f" ---> {_short(stage.image_id)}")
+                continue
+            if stage is None:
+                if ins.cmd == "ARG":
+                    continue
+                raise DockerfileError(f"dockerfile parse error line {ins.line}: {ins.cmd} before the first FROM")
+            self._step(stage, ins)
+        assert stage is not None
+        if self.opts.target:
+            chosen = next((s for s in self.stages if s.name == self.opts.target), stage)
+            stage = chosen
+        if stage.image_id is None:
+            # FROM scratch and nothing else: an empty image
+            from ..runtime.commit import record_image, scratch_config
+
+            cfg = scratch_config()
+            stage.image_id = record_image(
+                self.store, None, cfg, None, {}, {"created": _now(), "created_by": "/bin/sh -c #(nop) FROM scratch"}
+            )
+        if self.opts.labels:
+            stage.image_id = self._meta(
+                stage,
+                "LABEL " + " ".join(f"{k}={v}" for k, v in self.opts.labels.items()),
+                lambda c: {**c, "Labels": {**(c.get("Labels") or {}), **self.opts.labels}},
+            )
+        return stage.image_id
+
+    def _from(self, ins: Instruction, meta_args: dict[str, str]) -> Stage:
+        parts = substitute(ins.rest, meta_args).split()
+        name = None
+        if len(parts) == 3 and parts[1].lower() == "as":
+            name = parts[2]
+        elif len(parts) != 1:
+            raise DockerfileError(
+                f"dockerfile parse error line {ins.line}: FROM requires either one or three arguments"
+            )
+        base = parts[0]
+        if base == "scratch":
+            from ..runtime.commit import scratch_config
+
+            return Stage(name, None, scratch_config())
+        earlier = next((s for s in self.stages if s.name == base), None)
+        if earlier is not None:
+            return Stage(name, earlier.image_id, json.loads(json.dumps(earlier.config)), shell=list(earlier.shell))
+        from ..cli._containers import _ensure_image
+
+        _ensure_image(self.store, base, "always" if self.opts.pull else "missing")
+        img, _ = imgs.lookup(self.store, base)
+        return Stage(name, img.id, imgs.config(self.store, img.id))
+
+    # -- one instruction ------------------------------------------------------
+
+    def _env(self, stage: Stage) -> dict[str, str]:
+        env = dict(stage.args)
+        for e in (stage.config.get("config") or {}).get("Env") or []:
+            k, _, v = e.partition("=")
+            env[k] = v
+        return env
+
+    def _step(self, stage: Stage, ins: Instruction) -> None:
+        cmd = ins.cmd
+        rest = (
+            substitute(ins.rest, self._env(stage))
+            if cmd in ("ADD", "COPY", "ENV", "EXPOSE", "LABEL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR")
+            else ins.rest
+        )
+        if cmd == "ARG":
+            for w in words(rest):
+                k, sep, v = w.partition("=")
+                stage.args[k] = self.opts.build_args.get(k, v if sep else stage.args.get(k, ""))
+            self.out(f" ---> {_short(stage.image_id)}" if stage.image_id else " ---> Running in scratch")
+            return
+        if cmd == "RUN":
+            self._run(stage, ins)
+            return
+        if cmd in ("COPY", "ADD"):
+            self._copy(stage, ins, rest)
+            return
+        if cmd == "MAINTAINER":
+            stage.image_id = self._meta(stage, f"MAINTAINER {rest}", lambda c: c, author=rest)
+            return
+        if cmd == "SHELL":
+            form = ins.json_form()
+            if not form:
+                raise DockerfileError(
+                    f"dockerfile parse error line {ins.line}: SHELL requires the arguments to be in JSON form"
+                )
+            stage.shell = form
+            stage.image_id = self._meta(stage, f"SHELL {json.dumps(form)}", lambda c: {**c, "Shell": form})
+            return
+        if cmd == "ONBUILD":
+            stage.image_id = self._meta(
+                stage, f"ONBUILD {rest}", lambda c: {**c, "OnBuild": [*(c.get("OnBuild") or []), rest]}
+            )
+            return
+        if cmd == "HEALTHCHECK":
+            stage.image_id = self._meta(
+                stage, f"HEALTHCHECK {rest}", lambda c: {**c, "Healthcheck": {"Test": ["CMD-SHELL", rest]}}
+            )
+            return
+        if cmd in ("CMD", "ENTRYPOINT"):
+            form = ins.json_form()
+            value = form if form is not None else [*stage.shell, rest]
+            shown = "[" + " ".join(json.dumps(x) for x in value) + "]"
+            key = "Cmd" if cmd == "CMD" else "Entrypoint"
+
+            def set_cmd(c: dict[str, Any]) -> dict[str, Any]:
+                c = {**c, key: value}
+                if cmd == "ENTRYPOINT" and not stage.cmd_set:
+                    c["Cmd"] = None  # the base image's CMD does not go with a new ENTRYPOINT
+                return c
+
+            stage.image_id = self._meta(stage, f"{cmd} {shown}", set_cmd)
+            stage.cmd_set = stage.cmd_set or cmd == "CMD"
+            return
+        if cmd == "WORKDIR":
+            wd = self._workdir(stage, rest)
+            self._workdir_step(stage, wd)
+            return
+        # ENV, LABEL, EXPOSE, USER, VOLUME, STOPSIGNAL: docker's change rules
+        stage.image_id = self._meta(stage, f"{cmd} {rest}", lambda c: apply_change(c, f"{cmd} {rest}"))
+
+    def _workdir(self, stage: Stage, path: str) -> str:
+        import posixpath
+
+        base = (stage.config.get("config") or {}).get("WorkingDir") or "/"
+        return posixpath.normpath(posixpath.join(base, path))
+
+    def _meta(
+        self, stage: Stage, shown: str, change: Callable[[dict[str, Any]], dict[str, Any]], author: str = ""
+    ) -> str:
+        """A step that changes only the config: a new image, no layer."""
+        from ..runtime.commit import record_image
+
+        created_by = f"/bin/sh -c #(nop)  {shown}"
+        key = hashlib.sha256(json.dumps(["meta", created_by]).encode()).hexdigest()
+        hit = self._cached(stage.image_id, key)
+        if hit:
+            self.out(" ---> Using cache")
+            self.out(f" ---> {_short(hit)}")
+            stage.config = imgs.config(self.store, hit)
+            return hit
+        parent_cfg = stage.config
+        new_part = change(dict(parent_cfg.get("config") or {}))
+        history: dict[str, Any] = {"created": _now(), "created_by": created_by}
+        if author:
+            history["author"] = author
+        image_id = record_image(
+            self.store,
+            stage.image_id,
+            parent_cfg,
+            None,
+            new_part,
+            history,
+            author=author or str(parent_cfg.get("author") or ""),
+        )
+        self._remember(stage.image_id, key, image_id)
+        stage.config = imgs.config(self.store, image_id)
+        self.out(f" ---> {_short(image_id)}")
+        return image_id
+
+    # -- RUN ------------------------------------------------------------------
+
+    def _run(self, stage: Stage, ins: Instruction) -> None:
+        from ..runtime import containers as ctr
+        from ..runtime.commit import record_image, write_layer_blob
+
+        form = ins.json_form()
+        script = ins.rest
+        if ins.heredocs and form is None:
+            # RUN <<EOF: the body is the script, run by the shell
+            script = ins.heredocs[0][1]
+        argv = form if form is not None else [*stage.shell, script]
+        created_by = shown_run = " ".join(argv) if form is None else "RUN " + json.dumps(form)
+        used_args = {k: v for k, v in stage.args.items()}
+        key = hashlib.sha256(json.dumps(["run", argv, sorted(used_args.items())]).encode()).hexdigest()
+        hit = self._cached(stage.image_id, key)
+        if hit:
+            self.out(" ---> Using cache")
+            self.out(f" ---> {_short(hit)}")
+            stage.image_id = hit
+            stage.config = imgs.config(self.store, hit)
+            return
+        if stage.image_id is None:
+            raise KetchError("RUN needs an image to run in: FROM scratch has no shell")
+        cfg = stage.config.get("config") or {}
+        env = [f"{k}={v}" for k, v in used_args.items() if not any(e.startswith(k + "=") for e in cfg.get("Env") or [])]
+        opts = ctr.Options(entrypoint="", network=self.opts.network, env=env, workdir=cfg.get("WorkingDir") or None)
+        c = ctr.create(self.store, stage.image_id, argv, opts)
+        self.out(f" ---> Running in {c.id[:12]}")
+        log = None
+        try:
+            sys.stdout.flush()
+            if self.opts.quiet:  # -q: the step's output only if it fails
+                log = tempfile.TemporaryFile()
+            pid, _ = ctr.start(self.store, c, stdin=False, output=log.fileno() if log else None)
+            code = ctr.wait(self.store, c, pid)
+            if code != 0:
+                if log is not None:
+                    log.seek(0)
+                    sys.stderr.write(log.read().decode(errors="replace"))
+                err = BuildFailed(f"The command '{shown_run}' returned a non-zero code: {code}")
+                err.exit_code = code
+                raise err
+            layer = write_layer_blob(self.store, ctr._dir(self.store, c.id) / "upper")
+        except BaseException:
+            ctr.remove(self.store, c.id, force=True, volumes_too=True)
+            raise
+        finally:
+            if log is not None:
+                log.close()
+        ctr.remove(self.store, c.id, force=True, volumes_too=True)
+        self.out(f"Removing intermediate container {c.id[:12]}")
+        image_id = record_image(
+            self.store,
+            stage.image_id,
+            stage.config,
+            layer,
+            dict(cfg),
+            {"created": _now(), "created_by": created_by},
+            author=str(stage.config.get("author") or ""),
+        )
+        self._remember(stage.image_id, key, image_id)
+        stage.image_id = image_id
+        stage.config = imgs.config(self.store, image_id)
+        self.out(f" ---> {_short(image_id)}")
+
+    # -- WORKDIR ----------------------------------------------------------------
+
+    def _workdir_step(self, stage: Stage, wd: str) -> None:
+        """WORKDIR sets the config and makes the directory if missing (a layer then)."""
+        exists = stage.image_id is not None and self._exists_in_image(stage, wd)
+        if exists:
+            stage.image_id = self._meta(stage, f"WORKDIR {wd}", lambda c: {**c, "WorkingDir": wd})
+            return
+        self._layer_step(
+            stage,
+            f"WORKDIR {wd}",
+            ["workdir", wd],
+            lambda upper: self._mkdirs(stage, upper, wd),
+            change=lambda c: {**c, "WorkingDir": wd},
+        )
+
+    def _lowerdirs(self, stage: Stage) -> list[Path]:
+        if stage.image_id is None:
+            return []
+        return [self.store.layers.diff(ch) for ch in reversed(imgs.layer_chain(self.store, stage.image_id))]
+
+    def _exists_in_image(self, stage: Stage, path: str) -> bool:
+        rel = path.strip("/")
+        for lower in self._lowerdirs(stage):
+            p = lower / rel
+            if os.path.lexists(p):
+                return p.is_dir()
+        return False
+
+    def _mkdirs(self, stage: Stage, upper: Path, path: str, mode: int = 0o755) -> Path:
+        """`path`'s directories inside `upper`, each with the metadata the
+        image gives it (so the layer does not change them), new ones 0755 root."""
+        cur = upper
+        rel_parts = [p for p in path.strip("/").split("/") if p]
+        lowers = self._lowerdirs(stage)
+        so_far = ""
+        for part in rel_parts:
+            so_far = f"{so_far}/{part}"
+            cur = cur / part
+            if cur.is_dir():
+                continue
+            cur.mkdir()
+            src = next((lw / so_far.lstrip("/") for lw in lowers if os.path.lexists(lw / so_far.lstrip("/"))), None)
+            if src is not None and src.is_dir() and not src.is_symlink():
+                st = src.stat()
+                os.chown(cur, st.st_uid, st.st_gid)
+                os.chmod(cur, st.st_mode & 0o7777)
+                os.utime(cur, ns=(st.st_atime_ns, st.st_mtime_ns))
+            else:
+                os.chmod(cur, mode)
+        return cur
+
+    def _layer_step(
+        self,
+        stage: Stage,
+        shown: str,
+        key_parts: list[Any],
+        fill: Callable[[Path], object],
+        change: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        created_by: str | None = None,
+    ) -> None:
+        """A step whose layer is built in a directory of its own (COPY, ADD, WORKDIR)."""
+        from ..runtime.commit import record_image, write_layer_blob
+
+        key = hashlib.sha256(json.dumps(key_parts).encode()).hexdigest()
+        hit = self._cached(stage.image_id, key)
+        if hit:
+            self.out(" ---> Using cache")
+            self.out(f" ---> {_short(hit)}")
+            stage.image_id = hit
+            stage.config = imgs.config(self.store, hit)
+            return
+        tmp = Path(tempfile.mkdtemp(prefix="build-", dir=self.store.root))
+        try:
+            upper = tmp / "upper"
+            upper.mkdir()
+            fill(upper)
+            layer = write_layer_blob(self.store, upper)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        cfg = dict(stage.config.get("config") or {})
+        if change is not None:
+            cfg = change(cfg)
+        image_id = record_image(
+            self.store,
+            stage.image_id,
+            stage.config,
+            layer,
+            cfg,
+            {"created": _now(), "created_by": created_by or f"/bin/sh -c #(nop) {shown}"},
+            author=str(stage.config.get("author") or ""),
+        )
+        self._remember(stage.image_id, key, image_id)
+        stage.image_id = image_id
+        stage.config = imgs.config(self.store, image_id)
+        self.out(f" ---> {_short(image_id)}")
+
+    # -- COPY / ADD -------------------------------------------------------------
+
+    def _copy(self, stage: Stage, ins: Instruction, rest: str) -> None:
+        import posixpath
+
+        form = ins.json_form()
+        args = [substitute(a, self._env(stage)) for a in form] if form is not None else words(rest)
+        if ins.heredocs:
+            args = [a for a in args if not a.startswith("<<")]
+        if len(args) < (1 if ins.heredocs else 2):
+            raise DockerfileError(f"dockerfile parse error line {ins.line}: {ins.cmd} requires at least two arguments")
+        dest = args[-1]
+        cfg = stage.config.get("config") or {}
+        if not dest.startswith("/"):
+            dest = posixpath.join(cfg.get("WorkingDir") or "/", dest) + ("/" if dest.endswith("/") else "")
+        chown = ins.flags.get("chown")
+        chmod = ins.flags.get("chmod")
+        mode = int(chmod, 8) if chmod else None
+        uid = gid = None
+        if chown:
+            from ..runtime.spec import resolve_user
+
+            uid, gid, _ = resolve_user(chown, self._lowerdirs(stage))
+        sources: list[tuple[Path, Path]] = []  # (file system path, the root it is relative to)
+        from_stage = ins.flags.get("from")
+        if from_stage:
+            root = self._from_root(from_stage)
+            for s in args[:-1]:
+                sources.append((self._in_root(root, s), root))
+        elif ins.heredocs:
+            pass
+        else:
+            for s in args[:-1]:
+                if s.startswith(("http://", "https://")):
+                    raise KetchError(f"{ins.cmd} from a URL ({s}) is not supported yet: download it into the context")
+                for p in ctxmod.expand(self.context, s, self.ignore):
+                    sources.append((p, Path(os.path.realpath(self.context))))
+        many = len(sources) + len(ins.heredocs) > 1
+        if many and not dest.endswith("/"):
+            raise KetchError(
+                f"When using {ins.cmd} with more than one source file, "
+                "the destination must be a directory and end with a /"
+            )
+        digest = self._sources_digest([p for p, _ in sources], ins.heredocs)
+        kind = "dir" if len(sources) == 1 and sources[0][0].is_dir() else "file"
+        created_by = f"/bin/sh -c #(nop) {ins.cmd} {'multi' if many else kind}:{digest[:64]} in {dest} "
+
+        def fill(upper: Path) -> None:
+            for src, root in sources:
+                if ins.cmd == "ADD" and src.is_file() and _is_archive(src):
+                    target = self._mkdirs(stage, upper, dest)
+                    _extract(src, target)
+                    continue
+                if src.is_dir() and not src.is_symlink():
+                    target = self._mkdirs(stage, upper, dest)
+                    self._copy_tree(src, target, root, uid, gid, mode)
+                else:
+                    if dest.endswith("/") or self._exists_in_image(stage, dest):
+                        target_dir = self._mkdirs(stage, upper, dest)
+                        target = target_dir / src.name
+                    else:
+                        target_dir = self._mkdirs(stage, upper, posixpath.dirname(dest.rstrip("/")) or "/")
+                        target = target_dir / posixpath.basename(dest.rstrip("/"))
+                    self._copy_one(src, target, root, uid, gid, mode)
+            for name, body in ins.heredocs:
+                target_dir = self._mkdirs(stage, upper, dest if dest.endswith("/") else posixpath.dirname(dest))
+                target = target_dir / (name if dest.endswith("/") else posixpath.basename(dest))
+                target.write_text(body)
+                os.chmod(target, mode if mode is not None else 0o644)
+                if uid is not None:
+                    os.chown(target, uid, gid or 0)
+
+        self._layer_step(
+            stage,
+            f"{ins.cmd} {rest}",
+            [ins.cmd, dest, from_stage or "", chown or "", chmod or "", digest],
+            fill,
+            created_by=created_by,
+        )
+
+    def _from_root(self, name: str) -> Path:
+        """COPY --from: an earlier stage (by name or index) or an image, as a merged view."""
+        st = next((s for s in self.stages if s.name == name), None)
+        if st is None and name.isdigit() and int(name) < len(self.stages):
+            st = self.stages[int(name)]
+        if st is not None:
+            image_id = st.image_id
+        else:
+            from ..cli._containers import _ensure_image
+
+            _ensure_image(self.store, name, "missing")
+            image_id = imgs.lookup(self.store, name)[0].id
+        if image_id is None:
+            raise KetchError(f"COPY --from={name}: the stage has no files")
+        return self._merged(image_id)
+
+    def _merged(self, image_id: str) -> Path:
+        """A read-only merged view of an image's layers (an overlay mount in
+        a temporary directory, unmounted when the build ends)."""
+        if not hasattr(self, "_mounts"):
+            self._mounts: list[Path] = []
+        lowers = [str(self.store.layers.diff(c)) for c in reversed(imgs.layer_chain(self.store, image_id))]
+        d = Path(tempfile.mkdtemp(prefix="from-", dir=self.store.root))
+        if len(lowers) == 1:
+            opts = f"lowerdir={lowers[0]}:{lowers[0]}"
+        else:
+            opts = "lowerdir=" + ":".join(lowers)
+        import subprocess
+
+        subprocess.run(["mount", "-t", "overlay", "overlay", "-o", opts + ",ro", str(d)], check=True)
+        self._mounts.append(d)
+        return d
+
+    def close(self) -> None:
+        import subprocess
+
+        for d in getattr(self, "_mounts", []):
+            subprocess.run(["umount", "-l", str(d)], check=False)
+            shutil.rmtree(d, ignore_errors=True)
+
+    def _in_root(self, root: Path, src: str) -> Path:
+        p = Path(os.path.realpath(root / src.lstrip("/")))
+        if p != root and root not in p.parents:
+            raise KetchError(f"COPY --from: {src} leaves the source image")
+        if not os.path.lexists(p):
+            raise KetchError(f"COPY failed: stat {src}: file does not exist")
+        return p
+
+    def _included(self, path: Path, root: Path) -> bool:
+        if root != Path(os.path.realpath(self.context)):
+            return True
+        return not self.ignore.ignored(str(path.relative_to(root)))
+
+    def _copy_one(
+        self, src: Path, target: Path, root: Path, uid: int | None, gid: int | None, mode: int | None
+    ) -> None:
+        if src.is_symlink():
+            target.symlink_to(os.readlink(src))
+        else:
+            shutil.copy2(src, target, follow_symlinks=False)
+        if uid is not None:
+            os.lchown(target, uid, gid or 0)
+        else:
+            st = src.lstat()
+            os.lchown(
+                target,
+                st.st_uid if root != Path(os.path.realpath(self.context)) else 0,
+                st.st_gid if root != Path(os.path.realpath(self.context)) else 0,
+            )
+        if mode is not None and not target.is_symlink():
+            os.chmod(target, mode)
+
+    def _copy_tree(
+        self, src: Path, target: Path, root: Path, uid: int | None, gid: int | None, mode: int | None
+    ) -> None:
+        for entry in sorted(os.scandir(src), key=lambda e: e.name):
+            p = Path(entry.path)
+            is_dir = entry.is_dir(follow_symlinks=False)
+            if not self._included(p, root):
+                # an excluded directory may still hold a `!` exception
+                if is_dir and self.ignore.has_exceptions:
+                    t = target / entry.name
+                    t.mkdir(exist_ok=True)
+                    self._copy_tree(p, t, root, uid, gid, mode)
+                    if not any(t.iterdir()):
+                        t.rmdir()
+                continue
+            t = target / entry.name
+            if is_dir:
+                t.mkdir(exist_ok=True)
+                st = entry.stat(follow_symlinks=False)
+                os.chmod(t, mode if mode is not None else st.st_mode & 0o7777)
+                self._copy_tree(p, t, root, uid, gid, mode)
+                ctx_root = root == Path(os.path.realpath(self.context))
+                os.lchown(
+                    t,
+                    uid if uid is not None else (0 if ctx_root else st.st_uid),
+                    gid if gid is not None else (0 if ctx_root else st.st_gid),
+                )
+                os.utime(t, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+            else:
+                self._copy_one(p, t, root, uid, gid, mode)
+
+    def _sources_digest(self, paths: list[Path], heredocs: list[tuple[str, str]]) -> str:
+        """What COPY's cache depends on: names, modes, owners, link targets
+        and contents of every file copied; never an mtime."""
+        h = hashlib.sha256()
+        ctx = Path(os.path.realpath(self.context))
+
+        def one(p: Path, name: str) -> None:
+            st = p.lstat()
+            h.update(f"{name}\0{st.st_mode:o}\0{st.st_uid}\0{st.st_gid}\0".encode())
+            if p.is_symlink():
+                h.update(os.readlink(p).encode() + b"\0")
+            elif p.is_file():
+                h.update(_native.sha256_file(p)[0].encode())
+            elif p.is_dir():
+                for e in sorted(os.listdir(p)):
+                    child = p / e
+                    if ctx in child.parents and self.ignore.ignored(str(child.relative_to(ctx))):
+                        continue
+                    one(child, f"{name}/{e}")
+
+        for p in paths:
+            one(p, p.name)
+        for name, body in heredocs:
+            h.update(f"heredoc\0{name}\0{body}".encode())
+        return h.hexdigest()
+
+
+_ARCHIVE_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd")
+
+
+def _is_archive(p: Path) -> bool:
+    with open(p, "rb") as f:
+        head = f.read(512)
+    if any(head.startswith(m) for m in _ARCHIVE_MAGIC):
+        return True
+    return len(head) >= 262 and head[257:262] == b"ustar"
+
+
+def _extract(src: Path, dest: Path) -> None:
+    """ADD of a local archive: unpacked into `dest`, confined to it."""
+    with open(src, "rb") as f:
+        head = f.read(6)
+    if head.startswith(b"BZh") or head.startswith(b"\xfd7zXZ\x00"):
+        import tarfile
+
+        with tarfile.open(src) as tf:
+            tf.extractall(dest, filter="tar")
+        return
+    _native.extract_tar(src, dest)
+
+
+def build(store: Store, context_arg: str, opts: Options, out: Callable[[str], None] | None = None) -> str:
+    """Builds; returns the final image id (and tags it)."""
+    from ..reference import parse as parse_ref
+
+    emit = out or (lambda line: print(line, flush=True))
+    refs = [parse_ref(t) for t in opts.tags]  # bad names fail before any work
+    tmp_ctx = None
+    if context_arg == "-":
+        import tarfile
+
+        tmp_ctx = Path(tempfile.mkdtemp(prefix="context-", dir=store.root))
+        with tarfile.open(fileobj=sys.stdin.buffer, mode="r|*") as tf:
+            tf.extractall(tmp_ctx, filter="data")
+        context = tmp_ctx
+    else:
+        context = Path(context_arg)
+        if not context.is_dir():
+            raise KetchError(f'unable to prepare context: path "{context_arg}" not found')
+    try:
+        df = Path(opts.dockerfile) if opts.dockerfile else context / "Dockerfile"
+        if opts.dockerfile and not df.is_absolute() and not df.exists():
+            df = context / opts.dockerfile
+        try:
+            text = df.read_text()
+        except OSError:
+            raise KetchError(
+                "unable to prepare context: unable to evaluate symlinks in Dockerfile path: "
+                f"lstat {df}: no such file or directory"
+            ) from None
+        b = Builder(store, context, opts, (lambda line: None) if opts.quiet else emit)
+        t0 = time.time()
+        try:
+            image_id = b.build(text, str(df))
+        finally:
+            b.close()
+        _ = t0
+        if opts.quiet:
+            emit(image_id)
+        else:
+            emit(f"Successfully built {_short(image_id)}")
+        for ref in refs:
+            imgs.tag(store, image_id, str(ref))
+            if not opts.quiet:
+                emit(f"Successfully tagged {ref.familiar()}")
+        return image_id
+    finally:
+        if tmp_ctx is not None:
+            shutil.rmtree(tmp_ctx, ignore_errors=True)

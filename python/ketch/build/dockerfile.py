@@ -1,0 +1,174 @@
+"""The Dockerfile language as docker's reference describes it: parser
+directives, comments, line continuations with the escape character, JSON
+(exec) and shell forms, heredocs, flags (`--from=`, `--chown=`), and
+variable substitution (`$VAR`, `${VAR}`, `${VAR:-default}`, `${VAR:+alt}`)."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+
+from ..errors import KetchError
+
+INSTRUCTIONS = {
+    "ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK", "LABEL",
+    "MAINTAINER", "ONBUILD", "RUN", "SHELL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR",
+}  # fmt: skip
+
+# Instructions whose arguments get variable substitution (docker's list).
+SUBSTITUTED = {"ADD", "COPY", "ENV", "EXPOSE", "FROM", "LABEL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR", "ONBUILD"}
+
+
+class DockerfileError(KetchError):
+    pass
+
+
+@dataclass
+class Instruction:
+    cmd: str  # upper case
+    rest: str  # the arguments as written (continuations joined), flags removed
+    line: int
+    original: str  # as written, for `Step N/M : ...`
+    flags: dict[str, str] = field(default_factory=dict)
+    heredocs: list[tuple[str, str]] = field(default_factory=list)  # (name, body)
+
+    def json_form(self) -> list[str] | None:
+        s = self.rest.strip()
+        if not s.startswith("["):
+            return None
+        try:
+            v = json.loads(s)
+        except ValueError:
+            return None
+        return v if isinstance(v, list) and all(isinstance(x, str) for x in v) else None
+
+
+_DIRECTIVE = re.compile(r"^#\s*([a-zA-Z][a-zA-Z0-9_-]*)\s*=\s*(.+?)\s*$")
+_HEREDOC = re.compile(r"<<(-?)([\"']?)([A-Za-z_][A-Za-z0-9_]*)\2")
+
+
+def parse(text: str, name: str = "Dockerfile") -> list[Instruction]:
+    lines = text.splitlines()
+    escape = "\\"
+    i = 0
+    # Parser directives: only at the very top, before any other line.
+    seen: set[str] = set()
+    while i < len(lines):
+        m = _DIRECTIVE.match(lines[i])
+        if not m or m.group(1).lower() not in ("syntax", "escape", "check"):
+            break
+        key = m.group(1).lower()
+        if key in seen:
+            raise DockerfileError(
+                f"dockerfile parse error on line {i + 1}: only one {key} parser directive can be used"
+            )
+        seen.add(key)
+        if key == "escape":
+            if m.group(2) not in ("\\", "`"):
+                raise DockerfileError(f"invalid escape token '{m.group(2)}' does not match ` or \\")
+            escape = m.group(2)
+        i += 1
+    out: list[Instruction] = []
+    while i < len(lines):
+        raw = lines[i]
+        start = i + 1
+        i += 1
+        stripped = raw.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        # Continuations: a line ending in the escape character goes on; comment
+        # and empty lines inside a continued instruction are dropped.
+        continuing = _continues(raw, escape)
+        parts = [raw.rstrip()[:-1] if continuing else raw]
+        while continuing and i < len(lines):
+            nxt = lines[i]
+            i += 1
+            if nxt.strip().startswith("#") or not nxt.strip():
+                continue  # comments and empty lines inside a continuation are dropped
+            continuing = _continues(nxt, escape)
+            parts.append(nxt.rstrip()[:-1] if continuing else nxt)
+        joined = "".join(parts).strip()
+        word, _, rest = joined.partition(" ")
+        if "\t" in word:
+            word, _, more = word.partition("\t")
+            rest = more + " " + rest
+        cmd = word.upper()
+        if cmd not in INSTRUCTIONS:
+            raise DockerfileError(f"dockerfile parse error line {start}: unknown instruction: {word}")
+        rest = rest.strip()
+        flags: dict[str, str] = {}
+        if cmd in ("ADD", "COPY", "FROM", "RUN", "HEALTHCHECK"):
+            while rest.startswith("--"):
+                flag, _, rest = rest.partition(" ")
+                k, _, v = flag[2:].partition("=")
+                flags[k] = v
+                rest = rest.strip()
+        heredocs: list[tuple[str, str]] = []
+        if cmd in ("RUN", "COPY", "ADD") and "<<" in rest:
+            for m in _HEREDOC.finditer(rest):
+                strip_tabs, _, delim = m.group(1), m.group(2), m.group(3)
+                body = []
+                while i < len(lines) and lines[i] != delim and not (strip_tabs and lines[i].lstrip("\t") == delim):
+                    body.append(lines[i].lstrip("\t") if strip_tabs else lines[i])
+                    i += 1
+                if i >= len(lines):
+                    raise DockerfileError(f"dockerfile parse error line {start}: unterminated heredoc {delim}")
+                i += 1
+                heredocs.append((delim, "\n".join(body) + "\n"))
+        if not rest and cmd not in ("RUN",) and not heredocs:
+            raise DockerfileError(f"dockerfile parse error line {start}: {cmd} requires at least one argument")
+        original = f"{word} " + " ".join(f"--{k}={v}" if v else f"--{k}" for k, v in flags.items())
+        original = (original.rstrip() + " " + rest).strip()
+        out.append(Instruction(cmd, rest, start, original, flags, heredocs))
+    if not out:
+        raise DockerfileError(f"the Dockerfile ({name}) cannot be empty")
+    return out
+
+
+def _continues(line: str, escape: str) -> bool:
+    s = line.rstrip()
+    return s.endswith(escape) and not s.endswith(escape * 2)
+
+
+_VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?:(:[-+])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))")
+
+
+def substitute(text: str, env: dict[str, str], escape: str = "\\") -> str:
+    """Docker's variable substitution: `$VAR`, `${VAR}`, `${VAR:-default}`,
+    `${VAR:+alternative}`; `\\$` is a literal dollar sign."""
+    out = []
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c == escape and i + 1 < len(text) and text[i + 1] == "$":
+            out.append("$")
+            i += 2
+            continue
+        if c == "$":
+            m = _VAR.match(text, i)
+            if m:
+                name = m.group(1) or m.group(4)
+                op, word = m.group(2), m.group(3)
+                value = env.get(name)
+                if op == ":-":
+                    out.append(value if value else substitute(word or "", env, escape))
+                elif op == ":+":
+                    out.append(substitute(word or "", env, escape) if value else "")
+                else:
+                    out.append(value or "")
+                i = m.end()
+                continue
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def words(text: str) -> list[str]:
+    """Whitespace-separated words, quotes removed (COPY/ADD sources, ENV pairs)."""
+    import shlex
+
+    try:
+        return shlex.split(text, posix=True)
+    except ValueError as e:
+        raise DockerfileError(f"dockerfile parse error: {e}: {text}") from None

@@ -1,0 +1,257 @@
+"""`ketch build`: docker's legacy builder output, one image per step, the
+cache, COPY/ADD rules, multi-stage builds, and a context that cannot leak
+host files. Real builds from a busybox image made offline."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import tarfile
+from pathlib import Path
+
+import pytest
+from conftest import Ketch, requires_root
+from imagekit import busybox_entries, tar_bytes
+
+pytestmark = requires_root
+
+
+@pytest.fixture
+def base(ketch: Ketch, tmp_path: Path) -> str:
+    tar = tmp_path / "bb.tar"
+    tar.write_bytes(tar_bytes(busybox_entries()))
+    ketch("import", str(tar), "lab/busybox", check=True)
+    return "lab/busybox"
+
+
+def context(tmp_path: Path, dockerfile: str, files: dict[str, str | bytes] | None = None) -> Path:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir(exist_ok=True)
+    (ctx / "Dockerfile").write_text(dockerfile)
+    for name, data in (files or {}).items():
+        p = ctx / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data.encode() if isinstance(data, str) else data)
+    return ctx
+
+
+def targz(entries: dict[str, str]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for name, data in entries.items():
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data.encode()))
+    return buf.getvalue()
+
+
+SEED = """FROM lab/busybox
+MAINTAINER Example "example@example.com"
+WORKDIR /app
+COPY src/ /app/src/
+ADD arch.tar.gz /app/extracted/
+RUN echo 'Hi, I am in your container' > /app/index.html
+ENV GREETING=hello
+EXPOSE 80
+CMD ["httpd", "-f", "-p", "80", "-h", "/app"]
+"""
+
+
+def test_the_seed_example_then_from_cache(ketch: Ketch, base: str, tmp_path: Path) -> None:
+    ctx = context(
+        tmp_path, SEED, {"src/a.txt": "a\n", "src/sub/b.txt": "b\n", "arch.tar.gz": targz({"x": "in-archive\n"})}
+    )
+    r = ketch("build", "-t=static_web", str(ctx))  # -t="static_web" once the shell has read it
+    assert r.rc == 0, r.err
+    lines = r.out.splitlines()
+    steps = [ln for ln in lines if ln.startswith("Step ")]
+    assert steps[0] == "Step 1/9 : FROM lab/busybox"
+    assert steps[5] == "Step 6/9 : RUN echo 'Hi, I am in your container' > /app/index.html"
+    assert steps[8] == 'Step 9/9 : CMD ["httpd", "-f", "-p", "80", "-h", "/app"]'
+    assert any(re.fullmatch(r" ---> Running in [0-9a-f]{12}", ln) for ln in lines)
+    assert any(re.fullmatch(r"Removing intermediate container [0-9a-f]{12}", ln) for ln in lines)
+    assert (
+        re.fullmatch(r"Successfully built [0-9a-f]{12}", lines[-2])
+        and lines[-1] == "Successfully tagged static_web:latest"
+    )
+    built = lines[-2].split()[-1]
+    r = ketch(
+        "run",
+        "--rm",
+        "static_web",
+        "sh",
+        "-c",
+        "cat /app/index.html /app/src/a.txt /app/src/sub/b.txt /app/extracted/x; echo $GREETING; pwd",
+    )
+    assert r.out == "Hi, I am in your container\na\nb\nin-archive\nhello\n/app\n", r.err
+    info = json.loads(ketch("image", "inspect", "static_web").out)[0]
+    assert info["Config"]["Cmd"] == ["httpd", "-f", "-p", "80", "-h", "/app"]
+    assert info["Config"]["ExposedPorts"] == {"80/tcp": {}}
+    assert info["Author"] == 'Example "example@example.com"'
+    # Each step's image is the next one's parent: the intermediates show with -a.
+    assert len(ketch("images", "-a", "-q").out.split()) >= 9
+    # Again: every step from the cache, the same image.
+    r = ketch("build", "-t", "static_web", str(ctx))
+    assert r.out.count(" ---> Using cache") == 8 and f"Successfully built {built}" in r.out, r.out
+    assert "Running in" not in r.out
+
+
+def test_cache_follows_content_not_mtime(ketch: Ketch, base: str, tmp_path: Path) -> None:
+    ctx = context(tmp_path, "FROM lab/busybox\nCOPY f /f\nRUN cat /f\n", {"f": "one\n"})
+    first = ketch("build", "-q", str(ctx)).out.strip()
+    os.utime(ctx / "f", (1, 1))  # touch: same content
+    assert ketch("build", "-q", str(ctx)).out.strip() == first
+    (ctx / "f").chmod(0o600)  # a mode change misses
+    second = ketch("build", "-q", str(ctx)).out.strip()
+    assert second != first
+    st = (ctx / "f").stat()
+    (ctx / "f").write_text("two\n")  # same size... different content, same mtime
+    os.utime(ctx / "f", ns=(st.st_atime_ns, st.st_mtime_ns))
+    r = ketch("build", str(ctx))
+    assert "two" in r.out and r.out.count("Using cache") == 0, r.out
+    # an instruction change misses from there on; --no-cache rebuilds everything
+    (ctx / "Dockerfile").write_text("FROM lab/busybox\nCOPY f /f\nRUN cat /f /f\n")
+    r = ketch("build", str(ctx))
+    assert r.out.count("Using cache") == 1
+    r = ketch("build", "--no-cache", str(ctx))
+    assert r.out.count("Using cache") == 0 and "Running in" in r.out
+
+
+def test_a_failing_step_stops_with_its_code_and_keeps_what_succeeded(ketch: Ketch, base: str, tmp_path: Path) -> None:
+    ctx = context(tmp_path, 'FROM lab/busybox\nRUN echo one\nRUN sh -c "exit 7"\nRUN echo never\n')
+    r = ketch("build", str(ctx))
+    assert r.rc == 7
+    assert "one\n" in r.out and "never" not in r.out
+    assert "The command '/bin/sh -c sh -c \"exit 7\"' returned a non-zero code: 7" in r.err
+    good = re.findall(r"---> ([0-9a-f]{12})\n", r.out)[-1]
+    assert ketch("run", "--rm", good, "true").rc == 0  # the last good step's image runs
+    assert ketch("ps", "-a", "-q").out == ""  # no intermediate container left
+
+
+def test_parse_errors_are_one_clear_line(ketch: Ketch, base: str, tmp_path: Path) -> None:
+    ctx = context(tmp_path, "FROM lab/busybox\nRUNN echo\n")
+    r = ketch("build", str(ctx))
+    assert r.rc == 1 and r.err == "dockerfile parse error line 2: unknown instruction: RUNN\n"
+    (ctx / "Dockerfile").write_text("")
+    assert "cannot be empty" in ketch("build", str(ctx)).err
+
+
+def test_parser_forms(ketch: Ketch, base: str, tmp_path: Path) -> None:
+    df = r"""# syntax=docker/dockerfile:1
+# escape=\
+ARG BASE=lab/busybox
+FROM ${BASE} AS first
+ARG WHO=world
+ENV GREET="hello ${WHO}" \
+    # a comment inside a continuation
+    OTHER=${UNSET:-fallback} ALT=${WHO:+set}
+run echo "$GREET" \
+  && echo $OTHER $ALT > /out
+RUN <<EOF
+echo from heredoc > /here
+EOF
+COPY <<EOF /etc/made
+made by heredoc
+EOF
+SHELL ["/bin/sh", "-e", "-c"]
+ENTRYPOINT ["cat"]
+CMD ["/out"]
+"""
+    ctx = context(tmp_path, df)
+    r = ketch("build", "--build-arg", "WHO=ketch", "-t", "forms", str(ctx))
+    assert r.rc == 0, r.err
+    assert "hello ketch" in r.out
+    assert ketch("run", "--rm", "forms").out == "fallback set\n"
+    assert ketch("run", "--rm", "forms", "/here", "/etc/made").out == "from heredoc\nmade by heredoc\n"
+    cfg = json.loads(ketch("image", "inspect", "forms").out)[0]["Config"]
+    assert "GREET=hello ketch" in cfg["Env"] and cfg["Entrypoint"] == ["cat"] and cfg["Cmd"] == ["/out"]
+
+
+def test_copy_rules_dockerignore_and_multistage(ketch: Ketch, base: str, tmp_path: Path) -> None:
+    df = """FROM lab/busybox AS build
+WORKDIR /w
+COPY . /ctx/
+COPY *.txt /globbed/
+COPY one.txt two.txt /both/
+COPY --chown=1000:1000 --chmod=600 one.txt /owned
+COPY dir /copied
+RUN echo built > /w/artifact
+FROM lab/busybox
+COPY --from=build /w/artifact /artifact
+COPY --from=0 /owned /owned
+"""
+    files = {
+        "one.txt": "1\n", "two.txt": "2\n", "dir/inner/x": "x\n", "secret.key": "no\n",
+        "logs/a.log": "no\n", "logs/keep.log": "yes\n", ".dockerignore": "*.key\nlogs\n!logs/keep.log\n",
+    }  # fmt: skip
+    ctx = context(tmp_path, df, files)
+    r = ketch("build", "-t", "multi", "--target", "build", str(ctx))
+    assert r.rc == 0, r.err
+    r = ketch(
+        "run",
+        "--rm",
+        "multi",
+        "sh",
+        "-c",
+        "cd /ctx && find . -type f | sort; ls /globbed /both; stat -c '%u %a' /owned; ls /copied",
+    )
+    out = r.out.split("\n")
+    assert "./secret.key" not in out and "./logs/a.log" not in out and "./logs/keep.log" in out, r.out
+    assert "./one.txt" in out and "./dir/inner/x" in out
+    assert "1000 600" in out and "inner" in out
+    r = ketch("build", "-t", "final", str(ctx))
+    assert r.rc == 0, r.err
+    assert ketch("run", "--rm", "final", "cat", "/artifact").out == "built\n"
+    assert ketch("run", "--rm", "final", "stat", "-c", "%u", "/owned").out == "1000\n"
+
+
+def test_context_cannot_reach_host_files(ketch: Ketch, base: str, tmp_path: Path) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("host secret\n")
+    ctx = context(tmp_path, "FROM lab/busybox\nCOPY ../outside.txt /x\n")
+    r = ketch("build", str(ctx))
+    assert r.rc == 1 and "forbidden path outside the build context" in r.err
+    os.symlink(outside, ctx / "link")
+    (ctx / "Dockerfile").write_text("FROM lab/busybox\nCOPY link /x\n")
+    r = ketch("build", str(ctx))
+    assert r.rc == 1 and "forbidden path outside the build context" in r.err
+    (ctx / "Dockerfile").write_text("FROM lab/busybox\nCOPY /etc/passwd /x\n")  # absolute: still the context's
+    r = ketch("build", str(ctx))
+    assert r.rc == 1 and "file not found in build context" in r.err
+    # a symlink inside a copied directory is copied as a link, never followed
+    (ctx / "d").mkdir()
+    os.symlink(outside, ctx / "d" / "l")
+    (ctx / "Dockerfile").write_text("FROM lab/busybox\nCOPY d /d\n")
+    assert ketch("build", "-t", "links", str(ctx)).rc == 0
+    r = ketch("run", "--rm", "links", "sh", "-c", "readlink /d/l; cat /d/l")
+    assert r.out == f"{outside}\n" and "host secret" not in r.out
+    # an archive with .. entries stays inside the image
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for name in ("../../escape.txt", "ok.txt"):
+            ti = tarfile.TarInfo(name)
+            ti.size = 3
+            tf.addfile(ti, io.BytesIO(b"hi\n"))
+    (ctx / "evil.tar.gz").write_bytes(buf.getvalue())
+    (ctx / "Dockerfile").write_text("FROM lab/busybox\nADD evil.tar.gz /deep/dir/\n")
+    assert ketch("build", "-t", "evil", str(ctx)).rc == 0
+    r = ketch("run", "--rm", "evil", "sh", "-c", "ls /deep/dir; ls /escape.txt /deep/escape.txt 2>&1 | head -c 0")
+    assert "ok.txt" in r.out
+    assert not any(p.name == "escape.txt" for p in Path(ketch.root).rglob("escape.txt") if "diff" not in str(p))
+
+
+def test_quiet_iidfile_file_flag_and_stdin_context(ketch: Ketch, base: str, tmp_path: Path) -> None:
+    ctx = context(tmp_path, "FROM lab/busybox\nLABEL a=b\n")
+    (ctx / "Other.dockerfile").write_text("FROM lab/busybox\nLABEL other=1\n")
+    iid = tmp_path / "iid"
+    r = ketch("build", "-q", "--iidfile", str(iid), "-f", str(ctx / "Other.dockerfile"), str(ctx))
+    assert r.rc == 0 and re.fullmatch(r"sha256:[0-9a-f]{64}\n", r.out), r.out
+    assert iid.read_text() == r.out.strip()
+    assert json.loads(ketch("image", "inspect", r.out.strip()).out)[0]["Config"]["Labels"] == {"other": "1"}
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        tf.add(ctx / "Dockerfile", "Dockerfile")
+    r = ketch("build", "-t", "fromstdin", "-", input=buf.getvalue().decode("latin-1"))
+    assert r.rc == 0 and "Successfully tagged fromstdin:latest" in r.out, r.err
