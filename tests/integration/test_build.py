@@ -90,6 +90,8 @@ def test_the_seed_example_then_from_cache(ketch: Ketch, base: str, tmp_path: Pat
     assert info["Config"]["Cmd"] == ["httpd", "-f", "-p", "80", "-h", "/app"]
     assert info["Config"]["ExposedPorts"] == {"80/tcp": {}}
     assert info["Author"] == 'Example "example@example.com"'
+    hist = ketch("history", "static_web").out.splitlines()
+    assert [row.split()[0] != "<missing>" for row in hist[1:10]] == [True] * 9  # every step's image is here
     # Each step's image is the next one's parent: the intermediates show with -a.
     assert len(ketch("images", "-a", "-q").out.split()) >= 9
     # Again: every step from the cache, the same image.

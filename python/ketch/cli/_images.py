@@ -81,10 +81,22 @@ def history(store: Store, name: str, no_trunc: bool, quiet: bool) -> None:
             li += 1
         rows.append((h, size))
     rows.reverse()
+    # As docker shows it: a row that is the top of an image still here (the
+    # image itself, its parents: a build's steps, a commit's base) has its id.
+    at_row: dict[int, imgs.Image] = {}
+    cur: imgs.Image | None = img
+    while cur is not None and len(at_row) < len(hist):
+        n = len(imgs.config(store, cur.id).get("history") or [])
+        at_row[len(hist) - n] = cur
+        try:
+            cur = imgs.get(store, cur.parent) if cur.parent else None
+        except ImageNotFound:
+            cur = None
     out = [["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]]
     ids = []
     for i, (h, size) in enumerate(rows):
-        shown = (img.id if no_trunc else img.short_id) if i == 0 else "<missing>"
+        owner = at_row.get(i)
+        shown = (owner.id if no_trunc else owner.short_id) if owner is not None else "<missing>"
         ids.append(shown)
         by = h.get("created_by", "")
         by = by if no_trunc else ellipsis(by, 45)
