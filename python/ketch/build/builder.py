@@ -69,6 +69,9 @@ _CACHE_DDL = (
     "CREATE TABLE IF NOT EXISTS build_cache("
     "parent TEXT NOT NULL, key TEXT NOT NULL, image_id TEXT NOT NULL, PRIMARY KEY(parent, key))"
 )
+# A file's content digest, valid while its stat says the same (size, times to
+# the nanosecond, inode): a rebuild hashes only files whose stat changed.
+_FILES_DDL = "CREATE TABLE IF NOT EXISTS build_files(path TEXT PRIMARY KEY, stat TEXT NOT NULL, digest TEXT NOT NULL)"
 
 
 class Builder:
@@ -81,6 +84,9 @@ class Builder:
         self.stages: list[Stage] = []
         with store.db.write() as db:
             db.execute(_CACHE_DDL)
+            db.execute(_FILES_DDL)
+        self._file_digests: dict[str, tuple[str, str]] | None = None
+        self._new_digests: dict[str, tuple[str, str]] = {}
 
     # -- cache ----------------------------------------------------------------
 
@@ -642,6 +648,30 @@ class Builder:
             else:
                 self._copy_one(p, t, root, uid, gid, mode)
 
+    def _file_digest(self, p: Path, st: os.stat_result) -> str:
+        if self._file_digests is None:
+            self._file_digests = {
+                r["path"]: (r["stat"], r["digest"])
+                for r in self.store.db.query("SELECT path, stat, digest FROM build_files")
+            }
+        key = str(p)
+        stat = f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}:{st.st_dev}"
+        known = self._file_digests.get(key)
+        if known is not None and known[0] == stat:
+            return known[1]
+        digest = _native.sha256_file(p)[0]
+        self._file_digests[key] = self._new_digests[key] = (stat, digest)
+        return digest
+
+    def save_digests(self) -> None:
+        if self._new_digests:
+            with self.store.db.write() as db:
+                db.executemany(
+                    "INSERT OR REPLACE INTO build_files(path, stat, digest) VALUES (?,?,?)",
+                    [(k, st, d) for k, (st, d) in self._new_digests.items()],
+                )
+            self._new_digests.clear()
+
     def _sources_digest(self, paths: list[Path], heredocs: list[tuple[str, str]]) -> str:
         """What COPY's cache depends on: names, modes, owners, link targets
         and contents of every file copied; never an mtime."""
@@ -654,7 +684,7 @@ class Builder:
             if p.is_symlink():
                 h.update(os.readlink(p).encode() + b"\0")
             elif p.is_file():
-                h.update(_native.sha256_file(p)[0].encode())
+                h.update(self._file_digest(p, st).encode())
             elif p.is_dir():
                 for e in sorted(os.listdir(p)):
                     child = p / e
@@ -727,6 +757,7 @@ def build(store: Store, context_arg: str, opts: Options, out: Callable[[str], No
         try:
             image_id = b.build(text, str(df))
         finally:
+            b.save_digests()
             b.close()
         _ = t0
         if opts.quiet:
