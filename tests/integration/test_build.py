@@ -257,3 +257,82 @@ def test_quiet_iidfile_file_flag_and_stdin_context(ketch: Ketch, base: str, tmp_
         tf.add(ctx / "Dockerfile", "Dockerfile")
     r = ketch("build", "-t", "fromstdin", "-", input=buf.getvalue().decode("latin-1"))
     assert r.rc == 0 and "Successfully tagged fromstdin:latest" in r.out, r.err
+
+
+def test_onbuild_healthcheck_add_url_and_platform(ketch: Ketch, base: str, tmp_path: Path) -> None:
+    import http.server
+    import threading
+
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "page.tar.gz").write_bytes(targz({"inner": "x\n"}))  # a URL is fetched, never extracted
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a: object, **k: object) -> None:
+            super().__init__(*a, directory=str(served), **k)  # type: ignore[misc]
+
+        def log_message(self, *a: object) -> None:
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        parent = context(
+            tmp_path,
+            "FROM lab/busybox\nONBUILD RUN echo triggered > /onbuild\n"
+            'HEALTHCHECK --interval=30s --retries=2 CMD ["true"]\n'
+            f"ADD http://127.0.0.1:{srv.server_port}/page.tar.gz /dl/\n",
+        )
+        r = ketch("build", "-t", "parent", str(parent))
+        assert r.rc == 0, r.err
+        info = json.loads(ketch("image", "inspect", "parent").out)[0]["Config"]
+        assert info["OnBuild"] == ["RUN echo triggered > /onbuild"]
+        assert info["Healthcheck"] == {"Test": ["CMD", "true"], "Interval": 30_000_000_000, "Retries": 2}
+        assert ketch("run", "--rm", "parent", "stat", "-c", "%a %s", "/dl/page.tar.gz").out.split()[0] == "600"
+        child = tmp_path / "child"
+        child.mkdir()
+        (child / "Dockerfile").write_text("FROM parent\nRUN cat /onbuild\n")
+        r = ketch("build", "-t", "child", str(child))
+        assert r.rc == 0 and "# Executing 1 build trigger" in r.out and "triggered" in r.out, r.out + r.err
+        assert json.loads(ketch("image", "inspect", "child").out)[0]["Config"]["OnBuild"] is None
+        (child / "Dockerfile").write_text("FROM --platform=linux/s390x lab/busybox\n")
+        r = ketch("build", str(child))
+        assert r.rc == 1 and "ketch runs linux/" in r.err
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_rmi_of_a_built_image_removes_its_intermediates(ketch: Ketch, base: str, tmp_path: Path) -> None:
+    before = set(ketch("images", "-a", "-q").out.split())
+    ctx = context(tmp_path, 'FROM lab/busybox\nENV A=1\nRUN echo x > /x\nCMD ["cat", "/x"]\n')
+    assert ketch("build", "-t", "gone", str(ctx)).rc == 0
+    assert len(set(ketch("images", "-a", "-q").out.split()) - before) == 3
+    r = ketch("rmi", "gone")
+    assert r.rc == 0 and r.out.count("Deleted: ") >= 3
+    assert set(ketch("images", "-a", "-q").out.split()) == before
+
+
+def _dockerd() -> bool:
+    import shutil
+    import subprocess
+
+    return bool(shutil.which("docker")) and subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not _dockerd(), reason="no dockerd answers here (apt-get install docker.io, then start dockerd)")
+def test_docker_loads_and_runs_what_ketch_built(ketch: Ketch, base: str, tmp_path: Path) -> None:
+    import subprocess
+
+    ctx = context(tmp_path, 'FROM lab/busybox\nRUN echo from-ketch > /x\nCMD ["cat", "/x"]\n')
+    assert ketch("build", "-t", "ketch-test/built:v1", str(ctx)).rc == 0
+    out = tmp_path / "built.tar"
+    ketch("save", "-o", str(out), "ketch-test/built:v1", check=True)
+    try:
+        subprocess.run(["docker", "load", "-i", str(out)], check=True, capture_output=True)
+        r = subprocess.run(
+            ["docker", "run", "--rm", "--net=none", "ketch-test/built:v1"], capture_output=True, text=True
+        )
+        assert r.stdout == "from-ketch\n", r.stderr
+    finally:
+        subprocess.run(["docker", "rmi", "-f", "ketch-test/built:v1", "lab/busybox"], capture_output=True)

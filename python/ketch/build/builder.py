@@ -86,6 +86,7 @@ class Builder:
             db.execute(_CACHE_DDL)
             db.execute(_FILES_DDL)
         self._file_digests: dict[str, tuple[str, str]] | None = None
+        self._tmpdirs: list[Path] = []
         self._new_digests: dict[str, tuple[str, str]] = {}
 
     # -- cache ----------------------------------------------------------------
@@ -142,6 +143,7 @@ class Builder:
                 self.stages.append(stage)
                 if stage.image_id is not None:
                     self.out(f" ---> {_short(stage.image_id)}")
+                self._onbuild(stage)
                 continue
             if stage is None:
                 if ins.cmd == "ARG":
@@ -178,6 +180,11 @@ class Builder:
                 f"dockerfile parse error line {ins.line}: FROM requires either one or three arguments"
             )
         base = parts[0]
+        platform = substitute(ins.flags.get("platform", ""), meta_args)
+        if platform:
+            arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
+            if platform.split("/")[:2] != ["linux", arch]:
+                raise KetchError(f"FROM --platform={platform}: ketch runs linux/{arch} only (RUN could not execute it)")
         if base == "scratch":
             from ..runtime.commit import scratch_config
 
@@ -190,6 +197,20 @@ class Builder:
         _ensure_image(self.store, base, "always" if self.opts.pull else "missing")
         img, _ = imgs.lookup(self.store, base)
         return Stage(name, img.id, imgs.config(self.store, img.id))
+
+    def _onbuild(self, stage: Stage) -> None:
+        """The base image's ONBUILD triggers run first, then are cleared."""
+        triggers = list((stage.config.get("config") or {}).get("OnBuild") or [])
+        if not triggers:
+            return
+        self.out(f"# Executing {len(triggers)} build trigger{'s' if len(triggers) > 1 else ''}")
+        cfg = stage.config.get("config") or {}
+        stage.config = {**stage.config, "config": {**cfg, "OnBuild": None}}
+        for line in triggers:
+            for ins in parse(line, "ONBUILD trigger"):
+                if ins.cmd in ("ONBUILD", "FROM", "MAINTAINER"):
+                    raise DockerfileError(f"{ins.cmd} isn't allowed as an ONBUILD trigger")
+                self._step(stage, ins)
 
     # -- one instruction ------------------------------------------------------
 
@@ -237,9 +258,8 @@ class Builder:
             )
             return
         if cmd == "HEALTHCHECK":
-            stage.image_id = self._meta(
-                stage, f"HEALTHCHECK {rest}", lambda c: {**c, "Healthcheck": {"Test": ["CMD-SHELL", rest]}}
-            )
+            hc = _healthcheck(ins)
+            stage.image_id = self._meta(stage, f"HEALTHCHECK {rest}", lambda c: {**c, "Healthcheck": hc})
             return
         if cmd in ("CMD", "ENTRYPOINT"):
             form = ins.json_form()
@@ -499,7 +519,10 @@ class Builder:
         else:
             for s in args[:-1]:
                 if s.startswith(("http://", "https://")):
-                    raise KetchError(f"{ins.cmd} from a URL ({s}) is not supported yet: download it into the context")
+                    if ins.cmd != "ADD":
+                        raise KetchError(f"source can't be a URL for COPY: {s}")
+                    sources.append((self._download(s), self._downloads))
+                    continue
                 for p in ctxmod.expand(self.context, s, self.ignore):
                     sources.append((p, Path(os.path.realpath(self.context))))
         many = len(sources) + len(ins.heredocs) > 1
@@ -514,7 +537,8 @@ class Builder:
 
         def fill(upper: Path) -> None:
             for src, root in sources:
-                if ins.cmd == "ADD" and src.is_file() and _is_archive(src):
+                downloaded = root == getattr(self, "_downloads", None)
+                if ins.cmd == "ADD" and not downloaded and src.is_file() and _is_archive(src):
                     target = self._mkdirs(stage, upper, dest)
                     _extract(src, target)
                     continue
@@ -544,6 +568,26 @@ class Builder:
             fill,
             created_by=created_by,
         )
+
+    def _download(self, url: str) -> Path:
+        """ADD of a URL: fetched (not extracted), mode 0600, named after the
+        URL's last path component."""
+        import urllib.parse
+        import urllib.request
+
+        if not hasattr(self, "_downloads"):
+            self._downloads = Path(tempfile.mkdtemp(prefix="add-", dir=self.store.root))
+            self._tmpdirs.append(self._downloads)
+        name = Path(urllib.parse.urlparse(url).path).name or "download"
+        d = Path(tempfile.mkdtemp(dir=self._downloads))
+        target = d / name
+        try:
+            with urllib.request.urlopen(url, timeout=60) as r, open(target, "wb") as f:
+                shutil.copyfileobj(r, f, 1 << 20)
+        except OSError as e:
+            raise KetchError(f"ADD failed: downloading {url}: {e}") from None
+        os.chmod(target, 0o600)
+        return target
 
     def _from_root(self, name: str) -> Path:
         """COPY --from: an earlier stage (by name or index) or an image, as a merged view."""
@@ -581,6 +625,8 @@ class Builder:
     def close(self) -> None:
         import subprocess
 
+        for d in self._tmpdirs:
+            shutil.rmtree(d, ignore_errors=True)
         for d in getattr(self, "_mounts", []):
             subprocess.run(["umount", "-l", str(d)], check=False)
             shutil.rmtree(d, ignore_errors=True)
@@ -697,6 +743,34 @@ class Builder:
         for name, body in heredocs:
             h.update(f"heredoc\0{name}\0{body}".encode())
         return h.hexdigest()
+
+
+def _duration(v: str) -> int:
+    """docker's durations (`30s`, `1m30s`, `500ms`) in nanoseconds."""
+    import re
+
+    units = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)", v)
+    if not parts or "".join(n + u for n, u in parts) != v:
+        raise DockerfileError(f"HEALTHCHECK: invalid duration {v!r}")
+    return int(sum(float(n) * units[u] for n, u in parts))
+
+
+def _healthcheck(ins: Instruction) -> dict[str, Any]:
+    """HEALTHCHECK [--interval= --timeout= --start-period= --retries=] CMD ... | NONE."""
+    word, _, rest = ins.rest.strip().partition(" ")
+    if word.upper() == "NONE":
+        return {"Test": ["NONE"]}
+    if word.upper() != "CMD":
+        raise DockerfileError(f"dockerfile parse error line {ins.line}: HEALTHCHECK needs CMD or NONE")
+    form = Instruction("CMD", rest, ins.line, "").json_form()
+    hc: dict[str, Any] = {"Test": ["CMD", *form] if form is not None else ["CMD-SHELL", rest.strip()]}
+    for flag, key in (("interval", "Interval"), ("timeout", "Timeout"), ("start-period", "StartPeriod")):
+        if flag in ins.flags:
+            hc[key] = _duration(ins.flags[flag])
+    if "retries" in ins.flags:
+        hc["Retries"] = int(ins.flags["retries"])
+    return hc
 
 
 _ARCHIVE_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd")
