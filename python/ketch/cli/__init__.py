@@ -34,7 +34,12 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         cmd = e.ctx.command_path if e.ctx else "ketch"
-        print(f"{e.format_message()}\nSee '{cmd} --help'.", file=sys.stderr)
+        msg = e.format_message()
+        if msg.startswith("No such command '"):
+            name = msg.split("'")[1]
+            print(f"{cmd}: '{name}' is not a {cmd} command.\nSee '{cmd} --help'", file=sys.stderr)
+            return 1 if cmd == "ketch" else 125
+        print(f"{msg}\nSee '{cmd} --help'.", file=sys.stderr)
         return 125
     except click.Exit as e:
         return e.exit_code
