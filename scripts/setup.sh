@@ -11,7 +11,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   # busybox-static: the offline base image; zstd: zstd layers in the tests;
   # apache2-utils: htpasswd for the basic-auth registry.
   apt-get install -y -qq --no-install-recommends \
-    docker-registry busybox-static zstd apache2-utils python3-venv ca-certificates gcc libc6-dev tini >/dev/null
+    docker-registry busybox-static zstd apache2-utils python3-venv ca-certificates gcc libc6-dev tini iptables conntrack >/dev/null
 fi
 
 PY=${PYTHON:-python3}

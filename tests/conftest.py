@@ -112,6 +112,9 @@ class Ketch:
             "KETCH_ROOT": str(root),
             "KETCH_RUN_ROOT": str(run_root),
             "KETCH_CGROUP_PARENT": self.cgroup_parent,
+            # Containers get no network unless a test asks (test_network.py
+            # sets up and tears down its own bridge).
+            "KETCH_DEFAULT_NETWORK": "none",
         }
         self.env.pop("KETCH_DEBUG", None)
 

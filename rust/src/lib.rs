@@ -7,6 +7,7 @@ pub mod digest;
 pub mod error;
 pub mod layer;
 pub mod monitor;
+pub mod net;
 pub mod root;
 pub mod seccomp;
 pub mod spawn;
@@ -116,6 +117,49 @@ mod _native {
         };
         let u = py.detach(|| layer::unpack::unpack_file(&src, &dest, &opts))?;
         Ok(u.entries)
+    }
+
+    /// A new network namespace kept at `path` (a bind mount), `lo` up.
+    #[pyfunction]
+    fn netns_create(py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        Ok(py.detach(|| crate::net::netns_create(&path))?)
+    }
+
+    /// Unmounts and removes a namespace file.
+    #[pyfunction]
+    fn netns_remove(path: PathBuf) {
+        crate::net::netns_remove(&path)
+    }
+
+    /// A veth pair: `host` on `bridge` and up, `peer` made inside the namespace at `netns`.
+    #[pyfunction]
+    fn veth(
+        py: Python<'_>,
+        host: String,
+        peer: String,
+        netns: PathBuf,
+        bridge: String,
+    ) -> PyResult<()> {
+        Ok(py.detach(|| crate::net::veth(&host, &peer, &netns, &bridge))?)
+    }
+
+    /// Inside the namespace: `ifname` gets `addr`/`prefix`, comes up, default route via `gateway`.
+    #[pyfunction]
+    fn net_configure(
+        py: Python<'_>,
+        netns: PathBuf,
+        ifname: String,
+        addr: [u8; 4],
+        prefix: u8,
+        gateway: [u8; 4],
+    ) -> PyResult<()> {
+        Ok(py.detach(|| crate::net::configure(&netns, &ifname, addr, prefix, gateway))?)
+    }
+
+    /// Removes a network link by name (missing is fine).
+    #[pyfunction]
+    fn link_delete(name: String) -> PyResult<()> {
+        Ok(crate::net::link_delete(&name)?)
     }
 
     /// A container's upper dir as `docker diff` lists it: [(kind, path)],
@@ -286,6 +330,7 @@ mod _native {
             },
             no_new_privileges: get(d, "no_new_privileges", false)?,
             detached: false,
+            netns: get(d, "netns", None)?,
         })
     }
 

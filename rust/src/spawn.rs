@@ -105,6 +105,9 @@ pub struct Config {
     pub no_new_privileges: bool,
     /// `exec -d`: the process does not die with the caller (no PDEATHSIG).
     pub detached: bool,
+    /// A network namespace made beforehand (a bridge network's, its veth in
+    /// place) that the process joins instead of a new empty one.
+    pub netns: Option<PathBuf>,
 }
 
 /// A bind mount, prepared: the source as a detached mount tree (open_tree in
@@ -244,6 +247,7 @@ struct Prepared {
     seccomp: Vec<crate::seccomp::Insn>,
     no_new_privileges: bool,
     detached: bool,
+    netns_fd: Option<OwnedFd>,
 }
 
 fn cstring(s: &str) -> Result<CString> {
@@ -393,6 +397,14 @@ impl Prepared {
             },
             no_new_privileges: c.no_new_privileges,
             detached: c.detached,
+            netns_fd: match &c.netns {
+                Some(path) => {
+                    Some(OwnedFd::from(std::fs::File::open(path).map_err(|e| {
+                        Error::io(format!("open {}", path.display()), e)
+                    })?))
+                }
+                None => None,
+            },
             cgroup_fds: c
                 .cgroup_procs
                 .iter()
@@ -508,6 +520,13 @@ unsafe fn join_cgroups(p: &Prepared) {
 unsafe fn child(p: &Prepared) -> ! {
     let none = c"";
     join_cgroups(p);
+    if let Some(fd) = &p.netns_fd {
+        ok(
+            p,
+            Stage::JoinNamespaces,
+            libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET),
+        );
+    }
     ok(p, Stage::Cgroup, libc::unshare(libc::CLONE_NEWCGROUP));
     // Nothing mounted here may reach the host.
     ok(
@@ -635,7 +654,7 @@ unsafe fn child(p: &Prepared) -> ! {
         Stage::Hostname,
         libc::sethostname(h.as_ptr().cast(), h.len()),
     );
-    if p.new_net {
+    if p.new_net && p.netns_fd.is_none() {
         loopback_up(p);
     }
 
@@ -1180,7 +1199,7 @@ pub fn spawn(config: &Config) -> Result<std::result::Result<i32, SpawnFailure>> 
         | libc::CLONE_NEWUTS
         | libc::CLONE_NEWIPC
         | libc::SIGCHLD;
-    if config.new_net {
+    if config.new_net && config.netns.is_none() {
         flags |= libc::CLONE_NEWNET;
     }
     let pid = match clone3(flags as u64) {

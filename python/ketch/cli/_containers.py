@@ -147,6 +147,33 @@ def _is_ancestor(store: Store, c: ctr.Container, value: str) -> bool:
     return img.id == c.image_id
 
 
+def _ports_column(store: Store, c: ctr.Container) -> str:
+    """docker's PORTS: `0.0.0.0:32768->80/tcp`, for a running bridged container."""
+    if c.state != "running" or c.config.get("network") in ("none", "host", None):
+        return ""
+    from ..runtime.network import ports_of
+
+    return ", ".join(f"{p.host_ip}:{p.host_port}->{p.port}/{p.proto}" for p in ports_of(store, c.id))
+
+
+def port(store: Store, name: str, which: str | None) -> None:
+    """docker port: `80/tcp -> 0.0.0.0:32768` lines, or the host side of one port."""
+    from ..runtime.network import ports_of
+
+    c = ctr.lookup(store, name)
+    ports = ports_of(store, c.id) if c.state == "running" else []
+    if which is None:
+        for p in ports:
+            print(f"{p.port}/{p.proto} -> {p.host_ip}:{p.host_port}")
+        return
+    num, _, proto = which.partition("/")
+    hits = [p for p in ports if str(p.port) == num and p.proto == (proto or "tcp")]
+    if not hits:
+        raise KetchError(f"Error: No public port '{num}/{proto or 'tcp'}' published for {name}")
+    for p in hits:
+        print(f"{p.host_ip}:{p.host_port}")
+
+
 def ps(store: Store, all_: bool, quiet: bool, no_trunc: bool, filters: list[str] | None = None) -> None:
     keep = _filter(store, list(filters or []))
     # a status filter shows stopped containers too, as docker's does
@@ -167,7 +194,7 @@ def ps(store: Store, all_: bool, quiet: bool, no_trunc: bool, filters: list[str]
                 cmd,
                 f"{human_duration(time.time() - c.created)} ago",
                 _status(c),
-                "",
+                _ports_column(store, c),
                 c.name,
             ]
         )
@@ -266,6 +293,7 @@ def _container_json(store: Store, c: ctr.Container) -> dict[str, object]:
             "FinishedAt": _iso(c.finished),
         },
         "Image": c.image_id,
+        "NetworkSettings": _network_settings(store, c),
         "LogPath": str(ctr.log_path(store, c)),
         "Name": "/" + c.name,
         "Driver": "overlay2",
@@ -284,6 +312,17 @@ def _container_json(store: Store, c: ctr.Container) -> dict[str, object]:
             "WorkingDir": p["cwd"],
         },
     }
+
+
+def _network_settings(store: Store, c: ctr.Container) -> dict[str, object]:
+    if c.config.get("network") in ("none", "host", None) or c.state != "running":
+        return {"IPAddress": "", "Ports": {}}
+    from ..runtime.network import address_of, ports_of
+
+    ports: dict[str, list[dict[str, str]]] = {}
+    for p in ports_of(store, c.id):
+        ports.setdefault(f"{p.port}/{p.proto}", []).append({"HostIp": p.host_ip, "HostPort": str(p.host_port)})
+    return {"IPAddress": address_of(store, c.id) or "", "Ports": ports}
 
 
 def restart(store: Store, names: list[str], timeout: float) -> int:

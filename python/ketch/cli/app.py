@@ -281,8 +281,14 @@ def run(
     entrypoint: Annotated[str | None, typer.Option("--entrypoint", help="Overwrite the default ENTRYPOINT")] = None,
     hostname: Annotated[str | None, typer.Option("-h", "--hostname", help="Container host name")] = None,
     network: Annotated[
-        str, typer.Option("--network", "--net", help="Connect a container to a network (none, host)")
-    ] = "none",
+        str | None, typer.Option("--network", "--net", help="Connect a container to a network (bridge, none, host)")
+    ] = None,
+    publish: Annotated[
+        list[str] | None, typer.Option("-p", "--publish", help="Publish a container's port(s) to the host")
+    ] = None,
+    publish_all: Annotated[
+        bool, typer.Option("-P", "--publish-all", help="Publish all exposed ports to random ports")
+    ] = False,
     pull_policy: Annotated[
         str, typer.Option("--pull", help='Pull image before running ("always", "missing", "never")')
     ] = "missing",
@@ -322,7 +328,7 @@ def run(
         user=user,
         entrypoint=entrypoint,
         hostname=hostname,
-        network=network,
+        network=network or os.environ.get("KETCH_DEFAULT_NETWORK") or "bridge",
         volumes=list(volume or []),
         tmpfs=list(tmpfs or []),
         read_only=read_only,
@@ -332,6 +338,8 @@ def run(
         security_opt=list(security_opt or []),
         mounts=list(mount or []),
         init=init,
+        publish=list(publish or []),
+        publish_all=publish_all,
     )
     if restart != "no":
         from ..errors import UsageError
@@ -515,6 +523,17 @@ def diff(container: Annotated[str, typer.Argument(metavar="CONTAINER")]) -> None
 
     for kind, path in do_diff(_store(), container):
         print(kind, path)
+
+
+@command("port")
+def port(
+    container: Annotated[str, typer.Argument(metavar="CONTAINER")],
+    private_port: Annotated[str | None, typer.Argument(metavar="[PRIVATE_PORT[/PROTO]]")] = None,
+) -> None:
+    """List port mappings or a specific mapping for the container"""
+    from . import _containers
+
+    _containers.port(_store(), container, private_port)
 
 
 @command("top", allow_interspersed_args=False)

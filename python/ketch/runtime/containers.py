@@ -103,6 +103,7 @@ def reconcile(store: Store, c: Container) -> Container:
                 (done["exit_code"], done["finished"], c.id),
             )
         c.state, c.exit_code, c.finished = "exited", done["exit_code"], done["finished"]
+        _release_network(store, c)
         return c
     if c.state == "running" and not _alive(c):
         cgroups.remove(c.id)
@@ -113,9 +114,40 @@ def reconcile(store: Store, c: Container) -> Container:
             )
         c.state, c.finished = "exited", time.time()
         c.exit_code = c.exit_code if c.exit_code is not None else 137
+        _release_network(store, c)
     if c.state == "running":
         c.paused = cgroups.is_frozen(c.id)
     return c
+
+
+def _bridged(c: Container) -> bool:
+    return c.config.get("network", "none") not in ("none", "host")
+
+
+def _release_network(store: Store, c: Container) -> None:
+    """A container that ended gives back its address, ports, rules and namespace."""
+    if _bridged(c):
+        from . import network
+
+        network.detach(store, c.id)
+
+
+def _attach_network(store: Store, c: Container) -> Any:
+    """Before a start: the container's network namespace, eth0 and ports (None without a bridge)."""
+    if not _bridged(c):
+        return None
+    from . import network
+
+    p = c.config
+    att = network.attach(store, c.id, p["network"], p["hostname"], p.get("publish") or [])
+    hosts = _dir(store, c.id) / "hosts"
+    lines = [ln for ln in hosts.read_text().splitlines() if not ln.endswith(f"\t{p['hostname']}")]
+    # rewritten in place: the container has the file bind-mounted
+    with open(hosts, "r+") as f:
+        f.seek(0)
+        f.write("\n".join([*lines, f"{att.ip}\t{p['hostname']}"]) + "\n")
+        f.truncate()
+    return att
 
 
 def pause(store: Store, ref: str, paused: bool = True) -> Container:
@@ -183,6 +215,8 @@ class Options:
     tty: bool = False
     mounts: list[str] = field(default_factory=list)
     init: bool = False
+    publish: list[str] = field(default_factory=list)
+    publish_all: bool = False
 
 
 def _security(opts: list[str], privileged: bool) -> tuple[Any, bool]:
@@ -215,8 +249,22 @@ def create(store: Store, image_name: str, args: list[str], opts: Options | None 
     lowerdirs = [str(store.layers.diff(c)) for c in reversed(chains)]
     if not lowerdirs:
         raise KetchError(f"image {image_name} has no layers to run")
-    if o.network not in ("none", "host"):
-        raise KetchError(f'network "{o.network}" is not supported yet: use --network none or --network host')
+    if o.network not in ("none", "host", "bridge", "default"):
+        raise KetchError(f"network {o.network} not found")
+    if o.network == "default":
+        o.network = "bridge"
+    publish: list[dict[str, Any]] = []
+    if o.publish or o.publish_all:
+        if o.network != "bridge":
+            raise KetchError(f"conflicting options: port publishing and the container type network mode ({o.network})")
+        from .network import parse_publish
+
+        for pspec in o.publish:
+            publish += parse_publish(pspec)
+        if o.publish_all:
+            for exposed in (config.get("config") or {}).get("ExposedPorts") or {}:
+                port, _, proto = exposed.partition("/")
+                publish.append({"host_ip": "0.0.0.0", "host_port": 0, "proto": proto or "tcp", "port": int(port)})
     icfg = config.get("config") or {}
     entry, cmd = spec.command(config, args, o.entrypoint)
     argv = entry + cmd
@@ -248,6 +296,7 @@ def create(store: Store, image_name: str, args: list[str], opts: Options | None 
         "groups": groups,
         "hostname": host,
         "network": o.network,
+        "publish": publish,
         "lowerdirs": lowerdirs,
         "user": o.user or icfg.get("User") or "",
         "limits": vars(o.limits),
@@ -418,11 +467,12 @@ def _confinement(p: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _process(store: Store, c: Container, cgroup_procs: list[str]) -> dict[str, Any]:
+def _process(store: Store, c: Container, cgroup_procs: list[str], netns: str | None = None) -> dict[str, Any]:
     """What `_native.spawn`/`monitor` start the container's process with."""
     p = c.config
     d = _dir(store, c.id)
     return {
+        "netns": netns,
         **_confinement(p),
         "rootfs": str(d / "rootfs"),
         "lowerdirs": ([str(d / "init")] if (d / "init").is_dir() else []) + p["lowerdirs"],
@@ -459,8 +509,11 @@ def start(
     procs = cgroups.create(c.id, cgroups.Limits(**p.get("limits", {})))
     null = -1 if stdin or tty else os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
     try:
+        att = _attach_network(store, c)
+        if att is not None:
+            _HELD[c.id] = att.held  # the published ports, held until the container ends
         pid = _native.spawn(
-            _process(store, c, procs),
+            _process(store, c, procs, att.netns if att is not None else None),
             theirs.fileno() if theirs is not None else -1,
             (null, -1 if output is None else output, -1 if output is None else output)
             if null >= 0 or output is not None
@@ -471,6 +524,8 @@ def start(
             if sock is not None:
                 sock.close()
         cgroups.remove(c.id)
+        _drop_held(c.id)
+        _release_network(store, c)
         if not isinstance(e, SpawnError):
             raise
         with store.db.write() as db:
@@ -498,6 +553,15 @@ def start(
     return pid, master
 
 
+# Sockets that hold a foreground container's published ports, by container id.
+_HELD: dict[str, list[Any]] = {}
+
+
+def _drop_held(cid: str) -> None:
+    for sock in _HELD.pop(cid, []):
+        sock.close()
+
+
 def _socketpair() -> tuple[Any, Any]:
     import socket  # 5 ms: only for a pty
 
@@ -516,7 +580,16 @@ _MONITOR = (
     "if sc:\n"
     "    sc['rules'] = [(r[0], r[1], [tuple(a) for a in r[2]]) for r in sc['rules']]\n"
     "auto = args.pop('autoremove', None)\n"
+    "net = args.pop('network', None)\n"
     "_native.monitor(**args, ready=int(sys.argv[3]))\n"
+    # the published ports it held: free as soon as the container is gone
+    "import os\n"
+    "os.closerange(3, 1 << 16)\n"
+    # a bridged container's address, ports and rules go as it ends
+    "if net:\n"
+    "    from ketch.store import Store\n"
+    "    from ketch.runtime.network import detach\n"
+    "    detach(Store(net[0]), net[1])\n"
     # --rm: only now, with the container gone, is the rest of ketch imported
     "if auto:\n"
     "    from ketch.store import Store\n"
@@ -538,8 +611,14 @@ def start_detached(store: Store, c: Container, autoremove: bool = False) -> int:
     d = _dir(store, c.id)
     (d / "exit.json").unlink(missing_ok=True)  # a previous run's
     procs = cgroups.create(c.id, cgroups.Limits(**p.get("limits", {})))
+    try:
+        att = _attach_network(store, c)
+    except BaseException:
+        cgroups.remove(c.id)
+        raise
+    held = att.held if att is not None else []
     args = {
-        "process": _process(store, c, procs),
+        "process": _process(store, c, procs, att.netns if att is not None else None),
         "log": str(log_path(store, c)),
         "exit_file": str(d / "exit.json"),
         "cgroup_dirs": [str(Path(x).parent) for x in procs],
@@ -547,13 +626,15 @@ def start_detached(store: Store, c: Container, autoremove: bool = False) -> int:
     }
     if autoremove:
         args["autoremove"] = [str(store.root), c.id]
+    if att is not None:
+        args["network"] = [str(store.root), c.id]
     (d / "monitor.json").write_text(json.dumps(args))
     site = str(Path(_native.__file__).resolve().parent.parent)
     r, w = os.pipe()
     try:
         subprocess.Popen(
             [sys.executable, "-S", "-E", "-c", _MONITOR, site, str(d / "monitor.json"), str(w)],
-            pass_fds=(w,),
+            pass_fds=(w, *(sock.fileno() for sock in held)),  # the monitor holds the ports
             start_new_session=True,
             cwd="/",
             stdin=subprocess.DEVNULL,
@@ -564,13 +645,19 @@ def start_detached(store: Store, c: Container, autoremove: bool = False) -> int:
         os.close(r)
         os.close(w)
         cgroups.remove(c.id)
+        for sock in held:
+            sock.close()
+        _release_network(store, c)
         raise
     os.close(w)
+    for sock in held:
+        sock.close()
     with os.fdopen(r, "rb") as f:
         answer = f.read().decode()
     if not answer or answer.startswith("error"):
         # "error ERRNO STAGE", or nothing if the monitor died first
         cgroups.remove(c.id)
+        _release_network(store, c)
         fields = answer.split(" ", 2)
         err_no, stage = (int(fields[1]), fields[2]) if len(fields) == 3 else (5, "start the monitor")
         e = SpawnError(stage, err_no, os.strerror(err_no))
@@ -685,6 +772,8 @@ def wait(store: Store, c: Container, pid: int) -> int:
         db.execute(
             "UPDATE containers SET state='exited', exit_code=?, finished=? WHERE id=?", (code, time.time(), c.id)
         )
+    _drop_held(c.id)
+    _release_network(store, c)
     return code
 
 
@@ -796,6 +885,7 @@ def remove(store: Store, ref: str, force: bool = False, volumes_too: bool = Fals
                     break
                 time.sleep(0.01)
     cgroups.remove(c.id)
+    _release_network(store, c)
     shutil.rmtree(_dir(store, c.id), ignore_errors=True)
     with store.db.write() as db:
         db.execute("DELETE FROM containers WHERE id=?", (c.id,))

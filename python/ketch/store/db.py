@@ -68,6 +68,30 @@ CREATE TABLE IF NOT EXISTS containers (
     started   REAL,
     finished  REAL
 );
+CREATE TABLE IF NOT EXISTS networks (
+    name      TEXT PRIMARY KEY,
+    id        TEXT NOT NULL UNIQUE,
+    subnet    TEXT NOT NULL,        -- e.g. 172.18.0.0/16
+    gateway   TEXT NOT NULL,
+    bridge    TEXT NOT NULL,
+    next_ip   INTEGER NOT NULL,     -- where the next allocation starts (released ones wait their turn)
+    created   REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS leases (
+    network   TEXT NOT NULL,
+    ip        TEXT NOT NULL,
+    container TEXT NOT NULL,
+    PRIMARY KEY (network, ip)
+);
+CREATE TABLE IF NOT EXISTS ports (
+    host_ip   TEXT NOT NULL,
+    host_port INTEGER NOT NULL,
+    proto     TEXT NOT NULL,
+    container TEXT NOT NULL,
+    ip        TEXT NOT NULL,        -- the container's address
+    port      INTEGER NOT NULL,     -- the container's port
+    PRIMARY KEY (host_ip, host_port, proto)
+);
 """
 
 

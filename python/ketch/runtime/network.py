@@ -1,0 +1,451 @@
+"""Bridge networking: the default `bridge` network (a Linux bridge with its
+own subnet), a veth per container in a network namespace made beforehand,
+addresses from a persistent IPAM, outbound NAT, and published ports.
+
+The hot path (a container's namespace, veth, address and route) is Rust
+(net.rs): pyroute2 costs 150-230 ms to import here, more than a whole
+`ketch run`, so it is used only on the cold path (making and removing a
+bridge). Firewall rules go through `iptables-restore --noflush` (the
+iptables the host uses: nf_tables here) in ketch's own chains, reached by
+one jump in each built-in chain; the FORWARD jump goes first, so ketch's
+traffic passes where dockerd has set FORWARD's policy to DROP. Each rule a
+container adds carries its id in a comment and is removed by that."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import _native
+from ..errors import ConflictError, KetchError
+from ..store import Store
+from ..store.layers import run_root
+
+DEFAULT = "bridge"
+PORT_RANGE = (32768, 61000)  # docker's ephemeral range for -p PORT
+
+
+def bridge_name() -> str:
+    """KETCH_BRIDGE, else the first of ketch0, ketch1, ... not on the host
+    (each store has its own default network)."""
+    if os.environ.get("KETCH_BRIDGE"):
+        return os.environ["KETCH_BRIDGE"]
+    n = 0
+    while Path(f"/sys/class/net/ketch{n}").exists():
+        n += 1
+    return f"ketch{n}"
+
+
+def chain_prefix() -> str:
+    return os.environ.get("KETCH_CHAIN_PREFIX", "KETCH")
+
+
+@dataclass
+class Network:
+    name: str
+    id: str
+    subnet: ipaddress.IPv4Network
+    gateway: ipaddress.IPv4Address
+    bridge: str
+
+
+@dataclass
+class Port:
+    host_ip: str
+    host_port: int
+    proto: str
+    port: int  # the container's
+
+
+@dataclass
+class Attached:
+    netns: str
+    ip: str
+    held: list[socket.socket]
+
+
+def _row(r: Any) -> Network:
+    return Network(
+        r["name"],
+        r["id"],
+        ipaddress.IPv4Network(r["subnet"]),
+        ipaddress.IPv4Address(r["gateway"]),
+        r["bridge"],
+    )
+
+
+def _host_networks() -> list[ipaddress.IPv4Network]:
+    """What the host routes already (/proc/net/route: every address's subnet too)."""
+    out: list[ipaddress.IPv4Network] = []
+    try:
+        lines = Path("/proc/net/route").read_text().splitlines()[1:]
+    except OSError:
+        return out
+    for line in lines:
+        f = line.split()
+        if len(f) < 8:
+            continue
+        dest = socket.inet_ntoa(int(f[1], 16).to_bytes(4, "little"))
+        mask = socket.inet_ntoa(int(f[7], 16).to_bytes(4, "little"))
+        if dest == "0.0.0.0":
+            continue
+        out.append(ipaddress.IPv4Network(f"{dest}/{mask}", strict=False))
+    return out
+
+
+def _pick_subnet(store: Store) -> ipaddress.IPv4Network:
+    taken = _host_networks() + [_row(r).subnet for r in store.db.query("SELECT * FROM networks")]
+    candidates = [ipaddress.IPv4Network(f"172.{n}.0.0/16") for n in range(18, 32)]
+    candidates += [ipaddress.IPv4Network(f"10.{n}.0.0/16") for n in range(100, 200)]
+    for c in candidates:
+        if not any(c.overlaps(t) for t in taken):
+            return c
+    raise KetchError("no free private subnet for a bridge network: remove one or give --subnet")
+
+
+def get(store: Store, name: str) -> Network:
+    rows = store.db.query("SELECT * FROM networks WHERE name=? OR id LIKE ?", (name, f"{name}%"))
+    if not rows:
+        if name == DEFAULT:
+            return ensure_default(store)
+        raise KetchError(f"network {name} not found")
+    return _row(rows[0])
+
+
+def ensure_default(store: Store) -> Network:
+    rows = store.db.query("SELECT * FROM networks WHERE name=?", (DEFAULT,))
+    if rows:
+        net = _row(rows[0])
+    else:
+        subnet = _pick_subnet(store)
+        with store.db.write() as db:
+            if not db.execute("SELECT 1 FROM networks WHERE name=?", (DEFAULT,)).fetchone():
+                db.execute(
+                    "INSERT INTO networks(name, id, subnet, gateway, bridge, next_ip, created) VALUES (?,?,?,?,?,?,?)",
+                    (DEFAULT, os.urandom(32).hex(), str(subnet), str(subnet[1]), bridge_name(), 2, time.time()),
+                )
+        net = _row(store.db.query("SELECT * FROM networks WHERE name=?", (DEFAULT,))[0])
+    _ensure_bridge(net)
+    return net
+
+
+def _ensure_bridge(net: Network) -> None:
+    """The Linux bridge and the base firewall rules (the cold path: pyroute2
+    here), made once under a lock (concurrent first runs race for it)."""
+    if Path(f"/sys/class/net/{net.bridge}").exists():
+        return
+    import fcntl
+
+    locks = run_root() / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    fd = os.open(locks / "network", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if not Path(f"/sys/class/net/{net.bridge}").exists():
+            _make_bridge(net)
+    finally:
+        os.close(fd)
+
+
+def _make_bridge(net: Network) -> None:
+    from pyroute2 import IPRoute  # 150-230 ms: only the first time a bridge is made
+
+    with IPRoute() as ipr:
+        ipr.link("add", ifname=net.bridge, kind="bridge")
+        idx = ipr.link_lookup(ifname=net.bridge)[0]
+        ipr.addr("add", index=idx, address=str(net.gateway), prefixlen=net.subnet.prefixlen)
+        ipr.link("set", index=idx, state="up")
+    Path("/proc/sys/net/ipv4/ip_forward").write_text("1")
+    # 127.0.0.1:PORT reaches a container through the DNAT below (docker's
+    # userland-proxy=false way): loopback-sourced packets may be routed out.
+    Path(f"/proc/sys/net/ipv4/conf/{net.bridge}/route_localnet").write_text("1")
+    _base_rules(net)
+
+
+def _iptables_restore(text: str) -> None:
+    r = subprocess.run(["iptables-restore", "-w", "--noflush"], input=text, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise KetchError(f"iptables-restore: {r.stderr.strip() or r.returncode}")
+
+
+def _has_rule(table: str, spec: list[str]) -> bool:
+    return subprocess.run(["iptables", "-w", "-t", table, "-C", *spec], capture_output=True).returncode == 0
+
+
+def _chains() -> tuple[str, str, str]:
+    p = chain_prefix()
+    return f"{p}-FORWARD", f"{p}-DNAT", f"{p}-POSTROUTING"
+
+
+def _base_rules(net: Network) -> None:
+    fwd, dnat, post = _chains()
+    lines_f = [f":{fwd} - [0:0]"] if not _has_chain("filter", fwd) else []
+    lines_n = [f":{dnat} - [0:0]", f":{post} - [0:0]"] if not _has_chain("nat", dnat) else []
+    if not _has_rule("filter", ["FORWARD", "-j", fwd]):
+        lines_f.append(f"-I FORWARD 1 -j {fwd}")
+    tag = f"ketch-net:{net.bridge}"
+    lines_f += [
+        f"-A {fwd} -o {net.bridge} -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment {tag} -j ACCEPT",
+        f"-A {fwd} -i {net.bridge} -m comment --comment {tag} -j ACCEPT",
+    ]
+    if not _has_rule("nat", ["POSTROUTING", "-j", post]):
+        lines_n.append(f"-A POSTROUTING -j {post}")
+    if not _has_rule("nat", ["PREROUTING", "-m", "addrtype", "--dst-type", "LOCAL", "-j", dnat]):
+        lines_n.append(f"-A PREROUTING -m addrtype --dst-type LOCAL -j {dnat}")
+    if not _has_rule("nat", ["OUTPUT", "-m", "addrtype", "--dst-type", "LOCAL", "-j", dnat]):
+        lines_n.append(f"-A OUTPUT -m addrtype --dst-type LOCAL -j {dnat}")
+    lines_n += [
+        f"-A {post} -s {net.subnet} ! -o {net.bridge} -m comment --comment {tag} -j MASQUERADE",
+        f"-A {post} -s 127.0.0.0/8 -o {net.bridge} -m comment --comment {tag} -j MASQUERADE",
+    ]
+    _iptables_restore("*filter\n" + "\n".join(lines_f) + "\nCOMMIT\n*nat\n" + "\n".join(lines_n) + "\nCOMMIT\n")
+
+
+def _chains_unused() -> bool:
+    """ketch's chains hold no rule any more (other stores may still use them)."""
+    fwd, dnat, post = _chains()
+    for table, chain in (("filter", fwd), ("nat", dnat), ("nat", post)):
+        r = subprocess.run(["iptables", "-w", "-t", table, "-S", chain], capture_output=True, text=True)
+        if r.returncode != 0:
+            return False
+        if any(line.startswith("-A ") for line in r.stdout.splitlines()):
+            return False
+    return True
+
+
+def _has_chain(table: str, chain: str) -> bool:
+    return subprocess.run(["iptables", "-w", "-t", table, "-S", chain], capture_output=True).returncode == 0
+
+
+def _delete_tagged(tag: str) -> None:
+    """Removes every rule whose comment is `tag`, in every table."""
+    dump = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
+    out: list[str] = []
+    table = None
+    found = False
+    for line in dump.splitlines():
+        if line.startswith("*"):
+            table = line
+            out.append(line)
+        elif line == "COMMIT":
+            out.append(line)
+        elif line.startswith("-A ") and (f"--comment {tag} " in line + " " or f'--comment "{tag}"' in line):
+            out.append("-D " + line[3:])
+            found = True
+    if found and table is not None:
+        _iptables_restore("\n".join(out) + "\n")
+
+
+def teardown(store: Store, name: str = DEFAULT) -> None:
+    """Removes a network's bridge, its rules and, once no network is left, ketch's chains."""
+    rows = store.db.query("SELECT * FROM networks WHERE name=?", (name,))
+    if not rows:
+        return
+    net = _row(rows[0])
+    if store.db.query("SELECT 1 FROM leases WHERE network=?", (net.name,)):
+        raise ConflictError(f"error while removing network: network {name} id {net.id} has active endpoints")
+    _delete_tagged(f"ketch-net:{net.bridge}")
+    _native.link_delete(net.bridge)
+    with store.db.write() as db:
+        db.execute("DELETE FROM networks WHERE name=?", (name,))
+    if _chains_unused():
+        fwd, dnat, post = _chains()
+        lines = [
+            "*filter",
+            f"-D FORWARD -j {fwd}",
+            f"-X {fwd}",
+            "COMMIT",
+            "*nat",
+            f"-D POSTROUTING -j {post}",
+            f"-D PREROUTING -m addrtype --dst-type LOCAL -j {dnat}",
+            f"-D OUTPUT -m addrtype --dst-type LOCAL -j {dnat}",
+            f"-X {dnat}",
+            f"-X {post}",
+            "COMMIT",
+        ]
+        _iptables_restore("\n".join(lines) + "\n")
+
+
+# -- publishing --------------------------------------------------------------
+
+_PORT = re.compile(
+    r"^(?:(?P<ip>\d+\.\d+\.\d+\.\d+):)?(?:(?P<host>\d*(?:-\d+)?):)?(?P<ctr>\d+(?:-\d+)?)(?:/(?P<proto>tcp|udp))?$"
+)
+
+
+def parse_publish(spec: str) -> list[dict[str, Any]]:
+    """docker's -p: `80`, `8080:80`, `127.0.0.1:8080:80`, `127.0.0.1::80`, `53:53/udp`, ranges."""
+    m = _PORT.match(spec)
+    if not m:
+        raise KetchError(f'invalid argument "{spec}" for "-p, --publish" flag: invalid port specification')
+    ip = m.group("ip") or "0.0.0.0"
+    proto = m.group("proto") or "tcp"
+
+    def rng(s: str) -> list[int]:
+        a, _, b = s.partition("-")
+        lo, hi = int(a), int(b or a)
+        if not (0 < lo <= hi <= 65535):
+            raise KetchError(f"invalid port range: {s}")
+        return list(range(lo, hi + 1))
+
+    ctr = rng(m.group("ctr"))
+    host = rng(m.group("host")) if m.group("host") else [0] * len(ctr)
+    if len(host) != len(ctr):
+        raise KetchError(f"invalid ranges specified for container and host Ports: {spec}")
+    return [{"host_ip": ip, "host_port": h, "proto": proto, "port": c} for h, c in zip(host, ctr, strict=True)]
+
+
+def _hold(host_ip: str, port: int, proto: str) -> socket.socket:
+    """A bound socket on the host port for the container's life, as
+    docker-proxy holds it: nothing else can take the port meanwhile."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
+    try:
+        s.bind((host_ip, port))
+    except OSError:
+        s.close()
+        raise
+    return s
+
+
+def attach(store: Store, cid: str, name: str, hostname: str, publish: list[dict[str, Any]]) -> Attached:
+    """Before the container starts: its namespace with eth0 on the bridge,
+    an address, its published ports held and forwarded."""
+    net = ensure_default(store) if name == DEFAULT else get(store, name)
+    netns_dir = run_root() / "netns"
+    netns_dir.mkdir(parents=True, exist_ok=True)
+    netns = netns_dir / cid
+    held: list[socket.socket] = []
+    ports: list[Port] = []
+    ip = _lease(store, net, cid)
+    try:
+        for p in publish:
+            if p["host_port"]:
+                try:
+                    held.append(_hold(p["host_ip"], p["host_port"], p["proto"]))
+                except OSError as e:
+                    raise ConflictError(
+                        f"driver failed programming external connectivity on endpoint: Bind for "
+                        f"{p['host_ip']}:{p['host_port']} failed: port is already allocated ({e.strerror})"
+                    ) from None
+                ports.append(Port(p["host_ip"], p["host_port"], p["proto"], p["port"]))
+            else:
+                s, hp = _free_port(store, p["host_ip"], p["proto"])
+                held.append(s)
+                ports.append(Port(p["host_ip"], hp, p["proto"], p["port"]))
+        with store.db.write() as db:
+            for p2 in ports:
+                db.execute(
+                    "INSERT INTO ports(host_ip, host_port, proto, container, ip, port) VALUES (?,?,?,?,?,?)",
+                    (p2.host_ip, p2.host_port, p2.proto, cid, ip, p2.port),
+                )
+        if netns.exists():
+            _native.netns_remove(netns)
+        _native.netns_create(netns)
+        host_if = "vk" + cid[:11]
+        _native.link_delete(host_if)
+        _native.veth(host_if, "eth0", netns, net.bridge)
+        _native.net_configure(
+            netns, "eth0", list(ipaddress.IPv4Address(ip).packed), net.subnet.prefixlen, list(net.gateway.packed)
+        )
+        if ports:
+            _port_rules(cid, ip, ports, net)
+    except BaseException:
+        for s in held:
+            s.close()
+        detach(store, cid)
+        raise
+    return Attached(str(netns), ip, held)
+
+
+def _free_port(store: Store, host_ip: str, proto: str) -> tuple[socket.socket, int]:
+    taken = {r["host_port"] for r in store.db.query("SELECT host_port FROM ports WHERE proto=?", (proto,))}
+    for hp in range(PORT_RANGE[0], PORT_RANGE[1] + 1):
+        if hp in taken:
+            continue
+        try:
+            return _hold(host_ip, hp, proto), hp
+        except OSError as e:
+            if e.errno != 98:  # EADDRINUSE: try the next; anything else is for the user
+                raise KetchError(f"cannot publish on {host_ip}: {e.strerror}") from None
+            continue
+    raise KetchError("no free host port left in 32768-61000")
+
+
+def _lease(store: Store, net: Network, cid: str) -> str:
+    """The next free address after the last one given (a released address
+    waits until the range comes round again), in one write transaction."""
+    hosts = net.subnet.num_addresses - 2
+    with store.db.write() as db:
+        # what containers removed behind ketch's back left (a store copied, a crash)
+        db.execute("DELETE FROM leases WHERE container NOT IN (SELECT id FROM containers)")
+        db.execute("DELETE FROM ports WHERE container NOT IN (SELECT id FROM containers)")
+        row = db.execute("SELECT next_ip FROM networks WHERE name=?", (net.name,)).fetchone()
+        start = int(row[0])
+        taken = {r[0] for r in db.execute("SELECT ip FROM leases WHERE network=?", (net.name,))}
+        for k in range(hosts):
+            n = 2 + (start - 2 + k) % (hosts - 1)
+            ip = str(net.subnet[n])
+            if ip not in taken and ip != str(net.gateway):
+                db.execute("INSERT INTO leases(network, ip, container) VALUES (?,?,?)", (net.name, ip, cid))
+                db.execute("UPDATE networks SET next_ip=? WHERE name=?", (n + 1, net.name))
+                return ip
+    raise KetchError(f"no available IPv4 addresses on network {net.name}")
+
+
+def _port_rules(cid: str, ip: str, ports: list[Port], net: Network) -> None:
+    fwd, dnat, _ = _chains()
+    tag = f"ketch:{cid[:12]}"
+    f_lines, n_lines = [], []
+    for p in ports:
+        dst = "" if p.host_ip == "0.0.0.0" else f"-d {p.host_ip} "
+        n_lines.append(
+            f"-A {dnat} {dst}-p {p.proto} -m {p.proto} --dport {p.host_port} -m comment --comment {tag} "
+            f"-j DNAT --to-destination {ip}:{p.port}"
+        )
+        f_lines.append(
+            f"-A {fwd} -d {ip}/32 -o {net.bridge} -p {p.proto} -m {p.proto} --dport {p.port} "
+            f"-m comment --comment {tag} -j ACCEPT"
+        )
+    _iptables_restore("*filter\n" + "\n".join(f_lines) + "\nCOMMIT\n*nat\n" + "\n".join(n_lines) + "\nCOMMIT\n")
+
+
+def detach(store: Store, cid: str) -> None:
+    """After the container: its rules, ports, address and namespace go (idempotent)."""
+    rows = store.db.query("SELECT proto, host_port FROM ports WHERE container=?", (cid,))
+    if rows:
+        _delete_tagged(f"ketch:{cid[:12]}")
+        for r in rows:
+            if r["proto"] == "udp":
+                try:
+                    subprocess.run(
+                        ["conntrack", "-D", "-p", "udp", "--dport", str(r["host_port"])], capture_output=True
+                    )
+                except FileNotFoundError:
+                    pass  # no conntrack tool: the entries time out
+    with store.db.write() as db:
+        db.execute("DELETE FROM ports WHERE container=?", (cid,))
+        db.execute("DELETE FROM leases WHERE container=?", (cid,))
+    # the host end first: that takes the pair down at once
+    _native.link_delete("vk" + cid[:11])
+    netns = run_root() / "netns" / cid
+    if netns.exists():
+        _native.netns_remove(netns)
+
+
+def ports_of(store: Store, cid: str) -> list[Port]:
+    return [
+        Port(r["host_ip"], r["host_port"], r["proto"], r["port"])
+        for r in store.db.query("SELECT * FROM ports WHERE container=? ORDER BY port, proto, host_ip", (cid,))
+    ]
+
+
+def address_of(store: Store, cid: str) -> str | None:
+    rows = store.db.query("SELECT ip FROM leases WHERE container=?", (cid,))
+    return rows[0]["ip"] if rows else None

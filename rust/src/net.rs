@@ -1,0 +1,321 @@
+//! A container's network plumbing on the hot path, without a netlink
+//! library's start-up cost: a network namespace kept as a bind-mounted
+//! file, a veth pair made straight into it (rtnetlink by hand), its
+//! address and default route set from inside (ioctls), `lo` up.
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
+
+use crate::error::{Context, Error, Result};
+
+fn cpath(p: &Path) -> Result<CString> {
+    use std::os::unix::ffi::OsStrExt;
+    CString::new(p.as_os_str().as_bytes())
+        .map_err(|_| Error::Invalid(format!("{} has a NUL", p.display())))
+}
+
+fn check(r: libc::c_int, what: &str) -> Result<()> {
+    if r < 0 {
+        return Err(Error::io(what.to_string(), io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// Runs `f` on a thread of its own (network namespaces are per thread).
+fn on_thread<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    std::thread::spawn(f)
+        .join()
+        .map_err(|_| Error::Invalid("network setup thread panicked".into()))?
+}
+
+/// A new network namespace, kept by a bind mount at `path` (a new file),
+/// with `lo` up.
+pub fn netns_create(path: &Path) -> Result<()> {
+    let p = path.to_path_buf();
+    std::fs::File::options()
+        .write(true)
+        .create_new(true)
+        .open(&p)
+        .ctx(|| format!("create {}", p.display()))?;
+    let made = on_thread(move || {
+        check(
+            unsafe { libc::unshare(libc::CLONE_NEWNET) },
+            "unshare(CLONE_NEWNET)",
+        )?;
+        let target = cpath(&p)?;
+        check(
+            unsafe {
+                libc::mount(
+                    c"/proc/thread-self/ns/net".as_ptr(),
+                    target.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_BIND,
+                    std::ptr::null(),
+                )
+            },
+            "bind the network namespace",
+        )?;
+        set_up(c"lo")
+    });
+    if made.is_err() {
+        netns_remove(path);
+    }
+    made
+}
+
+/// Unmounts and removes a namespace file (its interfaces go with the last user).
+pub fn netns_remove(path: &Path) {
+    if let Ok(c) = cpath(path) {
+        unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+    }
+    let _ = std::fs::remove_file(path);
+}
+
+fn ifreq(name: &CStr) -> libc::ifreq {
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (i, b) in name.to_bytes().iter().take(libc::IFNAMSIZ - 1).enumerate() {
+        req.ifr_name[i] = *b as libc::c_char;
+    }
+    req
+}
+
+fn socket() -> Result<OwnedFd> {
+    let s = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    check(s, "socket")?;
+    Ok(unsafe { OwnedFd::from_raw_fd(s) })
+}
+
+fn set_up(name: &CStr) -> Result<()> {
+    let s = socket()?;
+    let mut req = ifreq(name);
+    check(
+        unsafe { libc::ioctl(s.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) },
+        "get interface flags",
+    )?;
+    unsafe { req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short };
+    check(
+        unsafe { libc::ioctl(s.as_raw_fd(), libc::SIOCSIFFLAGS, &req) },
+        "bring the interface up",
+    )
+}
+
+fn sockaddr_in(ip: [u8; 4]) -> libc::sockaddr {
+    let sin = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: 0,
+        sin_addr: libc::in_addr {
+            s_addr: u32::from_ne_bytes(ip),
+        },
+        sin_zero: [0; 8],
+    };
+    unsafe { std::mem::transmute::<libc::sockaddr_in, libc::sockaddr>(sin) }
+}
+
+/// Inside the namespace at `netns`: `ifname` gets `addr/prefix`, comes up,
+/// and the default route goes through `gateway`.
+pub fn configure(
+    netns: &Path,
+    ifname: &str,
+    addr: [u8; 4],
+    prefix: u8,
+    gateway: [u8; 4],
+) -> Result<()> {
+    let ns = OwnedFd::from(std::fs::File::open(netns).ctx(|| format!("open {}", netns.display()))?);
+    let name = CString::new(ifname).map_err(|_| Error::Invalid("interface name".into()))?;
+    on_thread(move || {
+        check(
+            unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) },
+            "enter the network namespace",
+        )?;
+        let s = socket()?;
+        let mut req = ifreq(&name);
+        req.ifr_ifru.ifru_addr = sockaddr_in(addr);
+        check(
+            unsafe { libc::ioctl(s.as_raw_fd(), libc::SIOCSIFADDR, &req) },
+            "set the address",
+        )?;
+        let mask: u32 = if prefix == 0 {
+            0
+        } else {
+            u32::MAX << (32 - prefix as u32)
+        };
+        req.ifr_ifru.ifru_netmask = sockaddr_in(mask.to_be_bytes());
+        check(
+            unsafe { libc::ioctl(s.as_raw_fd(), libc::SIOCSIFNETMASK, &req) },
+            "set the netmask",
+        )?;
+        set_up(&name)?;
+        let mut rt: libc::rtentry = unsafe { std::mem::zeroed() };
+        rt.rt_dst = sockaddr_in([0, 0, 0, 0]);
+        rt.rt_genmask = sockaddr_in([0, 0, 0, 0]);
+        rt.rt_gateway = sockaddr_in(gateway);
+        rt.rt_flags = libc::RTF_UP | libc::RTF_GATEWAY;
+        check(
+            unsafe { libc::ioctl(s.as_raw_fd(), libc::SIOCADDRT, &rt) },
+            "add the default route",
+        )
+    })
+}
+
+// ---- rtnetlink -------------------------------------------------------------
+
+const RTM_NEWLINK: u16 = 16;
+const RTM_DELLINK: u16 = 17;
+const NLM_F_REQUEST: u16 = 1;
+const NLM_F_ACK: u16 = 4;
+const NLM_F_EXCL: u16 = 0x200;
+const NLM_F_CREATE: u16 = 0x400;
+const NLMSG_ERROR: u16 = 2;
+const IFLA_IFNAME: u16 = 3;
+const IFLA_MASTER: u16 = 10;
+const IFLA_LINKINFO: u16 = 18;
+const IFLA_NET_NS_FD: u16 = 28;
+const IFLA_INFO_KIND: u16 = 1;
+const IFLA_INFO_DATA: u16 = 2;
+const VETH_INFO_PEER: u16 = 1;
+const NLA_F_NESTED: u16 = 0x8000;
+
+/// A netlink request under construction.
+struct Msg {
+    buf: Vec<u8>,
+    nests: Vec<usize>,
+}
+
+impl Msg {
+    fn new(kind: u16, flags: u16) -> Msg {
+        let mut buf = vec![0u8; 16];
+        buf[4..6].copy_from_slice(&kind.to_ne_bytes());
+        buf[6..8].copy_from_slice(&(flags | NLM_F_REQUEST | NLM_F_ACK).to_ne_bytes());
+        buf[8..12].copy_from_slice(&1u32.to_ne_bytes());
+        Msg {
+            buf,
+            nests: Vec::new(),
+        }
+    }
+    fn align(&mut self) {
+        while !self.buf.len().is_multiple_of(4) {
+            self.buf.push(0);
+        }
+    }
+    /// struct ifinfomsg
+    fn ifinfo(&mut self, index: i32, flags: u32, change: u32) {
+        self.buf
+            .extend_from_slice(&[libc::AF_UNSPEC as u8, 0, 0, 0]);
+        self.buf.extend_from_slice(&index.to_ne_bytes());
+        self.buf.extend_from_slice(&flags.to_ne_bytes());
+        self.buf.extend_from_slice(&change.to_ne_bytes());
+    }
+    fn attr(&mut self, kind: u16, data: &[u8]) {
+        self.align();
+        self.buf
+            .extend_from_slice(&((4 + data.len()) as u16).to_ne_bytes());
+        self.buf.extend_from_slice(&kind.to_ne_bytes());
+        self.buf.extend_from_slice(data);
+        self.align();
+    }
+    fn str_attr(&mut self, kind: u16, s: &str) {
+        let mut d = s.as_bytes().to_vec();
+        d.push(0);
+        self.attr(kind, &d);
+    }
+    fn begin(&mut self, kind: u16) {
+        self.align();
+        self.nests.push(self.buf.len());
+        self.buf.extend_from_slice(&[0, 0]);
+        self.buf
+            .extend_from_slice(&(kind | NLA_F_NESTED).to_ne_bytes());
+    }
+    fn end(&mut self) {
+        let at = self.nests.pop().expect("balanced nests");
+        let len = (self.buf.len() - at) as u16;
+        self.buf[at..at + 2].copy_from_slice(&len.to_ne_bytes());
+    }
+    fn send(mut self, what: &str) -> Result<()> {
+        self.align();
+        let len = self.buf.len() as u32;
+        self.buf[0..4].copy_from_slice(&len.to_ne_bytes());
+        let s = unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                libc::NETLINK_ROUTE,
+            )
+        };
+        check(s, "netlink socket")?;
+        let s = unsafe { OwnedFd::from_raw_fd(s) };
+        let n = unsafe { libc::send(s.as_raw_fd(), self.buf.as_ptr().cast(), self.buf.len(), 0) };
+        if n < 0 {
+            return Err(Error::io(what.to_string(), io::Error::last_os_error()));
+        }
+        let mut reply = [0u8; 4096];
+        let n = unsafe { libc::recv(s.as_raw_fd(), reply.as_mut_ptr().cast(), reply.len(), 0) };
+        if n < 20 {
+            return Err(Error::io(what.to_string(), io::Error::last_os_error()));
+        }
+        let kind = u16::from_ne_bytes([reply[4], reply[5]]);
+        if kind == NLMSG_ERROR {
+            let code = i32::from_ne_bytes([reply[16], reply[17], reply[18], reply[19]]);
+            if code != 0 {
+                return Err(Error::io(
+                    what.to_string(),
+                    io::Error::from_raw_os_error(-code),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn index_of(name: &str) -> Result<i32> {
+    let c = CString::new(name).map_err(|_| Error::Invalid("interface name".into()))?;
+    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    if i == 0 {
+        return Err(Error::io(
+            format!("find interface {name}"),
+            io::Error::last_os_error(),
+        ));
+    }
+    Ok(i as i32)
+}
+
+/// A veth pair: `host` stays here, enslaved to `bridge` and up; `peer`
+/// (named `peer_name`) is made directly inside the namespace at `netns`.
+pub fn veth(host: &str, peer_name: &str, netns: &Path, bridge: &str) -> Result<()> {
+    let ns = std::fs::File::open(netns).ctx(|| format!("open {}", netns.display()))?;
+    let master = index_of(bridge)?;
+    let mut m = Msg::new(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
+    m.ifinfo(0, 0, 0);
+    m.str_attr(IFLA_IFNAME, host);
+    m.attr(IFLA_MASTER, &master.to_ne_bytes());
+    m.begin(IFLA_LINKINFO);
+    m.str_attr(IFLA_INFO_KIND, "veth");
+    m.begin(IFLA_INFO_DATA);
+    m.begin(VETH_INFO_PEER);
+    m.ifinfo(0, 0, 0);
+    m.str_attr(IFLA_IFNAME, peer_name);
+    m.attr(IFLA_NET_NS_FD, &(ns.as_raw_fd() as u32).to_ne_bytes());
+    m.end();
+    m.end();
+    m.end();
+    m.send(&format!("create veth {host}"))?;
+    let idx = index_of(host)?;
+    let mut up = Msg::new(RTM_NEWLINK, 0);
+    up.ifinfo(idx, libc::IFF_UP as u32, libc::IFF_UP as u32);
+    up.send(&format!("bring {host} up"))
+}
+
+/// Removes a link by name (its veth peer goes with it); missing is fine.
+pub fn link_delete(name: &str) -> Result<()> {
+    let Ok(idx) = index_of(name) else {
+        return Ok(());
+    };
+    let mut m = Msg::new(RTM_DELLINK, 0);
+    m.ifinfo(idx, 0, 0);
+    match m.send(&format!("delete {name}")) {
+        // gone meanwhile (its peer's namespace went first)
+        Err(e) if e.raw_os_error() == Some(libc::ENODEV) => Ok(()),
+        r => r,
+    }
+}
