@@ -100,7 +100,7 @@ def test_bridge_gives_an_address_a_route_and_a_hosts_line(net: Ketch) -> None:
     assert f"{addr.ip}\tbox" in r.out
     # no collision with what the host routes already (docker0 is 172.17.0.0/16 here)
     assert not addr.network.overlaps(ipaddress.IPv4Network("172.17.0.0/16"))
-    assert ours() == [] and links() == []  # nothing left after --rm
+    assert ours() == [] and wait_for(lambda: links() == [])  # nothing left after --rm
     r = net("run", "--rm", "--network", "none", "netbox", "sh", "-c", "ls /sys/class/net")
     assert r.out.split() == ["lo"]
 
@@ -124,7 +124,7 @@ def test_published_ports_reach_the_container(net: Ketch, tmp_path: Path) -> None
     r = net("port", "web", "81")
     assert r.rc == 1 and "No public port '81/tcp' published for web" in r.err
     net("stop", "-t", "1", "web", check=True)
-    assert ours() == [] and links() == []
+    assert ours() == [] and wait_for(lambda: links() == [])
 
     def free() -> bool:
         with socket.socket() as s:
@@ -155,7 +155,7 @@ def test_fixed_port_conflicts_and_publish_all(net: Ketch, tmp_path: Path) -> Non
         before = ours()
         r = net("run", "-d", "-p", f"{taken}:80", "netbox", "sleep", "30")
         assert r.rc != 0 and f"Bind for 0.0.0.0:{taken} failed: port is already allocated" in r.err
-        assert ours() == before and links() == []
+        assert ours() == before and wait_for(lambda: links() == [])
     finally:
         holder.close()
     net("run", "--name", "exp", "netbox", "true", check=True)
@@ -215,7 +215,7 @@ def test_clean_up_after_sigkill_and_a_dead_monitor(net: Ketch, tmp_path: Path) -
     os.kill(monitor, signal.SIGKILL)  # the monitor dies, and the container with it
     assert wait_for(lambda: not Path(f"/proc/{pid}").exists())
     assert wait_for(lambda: "Exited" in net("ps", "-a").out)  # the next command reconciles
-    assert ours() == [] and links() == []
+    assert ours() == [] and wait_for(lambda: links() == [])
     net("rm", "k1", "k2", check=True)
 
 
@@ -233,4 +233,4 @@ def test_concurrent_runs_get_distinct_addresses_and_cycles_leave_nothing(net: Ke
         assert net("run", "--rm", "-p", "80", "netbox", "true").rc == 0
     after = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
     assert strip(after) == strip(before)
-    assert links() == [] and list((Path(net.root).parent / "run" / "netns").iterdir()) == []
+    assert wait_for(lambda: links() == []) and list((Path(net.root).parent / "run" / "netns").iterdir()) == []

@@ -355,7 +355,7 @@ def attach(store: Store, cid: str, name: str, hostname: str, publish: list[dict[
             netns, "eth0", list(ipaddress.IPv4Address(ip).packed), net.subnet.prefixlen, list(net.gateway.packed)
         )
         if ports:
-            _port_rules(cid, ip, ports, net)
+            _iptables_restore(_port_rules(cid, ip, ports, net.bridge))
     except BaseException:
         for s in held:
             s.close()
@@ -399,28 +399,38 @@ def _lease(store: Store, net: Network, cid: str) -> str:
     raise KetchError(f"no available IPv4 addresses on network {net.name}")
 
 
-def _port_rules(cid: str, ip: str, ports: list[Port], net: Network) -> None:
+def _port_rules(cid: str, ip: str, ports: list[Port], bridge: str, op: str = "-A") -> str:
+    """The rules that forward a container's published ports (`op` -A adds, -D deletes)."""
     fwd, dnat, _ = _chains()
     tag = f"ketch:{cid[:12]}"
     f_lines, n_lines = [], []
     for p in ports:
-        dst = "" if p.host_ip == "0.0.0.0" else f"-d {p.host_ip} "
+        dst = "" if p.host_ip == "0.0.0.0" else f"-d {p.host_ip}/32 "
         n_lines.append(
-            f"-A {dnat} {dst}-p {p.proto} -m {p.proto} --dport {p.host_port} -m comment --comment {tag} "
+            f"{op} {dnat} {dst}-p {p.proto} -m {p.proto} --dport {p.host_port} -m comment --comment {tag} "
             f"-j DNAT --to-destination {ip}:{p.port}"
         )
         f_lines.append(
-            f"-A {fwd} -d {ip}/32 -o {net.bridge} -p {p.proto} -m {p.proto} --dport {p.port} "
+            f"{op} {fwd} -d {ip}/32 -o {bridge} -p {p.proto} -m {p.proto} --dport {p.port} "
             f"-m comment --comment {tag} -j ACCEPT"
         )
-    _iptables_restore("*filter\n" + "\n".join(f_lines) + "\nCOMMIT\n*nat\n" + "\n".join(n_lines) + "\nCOMMIT\n")
+    return "*filter\n" + "\n".join(f_lines) + "\nCOMMIT\n*nat\n" + "\n".join(n_lines) + "\nCOMMIT\n"
 
 
 def detach(store: Store, cid: str) -> None:
     """After the container: its rules, ports, address and namespace go (idempotent)."""
-    rows = store.db.query("SELECT proto, host_port FROM ports WHERE container=?", (cid,))
+    rows = store.db.query(
+        "SELECT p.*, n.bridge FROM ports p JOIN leases l ON l.container = p.container "
+        "JOIN networks n ON n.name = l.network WHERE p.container=?",
+        (cid,),
+    )
     if rows:
-        _delete_tagged(f"ketch:{cid[:12]}")
+        # the rules as they were added, deleted in one call; a search by tag if that fails
+        ports = [Port(r["host_ip"], r["host_port"], r["proto"], r["port"]) for r in rows]
+        try:
+            _iptables_restore(_port_rules(cid, rows[0]["ip"], ports, rows[0]["bridge"], "-D"))
+        except KetchError:
+            _delete_tagged(f"ketch:{cid[:12]}")
         for r in rows:
             if r["proto"] == "udp":
                 try:
@@ -432,8 +442,8 @@ def detach(store: Store, cid: str) -> None:
     with store.db.write() as db:
         db.execute("DELETE FROM ports WHERE container=?", (cid,))
         db.execute("DELETE FROM leases WHERE container=?", (cid,))
-    # the host end first: that takes the pair down at once
-    _native.link_delete("vk" + cid[:11])
+    # The namespace goes, and the veth pair with it: the kernel tears both
+    # down in the background (deleting the veth here would wait ~20 ms for it).
     netns = run_root() / "netns" / cid
     if netns.exists():
         _native.netns_remove(netns)
