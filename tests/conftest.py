@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,3 +136,13 @@ class Ketch:
 def ketch(tmp_path: Path) -> Iterator[Ketch]:
     k = Ketch(tmp_path / "store", tmp_path / "run")
     yield k
+
+
+def wait_for(pred: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Polls `pred` until it holds or `timeout` seconds pass; whether it held."""
+    end = time.time() + timeout
+    while time.time() < end:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return False

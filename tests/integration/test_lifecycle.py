@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Ketch, requires_root
+from conftest import Ketch, requires_root, wait_for
 from imagekit import Entry, busybox_entries, tar_bytes
 
 pytestmark = requires_root
@@ -23,15 +23,6 @@ def image(ketch: Ketch, tmp_path: Path) -> str:
     tar.write_bytes(tar_bytes([*busybox_entries(), *extra]))
     ketch("import", str(tar), "life", check=True)
     return "life"
-
-
-def wait_for(pred, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
-    end = time.time() + timeout
-    while time.time() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_detached_with_a_tty_logs_what_the_pty_shows(ketch: Ketch, image: str) -> None:

@@ -14,13 +14,12 @@ import signal
 import socket
 import subprocess
 import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Ketch, requires_root
+from conftest import Ketch, requires_root, wait_for
 from imagekit import busybox_entries, tar_bytes
 
 pytestmark = requires_root
@@ -59,15 +58,6 @@ def ours(prefix: str = PREFIX) -> list[str]:
 
 def links() -> list[str]:
     return sorted(p.name for p in Path("/sys/class/net").iterdir() if p.name.startswith("vk"))
-
-
-def wait_for(pred, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
-    end = time.time() + timeout
-    while time.time() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def get(url: str) -> str:

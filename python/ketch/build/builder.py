@@ -101,6 +101,17 @@ class Builder:
             return str(rows[0]["image_id"])
         return None
 
+    def _from_cache(self, stage: Stage, key: str) -> bool:
+        """A step found in the cache becomes the stage's image, printed as docker prints it."""
+        hit = self._cached(stage.image_id, key)
+        if not hit:
+            return False
+        self.out(" ---> Using cache")
+        self.out(f" ---> {_short(hit)}")
+        stage.image_id = hit
+        stage.config = imgs.config(self.store, hit)
+        return True
+
     def _remember(self, parent: str | None, key: str, image_id: str) -> None:
         with self.store.db.write() as db:
             db.execute(
@@ -297,12 +308,9 @@ class Builder:
 
         created_by = f"/bin/sh -c #(nop)  {shown}"
         key = hashlib.sha256(json.dumps(["meta", created_by]).encode()).hexdigest()
-        hit = self._cached(stage.image_id, key)
-        if hit:
-            self.out(" ---> Using cache")
-            self.out(f" ---> {_short(hit)}")
-            stage.config = imgs.config(self.store, hit)
-            return hit
+        if self._from_cache(stage, key):
+            assert stage.image_id is not None
+            return stage.image_id
         parent_cfg = stage.config
         new_part = change(dict(parent_cfg.get("config") or {}))
         history: dict[str, Any] = {"created": _now(), "created_by": created_by}
@@ -337,12 +345,7 @@ class Builder:
         created_by = shown_run = " ".join(argv) if form is None else "RUN " + json.dumps(form)
         used_args = {k: v for k, v in stage.args.items()}
         key = hashlib.sha256(json.dumps(["run", argv, sorted(used_args.items())]).encode()).hexdigest()
-        hit = self._cached(stage.image_id, key)
-        if hit:
-            self.out(" ---> Using cache")
-            self.out(f" ---> {_short(hit)}")
-            stage.image_id = hit
-            stage.config = imgs.config(self.store, hit)
+        if self._from_cache(stage, key):
             return
         if stage.image_id is None:
             raise KetchError("RUN needs an image to run in: FROM scratch has no shell")
@@ -453,12 +456,7 @@ class Builder:
         from ..runtime.commit import record_image, write_layer_blob
 
         key = hashlib.sha256(json.dumps(key_parts).encode()).hexdigest()
-        hit = self._cached(stage.image_id, key)
-        if hit:
-            self.out(" ---> Using cache")
-            self.out(f" ---> {_short(hit)}")
-            stage.image_id = hit
-            stage.config = imgs.config(self.store, hit)
+        if self._from_cache(stage, key):
             return
         tmp = Path(tempfile.mkdtemp(prefix="build-", dir=self.store.root))
         try:

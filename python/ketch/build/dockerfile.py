@@ -5,7 +5,6 @@ variable substitution (`$VAR`, `${VAR}`, `${VAR:-default}`, `${VAR:+alt}`)."""
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 
@@ -34,14 +33,9 @@ class Instruction:
     heredocs: list[tuple[str, str]] = field(default_factory=list)  # (name, body)
 
     def json_form(self) -> list[str] | None:
-        s = self.rest.strip()
-        if not s.startswith("["):
-            return None
-        try:
-            v = json.loads(s)
-        except ValueError:
-            return None
-        return v if isinstance(v, list) and all(isinstance(x, str) for x in v) else None
+        from ..models.instructions import exec_form
+
+        return exec_form(self.rest)
 
 
 _DIRECTIVE = re.compile(r"^#\s*([a-zA-Z][a-zA-Z0-9_-]*)\s*=\s*(.+?)\s*$")
