@@ -31,8 +31,8 @@ PREFIX = "KTEST"
 def net(ketch: Ketch, tmp_path: Path) -> Iterator[Ketch]:
     """A ketch whose containers go on a bridge of this test's own (own name,
     own chains), all of it removed afterwards."""
-    bridge = f"kt{os.getpid() % 100000}"
-    ketch.env.update({"KETCH_DEFAULT_NETWORK": "bridge", "KETCH_BRIDGE": bridge, "KETCH_CHAIN_PREFIX": PREFIX})
+    prefix = f"kt{os.getpid() % 10000}n"
+    ketch.env.update({"KETCH_DEFAULT_NETWORK": "bridge", "KETCH_BRIDGE_PREFIX": prefix, "KETCH_CHAIN_PREFIX": PREFIX})
     tar = tmp_path / "bb.tar"
     tar.write_bytes(tar_bytes(busybox_entries()))
     ketch("import", str(tar), "netbox", check=True)
@@ -40,13 +40,15 @@ def net(ketch: Ketch, tmp_path: Path) -> Iterator[Ketch]:
     for cid in ketch("ps", "-a", "-q").out.split():
         ketch("rm", "-f", cid)
     code = (
-        "from ketch.store import Store\nfrom ketch.runtime.network import teardown\n"
-        f"teardown(Store({str(ketch.root)!r}))\n"
+        "from ketch.store import Store\nfrom ketch.runtime import network as n\n"
+        f"s = Store({str(ketch.root)!r})\n"
+        "for net in sorted(n.list_networks(s), key=lambda x: x.name == n.DEFAULT):\n"
+        "    n.teardown(s, net.name)\n"
     )
     import sys
 
     subprocess.run([sys.executable, "-c", code], env=ketch.env, check=True)
-    assert not Path(f"/sys/class/net/{bridge}").exists()
+    assert not [p for p in Path("/sys/class/net").iterdir() if p.name.startswith(prefix)]
     assert PREFIX not in subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
 
 
@@ -191,7 +193,7 @@ def test_containers_talk_and_reach_the_host(net: Ketch, tmp_path: Path) -> None:
         srv.server_close()
     # outbound NAT: the masquerade rule for the bridge's subnet is in place
     dump = subprocess.run(["iptables-save", "-t", "nat"], capture_output=True, text=True).stdout
-    assert re.search(rf"-A {PREFIX}-POSTROUTING -s [0-9./]+ ! -o kt\d+ .*-j MASQUERADE", dump)
+    assert re.search(rf"-A {PREFIX}-POSTROUTING -s [0-9./]+ ! -o kt\d+n\d+ .*-j MASQUERADE", dump)
 
 
 def test_clean_up_after_sigkill_and_a_dead_monitor(net: Ketch, tmp_path: Path) -> None:
@@ -224,3 +226,36 @@ def test_concurrent_runs_get_distinct_addresses_and_cycles_leave_nothing(net: Ke
     after = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
     assert strip(after) == strip(before)
     assert wait_for(lambda: links() == []) and list((Path(net.root).parent / "run" / "netns").iterdir()) == []
+
+
+def test_user_defined_network_names_isolation_and_dns_flags(net: Ketch, tmp_path: Path) -> None:
+    r = net("network", "create", "--subnet", "10.213.7.0/24", "appnet")
+    assert r.rc == 0 and re.fullmatch(r"[0-9a-f]{64}\n", r.out), r.err
+    assert net("network", "create", "appnet").rc != 0  # names are unique
+    r = net("network", "create", "--subnet", "10.213.7.128/25", "overlapping")
+    assert r.rc != 0 and "overlaps" in r.err
+    ls = net("network", "ls").out.splitlines()
+    assert ls[0].split() == ["NETWORK", "ID", "NAME", "DRIVER", "SCOPE"]
+    assert {ln.split()[1] for ln in ls[1:]} >= {"appnet", "bridge", "host", "none"}
+    web(net, tmp_path, "--network", "appnet", name="api")
+    r = net("run", "--rm", "--network", "appnet", "--name", "client", "netbox", "sh", "-c",
+            "for i in 1 2 3 4 5; do wget -qO- http://api/ && break; sleep 0.2; done; ip -4 addr show eth0")  # fmt: skip
+    assert r.out.startswith("hello from api\n") and "inet 10.213.7." in r.out, r.out + r.err
+    info = json.loads(net("network", "inspect", "appnet").out)[0]
+    assert info["IPAM"]["Config"] == [{"Subnet": "10.213.7.0/24", "Gateway": "10.213.7.1"}]
+    assert [c["Name"] for c in info["Containers"].values()] == ["api"]
+    api_ip = info["Containers"][next(iter(info["Containers"]))]["IPv4Address"].split("/")[0]
+    # the default bridge cannot reach another network's containers
+    r = net("run", "--rm", "netbox", "wget", "-T", "2", "-qO-", f"http://{api_ip}/")
+    assert r.rc != 0 and "hello" not in r.out
+    r = net("network", "rm", "appnet")
+    assert r.rc == 1 and "has active endpoints" in r.err
+    r = net("network", "rm", "bridge")
+    assert "pre-defined network and cannot be removed" in r.err
+    net("rm", "-f", "api", check=True)
+    assert net("network", "rm", "appnet").out == "appnet\n"
+    # --dns, --dns-search, --add-host
+    r = net("run", "--rm", "--dns", "10.9.9.9", "--dns-search", "example.test", "--add-host", "db.local:10.1.2.3",
+            "netbox", "sh", "-c", "cat /etc/resolv.conf /etc/hosts")  # fmt: skip
+    assert "nameserver 10.9.9.9" in r.out and "search example.test" in r.out and "10.1.2.3\tdb.local" in r.out
+    assert "nameserver 127." not in r.out

@@ -289,6 +289,11 @@ def run(
     publish_all: Annotated[
         bool, typer.Option("-P", "--publish-all", help="Publish all exposed ports to random ports")
     ] = False,
+    dns: Annotated[list[str] | None, typer.Option("--dns", help="Set custom DNS servers")] = None,
+    dns_search: Annotated[list[str] | None, typer.Option("--dns-search", help="Set custom DNS search domains")] = None,
+    add_host: Annotated[
+        list[str] | None, typer.Option("--add-host", help="Add a custom host-to-IP mapping (host:ip)")
+    ] = None,
     pull_policy: Annotated[
         str, typer.Option("--pull", help='Pull image before running ("always", "missing", "never")')
     ] = "missing",
@@ -340,6 +345,9 @@ def run(
         init=init,
         publish=list(publish or []),
         publish_all=publish_all,
+        dns=list(dns or []),
+        dns_search=list(dns_search or []),
+        add_host=list(add_host or []),
     )
     if restart != "no":
         from ..errors import UsageError
@@ -748,3 +756,128 @@ def build(
     if iidfile:
         with open(iidfile, "w") as f:
             f.write(image_id)
+
+
+# -- networks ----------------------------------------------------------------
+
+network_app = typer.Typer(cls=DockerGroup, no_args_is_help=True, rich_markup_mode=None, help="Manage networks")
+app.add_typer(network_app, name="network")
+
+
+@network_app.command("create", cls=DockerCommand)
+def network_create(
+    name: Annotated[str, typer.Argument(metavar="NETWORK")],
+    driver: Annotated[str, typer.Option("-d", "--driver", help="Driver to manage the Network")] = "bridge",
+    subnet: Annotated[str | None, typer.Option("--subnet", help="Subnet in CIDR format")] = None,
+    gateway: Annotated[str | None, typer.Option("--gateway", help="IPv4 Gateway for the master subnet")] = None,
+) -> None:
+    """Create a network"""
+    from ..errors import KetchError
+    from ..runtime import network
+
+    if driver != "bridge":
+        raise KetchError(f'plugin "{driver}" not found: ketch has the bridge driver only')
+    print(network.create(_store(), name, subnet, gateway).id)
+
+
+@network_app.command("ls", cls=DockerCommand)
+def network_ls(
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Only display network IDs")] = False,
+    no_trunc: Annotated[bool, typer.Option("--no-trunc", help="Do not truncate the output")] = False,
+) -> None:
+    """List networks"""
+    import hashlib
+
+    from ..runtime import network
+    from ._format import table
+
+    store = _store()
+    network.ensure_default(store)
+    rows = [(n.id, n.name, "bridge") for n in network.list_networks(store)]
+    rows += [(hashlib.sha256(f"ketch-{n}".encode()).hexdigest(), n, d) for n, d in (("host", "host"), ("none", "null"))]
+    rows.sort(key=lambda r: r[1])
+    if quiet:
+        print("\n".join(i if no_trunc else i[:12] for i, _, _ in rows))
+        return
+    print(
+        table(
+            [
+                ["NETWORK ID", "NAME", "DRIVER", "SCOPE"],
+                *[[i if no_trunc else i[:12], n, d, "local"] for i, n, d in rows],
+            ]
+        )
+    )
+
+
+@network_app.command("inspect", cls=DockerCommand)
+def network_inspect(names: Annotated[list[str], typer.Argument(metavar="NETWORK [NETWORK...]")]) -> None:
+    """Display detailed information on one or more networks"""
+    import json
+
+    from ..runtime import network
+
+    store = _store()
+    out = []
+    for name in names:
+        n = network.get(store, name)
+        created = store.db.query("SELECT created FROM networks WHERE name=?", (n.name,))[0]["created"]
+        cnames = {r["id"]: r["name"] for r in store.db.query("SELECT id, name FROM containers")}
+        import datetime as _dt
+
+        out.append(
+            {
+                "Name": n.name,
+                "Id": n.id,
+                "Created": _dt.datetime.fromtimestamp(created, _dt.UTC).isoformat().replace("+00:00", "Z"),
+                "Scope": "local",
+                "Driver": "bridge",
+                "EnableIPv6": False,
+                "IPAM": {
+                    "Driver": "default",
+                    "Options": {},
+                    "Config": [{"Subnet": str(n.subnet), "Gateway": str(n.gateway)}],
+                },
+                "Internal": False,
+                "Attachable": False,
+                "Containers": {
+                    cid: {"Name": cnames.get(cid, ""), "IPv4Address": f"{ip}/{n.subnet.prefixlen}", "IPv6Address": ""}
+                    for cid, ip in network.members(store, n)
+                },
+                "Options": {"com.docker.network.bridge.name": n.bridge},
+                "Labels": {},
+            }
+        )
+    print(json.dumps(out, indent=4))
+
+
+@network_app.command("rm", cls=DockerCommand)
+def network_rm(names: Annotated[list[str], typer.Argument(metavar="NETWORK [NETWORK...]")]) -> int:
+    """Remove one or more networks"""
+    from ..errors import KetchError
+    from ..runtime import network
+
+    store = _store()
+
+    def one(name: str) -> None:
+        if name in network.PREDEFINED:
+            raise KetchError(f"{name} is a pre-defined network and cannot be removed")
+        network.teardown(store, network.get(store, name).name)
+
+    return _each(names, one)
+
+
+@network_app.command("prune", cls=DockerCommand)
+def network_prune(
+    force: Annotated[bool, typer.Option("-f", "--force", help="Do not prompt for confirmation")] = False,
+) -> None:
+    """Remove all unused networks"""
+    from ..runtime import network
+
+    store = _store()
+    gone = []
+    for n in network.list_networks(store):
+        if n.name != network.DEFAULT and not network.members(store, n):
+            network.teardown(store, n.name)
+            gone.append(n.name)
+    if gone:
+        print("Deleted Networks:\n" + "\n".join(gone))

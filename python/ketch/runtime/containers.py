@@ -217,6 +217,9 @@ class Options:
     init: bool = False
     publish: list[str] = field(default_factory=list)
     publish_all: bool = False
+    dns: list[str] = field(default_factory=list)
+    dns_search: list[str] = field(default_factory=list)
+    add_host: list[str] = field(default_factory=list)
 
 
 def _security(opts: list[str], privileged: bool) -> tuple[Any, bool]:
@@ -250,12 +253,14 @@ def create(store: Store, image_name: str, args: list[str], opts: Options | None 
     if not lowerdirs:
         raise KetchError(f"image {image_name} has no layers to run")
     if o.network not in ("none", "host", "bridge", "default"):
-        raise KetchError(f"network {o.network} not found")
+        from .network import get as get_network
+
+        o.network = get_network(store, o.network).name  # a user-defined network, by name or id
     if o.network == "default":
         o.network = "bridge"
     publish: list[dict[str, Any]] = []
     if o.publish or o.publish_all:
-        if o.network != "bridge":
+        if o.network in ("none", "host"):
             raise KetchError(f"conflicting options: port publishing and the container type network mode ({o.network})")
         from .network import parse_publish
 
@@ -337,11 +342,12 @@ def create(store: Store, image_name: str, args: list[str], opts: Options | None 
             if new:
                 volumes.copy_up(lowerdirs, target, vol.mountpoint)
         (d / "hostname").write_text(host + "\n")
+        extra = "".join(f"{ip}\t{h}\n" for h, ip in (_add_host(x) for x in o.add_host))
         (d / "hosts").write_text(
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-            "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
+            "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n" + extra
         )
-        (d / "resolv.conf").write_text(_resolv_conf())
+        (d / "resolv.conf").write_text(_resolv_conf(o.dns, o.dns_search))
     except BaseException:
         remove(store, cid, force=True, volumes_too=True)
         raise
@@ -431,12 +437,31 @@ def _bind(spec: str) -> tuple[str, str, bool]:
     return (os.path.realpath(src), dst, len(parts) == 3 and parts[2] == "ro")
 
 
-def _resolv_conf() -> str:
-    """The host's, less loopback nameservers (unreachable from a container), as docker does."""
+def _add_host(spec: str) -> tuple[str, str]:
+    """--add-host HOST:IP (docker's form; an IPv6 address may follow the first colon)."""
+    import ipaddress
+
+    host, sep, ip = spec.partition(":")
+    try:
+        ipaddress.ip_address(ip.strip("[]"))
+    except ValueError:
+        raise KetchError(f'invalid argument "{spec}" for "--add-host" flag: invalid IP address in add-host') from None
+    if not host or not sep:
+        raise KetchError(f'invalid argument "{spec}" for "--add-host" flag: bad format for add-host')
+    return host, ip.strip("[]")
+
+
+def _resolv_conf(dns: list[str] | None = None, search: list[str] | None = None) -> str:
+    """The host's, less loopback nameservers (unreachable from a container),
+    as docker does; --dns and --dns-search replace its servers and domains."""
     try:
         lines = Path("/etc/resolv.conf").read_text().splitlines()
     except OSError:
         lines = []
+    if dns:
+        lines = [ln for ln in lines if ln.split()[:1] != ["nameserver"]] + [f"nameserver {d}" for d in dns]
+    if search:
+        lines = [ln for ln in lines if ln.split()[:1] not in (["search"], ["domain"])] + ["search " + " ".join(search)]
     out = [
         ln
         for ln in lines

@@ -33,14 +33,14 @@ PORT_RANGE = (32768, 61000)  # docker's ephemeral range for -p PORT
 
 
 def bridge_name() -> str:
-    """KETCH_BRIDGE, else the first of ketch0, ketch1, ... not on the host
-    (each store has its own default network)."""
-    if os.environ.get("KETCH_BRIDGE"):
-        return os.environ["KETCH_BRIDGE"]
+    """The first of ketch0, ketch1, ... not on the host (every network of
+    every store has a bridge of its own). KETCH_BRIDGE_PREFIX changes
+    `ketch` (the tests use their own)."""
+    prefix = os.environ.get("KETCH_BRIDGE_PREFIX", "ketch")
     n = 0
-    while Path(f"/sys/class/net/ketch{n}").exists():
+    while Path(f"/sys/class/net/{prefix}{n}").exists():
         n += 1
-    return f"ketch{n}"
+    return f"{prefix}{n}"
 
 
 def chain_prefix() -> str:
@@ -98,6 +98,44 @@ def _host_networks() -> list[ipaddress.IPv4Network]:
             continue
         out.append(ipaddress.IPv4Network(f"{dest}/{mask}", strict=False))
     return out
+
+
+PREDEFINED = ("bridge", "host", "none")
+
+
+def create(store: Store, name: str, subnet: str | None = None, gateway: str | None = None) -> Network:
+    """`network create`: a user-defined bridge network."""
+    if not re.match(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", name):
+        raise KetchError(f"invalid network name {name!r}")
+    if name in PREDEFINED or store.db.query("SELECT 1 FROM networks WHERE name=?", (name,)):
+        raise ConflictError(f"network with name {name} already exists")
+    try:
+        net = ipaddress.IPv4Network(subnet) if subnet else _pick_subnet(store)
+        gw = ipaddress.IPv4Address(gateway) if gateway else net[1]
+    except ValueError as e:
+        raise KetchError(f"invalid subnet or gateway: {e}") from None
+    if gw not in net or net.num_addresses < 4:
+        raise KetchError(f"no matching subnet for gateway {gw}" if gw not in net else f"subnet {net} is too small")
+    for other in [_row(r).subnet for r in store.db.query("SELECT * FROM networks")] + _host_networks():
+        if net.overlaps(other):
+            raise ConflictError(f"Pool overlaps with other one on this address space ({other})")
+    with store.db.write() as db:
+        db.execute(
+            "INSERT INTO networks(name, id, subnet, gateway, bridge, next_ip, created) VALUES (?,?,?,?,?,?,?)",
+            (name, os.urandom(32).hex(), str(net), str(gw), bridge_name(), 2, time.time()),
+        )
+    n = get(store, name)
+    _ensure_bridge(n)
+    return n
+
+
+def list_networks(store: Store) -> list[Network]:
+    return [_row(r) for r in store.db.query("SELECT * FROM networks ORDER BY created")]
+
+
+def members(store: Store, net: Network) -> list[tuple[str, str]]:
+    """(container id, address) of the containers on the network."""
+    return [(r["container"], r["ip"]) for r in store.db.query("SELECT * FROM leases WHERE network=?", (net.name,))]
 
 
 def _pick_subnet(store: Store) -> ipaddress.IPv4Network:
@@ -191,8 +229,11 @@ def _base_rules(net: Network) -> None:
     if not _has_rule("filter", ["FORWARD", "-j", fwd]):
         lines_f.append(f"-I FORWARD 1 -j {fwd}")
     tag = f"ketch-net:{net.bridge}"
+    others = re.sub(r"\d+$", "+", net.bridge)  # every bridge of ketch's: networks are isolated from each other
     lines_f += [
         f"-A {fwd} -o {net.bridge} -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment {tag} -j ACCEPT",
+        f"-A {fwd} -i {net.bridge} -o {net.bridge} -m comment --comment {tag} -j ACCEPT",
+        f"-A {fwd} -i {net.bridge} -o {others} -m comment --comment {tag} -j DROP",
         f"-A {fwd} -i {net.bridge} -m comment --comment {tag} -j ACCEPT",
     ]
     if not _has_rule("nat", ["POSTROUTING", "-j", post]):
@@ -318,6 +359,7 @@ def attach(store: Store, cid: str, name: str, hostname: str, publish: list[dict[
     """Before the container starts: its namespace with eth0 on the bridge,
     an address, its published ports held and forwarded."""
     net = ensure_default(store) if name == DEFAULT else get(store, name)
+    _ensure_bridge(net)  # gone after a reboot
     netns_dir = run_root() / "netns"
     netns_dir.mkdir(parents=True, exist_ok=True)
     netns = netns_dir / cid
@@ -356,6 +398,7 @@ def attach(store: Store, cid: str, name: str, hostname: str, publish: list[dict[
         )
         if ports:
             _iptables_restore(_port_rules(cid, ip, ports, net.bridge))
+        _sync_hosts(store, net)
     except BaseException:
         for s in held:
             s.close()
@@ -439,14 +482,42 @@ def detach(store: Store, cid: str) -> None:
                     )
                 except FileNotFoundError:
                     pass  # no conntrack tool: the entries time out
+    nets = [r["network"] for r in store.db.query("SELECT network FROM leases WHERE container=?", (cid,))]
     with store.db.write() as db:
         db.execute("DELETE FROM ports WHERE container=?", (cid,))
         db.execute("DELETE FROM leases WHERE container=?", (cid,))
+    for name in nets:
+        rows = store.db.query("SELECT * FROM networks WHERE name=?", (name,))
+        if rows:
+            _sync_hosts(store, _row(rows[0]))
     # The namespace goes, and the veth pair with it: the kernel tears both
     # down in the background (deleting the veth here would wait ~20 ms for it).
     netns = run_root() / "netns" / cid
     if netns.exists():
         _native.netns_remove(netns)
+
+
+PEER = "# ketch peer"
+
+
+def _sync_hosts(store: Store, net: Network) -> None:
+    """On a user-defined network the containers find each other by name:
+    each one's /etc/hosts lists the others (rewritten in place, so running
+    containers see the change), as docker's embedded DNS answers them."""
+    if net.name == DEFAULT:
+        return
+    mem = members(store, net)
+    names = {r["id"]: r["name"] for r in store.db.query("SELECT id, name FROM containers")}
+    for cid, _ in mem:
+        path = store.root / "containers" / cid / "hosts"
+        try:
+            lines = [ln for ln in path.read_text().splitlines() if not ln.endswith(PEER)]
+        except OSError:
+            continue
+        peers = [f"{ip}\t{names[o]}\t{PEER}" for o, ip in mem if o != cid and o in names]
+        with open(path, "r+") as f:
+            f.write("\n".join(lines + peers) + "\n")
+            f.truncate()
 
 
 def ports_of(store: Store, cid: str) -> list[Port]:
