@@ -246,8 +246,8 @@ def test_user_defined_network_names_isolation_and_dns_flags(net: Ketch, tmp_path
     assert [c["Name"] for c in info["Containers"].values()] == ["api"]
     api_ip = info["Containers"][next(iter(info["Containers"]))]["IPv4Address"].split("/")[0]
     # the default bridge cannot reach another network's containers
-    r = net("run", "--rm", "netbox", "wget", "-T", "2", "-qO-", f"http://{api_ip}/")
-    assert r.rc != 0 and "hello" not in r.out
+    r = net("run", "--rm", "netbox", "sh", "-c", f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {api_ip} 80")
+    assert "hello" not in r.out and "HTTP" not in r.out
     r = net("network", "rm", "appnet")
     assert r.rc == 1 and "has active endpoints" in r.err
     r = net("network", "rm", "bridge")
@@ -259,3 +259,102 @@ def test_user_defined_network_names_isolation_and_dns_flags(net: Ketch, tmp_path
             "netbox", "sh", "-c", "cat /etc/resolv.conf /etc/hosts")  # fmt: skip
     assert "nameserver 10.9.9.9" in r.out and "search example.test" in r.out and "10.1.2.3\tdb.local" in r.out
     assert "nameserver 127." not in r.out
+
+
+_UDP_ECHO = r"""
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+int main(int argc, char **argv) {
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(atoi(argv[1]));
+    if (bind(s, (struct sockaddr *)&a, sizeof a) < 0) return 1;
+    for (;;) {
+        char buf[2048];
+        struct sockaddr_in from;
+        socklen_t len = sizeof from;
+        ssize_t n = recvfrom(s, buf, sizeof buf, 0, (struct sockaddr *)&from, &len);
+        if (n > 0) sendto(s, buf, n, 0, (struct sockaddr *)&from, len);
+    }
+}
+"""
+
+
+def test_udp_published_port_echoes(net: Ketch, tmp_path: Path) -> None:
+    import shutil
+
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is needed for the static UDP echo helper (scripts/setup.sh installs it)")
+    (tmp_path / "echo.c").write_text(_UDP_ECHO)
+    subprocess.run(["gcc", "-static", "-O2", "-o", str(tmp_path / "udpecho"), str(tmp_path / "echo.c")], check=True)
+    r = net(
+        "run",
+        "-d",
+        "--name",
+        "echo",
+        "-v",
+        f"{tmp_path}:/h:ro",
+        "-p",
+        "127.0.0.1::5353/udp",
+        "netbox",
+        "/h/udpecho",
+        "5353",
+    )
+    assert r.rc == 0, r.err
+    host = net("port", "echo", "5353/udp").out.strip()
+    ip, port = host.rsplit(":", 1)
+    assert ip == "127.0.0.1"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(0.5)
+        for _ in range(20):
+            s.sendto(b"ping", (ip, int(port)))
+            try:
+                data, _ = s.recvfrom(100)
+                break
+            except TimeoutError:
+                continue
+        else:
+            pytest.fail("no UDP echo through the published port")
+    assert data == b"ping"
+    net("rm", "-f", "echo", check=True)
+    assert ours() == []
+
+
+def test_outbound_traffic_is_masqueraded(net: Ketch) -> None:
+    """A server in a network namespace of the test's own, reached over a veth
+    from the host: the container's request arrives from the host's address."""
+    ns = f"ktout{os.getpid() % 10000}"
+    host_if, ns_if = f"kto{os.getpid() % 10000}", "eth0"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        subprocess.run(["ip", "link", "add", host_if, "type", "veth", "peer", "name", ns_if, "netns", ns], check=True)
+        subprocess.run(["ip", "addr", "add", "10.214.0.1/30", "dev", host_if], check=True)
+        subprocess.run(["ip", "link", "set", host_if, "up"], check=True)
+        for cmd in (["ip", "addr", "add", "10.214.0.2/30", "dev", ns_if], ["ip", "link", "set", ns_if, "up"],
+                    ["ip", "link", "set", "lo", "up"]):  # fmt: skip
+            subprocess.run(["ip", "netns", "exec", ns, *cmd], check=True)
+        server = (
+            "import http.server\n"
+            "class H(http.server.BaseHTTPRequestHandler):\n"
+            "    def do_GET(self):\n"
+            "        b = self.client_address[0].encode()\n"
+            "        self.send_response(200); self.send_header('Content-Length', str(len(b))); self.end_headers()\n"
+            "        self.wfile.write(b)\n"
+            "    def log_message(self, *a): pass\n"
+            "http.server.HTTPServer(('10.214.0.2', 8099), H).serve_forever()\n"
+        )
+        import sys
+
+        srv = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", server])
+        try:
+            loop = "for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://10.214.0.2:8099/ && break; sleep 0.3; done"
+            r = net("run", "--rm", "netbox", "sh", "-c", loop)
+            assert r.out == "10.214.0.1", (r.out, r.err)  # the host's address: masqueraded
+        finally:
+            srv.kill()
+            srv.wait()
+    finally:
+        subprocess.run(["ip", "link", "del", host_if], capture_output=True)
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
