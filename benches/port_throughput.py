@@ -85,8 +85,9 @@ def main() -> None:
             if shutil.which("docker") and subprocess.run(["docker", "info"], capture_output=True).returncode == 0:
                 subprocess.run(["docker", "load", "-q", "-i", str(archive)], check=True, stdout=subprocess.DEVNULL)
                 for label, target in (("127.0.0.1", "127.0.0.1"), ("host address", addr)):
+                    sink = ["sh", "-c", "nc -l -p 5000 > /dev/null"]
                     cid = subprocess.run(
-                        ["docker", "run", "-d", "-p", "5000", "bench/busybox:latest", "sh", "-c", "nc -l -p 5000 > /dev/null"],
+                        ["docker", "run", "-d", "-p", "5000", "bench/busybox:latest", *sink],
                         check=True, capture_output=True, text=True,
                     ).stdout.strip()  # fmt: skip
                     port = int(
