@@ -147,6 +147,9 @@ pub fn configure(
             "set the netmask",
         )?;
         set_up(&name)?;
+        if gateway == [0, 0, 0, 0] {
+            return Ok(()); // a second network: its subnet only, the default route stays
+        }
         let mut rt: libc::rtentry = unsafe { std::mem::zeroed() };
         rt.rt_dst = sockaddr_in([0, 0, 0, 0]);
         rt.rt_genmask = sockaddr_in([0, 0, 0, 0]);

@@ -358,3 +358,26 @@ def test_outbound_traffic_is_masqueraded(net: Ketch) -> None:
     finally:
         subprocess.run(["ip", "link", "del", host_if], capture_output=True)
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def test_connect_and_disconnect_a_running_container(net: Ketch, tmp_path: Path) -> None:
+    net("network", "create", "--subnet", "10.213.9.0/24", "second", check=True)
+    web(net, tmp_path, "--network", "second", name="svc")
+    assert net("run", "-d", "--name", "roamer", "netbox", "sleep", "30").rc == 0
+    r = net("exec", "roamer", "sh", "-c", "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 svc 80")
+    assert "hello" not in r.out  # not on that network yet: no name, no route
+    net("network", "connect", "second", "roamer", check=True)
+    r = net("exec", "roamer", "sh", "-c", "ip -4 -o addr show eth1; wget -qO- http://svc/")
+    assert "inet 10.213.9." in r.out and r.out.endswith("hello from svc\n"), r.out + r.err
+    r = net("exec", "roamer", "sh", "-c", "ip route")
+    assert r.out.count("default") == 1  # the first network keeps the default route
+    assert net("network", "connect", "second", "roamer").rc != 0  # once only
+    net("network", "disconnect", "second", "roamer", check=True)
+    r = net("exec", "roamer", "sh", "-c", "ls /sys/class/net; grep -c svc /etc/hosts")
+    assert "eth1" not in r.out.split() and r.out.split()[-1] == "0", r.out
+    assert net("network", "disconnect", "second", "roamer").rc != 0
+    net("rm", "-f", "svc", "roamer", check=True)
+    assert net("network", "rm", "second").rc == 0
+    assert wait_for(
+        lambda: links() == [] and not [p for p in Path("/sys/class/net").iterdir() if p.name.startswith("vx")]
+    )

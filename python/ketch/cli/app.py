@@ -866,6 +866,37 @@ def network_rm(names: Annotated[list[str], typer.Argument(metavar="NETWORK [NETW
     return _each(names, one)
 
 
+@network_app.command("connect", cls=DockerCommand)
+def network_connect(
+    name: Annotated[str, typer.Argument(metavar="NETWORK")],
+    container: Annotated[str, typer.Argument(metavar="CONTAINER")],
+) -> None:
+    """Connect a container to a network"""
+    from ..errors import ConflictError
+    from ..runtime import network
+    from ..runtime.containers import lookup
+
+    store = _store()
+    c = lookup(store, container)
+    if c.state != "running":
+        raise ConflictError(f"container {c.id} is not running: ketch connects running containers only")
+    network.connect(store, c.id, name)
+
+
+@network_app.command("disconnect", cls=DockerCommand)
+def network_disconnect(
+    name: Annotated[str, typer.Argument(metavar="NETWORK")],
+    container: Annotated[str, typer.Argument(metavar="CONTAINER")],
+    force: Annotated[bool, typer.Option("-f", "--force", help="Force the container to disconnect")] = False,
+) -> None:
+    """Disconnect a container from a network"""
+    from ..runtime import network
+    from ..runtime.containers import lookup
+
+    store = _store()
+    network.disconnect(store, lookup(store, container).id, name)
+
+
 @network_app.command("prune", cls=DockerCommand)
 def network_prune(
     force: Annotated[bool, typer.Option("-f", "--force", help="Do not prompt for confirmation")] = False,

@@ -497,27 +497,85 @@ def detach(store: Store, cid: str) -> None:
         _native.netns_remove(netns)
 
 
+def connect(store: Store, cid: str, name: str) -> str:
+    """`network connect`: a running bridged container gets one more
+    interface (eth1, eth2, ...) on another network; returns its address."""
+    net = get(store, name)
+    _ensure_bridge(net)
+    netns = run_root() / "netns" / cid
+    if not netns.exists():
+        raise KetchError(
+            "container has no network namespace of its own: "
+            "only a running container on a bridge network can be connected"
+        )
+    if store.db.query("SELECT 1 FROM leases WHERE container=? AND network=?", (cid, net.name)):
+        raise ConflictError(f"endpoint with name {cid[:12]} already exists in network {net.name}")
+    n = len(store.db.query("SELECT 1 FROM leases WHERE container=?", (cid,)))
+    ip = _lease(store, net, cid)
+    host_if = _extra_if(cid, net)
+    try:
+        _native.veth(host_if, f"eth{n}", netns, net.bridge)
+        _native.net_configure(
+            netns, f"eth{n}", list(ipaddress.IPv4Address(ip).packed), net.subnet.prefixlen, [0, 0, 0, 0]
+        )
+    except BaseException:
+        _native.link_delete(host_if)
+        with store.db.write() as db:
+            db.execute("DELETE FROM leases WHERE container=? AND network=?", (cid, net.name))
+        raise
+    _sync_hosts(store, net)
+    return ip
+
+
+def disconnect(store: Store, cid: str, name: str) -> None:
+    """`network disconnect`: the container leaves the network (its interface goes)."""
+    net = get(store, name)
+    if not store.db.query("SELECT 1 FROM leases WHERE container=? AND network=?", (cid, net.name)):
+        raise KetchError(f"container {cid[:12]} is not connected to network {net.name}")
+    _native.link_delete(_extra_if(cid, net))
+    with store.db.write() as db:
+        db.execute("DELETE FROM leases WHERE container=? AND network=?", (cid, net.name))
+    _sync_hosts(store, net)
+    _write_peers(store, cid)
+
+
+def _extra_if(cid: str, net: Network) -> str:
+    """The host end of a container's interface on a second network (15 characters at most)."""
+    import hashlib
+
+    return "vx" + hashlib.sha256(f"{cid}:{net.id}".encode()).hexdigest()[:11]
+
+
 PEER = "# ketch peer"
 
 
 def _sync_hosts(store: Store, net: Network) -> None:
-    """On a user-defined network the containers find each other by name:
-    each one's /etc/hosts lists the others (rewritten in place, so running
+    """On user-defined networks the containers find each other by name:
+    each one's /etc/hosts lists its peers (rewritten in place, so running
     containers see the change), as docker's embedded DNS answers them."""
     if net.name == DEFAULT:
         return
-    mem = members(store, net)
+    for cid, _ in members(store, net):
+        _write_peers(store, cid)
+
+
+def _write_peers(store: Store, cid: str) -> None:
+    """`cid`'s hosts file: its own lines, then every peer on every user-defined network it is on."""
+    rows = store.db.query(
+        "SELECT l2.container, l2.ip FROM leases l1 JOIN leases l2 ON l1.network = l2.network "
+        "WHERE l1.container=? AND l2.container != ? AND l1.network != ?",
+        (cid, cid, DEFAULT),
+    )
     names = {r["id"]: r["name"] for r in store.db.query("SELECT id, name FROM containers")}
-    for cid, _ in mem:
-        path = store.root / "containers" / cid / "hosts"
-        try:
-            lines = [ln for ln in path.read_text().splitlines() if not ln.endswith(PEER)]
-        except OSError:
-            continue
-        peers = [f"{ip}\t{names[o]}\t{PEER}" for o, ip in mem if o != cid and o in names]
-        with open(path, "r+") as f:
-            f.write("\n".join(lines + peers) + "\n")
-            f.truncate()
+    path = store.root / "containers" / cid / "hosts"
+    try:
+        lines = [ln for ln in path.read_text().splitlines() if not ln.endswith(PEER)]
+    except OSError:
+        return
+    peers = [f"{r['ip']}\t{names[r['container']]}\t{PEER}" for r in rows if r["container"] in names]
+    with open(path, "r+") as f:
+        f.write("\n".join(lines + peers) + "\n")
+        f.truncate()
 
 
 def ports_of(store: Store, cid: str) -> list[Port]:
