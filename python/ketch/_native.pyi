@@ -37,7 +37,13 @@ def spawn(process: dict[str, Any], tty_socket: int = -1, stdio: tuple[int, int, 
 def wait(pid: int) -> int | None: ...
 def docker_caps() -> int: ...
 def monitor(
-    process: dict[str, Any], log: str, exit_file: str, ready: int, cgroup_dirs: list[str], tty: bool = False
+    process: dict[str, Any],
+    log: str,
+    exit_file: str,
+    ready: int,
+    cgroup_dirs: list[str],
+    tty: bool = False,
+    proxies: list[tuple[int, str, int]] = ...,
 ) -> None: ...
 def exec_in(
     pid: int,
@@ -59,3 +65,4 @@ def net_configure(
     netns: str | PathLike[str], ifname: str, addr: list[int], prefix: int, gateway: list[int]
 ) -> None: ...
 def link_delete(name: str) -> None: ...
+def proxy_start(fd: int, ip: str, port: int) -> None: ...

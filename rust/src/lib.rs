@@ -156,6 +156,17 @@ mod _native {
         Ok(py.detach(|| crate::net::configure(&netns, &ifname, addr, prefix, gateway))?)
     }
 
+    /// Forwards every connection on the listening socket `fd` (taken over)
+    /// to `ip:port`, on background threads (the `[::]` side of a published port).
+    #[pyfunction]
+    fn proxy_start(fd: i32, ip: String, port: u16) -> PyResult<()> {
+        let addr: std::net::Ipv4Addr = ip
+            .parse()
+            .map_err(|_| pyo3::exceptions::PyValueError::new_err(format!("bad address {ip}")))?;
+        crate::net::proxy_start(fd, std::net::SocketAddrV4::new(addr, port));
+        Ok(())
+    }
+
     /// Removes a network link by name (missing is fine).
     #[pyfunction]
     fn link_delete(name: String) -> PyResult<()> {
@@ -409,7 +420,8 @@ mod _native {
     /// `process`, reports its pid (or "error ERRNO STAGE") on `ready`, logs its
     /// output to `log`, and writes `exit_file` when it ends. Blocks until then.
     #[pyfunction]
-    #[pyo3(signature = (process, log, exit_file, ready, cgroup_dirs, tty=false))]
+    #[pyo3(signature = (process, log, exit_file, ready, cgroup_dirs, tty=false, proxies=Vec::new()))]
+    #[allow(clippy::too_many_arguments)]
     fn monitor(
         py: Python<'_>,
         process: &Bound<'_, PyDict>,
@@ -418,9 +430,21 @@ mod _native {
         ready: i32,
         cgroup_dirs: Vec<PathBuf>,
         tty: bool,
+        proxies: Vec<(i32, String, u16)>,
     ) -> PyResult<()> {
         let config = config_from(process)?;
-        Ok(py.detach(|| crate::monitor::run(config, &log, &exit_file, ready, &cgroup_dirs, tty))?)
+        let proxies = proxies
+            .into_iter()
+            .map(|(fd, ip, port)| {
+                let addr: std::net::Ipv4Addr = ip.parse().map_err(|_| {
+                    pyo3::exceptions::PyValueError::new_err(format!("bad address {ip}"))
+                })?;
+                Ok((fd, std::net::SocketAddrV4::new(addr, port)))
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        Ok(py.detach(|| {
+            crate::monitor::run(config, &log, &exit_file, ready, &cgroup_dirs, tty, &proxies)
+        })?)
     }
 
     /// Runs `process` inside the running container whose init is `pid`

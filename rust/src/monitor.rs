@@ -104,6 +104,7 @@ pub fn run(
     ready: RawFd,
     cgroup_dirs: &[PathBuf],
     tty: bool,
+    proxies: &[(i32, std::net::SocketAddrV4)],
 ) -> Result<()> {
     let ready = unsafe { File::from_raw_fd(ready) };
     let (out_r, out_w) = pipe()?;
@@ -141,6 +142,11 @@ pub fn run(
             return Err(e);
         }
     };
+    // Only now threads may start (a fork-like clone in a threaded process
+    // can deadlock the child on a lock another thread held).
+    for (fd, target) in proxies {
+        crate::net::proxy_start(*fd, *target);
+    }
     let _ = (&ready).write_all(pid.to_string().as_bytes());
     drop(ready);
 

@@ -322,3 +322,35 @@ pub fn link_delete(name: &str) -> Result<()> {
         r => r,
     }
 }
+
+// ---- a userland proxy for what DNAT cannot do ---------------------------------
+
+/// Serves a listening TCP socket (taken over) on threads of its own: every
+/// connection is forwarded to `target` (the container's IPv4 address and
+/// port), both ways, until either side closes. For `[::]:PORT`, which
+/// cannot be DNATed to a container that has only IPv4 (docker runs
+/// docker-proxy for the same reason). Returns at once.
+pub fn proxy_start(listen_fd: i32, target: std::net::SocketAddrV4) {
+    let listener = unsafe { std::net::TcpListener::from_raw_fd(listen_fd) };
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(client) = conn else { continue };
+            std::thread::spawn(move || {
+                let Ok(upstream) = std::net::TcpStream::connect(target) else {
+                    return;
+                };
+                let (Ok(c2), Ok(u2)) = (client.try_clone(), upstream.try_clone()) else {
+                    return;
+                };
+                let one = std::thread::spawn(move || pipe_half(client, upstream));
+                pipe_half(u2, c2);
+                let _ = one.join();
+            });
+        }
+    });
+}
+
+fn pipe_half(mut from: std::net::TcpStream, mut to: std::net::TcpStream) {
+    let _ = io::copy(&mut from, &mut to);
+    let _ = to.shutdown(std::net::Shutdown::Write);
+}

@@ -153,7 +153,11 @@ def _ports_column(store: Store, c: ctr.Container) -> str:
         return ""
     from ..runtime.network import ports_of
 
-    return ", ".join(f"{p.host_ip}:{p.host_port}->{p.port}/{p.proto}" for p in ports_of(store, c.id))
+    # docker writes the IPv6 side as `:::32768`
+    return ", ".join(
+        f"{':::' if p.host_ip == '::' else p.host_ip + ':'}{p.host_port}->{p.port}/{p.proto}"
+        for p in ports_of(store, c.id)
+    )
 
 
 def port(store: Store, name: str, which: str | None) -> None:
@@ -164,14 +168,18 @@ def port(store: Store, name: str, which: str | None) -> None:
     ports = ports_of(store, c.id) if c.state == "running" else []
     if which is None:
         for p in ports:
-            print(f"{p.port}/{p.proto} -> {p.host_ip}:{p.host_port}")
+            print(f"{p.port}/{p.proto} -> {_addr(p.host_ip)}:{p.host_port}")
         return
     num, _, proto = which.partition("/")
     hits = [p for p in ports if str(p.port) == num and p.proto == (proto or "tcp")]
     if not hits:
         raise KetchError(f"Error: No public port '{num}/{proto or 'tcp'}' published for {name}")
     for p in hits:
-        print(f"{p.host_ip}:{p.host_port}")
+        print(f"{_addr(p.host_ip)}:{p.host_port}")
+
+
+def _addr(ip: str) -> str:
+    return f"[{ip}]" if ":" in ip else ip
 
 
 def ps(store: Store, all_: bool, quiet: bool, no_trunc: bool, filters: list[str] | None = None) -> None:

@@ -536,7 +536,7 @@ def start(
     try:
         att = _attach_network(store, c)
         if att is not None:
-            _HELD[c.id] = att.held  # the published ports, held until the container ends
+            _HELD[c.id] = att.held + [x for x, _ in att.proxies]  # the published ports, held until the end
         pid = _native.spawn(
             _process(store, c, procs, att.netns if att is not None else None),
             theirs.fileno() if theirs is not None else -1,
@@ -567,6 +567,11 @@ def start(
             "UPDATE containers SET state='running', pid=?, pid_start=?, started=?, exit_code=NULL WHERE id=?",
             (pid, _proc_start(pid), time.time(), c.id),
         )
+    # [::] sides of published ports, proxied on threads of this process: only
+    # after the spawn (a fork-like clone must not happen in a threaded process)
+    if att is not None:
+        for sock, port in att.proxies:
+            _native.proxy_start(os.dup(sock.fileno()), att.ip, port)
     master = None
     if ours is not None and theirs is not None:
         import socket
@@ -606,6 +611,7 @@ _MONITOR = (
     "    sc['rules'] = [(r[0], r[1], [tuple(a) for a in r[2]]) for r in sc['rules']]\n"
     "auto = args.pop('autoremove', None)\n"
     "net = args.pop('network', None)\n"
+    "args['proxies'] = [tuple(x) for x in args.get('proxies', [])]\n"
     "_native.monitor(**args, ready=int(sys.argv[3]))\n"
     # the published ports it held: free as soon as the container is gone
     "import os\n"
@@ -642,6 +648,7 @@ def start_detached(store: Store, c: Container, autoremove: bool = False) -> int:
         cgroups.remove(c.id)
         raise
     held = att.held if att is not None else []
+    proxies = att.proxies if att is not None else []
     args = {
         "process": _process(store, c, procs, att.netns if att is not None else None),
         "log": str(log_path(store, c)),
@@ -653,13 +660,14 @@ def start_detached(store: Store, c: Container, autoremove: bool = False) -> int:
         args["autoremove"] = [str(store.root), c.id]
     if att is not None:
         args["network"] = [str(store.root), c.id]
+        args["proxies"] = [[sock.fileno(), att.ip, port] for sock, port in proxies]
     (d / "monitor.json").write_text(json.dumps(args))
     site = str(Path(_native.__file__).resolve().parent.parent)
     r, w = os.pipe()
     try:
         subprocess.Popen(
             [sys.executable, "-S", "-E", "-c", _MONITOR, site, str(d / "monitor.json"), str(w)],
-            pass_fds=(w, *(sock.fileno() for sock in held)),  # the monitor holds the ports
+            pass_fds=(w, *(sock.fileno() for sock in held + [x for x, _ in proxies])),  # the monitor holds the ports
             start_new_session=True,
             cwd="/",
             stdin=subprocess.DEVNULL,
@@ -670,12 +678,12 @@ def start_detached(store: Store, c: Container, autoremove: bool = False) -> int:
         os.close(r)
         os.close(w)
         cgroups.remove(c.id)
-        for sock in held:
+        for sock in held + [x for x, _ in proxies]:
             sock.close()
         _release_network(store, c)
         raise
     os.close(w)
-    for sock in held:
+    for sock in held + [x for x, _ in proxies]:
         sock.close()
     with os.fdopen(r, "rb") as f:
         answer = f.read().decode()

@@ -69,6 +69,8 @@ class Attached:
     netns: str
     ip: str
     held: list[socket.socket]
+    # [::]:PORT listeners to serve with a userland proxy: (socket, container port)
+    proxies: list[tuple[socket.socket, int]]
 
 
 def _row(r: Any) -> Network:
@@ -355,6 +357,31 @@ def _hold(host_ip: str, port: int, proto: str) -> socket.socket:
     return s
 
 
+def host_has_ipv6() -> bool:
+    """docker adds a `[::]` side to every 0.0.0.0 publication on such a host."""
+    if os.environ.get("KETCH_NO_IPV6"):
+        return False
+    try:
+        return any(not line.startswith("00000000000000000000000000000001") for line in open("/proc/net/if_inet6"))
+    except OSError:
+        return False
+
+
+def _listen6(port: int) -> socket.socket:
+    """[::]:port, IPv6 only, listening: served by a userland proxy to the
+    container's IPv4 address (DNAT cannot turn IPv6 into IPv4)."""
+    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    try:
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("::", port))
+        s.listen(128)
+    except OSError:
+        s.close()
+        raise
+    return s
+
+
 def attach(store: Store, cid: str, name: str, hostname: str, publish: list[dict[str, Any]]) -> Attached:
     """Before the container starts: its namespace with eth0 on the bridge,
     an address, its published ports held and forwarded."""
@@ -365,6 +392,9 @@ def attach(store: Store, cid: str, name: str, hostname: str, publish: list[dict[
     netns = netns_dir / cid
     held: list[socket.socket] = []
     ports: list[Port] = []
+    proxies: list[tuple[socket.socket, int]] = []
+    v6_ports: list[Port] = []
+    v6 = host_has_ipv6()
     ip = _lease(store, net, cid)
     try:
         for p in publish:
@@ -381,6 +411,18 @@ def attach(store: Store, cid: str, name: str, hostname: str, publish: list[dict[
                 s, hp = _free_port(store, p["host_ip"], p["proto"])
                 held.append(s)
                 ports.append(Port(p["host_ip"], hp, p["proto"], p["port"]))
+        if v6:
+            for p3 in [p for p in ports if p.host_ip == "0.0.0.0" and p.proto == "tcp"]:
+                try:
+                    sock6 = _listen6(p3.host_port)
+                except OSError as e:
+                    raise ConflictError(
+                        f"driver failed programming external connectivity on endpoint: Bind for "
+                        f"[::]:{p3.host_port} failed: port is already allocated ({e.strerror})"
+                    ) from None
+                proxies.append((sock6, p3.port))
+                v6_ports.append(Port("::", p3.host_port, "tcp", p3.port))
+        ports += v6_ports
         with store.db.write() as db:
             for p2 in ports:
                 db.execute(
@@ -400,18 +442,24 @@ def attach(store: Store, cid: str, name: str, hostname: str, publish: list[dict[
             _iptables_restore(_port_rules(cid, ip, ports, net.bridge))
         _sync_hosts(store, net)
     except BaseException:
-        for s in held:
+        for s in held + [x for x, _ in proxies]:
             s.close()
         detach(store, cid)
         raise
-    return Attached(str(netns), ip, held)
+    return Attached(str(netns), ip, held, proxies)
 
 
 def _free_port(store: Store, host_ip: str, proto: str) -> tuple[socket.socket, int]:
     taken = {r["host_port"] for r in store.db.query("SELECT host_port FROM ports WHERE proto=?", (proto,))}
+    both = host_ip == "0.0.0.0" and proto == "tcp" and host_has_ipv6()
     for hp in range(PORT_RANGE[0], PORT_RANGE[1] + 1):
         if hp in taken:
             continue
+        if both:
+            try:  # the [::] side must be free too
+                socket.create_server(("::", hp), family=socket.AF_INET6, dualstack_ipv6=False).close()
+            except OSError:
+                continue
         try:
             return _hold(host_ip, hp, proto), hp
         except OSError as e:
@@ -448,6 +496,8 @@ def _port_rules(cid: str, ip: str, ports: list[Port], bridge: str, op: str = "-A
     tag = f"ketch:{cid[:12]}"
     f_lines, n_lines = [], []
     for p in ports:
+        if ":" in p.host_ip:
+            continue  # [::]: the userland proxy's
         dst = "" if p.host_ip == "0.0.0.0" else f"-d {p.host_ip}/32 "
         n_lines.append(
             f"{op} {dnat} {dst}-p {p.proto} -m {p.proto} --dport {p.host_port} -m comment --comment {tag} "
