@@ -169,6 +169,10 @@ def test_fixed_port_conflicts_and_publish_all(net: Ketch, tmp_path: Path) -> Non
         assert ours() == before and wait_for(lambda: links() == [])
     finally:
         holder.close()
+    web(net, tmp_path, "-p", f"{taken}:80", name="fixed")  # once the host's process let go, the port is ours
+    assert net("port", "fixed", "80").out.splitlines()[0] == f"0.0.0.0:{taken}"
+    assert wait_for(lambda: _ok(f"http://127.0.0.1:{taken}/"))
+    net("rm", "-f", "fixed", check=True)
     net("run", "--name", "exp", "netbox", "true", check=True)
     net("commit", "-c", "EXPOSE 80 8080/tcp", "exp", "exposing", check=True)
     web(net, tmp_path, "-P", name="pub")

@@ -1,6 +1,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from ketch.cli._flags import normalize
 from ketch.cli._format import human_duration, human_size, table
 from ketch.cli.app import app
@@ -120,3 +122,22 @@ def test_plain_reporter_prints_status_changes_only() -> None:
     rep.layer("aaa", "Extracting", 0)
     rep.layer("aaa", "Pull complete")
     assert lines == ["aaa: Pulling fs layer", "aaa: Pull complete"]
+
+
+def test_publish_specs_parse_as_docker_reads_them() -> None:
+    from ketch.errors import KetchError
+    from ketch.runtime.network import parse_publish
+
+    def one(spec: str) -> list[tuple[str, int, str, int]]:
+        return [(p["host_ip"], p["host_port"], p["proto"], p["port"]) for p in parse_publish(spec)]
+
+    assert one("80") == [("0.0.0.0", 0, "tcp", 80)]
+    assert one("8080:80") == [("0.0.0.0", 8080, "tcp", 80)]
+    assert one("127.0.0.1:8080:80") == [("127.0.0.1", 8080, "tcp", 80)]
+    assert one("127.0.0.1::80") == [("127.0.0.1", 0, "tcp", 80)]
+    assert one("53:53/udp") == [("0.0.0.0", 53, "udp", 53)]
+    assert one("8000-8001:80-81") == [("0.0.0.0", 8000, "tcp", 80), ("0.0.0.0", 8001, "tcp", 81)]
+    assert one("7000-7001") == [("0.0.0.0", 0, "tcp", 7000), ("0.0.0.0", 0, "tcp", 7001)]
+    for bad in ("abc", "80/sctpx", "0", "70000", "8000-8002:80-81", "1.2.3:80"):
+        with pytest.raises(KetchError):
+            parse_publish(bad)
