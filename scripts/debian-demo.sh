@@ -34,9 +34,11 @@ EXPOSE 80
 EOF
 "$KETCH" build -t="static_web" .
 
-# Until bridge networking and -p land, nginx listens in the host's network.
 "$KETCH" rm -f static_web_demo >/dev/null 2>&1 || true
-"$KETCH" run -d --network host --name static_web_demo static_web nginx -g "daemon off;"
+"$KETCH" run -d -p 80 --name static_web_demo static_web nginx -g "daemon off;"
+"$KETCH" ps
+port=$("$KETCH" port static_web_demo 80 | head -n 1)   # e.g. 0.0.0.0:32768
+echo "nginx is published on $port"
 sleep 1
-curl -fsS http://127.0.0.1:80/ || wget -qO- http://127.0.0.1:80/
+curl -fsS "http://127.0.0.1:${port##*:}/" || wget -qO- "http://127.0.0.1:${port##*:}/"
 "$KETCH" rm -f static_web_demo
