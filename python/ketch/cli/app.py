@@ -912,3 +912,18 @@ def network_prune(
             gone.append(n.name)
     if gone:
         print("Deleted Networks:\n" + "\n".join(gone))
+
+
+# -- registries --------------------------------------------------------------
+
+
+@command("push", "push")
+def push(
+    name: Annotated[str, typer.Argument(metavar="NAME[:TAG]")],
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Suppress verbose output")] = False,
+) -> None:
+    """Upload an image to a registry"""
+    from ..reference import parse
+    from ..registry.push import push as do_push
+
+    do_push(_store(), parse(name), (lambda line: None) if quiet else (lambda line: print(line, flush=True)))

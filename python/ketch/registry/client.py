@@ -16,6 +16,7 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..errors import AuthError, DigestMismatchError, ManifestInvalid, ManifestUnknown, RegistryError, UnreachableError
 from . import auth
@@ -98,15 +99,26 @@ class RegistryClient:
             c.close()
         self._conns.pool.clear()
 
-    def _send(self, method: str, url: str, headers: dict[str, str], stream: bool) -> Response:
+    def _send(
+        self, method: str, url: str, headers: dict[str, str], stream: bool, body: bytes | Path | None = None
+    ) -> Response:
         u = urllib.parse.urlsplit(url)
         path = u.path + ("?" + u.query if u.query else "")
         last: Exception | None = None
         for attempt in range(RETRIES):
             c = self._conn(u.scheme, u.netloc)
             try:
-                c.request(method, path, headers={"User-Agent": USER_AGENT, **headers})
-                r = c.getresponse()
+                h = {"User-Agent": USER_AGENT, **headers}
+                if isinstance(body, Path):  # a blob: streamed from the file, opened anew on a retry
+                    with open(body, "rb") as f:
+                        h["Content-Length"] = str(os.fstat(f.fileno()).st_size)
+                        c.request(method, path, body=f, headers=h)
+                        r = c.getresponse()
+                else:
+                    if body is not None or method in ("PUT", "POST", "PATCH"):
+                        h["Content-Length"] = str(len(body or b""))
+                    c.request(method, path, body=body, headers=h)
+                    r = c.getresponse()
             except (OSError, http.client.HTTPException) as e:
                 c.close()
                 self._conns.pool.pop((u.scheme, u.netloc), None)
@@ -170,6 +182,7 @@ class RegistryClient:
         scope: str,
         headers: dict[str, str] | None = None,
         stream: bool = False,
+        body: bytes | Path | None = None,
     ) -> Response:
         """A request to this registry, answering one auth challenge if asked.
         Redirects (blob storage) are followed without our credentials."""
@@ -180,7 +193,7 @@ class RegistryClient:
                 h["Authorization"] = "Bearer " + self._tokens[scope]
             elif self._basic:
                 h["Authorization"] = self._basic
-            r = self._send(method, url, h, stream)
+            r = self._send(method, url, h, stream, body)
             if r.status == 401 and "Authorization" not in h:
                 self._authorize(r.header("www-authenticate"), scope)
                 continue

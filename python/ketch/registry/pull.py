@@ -243,6 +243,9 @@ def pull(
         blobs = {d for d, _ in documents} | {layer.digest for layer in manifest.layers}
         tag = ref if ref.tag and not ref.digest else None
         record(store, image_id, config_bytes, chains, blobs, tag, (ref.name, top_digest), manifest=documents[-1][0])
+        from .push import remember
+
+        remember(store, ref.domain, repo, sorted(blobs))  # a later push to another repository mounts them
 
     say(f"Digest: {top_digest}")
     familiar = ref.familiar()

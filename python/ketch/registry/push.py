@@ -1,0 +1,126 @@
+"""`ketch push`: an image's blobs and manifest to a registry, as docker
+pushes them: a blob the repository has is not sent again, one another
+repository of the same registry has is mounted from it, the rest go up in
+one monolithic upload each (POST, then PUT with the digest)."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from collections.abc import Callable
+
+from ..errors import ImageNotFound, KetchError, RegistryError
+from ..reference import Reference
+from ..store import Store
+from ..store import images as imgs
+from .client import RegistryClient
+
+_DDL = (
+    "CREATE TABLE IF NOT EXISTS blob_repos("
+    "registry TEXT NOT NULL, digest TEXT NOT NULL, repo TEXT NOT NULL, PRIMARY KEY(registry, digest, repo))"
+)
+
+
+def remember(store: Store, registry: str, repo: str, digests: list[str]) -> None:
+    """Which repositories of a registry hold a blob (for cross-repository mounts)."""
+    with store.db.write() as db:
+        db.execute(_DDL)
+        db.executemany(
+            "INSERT OR IGNORE INTO blob_repos(registry, digest, repo) VALUES (?,?,?)",
+            [(registry, d, repo) for d in digests],
+        )
+
+
+def _sources(store: Store, registry: str, digest: str, repo: str) -> list[str]:
+    with store.db.write() as db:
+        db.execute(_DDL)
+    rows = store.db.query(
+        "SELECT repo FROM blob_repos WHERE registry=? AND digest=? AND repo != ?", (registry, digest, repo)
+    )
+    return [r["repo"] for r in rows]
+
+
+def _location(client: RegistryClient, loc: str) -> str:
+    """An upload URL as a path on the registry (distribution answers absolute URLs)."""
+    u = urllib.parse.urlsplit(loc)
+    return u.path + ("?" + u.query if u.query else "")
+
+
+def push(store: Store, ref: Reference, emit: Callable[[str], None]) -> str:
+    """Pushes the local image named `ref`; returns the manifest digest."""
+    try:
+        img, _ = imgs.lookup(store, str(ref))
+    except ImageNotFound:
+        raise ImageNotFound(f"An image does not exist locally with the tag: {ref.familiar_name}") from None
+    rows = store.db.query("SELECT manifest FROM images WHERE id=?", (img.id,))
+    if not rows or not rows[0]["manifest"]:
+        raise KetchError(f"image {img.short_id} has no manifest in the store (it was loaded without one)")
+    manifest_digest = rows[0]["manifest"]
+    body = store.content.read(manifest_digest)
+    manifest = json.loads(body)
+    if "layers" not in manifest:
+        raise KetchError("only single-platform images can be pushed")
+    media_type = manifest.get("mediaType") or "application/vnd.oci.image.manifest.v1+json"
+    client = RegistryClient(ref.domain)
+    repo = ref.path
+    scope = f"repository:{repo}:pull,push"
+    emit(f"The push refers to repository [{ref.familiar_name if ref.domain == 'docker.io' else ref.name}]")
+    config = imgs.config(store, img.id)
+    diff_ids = config["rootfs"]["diff_ids"]
+    layers = list(zip(manifest["layers"], diff_ids, strict=False))
+    shown = {lay["digest"]: diff[7:19] for lay, diff in layers}
+    for lay, _ in reversed(layers):
+        emit(f"{shown[lay['digest']]}: Preparing")
+    for lay, _ in reversed(layers):
+        emit(f"{shown[lay['digest']]}: {_blob(store, client, ref.domain, repo, scope, lay['digest'])}")
+    _blob(store, client, ref.domain, repo, scope, manifest["config"]["digest"])
+    tag = ref.tag or "latest"
+    r = client.request(
+        "PUT", f"/v2/{repo}/manifests/{ref.digest or tag}", scope, {"Content-Type": media_type}, body=body
+    )
+    if r.status not in (200, 201):
+        raise RegistryError(f"failed to push the manifest of {ref.familiar()}: {r.status} {_err(r.body)}")
+    remember(store, ref.domain, repo, [lay["digest"] for lay, _ in layers] + [manifest["config"]["digest"]])
+    emit(f"{tag}: digest: {manifest_digest} size: {len(body)}")
+    return manifest_digest
+
+
+def _err(body: bytes | None) -> str:
+    try:
+        errs = json.loads(body or b"{}").get("errors") or []
+        return "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errs)
+    except ValueError:
+        return (body or b"").decode(errors="replace")[:200]
+
+
+def _blob(store: Store, client: RegistryClient, registry: str, repo: str, scope: str, digest: str) -> str:
+    """Makes sure the repository has the blob; says how (docker's words)."""
+    r = client.request("HEAD", f"/v2/{repo}/blobs/{digest}", scope)
+    if r.status == 200:
+        return "Layer already exists"
+    for source in _sources(store, registry, digest, repo):
+        r = client.request(
+            "POST", f"/v2/{repo}/blobs/uploads/?mount={digest}&from={urllib.parse.quote(source, safe='/')}", scope
+        )
+        if r.status == 201:
+            return f"Mounted from {source}"
+        if r.status == 202:  # not mountable: the registry opened an upload instead
+            return _upload(store, client, repo, scope, digest, r.header("location"))
+    r = client.request("POST", f"/v2/{repo}/blobs/uploads/", scope)
+    if r.status != 202:
+        raise RegistryError(f"failed to start an upload to {repo}: {r.status} {_err(r.body)}")
+    return _upload(store, client, repo, scope, digest, r.header("location"))
+
+
+def _upload(store: Store, client: RegistryClient, repo: str, scope: str, digest: str, location: str) -> str:
+    path = store.content.path(digest)
+    if not path.exists():
+        raise KetchError(f"blob {digest} is not in the store: pull the image again before pushing it")
+    loc = _location(client, location)
+    sep = "&" if "?" in loc else "?"
+    r = client.request(
+        "PUT", f"{loc}{sep}digest={digest}", scope, {"Content-Type": "application/octet-stream"}, body=path
+    )
+    if r.status not in (201, 204):
+        raise RegistryError(f"failed to upload {digest} to {repo}: {r.status} {_err(r.body)}")
+    return "Pushed"

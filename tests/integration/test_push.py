@@ -1,0 +1,56 @@
+"""`ketch push` against a real registry (Debian's docker-registry on
+127.0.0.1): docker's lines, blobs not sent twice, cross-repository
+mounts, and what was pushed pulled back by another store and run."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from conftest import Ketch, RunningRegistry, requires_root
+from imagekit import busybox_entries, tar_bytes
+
+pytestmark = requires_root
+
+
+def test_push_then_pull_elsewhere(ketch: Ketch, registry: RunningRegistry, tmp_path: Path) -> None:
+    tar = tmp_path / "bb.tar"
+    tar.write_bytes(tar_bytes(busybox_entries()))
+    ketch("import", str(tar), "base", check=True)
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text('FROM base\nRUN echo pushed > /msg\nCMD ["cat", "/msg"]\n')
+    target = f"{registry.addr}/lab/pushme:v1"
+    ketch("build", "-t", target, str(ctx), check=True)
+
+    r = ketch("push", target)
+    assert r.rc == 0, r.err
+    lines = r.out.splitlines()
+    assert lines[0] == f"The push refers to repository [{registry.addr}/lab/pushme]"
+    assert [ln.split(": ", 1)[1] for ln in lines[1:3]] == ["Preparing", "Preparing"]
+    assert [ln.split(": ", 1)[1] for ln in lines[3:5]] == ["Pushed", "Pushed"]
+    m = re.fullmatch(r"v1: digest: (sha256:[0-9a-f]{64}) size: (\d+)", lines[-1])
+    assert m, lines
+    digest = m.group(1)
+
+    # again: nothing to send
+    r = ketch("push", target)
+    assert r.out.count("Layer already exists") == 2, r.out
+    # to another repository of the same registry: mounted, not uploaded
+    other = f"{registry.addr}/team/copy:v2"
+    ketch("tag", target, other, check=True)
+    r = ketch("push", other)
+    assert r.out.count("Mounted from lab/pushme") == 2, r.out
+    assert r.out.splitlines()[-1] == f"v2: digest: {digest} size: {m.group(2)}"
+
+    # another store pulls it by digest and runs it
+    k2 = Ketch(tmp_path / "store2", tmp_path / "run2")
+    r = k2("pull", f"{registry.addr}/lab/pushme@{digest}")
+    assert r.rc == 0, r.err
+    assert k2("run", "--rm", f"{registry.addr}/lab/pushme@{digest}").out == "pushed\n"
+
+
+def test_push_errors(ketch: Ketch, registry: RunningRegistry) -> None:
+    r = ketch("push", f"{registry.addr}/lab/nothing:here")
+    assert r.rc == 1 and "An image does not exist locally with the tag" in r.err
+    assert r.err.count("\n") == 1
