@@ -927,3 +927,20 @@ def push(
     from ..registry.push import push as do_push
 
     do_push(_store(), parse(name), (lambda line: None) if quiet else (lambda line: print(line, flush=True)))
+
+
+registry_app = typer.Typer(cls=DockerGroup, no_args_is_help=True, rich_markup_mode=None, help="Run a registry")
+app.add_typer(registry_app, name="registry")
+
+
+@registry_app.command("serve", cls=DockerCommand)
+def registry_serve(
+    addr: Annotated[str, typer.Option("--addr", help="Address to listen on (host:port)")] = "127.0.0.1:5000",
+    root: Annotated[str, typer.Option("--root", help="Where the registry keeps its data")] = "/var/lib/ketch-registry",
+) -> None:
+    """Serve an OCI distribution registry"""
+    from pathlib import Path
+
+    from ..registry.server import run
+
+    run(addr, Path(root))

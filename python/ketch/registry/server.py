@@ -1,0 +1,439 @@
+"""`ketch registry serve`: an OCI distribution registry (pull, push,
+content discovery, content management) on asyncio streams.
+
+Why no framework: the server speaks a small, fixed set of routes, and a
+hand-written HTTP/1.1 loop on asyncio streams starts in ~20 ms with nothing
+to install; blob bodies go out with `loop.sendfile` (os.sendfile: no copy
+through Python) and come in in 1 MiB reads, hashed as they arrive.
+
+Storage (a filesystem backend; an object store would implement the same
+few calls): `blobs/sha256/<hex>`, uploads under `_uploads/<uuid>`, and per
+repository `repositories/<name>/` with `_layers/<digest>` (a blob is
+visible to a repository only once linked), `_manifests/revisions/<digest>`
+(its media type), `_manifests/tags/<tag>` and `_referrers/<subject>/<digest>`.
+Every blob is verified against its digest before it becomes visible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import re
+import urllib.parse
+import uuid
+from pathlib import Path
+from typing import Any
+
+NAME = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
+TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
+DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+MAX_MANIFEST = 4 << 20
+MANIFEST_TYPES = {
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+}
+
+
+class Error(Exception):
+    def __init__(self, status: int, code: str, message: str, detail: Any = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.detail = status, code, message, detail
+
+
+class Storage:
+    """The filesystem backend."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        for d in ("blobs/sha256", "_uploads", "repositories"):
+            (root / d).mkdir(parents=True, exist_ok=True)
+
+    def blob(self, digest: str) -> Path:
+        return self.root / "blobs" / "sha256" / digest.split(":", 1)[1]
+
+    def repo(self, name: str) -> Path:
+        return self.root / "repositories" / name
+
+    def linked(self, name: str, digest: str) -> bool:
+        return (self.repo(name) / "_layers" / digest).exists() and self.blob(digest).exists()
+
+    def link(self, name: str, digest: str) -> None:
+        d = self.repo(name) / "_layers"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / digest).touch()
+
+    def adopt(self, tmp: Path, digest: str) -> None:
+        """A verified file becomes the blob (atomically)."""
+        os.replace(tmp, self.blob(digest))
+
+    def upload(self, uid: str) -> Path:
+        if not re.fullmatch(r"[0-9a-f]{32}", uid):
+            raise Error(404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry")
+        return self.root / "_uploads" / uid
+
+
+def _digest_of(path: Path) -> str:
+    from .. import _native
+
+    return _native.sha256_file(path)[0]
+
+
+class Registry:
+    def __init__(self, root: Path) -> None:
+        self.store = Storage(root)
+
+    # -- HTTP plumbing ---------------------------------------------------------
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                line = await reader.readline()
+                if not line:
+                    break
+                method, target, _ = line.decode("latin-1").split(" ", 2)
+                headers: dict[str, str] = {}
+                while True:
+                    h = await reader.readline()
+                    if h in (b"\r\n", b"\n", b""):
+                        break
+                    k, _, v = h.decode("latin-1").partition(":")
+                    headers[k.strip().lower()] = v.strip()
+                keep = headers.get("connection", "").lower() != "close"
+                try:
+                    await self.dispatch(method, target, headers, reader, writer)
+                except Error as e:
+                    await self._drain_body(headers, reader)
+                    body = json.dumps({"errors": [{"code": e.code, "message": e.message, "detail": e.detail}]})
+                    await self.send(writer, e.status, {"Content-Type": "application/json"}, body.encode(), method)
+                if not keep:
+                    break
+        except (ConnectionError, ValueError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    async def _drain_body(self, headers: dict[str, str], reader: asyncio.StreamReader) -> None:
+        """Reads and drops a request body not read yet (so the connection can go on)."""
+        if headers.pop(" consumed", None):
+            return
+        headers[" consumed"] = "1"
+        n = int(headers.get("content-length") or 0)
+        if n and not reader.at_eof():
+            try:
+                await reader.readexactly(n)
+            except asyncio.IncompleteReadError:
+                pass
+
+    async def send(
+        self, w: asyncio.StreamWriter, status: int, headers: dict[str, str], body: bytes = b"", method: str = "GET"
+    ) -> None:
+        reason = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 206: "Partial Content"}.get(
+            status, "Error"
+        )
+        h = {"Docker-Distribution-API-Version": "registry/2.0", "Content-Length": str(len(body)), **headers}
+        head = f"HTTP/1.1 {status} {reason}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in h.items()) + "\r\n"
+        w.write(head.encode("latin-1") + (b"" if method == "HEAD" else body))
+        await w.drain()
+
+    async def read_body(self, headers: dict[str, str], reader: asyncio.StreamReader, into: Any) -> int:
+        """The request body into the open file `into`; its length."""
+        headers[" consumed"] = "1"
+        n = int(headers.get("content-length") or 0)
+        left = n
+        while left:
+            chunk = await reader.read(min(left, 1 << 20))
+            if not chunk:
+                raise Error(400, "BLOB_UPLOAD_INVALID", "the body ended early")
+            into.write(chunk)
+            left -= len(chunk)
+        return n
+
+    # -- routes ----------------------------------------------------------------
+
+    async def dispatch(
+        self, method: str, target: str, headers: dict[str, str], r: asyncio.StreamReader, w: asyncio.StreamWriter
+    ) -> None:
+        u = urllib.parse.urlsplit(target)
+        q = dict(urllib.parse.parse_qsl(u.query))
+        path = urllib.parse.unquote(u.path)
+        if path in ("/v2", "/v2/"):
+            return await self.send(w, 200, {"Content-Type": "application/json"}, b"{}", method)
+        if path == "/v2/_catalog":
+            names = sorted(
+                str(p.parent.parent.relative_to(self.store.root / "repositories"))
+                for p in (self.store.root / "repositories").glob("**/_manifests/revisions")
+            )
+            return await self.page(w, method, q, "repositories", names, {}, "/v2/_catalog")
+        m = re.fullmatch(r"/v2/(.+)/(blobs|manifests|tags|referrers)/(.*)", path)
+        if not m:
+            raise Error(404, "NOT_FOUND", "no such route")
+        name, kind, rest = m.groups()
+        if not NAME.match(name) or len(name) > 255:
+            raise Error(400, "NAME_INVALID", "invalid repository name", {"name": name})
+        if kind == "tags" and rest == "list":
+            tags_dir = self.store.repo(name) / "_manifests" / "tags"
+            if not (self.store.repo(name) / "_manifests").exists():
+                raise Error(404, "NAME_UNKNOWN", "repository name not known to registry", {"name": name})
+            tags = sorted(p.name for p in tags_dir.iterdir()) if tags_dir.exists() else []
+            return await self.page(w, method, q, "tags", tags, {"name": name}, f"/v2/{name}/tags/list")
+        if kind == "blobs" and rest.startswith("uploads"):
+            return await self.uploads(method, name, rest[len("uploads") :].strip("/"), q, headers, r, w)
+        if kind == "blobs":
+            return await self.blob(method, name, rest, headers, w)
+        if kind == "manifests":
+            return await self.manifest(method, name, rest, headers, r, w)
+        if kind == "referrers":
+            return await self.referrers(method, name, rest, q, w)
+        raise Error(404, "NOT_FOUND", "no such route")
+
+    async def page(
+        self, w: asyncio.StreamWriter, method: str, q: dict[str, str], key: str, items: list[str],
+        extra: dict[str, str], base: str,
+    ) -> None:  # fmt: skip
+        """`n` and `last` pagination with a Link header to the next page."""
+        if "last" in q:
+            items = [x for x in items if x > q["last"]]
+        headers = {"Content-Type": "application/json"}
+        if "n" in q:
+            n = int(q["n"])
+            if n < len(items):
+                headers["Link"] = f'<{base}?n={n}&last={urllib.parse.quote(items[n - 1])}>; rel="next"'
+            items = items[:n]
+        await self.send(w, 200, headers, json.dumps({**extra, key: items}).encode(), method)
+
+    async def blob(self, method: str, name: str, digest: str, headers: dict[str, str], w: asyncio.StreamWriter) -> None:
+        if not DIGEST.match(digest):
+            raise Error(400, "DIGEST_INVALID", "provided digest did not match uploaded content", {"digest": digest})
+        if method == "DELETE":
+            if not self.store.linked(name, digest):
+                raise Error(404, "BLOB_UNKNOWN", "blob unknown to registry", {"digest": digest})
+            (self.store.repo(name) / "_layers" / digest).unlink()
+            return await self.send(w, 202, {}, b"", method)
+        if method not in ("GET", "HEAD"):
+            raise Error(405, "UNSUPPORTED", "the operation is unsupported")
+        if not self.store.linked(name, digest):
+            raise Error(404, "BLOB_UNKNOWN", "blob unknown to registry", {"digest": digest})
+        path = self.store.blob(digest)
+        size = path.stat().st_size
+        start, end, status = 0, size - 1, 200
+        rng = headers.get("range", "")
+        mm = re.fullmatch(r"bytes=(\d+)-(\d*)", rng)
+        if mm:
+            start = int(mm.group(1))
+            end = min(int(mm.group(2)) if mm.group(2) else size - 1, size - 1)
+            if start > end:
+                raise Error(416, "BLOB_UNKNOWN", "requested range not satisfiable")
+            status = 206
+        h = {
+            "Content-Type": "application/octet-stream",
+            "Docker-Content-Digest": digest,
+            "Content-Length": str(end - start + 1),
+            "Accept-Ranges": "bytes",
+        }
+        if status == 206:
+            h["Content-Range"] = f"bytes {start}-{end}/{size}"
+        reason = "OK" if status == 200 else "Partial Content"
+        head = f"HTTP/1.1 {status} {reason}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in h.items()) + "\r\n"
+        w.write(head.encode())
+        await w.drain()
+        if method == "GET":
+            with open(path, "rb") as f:
+                await asyncio.get_running_loop().sendfile(w.transport, f, start, end - start + 1)
+
+    async def uploads(
+        self, method: str, name: str, uid: str, q: dict[str, str], headers: dict[str, str],
+        r: asyncio.StreamReader, w: asyncio.StreamWriter,
+    ) -> None:  # fmt: skip
+        st = self.store
+        if method == "POST" and not uid:
+            if "mount" in q and "from" in q and DIGEST.match(q["mount"]) and NAME.match(q["from"]):
+                if st.linked(q["from"], q["mount"]):
+                    st.link(name, q["mount"])
+                    loc = f"/v2/{name}/blobs/{q['mount']}"
+                    return await self.send(w, 201, {"Location": loc, "Docker-Content-Digest": q["mount"]}, b"", method)
+            new = uuid.uuid4().hex
+            with open(st.upload(new), "wb") as f:
+                if "digest" in q:  # a single POST with the whole blob
+                    await self.read_body(headers, r, f)
+            if "digest" in q:
+                return await self.finish(name, new, q["digest"], w, method)
+            return await self.send(w, 202, self._upload_headers(name, new, 0), b"", method)
+        path = st.upload(uid)
+        if not path.exists():
+            await self._drain_body(headers, r)
+            raise Error(404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", {"uuid": uid})
+        size = path.stat().st_size
+        if method == "GET":
+            return await self.send(w, 204, self._upload_headers(name, uid, size), b"", method)
+        if method == "DELETE":
+            path.unlink()
+            return await self.send(w, 204, {}, b"", method)
+        if method in ("PATCH", "PUT"):
+            cr = headers.get("content-range")
+            if cr and method == "PATCH":
+                mm = re.fullmatch(r"(?:bytes )?(\d+)-(\d+)", cr)
+                if not mm or int(mm.group(1)) != size:
+                    await self._drain_body(headers, r)
+                    raise Error(416, "BLOB_UPLOAD_INVALID", "chunk out of order", {"expected": size})
+            with open(path, "ab") as f:
+                await self.read_body(headers, r, f)
+            if method == "PATCH":
+                return await self.send(w, 202, self._upload_headers(name, uid, path.stat().st_size), b"", method)
+            if "digest" not in q:
+                raise Error(400, "DIGEST_INVALID", "digest missing")
+            return await self.finish(name, uid, q["digest"], w, method)
+        raise Error(405, "UNSUPPORTED", "the operation is unsupported")
+
+    def _upload_headers(self, name: str, uid: str, size: int) -> dict[str, str]:
+        return {
+            "Location": f"/v2/{name}/blobs/uploads/{uid}",
+            "Range": f"0-{max(size - 1, 0)}",
+            "Docker-Upload-UUID": uid,
+        }
+
+    async def finish(self, name: str, uid: str, digest: str, w: asyncio.StreamWriter, method: str) -> None:
+        """Verified, then visible: the upload becomes the blob only if its content has the digest."""
+        path = self.store.upload(uid)
+        if not DIGEST.match(digest):
+            path.unlink(missing_ok=True)
+            raise Error(400, "DIGEST_INVALID", "invalid digest", {"digest": digest})
+        actual = await asyncio.to_thread(_digest_of, path)
+        if actual != digest:
+            path.unlink(missing_ok=True)
+            raise Error(400, "DIGEST_INVALID", "provided digest did not match uploaded content", {"digest": digest})
+        self.store.adopt(path, digest)
+        self.store.link(name, digest)
+        loc = f"/v2/{name}/blobs/{digest}"
+        await self.send(w, 201, {"Location": loc, "Docker-Content-Digest": digest}, b"", method)
+
+    def _resolve(self, name: str, ref: str) -> str:
+        repo = self.store.repo(name)
+        if DIGEST.match(ref):
+            if not (repo / "_manifests" / "revisions" / ref).exists():
+                raise Error(404, "MANIFEST_UNKNOWN", "manifest unknown", {"digest": ref})
+            return ref
+        if not TAG.match(ref):
+            raise Error(400, "TAG_INVALID", "manifest tag did not match URI", {"tag": ref})
+        t = repo / "_manifests" / "tags" / ref
+        if not t.exists():
+            raise Error(404, "MANIFEST_UNKNOWN", "manifest unknown", {"tag": ref})
+        return t.read_text().strip()
+
+    async def manifest(
+        self, method: str, name: str, ref: str, headers: dict[str, str], r: asyncio.StreamReader,
+        w: asyncio.StreamWriter,
+    ) -> None:  # fmt: skip
+        repo = self.store.repo(name)
+        if method in ("GET", "HEAD"):
+            digest = self._resolve(name, ref)
+            media = (repo / "_manifests" / "revisions" / digest).read_text().strip()
+            body = self.store.blob(digest).read_bytes()
+            h = {"Content-Type": media, "Docker-Content-Digest": digest}
+            return await self.send(w, 200, h, body, method)
+        if method == "DELETE":
+            if DIGEST.match(ref):
+                self._resolve(name, ref)
+                (repo / "_manifests" / "revisions" / ref).unlink()
+                for t in list((repo / "_manifests" / "tags").glob("*")):
+                    if t.read_text().strip() == ref:
+                        t.unlink()
+            else:
+                self._resolve(name, ref)
+                (repo / "_manifests" / "tags" / ref).unlink()
+            return await self.send(w, 202, {}, b"", method)
+        if method != "PUT":
+            raise Error(405, "UNSUPPORTED", "the operation is unsupported")
+        n = int(headers.get("content-length") or 0)
+        if n > MAX_MANIFEST:
+            await self._drain_body(headers, r)
+            raise Error(413, "SIZE_INVALID", f"manifest larger than {MAX_MANIFEST} bytes")
+        body = await r.readexactly(n)
+        headers[" consumed"] = "1"
+        media = headers.get("content-type", "").split(";")[0].strip()
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            raise Error(400, "MANIFEST_INVALID", "manifest invalid: not JSON") from None
+        media = media or doc.get("mediaType", "")
+        if media not in MANIFEST_TYPES or (doc.get("mediaType") and doc["mediaType"] != media):
+            raise Error(400, "MANIFEST_INVALID", f"manifest invalid: media type {media!r}")
+        digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        if DIGEST.match(ref) and ref != digest:
+            raise Error(400, "DIGEST_INVALID", "provided digest did not match uploaded content")
+        # every blob (or, for an index, every manifest) it names must be here first
+        if "manifests" in doc:
+            missing = [
+                d["digest"] for d in doc["manifests"] if not (repo / "_manifests" / "revisions" / d["digest"]).exists()
+            ]
+        else:
+            named = [doc.get("config", {}).get("digest", "")] + [x["digest"] for x in doc.get("layers", [])]
+            missing = [d for d in named if not self.store.linked(name, d)]
+        if missing:
+            raise Error(400, "MANIFEST_BLOB_UNKNOWN", "blob unknown to registry", {"digest": missing[0]})
+        tmp = self.store.upload(uuid.uuid4().hex)
+        tmp.write_bytes(body)
+        self.store.adopt(tmp, digest)
+        self.store.link(name, digest)
+        rev = repo / "_manifests" / "revisions"
+        rev.mkdir(parents=True, exist_ok=True)
+        (rev / digest).write_text(media)
+        if not DIGEST.match(ref):
+            if not TAG.match(ref):
+                raise Error(400, "TAG_INVALID", "manifest tag did not match URI", {"tag": ref})
+            tags = repo / "_manifests" / "tags"
+            tags.mkdir(parents=True, exist_ok=True)
+            (tags / ref).write_text(digest)
+        h = {"Location": f"/v2/{name}/manifests/{digest}", "Docker-Content-Digest": digest}
+        subject = doc.get("subject")
+        if isinstance(subject, dict) and DIGEST.match(str(subject.get("digest", ""))):
+            d = repo / "_referrers" / subject["digest"]
+            d.mkdir(parents=True, exist_ok=True)
+            desc = {
+                "mediaType": media,
+                "digest": digest,
+                "size": len(body),
+                "artifactType": doc.get("artifactType") or doc.get("config", {}).get("mediaType", ""),
+                "annotations": doc.get("annotations") or {},
+            }
+            (d / digest).write_text(json.dumps(desc))
+            h["OCI-Subject"] = subject["digest"]
+        await self.send(w, 201, h, b"", "PUT")
+
+    async def referrers(self, method: str, name: str, digest: str, q: dict[str, str], w: asyncio.StreamWriter) -> None:
+        if not DIGEST.match(digest):
+            raise Error(400, "DIGEST_INVALID", "invalid digest", {"digest": digest})
+        d = self.store.repo(name) / "_referrers" / digest
+        descs = [json.loads(p.read_text()) for p in sorted(d.iterdir())] if d.exists() else []
+        h = {"Content-Type": "application/vnd.oci.image.index.v1+json"}
+        if "artifactType" in q:
+            descs = [x for x in descs if x.get("artifactType") == q["artifactType"]]
+            h["OCI-Filters-Applied"] = "artifactType"
+        body = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": descs}
+        await self.send(w, 200, h, json.dumps(body).encode(), method)
+
+
+async def serve(addr: str, root: Path, ready: Any = None) -> None:
+    host, _, port = addr.rpartition(":")
+    reg = Registry(root)
+    server = await asyncio.start_server(reg.handle, host or "127.0.0.1", int(port), limit=1 << 20)
+    bound = server.sockets[0].getsockname()
+    if ready is not None:
+        ready(f"{bound[0]}:{bound[1]}")
+    async with server:
+        await server.serve_forever()
+
+
+def run(addr: str, root: Path) -> None:
+    import sys
+
+    def ready(where: str) -> None:
+        print(f"ketch registry listening on {where}, storing in {root}", file=sys.stderr, flush=True)
+
+    try:
+        asyncio.run(serve(addr, root, ready))
+    except KeyboardInterrupt:
+        pass
