@@ -209,3 +209,128 @@ def test_ketch_push_and_pull_through_it(served: Served, ketch: Ketch, tmp_path: 
     k2 = Ketch(tmp_path / "s2", tmp_path / "r2")
     assert k2("pull", name).rc == 0
     assert k2("run", "--rm", name, "echo", "via ketch's registry").out == "via ketch's registry\n"
+
+
+def _serve(tmp_path: Path, *flags: str) -> tuple[subprocess.Popen[bytes], str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [KETCH, "registry", "serve", "--addr", f"127.0.0.1:{port}", "--root", str(tmp_path / "reg"), *flags]
+    )
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    return proc, f"127.0.0.1:{port}"
+
+
+def test_search_with_operator_metadata(served: Served, ketch: Ketch) -> None:
+    client = Registry(f"http://{served.addr}")
+    img = build([(tar_bytes(busybox_entries()), "gzip")])
+    for repo in ("lab/busybox", "team/busyboxplus", "lab/nginx"):
+        client.push(repo, "latest", img)
+    ketch("registry", "describe", "--root", str(served.root), "lab/busybox", "--description", "Busybox base image.",
+          "--stars", "316", "--official", check=True)  # fmt: skip
+    ketch("registry", "describe", "--root", str(served.root), "lab/nginx", "--description",
+          "Official build of Nginx, a web server that also uses busybox tooling in this test", check=True)  # fmt: skip
+    status, _, body = served.req("GET", "/v1/search?q=busybox&n=2")
+    doc = json.loads(body)
+    assert (doc["num_results"], doc["num_pages"], doc["page_size"], doc["query"]) == (3, 2, 2, "busybox")
+    assert doc["results"][0] == {
+        "name": "lab/busybox", "description": "Busybox base image.", "star_count": 316, "is_official": True,
+        "is_automated": False,
+    }  # fmt: skip
+    r = ketch("search", f"{served.addr}/busybox")
+    lines = r.out.splitlines()
+    assert lines[0].split() == ["NAME", "DESCRIPTION", "STARS", "OFFICIAL", "AUTOMATED"], r.err
+    assert lines[1].startswith("lab/busybox") and "316" in lines[1] and "[OK]" in lines[1]
+    assert "Official build of Nginx, a web server that..." in r.out  # docker's truncation at 45
+    assert len(ketch("search", "--limit", "1", f"{served.addr}/busybox").out.splitlines()) == 2
+
+
+def test_htpasswd_login_logout_and_push(ketch: Ketch, tmp_path: Path) -> None:
+    import shutil
+
+    if shutil.which("htpasswd") is None:
+        pytest.skip("htpasswd (apache2-utils) is needed to make a bcrypt password file")
+    pw = tmp_path / "htpasswd"
+    pw.write_text(
+        subprocess.run(["htpasswd", "-Bbn", "alice", "s3cret"], capture_output=True, text=True, check=True).stdout
+    )
+    proc, addr = _serve(tmp_path, "--htpasswd", str(pw))
+    env = {"DOCKER_CONFIG": str(tmp_path / "docker-config")}
+    try:
+        r = ketch("login", addr, "-u", "alice", "-p", "wrong", env=env)
+        assert r.rc == 1 and f"login attempt to http://{addr}/v2/ failed with status: 401 Unauthorized" in r.err
+        assert "WARNING! Using --password via the CLI is insecure" in r.err
+        r = ketch("login", addr, "-u", "alice", "--password-stdin", input="s3cret\n", env=env)
+        assert r.rc == 0 and r.out.strip() == "Login Succeeded", r.err
+        cfg = json.loads((tmp_path / "docker-config" / "config.json").read_text())
+        assert cfg == {"auths": {addr: {"auth": "YWxpY2U6czNjcmV0"}}}
+        tar = tmp_path / "bb.tar"
+        tar.write_bytes(tar_bytes(busybox_entries()))
+        ketch("import", str(tar), f"{addr}/lab/private:v1", check=True)
+        r = ketch("push", f"{addr}/lab/private:v1", env=env)
+        assert r.rc == 0 and "Pushed" in r.out, r.err
+        assert ketch("logout", addr, env=env).out == f"Removing login credentials for {addr}\n"
+        r = ketch("push", f"{addr}/lab/private:v1", env=env)
+        assert r.rc == 1 and "no basic auth credentials" in r.err
+        assert ketch("logout", addr, env=env).out == f"Not logged in to {addr}\n"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=5)
+
+
+def test_tls(tmp_path: Path) -> None:
+    import datetime
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    (tmp_path / "c.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "k.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    proc, addr = _serve(tmp_path, "--tls-cert", str(tmp_path / "c.pem"), "--tls-key", str(tmp_path / "k.pem"))
+    try:
+        ctx = ssl.create_default_context(cafile=str(tmp_path / "c.pem"))
+        ctx.check_hostname = False
+        host, port = addr.split(":")
+        c = http.client.HTTPSConnection(host, int(port), context=ctx, timeout=5)
+        c.request("GET", "/v2/")
+        r = c.getresponse()
+        assert r.status == 200 and r.getheader("Docker-Distribution-API-Version") == "registry/2.0"
+        c.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=5)
+
+
+def test_gc_removes_what_no_manifest_references(served: Served, ketch: Ketch) -> None:
+    client = Registry(f"http://{served.addr}")
+    a = build([(tar_bytes(busybox_entries()), "gzip")], cmd=["a"])
+    b = build([(tar_bytes(busybox_entries()[:3]), "gzip")], cmd=["b"])
+    client.push("lab/a", "v", a)
+    client.push("lab/b", "v", b)
+    stray = b"never referenced"
+    served.req("POST", f"/v2/lab/a/blobs/uploads/?digest={sha(stray)}", stray)
+    assert served.req("DELETE", f"/v2/lab/b/manifests/{b.digest}")[0] == 202
+    r = ketch("registry", "gc", "--root", str(served.root))
+    assert r.rc == 0, r.err
+    left = {f"sha256:{p.name}" for p in (served.root / "blobs" / "sha256").iterdir()}
+    assert left == set(a.blobs) | {a.digest}
+    assert served.req("GET", "/v2/lab/a/manifests/v")[0] == 200

@@ -937,10 +937,115 @@ app.add_typer(registry_app, name="registry")
 def registry_serve(
     addr: Annotated[str, typer.Option("--addr", help="Address to listen on (host:port)")] = "127.0.0.1:5000",
     root: Annotated[str, typer.Option("--root", help="Where the registry keeps its data")] = "/var/lib/ketch-registry",
+    htpasswd: Annotated[
+        str | None, typer.Option("--htpasswd", help="Basic auth from this htpasswd file (bcrypt)")
+    ] = None,
+    tls_cert: Annotated[str | None, typer.Option("--tls-cert", help="TLS certificate (PEM)")] = None,
+    tls_key: Annotated[str | None, typer.Option("--tls-key", help="TLS private key (PEM)")] = None,
 ) -> None:
     """Serve an OCI distribution registry"""
     from pathlib import Path
 
     from ..registry.server import run
 
-    run(addr, Path(root))
+    run(addr, Path(root), htpasswd=htpasswd, tls=(tls_cert, tls_key) if tls_cert and tls_key else None)
+
+
+@registry_app.command("describe", cls=DockerCommand)
+def registry_describe(
+    repo: Annotated[str, typer.Argument(metavar="REPOSITORY")],
+    root: Annotated[str, typer.Option("--root", help="The registry's data directory")] = "/var/lib/ketch-registry",
+    description: Annotated[str | None, typer.Option("--description", help="Shown by search")] = None,
+    stars: Annotated[int | None, typer.Option("--stars", help="Star count shown by search")] = None,
+    official: Annotated[bool, typer.Option("--official", help="Mark the repository official")] = False,
+) -> None:
+    """Set a repository's search metadata (description, stars, official)"""
+    from pathlib import Path
+
+    from ..registry.server import Storage
+
+    Storage(Path(root)).describe(repo, description, stars, official)
+
+
+@registry_app.command("gc", cls=DockerCommand)
+def registry_gc(
+    root: Annotated[str, typer.Option("--root", help="The registry's data directory")] = "/var/lib/ketch-registry",
+) -> None:
+    """Remove blobs no manifest references, and abandoned uploads"""
+    from pathlib import Path
+
+    from ..registry.server import Storage
+
+    blobs, uploads = Storage(Path(root)).gc()
+    print(f"{blobs} blobs removed, {uploads} abandoned uploads removed")
+
+
+@command("login")
+def login(
+    server: Annotated[str | None, typer.Argument(metavar="[SERVER]")] = None,
+    username: Annotated[str | None, typer.Option("-u", "--username", help="Username")] = None,
+    password: Annotated[str | None, typer.Option("-p", "--password", help="Password")] = None,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Take the password from stdin")] = False,
+) -> None:
+    """Log in to a registry"""
+    import sys
+
+    from ..errors import UsageError
+    from ..registry.auth import docker_config_path
+    from ..registry.login import login as do_login
+
+    if password is not None and password_stdin:
+        raise UsageError("--password and --password-stdin are mutually exclusive")
+    if password is not None:
+        print("WARNING! Using --password via the CLI is insecure. Use --password-stdin.", file=sys.stderr)
+    if password_stdin:
+        if not username:
+            raise UsageError("Must provide --username with --password-stdin")
+        password = sys.stdin.read().rstrip("\n").rstrip("\r")
+    if not username:
+        username = input("Username: ")
+    if password is None:
+        import getpass
+
+        password = getpass.getpass("Password: ")
+    do_login(server, username, password)
+    print(
+        f"\nWARNING! Your credentials are stored unencrypted in '{docker_config_path()}'.\n"
+        "Configure a credential helper to remove this warning. See\n"
+        "https://docs.docker.com/go/credential-store/\n",
+        file=sys.stderr,
+    )
+    print("Login Succeeded")
+
+
+@command("logout")
+def logout(server: Annotated[str | None, typer.Argument(metavar="[SERVER]")] = None) -> None:
+    """Log out from a registry"""
+    from ..registry.login import logout as do_logout
+
+    print(do_logout(server))
+
+
+@command("search")
+def search(
+    term: Annotated[str, typer.Argument(metavar="TERM")],
+    limit: Annotated[int, typer.Option("--limit", help="Max number of search results")] = 25,
+    no_trunc: Annotated[bool, typer.Option("--no-trunc", help="Don't truncate output")] = False,
+) -> None:
+    """Search Docker Hub (or the registry named in TERM) for images"""
+    from ..registry.login import search as do_search
+    from ._format import table
+
+    rows = [["NAME", "DESCRIPTION", "STARS", "OFFICIAL", "AUTOMATED"]]
+    for r in do_search(term, limit):
+        desc = str(r.get("description") or "").replace("\n", " ")
+        rows.append(
+            [
+                str(r.get("name", "")),
+                desc if no_trunc or len(desc) <= 45 else desc[:42] + "...",  # docker's search truncation
+                str(r.get("star_count", 0)),
+                "[OK]" if r.get("is_official") else "",
+                "[OK]" if r.get("is_automated") else "",
+            ]
+        )
+    print(table(rows))

@@ -70,6 +70,62 @@ class Storage:
         """A verified file becomes the blob (atomically)."""
         os.replace(tmp, self.blob(digest))
 
+    def describe(self, name: str, description: str | None, stars: int | None, official: bool) -> None:
+        """Search metadata kept by the operator."""
+        meta = self.root / "_meta"
+        meta.mkdir(exist_ok=True)
+        f = meta / (name.replace("/", "%2F") + ".json")
+        cur = json.loads(f.read_text()) if f.exists() else {}
+        if description is not None:
+            cur["description"] = description
+        if stars is not None:
+            cur["star_count"] = stars
+        cur["is_official"] = official or cur.get("is_official", False)
+        f.write_text(json.dumps(cur))
+
+    def meta(self, name: str) -> dict[str, Any]:
+        f = self.root / "_meta" / (name.replace("/", "%2F") + ".json")
+        try:
+            return dict(json.loads(f.read_text()))
+        except (OSError, ValueError):
+            return {}
+
+    def repositories(self) -> list[str]:
+        return sorted(
+            str(p.parent.parent.relative_to(self.root / "repositories"))
+            for p in (self.root / "repositories").glob("**/_manifests/revisions")
+        )
+
+    def gc(self, upload_age: float = 24 * 3600) -> tuple[int, int]:
+        """Blobs no manifest of any repository references go; so do uploads
+        untouched for `upload_age` seconds. (Run it while nothing pushes.)"""
+        import time
+
+        keep: set[str] = set()
+        for rev in (self.root / "repositories").glob("**/_manifests/revisions/*"):
+            keep.add(rev.name)
+            try:
+                doc = json.loads(self.blob(rev.name).read_bytes())
+            except (OSError, ValueError):
+                continue
+            keep.add(doc.get("config", {}).get("digest", ""))
+            keep.update(x.get("digest", "") for x in doc.get("layers", []))
+        removed = 0
+        for b in (self.root / "blobs" / "sha256").iterdir():
+            if f"sha256:{b.name}" not in keep:
+                b.unlink()
+                removed += 1
+        for link in (self.root / "repositories").glob("**/_layers/*"):
+            if link.name not in keep:
+                link.unlink()
+        stale = 0
+        now = time.time()
+        for u in (self.root / "_uploads").iterdir():
+            if now - u.stat().st_mtime > upload_age:
+                u.unlink()
+                stale += 1
+        return removed, stale
+
     def upload(self, uid: str) -> Path:
         if not re.fullmatch(r"[0-9a-f]{32}", uid):
             raise Error(404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry")
@@ -83,8 +139,34 @@ def _digest_of(path: Path) -> str:
 
 
 class Registry:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, htpasswd: str | None = None) -> None:
         self.store = Storage(root)
+        self.users: dict[str, bytes] = {}
+        if htpasswd:
+            for line in Path(htpasswd).read_text().splitlines():
+                user, sep, hashed = line.strip().partition(":")
+                if sep and user:
+                    self.users[user] = hashed.encode()
+
+    def authorized(self, headers: dict[str, str]) -> bool:
+        """Open unless an htpasswd file was given; then Basic with a bcrypt-checked password."""
+        if not self.users:
+            return True
+        import base64
+
+        scheme, _, cred = headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            user, _, pw = base64.b64decode(cred).decode().partition(":")
+        except ValueError:
+            return False
+        hashed = self.users.get(user)
+        if hashed is None:
+            return False
+        import bcrypt
+
+        return bool(bcrypt.checkpw(pw.encode(), hashed.replace(b"$2y$", b"$2b$", 1)))
 
     # -- HTTP plumbing ---------------------------------------------------------
 
@@ -160,14 +242,17 @@ class Registry:
         u = urllib.parse.urlsplit(target)
         q = dict(urllib.parse.parse_qsl(u.query))
         path = urllib.parse.unquote(u.path)
+        if not self.authorized(headers):
+            await self._drain_body(headers, r)
+            body = json.dumps({"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]}).encode()
+            h = {"Content-Type": "application/json", "WWW-Authenticate": 'Basic realm="ketch-registry"'}
+            return await self.send(w, 401, h, body, method)
         if path in ("/v2", "/v2/"):
             return await self.send(w, 200, {"Content-Type": "application/json"}, b"{}", method)
         if path == "/v2/_catalog":
-            names = sorted(
-                str(p.parent.parent.relative_to(self.store.root / "repositories"))
-                for p in (self.store.root / "repositories").glob("**/_manifests/revisions")
-            )
-            return await self.page(w, method, q, "repositories", names, {}, "/v2/_catalog")
+            return await self.page(w, method, q, "repositories", self.store.repositories(), {}, "/v2/_catalog")
+        if path == "/v1/search":
+            return await self.search(w, method, q)
         m = re.fullmatch(r"/v2/(.+)/(blobs|manifests|tags|referrers)/(.*)", path)
         if not m:
             raise Error(404, "NOT_FOUND", "no such route")
@@ -189,6 +274,35 @@ class Registry:
         if kind == "referrers":
             return await self.referrers(method, name, rest, q, w)
         raise Error(404, "NOT_FOUND", "no such route")
+
+    async def search(self, w: asyncio.StreamWriter, method: str, q: dict[str, str]) -> None:
+        """Docker Hub's /v1/search: repositories whose name or description holds the query."""
+        term = q.get("q", "").lower()
+        n = max(1, min(int(q.get("n") or 25), 100))
+        page = max(1, int(q.get("page") or 1))
+        hits = []
+        for name in self.store.repositories():
+            m = self.store.meta(name)
+            if term in name.lower() or term in str(m.get("description", "")).lower():
+                hits.append(
+                    {
+                        "name": name,
+                        "description": m.get("description", ""),
+                        "star_count": int(m.get("star_count", 0)),
+                        "is_official": bool(m.get("is_official", False)),
+                        "is_automated": False,
+                    }
+                )
+        hits.sort(key=lambda x: (-x["star_count"], x["name"]))
+        body = {
+            "num_pages": max(1, -(-len(hits) // n)),
+            "num_results": len(hits),
+            "page": page,
+            "page_size": n,
+            "query": q.get("q", ""),
+            "results": hits[(page - 1) * n : page * n],
+        }
+        await self.send(w, 200, {"Content-Type": "application/json"}, json.dumps(body).encode(), method)
 
     async def page(
         self, w: asyncio.StreamWriter, method: str, q: dict[str, str], key: str, items: list[str],
@@ -416,10 +530,18 @@ class Registry:
         await self.send(w, 200, h, json.dumps(body).encode(), method)
 
 
-async def serve(addr: str, root: Path, ready: Any = None) -> None:
+async def serve(
+    addr: str, root: Path, ready: Any = None, htpasswd: str | None = None, tls: tuple[str, str] | None = None
+) -> None:
     host, _, port = addr.rpartition(":")
-    reg = Registry(root)
-    server = await asyncio.start_server(reg.handle, host or "127.0.0.1", int(port), limit=1 << 20)
+    reg = Registry(root, htpasswd)
+    ctx = None
+    if tls:
+        import ssl
+
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(*tls)
+    server = await asyncio.start_server(reg.handle, host or "127.0.0.1", int(port), limit=1 << 20, ssl=ctx)
     bound = server.sockets[0].getsockname()
     if ready is not None:
         ready(f"{bound[0]}:{bound[1]}")
@@ -427,13 +549,13 @@ async def serve(addr: str, root: Path, ready: Any = None) -> None:
         await server.serve_forever()
 
 
-def run(addr: str, root: Path) -> None:
+def run(addr: str, root: Path, htpasswd: str | None = None, tls: tuple[str, str] | None = None) -> None:
     import sys
 
     def ready(where: str) -> None:
         print(f"ketch registry listening on {where}, storing in {root}", file=sys.stderr, flush=True)
 
     try:
-        asyncio.run(serve(addr, root, ready))
+        asyncio.run(serve(addr, root, ready, htpasswd, tls))
     except KeyboardInterrupt:
         pass

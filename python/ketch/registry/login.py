@@ -1,0 +1,89 @@
+"""`ketch login`, `logout` and `search`, as the docker CLI does them:
+credentials checked against the registry, then kept in docker's
+config.json (so docker and ketch share them)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import urllib.parse
+from typing import Any
+
+from ..errors import AuthError, KetchError
+from . import auth
+from .client import RegistryClient
+
+
+def _config() -> dict[str, Any]:
+    try:
+        data = json.loads(auth.docker_config_path().read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _save(cfg: dict[str, Any]) -> None:
+    path = auth.docker_config_path()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_suffix(".json.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(cfg, f, indent="\t")
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def server_key(server: str | None) -> tuple[str, str]:
+    """(domain to talk to, key in config.json) for `ketch login [SERVER]`."""
+    if not server or server in ("docker.io", "index.docker.io", "registry-1.docker.io"):
+        return "docker.io", auth.DOCKER_HUB_AUTH_KEY
+    s = server.removeprefix("https://").removeprefix("http://").rstrip("/")
+    return s, s
+
+
+def login(server: str | None, user: str, password: str) -> None:
+    domain, key = server_key(server)
+    client = RegistryClient(domain)
+    client.creds = (user, password)
+    r = client.request("GET", "/v2/", "")
+    if r.status == 401:
+        raise AuthError(f"login attempt to {client.scheme}://{client.host}/v2/ failed with status: 401 Unauthorized")
+    if r.status != 200:
+        raise KetchError(f"login attempt to {client.scheme}://{client.host}/v2/ failed with status: {r.status}")
+    cfg = _config()
+    cfg.setdefault("auths", {})[key] = {"auth": base64.b64encode(f"{user}:{password}".encode()).decode()}
+    _save(cfg)
+
+
+def logout(server: str | None) -> str:
+    domain, key = server_key(server)
+    cfg = _config()
+    auths = cfg.get("auths") or {}
+    if key not in auths:
+        return f"Not logged in to {key if domain != 'docker.io' else auth.DOCKER_HUB_AUTH_KEY}"
+    del auths[key]
+    _save(cfg)
+    return f"Removing login credentials for {key}"
+
+
+def search(term: str, limit: int = 25) -> list[dict[str, Any]]:
+    """Docker Hub's /v1/search, or that of the registry named before a
+    slash (`127.0.0.1:5000/busybox`), as the docker CLI reads a term."""
+    first, sep, rest = term.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        domain, query = first, rest
+    else:
+        domain, query = "index.docker.io", term
+    client = RegistryClient(domain if domain != "index.docker.io" else "docker.io")
+    if domain == "index.docker.io":
+        client.host = "index.docker.io"
+    q = urllib.parse.urlencode({"q": query, "n": str(limit)})
+    r = client.request("GET", f"/v1/search?{q}", "")
+    if r.status != 200:
+        raise KetchError(f"Error response from daemon: Unexpected status code {r.status}")
+    try:
+        results = json.loads(r.body).get("results") or []
+    except ValueError:
+        raise KetchError("search: the registry answered something that is not JSON") from None
+    return results[:limit]
