@@ -1,0 +1,83 @@
+"""The blob path of `ketch registry serve` against Debian's docker-registry
+(the reference distribution registry), in one run: one blob of N MiB
+pushed to each, then fetched by 1 and by 8 concurrent clients (curl to
+/dev/null), and the server's CPU time for it.
+
+    .venv/bin/python benches/registry_blob.py [--mb 256]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+from conftest import start_registry, stop_registry  # noqa: E402
+from imagekit import Registry  # noqa: E402
+
+KETCH = str(Path(sys.executable).parent / "ketch")
+
+
+def fetch(url: str, clients: int) -> float:
+    t = time.perf_counter()
+    procs = [subprocess.Popen(["curl", "-s", "-o", "/dev/null", url]) for _ in range(clients)]
+    for p in procs:
+        p.wait()
+    return time.perf_counter() - t
+
+
+def cpu(pid: int) -> float:
+    f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mb", type=int, default=256)
+    args = ap.parse_args()
+    data = os.urandom(args.mb << 20)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="ketch-bench-reg-") as tmp:
+        tmpd = Path(tmp)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        ours = subprocess.Popen(
+            [KETCH, "registry", "serve", "--addr", f"127.0.0.1:{port}", "--root", str(tmpd / "ketch")],
+            stderr=subprocess.DEVNULL,
+        )
+        (tmpd / "ref").mkdir()
+        ref = start_registry(tmpd / "ref")
+        try:
+            time.sleep(1)
+            for label, addr, pid in (
+                ("ketch registry", f"127.0.0.1:{port}", ours.pid),
+                ("docker-registry", ref.addr, ref.proc.pid),
+            ):
+                Registry(f"http://{addr}").push_blob("bench/blob", data)
+                url = f"http://{addr}/v2/bench/blob/blobs/{digest}"
+                for clients in (1, 8):
+                    c0 = cpu(pid)
+                    t = fetch(url, clients)
+                    rows.append((label, clients, clients * args.mb / t, cpu(pid) - c0))
+        finally:
+            ours.terminate()
+            ours.wait()
+            stop_registry(ref)
+    print(f"{args.mb} MiB blob, curl to /dev/null")
+    for label, clients, mbs, used in rows:
+        print(f"{label:18} {clients} client(s)  {mbs:8.0f} MiB/s in all   server CPU {used:5.2f} s")
+
+
+if __name__ == "__main__":
+    main()
