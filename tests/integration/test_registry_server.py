@@ -334,3 +334,62 @@ def test_gc_removes_what_no_manifest_references(served: Served, ketch: Ketch) ->
     left = {f"sha256:{p.name}" for p in (served.root / "blobs" / "sha256").iterdir()}
     assert left == set(a.blobs) | {a.digest}
     assert served.req("GET", "/v2/lab/a/manifests/v")[0] == 200
+
+
+def test_token_flow_and_private_repositories(ketch: Ketch, tmp_path: Path) -> None:
+    """Docker Hub's flow against ketch's own token endpoint: anonymous pulls
+    of a public repository, a private one invisible to others."""
+    import shutil
+
+    if shutil.which("htpasswd") is None:
+        pytest.skip("htpasswd (apache2-utils) is needed to make a bcrypt password file")
+    pw = tmp_path / "htpasswd"
+    lines = [
+        subprocess.run(["htpasswd", "-Bbn", u, p], capture_output=True, text=True, check=True).stdout.strip()
+        for u, p in (("alice", "s3cret"), ("bob", "hunter2"))
+    ]
+    pw.write_text("\n".join(lines) + "\n")
+    rules = tmp_path / "access.json"
+    rules.write_text(json.dumps({"repositories": {
+        "alice/*": {"pull": ["alice"], "push": ["alice"]},
+        "pub/*": {"pull": ["*"], "push": ["alice"]},
+    }}))  # fmt: skip
+    proc, addr = _serve(tmp_path, "--htpasswd", str(pw), "--auth", "token", "--access", str(rules))
+    alice = {"DOCKER_CONFIG": str(tmp_path / "alice")}
+    bob = {"DOCKER_CONFIG": str(tmp_path / "bob")}
+    nobody = {"DOCKER_CONFIG": str(tmp_path / "nobody")}
+    try:
+        c = http.client.HTTPConnection(*addr.split(":"))
+        c.request("GET", "/v2/alice/secret/tags/list")
+        resp = c.getresponse()
+        resp.read()
+        assert resp.status == 401
+        assert resp.getheader("WWW-Authenticate") == (
+            f'Bearer realm="http://{addr}/token",service="ketch-registry",scope="repository:alice/secret:pull"'
+        )
+        assert ketch("login", addr, "-u", "alice", "--password-stdin", input="s3cret\n", env=alice).rc == 0
+        assert ketch("login", addr, "-u", "bob", "--password-stdin", input="hunter2\n", env=bob).rc == 0
+        tar = tmp_path / "bb.tar"
+        tar.write_bytes(tar_bytes(busybox_entries()))
+        ketch("import", str(tar), f"{addr}/alice/secret:v1", check=True)
+        ketch("tag", f"{addr}/alice/secret:v1", f"{addr}/pub/shared:v1", check=True)
+        assert ketch("push", f"{addr}/alice/secret:v1", env=alice).rc == 0
+        r = ketch("push", f"{addr}/pub/shared:v1", env=alice)
+        assert r.rc == 0, r.err
+        r = ketch("push", f"{addr}/pub/shared:v1", env=bob)  # bob may read pub/*, not write it
+        assert r.rc != 0
+        # anonymous: the public one pulls, the private one does not exist for them
+        k2 = Ketch(tmp_path / "s2", tmp_path / "r2")
+        assert k2("pull", f"{addr}/pub/shared:v1", env=nobody).rc == 0
+        r = k2("pull", f"{addr}/alice/secret:v1", env=bob)
+        assert r.rc != 0
+        assert k2("pull", f"{addr}/alice/secret:v1", env=alice).rc == 0
+        # a forged or expired token is worth nothing
+        c = http.client.HTTPConnection(*addr.split(":"))
+        c.request("GET", "/v2/alice/secret/tags/list", headers={"Authorization": "Bearer e30.e30.AAAA"})
+        resp = c.getresponse()
+        resp.read()
+        assert resp.status == 401
+    finally:
+        proc.terminate()
+        proc.wait(timeout=5)

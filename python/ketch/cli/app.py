@@ -942,13 +942,23 @@ def registry_serve(
     ] = None,
     tls_cert: Annotated[str | None, typer.Option("--tls-cert", help="TLS certificate (PEM)")] = None,
     tls_key: Annotated[str | None, typer.Option("--tls-key", help="TLS private key (PEM)")] = None,
+    auth: Annotated[
+        str, typer.Option("--auth", help="basic, or token (Docker Hub's flow, this server issuing)")
+    ] = "basic",
+    access: Annotated[
+        str | None, typer.Option("--access", help="JSON file: repository patterns -> users who may pull and push")
+    ] = None,
 ) -> None:
     """Serve an OCI distribution registry"""
     from pathlib import Path
 
+    from ..errors import UsageError
     from ..registry.server import run
 
-    run(addr, Path(root), htpasswd=htpasswd, tls=(tls_cert, tls_key) if tls_cert and tls_key else None)
+    if auth not in ("basic", "token"):
+        raise UsageError(f"--auth {auth}: use basic or token")
+    tls = (tls_cert, tls_key) if tls_cert and tls_key else None
+    run(addr, Path(root), htpasswd=htpasswd, tls=tls, auth=auth, access=access)
 
 
 @registry_app.command("describe", cls=DockerCommand)

@@ -138,8 +138,19 @@ def _digest_of(path: Path) -> str:
     return _native.sha256_file(path)[0]
 
 
+ANONYMOUS = ""
+
+
 class Registry:
-    def __init__(self, root: Path, htpasswd: str | None = None) -> None:
+    """Auth modes: open (nothing given), `basic` (an htpasswd file), and
+    `token` (Docker Hub's flow: a 401 names this server's /token endpoint,
+    which checks the htpasswd user and issues a signed, expiring token
+    scoped to repository:NAME:ACTIONS). Access rules (a JSON file of
+    repository patterns -> users allowed to pull and to push; `*` is
+    anyone, anonymous too) decide what each user may do; a repository a
+    user may not pull is left out of the catalog and answers as unknown."""
+
+    def __init__(self, root: Path, htpasswd: str | None = None, mode: str = "basic", access: str | None = None) -> None:
         self.store = Storage(root)
         self.users: dict[str, bytes] = {}
         if htpasswd:
@@ -147,26 +158,140 @@ class Registry:
                 user, sep, hashed = line.strip().partition(":")
                 if sep and user:
                     self.users[user] = hashed.encode()
+        self.mode = mode if (self.users or access) else "open"
+        self.rules: list[tuple[str, dict[str, list[str]]]] = []
+        if access:
+            data = json.loads(Path(access).read_text())
+            self.rules = [(pat, rule) for pat, rule in (data.get("repositories") or {}).items()]
+        secret = root / "_token_secret"
+        if not secret.exists():
+            secret.write_bytes(os.urandom(32))
+            secret.chmod(0o600)
+        self.secret = secret.read_bytes()
+        self.scheme = "http"  # https once serve() has a TLS context
 
-    def authorized(self, headers: dict[str, str]) -> bool:
-        """Open unless an htpasswd file was given; then Basic with a bcrypt-checked password."""
-        if not self.users:
-            return True
+    # -- who, and what they may do ------------------------------------------------
+
+    def _basic_user(self, cred: str) -> str | None:
         import base64
 
-        scheme, _, cred = headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "basic":
-            return False
         try:
             user, _, pw = base64.b64decode(cred).decode().partition(":")
         except ValueError:
-            return False
+            return None
         hashed = self.users.get(user)
         if hashed is None:
-            return False
+            return None
         import bcrypt
 
-        return bool(bcrypt.checkpw(pw.encode(), hashed.replace(b"$2y$", b"$2b$", 1)))
+        return user if bcrypt.checkpw(pw.encode(), hashed.replace(b"$2y$", b"$2b$", 1)) else None
+
+    def allowed(self, user: str, repo: str, action: str) -> bool:
+        """Access rules: the first pattern that matches the repository decides;
+        without rules, any authenticated user (or anyone, when open) may do anything."""
+        import fnmatch
+
+        for pat, rule in self.rules:
+            if fnmatch.fnmatchcase(repo, pat):
+                who = rule.get(action) or []
+                return "*" in who or (user != ANONYMOUS and (user in who or "+" in who))
+        return self.mode == "open" or user != ANONYMOUS
+
+    def identify(self, headers: dict[str, str]) -> tuple[str, set[tuple[str, str]] | None]:
+        """(user, token grants: (repo, action) pairs, or None outside token mode)."""
+        scheme, _, cred = headers.get("authorization", "").partition(" ")
+        if self.mode == "token" and scheme.lower() == "bearer":
+            claims = self._verify(cred.strip())
+            if claims is None:
+                return ANONYMOUS, set()
+            grants = {
+                (a["name"], act)
+                for a in claims.get("access", [])
+                if a.get("type") == "repository"
+                for act in a["actions"]
+            }
+            return str(claims.get("sub", ANONYMOUS)), grants
+        if self.mode == "basic" and scheme.lower() == "basic":
+            return self._basic_user(cred.strip()) or ANONYMOUS, None
+        return ANONYMOUS, set() if self.mode == "token" else None
+
+    def may(self, headers: dict[str, str], repo: str, action: str) -> bool:
+        user, grants = self.identify(headers)
+        if grants is not None:
+            return (repo, action) in grants
+        return self.allowed(user, repo, action)
+
+    def challenge(self, host: str, repo: str | None, action: str) -> dict[str, str]:
+        if self.mode == "token":
+            scope = f',scope="repository:{repo}:{"pull,push" if action == "push" else "pull"}"' if repo else ""
+            realm = f"{self.scheme}://{host}/token"
+            return {"WWW-Authenticate": f'Bearer realm="{realm}",service="ketch-registry"{scope}'}
+        return {"WWW-Authenticate": 'Basic realm="ketch-registry"'}
+
+    # -- tokens (HS256 JWTs) ---------------------------------------------------------
+
+    def _sign(self, claims: dict[str, Any]) -> str:
+        import base64
+        import hmac
+
+        def b64(data: bytes) -> str:
+            return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+        head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+        body = b64(json.dumps(claims).encode())
+        sig = hmac.new(self.secret, f"{head}.{body}".encode(), hashlib.sha256).digest()
+        return f"{head}.{body}.{b64(sig)}"
+
+    def _verify(self, token: str) -> dict[str, Any] | None:
+        import base64
+        import hmac
+        import time
+
+        try:
+            head, body, sig = token.split(".")
+            want = hmac.new(self.secret, f"{head}.{body}".encode(), hashlib.sha256).digest()
+            got = base64.urlsafe_b64decode(sig + "=" * (-len(sig) % 4))
+            if not hmac.compare_digest(want, got):
+                return None
+            claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        except (ValueError, TypeError):
+            return None
+        if claims.get("aud") != "ketch-registry" or float(claims.get("exp", 0)) < time.time():
+            return None
+        return dict(claims)
+
+    async def token(self, w: asyncio.StreamWriter, method: str, q: dict[str, str], headers: dict[str, str]) -> None:
+        """The token endpoint: Basic credentials (or none: anonymous), the
+        scopes asked for cut down to what the access rules allow."""
+        import time
+
+        scheme, _, cred = headers.get("authorization", "").partition(" ")
+        user = ANONYMOUS
+        if scheme.lower() == "basic":
+            found = self._basic_user(cred.strip())
+            if found is None:
+                body = json.dumps({"errors": [{"code": "UNAUTHORIZED", "message": "invalid username or password"}]})
+                return await self.send(w, 401, {"Content-Type": "application/json"}, body.encode(), method)
+            user = found
+        access = []
+        for scope in q.get("scope", "").split(" "):
+            parts = scope.split(":")
+            if len(parts) == 3 and parts[0] == "repository":
+                granted = [a for a in parts[2].split(",") if a in ("pull", "push") and self.allowed(user, parts[1], a)]
+                access.append({"type": "repository", "name": parts[1], "actions": granted})
+        now = int(time.time())
+        tok = self._sign(
+            {
+                "iss": "ketch-registry",
+                "sub": user,
+                "aud": "ketch-registry",
+                "iat": now,
+                "exp": now + 300,
+                "access": access,
+            }
+        )
+        body = json.dumps({"token": tok, "access_token": tok, "expires_in": 300, "issued_at": now})
+        await self.send(w, 200, {"Content-Type": "application/json"}, body.encode(), method)
 
     # -- HTTP plumbing ---------------------------------------------------------
 
@@ -242,17 +367,29 @@ class Registry:
         u = urllib.parse.urlsplit(target)
         q = dict(urllib.parse.parse_qsl(u.query))
         path = urllib.parse.unquote(u.path)
-        if not self.authorized(headers):
-            await self._drain_body(headers, r)
-            body = json.dumps({"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]}).encode()
-            h = {"Content-Type": "application/json", "WWW-Authenticate": 'Basic realm="ketch-registry"'}
-            return await self.send(w, 401, h, body, method)
+        host = headers.get("host", "127.0.0.1")
+        if path == "/token" and self.mode == "token":
+            return await self.token(w, method, q, headers)
+        user, _ = self.identify(headers)
         if path in ("/v2", "/v2/"):
+            if self.mode != "open" and user == ANONYMOUS and not self.rules:
+                await self._deny(w, method, headers, r, 401, self.challenge(host, None, "pull"))
+                return
             return await self.send(w, 200, {"Content-Type": "application/json"}, b"{}", method)
         if path == "/v2/_catalog":
-            return await self.page(w, method, q, "repositories", self.store.repositories(), {}, "/v2/_catalog")
+            names = [
+                n for n in self.store.repositories() if self.may(headers, n, "pull") or self.allowed(user, n, "pull")
+            ]
+            return await self.page(w, method, q, "repositories", names, {}, "/v2/_catalog")
         if path == "/v1/search":
-            return await self.search(w, method, q)
+            return await self.search(w, method, q, lambda n: self.allowed(user, n, "pull"))
+        m0 = re.fullmatch(r"/v2/(.+)/(?:blobs|manifests|tags|referrers)/.*", path)
+        if m0 and self.mode != "open":
+            action = "pull" if method in ("GET", "HEAD") else "push"
+            if not self.may(headers, m0.group(1), action):
+                status = 401 if user == ANONYMOUS or self.mode == "token" else 403
+                await self._deny(w, method, headers, r, status, self.challenge(host, m0.group(1), action))
+                return
         m = re.fullmatch(r"/v2/(.+)/(blobs|manifests|tags|referrers)/(.*)", path)
         if not m:
             raise Error(404, "NOT_FOUND", "no such route")
@@ -275,13 +412,26 @@ class Registry:
             return await self.referrers(method, name, rest, q, w)
         raise Error(404, "NOT_FOUND", "no such route")
 
-    async def search(self, w: asyncio.StreamWriter, method: str, q: dict[str, str]) -> None:
+    async def _deny(
+        self, w: asyncio.StreamWriter, method: str, headers: dict[str, str], r: asyncio.StreamReader, status: int,
+        challenge: dict[str, str],
+    ) -> None:  # fmt: skip
+        await self._drain_body(headers, r)
+        code, msg = (
+            ("UNAUTHORIZED", "authentication required")
+            if status == 401
+            else ("DENIED", "requested access to the resource is denied")
+        )
+        body = json.dumps({"errors": [{"code": code, "message": msg}]}).encode()
+        await self.send(w, status, {"Content-Type": "application/json", **challenge}, body, method)
+
+    async def search(self, w: asyncio.StreamWriter, method: str, q: dict[str, str], visible: Any) -> None:
         """Docker Hub's /v1/search: repositories whose name or description holds the query."""
         term = q.get("q", "").lower()
         n = max(1, min(int(q.get("n") or 25), 100))
         page = max(1, int(q.get("page") or 1))
         hits = []
-        for name in self.store.repositories():
+        for name in filter(visible, self.store.repositories()):
             m = self.store.meta(name)
             if term in name.lower() or term in str(m.get("description", "")).lower():
                 hits.append(
@@ -531,16 +681,24 @@ class Registry:
 
 
 async def serve(
-    addr: str, root: Path, ready: Any = None, htpasswd: str | None = None, tls: tuple[str, str] | None = None
+    addr: str,
+    root: Path,
+    ready: Any = None,
+    htpasswd: str | None = None,
+    tls: tuple[str, str] | None = None,
+    auth: str = "basic",
+    access: str | None = None,
 ) -> None:
     host, _, port = addr.rpartition(":")
-    reg = Registry(root, htpasswd)
+    root.mkdir(parents=True, exist_ok=True)
+    reg = Registry(root, htpasswd, auth, access)
     ctx = None
     if tls:
         import ssl
 
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(*tls)
+    reg.scheme = "https" if ctx else "http"
     server = await asyncio.start_server(reg.handle, host or "127.0.0.1", int(port), limit=1 << 20, ssl=ctx)
     bound = server.sockets[0].getsockname()
     if ready is not None:
@@ -549,13 +707,20 @@ async def serve(
         await server.serve_forever()
 
 
-def run(addr: str, root: Path, htpasswd: str | None = None, tls: tuple[str, str] | None = None) -> None:
+def run(
+    addr: str,
+    root: Path,
+    htpasswd: str | None = None,
+    tls: tuple[str, str] | None = None,
+    auth: str = "basic",
+    access: str | None = None,
+) -> None:
     import sys
 
     def ready(where: str) -> None:
         print(f"ketch registry listening on {where}, storing in {root}", file=sys.stderr, flush=True)
 
     try:
-        asyncio.run(serve(addr, root, ready, htpasswd, tls))
+        asyncio.run(serve(addr, root, ready, htpasswd, tls, auth, access))
     except KeyboardInterrupt:
         pass
