@@ -243,6 +243,17 @@ def test_search_with_operator_metadata(served: Served, ketch: Ketch) -> None:
         "name": "lab/busybox", "description": "Busybox base image.", "star_count": 316, "is_official": True,
         "is_automated": False,
     }  # fmt: skip
+    r = ketch(
+        "search",
+        "--filter",
+        "stars=100",
+        "--format",
+        "{{.Name}}\t{{.StarCount}}\t{{.IsOfficial}}",
+        f"{served.addr}/busybox",
+    )
+    assert r.out == "lab/busybox\t316\ttrue\n", r.out + r.err
+    r = ketch("search", "-f", "is-official=false", "--format", "{{.Name}}", f"{served.addr}/busybox")
+    assert r.out.split() == ["lab/nginx", "team/busyboxplus"]
     r = ketch("search", f"{served.addr}/busybox")
     lines = r.out.splitlines()
     assert lines[0].split() == ["NAME", "DESCRIPTION", "STARS", "OFFICIAL", "AUTOMATED"], r.err
@@ -393,3 +404,82 @@ def test_token_flow_and_private_repositories(ketch: Ketch, tmp_path: Path) -> No
     finally:
         proc.terminate()
         proc.wait(timeout=5)
+
+
+@requires_root
+def test_big_layers_go_up_chunked_and_in_parallel(served: Served, ketch: Ketch, tmp_path: Path) -> None:
+    import tarfile
+
+    big = tmp_path / "big"
+    big.mkdir()
+    (big / "blob").write_bytes(os.urandom(40 << 20))  # above two 16 MiB chunks
+    tar = tmp_path / "big.tar"
+    with tarfile.open(tar, "w") as tf:
+        tf.add(big / "blob", "data/blob")
+    ketch("import", str(tar), f"{served.addr}/lab/big:v1", check=True)
+    r = ketch("push", f"{served.addr}/lab/big:v1")
+    assert r.rc == 0 and "Pushed" in r.out, r.err
+    k2 = Ketch(tmp_path / "s2", tmp_path / "r2")
+    assert k2("pull", f"{served.addr}/lab/big:v1").rc == 0
+    layer = next((Path(k2.root) / "layers").glob("*/diff/data/blob"))
+    assert layer.read_bytes() == (big / "blob").read_bytes()
+
+
+def test_hostile_requests_store_nothing(served: Served) -> None:
+    for path in ("/v2/../../etc/tags/list", "/v2/lab/UPPER/tags/list", "/v2/lab//x/tags/list"):
+        status, _, _ = served.req("GET", path)
+        assert status in (400, 404), path
+    big = b"{" + b" " * (5 << 20) + b"}"
+    status, _, body = served.req(
+        "PUT", "/v2/lab/m/manifests/v1", big, {"Content-Type": "application/vnd.oci.image.manifest.v1+json"}
+    )
+    assert status == 413 and codes(body) == ["SIZE_INVALID"]
+    status, _, body = served.req(
+        "PUT", "/v2/lab/m/manifests/v1", b"not json", {"Content-Type": "application/vnd.oci.image.manifest.v1+json"}
+    )
+    assert status == 400 and codes(body) == ["MANIFEST_INVALID"]
+    status, _, body = served.req("PUT", "/v2/lab/m/manifests/v1", b"{}", {"Content-Type": "text/plain"})
+    assert status == 400 and codes(body) == ["MANIFEST_INVALID"]
+    status, _, body = served.req("PUT", f"/v2/lab/m/blobs/uploads/{'0' * 32}?digest={sha(b'x')}", b"x")
+    assert status == 404 and codes(body) == ["BLOB_UPLOAD_UNKNOWN"]
+    status, _, body = served.req("PUT", "/v2/lab/m/blobs/uploads/..%2F..%2Fx?digest=sha256:00", b"x")
+    assert status in (400, 404)
+    assert list((served.root / "blobs" / "sha256").iterdir()) == []
+    assert not (served.root / "repositories" / "lab" / "m" / "_manifests").exists()
+
+
+def test_skopeo_and_podman_against_it(served: Served, tmp_path: Path) -> None:
+    import shutil
+
+    if shutil.which("skopeo") is None:
+        pytest.skip("skopeo is not installed (apt-get install skopeo)")
+    client = Registry(f"http://{served.addr}")
+    img = build([(tar_bytes(busybox_entries()), "gzip")])
+    client.push("lab/src", "v1", img)
+    oci = tmp_path / "oci"
+    r = subprocess.run(
+        ["skopeo", "copy", "--src-tls-verify=false", f"docker://{served.addr}/lab/src:v1", f"oci:{oci}:v1"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run(
+        ["skopeo", "copy", "--dest-tls-verify=false", f"oci:{oci}:v1", f"docker://{served.addr}/lab/back:v2"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    status, h, _ = served.req("HEAD", "/v2/lab/back/manifests/v2", headers={"Accept": img.media_type})
+    assert status == 200
+    if shutil.which("podman"):
+        name = f"{served.addr}/lab/back:v2"
+        try:
+            r = subprocess.run(["podman", "pull", "-q", "--tls-verify=false", name], capture_output=True, text=True)
+            assert r.returncode == 0, r.stderr
+            r = subprocess.run(
+                ["podman", "push", "--tls-verify=false", name, f"{served.addr}/lab/frompodman:v3"],
+                capture_output=True,
+                text=True,
+            )
+            assert r.returncode == 0, r.stderr
+            assert served.req("GET", "/v2/lab/frompodman/tags/list")[0] == 200
+        finally:
+            subprocess.run(["podman", "rmi", "-f", name], capture_output=True)

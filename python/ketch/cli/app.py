@@ -1041,13 +1041,52 @@ def search(
     term: Annotated[str, typer.Argument(metavar="TERM")],
     limit: Annotated[int, typer.Option("--limit", help="Max number of search results")] = 25,
     no_trunc: Annotated[bool, typer.Option("--no-trunc", help="Don't truncate output")] = False,
+    filter_: Annotated[
+        list[str] | None, typer.Option("-f", "--filter", help="Filter output (stars=N, is-official=true)")
+    ] = None,
+    format_: Annotated[
+        str | None, typer.Option("--format", help="Pretty-print results with a template ({{.Name}} ...)")
+    ] = None,
 ) -> None:
     """Search Docker Hub (or the registry named in TERM) for images"""
+    import re
+
+    from ..errors import UsageError
     from ..registry.login import search as do_search
     from ._format import table
 
+    min_stars, official = 0, None
+    for f in filter_ or []:
+        key, _, value = f.partition("=")
+        if key == "stars" and value.isdigit():
+            min_stars = int(value)
+        elif key in ("is-official", "is-automated") and value in ("true", "false"):
+            official = value == "true" if key == "is-official" else official
+        else:
+            raise UsageError(f"invalid filter '{f}'")
+    results = [
+        r
+        for r in do_search(term, limit)
+        if int(r.get("star_count") or 0) >= min_stars and (official is None or bool(r.get("is_official")) == official)
+    ]
+    if format_:
+        fields = {
+            "Name": "name", "Description": "description", "StarCount": "star_count",
+            "IsOfficial": "is_official", "IsAutomated": "is_automated",
+        }  # fmt: skip
+
+        def render(r: dict[str, object]) -> str:
+            def fill(m: re.Match[str]) -> str:
+                v = r.get(fields.get(m.group(1), ""), "")
+                return str(v).lower() if isinstance(v, bool) else str(v)
+
+            return re.sub(r"\{\{\s*\.(\w+)\s*\}\}", fill, format_ or "").replace("\\t", "\t")
+
+        for r in results:
+            print(render(r))
+        return
     rows = [["NAME", "DESCRIPTION", "STARS", "OFFICIAL", "AUTOMATED"]]
-    for r in do_search(term, limit):
+    for r in results:
         desc = str(r.get("description") or "").replace("\n", " ")
         rows.append(
             [

@@ -8,12 +8,16 @@ from __future__ import annotations
 import json
 import urllib.parse
 from collections.abc import Callable
+from pathlib import Path
 
 from ..errors import ImageNotFound, KetchError, RegistryError
 from ..reference import Reference
 from ..store import Store
 from ..store import images as imgs
 from .client import RegistryClient
+
+UPLOADS = 5  # layers pushed at once, as docker's max-concurrent-uploads
+CHUNK = 16 << 20  # blobs above 2 chunks go up in PATCHes of this size
 
 _DDL = (
     "CREATE TABLE IF NOT EXISTS blob_repos("
@@ -71,8 +75,17 @@ def push(store: Store, ref: Reference, emit: Callable[[str], None]) -> str:
     shown = {lay["digest"]: diff[7:19] for lay, diff in layers}
     for lay, _ in reversed(layers):
         emit(f"{shown[lay['digest']]}: Preparing")
-    for lay, _ in reversed(layers):
-        emit(f"{shown[lay['digest']]}: {_blob(store, client, ref.domain, repo, scope, lay['digest'])}")
+    # Layers go up in parallel (docker's default is 5 at a time), each line
+    # printed as its layer is done; the config once they all are.
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    with ThreadPoolExecutor(max_workers=UPLOADS) as pool:
+        futures = {
+            pool.submit(_blob, store, client, ref.domain, repo, scope, lay["digest"]): lay["digest"]
+            for lay, _ in reversed(layers)
+        }
+        for fut in as_completed(futures):
+            emit(f"{shown[futures[fut]]}: {fut.result()}")
     _blob(store, client, ref.domain, repo, scope, manifest["config"]["digest"])
     tag = ref.tag or "latest"
     r = client.request(
@@ -117,9 +130,23 @@ def _upload(store: Store, client: RegistryClient, repo: str, scope: str, digest:
     if not path.exists():
         raise KetchError(f"blob {digest} is not in the store: pull the image again before pushing it")
     loc = _location(client, location)
+    size = path.stat().st_size
+    body: bytes | Path = path
+    if size > 2 * CHUNK:
+        # chunked: PATCHes in order, each acknowledged, then a PUT that closes it
+        with open(path, "rb") as f:
+            offset = 0
+            while chunk := f.read(CHUNK):
+                h = {"Content-Type": "application/octet-stream", "Content-Range": f"{offset}-{offset + len(chunk) - 1}"}
+                r = client.request("PATCH", loc, scope, h, body=chunk)
+                if r.status != 202:
+                    raise RegistryError(f"failed to upload {digest} to {repo}: {r.status} {_err(r.body)}")
+                loc = _location(client, r.header("location") or loc)
+                offset += len(chunk)
+        body = b""
     sep = "&" if "?" in loc else "?"
     r = client.request(
-        "PUT", f"{loc}{sep}digest={digest}", scope, {"Content-Type": "application/octet-stream"}, body=path
+        "PUT", f"{loc}{sep}digest={digest}", scope, {"Content-Type": "application/octet-stream"}, body=body
     )
     if r.status not in (201, 204):
         raise RegistryError(f"failed to upload {digest} to {repo}: {r.status} {_err(r.body)}")
