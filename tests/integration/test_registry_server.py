@@ -483,3 +483,20 @@ def test_skopeo_and_podman_against_it(served: Served, tmp_path: Path) -> None:
             assert served.req("GET", "/v2/lab/frompodman/tags/list")[0] == 200
         finally:
             subprocess.run(["podman", "rmi", "-f", name], capture_output=True)
+
+
+def test_abandoned_uploads_expire(tmp_path: Path) -> None:
+    proc, addr = _serve(tmp_path, "--upload-ttl", "1")
+    try:
+        s = Served(addr, tmp_path / "reg", proc)
+        status, h, _ = s.req("POST", "/v2/lab/slow/blobs/uploads/")
+        assert status == 202
+        loc = h["location"]
+        assert s.req("PATCH", loc, b"part", {"Content-Range": "0-3"})[0] == 202
+        time.sleep(2.5)
+        status, _, body = s.req("GET", loc)
+        assert status == 404 and codes(body) == ["BLOB_UPLOAD_UNKNOWN"]
+        assert list((tmp_path / "reg" / "_uploads").iterdir()) == []
+    finally:
+        proc.terminate()
+        proc.wait(timeout=5)

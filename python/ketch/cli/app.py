@@ -948,6 +948,9 @@ def registry_serve(
     access: Annotated[
         str | None, typer.Option("--access", help="JSON file: repository patterns -> users who may pull and push")
     ] = None,
+    upload_ttl: Annotated[
+        float, typer.Option("--upload-ttl", help="Seconds before an abandoned upload session expires")
+    ] = 3600.0,
 ) -> None:
     """Serve an OCI distribution registry"""
     from pathlib import Path
@@ -958,7 +961,7 @@ def registry_serve(
     if auth not in ("basic", "token"):
         raise UsageError(f"--auth {auth}: use basic or token")
     tls = (tls_cert, tls_key) if tls_cert and tls_key else None
-    run(addr, Path(root), htpasswd=htpasswd, tls=tls, auth=auth, access=access)
+    run(addr, Path(root), htpasswd=htpasswd, tls=tls, auth=auth, access=access, upload_ttl=upload_ttl)
 
 
 @registry_app.command("describe", cls=DockerCommand)

@@ -688,6 +688,7 @@ async def serve(
     tls: tuple[str, str] | None = None,
     auth: str = "basic",
     access: str | None = None,
+    upload_ttl: float = 3600.0,
 ) -> None:
     host, _, port = addr.rpartition(":")
     root.mkdir(parents=True, exist_ok=True)
@@ -700,11 +701,30 @@ async def serve(
         ctx.load_cert_chain(*tls)
     reg.scheme = "https" if ctx else "http"
     server = await asyncio.start_server(reg.handle, host or "127.0.0.1", int(port), limit=1 << 20, ssl=ctx)
+
+    async def expire() -> None:
+        """Abandoned upload sessions go after `upload_ttl` seconds untouched."""
+        import time
+
+        while True:
+            await asyncio.sleep(max(0.5, min(upload_ttl / 2, 600)))
+            now = time.time()
+            for u in list((root / "_uploads").iterdir()):
+                try:
+                    if now - u.stat().st_mtime > upload_ttl:
+                        u.unlink()
+                except FileNotFoundError:
+                    pass
+
+    expiry = asyncio.create_task(expire())
     bound = server.sockets[0].getsockname()
     if ready is not None:
         ready(f"{bound[0]}:{bound[1]}")
     async with server:
-        await server.serve_forever()
+        try:
+            await server.serve_forever()
+        finally:
+            expiry.cancel()
 
 
 def run(
@@ -714,6 +734,7 @@ def run(
     tls: tuple[str, str] | None = None,
     auth: str = "basic",
     access: str | None = None,
+    upload_ttl: float = 3600.0,
 ) -> None:
     import sys
 
@@ -721,6 +742,6 @@ def run(
         print(f"ketch registry listening on {where}, storing in {root}", file=sys.stderr, flush=True)
 
     try:
-        asyncio.run(serve(addr, root, ready, htpasswd, tls, auth, access))
+        asyncio.run(serve(addr, root, ready, htpasswd, tls, auth, access, upload_ttl))
     except KeyboardInterrupt:
         pass
