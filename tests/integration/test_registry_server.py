@@ -500,3 +500,31 @@ def test_abandoned_uploads_expire(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=5)
+
+
+def _dockerd() -> bool:
+    import shutil
+
+    return bool(shutil.which("docker")) and subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not _dockerd(), reason="no dockerd answers here (apt-get install docker.io, then start dockerd)")
+def test_docker_pushes_to_and_pulls_from_it(served: Served, tmp_path: Path) -> None:
+    """docker treats 127.0.0.1 registries as insecure by default, so plain http works."""
+    client = Registry(f"http://{served.addr}")
+    client.push(
+        "lab/fordocker", "v1", build([(tar_bytes(busybox_entries()), "gzip")], cmd=["echo", "from-ketch-registry"])
+    )
+    name = f"{served.addr}/lab/fordocker:v1"
+    again = f"{served.addr}/lab/fromdocker:v2"
+    try:
+        r = subprocess.run(["docker", "pull", name], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        r = subprocess.run(["docker", "run", "--rm", "--net=none", name], capture_output=True, text=True)
+        assert r.stdout == "from-ketch-registry\n", r.stderr
+        subprocess.run(["docker", "tag", name, again], check=True)
+        r = subprocess.run(["docker", "push", again], capture_output=True, text=True)
+        assert r.returncode == 0 and "v2: digest: sha256:" in r.stdout, r.stderr
+        assert served.req("GET", "/v2/lab/fromdocker/tags/list")[0] == 200
+    finally:
+        subprocess.run(["docker", "rmi", "-f", name, again], capture_output=True)
