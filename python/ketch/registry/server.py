@@ -309,7 +309,13 @@ class Registry:
                         break
                     k, _, v = h.decode("latin-1").partition(":")
                     headers[k.strip().lower()] = v.strip()
-                keep = headers.get("connection", "").lower() != "close"
+                version = line.decode("latin-1").rsplit(" ", 1)[-1].strip()
+                conn = headers.get("connection", "").lower()
+                keep = conn == "keep-alive" if version == "HTTP/1.0" else conn != "close"
+                # ab -k speaks HTTP/1.0 keep-alive: the answer must say so (per connection)
+                writer.ketch_keepalive = version == "HTTP/1.0" and keep  # type: ignore[attr-defined]
+                if headers.get("expect", "").lower() == "100-continue":
+                    writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
                 try:
                     await self.dispatch(method, target, headers, reader, writer)
                 except Error as e:
@@ -328,6 +334,18 @@ class Registry:
         if headers.pop(" consumed", None):
             return
         headers[" consumed"] = "1"
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+
+            class Sink:
+                def write(self, _: bytes) -> None:
+                    pass
+
+            try:
+                headers.pop(" consumed", None)
+                await self.read_body(headers, reader, Sink())
+            except Error:
+                pass
+            return
         n = int(headers.get("content-length") or 0)
         if n and not reader.at_eof():
             try:
@@ -342,22 +360,48 @@ class Registry:
             status, "Error"
         )
         h = {"Docker-Distribution-API-Version": "registry/2.0", "Content-Length": str(len(body)), **headers}
+        if getattr(w, "ketch_keepalive", False):
+            h["Connection"] = "keep-alive"
         head = f"HTTP/1.1 {status} {reason}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in h.items()) + "\r\n"
         w.write(head.encode("latin-1") + (b"" if method == "HEAD" else body))
         await w.drain()
 
-    async def read_body(self, headers: dict[str, str], reader: asyncio.StreamReader, into: Any) -> int:
-        """The request body into the open file `into`; its length."""
+    async def read_body(
+        self, headers: dict[str, str], reader: asyncio.StreamReader, into: Any, limit: int | None = None
+    ) -> int:
+        """The request body (Content-Length or chunked, as docker sends
+        uploads) into `into` (anything with .write); its length."""
         headers[" consumed"] = "1"
-        n = int(headers.get("content-length") or 0)
-        left = n
-        while left:
-            chunk = await reader.read(min(left, 1 << 20))
-            if not chunk:
-                raise Error(400, "BLOB_UPLOAD_INVALID", "the body ended early")
-            into.write(chunk)
-            left -= len(chunk)
-        return n
+        total = 0
+
+        async def take(n: int) -> None:
+            nonlocal total
+            while n:
+                chunk = await reader.read(min(n, 1 << 20))
+                if not chunk:
+                    raise Error(400, "BLOB_UPLOAD_INVALID", "the body ended early")
+                total += len(chunk)
+                if limit is not None and total > limit:
+                    raise Error(413, "SIZE_INVALID", f"body larger than {limit} bytes")
+                into.write(chunk)
+                n -= len(chunk)
+
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            while True:
+                size_line = await reader.readline()
+                try:
+                    size = int(size_line.split(b";")[0].strip() or b"0", 16)
+                except ValueError:
+                    raise Error(400, "BLOB_UPLOAD_INVALID", "bad chunked encoding") from None
+                if size == 0:
+                    while (await reader.readline()) not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    break
+                await take(size)
+                await reader.readline()  # the CRLF after each chunk
+            return total
+        await take(int(headers.get("content-length") or 0))
+        return total
 
     # -- routes ----------------------------------------------------------------
 
@@ -615,8 +659,14 @@ class Registry:
         if n > MAX_MANIFEST:
             await self._drain_body(headers, r)
             raise Error(413, "SIZE_INVALID", f"manifest larger than {MAX_MANIFEST} bytes")
-        body = await r.readexactly(n)
-        headers[" consumed"] = "1"
+        buf = bytearray()
+
+        class Collect:
+            def write(self, data: bytes) -> None:
+                buf.extend(data)
+
+        await self.read_body(headers, r, Collect(), MAX_MANIFEST)
+        body = bytes(buf)
         media = headers.get("content-type", "").split(";")[0].strip()
         try:
             doc = json.loads(body)
