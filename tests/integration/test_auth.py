@@ -101,3 +101,23 @@ def test_basic_auth_from_docker_config(ketch: Ketch, tmp_path: Path, basic_regis
     ketch("rmi", f"{basic_registry.addr}/lab/busybox", check=True)
     r = ketch("pull", f"{basic_registry.addr}/lab/busybox", env=bad)
     assert r.rc == 1 and "nope" not in r.err and "Traceback" not in r.err
+
+
+def test_login_push_logout_against_docker_registry(
+    ketch: Ketch, tmp_path: Path, basic_registry: RunningRegistry
+) -> None:
+    env = {"DOCKER_CONFIG": str(tmp_path / "cfg")}
+    r = ketch("login", basic_registry.addr, "-u", USER, "-p", "wrong", env=env)
+    assert r.rc == 1
+    assert f"login attempt to http://{basic_registry.addr}/v2/ failed with status: 401 Unauthorized" in r.err
+    r = ketch("login", basic_registry.addr, "-u", USER, "--password-stdin", input=PASSWORD + "\n", env=env)
+    assert (r.rc, r.out) == (0, "Login Succeeded\n"), r.err
+    cfg = tmp_path / "cfg" / "config.json"
+    assert oct(cfg.stat().st_mode & 0o777) == "0o600"
+    assert ketch("pull", "-q", f"{basic_registry.addr}/lab/busybox", env=env).rc == 0
+    ketch("tag", f"{basic_registry.addr}/lab/busybox", f"{basic_registry.addr}/lab/again:v1", check=True)
+    r = ketch("push", f"{basic_registry.addr}/lab/again:v1", env=env)
+    assert r.rc == 0 and "Mounted from lab/busybox" in r.out, r.out + r.err
+    assert ketch("logout", basic_registry.addr, env=env).rc == 0
+    r = ketch("push", f"{basic_registry.addr}/lab/again:v1", env=env)
+    assert r.rc == 1 and "no basic auth credentials" in r.err

@@ -528,3 +528,18 @@ def test_docker_pushes_to_and_pulls_from_it(served: Served, tmp_path: Path) -> N
         assert served.req("GET", "/v2/lab/fromdocker/tags/list")[0] == 200
     finally:
         subprocess.run(["docker", "rmi", "-f", name, again], capture_output=True)
+
+
+def test_rate_limit_answers_toomanyrequests(tmp_path: Path) -> None:
+    proc, addr = _serve(tmp_path, "--rate", "5")
+    try:
+        s = Served(addr, tmp_path / "reg", proc)
+        answers = [s.req("GET", "/v2/") for _ in range(20)]
+        assert answers[0][0] == 200
+        limited = [a for a in answers if a[0] == 429]
+        assert limited and codes(limited[0][2]) == ["TOOMANYREQUESTS"] and limited[0][1]["retry-after"] == "1"
+        time.sleep(1.2)
+        assert s.req("GET", "/v2/")[0] == 200  # the bucket refills
+    finally:
+        proc.terminate()
+        proc.wait(timeout=5)

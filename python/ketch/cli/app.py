@@ -951,6 +951,7 @@ def registry_serve(
     upload_ttl: Annotated[
         float, typer.Option("--upload-ttl", help="Seconds before an abandoned upload session expires")
     ] = 3600.0,
+    rate: Annotated[float, typer.Option("--rate", help="Requests per second per client (0: no limit)")] = 0.0,
 ) -> None:
     """Serve an OCI distribution registry"""
     from pathlib import Path
@@ -961,7 +962,7 @@ def registry_serve(
     if auth not in ("basic", "token"):
         raise UsageError(f"--auth {auth}: use basic or token")
     tls = (tls_cert, tls_key) if tls_cert and tls_key else None
-    run(addr, Path(root), htpasswd=htpasswd, tls=tls, auth=auth, access=access, upload_ttl=upload_ttl)
+    run(addr, Path(root), htpasswd=htpasswd, tls=tls, auth=auth, access=access, upload_ttl=upload_ttl, rate=rate)
 
 
 @registry_app.command("describe", cls=DockerCommand)

@@ -169,6 +169,22 @@ class Registry:
             secret.chmod(0o600)
         self.secret = secret.read_bytes()
         self.scheme = "http"  # https once serve() has a TLS context
+        self.rate = 0.0  # requests per second per client address; 0: no limit
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def _admit(self, w: asyncio.StreamWriter) -> bool:
+        """A token bucket per client address (`--rate`), a second's worth deep."""
+        import time
+
+        peer = (w.get_extra_info("peername") or ("?",))[0]
+        now = time.monotonic()
+        tokens, last = self._buckets.get(peer, (self.rate, now))
+        tokens = min(self.rate, tokens + (now - last) * self.rate)
+        if tokens < 1:
+            self._buckets[peer] = (tokens, now)
+            return False
+        self._buckets[peer] = (tokens - 1, now)
+        return True
 
     # -- who, and what they may do ------------------------------------------------
 
@@ -412,6 +428,10 @@ class Registry:
         q = dict(urllib.parse.parse_qsl(u.query))
         path = urllib.parse.unquote(u.path)
         host = headers.get("host", "127.0.0.1")
+        if self.rate and not self._admit(w):
+            await self._drain_body(headers, r)
+            body = json.dumps({"errors": [{"code": "TOOMANYREQUESTS", "message": "too many requests"}]}).encode()
+            return await self.send(w, 429, {"Content-Type": "application/json", "Retry-After": "1"}, body, method)
         if path == "/token" and self.mode == "token":
             return await self.token(w, method, q, headers)
         user, _ = self.identify(headers)
@@ -739,10 +759,12 @@ async def serve(
     auth: str = "basic",
     access: str | None = None,
     upload_ttl: float = 3600.0,
+    rate: float = 0.0,
 ) -> None:
     host, _, port = addr.rpartition(":")
     root.mkdir(parents=True, exist_ok=True)
     reg = Registry(root, htpasswd, auth, access)
+    reg.rate = rate
     ctx = None
     if tls:
         import ssl
@@ -785,6 +807,7 @@ def run(
     auth: str = "basic",
     access: str | None = None,
     upload_ttl: float = 3600.0,
+    rate: float = 0.0,
 ) -> None:
     import sys
 
@@ -792,6 +815,6 @@ def run(
         print(f"ketch registry listening on {where}, storing in {root}", file=sys.stderr, flush=True)
 
     try:
-        asyncio.run(serve(addr, root, ready, htpasswd, tls, auth, access, upload_ttl))
+        asyncio.run(serve(addr, root, ready, htpasswd, tls, auth, access, upload_ttl, rate))
     except KeyboardInterrupt:
         pass
