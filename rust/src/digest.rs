@@ -125,3 +125,102 @@ mod tests {
         assert_eq!(d, sha256_bytes(&data));
     }
 }
+
+/// A stat line that changes whenever a file's content may have:
+/// size, mtime and ctime to the nanosecond, inode, device.
+fn stat_key(m: &std::fs::Metadata) -> String {
+    use std::os::unix::fs::MetadataExt;
+    format!(
+        "{}:{}:{}:{}:{}",
+        m.size(),
+        m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128,
+        m.ctime() as i128 * 1_000_000_000 + m.ctime_nsec() as i128,
+        m.ino(),
+        m.dev()
+    )
+}
+
+/// (path, stat line, content digest): a file hashed by `digest_entries`.
+pub type Hashed = (String, String, String);
+
+/// The build cache's view of a set of files: one sha256 over each entry's
+/// name, mode, owner, link target and content digest (never an mtime).
+/// `cache` maps a path to (stat line, content digest) from earlier builds:
+/// a file whose stat line is unchanged is not read again. Returns the
+/// digest (hex) and the (path, stat line, digest) of every file hashed now.
+pub fn digest_entries(
+    entries: &[(String, std::path::PathBuf)],
+    cache: &std::collections::HashMap<String, (String, String)>,
+) -> Result<(String, Vec<Hashed>)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut h = Sha256::new();
+    let mut fresh = Vec::new();
+    for (name, path) in entries {
+        let m = std::fs::symlink_metadata(path).ctx(|| format!("stat {}", path.display()))?;
+        h.update(format!("{name}\0{:o}\0{}\0{}\0", m.mode(), m.uid(), m.gid()).as_bytes());
+        let ft = m.file_type();
+        if ft.is_symlink() {
+            let target = std::fs::read_link(path).ctx(|| format!("readlink {}", path.display()))?;
+            use std::os::unix::ffi::OsStrExt;
+            h.update(target.as_os_str().as_bytes());
+            h.update(b"\0");
+        } else if ft.is_file() {
+            let key = path.to_string_lossy().into_owned();
+            let stat = stat_key(&m);
+            let digest = match cache.get(&key) {
+                Some((s, d)) if *s == stat => d.clone(),
+                _ => {
+                    let (d, _) = sha256_file(path)?;
+                    fresh.push((key, stat, d.clone()));
+                    d
+                }
+            };
+            h.update(digest.as_bytes());
+        }
+    }
+    let out = h.finalize();
+    let hex: String = out.iter().map(|b| format!("{b:02x}")).collect();
+    Ok((hex, fresh))
+}
+
+#[cfg(test)]
+mod entry_tests {
+    use super::*;
+
+    #[test]
+    fn entries_digest_follows_content_mode_and_names_and_uses_the_cache() {
+        let dir = std::env::temp_dir().join(format!("ketch-digest-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("f");
+        std::fs::write(&f, b"one").unwrap();
+        let entries = vec![("f".to_string(), f.clone())];
+        let (d1, fresh) = digest_entries(&entries, &Default::default()).unwrap();
+        assert_eq!(fresh.len(), 1);
+        let cache: std::collections::HashMap<String, (String, String)> =
+            fresh.into_iter().map(|(p, s, d)| (p, (s, d))).collect();
+        // unchanged: the same digest and nothing read again
+        let (d2, fresh2) = digest_entries(&entries, &cache).unwrap();
+        assert_eq!((d2.as_str(), fresh2.len()), (d1.as_str(), 0));
+        // a touch re-reads the file but keeps the digest
+        let t = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+        std::fs::File::options()
+            .write(true)
+            .open(&f)
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
+        let (d3, fresh3) = digest_entries(&entries, &cache).unwrap();
+        assert_eq!((d3.as_str(), fresh3.len()), (d1.as_str(), 1));
+        // content, mode and name all count
+        std::fs::write(&f, b"two").unwrap();
+        assert_ne!(digest_entries(&entries, &cache).unwrap().0, d1);
+        std::fs::write(&f, b"one").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_ne!(digest_entries(&entries, &cache).unwrap().0, d1);
+        let renamed = vec![("g".to_string(), f.clone())];
+        assert_ne!(digest_entries(&renamed, &cache).unwrap().0, d1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

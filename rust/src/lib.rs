@@ -106,6 +106,17 @@ mod _native {
         Ok(py.detach(|| layer::unpack::decompress_file(&src, &dst))?)
     }
 
+    /// The build cache's digest of files (see digest.rs): `entries` are
+    /// (name, path) in order, `cache` path -> (stat line, digest).
+    #[pyfunction]
+    fn digest_entries(
+        py: Python<'_>,
+        entries: Vec<(String, PathBuf)>,
+        cache: std::collections::HashMap<String, (String, String)>,
+    ) -> PyResult<(String, Vec<crate::digest::Hashed>)> {
+        Ok(py.detach(|| crate::digest::digest_entries(&entries, &cache))?)
+    }
+
     /// Extracts a tar archive (plain, gzip or zstd) into the existing
     /// directory `dest`, confined to it, names taken literally (`ADD`).
     #[pyfunction]

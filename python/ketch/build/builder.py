@@ -692,21 +692,6 @@ class Builder:
             else:
                 self._copy_one(p, t, root, uid, gid, mode)
 
-    def _file_digest(self, p: Path, st: os.stat_result) -> str:
-        if self._file_digests is None:
-            self._file_digests = {
-                r["path"]: (r["stat"], r["digest"])
-                for r in self.store.db.query("SELECT path, stat, digest FROM build_files")
-            }
-        key = str(p)
-        stat = f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}:{st.st_dev}"
-        known = self._file_digests.get(key)
-        if known is not None and known[0] == stat:
-            return known[1]
-        digest = _native.sha256_file(p)[0]
-        self._file_digests[key] = self._new_digests[key] = (stat, digest)
-        return digest
-
     def save_digests(self) -> None:
         if self._new_digests:
             with self.store.db.write() as db:
@@ -718,26 +703,34 @@ class Builder:
 
     def _sources_digest(self, paths: list[Path], heredocs: list[tuple[str, str]]) -> str:
         """What COPY's cache depends on: names, modes, owners, link targets
-        and contents of every file copied; never an mtime."""
-        h = hashlib.sha256()
+        and contents of every file copied; never an mtime. The walk (with
+        .dockerignore) is here; stat, compare and hash are Rust's
+        (`digest_entries`), reading a file again only when its stat changed."""
         ctx = Path(os.path.realpath(self.context))
+        entries: list[tuple[str, str]] = []
+        ignoring = bool(self.ignore.rules)
 
-        def one(p: Path, name: str) -> None:
-            st = p.lstat()
-            h.update(f"{name}\0{st.st_mode:o}\0{st.st_uid}\0{st.st_gid}\0".encode())
-            if p.is_symlink():
-                h.update(os.readlink(p).encode() + b"\0")
-            elif p.is_file():
-                h.update(self._file_digest(p, st).encode())
-            elif p.is_dir():
+        def walk(p: Path, name: str, rel: str | None) -> None:
+            entries.append((name, str(p)))
+            if p.is_dir() and not p.is_symlink():
                 for e in sorted(os.listdir(p)):
-                    child = p / e
-                    if ctx in child.parents and self.ignore.ignored(str(child.relative_to(ctx))):
+                    child_rel = f"{rel}/{e}" if rel else e
+                    if ignoring and rel is not None and self.ignore.ignored(child_rel):
                         continue
-                    one(child, f"{name}/{e}")
+                    walk(p / e, f"{name}/{e}", child_rel if rel is not None else None)
 
         for p in paths:
-            one(p, p.name)
+            inside = p == ctx or ctx in p.parents
+            walk(p, p.name, (str(p.relative_to(ctx)) if p != ctx else "") if inside else None)
+        if self._file_digests is None:
+            self._file_digests = {
+                r["path"]: (r["stat"], r["digest"])
+                for r in self.store.db.query("SELECT path, stat, digest FROM build_files")
+            }
+        hexdigest, fresh = _native.digest_entries(entries, self._file_digests)
+        for path, stat, digest in fresh:
+            self._file_digests[path] = self._new_digests[path] = (stat, digest)
+        h = hashlib.sha256(hexdigest.encode())
         for name, body in heredocs:
             h.update(f"heredoc\0{name}\0{body}".encode())
         return h.hexdigest()
