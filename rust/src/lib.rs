@@ -117,6 +117,12 @@ mod _native {
         Ok(py.detach(|| crate::digest::digest_entries(&entries, &cache))?)
     }
 
+    /// Gzips a plain layer tar into `dst` (a new file): (digest, size).
+    #[pyfunction]
+    fn gzip_layer(py: Python<'_>, src: PathBuf, dst: PathBuf) -> PyResult<(String, u64)> {
+        Ok(py.detach(|| layer::diff::gzip_file(&src, &dst))?)
+    }
+
     /// Extracts a tar archive (plain, gzip or zstd) into the existing
     /// directory `dest`, confined to it, names taken literally (`ADD`).
     #[pyfunction]

@@ -54,3 +54,27 @@ def test_push_errors(ketch: Ketch, registry: RunningRegistry) -> None:
     r = ketch("push", f"{registry.addr}/lab/nothing:here")
     assert r.rc == 1 and "An image does not exist locally with the tag" in r.err
     assert r.err.count("\n") == 1
+
+
+def test_built_layers_are_gzipped_when_pushed(ketch: Ketch, registry: RunningRegistry, tmp_path: Path) -> None:
+    import json
+    import urllib.request
+
+    tar = tmp_path / "bb.tar"
+    tar.write_bytes(tar_bytes(busybox_entries()))
+    ketch("import", str(tar), "base2", check=True)
+    target = f"{registry.addr}/lab/gz:v1"
+    ketch("tag", "base2", target, check=True)
+    image_id = json.loads(ketch("image", "inspect", target).out)[0]["Id"]
+    r = ketch("push", target)
+    assert r.rc == 0, r.err
+    req = urllib.request.Request(
+        f"http://{registry.addr}/v2/lab/gz/manifests/v1",
+        headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
+    )
+    manifest = json.loads(urllib.request.urlopen(req).read())
+    assert [x["mediaType"] for x in manifest["layers"]] == ["application/vnd.oci.image.layer.v1.tar+gzip"]
+    assert manifest["layers"][0]["size"] < tar.stat().st_size  # compressed
+    assert manifest["config"]["digest"] == image_id  # the image is the same image
+    # the second push finds the gzipped blob already there
+    assert "Layer already exists" in ketch("push", target).out

@@ -363,3 +363,29 @@ fn append<W: Write>(
     }
     Ok(())
 }
+
+/// Gzips the file `src` (a plain layer tar) into `dst`, a new file, fsynced:
+/// (the gzip's digest, its size). For a push: layers are kept uncompressed
+/// in the store, as docker keeps the ones it builds, and compressed when
+/// they leave.
+pub fn gzip_file(src: &Path, dst: &Path) -> Result<(String, u64)> {
+    let mut input = File::open(src).ctx(|| format!("open {}", src.display()))?;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(dst)
+        .ctx(|| format!("create {}", dst.display()))?;
+    let out = HashingWriter {
+        inner: BufWriter::with_capacity(1 << 20, file),
+        hasher: Sha256::new(),
+        count: 0,
+    };
+    let mut enc = GzEncoder::new(out, flate2::Compression::new(6));
+    io::copy(&mut input, &mut enc).ctx(|| format!("compress {}", src.display()))?;
+    let out = enc.finish().map_err(tar_err)?;
+    let digest = format_digest(out.hasher);
+    let size = out.count;
+    let file = out.inner.into_inner().map_err(|e| tar_err(e.into_error()))?;
+    file.sync_all().ctx(|| format!("fsync {}", dst.display()))?;
+    Ok((digest, size))
+}
