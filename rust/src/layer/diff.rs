@@ -385,7 +385,10 @@ pub fn gzip_file(src: &Path, dst: &Path) -> Result<(String, u64)> {
     let out = enc.finish().map_err(tar_err)?;
     let digest = format_digest(out.hasher);
     let size = out.count;
-    let file = out.inner.into_inner().map_err(|e| tar_err(e.into_error()))?;
+    let file = out
+        .inner
+        .into_inner()
+        .map_err(|e| tar_err(e.into_error()))?;
     file.sync_all().ctx(|| format!("fsync {}", dst.display()))?;
     Ok((digest, size))
 }
