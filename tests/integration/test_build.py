@@ -336,3 +336,39 @@ def test_docker_loads_and_runs_what_ketch_built(ketch: Ketch, base: str, tmp_pat
         assert r.stdout == "from-ketch\n", r.stderr
     finally:
         subprocess.run(["docker", "rmi", "-f", "ketch-test/built:v1", "lab/busybox"], capture_output=True)
+
+
+def test_add_archives_of_every_compression_and_config_instructions(ketch: Ketch, base: str, tmp_path: Path) -> None:
+    import subprocess
+
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    for mode, name in (("w:xz", "a.tar.xz"), ("w:bz2", "b.tar.bz2"), ("w:gz", "c.tgz"), ("w", "d.tar")):
+        with tarfile.open(ctx / name, mode) as tf:
+            data = f"from {name}\n".encode()
+            ti = tarfile.TarInfo(f"{name}.txt")
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+    plain = ctx / "e.tar"
+    with tarfile.open(plain, "w") as tf:
+        ti = tarfile.TarInfo("e.tar.txt")
+        ti.size = 5
+        tf.addfile(ti, io.BytesIO(b"zstd\n"))
+    subprocess.run(["zstd", "-q", "-f", str(plain), "-o", str(ctx / "e.tar.zst")], check=True)
+    plain.unlink()
+    (ctx / "Dockerfile").write_text(
+        "FROM lab/busybox\n"
+        "WORKDIR /x\nWORKDIR y\n"
+        "ADD a.tar.xz b.tar.bz2 c.tgz d.tar e.tar.zst ./\n"
+        "ARG LEVEL=3\nRUN echo level=$LEVEL > /level\n"
+        'USER web\nVOLUME /data\nSTOPSIGNAL SIGQUIT\nLABEL a=1 b="two words"\n'
+    )
+    r = ketch("build", "-t", "cfg", str(ctx))
+    assert r.rc == 0, r.err
+    r = ketch("run", "--rm", "cfg", "sh", "-c", "pwd; cat *.txt /level; id -u")
+    assert r.out == "/x/y\nfrom a.tar.xz\nfrom b.tar.bz2\nfrom c.tgz\nfrom d.tar\nzstd\nlevel=3\n1000\n", r.out + r.err
+    cfg = json.loads(ketch("image", "inspect", "cfg").out)[0]["Config"]
+    assert (cfg["User"], cfg["Volumes"], cfg["StopSignal"], cfg["Labels"]) == (
+        "web", {"/data": {}}, "SIGQUIT", {"a": "1", "b": "two words"},
+    )  # fmt: skip
+    assert not any(e.startswith("LEVEL=") for e in cfg.get("Env") or [])  # build args do not stay in the image
