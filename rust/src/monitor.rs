@@ -233,11 +233,14 @@ pub fn run(
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs_f64();
-    cleanup(cgroup_dirs);
-    write_atomically(
+    // The exit first: a reader that finds the process gone waits for this
+    // file, and the cgroups' removal can take a while (EBUSY retries).
+    let written = write_atomically(
         exit_file,
         &format!("{{\"exit_code\": {code}, \"finished\": {finished}}}\n"),
-    )
+    );
+    cleanup(cgroup_dirs);
+    written
 }
 
 fn seqpacket_pair() -> Result<(OwnedFd, OwnedFd)> {

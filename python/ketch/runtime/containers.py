@@ -92,6 +92,12 @@ def reconcile(store: Store, c: Container) -> Container:
     recorded as running whose process is gone (its monitor was killed too) is
     exited as well: never shown as running forever."""
     exit_file = _dir(store, c.id) / "exit.json"
+    if c.state == "running" and not exit_file.exists() and c.pid is not None and not _alive(c):
+        # The process is gone: its monitor (if it has one) writes its exit in a moment.
+        for _ in range(25):
+            time.sleep(0.02)
+            if exit_file.exists():
+                break
     if c.state == "running" and exit_file.exists():
         try:
             done = json.loads(exit_file.read_text())
