@@ -55,14 +55,16 @@ def served(tmp_path: Path) -> Iterator[Served]:
                 break
             except OSError:
                 time.sleep(0.05)
-        yield Served(f"127.0.0.1:{port}", root, proc)
+        s = Served(f"127.0.0.1:{port}", root, proc)
+        yield s
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        for p in {proc, s.proc} if "s" in locals() else {proc}:  # a test may have restarted it
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
 
 
 def sha(data: bytes) -> str:
