@@ -49,12 +49,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
     root = tmp_path / "registry"
     proc = subprocess.Popen([KETCH, "registry", "serve", "--addr", f"127.0.0.1:{port}", "--root", str(root)])
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        _wait_port(port)
         s = Served(f"127.0.0.1:{port}", root, proc)
         yield s
     finally:
@@ -65,6 +60,16 @@ def served(tmp_path: Path) -> Iterator[Served]:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+
+
+def _wait_port(port: int) -> None:
+    """Until something listens on 127.0.0.1:port (a server just started)."""
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
 
 
 def sha(data: bytes) -> str:
@@ -187,12 +192,7 @@ def test_kill_mid_upload_leaves_nothing_visible(served: Served) -> None:
     c.close()
     restarted = subprocess.Popen([KETCH, "registry", "serve", "--addr", served.addr, "--root", str(served.root)])
     served.proc = restarted
-    for _ in range(100):
-        try:
-            socket.create_connection((host, int(port)), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
+    _wait_port(int(port))
     assert served.req("HEAD", f"/v2/lab/k/blobs/{sha(data)}")[0] == 404
     assert list((served.root / "blobs" / "sha256").iterdir()) == []
 
@@ -220,12 +220,7 @@ def _serve(tmp_path: Path, *flags: str) -> tuple[subprocess.Popen[bytes], str]:
     proc = subprocess.Popen(
         [KETCH, "registry", "serve", "--addr", f"127.0.0.1:{port}", "--root", str(tmp_path / "reg"), *flags]
     )
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
+    _wait_port(port)
     return proc, f"127.0.0.1:{port}"
 
 

@@ -799,22 +799,14 @@ async def serve(
             expiry.cancel()
 
 
-def run(
-    addr: str,
-    root: Path,
-    htpasswd: str | None = None,
-    tls: tuple[str, str] | None = None,
-    auth: str = "basic",
-    access: str | None = None,
-    upload_ttl: float = 3600.0,
-    rate: float = 0.0,
-) -> None:
+def run(addr: str, root: Path, **options: Any) -> None:
+    """Serves until interrupted; `options` are serve()'s (htpasswd, tls, auth, access, upload_ttl, rate)."""
     import sys
 
     def ready(where: str) -> None:
         print(f"ketch registry listening on {where}, storing in {root}", file=sys.stderr, flush=True)
 
     try:
-        asyncio.run(serve(addr, root, ready, htpasswd, tls, auth, access, upload_ttl, rate))
+        asyncio.run(serve(addr, root, ready, **options))
     except KeyboardInterrupt:
         pass
