@@ -7,6 +7,8 @@ pub mod digest;
 pub mod error;
 pub mod layer;
 pub mod monitor;
+#[cfg(feature = "monitor-bin")]
+pub mod monitor_config;
 pub mod net;
 pub mod root;
 pub mod seccomp;

@@ -615,6 +615,8 @@ _MONITOR = (
     "sc = args['process'].get('seccomp')\n"
     "if sc:\n"
     "    sc['rules'] = [(r[0], r[1], [tuple(a) for a in r[2]]) for r in sc['rules']]\n"
+    "args.pop('python', None)\n"
+    "args.pop('site', None)\n"
     "auto = args.pop('autoremove', None)\n"
     "net = args.pop('network', None)\n"
     "args['proxies'] = [tuple(x) for x in args.get('proxies', [])]\n"
@@ -633,6 +635,16 @@ _MONITOR = (
     "    from ketch.runtime.containers import remove\n"
     "    remove(Store(auto[0]), auto[1], force=True, volumes_too=True)\n"
 )
+
+
+def _monitor_program() -> str | None:
+    """`ketch-monitor` beside the extension (scripts/setup.sh builds it): a
+    Rust program of ~1 MB per idle container; without it (or with
+    KETCH_PYTHON_MONITOR set) a bare interpreter hosts the same Rust loop."""
+    program = Path(_native.__file__).with_name("ketch-monitor")
+    if os.environ.get("KETCH_PYTHON_MONITOR") or not os.access(program, os.X_OK):
+        return None
+    return str(program)
 
 
 def start_detached(store: Store, c: Container, autoremove: bool = False) -> int:
@@ -667,12 +679,18 @@ def start_detached(store: Store, c: Container, autoremove: bool = False) -> int:
     if att is not None:
         args["network"] = [str(store.root), c.id]
         args["proxies"] = [[sock.fileno(), att.ip, port] for sock, port in proxies]
-    (d / "monitor.json").write_text(json.dumps(args))
     site = str(Path(_native.__file__).resolve().parent.parent)
+    args["python"], args["site"] = sys.executable, site  # for the clean-up after the container
+    (d / "monitor.json").write_text(json.dumps(args))
+    program = _monitor_program()
+    if program is not None:
+        argv = [program, str(d / "monitor.json")]
+    else:
+        argv = [sys.executable, "-S", "-E", "-c", _MONITOR, site, str(d / "monitor.json")]
     r, w = os.pipe()
     try:
         subprocess.Popen(
-            [sys.executable, "-S", "-E", "-c", _MONITOR, site, str(d / "monitor.json"), str(w)],
+            [*argv, str(w)],
             pass_fds=(w, *(sock.fileno() for sock in held + [x for x, _ in proxies])),  # the monitor holds the ports
             start_new_session=True,
             cwd="/",
