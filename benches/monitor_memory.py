@@ -46,7 +46,11 @@ def main() -> int:
             name = f"{reg.addr}/bench/busybox:latest"
             for _ in range(args.n):
                 out = subprocess.run(
-                    [KETCH, "run", "-d", name, "sleep", "600"], env=env, check=True, capture_output=True, text=True
+                    [KETCH, "run", "-d", "--network", "none", name, "sleep", "600"],
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                    text=True,
                 )
                 ids.append(out.stdout.strip())
             time.sleep(1)
