@@ -136,6 +136,25 @@ class Ketch:
 def ketch(tmp_path: Path) -> Iterator[Ketch]:
     k = Ketch(tmp_path / "store", tmp_path / "run")
     yield k
+    # Whatever the test left (it failed midway, or a container outlived it):
+    # its containers, then the cgroups under this test's own parent.
+    if (tmp_path / "store").exists():
+        for cid in k("ps", "-a", "-q", "--no-trunc").out.split():
+            k("rm", "-f", cid)
+    root = Path("/sys/fs/cgroup")
+    # v2: root/<parent>; v1: root/<controller>/<parent>
+    parents = [root / k.cgroup_parent] + [h / k.cgroup_parent for h in root.iterdir() if h.is_dir()]
+    for parent in parents:
+        if parent.is_dir():
+            for child in [c for c in parent.iterdir() if c.is_dir()] + [parent]:
+                for _ in range(100):
+                    try:
+                        child.rmdir()
+                        break
+                    except FileNotFoundError:
+                        break
+                    except OSError:
+                        time.sleep(0.05)
 
 
 def wait_for(pred: Callable[[], bool], timeout: float = 10.0) -> bool:

@@ -290,7 +290,7 @@ fn recv_fd(sock: &OwnedFd) -> Result<OwnedFd> {
 /// Removes the container's cgroups, and their shared parent once it is empty.
 fn cleanup(cgroup_dirs: &[PathBuf]) {
     for d in cgroup_dirs {
-        for _ in 0..50 {
+        for _ in 0..150 {
             match std::fs::remove_dir(d) {
                 Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
                     std::thread::sleep(std::time::Duration::from_millis(20))

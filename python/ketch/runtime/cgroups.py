@@ -117,8 +117,9 @@ def create(cid: str, limits: Limits) -> list[str]:
 
 
 def _rmdir(d: Path) -> None:
-    # The last processes of a container may still be leaving it: a few tries.
-    for _ in range(50):
+    # The last processes of a container may still be leaving it (a pid
+    # namespace's teardown can take a while on a loaded host): 3 s of tries.
+    for _ in range(150):
         try:
             d.rmdir()
             return
