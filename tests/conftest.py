@@ -14,6 +14,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -127,6 +128,16 @@ class Ketch:
         if check and p.returncode != 0:
             raise AssertionError(f"ketch {' '.join(args)} failed ({p.returncode}): {p.stderr}")
         return Result(p.returncode, p.stdout, p.stderr)
+
+    def import_busybox(self, name: str, extra: list[Any] | None = None) -> str:
+        """`ketch import` of a busybox root (plus `extra` imagekit entries) as `name`; returns `name`."""
+        from imagekit import busybox_entries, tar_bytes
+
+        tar = self.root.parent / f"import-{abs(hash(name))}.tar"
+        tar.write_bytes(tar_bytes([*busybox_entries(), *(extra or [])]))
+        self(*("import", str(tar), name), check=True)
+        tar.unlink()
+        return name
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen([KETCH, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env)

@@ -73,17 +73,10 @@ fn main() {
     }
 }
 
-// (Each line written out: a `\` line continuation would eat the indentation.)
 const CLEANUP: &str = concat!(
     "import json, sys\n",
     "sys.path.insert(0, sys.argv[1])\n",
     "args = json.load(open(sys.argv[2]))\n",
-    "net, auto = args.get('network'), args.get('autoremove')\n",
-    "from ketch.store import Store\n",
-    "if net:\n",
-    "    from ketch.runtime.network import detach\n",
-    "    detach(Store(net[0]), net[1])\n",
-    "if auto:\n",
-    "    from ketch.runtime.containers import remove\n",
-    "    remove(Store(auto[0]), auto[1], force=True, volumes_too=True)\n",
+    "from ketch.runtime.containers import after_monitor\n",
+    "after_monitor(args.get('network'), args.get('autoremove'))\n",
 );

@@ -1192,8 +1192,6 @@ pub fn spawn(config: &Config) -> Result<std::result::Result<i32, SpawnFailure>> 
     }
     let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     let prepared = Prepared::new(config, wr.as_raw_fd())?;
-    let mut stack = vec![0u8; STACK_SIZE];
-    let top = unsafe { stack.as_mut_ptr().add(STACK_SIZE) } as *mut libc::c_void;
     let mut flags = libc::CLONE_NEWNS
         | libc::CLONE_NEWPID
         | libc::CLONE_NEWUTS
@@ -1207,7 +1205,10 @@ pub fn spawn(config: &Config) -> Result<std::result::Result<i32, SpawnFailure>> 
         Some(pid) => pid,
         // No clone3 here (an old kernel, or a seccomp filter answering ENOSYS):
         // clone(2) with a stack of our own.
+        // (Without CLONE_VM the child runs on its own copy of this stack.)
         None => unsafe {
+            let mut stack = vec![0u8; STACK_SIZE];
+            let top = stack.as_mut_ptr().add(STACK_SIZE) as *mut libc::c_void;
             libc::clone(
                 child_main,
                 top,
@@ -1222,7 +1223,6 @@ pub fn spawn(config: &Config) -> Result<std::result::Result<i32, SpawnFailure>> 
     drop(wr);
     let report = read_report(&rd, pid);
     drop(prepared);
-    drop(stack);
     Ok(report)
 }
 

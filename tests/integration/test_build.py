@@ -13,16 +13,13 @@ from pathlib import Path
 
 import pytest
 from conftest import Ketch, requires_root
-from imagekit import busybox_entries, tar_bytes
 
 pytestmark = requires_root
 
 
 @pytest.fixture
 def base(ketch: Ketch, tmp_path: Path) -> str:
-    tar = tmp_path / "bb.tar"
-    tar.write_bytes(tar_bytes(busybox_entries()))
-    ketch("import", str(tar), "lab/busybox", check=True)
+    ketch.import_busybox("lab/busybox")
     return "lab/busybox"
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from conftest import Ketch, requires_root
-from imagekit import busybox_entries, tar_bytes
 
 pytestmark = requires_root
 
@@ -21,9 +20,7 @@ SETUP = (
 
 @pytest.fixture
 def image(ketch: Ketch, tmp_path: Path) -> str:
-    tar = tmp_path / "img.tar"
-    tar.write_bytes(tar_bytes(busybox_entries()))
-    ketch("import", str(tar), "cpimg", check=True)
+    ketch.import_busybox("cpimg")
     return "cpimg"
 
 

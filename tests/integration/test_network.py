@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 from conftest import Ketch, requires_root, wait_for
-from imagekit import busybox_entries, tar_bytes
 
 pytestmark = requires_root
 
@@ -33,9 +32,7 @@ def net(ketch: Ketch, tmp_path: Path) -> Iterator[Ketch]:
     own chains), all of it removed afterwards."""
     prefix = BRIDGES
     ketch.env.update({"KETCH_DEFAULT_NETWORK": "bridge", "KETCH_BRIDGE_PREFIX": prefix, "KETCH_CHAIN_PREFIX": PREFIX})
-    tar = tmp_path / "bb.tar"
-    tar.write_bytes(tar_bytes(busybox_entries()))
-    ketch("import", str(tar), "netbox", check=True)
+    ketch.import_busybox("netbox")
     yield ketch
     for cid in ketch("ps", "-a", "-q").out.split():
         ketch("rm", "-f", cid)

@@ -199,9 +199,7 @@ def test_kill_mid_upload_leaves_nothing_visible(served: Served) -> None:
 
 @requires_root
 def test_ketch_push_and_pull_through_it(served: Served, ketch: Ketch, tmp_path: Path) -> None:
-    tar = tmp_path / "bb.tar"
-    tar.write_bytes(tar_bytes(busybox_entries()))
-    ketch("import", str(tar), "base", check=True)
+    ketch.import_busybox("base")
     name = f"{served.addr}/lab/bb:v1"
     ketch("tag", "base", name, check=True)
     r = ketch("push", name)
@@ -278,9 +276,7 @@ def test_htpasswd_login_logout_and_push(ketch: Ketch, tmp_path: Path) -> None:
         assert r.rc == 0 and r.out.strip() == "Login Succeeded", r.err
         cfg = json.loads((tmp_path / "docker-config" / "config.json").read_text())
         assert cfg == {"auths": {addr: {"auth": "YWxpY2U6czNjcmV0"}}}
-        tar = tmp_path / "bb.tar"
-        tar.write_bytes(tar_bytes(busybox_entries()))
-        ketch("import", str(tar), f"{addr}/lab/private:v1", check=True)
+        ketch.import_busybox(f"{addr}/lab/private:v1")
         r = ketch("push", f"{addr}/lab/private:v1", env=env)
         assert r.rc == 0 and "Pushed" in r.out, r.err
         assert ketch("logout", addr, env=env).out == f"Removing login credentials for {addr}\n"
@@ -377,9 +373,7 @@ def test_token_flow_and_private_repositories(ketch: Ketch, tmp_path: Path) -> No
         )
         assert ketch("login", addr, "-u", "alice", "--password-stdin", input="s3cret\n", env=alice).rc == 0
         assert ketch("login", addr, "-u", "bob", "--password-stdin", input="hunter2\n", env=bob).rc == 0
-        tar = tmp_path / "bb.tar"
-        tar.write_bytes(tar_bytes(busybox_entries()))
-        ketch("import", str(tar), f"{addr}/alice/secret:v1", check=True)
+        ketch.import_busybox(f"{addr}/alice/secret:v1")
         ketch("tag", f"{addr}/alice/secret:v1", f"{addr}/pub/shared:v1", check=True)
         assert ketch("push", f"{addr}/alice/secret:v1", env=alice).rc == 0
         r = ketch("push", f"{addr}/pub/shared:v1", env=alice)

@@ -22,7 +22,7 @@ from .. import _native
 from ..errors import ConflictError, ContainerNotFound, KetchError, SpawnError
 from ..store import Store
 from ..store import images as imgs
-from . import caps, cgroups, spec, volumes
+from . import caps, cgroups, spec
 
 _ADJ = "admiring brave clever dreamy eager festive gallant happy jolly keen lucid modest nifty serene".split()
 _NAMES = "babbage curie darwin euler fermi galois hopper lovelace noether pascal ritchie shannon turing wozniak".split()
@@ -344,6 +344,8 @@ def create(store: Store, image_name: str, args: list[str], opts: Options | None 
             (d / sub).mkdir(parents=True, exist_ok=True)
         _init_layer(d / "init", lowerdirs, o.init)
         for vol_name, target, anon in named:
+            from . import volumes
+
             vol, new = volumes.create(store, vol_name, anonymous=anon)
             if new:
                 volumes.copy_up(lowerdirs, target, vol.mountpoint)
@@ -371,6 +373,8 @@ def _init_binary() -> str:
 def _mounts(store: Store, o: Options) -> tuple[list[tuple[str, str, bool]], list[str], list[tuple[str, str, bool]]]:
     """-v, --mount and --tmpfs: (binds (source, target, read-only), tmpfs
     targets, named volumes (name, target, anonymous))."""
+    from . import volumes
+
     binds: list[tuple[str, str, bool]] = []
     tmpfs = [_mount_point(t.split(":", 1)[0], "--tmpfs") for t in o.tmpfs]
     named: list[tuple[str, str, bool]] = []
@@ -625,16 +629,23 @@ _MONITOR = (
     "import os\n"
     "os.closerange(3, 1 << 16)\n"
     # a bridged container's address, ports and rules go as it ends
-    "if net:\n"
-    "    from ketch.store import Store\n"
-    "    from ketch.runtime.network import detach\n"
-    "    detach(Store(net[0]), net[1])\n"
-    # --rm: only now, with the container gone, is the rest of ketch imported
-    "if auto:\n"
-    "    from ketch.store import Store\n"
-    "    from ketch.runtime.containers import remove\n"
-    "    remove(Store(auto[0]), auto[1], force=True, volumes_too=True)\n"
+    "if net or auto:\n"
+    "    from ketch.runtime.containers import after_monitor\n"
+    "    after_monitor(net, auto)\n"
 )
+
+
+def after_monitor(network: list[str] | None, autoremove: list[str] | None) -> None:
+    """What is left once a detached container has ended, run by its monitor
+    (the ketch-monitor program execs the interpreter for it): the bridge's
+    address, ports and rules; the container itself for --rm. Each is
+    [store root, container id]."""
+    if network:
+        from .network import detach
+
+        detach(Store(network[0]), network[1])
+    if autoremove:
+        remove(Store(autoremove[0]), autoremove[1], force=True, volumes_too=True)
 
 
 def _monitor_program() -> str | None:
@@ -946,8 +957,10 @@ def remove(store: Store, ref: str, force: bool = False, volumes_too: bool = Fals
     shutil.rmtree(_dir(store, c.id), ignore_errors=True)
     with store.db.write() as db:
         db.execute("DELETE FROM containers WHERE id=?", (c.id,))
-    if volumes_too:
-        for name in c.config.get("anonymous_volumes") or []:
+    if volumes_too and c.config.get("anonymous_volumes"):
+        from . import volumes
+
+        for name in c.config["anonymous_volumes"]:
             try:
                 volumes.remove(store, name)
             except KetchError:

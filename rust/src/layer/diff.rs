@@ -224,29 +224,14 @@ fn tar_err(e: io::Error) -> Error {
 /// Writes the upper dir as a layer tar (gzip-compressed with `gzip`) to
 /// `out`, which must not exist; it is fsynced before this returns.
 pub fn write_layer(upper: &Path, out: &Path, gzip: bool) -> Result<Written> {
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(out)
-        .ctx(|| format!("create {}", out.display()))?;
-    let outer = HashingWriter {
-        inner: BufWriter::with_capacity(1 << 20, file),
-        hasher: Sha256::new(),
-        count: 0,
-    };
+    let outer = OutFile::create(out)?;
     let (diff_id, tar_size, outer) = if gzip {
         let (d, n, enc) = write_tar(upper, GzEncoder::new(outer, flate2::Compression::new(6)))?;
         (d, n, enc.finish().map_err(tar_err)?)
     } else {
         write_tar(upper, outer)?
     };
-    let digest = format_digest(outer.hasher);
-    let size = outer.count;
-    let file = outer
-        .inner
-        .into_inner()
-        .map_err(|e| tar_err(e.into_error()))?;
-    file.sync_all().ctx(|| format!("fsync {}", out.display()))?;
+    let (digest, size) = OutFile::finish(outer, out)?;
     Ok(Written {
         diff_id,
         digest,
@@ -370,25 +355,34 @@ fn append<W: Write>(
 /// they leave.
 pub fn gzip_file(src: &Path, dst: &Path) -> Result<(String, u64)> {
     let mut input = File::open(src).ctx(|| format!("open {}", src.display()))?;
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(dst)
-        .ctx(|| format!("create {}", dst.display()))?;
-    let out = HashingWriter {
-        inner: BufWriter::with_capacity(1 << 20, file),
-        hasher: Sha256::new(),
-        count: 0,
-    };
-    let mut enc = GzEncoder::new(out, flate2::Compression::new(6));
+    let mut enc = GzEncoder::new(OutFile::create(dst)?, flate2::Compression::new(6));
     io::copy(&mut input, &mut enc).ctx(|| format!("compress {}", src.display()))?;
-    let out = enc.finish().map_err(tar_err)?;
-    let digest = format_digest(out.hasher);
-    let size = out.count;
-    let file = out
-        .inner
-        .into_inner()
-        .map_err(|e| tar_err(e.into_error()))?;
-    file.sync_all().ctx(|| format!("fsync {}", dst.display()))?;
-    Ok((digest, size))
+    OutFile::finish(enc.finish().map_err(tar_err)?, dst)
+}
+
+/// A new file written through a hash: create it (it must not exist), write,
+/// then `finish` flushes and fsyncs it and gives its (digest, size).
+type OutFile = HashingWriter<BufWriter<File>>;
+
+impl OutFile {
+    fn create(path: &Path) -> Result<OutFile> {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .ctx(|| format!("create {}", path.display()))?;
+        Ok(HashingWriter {
+            inner: BufWriter::with_capacity(1 << 20, file),
+            hasher: Sha256::new(),
+            count: 0,
+        })
+    }
+
+    fn finish(w: OutFile, path: &Path) -> Result<(String, u64)> {
+        let (digest, size) = (format_digest(w.hasher), w.count);
+        let file = w.inner.into_inner().map_err(|e| tar_err(e.into_error()))?;
+        file.sync_all()
+            .ctx(|| format!("fsync {}", path.display()))?;
+        Ok((digest, size))
+    }
 }
