@@ -7,9 +7,9 @@ pub mod digest;
 pub mod error;
 pub mod layer;
 pub mod monitor;
-#[cfg(feature = "monitor-bin")]
 pub mod monitor_config;
 pub mod net;
+pub mod reexec;
 pub mod root;
 pub mod seccomp;
 pub mod spawn;
@@ -361,6 +361,7 @@ mod _native {
             no_new_privileges: get(d, "no_new_privileges", false)?,
             detached: false,
             netns: get(d, "netns", None)?,
+            helper: get(d, "helper", PathBuf::new())?,
         })
     }
 
@@ -405,7 +406,11 @@ mod _native {
         match r? {
             Ok(pid) => Ok(pid),
             Err(f) => {
-                let msg = std::io::Error::from_raw_os_error(f.errno).to_string();
+                let msg = if f.message.is_empty() {
+                    std::io::Error::from_raw_os_error(f.errno).to_string()
+                } else {
+                    f.message
+                };
                 Err(crate::pyerr::SpawnError::new_err((
                     f.stage.name(),
                     f.errno,
@@ -418,7 +423,7 @@ mod _native {
     /// Starts a container process (see spawn.rs) described by `process`;
     /// returns its pid once it has exec'd. With `tty_socket`, it gets a pty
     /// from its own devpts and sends the master side there.
-    /// `stdio`: three descriptors for its 0, 1 and 2 (-1 keeps the caller's).
+    /// `stdio`: three descriptors for its 0, 1 and 2 (None: /dev/null).
     #[pyfunction]
     #[pyo3(signature = (process, tty_socket=-1, stdio=None))]
     fn spawn(

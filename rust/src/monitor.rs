@@ -94,7 +94,7 @@ fn write_atomically(path: &Path, data: &str) -> Result<()> {
 }
 
 /// Runs a detached container to its end. `ready` gets the container's pid
-/// (as text) once it has exec'd, or "error ERRNO STAGE"; then it is closed.
+/// (as text) once it has exec'd, or "error ERRNO WHAT"; then it is closed.
 /// With `tty`, the container gets a pty from its own devpts and everything
 /// it writes there is logged as stdout (as docker logs a -t container).
 pub fn run(
@@ -131,13 +131,18 @@ pub fn run(
     let pid = match spawned {
         Ok(Ok(pid)) => pid,
         Ok(Err(f)) => {
-            let _ = (&ready).write_all(format!("error {} {}", f.errno, f.stage.name()).as_bytes());
+            let what = if f.message.is_empty() {
+                f.stage.name().to_string()
+            } else {
+                format!("{}: {}", f.stage.name(), f.message)
+            };
+            let _ = (&ready).write_all(format!("error {} {what}", f.errno).as_bytes());
             cleanup(cgroup_dirs);
             return Ok(());
         }
         Err(e) => {
-            let _ = (&ready)
-                .write_all(format!("error 0 {}", e.raw_os_error().unwrap_or(libc::EIO)).as_bytes());
+            let errno = e.raw_os_error().unwrap_or(libc::EIO);
+            let _ = (&ready).write_all(format!("error {errno} {e}").as_bytes());
             cleanup(cgroup_dirs);
             return Err(e);
         }

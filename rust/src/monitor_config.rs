@@ -1,12 +1,25 @@
-//! The monitor program's configuration: the JSON the Python side writes
-//! (the same keys as the `process` dict `_native.spawn` takes).
+//! The container process's configuration as JSON: what the Python side
+//! writes for the monitor program (the same keys as the `process` dict
+//! `_native.spawn` takes), and what `spawn` hands the helper it re-executes
+//! (reexec.rs) so that the process crossing into the container is never a
+//! copy of the caller.
 
 use std::path::PathBuf;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::seccomp::{ArgCmp, Op, Profile, Rule};
 use crate::spawn::{Config, DOCKER_CAPS, INHERIT};
+
+fn id(v: &Value, what: &str) -> Result<u32, String> {
+    match v {
+        Value::Null => Ok(0),
+        _ => v
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| format!("{what} must be a number from 0 to 4294967295")),
+    }
+}
 
 fn strs(v: &Value) -> Vec<String> {
     v.as_array()
@@ -96,22 +109,18 @@ pub fn config_from_json(p: &Value) -> Result<Config, String> {
         argv,
         env: strs(&p["env"]),
         cwd: p["cwd"].as_str().unwrap_or("/").to_string(),
-        uid: p["uid"].as_u64().unwrap_or(0) as u32,
-        gid: p["gid"].as_u64().unwrap_or(0) as u32,
+        uid: id(&p["uid"], "uid")?,
+        gid: id(&p["gid"], "gid")?,
         groups: p["groups"]
             .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_u64().map(|g| g as u32))
-                    .collect()
-            })
-            .unwrap_or_default(),
+            .map(|a| a.iter().map(|x| id(x, "a group id")).collect())
+            .unwrap_or(Ok(Vec::new()))?,
         new_net: p["new_net"].as_bool().unwrap_or(true),
         files: pairs(&p["files"]),
         caps: p["caps"].as_u64().unwrap_or(DOCKER_CAPS),
         cgroup_procs: paths(&p["cgroup_procs"]),
         stdio: INHERIT,
-        tty: false,
+        tty: p["tty"].as_bool().unwrap_or(false),
         tty_socket: -1,
         binds,
         tmpfs: strs(&p["tmpfs"]),
@@ -119,8 +128,61 @@ pub fn config_from_json(p: &Value) -> Result<Config, String> {
         privileged: p["privileged"].as_bool().unwrap_or(false),
         seccomp: seccomp(&p["seccomp"])?,
         no_new_privileges: p["no_new_privileges"].as_bool().unwrap_or(false),
-        detached: false,
+        detached: p["detached"].as_bool().unwrap_or(false),
         netns: p["netns"].as_str().map(PathBuf::from),
+        helper: path(&p["helper"], "/proc/self/exe"),
+    })
+}
+
+fn op_name(op: Op) -> &'static str {
+    match op {
+        Op::Eq => "EQ",
+        Op::Ne => "NE",
+        Op::Lt => "LT",
+        Op::Le => "LE",
+        Op::Gt => "GT",
+        Op::Ge => "GE",
+        Op::MaskedEq => "MASKED_EQ",
+    }
+}
+
+/// The inverse of `config_from_json` (descriptors are not part of it: they
+/// travel as numbers on the helper's command line).
+pub fn config_to_json(c: &Config) -> Value {
+    let s = |p: &std::path::Path| p.to_string_lossy().into_owned();
+    json!({
+        "rootfs": s(&c.rootfs),
+        "lowerdirs": c.lowerdirs.iter().map(|p| s(p)).collect::<Vec<_>>(),
+        "upperdir": s(&c.upperdir),
+        "workdir": s(&c.workdir),
+        "hostname": c.hostname,
+        "argv": c.argv,
+        "env": c.env,
+        "cwd": c.cwd,
+        "uid": c.uid,
+        "gid": c.gid,
+        "groups": c.groups,
+        "new_net": c.new_net,
+        "files": c.files.iter().map(|(src, dst)| json!([s(src), dst])).collect::<Vec<_>>(),
+        "caps": c.caps,
+        "cgroup_procs": c.cgroup_procs.iter().map(|p| s(p)).collect::<Vec<_>>(),
+        "tty": c.tty,
+        "binds": c.binds.iter().map(|(src, dst, ro)| json!([s(src), dst, ro])).collect::<Vec<_>>(),
+        "tmpfs": c.tmpfs,
+        "readonly_root": c.readonly_root,
+        "privileged": c.privileged,
+        "seccomp": c.seccomp.as_ref().map(|p| json!({
+            "default": p.default_action,
+            "rules": p.rules.iter().map(|r| json!([
+                r.names,
+                r.action,
+                r.args.iter().map(|a| json!([a.index, op_name(a.op), a.value, a.value_two])).collect::<Vec<_>>(),
+            ])).collect::<Vec<_>>(),
+        })),
+        "no_new_privileges": c.no_new_privileges,
+        "detached": c.detached,
+        "netns": c.netns.as_ref().map(|p| s(p)),
+        "helper": s(&c.helper),
     })
 }
 
@@ -138,4 +200,35 @@ pub fn proxies_from_json(v: &Value) -> Result<Vec<(i32, std::net::SocketAddrV4)>
         out.push((fd, std::net::SocketAddrV4::new(ip, port)));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configs_survive_the_trip_to_the_helper() {
+        let v = json!({
+            "argv": ["sh", "-c", "true"], "env": ["A=b"], "cwd": "/w", "uid": 1000, "gid": 4294967295u64,
+            "groups": [5], "binds": [["/src", "/dst", true]], "files": [["/h", "/etc/hosts"]],
+            "helper": "/opt/ketch-monitor", "detached": true, "tty": true, "netns": "/run/n",
+            "seccomp": {"default": 327681, "rules": [[["socket"], 2147418112u64, [[0, "NE", 40, 0]]]]},
+        });
+        let c = config_from_json(&v).unwrap();
+        let back = config_from_json(&config_to_json(&c)).unwrap();
+        assert_eq!(format!("{c:?}"), format!("{back:?}"));
+        assert_eq!(
+            (back.uid, back.gid, back.detached, back.tty),
+            (1000, u32::MAX, true, true)
+        );
+        assert_eq!(back.helper, PathBuf::from("/opt/ketch-monitor"));
+    }
+
+    #[test]
+    fn ids_that_do_not_fit_are_refused() {
+        let v = json!({"argv": ["x"], "uid": 4294967296u64});
+        assert!(config_from_json(&v).unwrap_err().contains("uid"));
+        let v = json!({"argv": ["x"], "groups": [-1]});
+        assert!(config_from_json(&v).is_err());
+    }
 }

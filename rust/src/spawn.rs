@@ -81,7 +81,8 @@ pub struct Config {
     /// `cgroup.procs` files the process joins before anything else; its cgroup
     /// namespace is made after, so that its own cgroup is its root.
     pub cgroup_procs: Vec<PathBuf>,
-    /// Descriptors to become the process's 0, 1 and 2 (-1: keep the caller's).
+    /// Descriptors to become the process's 0, 1 and 2 (-1: /dev/null; the
+    /// container never gets the caller's own).
     pub stdio: [RawFd; 3],
     /// stdin is a pty's slave side: it becomes the controlling terminal of a new session.
     pub tty: bool,
@@ -108,6 +109,9 @@ pub struct Config {
     /// A network namespace made beforehand (a bridge network's, its veth in
     /// place) that the process joins instead of a new empty one.
     pub netns: Option<PathBuf>,
+    /// The static helper program (`ketch-monitor`) whose sealed memfd copy
+    /// becomes the container's process (reexec.rs).
+    pub helper: PathBuf,
 }
 
 /// A bind mount, prepared: the source as a detached mount tree (open_tree in
@@ -122,6 +126,7 @@ struct PreparedBind {
 
 const OPEN_TREE_CLONE: libc::c_uint = 1;
 const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
 
 /// "/a/b/c" -> ["/a", "/a/b"] (the parents) and "/a/b/c".
 fn path_steps(path: &str) -> Result<(Vec<CString>, CString)> {
@@ -144,7 +149,7 @@ fn path_steps(path: &str) -> Result<(Vec<CString>, CString)> {
     Ok((steps, cstring(&acc)?))
 }
 
-/// `Config::stdio` that keeps the caller's 0, 1 and 2.
+/// `Config::stdio` for /dev/null on 0, 1 and 2.
 pub const INHERIT: [RawFd; 3] = [-1, -1, -1];
 
 /// Where a child failed (reported with errno over the pipe).
@@ -167,6 +172,8 @@ pub enum Stage {
     Exec,
     JoinNamespaces,
     Seccomp,
+    Helper,
+    Prepare,
     /// Keep last: `from_u32` checks against it.
     Volumes,
 }
@@ -197,6 +204,8 @@ impl Stage {
             Stage::Exec => "exec",
             Stage::JoinNamespaces => "join the container's namespaces",
             Stage::Seccomp => "install the seccomp filter",
+            Stage::Helper => "start the container's helper",
+            Stage::Prepare => "prepare the container process",
             Stage::Volumes => "mount a volume",
         }
     }
@@ -207,6 +216,8 @@ impl Stage {
 pub struct SpawnFailure {
     pub stage: Stage,
     pub errno: i32,
+    /// What went wrong, where the helper could say more than the errno.
+    pub message: String,
 }
 
 /// Everything the child touches, prepared before the clone. `argv` and `env`
@@ -227,7 +238,8 @@ struct Prepared {
     env: Vec<CString>,
     env_ptrs: Vec<*const libc::c_char>,
     candidates: Vec<CString>,
-    cwd_steps: Vec<CString>,
+    /// The working directory's components: (parent, name), outermost first.
+    cwd_steps: Vec<(CString, CString)>,
     cwd: CString,
     uid: libc::uid_t,
     gid: libc::gid_t,
@@ -313,12 +325,19 @@ impl Prepared {
         } else {
             c.cwd.clone()
         };
+        if !cwd.starts_with('/') {
+            return Err(Error::Invalid(format!(
+                "the working directory {cwd:?} is not an absolute path"
+            )));
+        }
         let mut cwd_steps = Vec::new();
-        let mut acc = String::new();
-        for part in cwd.split('/').filter(|p| !p.is_empty()) {
-            acc.push('/');
+        let mut acc = String::from("/");
+        for part in cwd.split('/').filter(|p| !p.is_empty() && *p != ".") {
+            cwd_steps.push((cstring(&acc)?, cstring(part)?));
+            if !acc.ends_with('/') {
+                acc.push('/');
+            }
             acc.push_str(part);
-            cwd_steps.push(cstring(&acc)?);
         }
         Ok(Prepared {
             rootfs: path_cstring(&c.rootfs)?,
@@ -426,13 +445,21 @@ fn errno() -> i32 {
     unsafe { *libc::__errno_location() }
 }
 
+/// Sends (stage, errno, message) to the parent over the error pipe, in one
+/// write (without allocating: it is called from the child of a clone too).
+pub(crate) fn report(err_fd: RawFd, stage: Stage, err: i32, message: &[u8]) {
+    let mut msg = [0u8; 512];
+    msg[..4].copy_from_slice(&(stage as u32).to_ne_bytes());
+    msg[4..8].copy_from_slice(&err.to_ne_bytes());
+    let n = message.len().min(msg.len() - 8);
+    msg[8..8 + n].copy_from_slice(&message[..n]);
+    unsafe { libc::write(err_fd, msg.as_ptr().cast(), 8 + n) };
+}
+
 /// Reports (stage, errno) to the parent and exits.
 fn fail(p: &Prepared, stage: Stage, err: i32) -> ! {
-    let mut msg = [0u8; 8];
-    msg[..4].copy_from_slice(&(stage as u32).to_ne_bytes());
-    msg[4..].copy_from_slice(&err.to_ne_bytes());
+    report(p.err_fd, stage, err, b"");
     unsafe {
-        libc::write(p.err_fd, msg.as_ptr().cast(), 8);
         libc::_exit(match (stage, err) {
             (Stage::Exec, libc::ENOENT) => 127,
             (Stage::Exec, _) => 126,
@@ -488,9 +515,20 @@ unsafe fn mkdir(path: &CStr, mode: libc::mode_t) {
     libc::mkdir(path.as_ptr(), mode);
 }
 
-extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
-    let p = unsafe { &*(arg as *const Prepared) };
-    unsafe { child(p) }
+/// openat2 of `path` under `root` as if `root` were `/` (RESOLVE_IN_ROOT),
+/// never through /proc's magic links.
+unsafe fn open_in_root(root: RawFd, path: &CStr, flags: libc::c_int, mode: u64) -> RawFd {
+    let mut how: libc::open_how = std::mem::zeroed();
+    how.flags = flags as u64;
+    how.mode = mode;
+    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+    libc::syscall(
+        libc::SYS_openat2,
+        root,
+        path.as_ptr(),
+        &how as *const libc::open_how,
+        std::mem::size_of::<libc::open_how>(),
+    ) as RawFd
 }
 
 /// The first steps of both children: die with the parent (the monitor, or
@@ -544,18 +582,19 @@ unsafe fn child(p: &Prepared) -> ! {
     );
     ok(p, Stage::BindFile, root);
     for (src, dst) in &p.files {
-        let mut how: libc::open_how = std::mem::zeroed();
-        // A symlink at the target is followed, but inside the root (RESOLVE_IN_ROOT).
-        how.flags = (libc::O_CREAT | libc::O_RDONLY | libc::O_CLOEXEC) as u64;
-        how.mode = 0o644;
-        how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
-        let t = libc::syscall(
-            libc::SYS_openat2,
-            root,
-            dst.as_ptr(),
-            &how as *const libc::open_how,
-            std::mem::size_of::<libc::open_how>(),
-        ) as libc::c_int;
+        // A symlink at the target is followed, but inside the root
+        // (RESOLVE_IN_ROOT). O_PATH: whatever the image put there (a FIFO
+        // would block an open, a device must not be opened) is never
+        // opened, only mounted over; a missing file is created.
+        let mut t = open_in_root(root, dst, libc::O_PATH | libc::O_CLOEXEC, 0);
+        if t < 0 && errno() == libc::ENOENT {
+            t = open_in_root(
+                root,
+                dst,
+                libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC,
+                0o644,
+            );
+        }
         if t < 0 {
             let e = errno();
             if e == libc::ENOENT {
@@ -690,6 +729,7 @@ const FSCONFIG_SET_STRING: libc::c_uint = 1;
 const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
 const FSMOUNT_CLOEXEC: libc::c_uint = 1;
 const MOUNT_ATTR_NODEV: libc::c_uint = 0x4;
+const MOUNT_ATTR_RDONLY: u64 = 0x1;
 
 /// The root: an overlay of the image's layers (top first) under the
 /// container's upper dir. Through the new mount API, one `lowerdir+` per
@@ -810,9 +850,22 @@ unsafe fn open_container_pty(p: &Prepared) -> RawFd {
     slave
 }
 
-/// The end of both paths (a new container, an exec into one): capabilities,
-/// user, working directory, stdio, exec.
+/// The end of both paths (a new container, an exec into one): stdio,
+/// capabilities, user, working directory, exec. The root is the
+/// container's by now.
 unsafe fn become_process(p: &Prepared, stdio: [RawFd; 3], tty: bool) -> ! {
+    // First the process's own 0, 1 and 2, and nothing else of ours but the
+    // error pipe (close-on-exec): no descriptor of the host is open while
+    // the working directory is looked up, nor after the exec.
+    for (target, fd) in stdio.iter().enumerate() {
+        if *fd >= 0 && *fd != target as RawFd {
+            ok(p, Stage::Exec, libc::dup2(*fd, target as RawFd));
+        }
+    }
+    if p.err_fd > 3 {
+        libc::syscall(libc::SYS_close_range, 3u32, (p.err_fd - 1) as u32, 0u32);
+    }
+    libc::syscall(libc::SYS_close_range, (p.err_fd + 1) as u32, u32::MAX, 0u32);
     // Capabilities: the bounding set first (needs CAP_SETPCAP), then the user.
     for cap in 0..=p.last_cap {
         if p.caps & (1u64 << cap) == 0
@@ -836,9 +889,25 @@ unsafe fn become_process(p: &Prepared, stdio: [RawFd; 3], tty: bool) -> ! {
     } else if !p.seccomp.is_empty() {
         ok(p, Stage::Seccomp, crate::seccomp::install(&p.seccomp));
     }
-    // The working directory is created if missing, as docker does.
-    for step in &p.cwd_steps {
-        mkdir(step, 0o755);
+    // The working directory, resolved inside the root (a symlink in the
+    // image cannot lead out, nor can /proc's magic links), created if
+    // missing, as docker does.
+    let root = libc::open(
+        c"/".as_ptr(),
+        libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+    );
+    ok(p, Stage::Workdir, root);
+    for (parent, name) in &p.cwd_steps {
+        let dir = open_in_root(
+            root,
+            parent,
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            0,
+        );
+        if dir >= 0 {
+            libc::mkdirat(dir, name.as_ptr(), 0o755);
+            libc::close(dir);
+        }
     }
     ok(
         p,
@@ -855,24 +924,22 @@ unsafe fn become_process(p: &Prepared, stdio: [RawFd; 3], tty: bool) -> ! {
     ok(p, Stage::SetUser, libc::setgid(p.gid));
     ok(p, Stage::SetUser, libc::setuid(p.uid));
     set_caps(p);
-    ok(p, Stage::Workdir, libc::chdir(p.cwd.as_ptr()));
+    // As the process's user: a directory it may not enter fails here.
+    let cwd = open_in_root(
+        root,
+        &p.cwd,
+        libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        0,
+    );
+    ok(p, Stage::Workdir, cwd);
+    ok(p, Stage::Workdir, libc::fchdir(cwd));
+    libc::close(cwd);
+    libc::close(root);
 
-    for (target, fd) in stdio.iter().enumerate() {
-        if *fd >= 0 && *fd != target as RawFd {
-            ok(p, Stage::Exec, libc::dup2(*fd, target as RawFd));
-        }
-    }
     if tty {
         ok(p, Stage::Exec, libc::setsid());
         ok(p, Stage::Exec, libc::ioctl(0, libc::TIOCSCTTY, 0));
     }
-    // No descriptor of ours survives the exec but 0, 1 and 2.
-    libc::syscall(
-        libc::SYS_close_range,
-        3u32,
-        u32::MAX,
-        libc::CLOSE_RANGE_CLOEXEC,
-    );
     if p.no_new_privileges && !p.seccomp.is_empty() {
         ok(p, Stage::Seccomp, crate::seccomp::install(&p.seccomp));
     }
@@ -913,25 +980,63 @@ struct MountAttr {
 /// -v, --tmpfs and --read-only, inside the new root (paths resolve in the container).
 unsafe fn mount_volumes(p: &Prepared) {
     let none = c"";
-    for b in &p.binds {
-        for step in &b.steps {
-            mkdir(step, 0o755);
-        }
-        if b.is_dir {
-            mkdir(&b.target, 0o755);
-        } else {
-            let fd = libc::open(
-                b.target.as_ptr(),
-                libc::O_CREAT | libc::O_RDONLY | libc::O_CLOEXEC,
-                0o644,
+    let root = libc::open(
+        c"/".as_ptr(),
+        libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+    );
+    ok(p, Stage::Volumes, root);
+    // Each mount point's directories, made where they resolve inside the
+    // root; the point itself opened there (O_PATH: never a FIFO's or a
+    // device's open), so the mount lands on what the lookup found.
+    let mount_point = |steps: &[CString], target: &CStr, dir: bool| -> RawFd {
+        for step in steps {
+            let fd = open_in_root(
+                root,
+                step,
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+                0,
             );
             if fd >= 0 {
                 libc::close(fd);
+            } else if errno() == libc::ENOENT {
+                mkdir(step, 0o755);
+            } else {
+                fail(p, Stage::Volumes, errno());
             }
         }
-        if !p.privileged {
+        let mut fd = open_in_root(root, target, libc::O_PATH | libc::O_CLOEXEC, 0);
+        if fd < 0 && errno() == libc::ENOENT {
+            if dir {
+                mkdir(target, 0o755);
+            } else {
+                let f = open_in_root(
+                    root,
+                    target,
+                    libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC,
+                    0o644,
+                );
+                if f >= 0 {
+                    libc::close(f);
+                }
+            }
+            fd = open_in_root(root, target, libc::O_PATH | libc::O_CLOEXEC, 0);
+        }
+        ok(p, Stage::Volumes, fd);
+        fd
+    };
+    for b in &p.binds {
+        let target = mount_point(&b.steps, &b.target, b.is_dir);
+        // nodev (unless --privileged) and, for :ro, read-only: on the whole
+        // tree (AT_RECURSIVE), so a mount under the bind's source is not
+        // left writable, as docker 25+ does.
+        let set = if p.privileged {
+            0
+        } else {
+            MOUNT_ATTR_NODEV as u64
+        } | if b.readonly { MOUNT_ATTR_RDONLY } else { 0 };
+        if set != 0 {
             let attr = MountAttr {
-                attr_set: MOUNT_ATTR_NODEV as u64,
+                attr_set: set,
                 ..Default::default()
             };
             ok(
@@ -954,42 +1059,30 @@ unsafe fn mount_volumes(p: &Prepared) {
                 libc::SYS_move_mount,
                 b.tree.as_raw_fd(),
                 c"".as_ptr(),
-                libc::AT_FDCWD,
-                b.target.as_ptr(),
-                MOVE_MOUNT_F_EMPTY_PATH,
+                target,
+                c"".as_ptr(),
+                MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
             ) as libc::c_int,
         );
-        if b.readonly {
-            ok(
-                p,
-                Stage::Volumes,
-                mount(
-                    none,
-                    &b.target,
-                    none,
-                    libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | nodev(p),
-                    none,
-                ),
-            );
-        }
+        libc::close(target);
     }
     for (steps, target) in &p.tmpfs {
-        for step in steps {
-            mkdir(step, 0o755);
-        }
-        mkdir(target, 0o755);
+        let fd = mount_point(steps, target, true);
+        let mut buf = [0u8; 32];
         ok(
             p,
             Stage::Volumes,
-            mount(
-                c"tmpfs",
-                target,
-                c"tmpfs",
+            libc::mount(
+                c"tmpfs".as_ptr(),
+                fd_path(fd, &mut buf),
+                c"tmpfs".as_ptr(),
                 libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-                c"mode=1777,size=65536k",
+                c"mode=1777,size=65536k".as_ptr().cast(),
             ),
         );
+        libc::close(fd);
     }
+    libc::close(root);
     // Last: the targets above were created in the root first.
     if p.readonly_root {
         ok(
@@ -1184,14 +1277,13 @@ unsafe fn set_caps(p: &Prepared) {
 const STACK_SIZE: usize = 1 << 20;
 
 /// Starts the container process; returns its pid (in the caller's pid
-/// namespace) once it has exec'd, or where and why it failed.
+/// namespace) once it has exec'd, or where and why it failed. The child of
+/// the clone re-executes the sealed helper at once (reexec.rs), which sets
+/// the container up from `config` and execs its command.
 pub fn spawn(config: &Config) -> Result<std::result::Result<i32, SpawnFailure>> {
-    let mut fds = [0 as RawFd; 2];
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(Error::io("pipe", io::Error::last_os_error()));
-    }
-    let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    let prepared = Prepared::new(config, wr.as_raw_fd())?;
+    check_stdio(config)?;
+    let (rd, wr) = error_pipe()?;
+    let reexec = crate::reexec::prepare(config, "spawn", wr.as_raw_fd(), 0)?;
     let mut flags = libc::CLONE_NEWNS
         | libc::CLONE_NEWPID
         | libc::CLONE_NEWUTS
@@ -1201,7 +1293,7 @@ pub fn spawn(config: &Config) -> Result<std::result::Result<i32, SpawnFailure>> 
         flags |= libc::CLONE_NEWNET;
     }
     let pid = match clone3(flags as u64) {
-        Some(0) => unsafe { child(&prepared) },
+        Some(0) => unsafe { crate::reexec::become_helper(&reexec) },
         Some(pid) => pid,
         // No clone3 here (an old kernel, or a seccomp filter answering ENOSYS):
         // clone(2) with a stack of our own.
@@ -1213,7 +1305,7 @@ pub fn spawn(config: &Config) -> Result<std::result::Result<i32, SpawnFailure>> 
                 child_main,
                 top,
                 flags,
-                &prepared as *const Prepared as *mut libc::c_void,
+                &reexec as *const crate::reexec::Reexec as *mut libc::c_void,
             )
         },
     };
@@ -1222,8 +1314,55 @@ pub fn spawn(config: &Config) -> Result<std::result::Result<i32, SpawnFailure>> 
     }
     drop(wr);
     let report = read_report(&rd, pid);
-    drop(prepared);
+    drop(reexec);
     Ok(report)
+}
+
+extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
+    let r = unsafe { &*(arg as *const crate::reexec::Reexec) };
+    unsafe { crate::reexec::become_helper(r) }
+}
+
+/// The container's stdio are descriptors the caller made for it (pipes it
+/// relays, /dev/null) or its own pty: never inherited by accident.
+fn check_stdio(config: &Config) -> Result<()> {
+    if config.tty_socket < 0 && config.stdio.contains(&-1) && config.stdio != INHERIT {
+        return Err(Error::Invalid(
+            "stdio: give all three descriptors, or none for /dev/null".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn error_pipe() -> Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as RawFd; 2];
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(Error::io("pipe", io::Error::last_os_error()));
+    }
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// In the helper (a fresh process, single-threaded): the new container's
+/// set-up, from the namespaces the clone made, to the exec.
+pub fn helper_spawn(config: &Config, err_fd: RawFd) -> Result<std::convert::Infallible> {
+    let prepared = Prepared::new(config, err_fd)?;
+    unsafe { child(&prepared) }
+}
+
+/// In the helper: joins the container whose init is `pid` and runs the
+/// process there (see `exec_in`).
+pub fn helper_exec(config: &Config, err_fd: RawFd, pid: i32) -> Result<std::convert::Infallible> {
+    // Until its exec, this process must not be open to the container's
+    // processes (its /proc/<pid>/exe, its memory).
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    let prepared = Prepared::new(config, err_fd)?;
+    let mut ns = Vec::new();
+    for name in ["cgroup", "ipc", "uts", "net", "pid", "mnt"] {
+        let path = format!("/proc/{pid}/ns/{name}");
+        let f = std::fs::File::open(&path).map_err(|e| Error::io(format!("open {path}"), e))?;
+        ns.push(OwnedFd::from(f));
+    }
+    unsafe { exec_child(&prepared, &ns) }
 }
 
 /// struct clone_args (the fields up to `cgroup`, CLONE_ARGS_SIZE_VER2).
@@ -1271,12 +1410,18 @@ fn clone3(flags: u64) -> Option<i32> {
 }
 
 /// What a child reported before its exec: nothing (the pipe closed on exec)
-/// means it runs as `pid`; else (stage, errno), and the child is reaped.
+/// means it runs as `pid`; else (stage, errno, message), and the child is reaped.
 fn read_report(rd: &OwnedFd, pid: i32) -> std::result::Result<i32, SpawnFailure> {
-    let mut msg = [0u8; 8];
+    let mut msg = [0u8; 512];
     let mut got = 0usize;
-    while got < 8 {
-        let n = unsafe { libc::read(rd.as_raw_fd(), msg[got..].as_mut_ptr().cast(), 8 - got) };
+    while got < msg.len() {
+        let n = unsafe {
+            libc::read(
+                rd.as_raw_fd(),
+                msg[got..].as_mut_ptr().cast(),
+                msg.len() - got,
+            )
+        };
         if n < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
             continue;
         }
@@ -1288,14 +1433,21 @@ fn read_report(rd: &OwnedFd, pid: i32) -> std::result::Result<i32, SpawnFailure>
     if got == 0 {
         return Ok(pid);
     }
-    let stage = u32::from_ne_bytes(msg[..4].try_into().unwrap());
-    let err = i32::from_ne_bytes(msg[4..].try_into().unwrap());
+    let (stage, err) = if got >= 8 {
+        (
+            u32::from_ne_bytes(msg[..4].try_into().unwrap()),
+            i32::from_ne_bytes(msg[4..8].try_into().unwrap()),
+        )
+    } else {
+        (Stage::Helper as u32, libc::EPROTO)
+    };
     // The child exits right after reporting: reap it.
     let mut status = 0;
     unsafe { libc::waitpid(pid, &mut status, 0) };
     Err(SpawnFailure {
         stage: Stage::from_u32(stage).unwrap_or(Stage::Exec),
         errno: err,
+        message: String::from_utf8_lossy(if got > 8 { &msg[8..got] } else { &[] }).into_owned(),
     })
 }
 
@@ -1306,33 +1458,21 @@ fn read_report(rd: &OwnedFd, pid: i32) -> std::result::Result<i32, SpawnFailure>
 /// capabilities, user and environment rules as `spawn`). Returns the pid of
 /// the intermediate child, which exits with the process's exit code.
 pub fn exec_in(pid: i32, config: &Config) -> Result<std::result::Result<i32, SpawnFailure>> {
-    let mut fds = [0 as RawFd; 2];
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(Error::io("pipe", io::Error::last_os_error()));
-    }
-    let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    let prepared = Prepared::new(config, wr.as_raw_fd())?;
-    let mut ns = Vec::new();
-    for name in ["cgroup", "ipc", "uts", "net", "pid", "mnt"] {
-        let path = format!("/proc/{pid}/ns/{name}");
-        let f = std::fs::File::open(&path).map_err(|e| Error::io(format!("open {path}"), e))?;
-        ns.push(OwnedFd::from(f));
-    }
+    check_stdio(config)?;
+    let (rd, wr) = error_pipe()?;
+    let reexec = crate::reexec::prepare(config, "exec", wr.as_raw_fd(), pid)?;
     let child = unsafe { libc::fork() };
     if child < 0 {
         return Err(Error::io("fork", io::Error::last_os_error()));
     }
     if child == 0 {
-        unsafe { exec_child(&prepared, &ns) }
+        unsafe { crate::reexec::become_helper(&reexec) }
     }
     drop(wr);
     Ok(read_report(&rd, child))
 }
 
 unsafe fn exec_child(p: &Prepared, ns: &[OwnedFd]) -> ! {
-    // Until its exec, this process is a copy of the caller: processes of the
-    // container may not open its /proc/<pid>/exe or read its memory.
-    libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
     join_cgroups(p);
     for fd in ns {
         ok(p, Stage::JoinNamespaces, libc::setns(fd.as_raw_fd(), 0));

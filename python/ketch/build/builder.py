@@ -359,8 +359,14 @@ class Builder:
             sys.stdout.flush()
             if self.opts.quiet:  # -q: the step's output only if it fails
                 log = tempfile.TemporaryFile()
-            pid, _ = ctr.start(self.store, c, stdin=False, output=log.fileno() if log else None)
-            code = ctr.wait(self.store, c, pid)
+            from ..runtime.stdio import Pipes
+
+            io = Pipes(out=log.fileno() if log else 1, err=log.fileno() if log else 2)
+            try:
+                pid, _ = ctr.start(self.store, c, io=io)
+                code = ctr.wait(self.store, c, pid, io)
+            finally:
+                io.close()
             if code != 0:
                 if log is not None:
                     log.seek(0)

@@ -96,13 +96,23 @@ def run(
             finally:
                 os.close(master)
             return ctr.wait(store, c, pid)
-        # Without -t the container shares the caller's stdout and stderr, and
-        # its stdin with -i (else it reads /dev/null, as under docker).
-        pid, _ = ctr.start(store, c, stdin=interactive)
-        return ctr.wait(store, c, pid)
+        return _attached(store, c, interactive)
     finally:
         if rm:
             ctr.remove(store, c.id, force=True, volumes_too=True)
+
+
+def _attached(store: Store, c: ctr.Container, interactive: bool) -> int:
+    """Without -t: the container's output relayed to ours, and our stdin to
+    its with -i (else it reads an empty pipe, as /dev/null under docker)."""
+    from ..runtime.stdio import Pipes
+
+    io = Pipes(interactive)
+    try:
+        pid, _ = ctr.start(store, c, io=io)
+        return ctr.wait(store, c, pid, io)
+    finally:
+        io.close()
 
 
 def _status(c: ctr.Container) -> str:
@@ -357,8 +367,7 @@ def start(store: Store, names: list[str], attach: bool, interactive: bool = Fals
                 print(n)
                 continue
             if attach:
-                pid, _ = ctr.start(store, c, stdin=interactive)
-                rc = ctr.wait(store, c, pid)
+                rc = _attached(store, c, interactive)
             else:
                 ctr.start_detached(store, c)
                 print(n)

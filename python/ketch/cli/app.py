@@ -475,23 +475,29 @@ def exec_(
 ) -> int:
     """Execute a command in a running container"""
     from ..runtime.containers import exec_in, wait_forwarding
+    from ..runtime.stdio import Pipes
 
     store = _store()
-    pid, master = exec_in(
-        store, container, list(args), env=list(env or []), workdir=workdir, user=user, tty=tty, detach=detach
-    )
-    if detach:
-        return 0
-    if master is not None:
-        import os
+    io = Pipes(interactive) if not tty and not detach else None
+    try:
+        pid, master = exec_in(
+            store, container, list(args), env=list(env or []), workdir=workdir, user=user, tty=tty, detach=detach, io=io
+        )
+        if detach:
+            return 0
+        if master is not None:
+            import os
 
-        from ..runtime import tty as term
+            from ..runtime import tty as term
 
-        try:
-            term.relay(master, interactive)
-        finally:
-            os.close(master)
-    return wait_forwarding(pid)
+            try:
+                term.relay(master, interactive)
+            finally:
+                os.close(master)
+        return wait_forwarding(pid, io.relay if io is not None else None)
+    finally:
+        if io is not None:
+            io.close()
 
 
 @command("commit", allow_interspersed_args=True)

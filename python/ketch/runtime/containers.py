@@ -14,15 +14,19 @@ import re
 import shutil
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import _native
 from ..errors import ConflictError, ContainerNotFound, KetchError, SpawnError
 from ..store import Store
 from ..store import images as imgs
 from . import caps, cgroups, spec
+
+if TYPE_CHECKING:
+    from .stdio import Pipes
 
 _ADJ = "admiring brave clever dreamy eager festive gallant happy jolly keen lucid modest nifty serene".split()
 _NAMES = "babbage curie darwin euler fermi galois hopper lovelace noether pascal ritchie shannon turing wozniak".split()
@@ -527,22 +531,32 @@ def _process(store: Store, c: Container, cgroup_procs: list[str], netns: str | N
         "binds": [tuple(b) for b in p.get("binds", [])],
         "tmpfs": p.get("tmpfs", []),
         "readonly_root": p.get("readonly_root", False),
+        "helper": helper_program(),
     }
 
 
-def start(
-    store: Store, c: Container, tty: bool = False, stdin: bool = True, output: int | None = None
-) -> tuple[int, int | None]:
+def helper_program() -> str:
+    """`ketch-monitor` beside the extension: a sealed in-memory copy of it is
+    the process that crosses into every container (rust/src/reexec.rs), so
+    no container process is ever a copy of this interpreter."""
+    program = Path(_native.__file__).with_name("ketch-monitor")
+    if not os.access(program, os.X_OK):
+        raise KetchError(
+            f"{program} is missing: ketch starts container processes only through it; "
+            "reinstall ketch (scripts/setup.sh builds it)"
+        )
+    return str(program)
+
+
+def start(store: Store, c: Container, tty: bool = False, io: Pipes | None = None) -> tuple[int, int | None]:
     """Starts the container's process; returns its pid and, with `tty`, the
     master side of the pty it got from its own devpts (its stdin, stdout,
     stderr and controlling terminal). Exec failures raise SpawnError with
-    docker's exit codes (127 not found, 126 not executable). Without
-    `stdin` (no -i), the process reads /dev/null, as docker's does;
-    `output` is a descriptor for its stdout and stderr (default: the caller's)."""
+    docker's exit codes (127 not found, 126 not executable). Without `tty`
+    its stdio are `io`'s pipes (never the caller's own files); without `io`, /dev/null."""
     ours, theirs = _socketpair() if tty else (None, None)
     p = c.config
     procs = cgroups.create(c.id, cgroups.Limits(**p.get("limits", {})))
-    null = -1 if stdin or tty else os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
     try:
         att = _attach_network(store, c)
         if att is not None:
@@ -550,9 +564,7 @@ def start(
         pid = _native.spawn(
             _process(store, c, procs, att.netns if att is not None else None),
             theirs.fileno() if theirs is not None else -1,
-            (null, -1 if output is None else output, -1 if output is None else output)
-            if null >= 0 or output is not None
-            else None,
+            io.child if io is not None and not tty else None,
         )
     except BaseException as e:
         for sock in (ours, theirs):
@@ -570,8 +582,8 @@ def start(
             )
         raise _describe(e, p["argv"][0]) from e
     finally:
-        if null >= 0:
-            os.close(null)
+        if io is not None:
+            io.started()
     with store.db.write() as db:
         db.execute(
             "UPDATE containers SET state='running', pid=?, pid_start=?, started=?, exit_code=NULL WHERE id=?",
@@ -723,7 +735,7 @@ def start_detached(store: Store, c: Container, autoremove: bool = False) -> int:
     with os.fdopen(r, "rb") as f:
         answer = f.read().decode()
     if not answer or answer.startswith("error"):
-        # "error ERRNO STAGE", or nothing if the monitor died first
+        # "error ERRNO WHAT", or nothing if the monitor died first
         cgroups.remove(c.id)
         _release_network(store, c)
         fields = answer.split(" ", 2)
@@ -832,9 +844,10 @@ def _describe(e: SpawnError, cmd: str) -> KetchError:
     return err
 
 
-def wait(store: Store, c: Container, pid: int) -> int:
-    """Waits for the process, forwarding SIGINT/SIGTERM/SIGHUP to it, and records its exit."""
-    code = wait_forwarding(pid)
+def wait(store: Store, c: Container, pid: int, io: Pipes | None = None) -> int:
+    """Waits for the process (relaying `io` until it ends), forwarding
+    SIGINT/SIGTERM/SIGHUP to it, and records its exit."""
+    code = wait_forwarding(pid, io.relay if io is not None else None)
     cgroups.remove(c.id)
     with store.db.write() as db:
         db.execute(
@@ -855,12 +868,13 @@ def exec_in(
     user: str | None = None,
     tty: bool = False,
     detach: bool = False,
+    io: Pipes | None = None,
 ) -> tuple[int, int | None]:
     """`docker exec`: a process in the running container's cgroups and
     namespaces, with its capabilities, seccomp filter and environment.
     Returns the pid to wait for and, with `tty`, the master side of the pty
-    it got from the container's devpts. With `detach` it runs on after the
-    caller, its stdio on /dev/null."""
+    it got from the container's devpts. Without `tty` its stdio are `io`'s
+    pipes; with `detach` (or without `io`) it runs on /dev/null, and after the caller."""
     import socket
 
     c = lookup(store, ref)
@@ -885,17 +899,17 @@ def exec_in(
         "gid": gid,
         "groups": groups,
         "cgroup_procs": procs,
+        "helper": helper_program(),
         **_confinement(p),
     }
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET) if tty and not detach else (None, None)
-    null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC) if detach else -1
     try:
         pid = _native.exec_in(
             c.pid,
             process,
             theirs.fileno() if theirs is not None else -1,
             detach,
-            (null, null, null) if detach else None,
+            io.child if io is not None and not detach and not tty else None,
         )
         master = None
         if ours is not None and theirs is not None:
@@ -909,12 +923,13 @@ def exec_in(
         for sock in (ours, theirs):
             if sock is not None:
                 sock.close()
-        if null >= 0:
-            os.close(null)
+        if io is not None:
+            io.started()
 
 
-def wait_forwarding(pid: int) -> int:
-    """Waits for a child, forwarding SIGINT/SIGTERM/SIGHUP to it; its exit code as docker reports it."""
+def wait_forwarding(pid: int, relay: Callable[[int], None] | None = None) -> int:
+    """Waits for a child (after `relay(pid)`, which copies its stdio until it
+    ends), forwarding SIGINT/SIGTERM/SIGHUP to it; its exit code as docker reports it."""
     forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     old = {s: signal.getsignal(s) for s in forwarded}
 
@@ -927,6 +942,8 @@ def wait_forwarding(pid: int) -> int:
     for s in forwarded:
         signal.signal(s, forward)
     try:
+        if relay is not None:
+            relay(pid)
         while (code := _native.wait(pid)) is None:
             pass
     finally:

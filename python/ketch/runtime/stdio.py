@@ -1,0 +1,131 @@
+"""A container's stdin, stdout and stderr without -t: pipes that ketch
+relays, never the caller's own files (the caller's terminal would let the
+container type into the user's shell with TIOCSTI; a redirected stdout
+would let it reopen and read or truncate the user's file through
+/proc/self/fd). With -t the container has a pty of its own (tty.py).
+
+    io = Pipes(interactive=True)     # before the spawn
+    pid = spawn(..., stdio=io.child)
+    io.started()                      # the container holds its ends now
+    code = wait_forwarding(pid, io.relay)
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import select
+
+
+def _write_all(fd: int, data: bytes) -> bool:
+    """False once the reader is gone (a closed pipe: `ketch run ... | head -1`)."""
+    try:
+        while data:
+            data = data[os.write(fd, data) :]
+    except BrokenPipeError:
+        return False
+    return True
+
+
+class Pipes:
+    """Three pipes for a container process. The caller's stdin is copied to
+    the container's with `interactive` (-i); without it the container reads
+    an empty pipe (end of file at once, as /dev/null). Its stdout and stderr
+    are copied to `out` and `err` (the caller's 1 and 2 by default)."""
+
+    def __init__(self, interactive: bool = False, out: int = 1, err: int = 2, stdin: int = 0) -> None:
+        self._fds: list[int] = []
+        in_r, self._in_w = self._pipe()
+        out_r, out_w = self._pipe()
+        err_r, err_w = self._pipe()
+        self.child = (in_r, out_w, err_w)
+        self._src = stdin if interactive else None
+        self._outs = {out_r: out, err_r: err}
+        if not interactive:
+            self._close(self._in_w)
+        else:
+            os.set_blocking(self._in_w, False)
+
+    def _pipe(self) -> tuple[int, int]:
+        r, w = os.pipe2(os.O_CLOEXEC)
+        self._fds += [r, w]
+        return r, w
+
+    def _close(self, fd: int) -> None:
+        if fd in self._fds:
+            self._fds.remove(fd)
+            os.close(fd)
+
+    def started(self) -> None:
+        """The container holds its ends: ours go, so its exit is our end of file."""
+        for fd in self.child:
+            self._close(fd)
+
+    def close(self) -> None:
+        for fd in list(self._fds):
+            self._close(fd)
+
+    def relay(self, pid: int) -> None:
+        """Copies until the process `pid` (our child) has ended, then what
+        its pipes still hold. Signals are handled between calls (PEP 475)."""
+        pidfd = os.pidfd_open(pid)
+        pending = b""
+        src = self._src
+        try:
+            while self._outs:
+                reading = list(self._outs) + [pidfd]
+                if src is not None and not pending:
+                    reading.append(src)
+                writing = [self._in_w] if pending else []
+                ready, can_write, _ = select.select(reading, writing, [])
+                for fd in ready:
+                    if fd == pidfd:
+                        self._drain()
+                        return
+                    if fd == src:
+                        data = os.read(src, 65536)
+                        if data:
+                            pending = data
+                        else:  # end of the caller's input: the container's too
+                            src = None
+                            self._close(self._in_w)
+                    else:
+                        self._copy(fd)
+                if can_write and pending:
+                    try:
+                        pending = pending[os.write(self._in_w, pending) :]
+                    except BlockingIOError:
+                        pass
+                    except BrokenPipeError:  # the container closed its stdin
+                        pending, src = b"", None
+                        self._close(self._in_w)
+        finally:
+            os.close(pidfd)
+            self.close()
+
+    def _copy(self, fd: int) -> bool:
+        """One read from a container pipe to its destination; False at its end."""
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return False
+        if not data:
+            del self._outs[fd]
+            self._close(fd)
+            return False
+        if not _write_all(self._outs[fd], data):
+            self._outs[fd] = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+            self._fds.append(self._outs[fd])
+        return True
+
+    def _drain(self) -> None:
+        """After the process: what is in the pipes now, without waiting for
+        processes it left behind (an exec'd shell's background job)."""
+        for fd in list(self._outs):
+            os.set_blocking(fd, False)
+            try:
+                while self._copy(fd):
+                    pass
+            except OSError as e:
+                if e.errno != errno.EAGAIN:
+                    raise

@@ -1,0 +1,237 @@
+"""What a container could reach of the host through ketch's own process:
+the caller's terminal and files, the interpreter behind /proc/self/exe, a
+descriptor leaked into ketch, a working directory through /proc, a
+read-only bind's submounts, a FIFO at a file ketch mounts. Each attack is
+a real image or a real leaked descriptor; each test checks the host."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import KETCH, Ketch, requires_root
+from imagekit import Entry, busybox_entries, tar_bytes
+
+pytestmark = requires_root
+
+# ioctl(0, TIOCSTI, "echo PWNED\n") one byte at a time: prints 0 if it typed, else -errno.
+_TIOCSTI_C = r"""
+#include <errno.h>
+#include <stdio.h>
+#include <sys/ioctl.h>
+int main(void) {
+    const char *s = "echo PWNED\n";
+    long r = 0;
+    for (const char *c = s; *c; c++)
+        if (ioctl(0, TIOCSTI, c) < 0) { r = -errno; break; }
+    printf("%ld\n", r);
+    return 0;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def tiocsti(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is needed to build the static TIOCSTI helper (scripts/setup.sh installs it)")
+    d = tmp_path_factory.mktemp("tiocsti")
+    (d / "t.c").write_text(_TIOCSTI_C)
+    subprocess.run(["gcc", "-static", "-O2", "-o", str(d / "t"), str(d / "t.c")], check=True)
+    return (d / "t").read_bytes()
+
+
+def test_without_t_the_container_gets_pipes_not_the_callers_files(ketch: Ketch, tmp_path: Path) -> None:
+    ketch.import_busybox("bb")
+    out, err = tmp_path / "out.txt", tmp_path / "err.txt"
+    out.write_text("SECRET-OUT\n")
+    err.write_text("SECRET-ERR\n")
+    script = "for i in 0 1 2; do ls -l /proc/self/fd/$i | sed 's/.*-> //'; done; : > /proc/self/fd/2; echo done"
+    with open(out, "a") as o, open(err, "a") as e:
+        p = subprocess.run(
+            [KETCH, "run", "--rm", "-i", "bb", "sh", "-c", script],
+            stdin=subprocess.DEVNULL,
+            stdout=o,
+            stderr=e,
+            env=ketch.env,
+            timeout=120,
+        )
+    assert p.returncode == 0
+    lines = out.read_text().splitlines()
+    # The user's files are untouched: the container wrote into pipes that ketch copied.
+    assert lines[0] == "SECRET-OUT"
+    assert err.read_text().startswith("SECRET-ERR\n")
+    links = lines[1:4]
+    assert all(link.startswith("pipe:[") for link in links), links
+    assert str(tmp_path) not in out.read_text()
+    assert lines[4] == "done"
+
+
+def test_without_t_the_callers_terminal_is_out_of_reach(ketch: Ketch, tiocsti: bytes) -> None:
+    ketch.import_busybox("bb", [Entry("bin/tiocsti", data=tiocsti, mode=0o755)])
+    master, slave = pty.openpty()
+    try:
+        p = subprocess.Popen(
+            [KETCH, "run", "--rm", "-i", "bb", "sh", "-c", "[ -t 0 ] && echo tty0; [ -t 1 ] && echo tty1; tiocsti"],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=ketch.env,
+            start_new_session=True,
+        )
+        got = b""
+        deadline = time.monotonic() + 120
+        while p.poll() is None and time.monotonic() < deadline:
+            if select.select([master], [], [], 0.2)[0]:
+                got += os.read(master, 4096)
+        assert p.wait(5) == 0
+        while select.select([master], [], [], 0.2)[0]:
+            got += os.read(master, 4096)
+        text = got.decode(errors="replace")
+        assert "tty0" not in text and "tty1" not in text, text
+        # TIOCSTI fails (ENOTTY on a pipe) and nothing waits in the terminal's input queue.
+        assert "-25" in text.split(), text
+        os.set_blocking(slave, False)
+        with pytest.raises(BlockingIOError):
+            os.read(slave, 100)
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def _host_python_libraries() -> list[Entry]:
+    """The loader and libraries the host's interpreter needs, at their host
+    paths: an image can ship them, so that a host binary run inside the
+    container would start."""
+    out = subprocess.run(["ldd", os.path.realpath(sys.executable)], capture_output=True, text=True).stdout
+    paths = {tok for tok in out.split() if tok.startswith("/")}
+    return [Entry(p.lstrip("/"), data=Path(p).read_bytes(), mode=0o755) for p in sorted(paths)]
+
+
+def test_proc_self_exe_never_runs_the_host_interpreter(ketch: Ketch) -> None:
+    """A script whose interpreter is /proc/self/exe runs what the container's
+    process was before its exec: a sealed copy of ketch's static helper, not
+    the host's python (nor any host file the container could reopen), even
+    when the image ships the loader and libraries python needs."""
+    script = b"#!/proc/self/exe\nimport sys; print('PYTHON-RAN', sys.version)\n"
+    ketch.import_busybox("bb", [Entry("bin/x", data=script, mode=0o755), *_host_python_libraries()])
+    r = ketch("run", "--rm", "bb", "/bin/x")
+    assert "python" not in (r.out + r.err).lower(), r.out + r.err
+    assert r.rc != 0
+    ketch("run", "-d", "--name", "cc", "bb", "sleep", "60", check=True)
+    r = ketch("exec", "cc", "/bin/x")
+    assert "python" not in (r.out + r.err).lower(), r.out + r.err
+    assert r.rc != 0
+    ketch("rm", "-f", "cc", check=True)
+
+
+def test_a_leaked_descriptor_does_not_reach_the_container(ketch: Ketch, tmp_path: Path) -> None:
+    """CVE-2024-21626: a directory descriptor of the host left open in ketch
+    must be closed before the working directory is looked up, and the
+    working directory resolves inside the root."""
+    ketch.import_busybox("bb")
+    host = tmp_path / "hostdir"
+    host.mkdir()
+    (host / "HOSTMARKER").write_text("x")
+    fd = os.open(host, os.O_RDONLY | os.O_DIRECTORY)  # inheritable once passed
+    try:
+        for flags in (["-w", f"/proc/self/fd/{fd}"], []):
+            p = subprocess.run(
+                [KETCH, "run", "--rm", *flags, "bb", "sh", "-c", f"ls /proc/self/fd/; ls /proc/self/fd/{fd}/ .; pwd"],
+                capture_output=True,
+                text=True,
+                env=ketch.env,
+                pass_fds=(fd,),
+                timeout=120,
+            )
+            assert "HOSTMARKER" not in p.stdout + p.stderr
+            if flags:
+                assert p.returncode != 0  # no such directory inside the container
+            else:
+                # Only the container's own stdio (and ls's directory) are open in there.
+                assert p.stdout.split()[:5] == ["0", "1", "2", "3", ".:"], p.stdout
+        ketch("run", "-d", "--name", "cc", "bb", "sleep", "60", check=True)
+        p = subprocess.run(
+            [KETCH, "exec", "-w", f"/proc/self/fd/{fd}", "cc", "ls"],
+            capture_output=True,
+            text=True,
+            env=ketch.env,
+            pass_fds=(fd,),
+            timeout=120,
+        )
+        assert "HOSTMARKER" not in p.stdout + p.stderr and p.returncode != 0
+        ketch("rm", "-f", "cc", check=True)
+    finally:
+        os.close(fd)
+    assert sorted(os.listdir(host)) == ["HOSTMARKER"]
+
+
+def test_build_workdir_through_proc_stays_inside(ketch: Ketch, tmp_path: Path) -> None:
+    ketch.import_busybox("bb")
+    host = tmp_path / "hostdir"
+    host.mkdir()
+    (host / "HOSTMARKER").write_text("x")
+    fd = os.open(host, os.O_RDONLY | os.O_DIRECTORY)
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM bb\nWORKDIR /proc/self/fd/{fd}\nRUN ls; touch escaped\n")
+    try:
+        p = subprocess.run(
+            [KETCH, "build", "-t", "w", str(ctx)],
+            capture_output=True,
+            text=True,
+            env=ketch.env,
+            pass_fds=(fd,),
+            timeout=300,
+        )
+    finally:
+        os.close(fd)
+    assert "HOSTMARKER" not in p.stdout + p.stderr
+    assert p.returncode != 0
+    assert sorted(os.listdir(host)) == ["HOSTMARKER"]
+
+
+def test_read_only_bind_is_read_only_below_too(ketch: Ketch, tmp_path: Path) -> None:
+    ketch.import_busybox("bb")
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(src / "sub")], check=True)
+    try:
+        r = ketch("run", "--rm", "-v", f"{src}:/data:ro", "bb", "sh", "-c", "touch /data/sub/x; touch /data/y; echo $?")
+        assert os.listdir(src / "sub") == []
+        assert sorted(os.listdir(src)) == ["sub"]
+        assert "Read-only file system" in r.err, r.err
+    finally:
+        subprocess.run(["umount", str(src / "sub")], check=True)
+
+
+def test_fifo_where_ketch_mounts_a_file_does_not_hang(ketch: Ketch) -> None:
+    """An image whose /etc (a link to /conf) holds a FIFO named hostname:
+    ketch mounts its file over the FIFO without opening it."""
+    fifo = [
+        Entry("conf/", "dir"),
+        Entry("conf/hostname", kind="fifo"),
+        Entry("conf/passwd", data=b"root:x:0:0::/:/bin/sh\n"),
+    ]
+    entries = [e for e in busybox_entries() if not e.name.startswith("etc/")] + [
+        Entry("etc", "symlink", link="conf"),
+        *fifo,
+    ]
+    tar = ketch.root.parent / "fifo.tar"
+    tar.write_bytes(tar_bytes(entries))
+    ketch("import", str(tar), "bb", check=True)
+    p = subprocess.run(
+        [KETCH, "run", "--rm", "-h", "fifohost", "bb", "cat", "/etc/hostname"],
+        capture_output=True,
+        text=True,
+        env=ketch.env,
+        timeout=60,
+    )
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "fifohost"
