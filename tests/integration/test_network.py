@@ -10,6 +10,7 @@ import ipaddress
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Ketch, requires_root, wait_for
+from imagekit import Entry
 
 pytestmark = requires_root
 
@@ -401,3 +403,51 @@ def test_connect_and_disconnect_a_running_container(net: Ketch, tmp_path: Path) 
     assert wait_for(
         lambda: links() == [] and not [p for p in Path("/sys/class/net").iterdir() if p.name.startswith("vx")]
     )
+
+
+# -- what a container must not reach -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def spoof(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is needed to build the static frame helper (scripts/setup.sh installs it)")
+    d = tmp_path_factory.mktemp("spoof")
+    src = Path(__file__).with_name("spoof.c")
+    subprocess.run(["gcc", "-static", "-O2", "-o", str(d / "spoof"), str(src)], check=True)
+    return (d / "spoof").read_bytes()
+
+
+def test_a_container_cannot_reach_the_hosts_loopback(net: Ketch, spoof: bytes) -> None:
+    """A frame made by hand (CAP_NET_RAW is a default capability) to the
+    gateway's MAC, addressed to 127.0.0.1: a service bound only to the
+    host's loopback must not receive it."""
+    net.import_busybox("spoofbox", [Entry("bin/spoof", data=spoof, mode=0o755)])
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as srv:
+        srv.bind(("127.0.0.1", 0))
+        srv.settimeout(2)
+        port = srv.getsockname()[1]
+        r = net("run", "--rm", "--network", "bridge", "spoofbox", "spoof", str(port))
+        assert r.rc == 0 and int(r.out.split()[-1]) > 0, (r.out, r.err)  # the frame left the container
+        with pytest.raises(TimeoutError):
+            srv.recvfrom(100)
+
+
+def test_user_networks_refuse_reserved_ranges(net: Ketch) -> None:
+    for subnet in ("127.0.0.0/24", "169.254.10.0/24", "224.1.0.0/24", "240.0.0.0/24", "0.0.0.0/24"):
+        r = net("network", "create", "--subnet", subnet, "bad")
+        assert r.rc != 0 and "reserved" in r.err, (subnet, r.err)
+        assert "Traceback" not in r.err
+    assert "bad" not in net("network", "ls").out
+
+
+def test_build_run_is_on_the_default_bridge(net: Ketch, tmp_path: Path) -> None:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM netbox\nRUN cat /proc/net/route > /routes; ls /sys/class/net > /links\n")
+    net.env.pop("KETCH_DEFAULT_NETWORK")  # what a user gets: no --network
+    net("build", "-t", "routes", str(ctx), check=True)
+    r = net("run", "--rm", "--network", "none", "routes", "cat", "/links")
+    assert r.out.split() == ["eth0", "lo"], r.out  # the bridge's eth0, not the host's links
+    host_links = sorted(p.name for p in Path("/sys/class/net").iterdir())
+    assert r.out.split() != host_links

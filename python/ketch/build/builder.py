@@ -44,7 +44,7 @@ class Options:
     target: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
     pull: bool = False
-    network: str = "host"
+    network: str = "default"  # RUN on the default bridge, as docker's builder
 
 
 @dataclass

@@ -729,8 +729,9 @@ def build(
     label: Annotated[list[str] | None, typer.Option("--label", help="Set metadata for an image")] = None,
     pull: Annotated[bool, typer.Option("--pull", help="Always attempt to pull a newer version of the image")] = False,
     network: Annotated[
-        str, typer.Option("--network", help="Networking mode for the RUN instructions (host, none)")
-    ] = "host",
+        str | None,
+        typer.Option("--network", help="Networking mode for the RUN instructions (default: the default bridge)"),
+    ] = None,
     iidfile: Annotated[str | None, typer.Option("--iidfile", help="Write the image ID to the file")] = None,
 ) -> None:
     """Build an image from a Dockerfile"""
@@ -756,7 +757,7 @@ def build(
         target=target,
         labels=labels,
         pull=pull,
-        network=network,
+        network=network or os.environ.get("KETCH_DEFAULT_NETWORK") or "default",
     )
     image_id = do_build(_store(), path, opts)
     if iidfile:

@@ -103,6 +103,8 @@ def _host_networks() -> list[ipaddress.IPv4Network]:
 
 
 PREDEFINED = ("bridge", "host", "none")
+# "this network", loopback, link-local, multicast and the reserved block: never a bridge's subnet.
+_RESERVED = ("0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4", "240.0.0.0/4")
 
 
 def create(store: Store, name: str, subnet: str | None = None, gateway: str | None = None) -> Network:
@@ -116,6 +118,8 @@ def create(store: Store, name: str, subnet: str | None = None, gateway: str | No
         gw = ipaddress.IPv4Address(gateway) if gateway else net[1]
     except ValueError as e:
         raise KetchError(f"invalid subnet or gateway: {e}") from None
+    if any(net.overlaps(ipaddress.IPv4Network(r)) for r in _RESERVED):
+        raise KetchError(f"invalid subnet {net}: it is in a reserved range (loopback, link-local, multicast or reserved)")
     if gw not in net or net.num_addresses < 4:
         raise KetchError(f"no matching subnet for gateway {gw}" if gw not in net else f"subnet {net} is too small")
     for other in [_row(r).subnet for r in store.db.query("SELECT * FROM networks")] + _host_networks():
@@ -248,7 +252,15 @@ def _base_rules(net: Network) -> None:
         f"-A {post} -s {net.subnet} ! -o {net.bridge} -m comment --comment {tag} -j MASQUERADE",
         f"-A {post} -s 127.0.0.0/8 -o {net.bridge} -m comment --comment {tag} -j MASQUERADE",
     ]
-    _iptables_restore("*filter\n" + "\n".join(lines_f) + "\nCOMMIT\n*nat\n" + "\n".join(lines_n) + "\nCOMMIT\n")
+    # route_localnet lets the host's own 127.0.0.1 traffic reach the bridge;
+    # nothing arriving FROM the bridge may reach the host's loopback (a
+    # container's hand-made frame to 127.0.0.1 would find services bound
+    # there only, and ports published on 127.0.0.1 only).
+    raw = f"-A PREROUTING -i {net.bridge} -d 127.0.0.0/8 -m comment --comment {tag} -j DROP"
+    _iptables_restore(
+        "*filter\n" + "\n".join(lines_f) + "\nCOMMIT\n*nat\n" + "\n".join(lines_n) + "\nCOMMIT\n"
+        f"*raw\n{raw}\nCOMMIT\n"
+    )
 
 
 def _chains_unused() -> bool:
