@@ -119,7 +119,7 @@ def create(store: Store, name: str, subnet: str | None = None, gateway: str | No
     except ValueError as e:
         raise KetchError(f"invalid subnet or gateway: {e}") from None
     if any(net.overlaps(ipaddress.IPv4Network(r)) for r in _RESERVED):
-        raise KetchError(f"invalid subnet {net}: it is in a reserved range (loopback, link-local, multicast or reserved)")
+        raise KetchError(f"invalid subnet {net}: it is in a reserved range (loopback, link-local, multicast)")
     if gw not in net or net.num_addresses < 4:
         raise KetchError(f"no matching subnet for gateway {gw}" if gw not in net else f"subnet {net} is too small")
     for other in [_row(r).subnet for r in store.db.query("SELECT * FROM networks")] + _host_networks():
