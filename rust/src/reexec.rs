@@ -17,8 +17,7 @@
 use std::ffi::CString;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::spawn::{self, Config, Stage};
@@ -71,27 +70,13 @@ fn sealed_copy(program: &Path) -> Result<OwnedFd> {
     Ok(fd)
 }
 
-/// The sealed copy of `program`, made once per process and program.
-pub fn helper_fd(program: &Path) -> Result<RawFd> {
-    static COPIES: OnceLock<Mutex<Vec<(PathBuf, OwnedFd)>>> = OnceLock::new();
-    let mut copies = COPIES
-        .get_or_init(|| Mutex::new(Vec::new()))
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    if let Some((_, fd)) = copies.iter().find(|(p, _)| p == program) {
-        return Ok(fd.as_raw_fd());
-    }
-    let fd = sealed_copy(program)?;
-    let raw = fd.as_raw_fd();
-    copies.push((program.to_path_buf(), fd));
-    Ok(raw)
-}
-
 /// What the child of the clone needs to become the helper, prepared before
 /// the clone (after it, the child of a threaded process may only make
 /// async-signal-safe calls).
 pub struct Reexec {
-    helper: RawFd,
+    /// A copy of its own for each process started: a monitor that kept one
+    /// would hold ~2 MB of memory for its container's whole life.
+    helper: OwnedFd,
     _config: OwnedFd,
     _argv: Vec<CString>,
     argv_ptrs: Vec<*const libc::c_char>,
@@ -103,7 +88,7 @@ pub struct Reexec {
 
 /// `mode`: "spawn" (a new container) or "exec" (into the container whose init is `exec_pid`).
 pub fn prepare(config: &Config, mode: &str, err_fd: RawFd, exec_pid: i32) -> Result<Reexec> {
-    let helper = helper_fd(&config.helper)?;
+    let helper = sealed_copy(&config.helper)?;
     let text = crate::monitor_config::config_to_json(config).to_string();
     let cfg = memfd(c"ketch-config", MFD_CLOEXEC)?;
     let mut f = std::fs::File::from(cfg);
@@ -167,7 +152,7 @@ pub unsafe fn become_helper(r: &Reexec) -> ! {
     let envp: [*const libc::c_char; 1] = [std::ptr::null()];
     libc::syscall(
         libc::SYS_execveat,
-        r.helper,
+        r.helper.as_raw_fd(),
         c"".as_ptr(),
         r.argv_ptrs.as_ptr(),
         envp.as_ptr(),

@@ -71,6 +71,25 @@ def test_without_t_the_container_gets_pipes_not_the_callers_files(ketch: Ketch, 
     assert all(link.startswith("pipe:[") for link in links), links
     assert str(tmp_path) not in out.read_text()
     assert lines[4] == "done"
+    # The same for a process exec'd into a running container.
+    ketch("run", "-d", "--name", "cc", "bb", "sleep", "60", check=True)
+    with open(out, "w") as o, open(err, "a") as e:
+        o.write("SECRET-OUT\n")
+        o.flush()
+        p = subprocess.run(
+            [KETCH, "exec", "-i", "cc", "sh", "-c", script],
+            stdin=subprocess.DEVNULL,
+            stdout=o,
+            stderr=e,
+            env=ketch.env,
+            timeout=120,
+        )
+    assert p.returncode == 0
+    lines = out.read_text().splitlines()
+    assert lines[0] == "SECRET-OUT" and lines[4] == "done", lines
+    assert all(link.startswith("pipe:[") for link in lines[1:4]), lines
+    assert err.read_text().startswith("SECRET-ERR\n")
+    ketch("rm", "-f", "cc", check=True)
 
 
 def test_without_t_the_callers_terminal_is_out_of_reach(ketch: Ketch, tiocsti: bytes) -> None:

@@ -37,7 +37,7 @@ def test_detached_with_a_tty_logs_what_the_pty_shows(ketch: Ketch, image: str) -
 
 
 def test_detached_rm_removes_the_container_and_its_anonymous_volume(ketch: Ketch, image: str) -> None:
-    r = ketch("run", "-d", "--rm", "-v", "/scratch", image, "sh", "-c", "echo x > /scratch/f; sleep 0.3")
+    r = ketch("run", "-d", "--rm", "-v", "/scratch", image, "sh", "-c", "echo x > /scratch/f; sleep 2")
     assert r.rc == 0, r.err
     cid = r.out.strip()
     assert cid in ketch("ps", "-q", "--no-trunc").out
