@@ -14,10 +14,11 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     docker-registry busybox-static zstd apache2-utils python3-venv ca-certificates gcc libc6-dev tini iptables conntrack >/dev/null
 fi
 
-# The detached-container monitor as a program of its own (~2 MB per idle
-# container instead of an interpreter); the wheel carries it beside the
-# extension (pyproject.toml, tool.maturin.include). Without it ketch falls
-# back to an interpreter hosting the same Rust loop.
+# ketch-monitor: the detached-container monitor as a program of its own
+# (~2 MB per idle container instead of an interpreter), and the static
+# helper whose sealed in-memory copy becomes every container process
+# (rust/src/reexec.rs): ketch starts no container without it. The wheel
+# carries it beside the extension (pyproject.toml, tool.maturin.include).
 # Linked statically (glibc's libc.a), which keeps its resident set at
 # ~1.6 MB; a dynamic build where that is not possible.
 if command -v cargo >/dev/null; then
