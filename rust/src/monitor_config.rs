@@ -53,6 +53,7 @@ fn seccomp(v: &Value) -> Result<Option<Profile>, String> {
     Ok(Some(Profile {
         default_action,
         rules,
+        arches: strs(&v["arches"]),
     }))
 }
 
