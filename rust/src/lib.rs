@@ -13,8 +13,7 @@ pub mod reexec;
 pub mod root;
 pub mod seccomp;
 pub mod spawn;
-#[cfg(target_arch = "x86_64")]
-mod syscalls_x86_64;
+mod syscalls_linux;
 
 #[cfg(feature = "python")]
 #[pyo3::pymodule]
@@ -365,7 +364,8 @@ mod _native {
         })
     }
 
-    /// {"default": SECCOMP_RET value, "rules": [(names, action, [(index, op, value, value_two)])]}
+    /// {"default": SECCOMP_RET value, "rules": [(names, action, [(index, op, value, value_two)])],
+    ///  "arches": [ABI names the filter covers besides the host's]}
     fn seccomp_from(d: &Bound<'_, PyDict>) -> PyResult<crate::seccomp::Profile> {
         type RawRule = (Vec<String>, u32, Vec<(u32, String, u64, u64)>);
         let default_action: u32 = d
@@ -395,10 +395,39 @@ mod _native {
                 args,
             });
         }
+        let arches: Vec<String> = match d.get_item("arches")? {
+            Some(v) => v.extract()?,
+            None => Vec::new(),
+        };
         Ok(crate::seccomp::Profile {
             default_action,
             rules,
+            arches,
         })
+    }
+
+    /// The BPF program (struct sock_filter array) a flattened profile compiles
+    /// to, for this machine or a host family ("x86_64", "aarch64").
+    #[pyfunction]
+    #[pyo3(signature = (profile, host=None))]
+    fn seccomp_program<'py>(
+        py: Python<'py>,
+        profile: &Bound<'py, PyDict>,
+        host: Option<&str>,
+    ) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
+        let p = seccomp_from(profile)?;
+        let prog = match host {
+            None => crate::seccomp::compile(&p)?,
+            Some(h) => {
+                let h = crate::seccomp::Host::parse(h)
+                    .ok_or_else(|| crate::error::Error::Invalid(format!("unknown host {h:?}")))?;
+                crate::seccomp::compile_for(&p, h)?
+            }
+        };
+        Ok(pyo3::types::PyBytes::new(
+            py,
+            &crate::seccomp::Insn::bytes(&prog),
+        ))
     }
 
     /// A child that failed before its exec, as SpawnError((stage, errno, message)).

@@ -66,6 +66,7 @@ fn seccomp(v: &Value) -> Result<Option<Profile>, String> {
     Ok(Some(Profile {
         default_action,
         rules,
+        arches: strs(&v["arches"]),
     }))
 }
 
