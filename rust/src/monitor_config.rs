@@ -174,6 +174,7 @@ pub fn config_to_json(c: &Config) -> Value {
         "privileged": c.privileged,
         "seccomp": c.seccomp.as_ref().map(|p| json!({
             "default": p.default_action,
+            "arches": p.arches,
             "rules": p.rules.iter().map(|r| json!([
                 r.names,
                 r.action,
@@ -213,7 +214,7 @@ mod tests {
             "argv": ["sh", "-c", "true"], "env": ["A=b"], "cwd": "/w", "uid": 1000, "gid": 4294967295u64,
             "groups": [5], "binds": [["/src", "/dst", true]], "files": [["/h", "/etc/hosts"]],
             "helper": "/opt/ketch-monitor", "detached": true, "tty": true, "netns": "/run/n",
-            "seccomp": {"default": 327681, "rules": [[["socket"], 2147418112u64, [[0, "NE", 40, 0]]]]},
+            "seccomp": {"default": 327681, "arches": ["x86", "x32"], "rules": [[["socket"], 2147418112u64, [[0, "NE", 40, 0]]]]},
         });
         let c = config_from_json(&v).unwrap();
         let back = config_from_json(&config_to_json(&c)).unwrap();
