@@ -132,19 +132,6 @@ mod _native {
         Ok(py.detach(|| layer::diff::gzip_file(&src, &dst))?)
     }
 
-    /// Extracts a tar archive (plain, gzip, zstd, bzip2 or xz) into the existing
-    /// directory `dest`, confined to it, names taken literally (`ADD`).
-    #[pyfunction]
-    fn extract_tar(py: Python<'_>, src: PathBuf, dest: PathBuf) -> PyResult<u64> {
-        let opts = layer::unpack::Options {
-            literal: true,
-            into_existing: true,
-            ..Default::default()
-        };
-        let u = py.detach(|| layer::unpack::unpack_file(&src, &dest, &opts))?;
-        Ok(u.entries)
-    }
-
     /// A new network namespace kept at `path` (a bind mount), `lo` up.
     #[pyfunction]
     fn netns_create(py: Python<'_>, path: PathBuf) -> PyResult<()> {
