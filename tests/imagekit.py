@@ -35,13 +35,14 @@ def sha256(data: bytes) -> str:
 @dataclass
 class Entry:
     name: str
-    kind: str = "file"  # file, dir, symlink, hardlink, fifo, whiteout, opaque
+    kind: str = "file"  # file, dir, symlink, hardlink, fifo, char, block, whiteout, opaque
     data: bytes = b""
     link: str = ""
     mode: int = 0o644
     uid: int = 0
     gid: int = 0
     xattrs: dict[str, str] = field(default_factory=dict)
+    device: tuple[int, int] = (0, 0)  # char and block: (major, minor)
 
 
 def tar_bytes(entries: list[Entry]) -> bytes:
@@ -76,6 +77,9 @@ def tar_bytes(entries: list[Entry]) -> bytes:
                 ti.linkname = e.link
             elif e.kind == "fifo":
                 ti.type = tarfile.FIFOTYPE
+            elif e.kind in ("char", "block"):
+                ti.type = tarfile.CHRTYPE if e.kind == "char" else tarfile.BLKTYPE
+                ti.devmajor, ti.devminor = e.device
             tf.addfile(ti, data)
     return buf.getvalue()
 

@@ -25,6 +25,13 @@ mod _native {
 
     use crate::{digest, layer};
 
+    // In-root copies and extraction (layer/bindings.rs).
+    #[pymodule_export]
+    use crate::layer::bindings::{
+        archive_in_root, copy_in_root, digest_in_root, extract_in_root, extract_tar_fd,
+        kind_in_root, mkdirs_in_root, overlay_root, write_in_root,
+    };
+
     /// sha256 of a file: ("sha256:<hex>", size).
     #[pyfunction]
     fn sha256_file(py: Python<'_>, path: PathBuf) -> PyResult<(String, u64)> {
@@ -122,19 +129,6 @@ mod _native {
     #[pyfunction]
     fn gzip_layer(py: Python<'_>, src: PathBuf, dst: PathBuf) -> PyResult<(String, u64)> {
         Ok(py.detach(|| layer::diff::gzip_file(&src, &dst))?)
-    }
-
-    /// Extracts a tar archive (plain, gzip or zstd) into the existing
-    /// directory `dest`, confined to it, names taken literally (`ADD`).
-    #[pyfunction]
-    fn extract_tar(py: Python<'_>, src: PathBuf, dest: PathBuf) -> PyResult<u64> {
-        let opts = layer::unpack::Options {
-            literal: true,
-            into_existing: true,
-            ..Default::default()
-        };
-        let u = py.detach(|| layer::unpack::unpack_file(&src, &dest, &opts))?;
-        Ok(u.entries)
     }
 
     /// A new network namespace kept at `path` (a bind mount), `lo` up.

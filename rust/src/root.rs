@@ -7,11 +7,11 @@
 //! is then operated on with the `*at` calls relative to its parent's fd,
 //! without following it.
 
-use std::ffi::{CString, OsStr};
+use std::ffi::{CStr, CString, OsStr};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Context, Error, Result};
 
@@ -126,8 +126,89 @@ impl Root {
         })
     }
 
+    /// A root for the directory the caller's `fd` refers to; the caller
+    /// keeps `fd`, the root holds a duplicate.
+    pub fn from_fd(fd: RawFd) -> Result<Root> {
+        let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+        last_os_error(dup, ()).ctx(|| format!("fd {fd}"))?;
+        let fd = unsafe { OwnedFd::from_raw_fd(dup) };
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        check_ret(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) }).ctx(|| "fstat".into())?;
+        if !is_dir(&st) {
+            return Err(Error::Invalid(format!("fd {dup} is not a directory")));
+        }
+        Ok(Root {
+            fd,
+            path: format!("fd {dup}"),
+        })
+    }
+
+    /// A root for the directory `fd` (taken over); `path` names it in errors.
+    pub fn from_owned(fd: OwnedFd, path: String) -> Root {
+        Root { fd, path }
+    }
+
+    /// The root's descriptor, handed over to the caller.
+    pub fn into_fd(self) -> OwnedFd {
+        self.fd
+    }
+
+    /// The read-only merged view of the layers `lowers` (top first), as
+    /// overlayfs shows them to a container: whiteouts and opaque directories
+    /// applied. It is mounted nowhere: the returned root's descriptor is the
+    /// only way to it, and it goes when that is closed. nodev, nosuid,
+    /// noexec: even a device node opened by mistake would not reach the
+    /// host's device. No layers: an empty read-only tmpfs.
+    pub fn overlay(lowers: &[PathBuf]) -> Result<Root> {
+        let fd = if lowers.is_empty() {
+            detached_mount(c"tmpfs", &[])?
+        } else {
+            let mut opts: Vec<(CString, CString)> = Vec::new();
+            for l in lowers {
+                opts.push((c"lowerdir+".into(), cstr(l.as_os_str().as_bytes())?));
+            }
+            // overlayfs wants two lower layers when there is no upper one:
+            // an empty one (a tmpfs, mounted nowhere either) under a single layer.
+            let _empty;
+            if lowers.len() == 1 {
+                _empty = detached_mount(c"tmpfs", &[])?;
+                let p = format!("/proc/self/fd/{}", _empty.as_raw_fd());
+                opts.push((c"lowerdir+".into(), CString::new(p).expect("no NUL")));
+            }
+            // No redirects or metadata-only copies: a layer's xattrs never steer a lookup.
+            opts.push((c"redirect_dir".into(), c"off".into()));
+            opts.push((c"metacopy".into(), c"off".into()));
+            match detached_mount(c"overlay", &opts) {
+                Ok(fd) => fd,
+                // A kernel without the new mount API or without `lowerdir+` (before 6.8).
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => {
+                    overlay_classic(lowers)?
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        Ok(Root {
+            fd,
+            path: "the image".into(),
+        })
+    }
+
     pub fn raw(&self) -> RawFd {
         self.fd.as_raw_fd()
+    }
+
+    /// The stat of `parts`, resolved inside the root, the last component
+    /// followed (inside the root too) with `follow`; None if nothing is there.
+    pub fn stat_in(&self, parts: &[Vec<u8>], follow: bool) -> io::Result<Option<libc::stat>> {
+        let flags = libc::O_PATH | if follow { 0 } else { libc::O_NOFOLLOW };
+        let fd = match self.open_in(parts, flags) {
+            Ok(fd) => fd,
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {
+                return Ok(None)
+            }
+            Err(e) => return Err(e),
+        };
+        fstat(&fd).map(Some)
     }
 
     /// Opens `parts` (resolved inside the root) with `flags`.
@@ -209,6 +290,154 @@ impl Root {
         }
         Ok(dir)
     }
+}
+
+pub fn fstat(fd: &OwnedFd) -> io::Result<libc::stat> {
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    check_ret(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
+    Ok(st)
+}
+
+const FSOPEN_CLOEXEC: libc::c_uint = 1;
+const FSCONFIG_SET_STRING: libc::c_uint = 1;
+const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+const FSMOUNT_CLOEXEC: libc::c_uint = 1;
+const MOUNT_ATTR_RDONLY: libc::c_uint = 0x1;
+const MOUNT_ATTR_NOSUID: libc::c_uint = 0x2;
+const MOUNT_ATTR_NODEV: libc::c_uint = 0x4;
+const MOUNT_ATTR_NOEXEC: libc::c_uint = 0x8;
+
+/// A new mount of `fstype` (the new mount API: fsopen, fsconfig, fsmount)
+/// attached nowhere, read-only, nodev, nosuid, noexec: the descriptor of
+/// its root. Errors are the raw errno (EINVAL for an option the kernel
+/// does not know), so the caller can fall back.
+fn detached_mount(fstype: &CStr, opts: &[(CString, CString)]) -> Result<OwnedFd> {
+    let fail = |what: &str, e: io::Error| Error::io(format!("mount {what}"), e);
+    let name = fstype.to_string_lossy().into_owned();
+    let fs = unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), FSOPEN_CLOEXEC) };
+    if fs < 0 {
+        return Err(fail(&name, io::Error::last_os_error()));
+    }
+    let fs = unsafe { OwnedFd::from_raw_fd(fs as RawFd) };
+    let config = |cmd: libc::c_uint, key: *const libc::c_char, value: *const libc::c_char| {
+        let r = unsafe { libc::syscall(libc::SYS_fsconfig, fs.as_raw_fd(), cmd, key, value, 0) };
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    };
+    for (k, v) in opts {
+        config(FSCONFIG_SET_STRING, k.as_ptr(), v.as_ptr()).map_err(|e| {
+            fail(
+                &format!("{name} ({}={})", k.to_string_lossy(), v.to_string_lossy()),
+                e,
+            )
+        })?;
+    }
+    config(FSCONFIG_CMD_CREATE, std::ptr::null(), std::ptr::null()).map_err(|e| fail(&name, e))?;
+    let attrs = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+    let mnt = unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, attrs) };
+    if mnt < 0 {
+        return Err(fail(&name, io::Error::last_os_error()));
+    }
+    Ok(unsafe { OwnedFd::from_raw_fd(mnt as RawFd) })
+}
+
+/// `Root::overlay` with mount(2), for kernels before `lowerdir+`: on a
+/// thread of its own that has left the host's mount namespace (unshare
+/// applies to the calling thread only), the overlay is mounted, opened and
+/// at once detached, so it never shows in any namespace the host can see.
+/// The options name the layers relative to their common parent, to stay
+/// within mount(2)'s one page.
+pub fn overlay_classic(lowers: &[PathBuf]) -> Result<OwnedFd> {
+    let lowers = lowers.to_vec();
+    let work = move || -> Result<OwnedFd> {
+        let fail = |what: &str| Error::io(format!("overlay: {what}"), io::Error::last_os_error());
+        if unsafe { libc::unshare(libc::CLONE_NEWNS | libc::CLONE_FS) } < 0 {
+            return Err(fail("unshare"));
+        }
+        let r = unsafe {
+            libc::mount(
+                c"none".as_ptr(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            )
+        };
+        if r < 0 {
+            return Err(fail("make mounts private"));
+        }
+        let mut common = lowers[0]
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        while !lowers.iter().all(|l| l.starts_with(&common)) {
+            common = common.parent().map(Path::to_path_buf).unwrap_or_default();
+        }
+        let cc = cstr(common.as_os_str().as_bytes())?;
+        if !common.as_os_str().is_empty() && unsafe { libc::chdir(cc.as_ptr()) } < 0 {
+            return Err(fail("chdir"));
+        }
+        let target = cstr(lowers[0].as_os_str().as_bytes())?;
+        let flags = libc::MS_RDONLY | libc::MS_NODEV | libc::MS_NOSUID | libc::MS_NOEXEC;
+        let r = if lowers.len() == 1 {
+            // overlayfs wants two lower layers without an upper one: a single
+            // layer is its own merged view, bound read-only onto itself.
+            let bind = unsafe {
+                libc::mount(
+                    target.as_ptr(),
+                    target.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_BIND,
+                    std::ptr::null(),
+                )
+            };
+            if bind < 0 {
+                return Err(fail("bind"));
+            }
+            unsafe {
+                libc::mount(
+                    std::ptr::null(),
+                    target.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_BIND | libc::MS_REMOUNT | flags,
+                    std::ptr::null(),
+                )
+            }
+        } else {
+            let rel: Vec<&[u8]> = lowers
+                .iter()
+                .map(|l| l.strip_prefix(&common).unwrap_or(l).as_os_str().as_bytes())
+                .map(|b| if b.is_empty() { &b"."[..] } else { b })
+                .collect();
+            let mut opts = b"lowerdir=".to_vec();
+            opts.extend(rel.join(&b':'));
+            opts.extend_from_slice(b",redirect_dir=off,metacopy=off");
+            let copts = cstr(&opts)?;
+            unsafe {
+                libc::mount(
+                    c"overlay".as_ptr(),
+                    target.as_ptr(),
+                    c"overlay".as_ptr(),
+                    flags,
+                    copts.as_ptr().cast(),
+                )
+            }
+        };
+        if r < 0 {
+            let e = fail("mount");
+            unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
+            return Err(e);
+        }
+        let fd = openat(libc::AT_FDCWD, &target, libc::O_PATH | libc::O_DIRECTORY, 0);
+        unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
+        fd.map_err(|e| Error::io("overlay: open", e))
+    };
+    std::thread::spawn(work)
+        .join()
+        .map_err(|_| Error::Invalid("overlay: the mounting thread panicked".into()))?
 }
 
 pub fn readlinkat(dirfd: RawFd, name: &CString) -> io::Result<Vec<u8>> {

@@ -101,8 +101,20 @@ fn run(bytes: &[u8], dest: &Path) -> Result<ketch_native::layer::unpack::Unpacke
     unpack(bytes, dest, &Options::default())
 }
 
+fn bzip2(data: &[u8]) -> Vec<u8> {
+    let mut e = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+fn xz(data: &[u8]) -> Vec<u8> {
+    let mut e = liblzma::write::XzEncoder::new(Vec::new(), 1);
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
 #[test]
-fn plain_gzip_and_zstd_give_the_same_tree_and_digests() {
+fn every_compression_gives_the_same_tree_and_digests() {
     let tar = Tar::new()
         .dir("etc/")
         .file("etc/hostname", b"box\n")
@@ -113,6 +125,11 @@ fn plain_gzip_and_zstd_give_the_same_tree_and_digests() {
         tar.clone(),
         gzip(&tar),
         zstd::encode_all(&tar[..], 3).unwrap(),
+        bzip2(&tar),
+        xz(&tar),
+        // Concatenated streams, as `cat a.xz b.xz` and parallel compressors make.
+        [xz(&tar[..512]), xz(&tar[512..])].concat(),
+        [bzip2(&tar[..1024]), bzip2(&tar[1024..])].concat(),
     ] {
         let s = Scratch::new();
         let u = run(&bytes, &s.dest()).unwrap();
@@ -386,6 +403,35 @@ fn decompression_bombs_are_bounded() {
 }
 
 #[test]
+fn archives_are_told_from_other_files_after_decompression() {
+    use ketch_native::layer::unpack::is_archive;
+    let tar = Tar::new().file("a", b"x").finish();
+    for bytes in [
+        tar.clone(),
+        gzip(&tar),
+        bzip2(&tar),
+        xz(&tar),
+        zstd::encode_all(&tar[..], 3).unwrap(),
+    ] {
+        assert!(is_archive(&bytes[..]));
+    }
+    let text = b"not an archive at all, just some text that is long enough".repeat(20);
+    for bytes in [
+        text.clone(),
+        gzip(&text),
+        bzip2(&text),
+        xz(&text),
+        vec![0u8; 1024],
+        Vec::new(),
+    ] {
+        assert!(!is_archive(&bytes[..]));
+    }
+    let mut bad = tar.clone();
+    bad[0] ^= 1; // the checksum no longer holds
+    assert!(!is_archive(&bad[..]));
+}
+
+#[test]
 fn truncated_and_corrupt_layers_are_bad_layers() {
     let tar = Tar::new().file("big", &vec![7u8; 100_000]).finish();
     let s = Scratch::new();
@@ -403,12 +449,18 @@ fn truncated_and_corrupt_layers_are_bad_layers() {
         matches!(err, Error::BadLayer(_) | Error::DigestMismatch { .. }),
         "{err}"
     );
-    let s = Scratch::new();
-    let cut = gzip(&tar);
-    assert!(matches!(
-        run(&cut[..cut.len() / 2], &s.dest()).unwrap_err(),
-        Error::BadLayer(_)
-    ));
+    for cut in [gzip(&tar), bzip2(&tar), xz(&tar)] {
+        let s = Scratch::new();
+        let err = run(&cut[..cut.len() / 2], &s.dest()).unwrap_err();
+        assert!(matches!(err, Error::BadLayer(_)), "{err}");
+    }
+    for mut bad in [bzip2(&tar), xz(&tar)] {
+        let n = bad.len();
+        bad[n / 2] ^= 0xff;
+        let s = Scratch::new();
+        let err = run(&bad, &s.dest()).unwrap_err();
+        assert!(matches!(err, Error::BadLayer(_)), "{err}");
+    }
 }
 
 #[test]

@@ -88,6 +88,11 @@ class Builder:
         self._file_digests: dict[str, tuple[str, str]] | None = None
         self._tmpdirs: list[Path] = []
         self._new_digests: dict[str, tuple[str, str]] = {}
+        # Roots held by fd (see layer/copy.rs): images' merged layers (mounted
+        # nowhere), by image id, and the build context.
+        self._views: dict[str, int] = {}
+        self._ctx_fd: int | None = None
+        self._tmpfds: list[int] = []
 
     # -- cache ----------------------------------------------------------------
 
@@ -409,7 +414,7 @@ class Builder:
             stage,
             f"WORKDIR {wd}",
             ["workdir", wd],
-            lambda upper: self._mkdirs(stage, upper, wd),
+            lambda upper_fd: self._mkdirs(stage, upper_fd, wd),
             change=lambda c: {**c, "WorkingDir": wd},
         )
 
@@ -418,43 +423,40 @@ class Builder:
             return []
         return [self.store.layers.diff(ch) for ch in reversed(imgs.layer_chain(self.store, stage.image_id))]
 
-    def _exists_in_image(self, stage: Stage, path: str) -> bool:
-        rel = path.strip("/")
-        for lower in self._lowerdirs(stage):
-            p = lower / rel
-            if os.path.lexists(p):
-                return p.is_dir()
-        return False
+    def _view(self, image_id: str | None) -> int | None:
+        """The image's layers merged, as a read-only root held by fd and
+        mounted nowhere (so never reachable by a host path): what every
+        lookup in an image goes through, resolved inside it."""
+        if image_id is None:
+            return None
+        fd = self._views.get(image_id)
+        if fd is None:
+            lowers = [str(self.store.layers.diff(c)) for c in reversed(imgs.layer_chain(self.store, image_id))]
+            fd = self._views[image_id] = _native.overlay_root(lowers)
+        return fd
 
-    def _mkdirs(self, stage: Stage, upper: Path, path: str, mode: int = 0o755) -> Path:
-        """`path`'s directories inside `upper`, each with the metadata the
-        image gives it (so the layer does not change them), new ones 0755 root."""
-        cur = upper
-        rel_parts = [p for p in path.strip("/").split("/") if p]
-        lowers = self._lowerdirs(stage)
-        so_far = ""
-        for part in rel_parts:
-            so_far = f"{so_far}/{part}"
-            cur = cur / part
-            if cur.is_dir():
-                continue
-            cur.mkdir()
-            src = next((lw / so_far.lstrip("/") for lw in lowers if os.path.lexists(lw / so_far.lstrip("/"))), None)
-            if src is not None and src.is_dir() and not src.is_symlink():
-                st = src.stat()
-                os.chown(cur, st.st_uid, st.st_gid)
-                os.chmod(cur, st.st_mode & 0o7777)
-                os.utime(cur, ns=(st.st_atime_ns, st.st_mtime_ns))
-            else:
-                os.chmod(cur, mode)
-        return cur
+    def _context_fd(self) -> int:
+        if self._ctx_fd is None:
+            self._ctx_fd = os.open(os.path.realpath(self.context), os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        return self._ctx_fd
+
+    def _exists_in_image(self, stage: Stage, path: str) -> bool:
+        """Whether `path` is a directory in the stage's image (links followed inside the image)."""
+        view = self._view(stage.image_id)
+        return view is not None and _native.kind_in_root(view, path.encode(), follow=True) == "dir"
+
+    def _mkdirs(self, stage: Stage, upper_fd: int, path: str, mode: int = 0o755) -> None:
+        """`path`'s directories inside the layer being built (`upper_fd`),
+        each with the metadata the image gives it (so the layer does not
+        change them), new ones 0755 root."""
+        _native.mkdirs_in_root(upper_fd, path.encode(), self._view(stage.image_id), mode)
 
     def _layer_step(
         self,
         stage: Stage,
         shown: str,
         key_parts: list[Any],
-        fill: Callable[[Path], object],
+        fill: Callable[[int], object],
         change: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         created_by: str | None = None,
     ) -> None:
@@ -468,7 +470,15 @@ class Builder:
         try:
             upper = tmp / "upper"
             upper.mkdir()
-            fill(upper)
+            upper_fd = os.open(upper, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                fill(upper_fd)
+            except (OSError, ValueError) as e:
+                # From the in-root copy: one line, docker's words.
+                msg = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+                raise KetchError(f"{shown.split(' ', 1)[0]} failed: {msg}") from None
+            finally:
+                os.close(upper_fd)
             layer = write_layer_blob(self.store, upper)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -512,58 +522,82 @@ class Builder:
             from ..runtime.spec import resolve_user
 
             uid, gid, _ = resolve_user(chown, self._lowerdirs(stage))
-        sources: list[tuple[Path, Path]] = []  # (file system path, the root it is relative to)
+        owner = (uid, gid or 0) if uid is not None else None
+        # Every source is a path inside a root held by fd: the build context,
+        # an image's merged layers (--from), or the directory of a download.
+        sources: list[_Source] = []
         from_stage = ins.flags.get("from")
         if from_stage:
-            root = self._from_root(from_stage)
+            view = self._from_root(from_stage)
             for s in args[:-1]:
-                sources.append((self._in_root(root, s), root))
+                kind = _native.kind_in_root(view, s.encode(), follow=True)
+                if kind is None:
+                    raise KetchError(f"COPY failed: stat {s}: file does not exist")
+                sources.append(_Source(view, s, posixpath.basename(s.rstrip("/")) or "/", kind, "image"))
         elif ins.heredocs:
             pass
         else:
+            ctx = Path(os.path.realpath(self.context))
             for s in args[:-1]:
                 if s.startswith(("http://", "https://")):
                     if ins.cmd != "ADD":
                         raise KetchError(f"source can't be a URL for COPY: {s}")
-                    sources.append((self._download(s), self._downloads))
+                    got = self._download(s)
+                    fd = os.open(got.parent, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+                    self._tmpfds.append(fd)
+                    sources.append(_Source(fd, got.name, got.name, "file", "download", got))
                     continue
                 for p in ctxmod.expand(self.context, s, self.ignore):
-                    sources.append((p, Path(os.path.realpath(self.context))))
+                    rel = "/" + str(p.relative_to(ctx)) if p != ctx else "/"
+                    kind = _native.kind_in_root(self._context_fd(), rel.encode(), follow=True)
+                    if kind is None:
+                        raise KetchError(f"COPY failed: stat {s}: file does not exist")
+                    sources.append(_Source(self._context_fd(), rel, p.name, kind, "context", p))
         many = len(sources) + len(ins.heredocs) > 1
         if many and not dest.endswith("/"):
             raise KetchError(
                 f"When using {ins.cmd} with more than one source file, "
                 "the destination must be a directory and end with a /"
             )
-        digest = self._sources_digest([p for p, _ in sources], ins.heredocs)
-        kind = "dir" if len(sources) == 1 and sources[0][0].is_dir() else "file"
+        digest = self._sources_digest(sources, ins.heredocs)
+        kind = "dir" if len(sources) == 1 and sources[0].kind == "dir" else "file"
         created_by = f"/bin/sh -c #(nop) {ins.cmd} {'multi' if many else kind}:{digest[:64]} in {dest} "
 
-        def fill(upper: Path) -> None:
-            for src, root in sources:
-                downloaded = root == getattr(self, "_downloads", None)
-                if ins.cmd == "ADD" and not downloaded and src.is_file() and _is_archive(src):
-                    target = self._mkdirs(stage, upper, dest)
-                    _extract(src, target)
+        def fill(upper: int) -> None:
+            for src in sources:
+                path = src.path.encode()
+                if ins.cmd == "ADD" and src.origin != "download" and _native.archive_in_root(src.fd, path):
+                    self._mkdirs(stage, upper, dest)
+                    _native.extract_in_root(src.fd, path, upper, dest.encode())
                     continue
-                if src.is_dir() and not src.is_symlink():
-                    target = self._mkdirs(stage, upper, dest)
-                    self._copy_tree(src, target, root, uid, gid, mode)
+                if src.kind == "dir":
+                    target = dest
+                    self._mkdirs(stage, upper, dest)
+                elif dest.endswith("/") or self._exists_in_image(stage, dest):
+                    self._mkdirs(stage, upper, dest)
+                    target = posixpath.join(dest, src.name)
                 else:
-                    if dest.endswith("/") or self._exists_in_image(stage, dest):
-                        target_dir = self._mkdirs(stage, upper, dest)
-                        target = target_dir / src.name
-                    else:
-                        target_dir = self._mkdirs(stage, upper, posixpath.dirname(dest.rstrip("/")) or "/")
-                        target = target_dir / posixpath.basename(dest.rstrip("/"))
-                    self._copy_one(src, target, root, uid, gid, mode)
+                    self._mkdirs(stage, upper, posixpath.dirname(dest.rstrip("/")) or "/")
+                    target = dest.rstrip("/")
+                skip, hollow = self._excluded(src) if src.kind == "dir" else ([], [])
+                _native.copy_in_root(
+                    src.fd,
+                    path,
+                    upper,
+                    target.encode(),
+                    chown=owner,
+                    chmod=mode,
+                    keep_owners=src.origin == "image",
+                    skip=skip,
+                    hollow=hollow,
+                )
             for name, body in ins.heredocs:
-                target_dir = self._mkdirs(stage, upper, dest if dest.endswith("/") else posixpath.dirname(dest))
-                target = target_dir / (name if dest.endswith("/") else posixpath.basename(dest))
-                target.write_text(body)
-                os.chmod(target, mode if mode is not None else 0o644)
-                if uid is not None:
-                    os.chown(target, uid, gid or 0)
+                self._mkdirs(stage, upper, dest if dest.endswith("/") else posixpath.dirname(dest))
+                target = posixpath.join(dest, name) if dest.endswith("/") else dest
+                uid_, gid_ = owner or (0, 0)
+                _native.write_in_root(
+                    upper, target.encode(), body.encode(), mode if mode is not None else 0o644, uid_, gid_
+                )
 
         self._layer_step(
             stage,
@@ -593,8 +627,9 @@ class Builder:
         os.chmod(target, 0o600)
         return target
 
-    def _from_root(self, name: str) -> Path:
-        """COPY --from: an earlier stage (by name or index) or an image, as a merged view."""
+    def _from_root(self, name: str) -> int:
+        """COPY --from: an earlier stage (by name or index) or an image, as a
+        root held by fd (its merged layers, mounted nowhere)."""
         st = next((s for s in self.stages if s.name == name), None)
         if st is None and name.isdigit() and int(name) < len(self.stages):
             st = self.stages[int(name)]
@@ -605,98 +640,47 @@ class Builder:
 
             _ensure_image(self.store, name, "missing")
             image_id = imgs.lookup(self.store, name)[0].id
-        if image_id is None:
+        view = self._view(image_id)
+        if view is None:
             raise KetchError(f"COPY --from={name}: the stage has no files")
-        return self._merged(image_id)
-
-    def _merged(self, image_id: str) -> Path:
-        """A read-only merged view of an image's layers (an overlay mount in
-        a temporary directory, unmounted when the build ends)."""
-        if not hasattr(self, "_mounts"):
-            self._mounts: list[Path] = []
-        lowers = [str(self.store.layers.diff(c)) for c in reversed(imgs.layer_chain(self.store, image_id))]
-        d = Path(tempfile.mkdtemp(prefix="from-", dir=self.store.root))
-        if len(lowers) == 1:
-            opts = f"lowerdir={lowers[0]}:{lowers[0]}"
-        else:
-            opts = "lowerdir=" + ":".join(lowers)
-        import subprocess
-
-        subprocess.run(["mount", "-t", "overlay", "overlay", "-o", opts + ",ro", str(d)], check=True)
-        self._mounts.append(d)
-        return d
+        return view
 
     def close(self) -> None:
-        import subprocess
-
+        for fd in [*self._views.values(), *self._tmpfds, *([self._ctx_fd] if self._ctx_fd is not None else [])]:
+            os.close(fd)
+        self._views.clear()
+        self._tmpfds.clear()
+        self._ctx_fd = None
         for d in self._tmpdirs:
             shutil.rmtree(d, ignore_errors=True)
-        for d in getattr(self, "_mounts", []):
-            subprocess.run(["umount", "-l", str(d)], check=False)
-            shutil.rmtree(d, ignore_errors=True)
 
-    def _in_root(self, root: Path, src: str) -> Path:
-        p = Path(os.path.realpath(root / src.lstrip("/")))
-        if p != root and root not in p.parents:
-            raise KetchError(f"COPY --from: {src} leaves the source image")
-        if not os.path.lexists(p):
-            raise KetchError(f"COPY failed: stat {src}: file does not exist")
-        return p
+    def _excluded(self, src: _Source) -> tuple[list[bytes], list[bytes]]:
+        """What `.dockerignore` leaves out of a directory of the context,
+        relative to it: entries skipped, and excluded directories that may
+        hold a `!` exception (walked; kept only if something in them is)."""
+        if src.origin != "context" or not self.ignore.rules or src.host is None:
+            return [], []
+        ctx = Path(os.path.realpath(self.context))
+        skip: list[bytes] = []
+        hollow: list[bytes] = []
 
-    def _included(self, path: Path, root: Path) -> bool:
-        if root != Path(os.path.realpath(self.context)):
-            return True
-        return not self.ignore.ignored(str(path.relative_to(root)))
+        def walk(d: Path, rel: str) -> None:
+            with os.scandir(d) as it:
+                entries = sorted(it, key=lambda e: e.name)
+            for e in entries:
+                r = f"{rel}/{e.name}" if rel else e.name
+                is_dir = e.is_dir(follow_symlinks=False)
+                if self.ignore.ignored(str((d / e.name).relative_to(ctx))):
+                    if is_dir and self.ignore.has_exceptions:
+                        hollow.append(r.encode())
+                        walk(d / e.name, r)
+                    else:
+                        skip.append(r.encode())
+                elif is_dir:
+                    walk(d / e.name, r)
 
-    def _copy_one(
-        self, src: Path, target: Path, root: Path, uid: int | None, gid: int | None, mode: int | None
-    ) -> None:
-        if src.is_symlink():
-            target.symlink_to(os.readlink(src))
-        else:
-            shutil.copy2(src, target, follow_symlinks=False)
-        if uid is not None:
-            os.lchown(target, uid, gid or 0)
-        else:
-            st = src.lstat()
-            os.lchown(
-                target,
-                st.st_uid if root != Path(os.path.realpath(self.context)) else 0,
-                st.st_gid if root != Path(os.path.realpath(self.context)) else 0,
-            )
-        if mode is not None and not target.is_symlink():
-            os.chmod(target, mode)
-
-    def _copy_tree(
-        self, src: Path, target: Path, root: Path, uid: int | None, gid: int | None, mode: int | None
-    ) -> None:
-        for entry in sorted(os.scandir(src), key=lambda e: e.name):
-            p = Path(entry.path)
-            is_dir = entry.is_dir(follow_symlinks=False)
-            if not self._included(p, root):
-                # an excluded directory may still hold a `!` exception
-                if is_dir and self.ignore.has_exceptions:
-                    t = target / entry.name
-                    t.mkdir(exist_ok=True)
-                    self._copy_tree(p, t, root, uid, gid, mode)
-                    if not any(t.iterdir()):
-                        t.rmdir()
-                continue
-            t = target / entry.name
-            if is_dir:
-                t.mkdir(exist_ok=True)
-                st = entry.stat(follow_symlinks=False)
-                os.chmod(t, mode if mode is not None else st.st_mode & 0o7777)
-                self._copy_tree(p, t, root, uid, gid, mode)
-                ctx_root = root == Path(os.path.realpath(self.context))
-                os.lchown(
-                    t,
-                    uid if uid is not None else (0 if ctx_root else st.st_uid),
-                    gid if gid is not None else (0 if ctx_root else st.st_gid),
-                )
-                os.utime(t, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
-            else:
-                self._copy_one(p, t, root, uid, gid, mode)
+        walk(src.host, "")
+        return skip, hollow
 
     def save_digests(self) -> None:
         if self._new_digests:
@@ -707,11 +691,13 @@ class Builder:
                 )
             self._new_digests.clear()
 
-    def _sources_digest(self, paths: list[Path], heredocs: list[tuple[str, str]]) -> str:
+    def _sources_digest(self, sources: list[_Source], heredocs: list[tuple[str, str]]) -> str:
         """What COPY's cache depends on: names, modes, owners, link targets
-        and contents of every file copied; never an mtime. The walk (with
-        .dockerignore) is here; stat, compare and hash are Rust's
-        (`digest_entries`), reading a file again only when its stat changed."""
+        and contents of every file copied; never an mtime. For the context
+        and downloads the walk (with .dockerignore) is here and stat,
+        compare and hash are Rust's (`digest_entries`), reading a file again
+        only when its stat changed; an image's files are hashed inside its
+        merged view (`digest_in_root`)."""
         ctx = Path(os.path.realpath(self.context))
         entries: list[tuple[str, str]] = []
         ignoring = bool(self.ignore.rules)
@@ -725,7 +711,11 @@ class Builder:
                         continue
                     walk(p / e, f"{name}/{e}", child_rel if rel is not None else None)
 
-        for p in paths:
+        in_images = [s for s in sources if s.origin == "image"]
+        for src in sources:
+            if src.host is None:
+                continue
+            p = src.host
             inside = p == ctx or ctx in p.parents
             walk(p, p.name, (str(p.relative_to(ctx)) if p != ctx else "") if inside else None)
         if self._file_digests is None:
@@ -737,9 +727,23 @@ class Builder:
         for path, stat, digest in fresh:
             self._file_digests[path] = self._new_digests[path] = (stat, digest)
         h = hashlib.sha256(hexdigest.encode())
+        if in_images:
+            h.update(_native.digest_in_root(in_images[0].fd, [s.path.encode() for s in in_images]).encode())
         for name, body in heredocs:
             h.update(f"heredoc\0{name}\0{body}".encode())
         return h.hexdigest()
+
+
+@dataclass
+class _Source:
+    """One source of COPY/ADD: `path` inside the root `fd`."""
+
+    fd: int
+    path: str
+    name: str  # its name in a destination directory
+    kind: str  # "dir", "file", "symlink" or "other", the path followed
+    origin: str  # "context", "image" or "download"
+    host: Path | None = None  # context and downloads: the same file by its host path (the cache's walk)
 
 
 def _duration(v: str) -> int:
@@ -770,30 +774,6 @@ def _healthcheck(ins: Instruction) -> dict[str, Any]:
     return hc
 
 
-_ARCHIVE_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd")
-
-
-def _is_archive(p: Path) -> bool:
-    with open(p, "rb") as f:
-        head = f.read(512)
-    if any(head.startswith(m) for m in _ARCHIVE_MAGIC):
-        return True
-    return len(head) >= 262 and head[257:262] == b"ustar"
-
-
-def _extract(src: Path, dest: Path) -> None:
-    """ADD of a local archive: unpacked into `dest`, confined to it."""
-    with open(src, "rb") as f:
-        head = f.read(6)
-    if head.startswith(b"BZh") or head.startswith(b"\xfd7zXZ\x00"):
-        import tarfile
-
-        with tarfile.open(src) as tf:
-            tf.extractall(dest, filter="tar")
-        return
-    _native.extract_tar(src, dest)
-
-
 def build(store: Store, context_arg: str, opts: Options, out: Callable[[str], None] | None = None) -> str:
     """Builds; returns the final image id (and tags it)."""
     from ..reference import parse as parse_ref
@@ -802,11 +782,15 @@ def build(store: Store, context_arg: str, opts: Options, out: Callable[[str], No
     refs = [parse_ref(t) for t in opts.tags]  # bad names fail before any work
     tmp_ctx = None
     if context_arg == "-":
-        import tarfile
-
+        # The context as a tar stream (any compression) on stdin: extracted
+        # by Rust, every entry confined to the new directory.
         tmp_ctx = Path(tempfile.mkdtemp(prefix="context-", dir=store.root))
-        with tarfile.open(fileobj=sys.stdin.buffer, mode="r|*") as tf:
-            tf.extractall(tmp_ctx, filter="data")
+        try:
+            _native.extract_tar_fd(os.dup(sys.stdin.fileno()), tmp_ctx)
+        except (OSError, ValueError, KetchError) as e:
+            shutil.rmtree(tmp_ctx, ignore_errors=True)
+            msg = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            raise KetchError(f"unable to prepare context: {msg}") from None
         context = tmp_ctx
     else:
         context = Path(context_arg)

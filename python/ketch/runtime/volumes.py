@@ -119,18 +119,25 @@ def prune(store: Store, all_: bool = False) -> list[str]:
 
 
 def copy_up(lowerdirs: list[str], target: str, data: Path) -> None:
-    """Fills a new volume with the image's content at `target` (the top-most
-    layer that has it as a directory; symlinks are copied as symlinks)."""
-    rel = target.strip("/")
-    for lower in lowerdirs:
-        src = Path(lower) / rel
-        if os.path.lexists(src):
-            if src.is_dir() and not src.is_symlink():
-                shutil.copytree(src, data, symlinks=True, dirs_exist_ok=True)
-                st = src.stat()
-                os.chown(data, st.st_uid, st.st_gid)
-                os.chmod(data, st.st_mode & 0o7777)
+    """Fills a new volume with what the image has at `target`, as docker
+    does: the image's layers merged (mounted nowhere, held by fd), `target`
+    resolved inside them (a link such as `/data -> /` stays in the image),
+    and its content copied by Rust into the volume: links as links, device
+    nodes, FIFOs and sockets as nodes (never opened), owners, modes, xattrs
+    and times kept; the volume's directory takes the target's metadata."""
+    from .. import _native
+
+    view = _native.overlay_root(lowerdirs)
+    try:
+        if _native.kind_in_root(view, target.encode(), follow=True) != "dir":
             return
+        dst = os.open(data, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            _native.copy_in_root(view, target.encode(), dst, b"/", keep_owners=True, top_meta=True)
+        finally:
+            os.close(dst)
+    finally:
+        os.close(view)
 
 
 def parse_mount(spec: str) -> dict[str, Any]:

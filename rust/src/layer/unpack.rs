@@ -1,4 +1,4 @@
-//! A (gzip | zstd | plain) tar stream -> a directory in overlayfs format.
+//! A (gzip | zstd | bzip2 | xz | plain) tar stream -> a directory in overlayfs format.
 //!
 //! One pass over the bytes: the compressed stream is hashed (the blob digest),
 //! decompressed, hashed again (the diff id) and extracted. Everything is
@@ -69,8 +69,14 @@ impl<R: Read> Read for Limit<R> {
 enum Compression {
     Gzip,
     Zstd,
+    Bzip2,
+    Xz,
     Plain,
 }
+
+/// The most an xz stream may make the decoder allocate (its dictionary):
+/// `xz -9` needs 65 MiB; a crafted header must not ask for gigabytes.
+const XZ_MEMLIMIT: u64 = 256 << 20;
 
 fn sniff<R: BufRead>(r: &mut R) -> io::Result<Compression> {
     let head = r.fill_buf()?;
@@ -78,6 +84,10 @@ fn sniff<R: BufRead>(r: &mut R) -> io::Result<Compression> {
         Compression::Gzip
     } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
         Compression::Zstd
+    } else if head.len() >= 4 && head.starts_with(b"BZh") && (b'1'..=b'9').contains(&head[3]) {
+        Compression::Bzip2
+    } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
+        Compression::Xz
     } else {
         Compression::Plain
     })
@@ -97,6 +107,8 @@ type Compressed<R> = BufReader<HashingReader<R>>;
 enum Decoder<R: Read> {
     Gzip(flate2::bufread::MultiGzDecoder<Compressed<R>>),
     Zstd(zstd::stream::read::Decoder<'static, Compressed<R>>),
+    Bzip2(bzip2::bufread::MultiBzDecoder<Compressed<R>>),
+    Xz(liblzma::bufread::XzDecoder<Compressed<R>>),
     Plain(Compressed<R>),
 }
 
@@ -105,6 +117,8 @@ impl<R: Read> Read for Decoder<R> {
         match self {
             Decoder::Gzip(d) => d.read(buf),
             Decoder::Zstd(d) => d.read(buf),
+            Decoder::Bzip2(d) => d.read(buf),
+            Decoder::Xz(d) => d.read(buf),
             Decoder::Plain(d) => d.read(buf),
         }
     }
@@ -120,6 +134,15 @@ impl<R: Read> Decoder<R> {
             Compression::Zstd => Decoder::Zstd(
                 zstd::stream::read::Decoder::with_buffer(compressed).ctx(|| "zstd".into())?,
             ),
+            Compression::Bzip2 => Decoder::Bzip2(bzip2::bufread::MultiBzDecoder::new(compressed)),
+            Compression::Xz => {
+                let stream = liblzma::stream::Stream::new_stream_decoder(
+                    XZ_MEMLIMIT,
+                    liblzma::stream::CONCATENATED,
+                )
+                .map_err(|e| Error::Invalid(format!("xz: {e}")))?;
+                Decoder::Xz(liblzma::bufread::XzDecoder::new_stream(compressed, stream))
+            }
             Compression::Plain => Decoder::Plain(compressed),
         })
     }
@@ -128,6 +151,8 @@ impl<R: Read> Decoder<R> {
         match self {
             Decoder::Gzip(d) => d.into_inner(),
             Decoder::Zstd(d) => d.finish(),
+            Decoder::Bzip2(d) => d.into_inner(),
+            Decoder::Xz(d) => d.into_inner(),
             Decoder::Plain(d) => d,
         }
     }
@@ -139,7 +164,11 @@ pub fn unpack<R: Read>(reader: R, dest: &Path, opts: &Options) -> Result<Unpacke
         std::fs::create_dir(dest).ctx(|| format!("create {}", dest.display()))?;
     }
     let root = Root::open(dest)?;
+    unpack_into(reader, &root, opts)
+}
 
+/// Unpacks a stream into the existing directory `root`, confined to it.
+pub fn unpack_into<R: Read>(reader: R, root: &Root, opts: &Options) -> Result<Unpacked> {
     let decoder = Decoder::new(reader)?;
     // The uncompressed stream: bounded, then hashed; the hasher must see every
     // byte, including what tar leaves after its end-of-archive blocks.
@@ -158,7 +187,7 @@ pub fn unpack<R: Read>(reader: R, dest: &Path, opts: &Options) -> Result<Unpacke
         let mut entry = entry.map_err(read_error)?;
         stats.entries += 1;
         extract_entry(
-            &root,
+            root,
             &mut entry,
             &mut dir_times,
             &mut stats,
@@ -204,6 +233,47 @@ pub fn unpack<R: Read>(reader: R, dest: &Path, opts: &Options) -> Result<Unpacke
         }
     }
     Ok(stats)
+}
+
+/// Whether `reader` holds a tar archive, plain or compressed in any of the
+/// ways `unpack` reads: its first block decompresses to a tar header whose
+/// checksum holds (docker's ADD test: a `.gz` of plain text is a file).
+pub fn is_archive<R: Read>(reader: R) -> bool {
+    let Ok(mut decoder) = Decoder::new(reader) else {
+        return false;
+    };
+    let mut block = [0u8; 512];
+    let mut got = 0;
+    while got < block.len() {
+        match decoder.read(&mut block[got..]) {
+            Ok(0) => return false,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+    let field = &block[148..156];
+    let text: Vec<u8> = field
+        .iter()
+        .copied()
+        .skip_while(|b| *b == b' ')
+        .take_while(|b| (b'0'..=b'7').contains(b))
+        .collect();
+    let Ok(want) = u32::from_str_radix(std::str::from_utf8(&text).unwrap_or(""), 8) else {
+        return false;
+    };
+    let sum: u32 = block
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                *b as u32
+            }
+        })
+        .sum();
+    sum == want && block.iter().any(|b| *b != 0)
 }
 
 /// Writes the uncompressed tar of the layer file `src` to `dst` (created):
