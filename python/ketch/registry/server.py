@@ -227,7 +227,8 @@ class Limits:
     max_fields: int = 100  # (431 beyond)
     max_line: int = 8 << 10  # the request line (414 beyond)
     drain: int = 64 << 10  # an unread body up to this is read and dropped to keep the connection; beyond, it closes
-    linger: float = 2.0  # after answering a body it did not read: seconds to drop what still arrives
+    linger: float = 2.0  # after answering a body it did not read: seconds to drop what still arrives,
+    linger_bytes: int = 4 << 20  # and at most this much of it
 
 
 class BadRequest(Exception):
@@ -815,15 +816,17 @@ class Registry:
     async def _linger(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Before closing on a body it did not read: the answer is sent and
         the sending side shut, then what still arrives is dropped for a
-        moment, so the client reads the answer rather than a reset. (Dropped
-        a piece at a time: nothing accumulates.)"""
+        moment, so the client reads the answer rather than a reset (RFC 9112
+        9.6). Dropped a piece at a time: nothing accumulates; bounded in
+        time and bytes: a client that does not listen is not worth more.)"""
         try:
             async with asyncio.timeout(self.limits.linger):
                 await writer.drain()
                 if writer.can_write_eof():
                     writer.write_eof()
-                while await reader.read(1 << 16):
-                    pass
+                left = self.limits.linger_bytes
+                while left > 0 and (piece := await reader.read(1 << 16)):
+                    left -= len(piece)
         except (TimeoutError, ConnectionError, OSError):
             pass
 
