@@ -282,36 +282,29 @@ async def read_head(reader: asyncio.StreamReader, limits: Limits) -> Head | None
     ended, or stayed idle, before a request began. The request line must
     arrive within the timeout, and the fields within the timeout after it
     (a slow client cannot hold the server by dripping them)."""
+    fields: dict[str, str] = {}
+    started = False
     try:
-        async with asyncio.timeout(limits.timeout):
+        async with asyncio.timeout(limits.timeout) as budget:
             raw = await reader.readline()
             empty = 0
             while raw in (b"\r\n", b"\n") and empty < 4:  # RFC 9112 2.2: empty lines before a request are ignored
                 empty += 1
                 raw = await reader.readline()
-    except TimeoutError:  # idle, or a request line dripped too slowly: closed without an answer
-        return None
-    except ValueError:  # longer than the stream's limit
-        raise BadRequest(414, "request line too long") from None
-    if not raw.endswith(b"\n"):
-        if raw:
-            raise BadRequest(400, "the connection ended inside the request line")
-        return None
-    if len(raw) > limits.max_line:
-        raise BadRequest(414, "request line too long")
-    m = _REQUEST_LINE.fullmatch(_line(raw))
-    if not m:
-        raise BadRequest(400, "malformed request line")
-    method, target = m.group(1).decode(), m.group(2).decode()
-    if m.group(3) != b"1":
-        raise BadRequest(505, "only HTTP/1.x is spoken here")
-    version = "HTTP/1.0" if m.group(4) == b"0" else "HTTP/1.1"
-    if not (target.startswith("/") or re.match(r"https?://[^/?#]*(/|$)", target)):
-        raise BadRequest(400, "request target not in origin or absolute form")
-    fields: dict[str, str] = {}
-    size, count = len(raw), 0
-    try:
-        async with asyncio.timeout(limits.timeout):
+            if not raw.endswith(b"\n"):
+                if raw:
+                    raise BadRequest(400, "the connection ended inside the request line")
+                return None
+            started = True
+            budget.reschedule(asyncio.get_running_loop().time() + limits.timeout)
+            if len(raw) > limits.max_line:
+                raise BadRequest(414, "request line too long")
+            m = _REQUEST_LINE.fullmatch(_line(raw))
+            if not m:
+                raise BadRequest(400, "malformed request line")
+            if m.group(3) != b"1":
+                raise BadRequest(505, "only HTTP/1.x is spoken here")
+            size, count = len(raw), 0
             while True:
                 raw = await reader.readline()
                 if not raw.endswith(b"\n"):
@@ -325,11 +318,10 @@ async def read_head(reader: asyncio.StreamReader, limits: Limits) -> Head | None
                 count += 1
                 if count > limits.max_fields:
                     raise BadRequest(431, "too many header fields")
-                if line[:1] in (b" ", b"\t"):
-                    raise BadRequest(400, "obsolete line folding in a header field")
                 name, colon, value = line.partition(b":")
                 if not colon or not _TOKEN.fullmatch(name):
-                    raise BadRequest(400, "malformed header field")  # RFC 9112 5.1: no space before the colon
+                    # RFC 9112 5.1 (no whitespace before the colon), 5.2 (no obs-fold: a line starting with SP)
+                    raise BadRequest(400, "malformed header field")
                 value = value.strip(b" \t")
                 if _FIELD_VALUE_BAD.search(value):
                     raise BadRequest(400, "control character in a header field")
@@ -340,10 +332,16 @@ async def read_head(reader: asyncio.StreamReader, limits: Limits) -> Head | None
                     fields[k] += (", " if k != "cookie" else "; ") + v
                 else:
                     fields[k] = v
-    except TimeoutError:
-        raise BadRequest(408, "the request head did not arrive in time") from None
-    except ValueError:
-        raise BadRequest(431, "a header field too long") from None
+    except TimeoutError:  # idle, or a request line dripped too slowly: closed without an answer
+        if started:
+            raise BadRequest(408, "the request head did not arrive in time") from None
+        return None
+    except ValueError:  # a line longer than the stream's limit
+        raise BadRequest(431 if started else 414, "request head too large") from None
+    method, target = m.group(1).decode(), m.group(2).decode()
+    version = "HTTP/1.0" if m.group(4) == b"0" else "HTTP/1.1"
+    if not (target.startswith("/") or re.match(r"https?://[^/?#]*(/|$)", target)):
+        raise BadRequest(400, "request target not in origin or absolute form")
     if version == "HTTP/1.1" and "host" not in fields:
         raise BadRequest(400, "HTTP/1.1 request without Host")
     if not _HOST.fullmatch(fields.get("host", "")):
@@ -471,9 +469,10 @@ class Exchange:
         return True
 
     async def drain(self) -> None:
-        await self._drain(self.writer)
-
-    async def _drain(self, w: asyncio.StreamWriter) -> None:
+        """What was written goes out, within the timeout (a client that stops reading is let go)."""
+        w = self.writer
+        if not w.transport.get_write_buffer_size():
+            return await w.drain()  # nothing queued: it cannot wait (a timer per answer is not paid)
         try:
             async with asyncio.timeout(self.timeout):
                 await w.drain()
@@ -481,12 +480,12 @@ class Exchange:
             raise ConnectionError("the client stopped reading") from None
 
     async def send(self, status: int, headers: dict[str, str], body: bytes = b"") -> None:
-        await self.write_head(status, {"Content-Length": str(len(body)), **headers})
-        if self.method != "HEAD" and body:
-            self.writer.write(body)
+        await self.write_head(
+            status, {"Content-Length": str(len(body)), **headers}, b"" if self.method == "HEAD" else body
+        )
         await self.drain()
 
-    async def write_head(self, status: int, headers: dict[str, str]) -> None:
+    async def write_head(self, status: int, headers: dict[str, str], body: bytes = b"") -> None:
         """The status line and fields. A body not read (an answer before it:
         401, 403, 404, 413...) is dropped here when small; otherwise the
         answer says the connection closes, and it does."""
@@ -510,7 +509,7 @@ class Exchange:
             h["Connection"] = "keep-alive"  # ab -k speaks HTTP/1.0 keep-alive: the answer must say so
         head = f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in h.items())
         self.answered = True
-        self.writer.write(head.encode("latin-1") + b"\r\n")
+        self.writer.write(head.encode("latin-1") + b"\r\n" + body)  # one write: one send(2) for a small answer
 
     async def error(self, e: Error) -> None:
         body = json.dumps({"errors": [{"code": e.code, "message": e.message, "detail": e.detail}]}).encode()
