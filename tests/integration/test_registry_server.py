@@ -996,3 +996,14 @@ def test_bcrypt_is_cached_and_off_the_event_loop(tmp_path: Path, monkeypatch: py
     finally:
         release.set()
         stop()
+
+
+def test_serve_flags_are_checked(tmp_path: Path) -> None:
+    for flags in (["--addr", "notanaddr"], ["--addr", "127.0.0.1:65536"], ["--timeout", "nan"], ["--max-blob", "0"]):
+        r = subprocess.run(
+            [KETCH, "registry", "serve", "--root", str(tmp_path / "reg"), *flags], capture_output=True, text=True,
+            timeout=20,
+        )  # fmt: skip
+        assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1, (flags, r.stderr)
+        assert "Error" not in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert not (tmp_path / "reg").exists()

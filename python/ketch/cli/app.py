@@ -969,6 +969,9 @@ def registry_serve(
 
     if auth not in ("basic", "token"):
         raise UsageError(f"--auth {auth}: use basic or token")
+    host, _, port = addr.rpartition(":")
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise UsageError(f"--addr {addr}: use HOST:PORT (a port from 0 to 65535)")
     if not (math.isfinite(timeout) and timeout > 0):
         raise UsageError(f"--timeout {timeout}: a positive number of seconds")
     if max_blob < 1 or max_connections < 1:

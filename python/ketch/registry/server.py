@@ -96,7 +96,8 @@ class Storage:
         return self.root / "repositories" / name
 
     def linked(self, name: str, digest: str) -> bool:
-        return (self.repo(name) / "_layers" / digest).exists() and self.blob(digest).exists()
+        blob = self.blob(digest)  # validates, before the digest names the link
+        return (self.repo(name) / "_layers" / digest).exists() and blob.exists()
 
     def link(self, name: str, digest: str) -> None:
         self.blob(digest)  # validates
