@@ -818,7 +818,7 @@ class Registry:
         the sending side shut, then what still arrives is dropped for a
         moment, so the client reads the answer rather than a reset (RFC 9112
         9.6). Dropped a piece at a time: nothing accumulates; bounded in
-        time and bytes: a client that does not listen is not worth more.)"""
+        time and bytes: a client that does not listen is not worth more."""
         try:
             async with asyncio.timeout(self.limits.linger):
                 await writer.drain()
@@ -987,16 +987,22 @@ class Registry:
             await x.write_head(status, h)
             await x.drain()
             if x.method == "GET":
-                # in pieces, each within the timeout: a client that stops reading is let go
+                # In pieces, each to be sent within the timeout (a client that stops
+                # reading is let go), sized to a quarter of it at the rate the last
+                # one went: a fast client gets the blob in two calls, a slow one in
+                # pieces it can take in time.
                 loop = asyncio.get_running_loop()
-                offset, left = start, end - start + 1
+                offset, left, piece = start, end - start + 1, 8 << 20
                 while left > 0:
-                    n = min(left, 8 << 20)
+                    n = min(left, piece)
+                    t0 = loop.time()
                     try:
                         async with asyncio.timeout(self.limits.timeout):
                             await loop.sendfile(x.writer.transport, f, offset, n)
                     except TimeoutError:
                         raise ConnectionError("the client stopped reading") from None
+                    rate = n / max(loop.time() - t0, 1e-3)
+                    piece = int(min(1 << 30, max(1 << 20, rate * self.limits.timeout / 4)))
                     offset += n
                     left -= n
 
