@@ -782,7 +782,27 @@ def test_slow_clients_are_let_go(tmp_path: Path) -> None:
         idle.close()
         assert done
         assert list((tmp_path / "reg" / "_uploads").iterdir()) == []
-        assert Served(addr, tmp_path / "reg", proc).req("GET", "/v2/")[0] == 200
+        s = Served(addr, tmp_path / "reg", proc)
+        assert s.req("GET", "/v2/")[0] == 200
+        # a client that stops reading a blob it asked for is let go too
+        blob = os.urandom(64 << 20)
+        assert s.req("POST", f"/v2/lab/s/blobs/uploads/?digest={sha(blob)}", blob)[0] == 201
+        reader = socket.create_connection((host, int(port)))
+        reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
+        reader.sendall(f"GET /v2/lab/s/blobs/{sha(blob)} HTTP/1.1\r\nHost: {addr}\r\n\r\n".encode())
+        time.sleep(3.5)
+        got, reader_closed = 0, False
+        reader.settimeout(2)
+        try:
+            while part := reader.recv(1 << 20):
+                got += len(part)
+            reader_closed = True
+        except TimeoutError:
+            pass
+        except OSError:
+            reader_closed = True
+        reader.close()
+        assert reader_closed and got < len(blob), (reader_closed, got)
     finally:
         _stop(proc)
 
