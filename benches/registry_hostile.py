@@ -148,6 +148,7 @@ async def attack(port: int, seconds: float, slow: int, idle: int, big: int, head
                 pass
             stats["big_401" if (await line).startswith(b"HTTP/1.1 401") else "big_other"] += 1
             w.close()
+            await asyncio.sleep(0.05)  # paced as the head attackers are: the attack is not this process's CPU
 
     async def oversized_head() -> None:
         while loop.time() < end:
@@ -244,6 +245,8 @@ def main() -> None:
                     errors.append(repr(e))
                 time.sleep(0.05)
             out, _ = attacker.communicate(timeout=args.seconds + 30)
+            used = os.times()
+            attack_cpu = used.children_user + used.children_system
             stats = json.loads(out.strip().splitlines()[-1]) if out.strip() else {}
             hwm1, cpu1 = vm(server.pid, "VmHWM"), cpu(server.pid)
         finally:
@@ -263,7 +266,7 @@ def main() -> None:
     print(f"good client, {args.mb} MiB blob, under attack: {figures(loud)}; {len(errors)} failed")
     for e in errors[:3]:
         print(f"  failure: {e}")
-    print(f"attackers: {json.dumps(stats)}")
+    print(f"attackers (CPU {attack_cpu:.1f} s): {json.dumps(stats)}")
     print(f"server: RSS {rss0 >> 20} MiB before the attack, peak {hwm0 >> 20} -> {hwm1 >> 20} MiB; "
           f"CPU {cpu1 - cpu0:.1f} s during the attack")  # fmt: skip
 

@@ -229,7 +229,7 @@ class Limits:
     max_line: int = 8 << 10  # the request line (414 beyond)
     drain: int = 64 << 10  # an unread body up to this is read and dropped to keep the connection; beyond, it closes
     linger: float = 2.0  # after answering a body it did not read: seconds to drop what still arrives,
-    linger_bytes: int = 4 << 20  # and at most this much of it
+    linger_bytes: int = 1 << 20  # and at most this much of it
 
 
 class BadRequest(Exception):
