@@ -12,9 +12,11 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+import urllib.parse
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import Ketch, requires_root
@@ -534,3 +536,494 @@ def test_rate_limit_answers_toomanyrequests(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=5)
+
+
+# -- issue 10: the server against hostile clients ------------------------------------
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _htpasswd(path: Path, users: dict[str, str], cost: int = 4) -> Path:
+    import bcrypt
+
+    path.write_text(
+        "".join(f"{u}:{bcrypt.hashpw(p.encode(), bcrypt.gensalt(cost)).decode()}\n" for u, p in users.items())
+    )
+    return path
+
+
+def _basic(user: str, pw: str) -> dict[str, str]:
+    import base64
+
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{pw}".encode()).decode()}
+
+
+def _raw(addr: str, data: bytes, timeout: float = 5.0) -> bytes:
+    """Sends `data` as is; what comes back until the server closes, it goes quiet, or 64 KiB arrived."""
+    host, port = addr.split(":")
+    with socket.create_connection((host, int(port)), timeout=timeout) as s:
+        s.sendall(data)
+        got = b""
+        try:
+            while len(got) < 65536:
+                part = s.recv(65536)
+                if not part:
+                    break
+                got += part
+                if b"\r\n\r\n" in got and not got.startswith(b"HTTP/1.1 100"):
+                    head, _, rest = got.partition(b"\r\n\r\n")
+                    n = [
+                        int(v)
+                        for k, _, v in (h.partition(b":") for h in head.split(b"\r\n"))
+                        if k.lower() == b"content-length"
+                    ]
+                    if n and len(rest) >= n[0]:
+                        break
+        except TimeoutError:
+            pass
+    return got
+
+
+def _status(answer: bytes) -> int:
+    line = answer.split(b"\r\n", 1)[0].split(b" ")
+    assert len(line) >= 2 and line[0] == b"HTTP/1.1", f"no HTTP answer: {answer[:200]!r}"
+    return int(line[1])
+
+
+def _vm(pid: int, field: str) -> int:
+    """A /proc/PID/status figure (VmRSS, VmHWM) in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(field)
+
+
+@pytest.mark.parametrize("mode", ["basic", "token"])
+def test_mount_needs_pull_on_the_source(tmp_path: Path, mode: str) -> None:
+    """bob may use only bob/*: a mount from alice's private repository opens a
+    plain upload (202, the same answer as for a digest alice does not have),
+    and the blob stays unreadable from bob/own."""
+    pw = _htpasswd(tmp_path / "htpasswd", {"alice": "a-pw", "bob": "b-pw"})
+    rules = tmp_path / "access.json"
+    rules.write_text(json.dumps({"repositories": {
+        "alice/*": {"pull": ["alice"], "push": ["alice"]},
+        "bob/*": {"pull": ["bob"], "push": ["bob"]},
+    }}))  # fmt: skip
+    proc, addr = _serve(tmp_path, "--htpasswd", str(pw), "--auth", mode, "--access", str(rules))
+    s = Served(addr, tmp_path / "reg", proc)
+
+    def creds(user: str, pw: str, *scopes: str) -> dict[str, str]:
+        if mode == "basic":
+            return _basic(user, pw)
+        q = urllib.parse.urlencode({"service": "ketch-registry", "scope": " ".join(scopes)})
+        status, _, body = s.req("GET", f"/token?{q}", headers=_basic(user, pw))
+        assert status == 200, body
+        return {"Authorization": f"Bearer {json.loads(body)['token']}"}
+
+    try:
+        secret = os.urandom(1000)
+        d = sha(secret)
+        alice = creds("alice", "a-pw", "repository:alice/secret:pull,push")
+        assert s.req("POST", f"/v2/alice/secret/blobs/uploads/?digest={d}", secret, alice)[0] == 201
+        bob = creds(
+            "bob", "b-pw", "repository:bob/own:pull,push", "repository:alice/secret:pull", "repository:bob/src:push"
+        )
+        status, h, _ = s.req("POST", f"/v2/bob/own/blobs/uploads/?mount={d}&from=alice/secret", None, bob)
+        assert status == 202 and "/v2/bob/own/blobs/uploads/" in h["location"]
+        assert s.req("HEAD", f"/v2/bob/own/blobs/{d}", None, bob)[0] == 404
+        status, _, body = s.req("GET", f"/v2/bob/own/blobs/{d}", None, bob)
+        assert status == 404 and secret not in body
+        assert not (tmp_path / "reg" / "repositories" / "bob" / "own" / "_layers" / d).exists()
+        # the same answer when alice/secret does not hold the digest: nothing learnt
+        status, _, _ = s.req("POST", f"/v2/bob/own/blobs/uploads/?mount={sha(b'none')}&from=alice/secret", None, bob)
+        assert status == 202
+        # who may pull the source mounts (201), within bob's own repositories and alice's
+        mine = os.urandom(500)
+        assert s.req("POST", f"/v2/bob/src/blobs/uploads/?digest={sha(mine)}", mine, bob)[0] == 201
+        bob2 = creds("bob", "b-pw", "repository:bob/own:pull,push", "repository:bob/src:pull")
+        assert s.req("POST", f"/v2/bob/own/blobs/uploads/?mount={sha(mine)}&from=bob/src", None, bob2)[0] == 201
+        assert s.req("GET", f"/v2/bob/own/blobs/{sha(mine)}", None, bob2)[2] == mine
+        alice2 = creds("alice", "a-pw", "repository:alice/copy:pull,push", "repository:alice/secret:pull")
+        assert s.req("POST", f"/v2/alice/copy/blobs/uploads/?mount={d}&from=alice/secret", None, alice2)[0] == 201
+    finally:
+        _stop(proc)
+
+
+def test_auth_is_answered_before_the_body(tmp_path: Path) -> None:
+    """An anonymous 600 MiB upload to a registry with users: 401 at once,
+    without reading the body; the server's memory does not grow with it."""
+    pw = _htpasswd(tmp_path / "htpasswd", {"alice": "a-pw"})
+    proc, addr = _serve(tmp_path, "--htpasswd", str(pw))
+    try:
+        peak = _vm(proc.pid, "VmHWM")
+        claimed = 600 << 20
+        head = (
+            f"POST /v2/lab/big/blobs/uploads/?digest={sha(b'x')} HTTP/1.1\r\nHost: {addr}\r\n"
+            f"Content-Length: {claimed}\r\n\r\n"
+        ).encode()
+        host, port = addr.split(":")
+        with socket.create_connection((host, int(port)), timeout=5) as c:
+            c.sendall(head)
+            try:
+                answer = c.recv(65536)
+            except TimeoutError:
+                answer = b""
+            # then the body, as a client that does not listen would send it
+            chunk, sent = b"\0" * (1 << 20), 0
+            try:
+                while sent < claimed:
+                    c.sendall(chunk)
+                    sent += len(chunk)
+            except OSError:
+                pass
+        assert answer.startswith(b"HTTP/1.1 401"), answer[:100]
+        assert b"connection: close" in answer.lower()
+        time.sleep(0.5)
+        grew = _vm(proc.pid, "VmHWM") - peak
+        assert grew < 50 << 20, f"the server's peak RSS grew by {grew >> 20} MiB"
+        assert _vm(proc.pid, "VmRSS") < peak + (50 << 20)
+        # with Expect: 100-continue, the answer is the 401, not "100 Continue"
+        answer = _raw(addr, head.replace(b"\r\n\r\n", b"\r\nExpect: 100-continue\r\n\r\n"), timeout=3)
+        assert _status(answer) == 401
+        # chunked too
+        answer = _raw(
+            addr,
+            f"PATCH /v2/lab/big/blobs/uploads/{'0' * 32} HTTP/1.1\r\nHost: {addr}\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n100000\r\n".encode(),
+            timeout=3,
+        )
+        assert _status(answer) == 401
+        assert list((tmp_path / "reg" / "_uploads").iterdir()) == []
+    finally:
+        _stop(proc)
+
+
+def test_chunk_sizes_are_checked(served: Served) -> None:
+    """A chunk size of -1 used to read to EOF; every malformed size is a 400 now."""
+    addr = served.addr
+    d = sha(b"x" * 10)
+    start = f"POST /v2/lab/c/blobs/uploads/?digest={d} HTTP/1.1\r\nHost: {addr}\r\nTransfer-Encoding: chunked\r\n\r\n"
+    for size, status in ((b"-1", 400), (b"zz", 400), (b"", 400), (b"+a", 400), (b"0x10", 400), (b"1" * 17, 400),
+                         (b"ffffffffffffffff", 413), (b"a;ext=1", 201)):  # fmt: skip
+        answer = _raw(addr, start.encode() + size + b"\r\n" + b"x" * 10 + b"\r\n0\r\n\r\n", timeout=3)
+        assert _status(answer) == status, (size, answer[:200])  # 201: well-formed, with an extension
+    # no CRLF after a chunk's data: refused
+    answer = _raw(addr, start.encode() + b"5\r\nxxxxxxxxxx\r\n0\r\n\r\n", timeout=3)
+    assert _status(answer) == 400
+    assert list((served.root / "_uploads").iterdir()) == []
+
+
+def test_bodies_are_bounded(tmp_path: Path) -> None:
+    proc, addr = _serve(tmp_path, "--max-blob", "1000")
+    s = Served(addr, tmp_path / "reg", proc)
+    try:
+        # the announced length above --max-blob: 413 before reading; chunks adding up past it: 413
+        big = os.urandom(2000)
+        status, _, body = s.req("POST", f"/v2/lab/c/blobs/uploads/?digest={sha(big)}", big)
+        assert status == 413 and codes(body) == ["SIZE_INVALID"]
+        status, h, _ = s.req("POST", "/v2/lab/c/blobs/uploads/")
+        loc = h["location"]
+        assert s.req("PATCH", loc, big[:600], {"Content-Range": "0-599"})[0] == 202
+        status, _, body = s.req("PATCH", loc, big[600:1200], {"Content-Range": "600-1199"})
+        assert status == 413 and codes(body) == ["SIZE_INVALID"]
+        status, h, _ = s.req("GET", loc)
+        assert status == 204 and h["range"] == "0-599"  # the refused chunk left nothing behind
+        assert s.req("HEAD", f"/v2/lab/c/blobs/{sha(big)}")[0] == 404
+    finally:
+        _stop(proc)
+
+
+def test_slow_clients_are_let_go(tmp_path: Path) -> None:
+    """--timeout 1: a head dripped a field at a time, a stalled body and an
+    idle connection are all closed within about a second; others are served."""
+    proc, addr = _serve(tmp_path, "--timeout", "1")
+    host, port = addr.split(":")
+    try:
+
+        def closed_within(c: socket.socket, seconds: float, drip: bytes = b"") -> tuple[bool, bytes]:
+            end = time.time() + seconds
+            got = b""
+            c.settimeout(0.25)
+            while time.time() < end:
+                try:
+                    if drip:
+                        c.sendall(drip)
+                    part = c.recv(4096)
+                    if not part:
+                        return True, got
+                    got += part
+                except TimeoutError:
+                    continue
+                except OSError:
+                    return True, got
+            return False, got
+
+        slow = socket.create_connection((host, int(port)))
+        slow.sendall(f"GET /v2/ HTTP/1.1\r\nHost: {addr}\r\n".encode())
+        done, got = closed_within(slow, 4, drip=b"X-Drip: 1\r\n")
+        slow.close()
+        assert done, "a client dripping its header fields held the connection"
+        assert got == b"" or _status(got) == 408
+        stall = socket.create_connection((host, int(port)))
+        stall.sendall(f"POST /v2/lab/s/blobs/uploads/?digest={sha(b'y')} HTTP/1.1\r\nHost: {addr}\r\n"
+                      "Content-Length: 100\r\n\r\n0123456789".encode())  # fmt: skip
+        done, got = closed_within(stall, 4)
+        stall.close()
+        assert done and _status(got) == 408
+        idle = socket.create_connection((host, int(port)))
+        done, _ = closed_within(idle, 4)
+        idle.close()
+        assert done
+        assert list((tmp_path / "reg" / "_uploads").iterdir()) == []
+        s = Served(addr, tmp_path / "reg", proc)
+        assert s.req("GET", "/v2/")[0] == 200
+        # a client that stops reading a blob it asked for is let go too
+        blob = os.urandom(64 << 20)
+        assert s.req("POST", f"/v2/lab/s/blobs/uploads/?digest={sha(blob)}", blob)[0] == 201
+        reader = socket.create_connection((host, int(port)))
+        reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
+        reader.sendall(f"GET /v2/lab/s/blobs/{sha(blob)} HTTP/1.1\r\nHost: {addr}\r\n\r\n".encode())
+        time.sleep(3.5)
+        got, reader_closed = 0, False
+        reader.settimeout(2)
+        try:
+            while part := reader.recv(1 << 20):
+                got += len(part)
+            reader_closed = True
+        except TimeoutError:
+            pass
+        except OSError:
+            reader_closed = True
+        reader.close()
+        assert reader_closed and got < len(blob), (reader_closed, got)
+    finally:
+        _stop(proc)
+
+
+def test_connections_are_bounded(tmp_path: Path) -> None:
+    proc, addr = _serve(tmp_path, "--max-connections", "4")
+    host, port = addr.split(":")
+    time.sleep(0.5)  # the probe of _serve's wait has gone
+    held = [socket.create_connection((host, int(port))) for _ in range(4)]
+    try:
+        time.sleep(0.3)
+        assert _status(_raw(addr, f"GET /v2/ HTTP/1.1\r\nHost: {addr}\r\n\r\n".encode())) == 503
+        held.pop().close()
+        time.sleep(0.3)
+        assert _status(_raw(addr, f"GET /v2/ HTTP/1.1\r\nHost: {addr}\r\n\r\n".encode())) == 200
+    finally:
+        for c in held:
+            c.close()
+        _stop(proc)
+
+
+def test_malformed_requests_are_answered_400(served: Served) -> None:
+    """RFC 9112's malformed cases get an answer (and the connection closes),
+    rather than a dropped connection or a request served."""
+    a = served.addr
+    cases = [
+        (b"GARBAGE\r\n\r\n", 400),
+        (b"GET /v2/\r\n\r\n", 400),  # HTTP/0.9
+        (b"GET /v2/ HTTP/1.1\r\n\r\n", 400),  # no Host (RFC 9112 3.2)
+        (f"GET /v2/ HTTP/1.1\r\nHost: {a}\r\nHost: {a}\r\n\r\n".encode(), 400),
+        (b"GET /v2/ HTTP/1.1\r\nHost: a b\r\n\r\n", 400),
+        (f"GET  /v2/ HTTP/1.1\r\nHost: {a}\r\n\r\n".encode(), 400),
+        (f"GET /v2/ HTTP/1.1 \r\nHost: {a}\r\n\r\n".encode(), 400),
+        (f"GET /v2/ HTTP/1.1\r\nHost : {a}\r\n\r\n".encode(), 400),  # whitespace before the colon (5.1)
+        (f"GET /v2/ HTTP/1.1\r\nHost: {a}\r\nX-A: 1\r\n folded\r\n\r\n".encode(), 400),  # obs-fold (5.2)
+        (f"GET /v2/ HTTP/1.1\r\nHost: {a}\r\nX-A: a\0b\r\n\r\n".encode(), 400),
+        (f"GET /v2/ HTTP/1.1\r\nHost: {a}\r\nX-A: a\rb\r\n\r\n".encode(), 400),
+        (f"GET /v2/ HTTP/1.1\r\nHost: {a}\r\nNo colon here\r\n\r\n".encode(), 400),
+        (f"GET /v2/ HTTP/2.0\r\nHost: {a}\r\n\r\n".encode(), 505),
+        (f"GET v2/ HTTP/1.1\r\nHost: {a}\r\n\r\n".encode(), 400),
+        (f"POST /v2/lab/a/blobs/uploads/ HTTP/1.1\r\nHost: {a}\r\nContent-Length: abc\r\n\r\n".encode(), 400),
+        (f"POST /v2/lab/a/blobs/uploads/ HTTP/1.1\r\nHost: {a}\r\nContent-Length: -1\r\n\r\n".encode(), 400),
+        (f"POST /v2/lab/a/blobs/uploads/ HTTP/1.1\r\nHost: {a}\r\nContent-Length: 1, 2\r\n\r\n".encode(), 400),
+        (
+            f"POST /v2/lab/a/blobs/uploads/ HTTP/1.1\r\nHost: {a}\r\nContent-Length: 1\r\n"
+            "Content-Length: 2\r\n\r\n".encode(),
+            400,
+        ),
+        (
+            f"POST /v2/lab/a/blobs/uploads/ HTTP/1.1\r\nHost: {a}\r\nContent-Length: 3\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n".encode(),
+            400,
+        ),  # 6.1: both is how requests are smuggled
+        (f"POST /v2/lab/a/blobs/uploads/ HTTP/1.1\r\nHost: {a}\r\nTransfer-Encoding: gzip\r\n\r\n".encode(), 400),
+        (
+            f"POST /v2/lab/a/blobs/uploads/ HTTP/1.1\r\nHost: {a}\r\nTransfer-Encoding: gzip, chunked\r\n\r\n".encode(),
+            501,
+        ),
+        (f"POST /v2/lab/a/blobs/uploads/ HTTP/1.0\r\nHost: {a}\r\nTransfer-Encoding: chunked\r\n\r\n".encode(), 400),
+        ((f"GET /v2/ HTTP/1.1\r\nHost: {a}\r\n" + "X-Many: 1\r\n" * 200 + "\r\n").encode(), 431),
+        (f"GET /v2/ HTTP/1.1\r\nHost: {a}\r\nX-Big: {'a' * (100 << 10)}\r\n\r\n".encode(), 431),
+        (f"GET /{'a' * (10 << 10)} HTTP/1.1\r\nHost: {a}\r\n\r\n".encode(), 414),
+    ]
+    for raw, status in cases:
+        answer = _raw(a, raw)
+        assert _status(answer) == status, (raw[:120], answer[:200])
+        assert b"connection: close" in answer.lower(), raw[:120]
+    # the lenient cases the RFC allows stay accepted
+    assert _status(_raw(a, b"GET /v2/ HTTP/1.0\r\n\r\n")) == 200  # HTTP/1.0 without Host
+    assert _status(_raw(a, f"GET /v2/ HTTP/1.1\nHost: {a}\n\n".encode())) == 200  # bare LF (2.2)
+    assert _status(_raw(a, f"\r\nGET /v2/ HTTP/1.1\r\nHost: {a}\r\n\r\n".encode())) == 200  # leading CRLF (2.2)
+    assert _status(_raw(a, f"GET http://{a}/v2/ HTTP/1.1\r\nHost: {a}\r\n\r\n".encode())) == 200  # absolute-form
+    assert served.req("GET", "/v2/")[0] == 200
+
+
+def test_digests_and_names_are_checked_before_they_become_paths(served: Served) -> None:
+    client = Registry(f"http://{served.addr}")
+    img = build([(tar_bytes(busybox_entries()), "gzip")])
+    client.push("lab/o", "v1", img)
+    hexd = img.digest.split(":")[1]
+    for path, code in (
+        (f"/v2/lab/o/blobs/sha256:{hexd}%0A", "DIGEST_INVALID"),  # `$` lets a trailing newline through
+        (f"/v2/lab/o/blobs/SHA256:{hexd}", "DIGEST_INVALID"),
+        ("/v2/lab/o/blobs/sha256:..%2F..%2F..%2Fetc%2Fpasswd", "DIGEST_INVALID"),
+        (f"/v2/lab/o/manifests/sha256:{hexd}%0A", "DIGEST_INVALID"),
+        ("/v2/lab/o/manifests/v1%0A", "TAG_INVALID"),
+        ("/v2/lab/o%0A/tags/list", "NAME_INVALID"),
+        ("/v2/lab/o%0A/manifests/v1", "NAME_INVALID"),
+        (f"/v2/lab/o/referrers/sha256:{hexd}%0A", "DIGEST_INVALID"),
+    ):
+        status, _, body = served.req("GET", path)
+        assert status == 400 and codes(body) == [code], (path, status, body)
+    for query, code in (("mount=sha256:..%2F..%2Fx&from=lab/o", "DIGEST_INVALID"),
+                        (f"mount={img.digest}&from=Lab/O", "NAME_INVALID"),
+                        (f"mount={img.digest}&from=lab/o%0A", "NAME_INVALID"),
+                        ("digest=sha256:..%2F..%2Fx", "DIGEST_INVALID")):  # fmt: skip
+        status, _, body = served.req("POST", f"/v2/lab/p/blobs/uploads/?{query}", b"data")
+        assert status == 400 and codes(body) == [code], (query, body)
+    # a tag with a newline is not stored
+    media = {"Content-Type": img.media_type}
+    status, _, body = served.req("PUT", "/v2/lab/o/manifests/v2%0A", img.manifest, media)
+    assert status == 400 and codes(body) == ["TAG_INVALID"]
+    # manifests whose references are not digests: MANIFEST_INVALID, and no existence oracle on host paths
+    doc = json.loads(img.manifest)
+    index_type = "application/vnd.oci.image.index.v1+json"
+    up = "../" * 30
+    bad_docs = [
+        ({**doc, "config": {**doc["config"], "digest": 5}}, img.media_type),
+        ({**doc, "config": "not a descriptor"}, img.media_type),
+        ({**doc, "layers": [{"digest": ["x"]}]}, img.media_type),
+        ({**doc, "layers": {"digest": img.digest}}, img.media_type),
+        ({**doc, "config": {**doc["config"], "digest": f"sha256:{up}etc/passwd"}}, img.media_type),
+        ({**doc, "subject": {"digest": f"sha256:{up}etc"}}, img.media_type),
+        ({"schemaVersion": 2, "mediaType": index_type, "manifests": [{"digest": f"{up}etc/passwd"}]}, index_type),
+        (
+            {"schemaVersion": 2, "mediaType": index_type, "manifests": [{"digest": f"sha256:{up}etc/passwd"}]},
+            index_type,
+        ),
+        ({"schemaVersion": 2, "mediaType": index_type, "manifests": [7]}, index_type),
+        ([1, 2], img.media_type),
+    ]
+    for bad, media_type in bad_docs:
+        status, _, body = served.req("PUT", "/v2/lab/o/manifests/bad", json.dumps(bad).encode(),
+                                     {"Content-Type": media_type})  # fmt: skip
+        assert status == 400 and codes(body) == ["MANIFEST_INVALID"], (bad, body)
+    assert not (served.root / "repositories" / "lab" / "o" / "_manifests" / "tags" / "bad").exists()
+    assert sorted(p.name for p in (served.root / "repositories" / "lab" / "o" / "_manifests" / "tags").iterdir()) == [
+        "v1"
+    ]
+    assert served.req("GET", "/v2/_catalog?n=x")[0] == 400
+
+
+def _in_process(tmp_path: Path, htpasswd: Path) -> tuple[str, Callable[[], None]]:
+    """The server in a thread of this process (to watch the calls it makes)."""
+    import asyncio
+    import threading
+
+    from ketch.registry import server
+
+    where: list[str] = []
+    box: dict[str, Any] = {}
+
+    def main() -> None:
+        async def go() -> None:
+            box["task"] = asyncio.current_task()
+            box["loop"] = asyncio.get_running_loop()
+            await server.serve("127.0.0.1:0", tmp_path / "reg", where.append, htpasswd=str(htpasswd))
+
+        try:
+            asyncio.run(go())
+        except asyncio.CancelledError:
+            pass
+
+    t = threading.Thread(target=main, daemon=True)
+    t.start()
+    for _ in range(200):
+        if where:
+            break
+        time.sleep(0.025)
+
+    def stop() -> None:
+        box["loop"].call_soon_threadsafe(box["task"].cancel)
+        t.join(10)
+
+    return where[0], stop
+
+
+def test_bcrypt_is_cached_and_off_the_event_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """cost 12 (~250 ms a check here): 20 GET /v2/ of one client run bcrypt
+    once; a wrong password is checked every time; while one check runs,
+    another client is answered."""
+    import threading
+
+    import bcrypt
+
+    calls: list[bytes] = []
+    started, release = threading.Event(), threading.Event()
+    real = bcrypt.checkpw
+
+    def counting(pw: bytes, hashed: bytes) -> bool:
+        calls.append(pw)
+        if pw == b"slow":
+            started.set()
+            release.wait(10)
+        return bool(real(pw, hashed))
+
+    monkeypatch.setattr(bcrypt, "checkpw", counting)
+    pw = _htpasswd(tmp_path / "htpasswd", {"alice": "a-pw", "carol": "slow"}, cost=12)
+    addr, stop = _in_process(tmp_path, pw)
+    s = Served(addr, tmp_path / "reg", None)  # type: ignore[arg-type]
+    try:
+        assert all(s.req("GET", "/v2/", None, _basic("alice", "a-pw"))[0] == 200 for _ in range(20))
+        assert calls == [b"a-pw"], f"bcrypt ran {len(calls)} times for 20 requests of one client"
+        assert s.req("GET", "/v2/", None, _basic("alice", "wrong"))[0] == 401
+        assert s.req("GET", "/v2/", None, _basic("alice", "wrong"))[0] == 401
+        assert calls == [b"a-pw", b"wrong", b"wrong"]  # a failure is never remembered
+        assert s.req("GET", "/v2/", None, _basic("alice", "a-pw"))[0] == 200 and len(calls) == 3
+        answers: list[int] = []
+        slow = threading.Thread(target=lambda: answers.append(s.req("GET", "/v2/", None, _basic("carol", "slow"))[0]))
+        slow.start()
+        assert started.wait(5)
+        try:
+            # while carol's check runs, an anonymous client and alice are answered
+            assert _status(_raw(addr, f"GET /v2/ HTTP/1.1\r\nHost: {addr}\r\n\r\n".encode(), timeout=3)) == 401
+            assert s.req("GET", "/v2/", None, _basic("alice", "a-pw"))[0] == 200
+            assert not answers
+        finally:
+            release.set()
+        slow.join(10)
+        assert answers == [200]
+    finally:
+        release.set()
+        stop()
+
+
+def test_serve_flags_are_checked(tmp_path: Path) -> None:
+    for flags in (["--addr", "notanaddr"], ["--addr", "127.0.0.1:65536"], ["--timeout", "nan"], ["--max-blob", "0"]):
+        r = subprocess.run(
+            [KETCH, "registry", "serve", "--root", str(tmp_path / "reg"), *flags], capture_output=True, text=True,
+            timeout=20,
+        )  # fmt: skip
+        assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1, (flags, r.stderr)
+        assert "Error" not in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert not (tmp_path / "reg").exists()

@@ -959,17 +959,36 @@ def registry_serve(
         float, typer.Option("--upload-ttl", help="Seconds before an abandoned upload session expires")
     ] = 3600.0,
     rate: Annotated[float, typer.Option("--rate", help="Requests per second per client (0: no limit)")] = 0.0,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds a request's head, and each read of its body, may take")
+    ] = 30.0,
+    max_blob: Annotated[int, typer.Option("--max-blob", help="Largest blob upload accepted, in bytes")] = 32 << 30,
+    max_connections: Annotated[
+        int, typer.Option("--max-connections", help="Connections served at once (more: 503)")
+    ] = 1000,
 ) -> None:
     """Serve an OCI distribution registry"""
+    import math
     from pathlib import Path
 
     from ..errors import UsageError
-    from ..registry.server import run
+    from ..registry.server import Limits, run
 
     if auth not in ("basic", "token"):
         raise UsageError(f"--auth {auth}: use basic or token")
+    host, _, port = addr.rpartition(":")
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise UsageError(f"--addr {addr}: use HOST:PORT (a port from 0 to 65535)")
+    if not (math.isfinite(timeout) and timeout > 0):
+        raise UsageError(f"--timeout {timeout}: a positive number of seconds")
+    if max_blob < 1 or max_connections < 1:
+        raise UsageError("--max-blob and --max-connections must be positive")
     tls = (tls_cert, tls_key) if tls_cert and tls_key else None
-    run(addr, Path(root), htpasswd=htpasswd, tls=tls, auth=auth, access=access, upload_ttl=upload_ttl, rate=rate)
+    limits = Limits(timeout=timeout, max_blob=max_blob, max_connections=max_connections)
+    run(
+        addr, Path(root), htpasswd=htpasswd, tls=tls, auth=auth, access=access, upload_ttl=upload_ttl, rate=rate,
+        limits=limits,
+    )  # fmt: skip
 
 
 @registry_app.command("describe", cls=DockerCommand)
