@@ -15,7 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from .. import _native
-from ..errors import DigestMismatchError, KetchError, LayerError, ManifestInvalid, NoSpaceError
+from ..errors import KetchError, LayerError, ManifestInvalid, NoSpaceError
 from ..models.image import ACCEPT, Descriptor, Index, Manifest, parse_document
 from ..reference import Reference
 from ..store import Store
@@ -127,9 +127,7 @@ def pull(
     if store.content.has(image_id):
         config_bytes = store.content.read(image_id)
     else:
-        config_bytes = client.blob_bytes(repo, image_id)
-        if _native.sha256_bytes(config_bytes) != image_id:
-            raise DigestMismatchError(f"image config digest mismatch for {image_id}")
+        config_bytes = client.blob_bytes(repo, image_id, manifest.config.size)  # bounded, digest checked
     try:
         config = json.loads(config_bytes)
         diff_ids: list[str] = list(config["rootfs"]["diff_ids"])
@@ -160,6 +158,13 @@ def pull(
                     blobs_only.append(desc)  # kept so that the image can be saved and pushed as it came
             else:
                 todo.append((i, desc, diff_id, chain))
+        st = os.statvfs(store.root)
+        for desc in [d for _, d, _, _ in todo if not store.content.has(d.digest)] + blobs_only:
+            if desc.size > st.f_bavail * st.f_frsize:  # it cannot fit: fail before any byte is fetched
+                raise NoSpaceError(
+                    f"no space left on device for the store at {store.root} (layer {desc.digest[7:19]} is "
+                    f"{desc.size} bytes): free some space or choose another --root"
+                )
         for _, desc, _, _ in todo:
             rep.layer(desc.digest[7:19], "Pulling fs layer")
 
@@ -192,7 +197,7 @@ def pull(
                         rep.layer(short, "Downloading", ing.size, desc.size)
 
                 try:
-                    client.blob(repo, desc.digest, write)
+                    client.blob(repo, desc.digest, write, desc.size)  # stops as soon as it is longer
                 finally:
                     if pipe is not None:
                         os.close(pipe)
