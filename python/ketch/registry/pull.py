@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .. import _native
 from ..errors import KetchError, LayerError, ManifestInvalid, NoSpaceError
@@ -21,6 +22,9 @@ from ..reference import Reference
 from ..store import Store
 from ..store.images import record
 from ..store.layers import chain_ids
+
+if TYPE_CHECKING:
+    from ..store.leases import Lease
 from .client import RegistryClient
 
 Emit = Callable[[str], None]
@@ -123,6 +127,28 @@ def pull(
     manifest = doc
     assert isinstance(manifest, Manifest)
 
+    from ..store.leases import Lease
+
+    with Lease(store) as lease:
+        # What this pull finds in the store is leased before it looks: `rmi` keeps it meanwhile.
+        lease.add([manifest.config.digest, *(d for d, _ in documents), *(layer.digest for layer in manifest.layers)])
+        return _pull_image(store, client, ref, rep, what, documents, manifest, lease)
+
+
+def _pull_image(
+    store: Store,
+    client: RegistryClient,
+    ref: Reference,
+    rep: Reporter,
+    what: str,
+    documents: list[tuple[str, bytes]],
+    manifest: Manifest,
+    lease: Lease,
+) -> PullResult:
+    """The rest of `pull`, once the image manifest is known."""
+    repo = ref.path
+    say = rep.line
+    top_digest = documents[0][0]
     image_id = manifest.config.digest
     if store.content.has(image_id):
         config_bytes = store.content.read(image_id)
@@ -136,6 +162,7 @@ def pull(
     if len(diff_ids) != len(manifest.layers):
         raise ManifestInvalid(f"image {what} has {len(manifest.layers)} layers but its config lists {len(diff_ids)}")
     chains = chain_ids(diff_ids)
+    lease.add(chains)
 
     tagged = store.db.query("SELECT image_id FROM tags WHERE name=?", (str(ref),)) if ref.tag and not ref.digest else []
     have_image = bool(store.db.query("SELECT 1 FROM images WHERE id=?", (image_id,)))
@@ -147,6 +174,7 @@ def pull(
 
     if not up_to_date:
         store.layers.clean_stale()
+        store.content.clean_ingest()  # what killed pulls left
         max_bytes = _max_layer_bytes(store)
         todo = []
         blobs_only: list[Descriptor] = []

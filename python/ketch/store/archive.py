@@ -153,6 +153,7 @@ def load(store: Store, src: IO[bytes], emit: Emit, quiet: bool = False) -> list[
     small: dict[str, bytes] = {}  # JSON documents by member path
     ingested: set[str] = set()
     used: set[str] = set()
+    store.content.clean_ingest()
     try:
         try:
             tf = tarfile.open(fileobj=src, mode="r|*")

@@ -225,10 +225,21 @@ def _delete_image_chain(store: Store, image_id: str) -> list[str]:
         ):
             break
         current = parent
-    for chain_id in freed_layers:
-        store.layers.remove(chain_id)
-        out.append(f"Deleted: {chain_id}")
-    for digest in blobs:
-        if not store.db.query("SELECT 1 FROM image_blobs WHERE digest=? LIMIT 1", (digest,)):
-            store.content.delete(digest)
+    import shutil
+
+    from .leases import delete_unused_blobs, gc_lock, held
+
+    trash = []
+    with gc_lock(store):  # what a running pull has leased stays: it is about to be used
+        protected = held(store)
+        for chain_id in freed_layers:
+            if chain_id in protected:
+                continue
+            t = store.layers.unlink(chain_id)
+            if t is not None:
+                trash.append(t)
+            out.append(f"Deleted: {chain_id}")
+    delete_unused_blobs(store, blobs)
+    for t in trash:
+        shutil.rmtree(t, ignore_errors=True)
     return out

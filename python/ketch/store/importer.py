@@ -20,6 +20,7 @@ _ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 
 def import_tarball(store: Store, src: BinaryIO, source_name: str, tag: Reference | None, message: str = "") -> str:
     """Stores the tarball read from `src` as a layer and records the image; returns its id."""
+    store.content.clean_ingest()
     with store.content.ingest(None) as ing:
         while chunk := src.read(1 << 20):
             ing.write(chunk)

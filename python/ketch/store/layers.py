@@ -161,6 +161,13 @@ class LayerStore:
 
     def remove(self, chain_id: str) -> None:
         """Deletes a layer nothing uses any more (the caller checked)."""
+        trash = self.unlink(chain_id)
+        if trash is not None:
+            shutil.rmtree(trash, ignore_errors=True)
+
+    def unlink(self, chain_id: str) -> Path | None:
+        """Takes a layer out of the store (its row, its name) at once; returns
+        the directory left to delete, if any (`clean_stale` deletes it otherwise)."""
         with self.lock(chain_id):
             with self.db.write() as c:
                 c.execute("DELETE FROM layers WHERE chain_id=?", (chain_id,))
@@ -168,7 +175,8 @@ class LayerStore:
             if d.exists():
                 trash = self.root / f".del-{_hex(chain_id)}-{uuid.uuid4().hex[:12]}"
                 os.rename(d, trash)
-                shutil.rmtree(trash, ignore_errors=True)
+                return trash
+        return None
 
     def clean_stale(self) -> None:
         """Removes what a killed pull or rmi left: temporary and half-deleted
