@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import _native
-from ..errors import ConflictError, ContainerNotFound, KetchError, SpawnError
+from ..errors import ConflictError, ContainerNotFound, KetchError, NoSpaceError, SpawnError
 from ..store import Store
 from ..store import images as imgs
 from . import caps, cgroups, spec
@@ -103,21 +103,27 @@ def reconcile(store: Store, c: Container) -> Container:
             done = json.loads(exit_file.read_text())
         except (OSError, ValueError):
             done = {"exit_code": 137, "finished": time.time()}
-        with store.db.write() as db:
-            db.execute(
-                "UPDATE containers SET state='exited', exit_code=?, finished=? WHERE id=? AND state='running'",
-                (done["exit_code"], done["finished"], c.id),
-            )
+        try:
+            with store.db.write() as db:
+                db.execute(
+                    "UPDATE containers SET state='exited', exit_code=?, finished=? WHERE id=? AND state='running'",
+                    (done["exit_code"], done["finished"], c.id),
+                )
+        except NoSpaceError:
+            pass  # shown as exited all the same; recorded once there is room
         c.state, c.exit_code, c.finished = "exited", done["exit_code"], done["finished"]
         _release_network(store, c)
         return c
     if c.state == "running" and not _alive(c):
         cgroups.remove(c.id)
-        with store.db.write() as db:
-            db.execute(
-                "UPDATE containers SET state='exited', exit_code=COALESCE(exit_code, 137), finished=? WHERE id=?",
-                (time.time(), c.id),
-            )
+        try:
+            with store.db.write() as db:
+                db.execute(
+                    "UPDATE containers SET state='exited', exit_code=COALESCE(exit_code, 137), finished=? WHERE id=?",
+                    (time.time(), c.id),
+                )
+        except NoSpaceError:
+            pass
         c.state, c.finished = "exited", time.time()
         c.exit_code = c.exit_code if c.exit_code is not None else 137
         _release_network(store, c)
