@@ -89,7 +89,6 @@ def test_killed_pulls_leave_no_ingest_and_a_live_one_is_kept(ketch: Ketch, slow:
     assert len(ketch("images", "-q").out.split()) == 2
 
 
-
 class Gated:
     """A registry with images A and B on one busybox layer, each with a layer
     of its own; a request for the blob named `stall` sends its first bytes,
