@@ -139,6 +139,18 @@ class Ketch:
         tar.unlink()
         return name
 
+    def measured(self, *args: str, stdin: Path | None = None) -> tuple[Result, int]:
+        """`ketch args` (stdin from a file), and the peak RSS in bytes of that process alone (wait4)."""
+        out, err = self.root.parent / "measured.out", self.root.parent / "measured.err"
+        with open(out, "wb") as o, open(err, "wb") as e, open(stdin or os.devnull, "rb") as i:
+            p = subprocess.Popen([KETCH, *args], stdin=i, stdout=o, stderr=e, env=self.env)
+            _, status, usage = os.wait4(p.pid, 0)
+            p.returncode = os.waitstatus_to_exitcode(status)
+        result = Result(p.returncode, out.read_text(), err.read_text())
+        out.unlink()
+        err.unlink()
+        return result, usage.ru_maxrss * 1024
+
     def popen(self, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen([KETCH, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env)
 

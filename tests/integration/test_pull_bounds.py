@@ -7,13 +7,10 @@ little more than the declared bytes, and nothing is left in the store."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from conftest import KETCH, Ketch, requires_root
+from conftest import Ketch, requires_root
 from fakeregistry import FakeRegistry, Handler
 from imagekit import OCI_MANIFEST, Entry, build, tar_bytes
 
@@ -55,20 +52,12 @@ def hostile(request: pytest.FixtureRequest) -> Iterator[FakeRegistry]:
         yield reg
 
 
-def pull_measured(k: Ketch, name: str, tmp: Path) -> tuple[int, str, int]:
-    """(exit code, stderr, peak RSS in bytes) of `ketch pull name`, the RSS of that process alone."""
-    with open(tmp / "out", "wb") as out, open(tmp / "err", "wb") as err:
-        p = subprocess.Popen([KETCH, "pull", name], stdout=out, stderr=err, env=k.env)
-        _, status, usage = os.wait4(p.pid, 0)
-        p.returncode = os.waitstatus_to_exitcode(status)
-    return p.returncode, (tmp / "err").read_text(), usage.ru_maxrss * 1024
-
-
 @pytest.mark.parametrize(
     "hostile", ["manifest-close", "manifest-chunked", "config-longer", "layer-longer"], indirect=True
 )
-def test_a_hostile_registry_cannot_flood_the_pull(ketch: Ketch, hostile: FakeRegistry, tmp_path: Path) -> None:
-    rc, err, rss = pull_measured(ketch, f"{hostile.addr}/lab/x:latest", tmp_path)
+def test_a_hostile_registry_cannot_flood_the_pull(ketch: Ketch, hostile: FakeRegistry) -> None:
+    r, rss = ketch.measured("pull", f"{hostile.addr}/lab/x:latest")
+    rc, err = r.rc, r.err
     assert rc == 1, err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
     assert ("is larger than 4194304 bytes" in err) or ("size mismatch" in err), err
@@ -81,8 +70,8 @@ def test_a_hostile_registry_cannot_flood_the_pull(ketch: Ketch, hostile: FakeReg
 
 
 @pytest.mark.parametrize("hostile", ["none"], indirect=True)
-def test_the_same_server_honest_is_pulled(ketch: Ketch, hostile: FakeRegistry, tmp_path: Path) -> None:
+def test_the_same_server_honest_is_pulled(ketch: Ketch, hostile: FakeRegistry) -> None:
     """The control: without the lie, the same image pulls."""
-    rc, err, _ = pull_measured(ketch, f"{hostile.addr}/lab/x:latest", tmp_path)
-    assert rc == 0, err
+    r, _ = ketch.measured("pull", f"{hostile.addr}/lab/x:latest")
+    assert r.rc == 0, r.err
     assert len(ketch("images", "-q").out.split()) == 1

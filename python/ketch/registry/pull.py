@@ -21,7 +21,7 @@ from ..models.image import ACCEPT, Descriptor, Index, Manifest, parse_document
 from ..reference import Reference
 from ..store import Store
 from ..store.images import record
-from ..store.layers import chain_ids
+from ..store.layers import chain_ids, max_layer_bytes
 
 if TYPE_CHECKING:
     from ..store.leases import Lease
@@ -85,17 +85,6 @@ def _select(index: Index, want: str) -> str:
         )
         raise KetchError(f"no matching manifest for {want} in the manifest list entries (has: {have or 'none'})")
     return candidates[0].digest
-
-
-def _max_layer_bytes(store: Store) -> int:
-    """The bound on what one layer may expand to: the KETCH_MAX_LAYER_BYTES
-    setting, else the free space of the store's filesystem (a layer larger
-    than that cannot succeed, and a decompression bomb stops there)."""
-    env = os.environ.get("KETCH_MAX_LAYER_BYTES")
-    if env:
-        return int(env)
-    st = os.statvfs(store.root)
-    return st.f_bavail * st.f_frsize
 
 
 def pull(
@@ -175,7 +164,7 @@ def _pull_image(
     if not up_to_date:
         store.layers.clean_stale()
         store.content.clean_ingest()  # what killed pulls left
-        max_bytes = _max_layer_bytes(store)
+        max_bytes = max_layer_bytes(store.root)
         todo = []
         blobs_only: list[Descriptor] = []
         for i, (desc, diff_id, chain) in enumerate(zip(manifest.layers, diff_ids, chains, strict=True)):

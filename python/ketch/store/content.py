@@ -13,11 +13,14 @@ from types import TracebackType
 from .. import _native
 from ..errors import DigestMismatchError, KetchError, NoSpaceError
 
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
 
 def _hex(digest: str) -> str:
-    algo, _, hexpart = digest.partition(":")
-    if algo != "sha256" or len(hexpart) != 64:
-        raise KetchError(f"unsupported digest {digest}")
+    """The hex part of a sha256 digest; anything else (a path among them) is refused."""
+    algo, _, hexpart = str(digest).partition(":")
+    if algo != "sha256" or not _HEX64.fullmatch(hexpart):
+        raise KetchError(f"unsupported digest {str(digest)[:80]!r}")
     return hexpart
 
 

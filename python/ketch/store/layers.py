@@ -26,6 +26,22 @@ def run_root() -> Path:
     return Path(os.environ.get("KETCH_RUN_ROOT") or "/run/ketch")
 
 
+def max_layer_bytes(root: Path) -> int:
+    """The bound on what one layer may expand to: the KETCH_MAX_LAYER_BYTES
+    setting, else the free space of the store's filesystem (a layer larger
+    than that cannot succeed, and a decompression bomb stops there)."""
+    from ..errors import UsageError
+
+    env = os.environ.get("KETCH_MAX_LAYER_BYTES")
+    if env:
+        try:
+            return int(env)
+        except ValueError:
+            raise UsageError(f"KETCH_MAX_LAYER_BYTES={env}: not a number of bytes") from None
+    st = os.statvfs(root)
+    return st.f_bavail * st.f_frsize
+
+
 def _hex(chain_id: str) -> str:
     return chain_id.split(":", 1)[1]
 
