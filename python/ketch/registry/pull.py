@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from .. import _native
 from ..errors import KetchError, LayerError, ManifestInvalid, NoSpaceError
+from ..models.config import check_config
 from ..models.image import ACCEPT, Descriptor, Index, Manifest, parse_document
 from ..reference import Reference
 from ..store import Store
@@ -144,10 +145,10 @@ def _pull_image(
     else:
         config_bytes = client.blob_bytes(repo, image_id, manifest.config.size)  # bounded, digest checked
     try:
-        config = json.loads(config_bytes)
-        diff_ids: list[str] = list(config["rootfs"]["diff_ids"])
-    except (ValueError, KeyError, TypeError) as e:
-        raise ManifestInvalid(f"image config {image_id} is not valid: {e}") from e
+        config = check_config(json.loads(config_bytes), image_id)
+    except ValueError as e:
+        raise ManifestInvalid(f"image config {image_id} is not valid JSON: {e}") from e
+    diff_ids: list[str] = list(config["rootfs"]["diff_ids"])
     if len(diff_ids) != len(manifest.layers):
         raise ManifestInvalid(f"image {what} has {len(manifest.layers)} layers but its config lists {len(diff_ids)}")
     chains = chain_ids(diff_ids)

@@ -773,10 +773,13 @@ def stop(store: Store, ref: str, timeout: float = 10.0) -> Container:
     return reconcile(store, c)
 
 
-def _signal(name: str) -> signal.Signals:
+def _signal(name: str) -> int:
+    """A signal by name (KILL, SIGTERM) or number (1 to SIGRTMAX)."""
     n = name.upper()
-    if n.isdigit():
-        return signal.Signals(int(n))
+    if n.isascii() and n.isdigit():
+        if 0 < int(n) <= signal.SIGRTMAX:
+            return int(n)
+        raise KetchError(f"invalid signal: {name[:40]}")
     if not n.startswith("SIG"):
         n = "SIG" + n
     try:
@@ -786,10 +789,10 @@ def _signal(name: str) -> signal.Signals:
 
 
 def kill(store: Store, ref: str, sig: str = "KILL") -> Container:
+    signum = _signal(sig)  # a bad signal is the flag's fault, whatever the container
     c = lookup(store, ref)
     if c.state != "running" or c.pid is None:
         raise ConflictError(f"Cannot kill container: {ref}: Container {c.id} is not running")
-    signum = _signal(sig)
     try:
         os.kill(c.pid, signum)
     except ProcessLookupError:

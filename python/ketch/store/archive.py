@@ -21,6 +21,7 @@ from typing import IO, Any
 
 from .. import _native
 from ..errors import KetchError, LayerError
+from ..models.config import check_config
 from ..models.image import MANIFEST_TYPES, OCI_INDEX, OCI_LAYER, layer_media_type, oci_manifest
 from ..reference import Reference, parse
 from . import Store
@@ -246,10 +247,10 @@ def _load_image(
     try:
         if store.content.path(config_digest).stat().st_size > MAX_DOCUMENT:
             raise KetchError(f"invalid archive: image config {config_digest} is larger than {MAX_DOCUMENT} bytes")
-        config = json.loads(store.content.read(config_digest))
-        diff_ids: list[str] = list(config["rootfs"]["diff_ids"])
-    except (ValueError, KeyError, TypeError, FileNotFoundError) as e:
+        config = check_config(json.loads(store.content.read(config_digest)), config_digest)
+    except (ValueError, FileNotFoundError) as e:
         raise KetchError(f"invalid archive: image config {config_digest}: {e}") from e
+    diff_ids: list[str] = list(config["rootfs"]["diff_ids"])
     if len(diff_ids) != len(layer_digests):
         raise LayerError(
             f"image {config_digest[7:19]} has {len(layer_digests)} layers but its config lists {len(diff_ids)}"

@@ -77,8 +77,10 @@ def lookup(store: Store, name: str) -> tuple[Image, Reference | None]:
 
 
 def config(store: Store, image_id: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(store.content.read(image_id))
-    return data
+    """An image's config, its shape checked (a store may hold one recorded before the checks)."""
+    from ..models.config import check_config
+
+    return check_config(json.loads(store.content.read(image_id)), image_id)
 
 
 def record(
@@ -95,8 +97,10 @@ def record(
     """Records an image whose layers are in the store, in one transaction:
     its config, layers, the blobs it keeps alive (the image manifest among
     them), a tag and a repo digest."""
+    from ..models.config import check_config
+
+    created = check_config(json.loads(config_bytes), image_id).get("created")
     store.content.write(config_bytes, image_id)
-    created = json.loads(config_bytes).get("created")
     size = sum(store.layers.size(c) for c in chains)
     now = time.time()
     with store.db.write() as c:
