@@ -64,8 +64,7 @@ def read_bounded(r: http.client.HTTPResponse, limit: int) -> bytes | None:
     """The body of `r`, or None as soon as it proves larger than `limit`
     bytes (by its Content-Length, or while it is read: a body without one
     is never held whole). After None the rest is unread: close the connection."""
-    declared = (r.getheader("content-length") or "").strip()
-    if declared.isdigit() and int(declared) > limit:
+    if r.length is not None and r.length > limit:  # http.client's: Content-Length, 0 for HEAD and 204
         return None
     parts: list[bytes] = []
     total = 0
