@@ -95,6 +95,19 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRegist
     stop_registry(r)
 
 
+# Runs argv[2:] as its child and writes the child's peak RSS (KiB) to argv[1].
+_LAUNCH = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 @dataclass
 class Result:
     rc: int
@@ -138,6 +151,22 @@ class Ketch:
         self(*("import", str(tar), name), check=True)
         tar.unlink()
         return name
+
+    def measured(self, *args: str, stdin: Path | None = None) -> tuple[Result, int]:
+        """`ketch args` (stdin from a file), and the peak RSS in bytes of that
+        process alone. It is started by a small launcher: a child forked straight
+        from pytest would count pytest's own peak (the kernel keeps, across exec,
+        the high-water mark of the memory it forked with)."""
+        out, err, rss = (self.root.parent / f"measured.{x}" for x in ("out", "err", "rss"))
+        with open(out, "wb") as o, open(err, "wb") as e, open(stdin or os.devnull, "rb") as i:
+            p = subprocess.run(
+                [sys.executable, "-S", "-c", _LAUNCH, str(rss), KETCH, *args], stdin=i, stdout=o, stderr=e, env=self.env
+            )
+        result = Result(p.returncode, out.read_text(), err.read_text())
+        peak = int(rss.read_text()) * 1024
+        for f in (out, err, rss):
+            f.unlink()
+        return result, peak
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen([KETCH, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env)

@@ -84,6 +84,33 @@ impl Tar {
     fn hardlink(&mut self, name: &str, target: &str) -> &mut Self {
         self.raw(name, tar::EntryType::Link, 0o644, target, b"")
     }
+    /// A PAX extended header for the entry that follows.
+    fn pax(&mut self, records: &[(&str, &str)]) -> &mut Self {
+        let mut data = Vec::new();
+        for (k, v) in records {
+            let body = format!(" {k}={v}\n");
+            // The length counts its own digits.
+            let mut n = body.len() + 1;
+            while format!("{n}{body}").len() != n {
+                n += 1;
+            }
+            data.extend_from_slice(format!("{n}{body}").as_bytes());
+        }
+        self.raw("pax", tar::EntryType::XHeader, 0o644, "", &data)
+    }
+    /// A file whose header has these ids (base-256 when they exceed octal).
+    fn owned(&mut self, name: &str, uid: u64, gid: u64) -> &mut Self {
+        let mut h = tar::Header::new_gnu();
+        h.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name.as_bytes());
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_mode(0o4755);
+        h.set_size(0);
+        h.set_uid(uid);
+        h.set_gid(gid);
+        h.set_cksum();
+        self.0.extend_from_slice(h.as_bytes());
+        self
+    }
     fn finish(&mut self) -> Vec<u8> {
         let mut v = self.0.clone();
         v.extend(std::iter::repeat_n(0u8, 1024));
@@ -473,4 +500,66 @@ fn decompress_gives_the_tar_and_its_diff_id() {
         ketch_native::layer::unpack::decompress_file(&src, &s.0.join("l.tar")).unwrap();
     assert_eq!((diff_id, size), (sha256_bytes(&tar), tar.len() as u64));
     assert_eq!(fs::read(s.0.join("l.tar")).unwrap(), tar);
+}
+
+#[test]
+fn ids_beyond_32_bits_are_bad_layers_never_truncated() {
+    // 2^32 truncates to 0 (root), 2^32-1 is chown's "leave the owner as it is".
+    let bad = [
+        Tar::new().owned("setuid", 1 << 32, 0).finish(),
+        Tar::new().owned("setuid", 0, (1 << 32) + 7).finish(),
+        Tar::new().owned("setuid", u64::from(u32::MAX), 0).finish(),
+        Tar::new()
+            .pax(&[("uid", "4294967296")])
+            .file("setuid", b"x")
+            .finish(),
+        Tar::new()
+            .pax(&[("gid", "18446744073709551617")])
+            .file("setuid", b"x")
+            .finish(),
+        Tar::new()
+            .pax(&[("uid", "-1")])
+            .file("setuid", b"x")
+            .finish(),
+    ];
+    for tar in bad {
+        let s = Scratch::new();
+        let err = run(&tar, &s.dest()).unwrap_err();
+        assert!(matches!(err, Error::BadLayer(_)), "{err}");
+        assert!(!s.dest().join("setuid").exists());
+    }
+}
+
+#[test]
+fn pax_ids_are_honoured() {
+    if !is_root() {
+        return;
+    }
+    // Python's tarfile (and Go's) write ids of 2^21 and more as PAX records
+    // with 0 in the header: that 0 must not become the owner (a guard: the
+    // checks above parse the records again).
+    let tar = Tar::new()
+        .pax(&[("uid", "3000000"), ("gid", "3000001")])
+        .file("big-id", b"x")
+        .owned("small-id", 1000, 1001)
+        .finish();
+    let s = Scratch::new();
+    run(&tar, &s.dest()).unwrap();
+    let m = fs::metadata(s.dest().join("big-id")).unwrap();
+    assert_eq!((m.uid(), m.gid()), (3_000_000, 3_000_001));
+    let m = fs::metadata(s.dest().join("small-id")).unwrap();
+    assert_eq!((m.uid(), m.gid()), (1000, 1001));
+}
+
+#[test]
+fn a_non_tar_input_is_a_bad_layer_that_does_not_quote_it() {
+    let s = Scratch::new();
+    let mut text =
+        b"root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n"
+            .repeat(20);
+    text.resize(2048, b'\n');
+    let err = run(&text, &s.dest()).unwrap_err();
+    assert!(matches!(err, Error::BadLayer(_)), "{err}");
+    let msg = err.to_string();
+    assert!(!msg.contains("root") && !msg.contains("daemon"), "{msg}");
 }

@@ -4,6 +4,7 @@ itself where a dockerd answers."""
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import os
@@ -177,3 +178,53 @@ def test_round_trip_through_docker(ketch: Ketch, tmp_path: Path, pushed: str) ->
         assert json.loads(k2("image", "inspect", tag).out)[0]["Id"] == image_id
     finally:
         subprocess.run(["docker", "rmi", "-f", pushed, tag], capture_output=True)
+
+
+def test_load_streams_members_to_disk(ketch: Ketch, tmp_path: Path) -> None:
+    """An archive of many members just under 1 MiB: load keeps none of them in
+    memory (it held every member up to 1 MiB: 1.27 GB RSS for a 1.2 GB archive),
+    and the ones no image uses do not stay in the store."""
+    ketch.import_busybox("lab/bb:v1")
+    archive = tmp_path / "padded.tar"
+    ketch("save", "-o", str(archive), "lab/bb:v1", check=True)
+    with tarfile.open(archive, "a") as tf:
+        for i in range(192):
+            ti = tarfile.TarInfo(f"padding/{i}")
+            ti.size = 1 << 20
+            tf.addfile(ti, io.BytesIO(bytes(ti.size)))
+    k2 = other(tmp_path)
+    r, rss = k2.measured("load", "-i", str(archive))
+    assert (r.rc, r.out.strip()) == (0, "Loaded image: lab/bb:v1"), r.err
+    assert rss < 128 << 20, f"peak RSS {rss >> 20} MiB"
+    assert {p.name for p in (k2.root / "content/blobs/sha256").iterdir()} == {
+        p.name for p in (ketch.root / "content/blobs/sha256").iterdir()
+    }
+    assert list((k2.root / "content/ingest").iterdir()) == []
+
+
+def test_import_and_load_honour_the_layer_limit(ketch: Ketch, tmp_path: Path) -> None:
+    """KETCH_MAX_LAYER_BYTES bounds an imported or loaded layer as it bounds a
+    pulled one: a small gzip that expands to 16 MiB, or a plain 16 MiB tarball,
+    fails under a limit of 8 MiB with one line and leaves nothing."""
+    big = tar_bytes([*busybox_entries(), Entry("zeros", data=bytes(16 << 20))])
+    bomb, plain = tmp_path / "bomb.tar.gz", tmp_path / "plain.tar"
+    bomb.write_bytes(gzip.compress(big))
+    plain.write_bytes(big)
+    ketch("import", str(bomb), "lab/bomb:v1", check=True)  # no limit: it is a fine image
+    archive = tmp_path / "bomb-archive.tar"
+    ketch("save", "-o", str(archive), "lab/bomb:v1", check=True)
+    k2 = other(tmp_path)
+    limit = {"KETCH_MAX_LAYER_BYTES": str(8 << 20)}
+    for args, want in (
+        (["import", str(bomb), "lab/x"], "expands beyond the limit of 8388608 bytes"),
+        (["import", str(plain), "lab/x"], "larger than the limit of 8388608 bytes"),
+        (["load", "-i", str(archive)], "expands beyond the limit of 8388608 bytes"),
+    ):
+        r = k2(*args, env=limit)
+        assert r.rc == 1 and want in r.err, (args, r.err)
+        assert len(r.err.strip().splitlines()) == 1 and "Traceback" not in r.err
+        assert k2("images", "-q").out == ""
+        assert [p for p in (k2.root / "layers").iterdir()] == []
+        assert list((k2.root / "content/blobs/sha256").iterdir()) == []
+        assert list((k2.root / "content/ingest").iterdir()) == []
+    assert k2("load", "-i", str(archive)).rc == 0  # the control: without the limit it loads

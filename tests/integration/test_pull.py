@@ -22,6 +22,8 @@ BASE = tar_bytes(busybox_entries())
 
 
 def layer_dirs(k: Ketch) -> list[str]:
+    if not (k.root / "layers").is_dir():  # a pull killed before it opened the store
+        return []
     return sorted(p.name for p in (k.root / "layers").iterdir() if not p.name.startswith("."))
 
 

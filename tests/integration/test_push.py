@@ -74,3 +74,20 @@ def test_built_layers_are_gzipped_when_pushed(ketch: Ketch, registry: RunningReg
     assert manifest["config"]["digest"] == image_id  # the image is the same image
     # the second push finds the gzipped blob already there
     assert "Layer already exists" in ketch("push", target).out
+
+
+def test_a_layer_larger_than_a_manifest_bound_is_found_already_there(
+    ketch: Ketch, registry: RunningRegistry, tmp_path: Path
+) -> None:
+    """The registry's HEAD of a pushed blob announces its size: a layer above
+    the 4 MiB bound on answers read whole is still found already there."""
+    import os
+
+    from imagekit import Entry
+
+    ketch.import_busybox("big", [Entry("noise", data=os.urandom(6 << 20))])
+    target = f"{registry.addr}/lab/big:v1"
+    ketch("tag", "big", target, check=True)
+    ketch("push", target, check=True)
+    r = ketch("push", target)
+    assert r.rc == 0 and "Layer already exists" in r.out, r.err

@@ -98,6 +98,7 @@ def parse(text: str, name: str = "Dockerfile") -> list[Instruction]:
                 k, _, v = flag[2:].partition("=")
                 flags[k] = v
                 rest = rest.strip()
+        _check_flags(cmd, flags, start)
         heredocs: list[tuple[str, str]] = []
         if cmd in ("RUN", "COPY", "ADD") and "<<" in rest:
             for m in _HEREDOC.finditer(rest):
@@ -118,6 +119,26 @@ def parse(text: str, name: str = "Dockerfile") -> list[Instruction]:
     if not out:
         raise DockerfileError(f"the Dockerfile ({name}) cannot be empty")
     return out
+
+
+def _check_flags(cmd: str, flags: dict[str, str], line: int) -> None:
+    """Flag values that must be numbers, checked as the file is parsed (a
+    value with a variable in it is checked once substituted)."""
+    chmod = flags.get("chmod", "")
+    if cmd in ("COPY", "ADD") and chmod and "$" not in chmod:
+        if not re.fullmatch(r"[0-7]{1,5}", chmod) or int(chmod, 8) > 0o7777:
+            raise DockerfileError(
+                f"dockerfile parse error line {line}: invalid chmod parameter: '{chmod}'. "
+                "it should be octal string and between 0 and 07777"
+            )
+    retries = flags.get("retries", "")
+    if cmd == "HEALTHCHECK" and retries:
+        if not re.fullmatch(r"-?[0-9]{1,10}", retries) or int(retries) > (1 << 31) - 1:
+            raise DockerfileError(
+                f'dockerfile parse error line {line}: HEALTHCHECK --retries="{retries}": not a number of retries'
+            )
+        if int(retries) < 0:
+            raise DockerfileError(f"dockerfile parse error line {line}: --retries cannot be negative ({retries})")
 
 
 def _continues(line: str, escape: str) -> bool:

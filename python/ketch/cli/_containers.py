@@ -55,11 +55,12 @@ def run(
     cpus: float | None = None,
     pids_limit: int | None = None,
 ) -> int:
-    from ..runtime.cgroups import Limits, parse_bytes
+    from ..runtime.cgroups import Limits, check_cpus, parse_bytes
     from ..runtime.spec import read_env_file
 
     opts.tty = tty
     try:
+        check_cpus(cpus)
         opts.limits = Limits(parse_bytes(memory) if memory else None, cpus, pids_limit)
     except KetchError as e:
         e.exit_code = 125
@@ -221,9 +222,13 @@ def ps(store: Store, all_: bool, quiet: bool, no_trunc: bool, filters: list[str]
 
 def logs(store: Store, ref: str, follow: bool, tail: str, timestamps: bool) -> None:
     """docker logs: the json-file lines, stdout to stdout and stderr to stderr."""
+    import re
+
+    if tail != "all" and not re.fullmatch(r"-?[0-9]{1,18}", tail):
+        raise KetchError(f'invalid value "{tail[:40]}" for flag -n, --tail: a number of lines or "all"')
+    n = None if tail == "all" or int(tail) < 0 else int(tail)  # docker: a negative number is all of it
     c = ctr.lookup(store, ref)
     path = ctr.log_path(store, c)
-    n = None if tail == "all" else int(tail)
     try:
         f = open(path, encoding="utf-8", errors="replace")  # noqa: SIM115 - followed below
     except FileNotFoundError:

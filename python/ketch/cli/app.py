@@ -976,9 +976,9 @@ def registry_serve(
 
     if auth not in ("basic", "token"):
         raise UsageError(f"--auth {auth}: use basic or token")
-    host, _, port = addr.rpartition(":")
-    if not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise UsageError(f"--addr {addr}: use HOST:PORT (a port from 0 to 65535)")
+    _check_listen_address(addr)
+    if access:
+        _check_access_file(access)
     if not (math.isfinite(timeout) and timeout > 0):
         raise UsageError(f"--timeout {timeout}: a positive number of seconds")
     if max_blob < 1 or max_connections < 1:
@@ -989,6 +989,55 @@ def registry_serve(
         addr, Path(root), htpasswd=htpasswd, tls=tls, auth=auth, access=access, upload_ttl=upload_ttl, rate=rate,
         limits=limits,
     )  # fmt: skip
+
+
+def _check_listen_address(addr: str) -> None:
+    """host:port as Go's net.Listen takes it (and its errors' wording)."""
+    import ipaddress
+
+    from ..errors import UsageError
+
+    host, sep, port = addr.rpartition(":")
+    if not sep:
+        raise UsageError(f"listen tcp: address {addr}: missing port in address")
+    if not (port.isascii() and port.isdigit()) or int(port) > 65535:
+        raise UsageError(f"listen tcp: address {addr}: invalid port")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise UsageError(f"listen tcp: address {addr}: invalid IPv6 address") from None
+    elif ":" in host:
+        raise UsageError(f"listen tcp: address {addr}: too many colons in address")
+
+
+def _check_access_file(path: str) -> None:
+    """The --access file: {"repositories": {PATTERN: {"pull": [USER...], "push": [USER...]}}}."""
+    import json
+
+    from ..errors import UsageError
+
+    try:
+        with open(path, "rb") as f:
+            data = json.loads(f.read(1 << 20))
+    except OSError as e:
+        raise UsageError(f"--access {path}: {e.strerror}") from None
+    except ValueError as e:
+        msg = getattr(e, "msg", "not UTF-8 text")
+        where = f" at line {e.lineno} column {e.colno}" if isinstance(e, json.JSONDecodeError) else ""
+        raise UsageError(f"--access {path}: not valid JSON: {msg}{where}") from None
+
+    def users(v: object) -> bool:
+        return isinstance(v, list) and all(isinstance(u, str) for u in v)
+
+    repos = (data.get("repositories") or {}) if isinstance(data, dict) else None
+    if not isinstance(repos, dict) or not all(
+        isinstance(rule, dict) and all(users(v) for v in rule.values()) for rule in repos.values()
+    ):
+        raise UsageError(
+            f'--access {path}: expected {{"repositories": {{PATTERN: {{"pull": [USER, ...], "push": [...]}}}}}}'
+        )
 
 
 @registry_app.command("describe", cls=DockerCommand)

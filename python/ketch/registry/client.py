@@ -23,7 +23,9 @@ from . import auth
 
 DOCKER_HUB_ENDPOINT = "registry-1.docker.io"
 RETRIES = 4
-MAX_MANIFEST = 4 << 20  # bytes; a larger "manifest" is refused
+MAX_MANIFEST = 4 << 20  # bytes; a larger "manifest" is refused (while it is read, never after)
+MAX_CONFIG = 8 << 20  # bytes; an image config larger than this is refused before it is fetched
+MAX_BODY = 4 << 20  # bytes; any other answer read whole (errors, tokens, search results)
 USER_AGENT = "ketch/0.1"
 
 
@@ -56,6 +58,24 @@ class Response:
 @dataclass
 class _Conns(threading.local):
     pool: dict[tuple[str, str], http.client.HTTPConnection] = field(default_factory=dict)
+
+
+def read_bounded(r: http.client.HTTPResponse, limit: int) -> bytes | None:
+    """The body of `r`, or None as soon as it proves larger than `limit`
+    bytes (by its Content-Length, or while it is read: a body without one
+    is never held whole). After None the rest is unread: close the connection."""
+    if r.length is not None and r.length > limit:  # http.client's: Content-Length, 0 for HEAD and 204
+        return None
+    parts: list[bytes] = []
+    total = 0
+    while True:
+        data = r.read(min(1 << 16, limit + 1 - total))
+        if not data:
+            return b"".join(parts)
+        parts.append(data)
+        total += len(data)
+        if total > limit:
+            return None
 
 
 def _error_detail(body: bytes) -> tuple[str, str]:
@@ -99,6 +119,10 @@ class RegistryClient:
             c.close()
         self._conns.pool.clear()
 
+    def _drop(self, c: http.client.HTTPConnection, scheme: str, netloc: str) -> None:
+        c.close()
+        self._conns.pool.pop((scheme, netloc), None)
+
     def _send(
         self, method: str, url: str, headers: dict[str, str], stream: bool, body: bytes | Path | None = None
     ) -> Response:
@@ -120,21 +144,27 @@ class RegistryClient:
                     c.request(method, path, body=body, headers=h)
                     r = c.getresponse()
             except (OSError, http.client.HTTPException) as e:
-                c.close()
-                self._conns.pool.pop((u.scheme, u.netloc), None)
+                self._drop(c, u.scheme, u.netloc)
                 last = e
                 if isinstance(e, ConnectionRefusedError | socket.gaierror) and attempt >= 1:
                     break
                 time.sleep(0.2 * 2**attempt)
                 continue
             hdrs = {k.lower(): v for k, v in r.getheaders()}
-            if r.status in (429, 502, 503, 504) and attempt < RETRIES - 1:
-                r.read()
-                time.sleep(0.5 * 2**attempt)
-                continue
             if stream and r.status == 200:
                 return Response(r.status, hdrs, r)
-            return Response(r.status, hdrs, None, r.read())
+            try:
+                data = read_bounded(r, MAX_BODY)
+            except (OSError, http.client.HTTPException) as e:
+                self._drop(c, u.scheme, u.netloc)
+                raise UnreachableError(f'{method.title()} "{url}": {getattr(e, "strerror", None) or e}') from e
+            if data is None:
+                self._drop(c, u.scheme, u.netloc)  # the rest of the body is still on the wire
+                raise RegistryError(f'{method.title()} "{url}": the answer is larger than {MAX_BODY} bytes')
+            if r.status in (429, 502, 503, 504) and attempt < RETRIES - 1:
+                time.sleep(0.5 * 2**attempt)
+                continue
+            return Response(r.status, hdrs, None, data)
         reason = getattr(last, "strerror", None) or str(last)
         if isinstance(last, socket.gaierror):
             reason = "no such host"
@@ -210,17 +240,25 @@ class RegistryClient:
 
     def manifest(self, repo: str, ident: str, accept: str, what: str) -> tuple[bytes, str]:
         """(body, content type) of a manifest or index; `what` names it in errors.
-        The body's sha256 must be the digest asked for, or the one the registry
-        announces in Docker-Content-Digest."""
-        r = self.request("GET", f"/v2/{repo}/manifests/{ident}", f"repository:{repo}:pull", {"Accept": accept})
+        The body is read with a bound of MAX_MANIFEST bytes; its sha256 must be
+        the digest asked for, or the one the registry announces in Docker-Content-Digest."""
+        r = self.request(
+            "GET", f"/v2/{repo}/manifests/{ident}", f"repository:{repo}:pull", {"Accept": accept}, stream=True
+        )
         if r.status == 404:
             code, msg = _error_detail(r.body)
             detail = f"{code}: {msg}" if code else "manifest unknown"
             raise ManifestUnknown(f"manifest for {what} not found: {detail}")
         self._check(r, what, repo)
-        if len(r.body) > MAX_MANIFEST:
+        try:
+            body = read_bounded(self._stream(r, what), MAX_MANIFEST)
+        except (OSError, http.client.HTTPException) as e:
+            self._reset()
+            raise UnreachableError(f"reading the manifest for {what} from {self.domain}: {e}") from e
+        if body is None:
+            self._reset()  # the rest is still on the wire
             raise ManifestInvalid(f"manifest for {what} is larger than {MAX_MANIFEST} bytes")
-        actual = "sha256:" + hashlib.sha256(r.body).hexdigest()
+        actual = "sha256:" + hashlib.sha256(body).hexdigest()
         announced = r.header("docker-content-digest")
         for want in (
             ident if ident.startswith("sha256:") else None,
@@ -228,32 +266,65 @@ class RegistryClient:
         ):
             if want and want != actual:
                 raise DigestMismatchError(f"manifest digest mismatch for {what}: expected {want}, got {actual}")
-        return r.body, r.header("content-type")
+        return body, r.header("content-type")
 
-    def blob(self, repo: str, digest: str, sink: Callable[[bytes], None], chunk: int = 1 << 20) -> None:
+    def _stream(self, r: Response, what: str) -> http.client.HTTPResponse:
+        if r.resp is None:  # a 2xx other than 200: no body to read
+            raise RegistryError(f"{what}: registry {self.domain} answered {r.status} without content")
+        return r.resp
+
+    def blob(
+        self, repo: str, digest: str, sink: Callable[[bytes], None], size: int | None = None, chunk: int = 1 << 20
+    ) -> None:
+        """Streams a blob into `sink`. With `size` (its descriptor's), the
+        download stops and fails as soon as the registry sends more."""
         r = self.request("GET", f"/v2/{repo}/blobs/{digest}", f"repository:{repo}:pull", stream=True)
         if r.status == 404:
             raise RegistryError(f"blob {digest} of {repo} not found on {self.domain}: blob unknown")
         self._check(r, digest, repo)
-        assert r.resp is not None
+        resp = self._stream(r, digest)
+        declared = r.header("content-length").strip()
+        if size is not None and declared.isdigit() and int(declared) != size:
+            self._reset()
+            raise DigestMismatchError(
+                f"size mismatch for {digest}: the registry sends {declared} bytes, its descriptor declares {size}"
+            )
+        got = 0
         while True:
+            want = chunk if size is None else min(chunk, size - got + 1)  # one byte more shows a longer blob
             try:
-                data = r.resp.read(chunk)
+                data = resp.read(want)
             except (OSError, http.client.HTTPException) as e:
                 self._reset()
                 raise UnreachableError(f"reading blob {digest} from {self.domain}: {e}") from e
             if not data:
                 break
+            got += len(data)
+            if size is not None and got > size:
+                self._reset()  # stop here: the rest never reaches the disk
+                raise DigestMismatchError(
+                    f"size mismatch for {digest}: the registry sends more than the {size} bytes its descriptor declares"
+                )
             try:
                 sink(data)  # its errors are the caller's, not the network's
             except BaseException:
                 self._reset()  # the rest of this body is still on the wire
                 raise
 
-    def blob_bytes(self, repo: str, digest: str) -> bytes:
+    def blob_bytes(self, repo: str, digest: str, size: int, limit: int = MAX_CONFIG) -> bytes:
+        """A small blob (an image config) in memory: at most `size` bytes (its
+        descriptor's) and `limit`, its digest checked."""
+        if size > limit:
+            raise ManifestInvalid(f"blob {digest} of {repo} is {size} bytes: more than the {limit} allowed")
         parts: list[bytes] = []
-        self.blob(repo, digest, parts.append)
-        return b"".join(parts)
+        self.blob(repo, digest, parts.append, size)
+        data = b"".join(parts)
+        if len(data) != size:
+            raise DigestMismatchError(f"size mismatch for {digest}: expected {size} bytes, got {len(data)}")
+        actual = "sha256:" + hashlib.sha256(data).hexdigest()
+        if actual != digest:
+            raise DigestMismatchError(f"digest mismatch: expected {digest}, got {actual}")
+        return data
 
     def _check(self, r: Response, what: str, repo: str) -> None:
         if r.status in (200, 201, 202, 204):

@@ -13,14 +13,19 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .. import _native
-from ..errors import DigestMismatchError, KetchError, LayerError, ManifestInvalid, NoSpaceError
+from ..errors import KetchError, LayerError, ManifestInvalid, NoSpaceError
+from ..models.config import check_config
 from ..models.image import ACCEPT, Descriptor, Index, Manifest, parse_document
 from ..reference import Reference
 from ..store import Store
 from ..store.images import record
-from ..store.layers import chain_ids
+from ..store.layers import chain_ids, max_layer_bytes
+
+if TYPE_CHECKING:
+    from ..store.leases import Lease
 from .client import RegistryClient
 
 Emit = Callable[[str], None]
@@ -83,17 +88,6 @@ def _select(index: Index, want: str) -> str:
     return candidates[0].digest
 
 
-def _max_layer_bytes(store: Store) -> int:
-    """The bound on what one layer may expand to: the KETCH_MAX_LAYER_BYTES
-    setting, else the free space of the store's filesystem (a layer larger
-    than that cannot succeed, and a decompression bomb stops there)."""
-    env = os.environ.get("KETCH_MAX_LAYER_BYTES")
-    if env:
-        return int(env)
-    st = os.statvfs(store.root)
-    return st.f_bavail * st.f_frsize
-
-
 def pull(
     store: Store,
     ref: Reference,
@@ -123,21 +117,42 @@ def pull(
     manifest = doc
     assert isinstance(manifest, Manifest)
 
+    from ..store.leases import Lease
+
+    with Lease(store) as lease:
+        # What this pull finds in the store is leased before it looks: `rmi` keeps it meanwhile.
+        lease.add([manifest.config.digest, *(d for d, _ in documents), *(layer.digest for layer in manifest.layers)])
+        return _pull_image(store, client, ref, rep, what, documents, manifest, lease)
+
+
+def _pull_image(
+    store: Store,
+    client: RegistryClient,
+    ref: Reference,
+    rep: Reporter,
+    what: str,
+    documents: list[tuple[str, bytes]],
+    manifest: Manifest,
+    lease: Lease,
+) -> PullResult:
+    """The rest of `pull`, once the image manifest is known."""
+    repo = ref.path
+    say = rep.line
+    top_digest = documents[0][0]
     image_id = manifest.config.digest
     if store.content.has(image_id):
         config_bytes = store.content.read(image_id)
     else:
-        config_bytes = client.blob_bytes(repo, image_id)
-        if _native.sha256_bytes(config_bytes) != image_id:
-            raise DigestMismatchError(f"image config digest mismatch for {image_id}")
+        config_bytes = client.blob_bytes(repo, image_id, manifest.config.size)  # bounded, digest checked
     try:
-        config = json.loads(config_bytes)
-        diff_ids: list[str] = list(config["rootfs"]["diff_ids"])
-    except (ValueError, KeyError, TypeError) as e:
-        raise ManifestInvalid(f"image config {image_id} is not valid: {e}") from e
+        config = check_config(json.loads(config_bytes), image_id)
+    except ValueError as e:
+        raise ManifestInvalid(f"image config {image_id} is not valid JSON: {e}") from e
+    diff_ids: list[str] = list(config["rootfs"]["diff_ids"])
     if len(diff_ids) != len(manifest.layers):
         raise ManifestInvalid(f"image {what} has {len(manifest.layers)} layers but its config lists {len(diff_ids)}")
     chains = chain_ids(diff_ids)
+    lease.add(chains)
 
     tagged = store.db.query("SELECT image_id FROM tags WHERE name=?", (str(ref),)) if ref.tag and not ref.digest else []
     have_image = bool(store.db.query("SELECT 1 FROM images WHERE id=?", (image_id,)))
@@ -149,7 +164,8 @@ def pull(
 
     if not up_to_date:
         store.layers.clean_stale()
-        max_bytes = _max_layer_bytes(store)
+        store.content.clean_ingest()  # what killed pulls left
+        max_bytes = max_layer_bytes(store.root)
         todo = []
         blobs_only: list[Descriptor] = []
         for i, (desc, diff_id, chain) in enumerate(zip(manifest.layers, diff_ids, chains, strict=True)):
@@ -160,6 +176,13 @@ def pull(
                     blobs_only.append(desc)  # kept so that the image can be saved and pushed as it came
             else:
                 todo.append((i, desc, diff_id, chain))
+        st = os.statvfs(store.root)
+        for desc in [d for _, d, _, _ in todo if not store.content.has(d.digest)] + blobs_only:
+            if desc.size > st.f_bavail * st.f_frsize:  # it cannot fit: fail before any byte is fetched
+                raise NoSpaceError(
+                    f"no space left on device for the store at {store.root} (layer {desc.digest[7:19]} is "
+                    f"{desc.size} bytes): free some space or choose another --root"
+                )
         for _, desc, _, _ in todo:
             rep.layer(desc.digest[7:19], "Pulling fs layer")
 
@@ -192,7 +215,7 @@ def pull(
                         rep.layer(short, "Downloading", ing.size, desc.size)
 
                 try:
-                    client.blob(repo, desc.digest, write)
+                    client.blob(repo, desc.digest, write, desc.size)  # stops as soon as it is longer
                 finally:
                     if pipe is not None:
                         os.close(pipe)

@@ -7,7 +7,9 @@ before its exec (spawn.rs writes 0 to each `cgroup.procs`)."""
 from __future__ import annotations
 
 import errno
+import math
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,19 +34,25 @@ class Limits:
     pids: int | None = None
 
 
-def parse_bytes(s: str) -> int:
-    """docker's RAMInBytes: 512m, 1g, 100k, 1024 (bytes)."""
-    units = {"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-    t = s.strip().lower().removesuffix("b") if s.lower().endswith(("kb", "mb", "gb", "tb")) else s.strip().lower()
-    mult = units.get(t[-1:], None)
-    num = t[:-1] if mult else t
-    try:
-        value = float(num) * (mult or 1)
-    except ValueError:
-        raise KetchError(f"invalid size: '{s}'") from None
+_SIZE = re.compile(r"(\d+(?:\.\d+)?) ?([kmgtp])?i?b?", re.IGNORECASE)
+
+
+def parse_bytes(s: str, flag: str = "-m, --memory") -> int:
+    """docker's RAMInBytes: 512m, 1g, 100k, 1.5GB, 1024 (bytes); anything else
+    (nan, inf, -1, 1e9) is an invalid size."""
+    units = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+    m = _SIZE.fullmatch(s.strip())
+    if not m:
+        raise KetchError(f'invalid argument "{s}" for "{flag}" flag: invalid size: \'{s}\'')
+    value = int(float(m.group(1)) * units[(m.group(2) or "").lower()])
     if value < 6 << 20:
         raise KetchError("Minimum memory limit allowed is 6MB")
-    return int(value)
+    return value
+
+
+def check_cpus(cpus: float | None) -> None:
+    if cpus is not None and not (math.isfinite(cpus) and cpus > 0):
+        raise KetchError(f'invalid argument "{cpus}" for "--cpus" flag: the number of CPUs must be a positive number')
 
 
 def _write(path: Path, value: str) -> None:

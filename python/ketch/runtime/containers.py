@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import _native
-from ..errors import ConflictError, ContainerNotFound, KetchError, SpawnError
+from ..errors import ConflictError, ContainerNotFound, KetchError, NoSpaceError, SpawnError
 from ..store import Store
 from ..store import images as imgs
 from . import caps, cgroups, spec
@@ -107,21 +107,27 @@ def reconcile(store: Store, c: Container) -> Container:
             done = json.loads(exit_file.read_text())
         except (OSError, ValueError):
             done = {"exit_code": 137, "finished": time.time()}
-        with store.db.write() as db:
-            db.execute(
-                "UPDATE containers SET state='exited', exit_code=?, finished=? WHERE id=? AND state='running'",
-                (done["exit_code"], done["finished"], c.id),
-            )
+        try:
+            with store.db.write() as db:
+                db.execute(
+                    "UPDATE containers SET state='exited', exit_code=?, finished=? WHERE id=? AND state='running'",
+                    (done["exit_code"], done["finished"], c.id),
+                )
+        except NoSpaceError:
+            pass  # shown as exited all the same; recorded once there is room
         c.state, c.exit_code, c.finished = "exited", done["exit_code"], done["finished"]
         _release_network(store, c)
         return c
     if c.state == "running" and not _alive(c):
         cgroups.remove(c.id)
-        with store.db.write() as db:
-            db.execute(
-                "UPDATE containers SET state='exited', exit_code=COALESCE(exit_code, 137), finished=? WHERE id=?",
-                (time.time(), c.id),
-            )
+        try:
+            with store.db.write() as db:
+                db.execute(
+                    "UPDATE containers SET state='exited', exit_code=COALESCE(exit_code, 137), finished=? WHERE id=?",
+                    (time.time(), c.id),
+                )
+        except NoSpaceError:
+            pass
         c.state, c.finished = "exited", time.time()
         c.exit_code = c.exit_code if c.exit_code is not None else 137
         _release_network(store, c)
@@ -779,10 +785,13 @@ def stop(store: Store, ref: str, timeout: float = 10.0) -> Container:
     return reconcile(store, c)
 
 
-def _signal(name: str) -> signal.Signals:
+def _signal(name: str) -> int:
+    """A signal by name (KILL, SIGTERM) or number (1 to SIGRTMAX)."""
     n = name.upper()
-    if n.isdigit():
-        return signal.Signals(int(n))
+    if n.isascii() and n.isdigit():
+        if 0 < int(n) <= signal.SIGRTMAX:
+            return int(n)
+        raise KetchError(f"invalid signal: {name[:40]}")
     if not n.startswith("SIG"):
         n = "SIG" + n
     try:
@@ -792,10 +801,10 @@ def _signal(name: str) -> signal.Signals:
 
 
 def kill(store: Store, ref: str, sig: str = "KILL") -> Container:
+    signum = _signal(sig)  # a bad signal is the flag's fault, whatever the container
     c = lookup(store, ref)
     if c.state != "running" or c.pid is None:
         raise ConflictError(f"Cannot kill container: {ref}: Container {c.id} is not running")
-    signum = _signal(sig)
     try:
         os.kill(c.pid, signum)
     except ProcessLookupError:

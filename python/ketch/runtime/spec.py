@@ -106,12 +106,36 @@ def _image_file(lowerdirs: list[Path], rel: str) -> bytes | None:
     return None
 
 
+MAX_ID = (1 << 32) - 2  # uid_t is 32 bits, and (uid_t)-1 means "unchanged" to the kernel
+
+
+def _numeric_id(text: str, what: str) -> int | None:
+    """A uid or gid written as a number (None for a name); out of range is an
+    error, never wrapped (2^32 would be root)."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    if value > MAX_ID:
+        raise KetchError(f"{what} {text[:40]}: uids and gids must be in range 0-{MAX_ID}")
+    return value
+
+
+def _file_id(text: str, what: str, file: str) -> int:
+    """An id read from the image's passwd or group file."""
+    value = _numeric_id(text.strip(), what)
+    if value is None:
+        raise KetchError(f"{what}: the image's {file} gives {text[:40]!r}, not a valid id")
+    return value
+
+
 def resolve_user(user: str, lowerdirs: list[Path]) -> tuple[int, int, list[int]]:
     """`-u`/USER (`name`, `uid`, `name:group`, `uid:gid`) -> uid, gid, groups,
     from the image's own /etc/passwd and /etc/group, read as files."""
     if not user:
         user = "0"
     name, _, group = user.partition(":")
+    uid_given = _numeric_id(name, "user")
+    gid_given = _numeric_id(group, "group") if group else None
     passwd = (_image_file(lowerdirs, "etc/passwd") or b"").decode(errors="replace")
     groups_text = (_image_file(lowerdirs, "etc/group") or b"").decode(errors="replace")
     uid = gid = None
@@ -120,30 +144,32 @@ def resolve_user(user: str, lowerdirs: list[Path]) -> tuple[int, int, list[int]]
         f = line.split(":")
         if len(f) < 4:
             continue
-        if f[0] == name or (name.isdigit() and f[2] == name):
-            uid, gid, username = int(f[2]), int(f[3]), f[0]
+        if f[0] == name or (uid_given is not None and f[2].strip() == str(uid_given)):
+            uid = _file_id(f[2], f"user {name}", "/etc/passwd")
+            gid = _file_id(f[3], f"user {name}", "/etc/passwd")
+            username = f[0]
             break
     if uid is None:
-        if not name.isdigit():
+        if uid_given is None:
             raise KetchError(f"unable to find user {name}: no matching entries in passwd file")
-        uid, gid = int(name), 0
+        uid, gid = uid_given, 0
     if group:
         found = None
         for line in groups_text.splitlines():
             f = line.split(":")
-            if len(f) >= 3 and (f[0] == group or (group.isdigit() and f[2] == group)):
-                found = int(f[2])
+            if len(f) >= 3 and (f[0] == group or (gid_given is not None and f[2].strip() == str(gid_given))):
+                found = _file_id(f[2], f"group {group}", "/etc/group")
                 break
         if found is None:
-            if not group.isdigit():
+            if gid_given is None:
                 raise KetchError(f"unable to find group {group}: no matching entries in group file")
-            found = int(group)
+            found = gid_given
         gid = found
     extra = []
     if username:
         for line in groups_text.splitlines():
             f = line.split(":")
             if len(f) >= 4 and username in f[3].split(","):
-                extra.append(int(f[2]))
+                extra.append(_file_id(f[2], f"group {f[0]}", "/etc/group"))
     assert gid is not None
     return uid, gid, sorted({gid, *extra})

@@ -21,6 +21,7 @@ from typing import IO, Any
 
 from .. import _native
 from ..errors import KetchError, LayerError
+from ..models.config import check_config
 from ..models.image import MANIFEST_TYPES, OCI_INDEX, OCI_LAYER, layer_media_type, oci_manifest
 from ..reference import Reference, parse
 from . import Store
@@ -143,16 +144,23 @@ def _save(store: Store, chosen: list[tuple[imgs.Image, list[str]]], out: IO[byte
             _add(tf, "repositories", json.dumps(repositories).encode())
 
 
-_SMALL = 1 << 20
+MAX_DOCUMENT = 4 << 20  # bytes: a JSON member (manifest.json, index.json, a manifest) larger than this is refused
 
 
 def load(store: Store, src: IO[bytes], emit: Emit, quiet: bool = False) -> list[str]:
     """Reads an archive from `src` (a stream: one pass) and records its images.
+    Every member goes to the content store as it is read (nothing is kept in
+    memory but the JSON documents, read back with a bound); a member larger
+    than a layer may be (KETCH_MAX_LAYER_BYTES, else the free space) stops it.
     Returns the lines docker prints (`Loaded image: NAME` / `Loaded image ID: ID`)."""
+    from .layers import max_layer_bytes
+    from .leases import delete_unused_blobs
+
     files: dict[str, str] = {}  # member path -> blob digest
-    small: dict[str, bytes] = {}  # JSON documents by member path
     ingested: set[str] = set()
     used: set[str] = set()
+    store.content.clean_ingest()
+    max_bytes = max_layer_bytes(store.root)
     try:
         try:
             tf = tarfile.open(fileobj=src, mode="r|*")
@@ -162,38 +170,39 @@ def load(store: Store, src: IO[bytes], emit: Emit, quiet: bool = False) -> list[
             for m in tf:
                 if not m.isfile():
                     continue
+                name = m.name.lstrip("./")
+                if m.size > max_blob_bytes(max_bytes):
+                    raise LayerError(f"invalid archive: {name} is {m.size} bytes, beyond the limit of {max_bytes}")
                 f = tf.extractfile(m)
                 assert f is not None
-                name = m.name.lstrip("./")
-                if m.size <= _SMALL:
-                    data = f.read()
-                    small[name] = data
-                    digest = store.content.write(data)
-                else:
-                    with store.content.ingest(None) as ing:
-                        while chunk := f.read(1 << 20):
-                            ing.write(chunk)
-                        digest = ing.commit()
+                with store.content.ingest(None) as ing:
+                    while chunk := f.read(1 << 20):
+                        ing.write(chunk)
+                    digest = ing.commit()
                 files[name] = digest
                 ingested.add(digest)
-        entries = _entries(small, files)
+        entries = _entries(store, files)
         out: list[str] = []
         for config_digest, layer_digests, tags in entries:
-            used |= {config_digest, *layer_digests}
-            out.extend(_load_image(store, config_digest, layer_digests, tags))
+            out.extend(_load_image(store, config_digest, layer_digests, tags, max_bytes))
+            used |= {config_digest, *layer_digests}  # recorded: kept by its image
     except tarfile.TarError as e:
         raise KetchError(f"invalid archive: {e}") from e
     finally:
-        for digest in ingested - used:
-            if not store.db.query("SELECT 1 FROM image_blobs WHERE digest=? LIMIT 1", (digest,)):
-                store.content.delete(digest)
+        delete_unused_blobs(store, ingested - used)
     if not quiet:
         for line in out:
             emit(line)
     return out
 
 
-def _entries(small: dict[str, bytes], files: dict[str, str]) -> list[tuple[str, list[str], list[str]]]:
+def max_blob_bytes(max_bytes: int) -> int:
+    """The most a compressed layer of at most `max_bytes` can take: compression
+    adds a little to incompressible data."""
+    return max_bytes + max_bytes // 64 + (1 << 20)
+
+
+def _entries(store: Store, files: dict[str, str]) -> list[tuple[str, list[str], list[str]]]:
     """(config digest, layer blob digests, tags) of each image in the archive."""
 
     def blob(path: str) -> str:
@@ -202,35 +211,46 @@ def _entries(small: dict[str, bytes], files: dict[str, str]) -> list[tuple[str, 
             raise KetchError(f"invalid archive: {path} is missing")
         return files[path]
 
-    if "manifest.json" in small:
+    def doc(path: str) -> Any:
+        """A JSON member, read back from the store with a bound."""
+        p = store.content.path(blob(path))
+        if p.stat().st_size > MAX_DOCUMENT:
+            raise KetchError(f"invalid archive: {path} is larger than {MAX_DOCUMENT} bytes")
+        return json.loads(p.read_bytes())
+
+    if "manifest.json" in files:
         try:
-            doc = json.loads(small["manifest.json"])
-            return [(blob(e["Config"]), [blob(p) for p in e["Layers"]], list(e.get("RepoTags") or [])) for e in doc]
-        except (ValueError, KeyError, TypeError) as e:
+            data = doc("manifest.json")
+            return [(blob(e["Config"]), [blob(p) for p in e["Layers"]], list(e.get("RepoTags") or [])) for e in data]
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise KetchError(f"invalid archive: manifest.json: {e}") from e
-    if "index.json" in small:
+    if "index.json" in files:
         out = []
         try:
-            index = json.loads(small["index.json"])
+            index = doc("index.json")
             for desc in index["manifests"]:
-                m = json.loads(small[f"blobs/sha256/{desc['digest'][7:]}"])
+                m = doc(f"blobs/sha256/{desc['digest'][7:]}")
                 if "manifests" in m:
                     raise KetchError("invalid archive: nested indexes are not supported yet")
                 ann = desc.get("annotations") or {}
                 name = ann.get("io.containerd.image.name")
                 out.append((m["config"]["digest"], [layer["digest"] for layer in m["layers"]], [name] if name else []))
-        except (ValueError, KeyError, TypeError) as e:
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise KetchError(f"invalid archive: index.json: {e}") from e
         return out
     raise KetchError("invalid archive: it holds neither manifest.json nor index.json")
 
 
-def _load_image(store: Store, config_digest: str, layer_digests: list[str], tags: list[str]) -> list[str]:
+def _load_image(
+    store: Store, config_digest: str, layer_digests: list[str], tags: list[str], max_bytes: int
+) -> list[str]:
     try:
-        config = json.loads(store.content.read(config_digest))
-        diff_ids: list[str] = list(config["rootfs"]["diff_ids"])
-    except (ValueError, KeyError, TypeError, FileNotFoundError) as e:
+        if store.content.path(config_digest).stat().st_size > MAX_DOCUMENT:
+            raise KetchError(f"invalid archive: image config {config_digest} is larger than {MAX_DOCUMENT} bytes")
+        config = check_config(json.loads(store.content.read(config_digest)), config_digest)
+    except (ValueError, FileNotFoundError) as e:
         raise KetchError(f"invalid archive: image config {config_digest}: {e}") from e
+    diff_ids: list[str] = list(config["rootfs"]["diff_ids"])
     if len(diff_ids) != len(layer_digests):
         raise LayerError(
             f"image {config_digest[7:19]} has {len(layer_digests)} layers but its config lists {len(diff_ids)}"
@@ -238,9 +258,11 @@ def _load_image(store: Store, config_digest: str, layer_digests: list[str], tags
     chains = chain_ids(diff_ids)
     layers = []
     for i, (digest, diff_id, chain) in enumerate(zip(layer_digests, diff_ids, chains, strict=True)):
+        if not store.content.has(digest):
+            raise KetchError(f"invalid archive: layer {digest} is missing")
         path = store.content.path(digest)
         if not store.layers.exists(chain):
-            store.layers.create(chain, diff_id, chains[i - 1] if i else None, path, digest)
+            store.layers.create(chain, diff_id, chains[i - 1] if i else None, path, digest, max_bytes)
         with open(path, "rb") as f:
             layers.append((digest, path.stat().st_size, layer_media_type(f.read(4))))
     config_bytes = store.content.read(config_digest)

@@ -3,7 +3,9 @@ blobs/sha256/<hex>. Nothing half-written is ever under a final name."""
 
 from __future__ import annotations
 
+import fcntl
 import os
+import re
 import uuid
 from pathlib import Path
 from types import TracebackType
@@ -11,11 +13,14 @@ from types import TracebackType
 from .. import _native
 from ..errors import DigestMismatchError, KetchError, NoSpaceError
 
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
 
 def _hex(digest: str) -> str:
-    algo, _, hexpart = digest.partition(":")
-    if algo != "sha256" or len(hexpart) != 64:
-        raise KetchError(f"unsupported digest {digest}")
+    """The hex part of a sha256 digest; anything else (a path among them) is refused."""
+    algo, _, hexpart = str(digest).partition(":")
+    if algo != "sha256" or not _HEX64.fullmatch(hexpart):
+        raise KetchError(f"unsupported digest {str(digest)[:80]!r}")
     return hexpart
 
 
@@ -27,17 +32,33 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+# An ingest's file name: the digest expected (or "unknown"), a random part.
+_INGEST_NAME = re.compile(r"(?:[0-9a-f]{64}|unknown)-[0-9a-f]{12}")
+
+
 class Ingest:
     """A blob being written. `commit()` checks size and digest, fsyncs and
-    renames it into place; leaving the `with` block without a commit removes it."""
+    renames it into place; leaving the `with` block without a commit removes it.
+    Its file stays flock'ed while it is open: a free lock marks the leftover
+    of a killed writer, which `ContentStore.clean_ingest` removes."""
 
     def __init__(self, store: ContentStore, expected: str | None, expected_size: int | None) -> None:
         self.store = store
         self.expected = expected
         self.expected_size = expected_size
         name = _hex(expected) if expected else "unknown"
-        self.path = store.ingest_dir / f"{name}-{uuid.uuid4().hex[:12]}"
-        self.file = open(self.path, "wb")  # noqa: SIM115 - closed in commit/abort
+        while True:
+            self.path = store.ingest_dir / f"{name}-{uuid.uuid4().hex[:12]}"
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            # A cleaner may have seen the file before this lock: it then removed it.
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                if os.stat(self.path).st_ino == os.fstat(fd).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
+            os.close(fd)
+        self.file = os.fdopen(fd, "wb")  # closed in commit/abort, after the rename/unlink
         self.hasher = _native.Sha256()
         self.size = 0
 
@@ -55,7 +76,6 @@ class Ingest:
         """Returns the blob's digest (checked against the expected one, if any)."""
         self.file.flush()
         os.fsync(self.file.fileno())
-        self.file.close()
         actual = self.hasher.digest()
         if self.expected_size is not None and self.size != self.expected_size:
             raise DigestMismatchError(
@@ -64,17 +84,19 @@ class Ingest:
         if self.expected is not None and actual != self.expected:
             raise DigestMismatchError(f"digest mismatch: expected {self.expected}, got {actual}")
         final = self.store.path(actual)
-        os.rename(self.path, final)
+        os.rename(self.path, final)  # still locked: no cleaner takes it meanwhile
+        self.file.close()
         fsync_dir(final.parent)
         return actual
 
     def abort(self) -> None:
-        if not self.file.closed:
-            self.file.close()
+        if self.file.closed:
+            return  # committed
         try:
             os.unlink(self.path)
         except FileNotFoundError:
             pass
+        self.file.close()
 
     def __enter__(self) -> Ingest:
         return self
@@ -118,14 +140,30 @@ class ContentStore:
             pass
 
     def clean_ingest(self, older_than: float = 3600.0) -> None:
-        """Removes partial downloads left by a killed pull (by age: a live pull
-        writes its own files continuously)."""
+        """Removes the partial downloads of killed writers: ingests whose lock
+        nobody holds (a live one holds its own until it is committed or
+        removed), and the temporary files of save, commit and push
+        (`save-`, `layer-`, `gzip-`) older than `older_than` seconds."""
         import time
 
         now = time.time()
         for p in self.ingest_dir.iterdir():
+            if not _INGEST_NAME.fullmatch(p.name):
+                try:
+                    if p.name.startswith(("save-", "layer-", "gzip-")) and now - p.stat().st_mtime > older_than:
+                        p.unlink()
+                except FileNotFoundError:
+                    pass
+                continue
             try:
-                if now - p.stat().st_mtime > older_than:
-                    p.unlink()
-            except FileNotFoundError:
-                pass
+                fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+            except OSError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if os.stat(p).st_ino == os.fstat(fd).st_ino:
+                    os.unlink(p)
+            except OSError:
+                pass  # held: a live ingest (or already gone)
+            finally:
+                os.close(fd)

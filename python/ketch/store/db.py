@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS layers (
@@ -95,12 +97,33 @@ CREATE TABLE IF NOT EXISTS ports (
 """
 
 
+RESERVE = 2 << 20  # bytes held back for the database, given up when the disk is (nearly) full
+
+
+def _free(path: Path) -> int:
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+def _full(e: sqlite3.OperationalError) -> bool:
+    """SQLite's ways of saying that a write found no room (the WAL index
+    cannot grow: "disk I/O error"; the WAL cannot: "database or disk is full")."""
+    return "disk is full" in str(e) or "disk I/O error" in str(e)
+
+
 class Database:
-    """One connection per thread; writes are `BEGIN IMMEDIATE` transactions."""
+    """One connection per thread; writes are `BEGIN IMMEDIATE` transactions.
+
+    A full disk must not wedge the store (`ps` and `rm -f` have to keep
+    working to free it): a reserve file beside the database holds RESERVE
+    bytes while there is room, and is deleted as soon as the free space drops
+    below that, before SQLite needs it; it is made again once there is room."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.reserve = path.with_name(path.name + ".reserve")
         self._local = threading.local()
+        self._balance_reserve()
         # Two commands opening a new store at once race to set it up: switching
         # to WAL takes an exclusive lock that SQLite does not wait for.
         for attempt in range(100):
@@ -108,9 +131,56 @@ class Database:
                 self._setup()
                 break
             except sqlite3.OperationalError as e:
+                self._drop_conn()
+                if _full(e) and self._release_reserve():
+                    continue
                 if "locked" not in str(e) or attempt == 99:
-                    raise
+                    self._fail(e)
                 time.sleep(0.05)
+
+    def _balance_reserve(self) -> None:
+        try:
+            free = _free(self.path.parent)
+        except OSError:
+            return
+        if free < RESERVE:
+            self._release_reserve()
+        elif free >= 4 * RESERVE and not self.reserve.exists():
+            tmp = self.reserve.with_name(f"{self.reserve.name}.tmp-{os.getpid()}")
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+                try:
+                    os.posix_fallocate(fd, 0, RESERVE)
+                finally:
+                    os.close(fd)
+                os.rename(tmp, self.reserve)
+            except OSError:
+                tmp.unlink(missing_ok=True)
+
+    def _release_reserve(self) -> bool:
+        """Gives the reserve's room to the database; whether there was one."""
+        try:
+            os.unlink(self.reserve)
+            return True
+        except FileNotFoundError:
+            return False
+
+    def _fail(self, e: sqlite3.OperationalError) -> NoReturn:
+        """Raises `e`, as one line saying so when it is the disk that is full."""
+        if _full(e) and _free(self.path.parent) < RESERVE:
+            from ..errors import NoSpaceError
+
+            raise NoSpaceError(
+                f"no space left on device for the store at {self.path.parent}: "
+                "free some space (ketch rm, ketch rmi) or choose another --root"
+            ) from e
+        raise e
+
+    def _drop_conn(self) -> None:
+        c = getattr(self._local, "conn", None)
+        if c is not None:
+            c.close()
+            self._local.conn = None
 
     def _setup(self) -> None:
         c = self.conn()
@@ -134,18 +204,45 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        c = self.conn()
-        c.execute("BEGIN IMMEDIATE")
+        try:
+            c = self.conn()
+            c.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:
+            self._drop_conn()
+            if not (_full(e) and self._release_reserve()):
+                self._fail(e)
+            c = self.conn()
+            c.execute("BEGIN IMMEDIATE")
         try:
             yield c
-        except BaseException:
-            c.execute("ROLLBACK")
+        except BaseException as e:
+            try:
+                c.execute("ROLLBACK")
+            except sqlite3.OperationalError:
+                pass  # SQLite rolled back already (a full disk does that)
+            if isinstance(e, sqlite3.OperationalError):
+                self._release_reserve()  # the next transaction gets its room
+                self._fail(e)
             raise
         else:
-            c.execute("COMMIT")
+            try:
+                c.execute("COMMIT")
+            except sqlite3.OperationalError as e:
+                try:
+                    c.execute("ROLLBACK")
+                except sqlite3.OperationalError:
+                    pass
+                self._release_reserve()
+                self._fail(e)
 
     def query(self, sql: str, args: tuple[object, ...] = ()) -> list[sqlite3.Row]:
-        return self.conn().execute(sql, args).fetchall()
+        try:
+            return self.conn().execute(sql, args).fetchall()
+        except sqlite3.OperationalError as e:
+            self._drop_conn()
+            if not (_full(e) and self._release_reserve()):
+                self._fail(e)
+            return self.conn().execute(sql, args).fetchall()
 
     def close(self) -> None:
         c = getattr(self._local, "conn", None)

@@ -77,8 +77,10 @@ def lookup(store: Store, name: str) -> tuple[Image, Reference | None]:
 
 
 def config(store: Store, image_id: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(store.content.read(image_id))
-    return data
+    """An image's config, its shape checked (a store may hold one recorded before the checks)."""
+    from ..models.config import check_config
+
+    return check_config(json.loads(store.content.read(image_id)), image_id)
 
 
 def record(
@@ -95,8 +97,10 @@ def record(
     """Records an image whose layers are in the store, in one transaction:
     its config, layers, the blobs it keeps alive (the image manifest among
     them), a tag and a repo digest."""
+    from ..models.config import check_config
+
+    created = check_config(json.loads(config_bytes), image_id).get("created")
     store.content.write(config_bytes, image_id)
-    created = json.loads(config_bytes).get("created")
     size = sum(store.layers.size(c) for c in chains)
     now = time.time()
     with store.db.write() as c:
@@ -225,10 +229,21 @@ def _delete_image_chain(store: Store, image_id: str) -> list[str]:
         ):
             break
         current = parent
-    for chain_id in freed_layers:
-        store.layers.remove(chain_id)
-        out.append(f"Deleted: {chain_id}")
-    for digest in blobs:
-        if not store.db.query("SELECT 1 FROM image_blobs WHERE digest=? LIMIT 1", (digest,)):
-            store.content.delete(digest)
+    import shutil
+
+    from .leases import delete_unused_blobs, gc_lock, held
+
+    trash = []
+    with gc_lock(store):  # what a running pull has leased stays: it is about to be used
+        protected = held(store)
+        for chain_id in freed_layers:
+            if chain_id in protected:
+                continue
+            t = store.layers.unlink(chain_id)
+            if t is not None:
+                trash.append(t)
+            out.append(f"Deleted: {chain_id}")
+    delete_unused_blobs(store, blobs)
+    for t in trash:
+        shutil.rmtree(t, ignore_errors=True)
     return out

@@ -9,7 +9,7 @@ import platform
 from typing import BinaryIO
 
 from .. import _native
-from ..errors import KetchError
+from ..errors import KetchError, LayerError
 from ..models.image import layer_media_type, oci_manifest
 from ..reference import Reference
 from . import Store
@@ -20,17 +20,27 @@ _ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 
 def import_tarball(store: Store, src: BinaryIO, source_name: str, tag: Reference | None, message: str = "") -> str:
     """Stores the tarball read from `src` as a layer and records the image; returns its id."""
+    from .archive import max_blob_bytes
+    from .layers import max_layer_bytes
+    from .leases import delete_unused_blobs
+
+    store.content.clean_ingest()
+    max_bytes = max_layer_bytes(store.root)  # as a pull's layers: KETCH_MAX_LAYER_BYTES, else the free space
     with store.content.ingest(None) as ing:
         while chunk := src.read(1 << 20):
             ing.write(chunk)
+            if ing.size > max_blob_bytes(max_bytes):
+                raise LayerError(f"{source_name}: the tarball is larger than the limit of {max_bytes} bytes")
         if ing.size == 0:
             raise KetchError(f"{source_name}: the tarball is empty")
         digest = ing.commit()
     try:
-        diff_id = store.layers.create_bottom(store.content.path(digest), digest)
+        diff_id = store.layers.create_bottom(store.content.path(digest), digest, max_bytes)
+    except LayerError as e:
+        delete_unused_blobs(store, [digest])
+        raise LayerError(f"{source_name}: {e}") from e
     except BaseException:
-        if not store.db.query("SELECT 1 FROM image_blobs WHERE digest=?", (digest,)):
-            store.content.delete(digest)
+        delete_unused_blobs(store, [digest])
         raise
     now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     config = {

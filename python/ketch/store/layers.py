@@ -26,6 +26,22 @@ def run_root() -> Path:
     return Path(os.environ.get("KETCH_RUN_ROOT") or "/run/ketch")
 
 
+def max_layer_bytes(root: Path) -> int:
+    """The bound on what one layer may expand to: the KETCH_MAX_LAYER_BYTES
+    setting, else the free space of the store's filesystem (a layer larger
+    than that cannot succeed, and a decompression bomb stops there)."""
+    from ..errors import UsageError
+
+    env = os.environ.get("KETCH_MAX_LAYER_BYTES")
+    if env:
+        try:
+            return int(env)
+        except ValueError:
+            raise UsageError(f"KETCH_MAX_LAYER_BYTES={env}: not a number of bytes") from None
+    st = os.statvfs(root)
+    return st.f_bavail * st.f_frsize
+
+
 def _hex(chain_id: str) -> str:
     return chain_id.split(":", 1)[1]
 
@@ -161,6 +177,13 @@ class LayerStore:
 
     def remove(self, chain_id: str) -> None:
         """Deletes a layer nothing uses any more (the caller checked)."""
+        trash = self.unlink(chain_id)
+        if trash is not None:
+            shutil.rmtree(trash, ignore_errors=True)
+
+    def unlink(self, chain_id: str) -> Path | None:
+        """Takes a layer out of the store (its row, its name) at once; returns
+        the directory left to delete, if any (`clean_stale` deletes it otherwise)."""
         with self.lock(chain_id):
             with self.db.write() as c:
                 c.execute("DELETE FROM layers WHERE chain_id=?", (chain_id,))
@@ -168,7 +191,8 @@ class LayerStore:
             if d.exists():
                 trash = self.root / f".del-{_hex(chain_id)}-{uuid.uuid4().hex[:12]}"
                 os.rename(d, trash)
-                shutil.rmtree(trash, ignore_errors=True)
+                return trash
+        return None
 
     def clean_stale(self) -> None:
         """Removes what a killed pull or rmi left: temporary and half-deleted

@@ -365,6 +365,45 @@ fn xattrs<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Vec<(CString, Vec<u8
     Ok(out)
 }
 
+/// The entry's owner. The tar reader copies the PAX `uid`/`gid` records
+/// (where large ids are written) into the header, but keeps the header's own
+/// (0: root) for a record it cannot parse: such a record makes the layer bad,
+/// as does an id that does not fit in a uid_t or is (uid_t)-1 (chown's "leave
+/// it as it is"). Truncated, 2^32 would become root.
+fn owner<R: Read>(entry: &mut tar::Entry<'_, R>, name: &str) -> Result<(libc::uid_t, libc::gid_t)> {
+    let header = entry.header();
+    let (mut uid, mut gid) = (
+        header.uid().map_err(read_error)?,
+        header.gid().map_err(read_error)?,
+    );
+    if let Some(exts) = entry.pax_extensions().map_err(read_error)? {
+        for ext in exts {
+            let ext = ext.map_err(read_error)?;
+            let (slot, what) = match ext.key_bytes() {
+                b"uid" => (&mut uid, "uid"),
+                b"gid" => (&mut gid, "gid"),
+                _ => continue,
+            };
+            *slot = std::str::from_utf8(ext.value_bytes())
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| Error::BadLayer(format!("{name}: its PAX {what} is not an id")))?;
+        }
+    }
+    let fit = |id: u64, what: &str| {
+        libc::uid_t::try_from(id)
+            .ok()
+            .filter(|&v| v != libc::uid_t::MAX)
+            .ok_or_else(|| {
+                Error::BadLayer(format!(
+                    "{name}: {what} {id} is out of range (0-{})",
+                    libc::uid_t::MAX - 1
+                ))
+            })
+    };
+    Ok((fit(uid, "uid")?, fit(gid, "gid")?))
+}
+
 fn set_xattrs(fd: RawFd, attrs: &[(CString, Vec<u8>)]) -> io::Result<()> {
     for (name, value) in attrs {
         check(unsafe {
@@ -384,13 +423,12 @@ fn extract_entry<R: Read>(
 ) -> Result<()> {
     let raw_path = entry.path_bytes().into_owned();
     let mut parts = clean_components(&raw_path);
+    let name_str = display(&parts);
+    let (uid, gid) = owner(entry, &name_str)?;
     let header = entry.header();
     let kind = header.entry_type();
     let mode = header.mode().map_err(read_error)? & 0o7777;
-    let uid = header.uid().map_err(read_error)? as libc::uid_t;
-    let gid = header.gid().map_err(read_error)? as libc::gid_t;
     let mtime = header.mtime().unwrap_or(0) as i64;
-    let name_str = display(&parts);
 
     // The root itself ("./"): only its metadata.
     let Some(name) = parts.pop() else {
@@ -607,15 +645,37 @@ fn copy_data<R: Read, W: Write>(
 /// An error while reading the layer stream: a truncated or corrupt layer is
 /// the layer's fault (BadLayer), anything else stays an I/O error.
 fn read_error(e: io::Error) -> Error {
+    if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+        return Error::io("read layer", e); // ours, from inside the reader chain (TooLarge)
+    }
     // The tar crate reports a stream that ends inside an entry as "other".
     let eof = e.kind() == io::ErrorKind::UnexpectedEof || e.to_string().contains("unexpected EOF");
     match e.kind() {
         _ if eof => {
             Error::BadLayer("the layer ends early (truncated tar or compressed stream)".into())
         }
+        // The decompressors' complaints, then the tar reader's (no errno).
         io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput => {
-            Error::BadLayer(format!("corrupt layer: {e}"))
+            Error::BadLayer(format!("corrupt layer: {}", headline(&e)))
+        }
+        _ if e.raw_os_error().is_none() => {
+            Error::BadLayer(format!("not a valid tar stream: {}", headline(&e)))
         }
         _ => Error::io("read layer", e),
+    }
+}
+
+/// The tar reader quotes header bytes in its messages ("numeric field was
+/// not a number: <field> when getting cksum for <name>"): they are the input's
+/// content (a host file given to `import` would be shown), so only the
+/// leading phrase is kept.
+fn headline(e: &io::Error) -> String {
+    let msg = e.to_string();
+    let head = msg.split(':').next().unwrap_or_default();
+    let head = head.split(" when ").next().unwrap_or_default().trim();
+    if head.is_empty() {
+        "not a tar stream".into()
+    } else {
+        head.into()
     }
 }
