@@ -109,8 +109,8 @@ pub fn run(
     let ready = unsafe { File::from_raw_fd(ready) };
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
-    let null = File::open("/dev/null").ctx(|| "open /dev/null".into())?;
-    config.stdio = [null.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()];
+    // stdin: the container's own /dev/null (-1), as docker's without -i.
+    config.stdio = [-1, out_w.as_raw_fd(), err_w.as_raw_fd()];
     let sockets = if tty {
         let (ours, theirs) = seqpacket_pair()?;
         config.tty_socket = theirs.as_raw_fd();
@@ -119,7 +119,7 @@ pub fn run(
         None
     };
     let spawned = spawn::spawn(&config);
-    drop((out_w, err_w, null));
+    drop((out_w, err_w));
     // The pty's master side, once the child has sent it (it has exec'd by now).
     let master = match (&spawned, sockets) {
         (Ok(Ok(_)), Some((ours, theirs))) => {

@@ -191,6 +191,19 @@ pub fn helper_main(args: &[String]) -> ! {
         std::process::exit(2)
     }
     let numbers: Vec<RawFd> = (2..9).map(|i| arg(args, i)).collect();
+    // Signals as a new process has them: the caller (Python, the Rust
+    // runtime) ignores SIGPIPE and SIGXFSZ, and an ignored signal stays
+    // ignored across exec.
+    unsafe {
+        for sig in 1..=libc::SIGRTMAX() {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+    }
     let exec_pid = numbers[6];
     // The descriptors we were given, moved above the standard ones; then
     // every other inherited descriptor is closed before any path is touched
@@ -208,7 +221,8 @@ pub fn helper_main(args: &[String]) -> ! {
     let mut keep: Vec<RawFd> = moved.iter().copied().filter(|fd| *fd >= 0).collect();
     keep.sort_unstable();
     close_all_but(&keep);
-    // 0, 1 and 2 are /dev/null until the process gets its own.
+    // 0, 1 and 2 are /dev/null until the process gets its own (the host's
+    // here, before the container's root: `enter` replaces every one of them).
     let null = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
     if null == 0 {
         unsafe {
@@ -244,14 +258,8 @@ pub fn helper_main(args: &[String]) -> ! {
         .map_err(|e| Error::Invalid(format!("process configuration: {e}")))
         .and_then(|v| crate::monitor_config::config_from_json(&v).map_err(Error::Invalid));
     let mut config = config.unwrap_or_else(|e| fail(Stage::Prepare, &e));
-    // -1: /dev/null (never the caller's own files).
-    config.stdio = [0, 1, 2].map(|i| {
-        if moved[3 + i] >= 0 {
-            moved[3 + i]
-        } else {
-            i as RawFd
-        }
-    });
+    // -1: the container's own /dev/null (never the caller's own files).
+    config.stdio = [moved[3], moved[4], moved[5]];
     config.tty_socket = tty_socket;
     let r = match mode {
         "spawn" => spawn::helper_spawn(&config, err_fd),

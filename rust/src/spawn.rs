@@ -81,8 +81,8 @@ pub struct Config {
     /// `cgroup.procs` files the process joins before anything else; its cgroup
     /// namespace is made after, so that its own cgroup is its root.
     pub cgroup_procs: Vec<PathBuf>,
-    /// Descriptors to become the process's 0, 1 and 2 (-1: /dev/null; the
-    /// container never gets the caller's own).
+    /// Descriptors to become the process's 0, 1 and 2 (-1: the container's
+    /// own /dev/null; the container never gets the caller's descriptors).
     pub stdio: [RawFd; 3],
     /// stdin is a pty's slave side: it becomes the controlling terminal of a new session.
     pub tty: bool,
@@ -149,7 +149,7 @@ fn path_steps(path: &str) -> Result<(Vec<CString>, CString)> {
     Ok((steps, cstring(&acc)?))
 }
 
-/// `Config::stdio` for /dev/null on 0, 1 and 2.
+/// `Config::stdio` for the container's /dev/null on 0, 1 and 2.
 pub const INHERIT: [RawFd; 3] = [-1, -1, -1];
 
 /// Where a child failed (reported with errno over the pipe).
@@ -515,6 +515,28 @@ unsafe fn mkdir(path: &CStr, mode: libc::mode_t) {
     libc::mkdir(path.as_ptr(), mode);
 }
 
+/// mkdir of `path` in its parent, the parent resolved inside `root`.
+unsafe fn mkdir_in_root(root: RawFd, path: &CStr) {
+    let bytes = path.to_bytes();
+    let cut = bytes.iter().rposition(|&b| b == b'/').unwrap_or(0);
+    let (Ok(parent), Ok(name)) = (
+        CString::new(if cut == 0 { &b"/"[..] } else { &bytes[..cut] }),
+        CString::new(&bytes[cut + 1..]),
+    ) else {
+        return;
+    };
+    let dir = open_in_root(
+        root,
+        &parent,
+        libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        0,
+    );
+    if dir >= 0 {
+        libc::mkdirat(dir, name.as_ptr(), 0o755);
+        libc::close(dir);
+    }
+}
+
 /// openat2 of `path` under `root` as if `root` were `/` (RESOLVE_IN_ROOT),
 /// never through /proc's magic links.
 unsafe fn open_in_root(root: RawFd, path: &CStr, flags: libc::c_int, mode: u64) -> RawFd {
@@ -850,22 +872,68 @@ unsafe fn open_container_pty(p: &Prepared) -> RawFd {
     slave
 }
 
-/// The end of both paths (a new container, an exec into one): stdio,
-/// capabilities, user, working directory, exec. The root is the
-/// container's by now.
+/// The end of both paths (a new container, an exec into one).
 unsafe fn become_process(p: &Prepared, stdio: [RawFd; 3], tty: bool) -> ! {
+    enter(p, stdio);
+    exec_command(p, tty)
+}
+
+/// The container's null device for a stdio slot the caller left empty: its
+/// own /dev/null, checked to be the null device (never the host's node, on
+/// which a chmod from the container would reach the host).
+unsafe fn container_null(p: &Prepared, root: RawFd) -> RawFd {
+    let fd = open_in_root(
+        root,
+        c"/dev/null",
+        libc::O_RDWR | libc::O_NOCTTY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC,
+        0,
+    );
+    ok(p, Stage::Exec, fd);
+    let mut st: libc::stat = std::mem::zeroed();
+    ok(p, Stage::Exec, libc::fstat(fd, &mut st));
+    if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != libc::makedev(1, 3) {
+        fail(p, Stage::Exec, libc::ENXIO);
+    }
+    fd
+}
+
+/// Everything but the exec, in the root that is the container's by now:
+/// stdio, capabilities, the seccomp filter, user, working directory.
+/// What is left for the process is only `exec_command`, whose calls
+/// every sane profile allows.
+unsafe fn enter(p: &Prepared, stdio: [RawFd; 3]) {
+    let root = libc::open(
+        c"/".as_ptr(),
+        libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+    );
+    ok(p, Stage::Workdir, root);
     // First the process's own 0, 1 and 2, and nothing else of ours but the
     // error pipe (close-on-exec): no descriptor of the host is open while
     // the working directory is looked up, nor after the exec.
+    let mut null = -1;
     for (target, fd) in stdio.iter().enumerate() {
-        if *fd >= 0 && *fd != target as RawFd {
-            ok(p, Stage::Exec, libc::dup2(*fd, target as RawFd));
+        let fd = if *fd >= 0 {
+            *fd
+        } else {
+            if null < 0 {
+                null = container_null(p, root);
+            }
+            null
+        };
+        if fd != target as RawFd {
+            ok(p, Stage::Exec, libc::dup2(fd, target as RawFd));
         }
     }
-    if p.err_fd > 3 {
-        libc::syscall(libc::SYS_close_range, 3u32, (p.err_fd - 1) as u32, 0u32);
-    }
-    libc::syscall(libc::SYS_close_range, (p.err_fd + 1) as u32, u32::MAX, 0u32);
+    let keep = [root, p.err_fd];
+    let (lo, hi) = (keep[0].min(keep[1]), keep[0].max(keep[1]));
+    libc::syscall(libc::SYS_close_range, 3u32, (lo - 1) as u32, 0u32);
+    libc::syscall(
+        libc::SYS_close_range,
+        (lo + 1) as u32,
+        (hi - 1) as u32,
+        0u32,
+    );
+    libc::syscall(libc::SYS_close_range, (hi + 1) as u32, u32::MAX, 0u32);
     // Capabilities: the bounding set first (needs CAP_SETPCAP), then the user.
     for cap in 0..=p.last_cap {
         if p.caps & (1u64 << cap) == 0
@@ -878,8 +946,7 @@ unsafe fn become_process(p: &Prepared, stdio: [RawFd; 3], tty: bool) -> ! {
         }
     }
     // The filter goes on while we still hold CAP_SYS_ADMIN, unless
-    // no_new_privs lets it wait until just before the exec (as runc does):
-    // either way the calls left before the exec are in every sane profile.
+    // no_new_privs lets it wait until the user is set (as runc does).
     if p.no_new_privileges {
         ok(
             p,
@@ -892,11 +959,6 @@ unsafe fn become_process(p: &Prepared, stdio: [RawFd; 3], tty: bool) -> ! {
     // The working directory, resolved inside the root (a symlink in the
     // image cannot lead out, nor can /proc's magic links), created if
     // missing, as docker does.
-    let root = libc::open(
-        c"/".as_ptr(),
-        libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-    );
-    ok(p, Stage::Workdir, root);
     for (parent, name) in &p.cwd_steps {
         let dir = open_in_root(
             root,
@@ -935,13 +997,16 @@ unsafe fn become_process(p: &Prepared, stdio: [RawFd; 3], tty: bool) -> ! {
     ok(p, Stage::Workdir, libc::fchdir(cwd));
     libc::close(cwd);
     libc::close(root);
+    if p.no_new_privileges && !p.seccomp.is_empty() {
+        ok(p, Stage::Seccomp, crate::seccomp::install(&p.seccomp));
+    }
+}
 
+/// The last steps: a session with the pty as its terminal (-t), the exec.
+unsafe fn exec_command(p: &Prepared, tty: bool) -> ! {
     if tty {
         ok(p, Stage::Exec, libc::setsid());
         ok(p, Stage::Exec, libc::ioctl(0, libc::TIOCSCTTY, 0));
-    }
-    if p.no_new_privileges && !p.seccomp.is_empty() {
-        ok(p, Stage::Seccomp, crate::seccomp::install(&p.seccomp));
     }
     let mut last = libc::ENOENT;
     for cand in &p.candidates {
@@ -999,7 +1064,7 @@ unsafe fn mount_volumes(p: &Prepared) {
             if fd >= 0 {
                 libc::close(fd);
             } else if errno() == libc::ENOENT {
-                mkdir(step, 0o755);
+                mkdir_in_root(root, step);
             } else {
                 fail(p, Stage::Volumes, errno());
             }
@@ -1007,7 +1072,7 @@ unsafe fn mount_volumes(p: &Prepared) {
         let mut fd = open_in_root(root, target, libc::O_PATH | libc::O_CLOEXEC, 0);
         if fd < 0 && errno() == libc::ENOENT {
             if dir {
-                mkdir(target, 0o755);
+                mkdir_in_root(root, target);
             } else {
                 let f = open_in_root(
                     root,
@@ -1281,7 +1346,6 @@ const STACK_SIZE: usize = 1 << 20;
 /// the clone re-executes the sealed helper at once (reexec.rs), which sets
 /// the container up from `config` and execs its command.
 pub fn spawn(config: &Config) -> Result<std::result::Result<i32, SpawnFailure>> {
-    check_stdio(config)?;
     let (rd, wr) = error_pipe()?;
     let reexec = crate::reexec::prepare(config, "spawn", wr.as_raw_fd(), 0)?;
     let mut flags = libc::CLONE_NEWNS
@@ -1321,17 +1385,6 @@ pub fn spawn(config: &Config) -> Result<std::result::Result<i32, SpawnFailure>> 
 extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
     let r = unsafe { &*(arg as *const crate::reexec::Reexec) };
     unsafe { crate::reexec::become_helper(r) }
-}
-
-/// The container's stdio are descriptors the caller made for it (pipes it
-/// relays, /dev/null) or its own pty: never inherited by accident.
-fn check_stdio(config: &Config) -> Result<()> {
-    if config.tty_socket < 0 && config.stdio.contains(&-1) && config.stdio != INHERIT {
-        return Err(Error::Invalid(
-            "stdio: give all three descriptors, or none for /dev/null".into(),
-        ));
-    }
-    Ok(())
 }
 
 fn error_pipe() -> Result<(OwnedFd, OwnedFd)> {
@@ -1458,7 +1511,6 @@ fn read_report(rd: &OwnedFd, pid: i32) -> std::result::Result<i32, SpawnFailure>
 /// capabilities, user and environment rules as `spawn`). Returns the pid of
 /// the intermediate child, which exits with the process's exit code.
 pub fn exec_in(pid: i32, config: &Config) -> Result<std::result::Result<i32, SpawnFailure>> {
-    check_stdio(config)?;
     let (rd, wr) = error_pipe()?;
     let reexec = crate::reexec::prepare(config, "exec", wr.as_raw_fd(), pid)?;
     let child = unsafe { libc::fork() };
@@ -1472,11 +1524,26 @@ pub fn exec_in(pid: i32, config: &Config) -> Result<std::result::Result<i32, Spa
     Ok(read_report(&rd, child))
 }
 
+/// The process exec'd into a container. Everything privileged happens here,
+/// in the middle process, which stays in the host's pid namespace where the
+/// container cannot see it: the namespaces, the descriptors, the
+/// capabilities, the filter, the user, the working directory. Only then
+/// does it fork the process into the container's pid namespace, which has
+/// nothing left to do but exec (a container process allowed to ptrace finds
+/// it no stronger than itself), and relays signals and its exit status.
 unsafe fn exec_child(p: &Prepared, ns: &[OwnedFd]) -> ! {
     join_cgroups(p);
     for fd in ns {
         ok(p, Stage::JoinNamespaces, libc::setns(fd.as_raw_fd(), 0));
     }
+    let tty = p.tty_socket >= 0;
+    let stdio = if tty {
+        let slave = open_container_pty(p);
+        [slave, slave, slave]
+    } else {
+        p.stdio
+    };
+    enter(p, stdio);
     // setns(pid) places our children, not us: fork once more.
     let grandchild = libc::fork();
     if grandchild < 0 {
@@ -1492,15 +1559,26 @@ unsafe fn exec_child(p: &Prepared, ns: &[OwnedFd]) -> ! {
                 0,
             );
         }
-        if p.tty_socket >= 0 {
-            let slave = open_container_pty(p);
-            become_process(p, [slave, slave, slave], true)
-        }
-        become_process(p, p.stdio, p.tty);
+        exec_command(p, tty || p.tty);
     }
-    // The middle process only relays the exit status; it must not report
-    // success on the pipe, so it closes its copy.
+    // The middle process only relays signals and the exit status; it must
+    // not report success on the pipe, nor hold the process's stdio open.
     libc::close(p.err_fd);
+    for fd in 0..3 {
+        libc::close(fd);
+    }
+    RELAY_TO.store(grandchild, std::sync::atomic::Ordering::SeqCst);
+    for sig in [
+        libc::SIGINT,
+        libc::SIGTERM,
+        libc::SIGHUP,
+        libc::SIGQUIT,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+        libc::SIGWINCH,
+    ] {
+        libc::signal(sig, relay_signal as *const () as libc::sighandler_t);
+    }
     let mut status = 0;
     while libc::waitpid(grandchild, &mut status, 0) < 0 {
         if errno() != libc::EINTR {
@@ -1511,6 +1589,16 @@ unsafe fn exec_child(p: &Prepared, ns: &[OwnedFd]) -> ! {
         libc::_exit(libc::WEXITSTATUS(status));
     }
     libc::_exit(128 + libc::WTERMSIG(status))
+}
+
+/// The process exec'd into a container, for the middle's signal relay.
+static RELAY_TO: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+extern "C" fn relay_signal(sig: libc::c_int) {
+    let pid = RELAY_TO.load(std::sync::atomic::Ordering::SeqCst);
+    if pid > 0 {
+        unsafe { libc::kill(pid, sig) };
+    }
 }
 
 /// Waits for `pid`; Some(exit code as docker reports it: the status, or

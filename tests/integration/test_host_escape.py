@@ -10,13 +10,14 @@ import os
 import pty
 import select
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from conftest import KETCH, Ketch, requires_root
+from conftest import KETCH, Ketch, requires_root, wait_for
 from imagekit import Entry, busybox_entries, tar_bytes
 
 pytestmark = requires_root
@@ -254,3 +255,101 @@ def test_fifo_where_ketch_mounts_a_file_does_not_hang(ketch: Ketch) -> None:
     )
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == "fifohost"
+
+
+@pytest.fixture(scope="module")
+def racer(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is needed to build the static /proc racer (scripts/setup.sh installs it)")
+    d = tmp_path_factory.mktemp("racer")
+    src = Path(__file__).with_name("racer.c")
+    subprocess.run(["gcc", "-static", "-O2", "-o", str(d / "racer"), str(src)], check=True)
+    return (d / "racer").read_bytes()
+
+
+def test_exec_never_shows_the_container_a_stronger_process(ketch: Ketch, racer: bytes) -> None:
+    """While `ketch exec` sets a process up, nothing in the container's pid
+    namespace holds more capabilities than the container or runs without
+    its seccomp filter: with CAP_SYS_PTRACE a container process could
+    attach to it and run as the host's root."""
+    ketch.import_busybox("bb", [Entry("bin/racer", data=racer, mode=0o755)])
+    ketch("run", "-d", "--name", "cc", "--cap-add", "SYS_PTRACE", "bb", "sh", "-c", "racer 20000 > /tmp/r; sleep 60")
+    try:
+        for _ in range(20):
+            assert ketch("exec", "cc", "true").rc == 0
+        assert wait_for(lambda: "done" in ketch("exec", "cc", "cat", "/tmp/r").out, timeout=40)
+        found = ketch("exec", "cc", "cat", "/tmp/r").out
+        assert "STRONGER" not in found, found
+    finally:
+        ketch("rm", "-f", "cc")
+
+
+def _host_null() -> str:
+    st = os.stat("/dev/null")
+    return f"{st.st_dev} {st.st_ino}"
+
+
+def test_the_hosts_dev_null_never_reaches_a_container(ketch: Ketch) -> None:
+    """A container's /dev/null on its stdio is its own: a chmod through
+    /proc/self/fd must not reach the host's node."""
+    ketch.import_busybox("bb")
+    before = os.stat("/dev/null")
+    ketch("run", "-d", "--name", "cc", "bb", "sleep", "60", check=True)
+    try:
+        r = ketch("exec", "cc", "sh", "-c", 'stat -L -c "%d %i" /proc/1/fd/0; chmod 600 /proc/1/fd/0')
+        assert r.rc == 0 and r.out.strip() != _host_null(), r.out
+        assert ketch("exec", "-d", "cc", "sh", "-c", 'stat -L -c "%d %i" /proc/self/fd/1 > /tmp/o').rc == 0
+        assert wait_for(lambda: ketch("exec", "cc", "cat", "/tmp/o").out.strip() != "")
+        assert ketch("exec", "cc", "cat", "/tmp/o").out.strip() != _host_null()
+    finally:
+        ketch("rm", "-f", "cc")
+    after = os.stat("/dev/null")
+    assert (after.st_mode, after.st_ctime_ns) == (before.st_mode, before.st_ctime_ns)
+
+
+def test_signals_start_at_their_defaults(ketch: Ketch) -> None:
+    """The caller ignores SIGPIPE (Python, Rust): the container must not."""
+    ketch.import_busybox("bb")
+    r = ketch("run", "--rm", "bb", "sh", "-c", "grep SigIgn /proc/self/status; yes | head -1")
+    assert r.out.split() == ["SigIgn:", "0000000000000000", "y"], r.out
+    assert "Broken pipe" not in r.err
+    ketch("run", "-d", "--name", "cc", "bb", "sleep", "60", check=True)
+    try:
+        assert "0000000000000000" in ketch("exec", "cc", "grep", "SigIgn", "/proc/1/status").out
+        assert "0000000000000000" in ketch("exec", "cc", "grep", "SigIgn", "/proc/self/status").out
+        # Ctrl-C on `ketch exec` reaches the process, which may handle it.
+        p = subprocess.Popen(
+            [KETCH, "exec", "cc", "sh", "-c", 'trap "echo got INT; exit 3" INT; echo ready; while :; do sleep 1; done'],
+            stdout=subprocess.PIPE, text=True, env=ketch.env,
+        )  # fmt: skip
+        assert p.stdout is not None and p.stdout.readline() == "ready\n"
+        p.send_signal(signal.SIGINT)
+        assert p.wait(30) == 3
+        assert p.stdout.read() == "got INT\n"
+    finally:
+        ketch("rm", "-f", "cc")
+
+
+def test_closed_or_non_blocking_stdout_loses_nothing(ketch: Ketch) -> None:
+    ketch.import_busybox("bb")
+    p = subprocess.run(
+        [KETCH, "run", "--rm", "bb", "sh", "-c", "echo out; echo err >&2; exit 4"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ketch.env, timeout=60,
+        preexec_fn=lambda: os.close(1),
+    )  # fmt: skip
+    assert p.returncode == 4 and p.stderr == b"err\n", p.stderr
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    try:
+        proc = subprocess.Popen(
+            [KETCH, "run", "--rm", "bb", "sh", "-c", "dd if=/dev/zero bs=1024 count=512 2>/dev/null"],
+            stdout=w, env=ketch.env,
+        )  # fmt: skip
+        os.close(w)
+        got = 0
+        while chunk := os.read(r, 65536):
+            got += len(chunk)
+            time.sleep(0.001)
+        assert proc.wait(60) == 0 and got == 512 * 1024
+    finally:
+        os.close(r)

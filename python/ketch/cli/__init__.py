@@ -16,6 +16,13 @@ def main(argv: list[str] | None = None) -> int:
     from . import _click as click
     from .app import app
 
+    for fd in (0, 1, 2):
+        # A closed 0, 1 or 2 (`ketch run ... >&-`) is /dev/null, or the next
+        # file ketch opens (its database) would take its place.
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.open(os.devnull, os.O_RDWR)
     args = list(sys.argv[1:] if argv is None else argv)
     debug = bool(os.environ.get("KETCH_DEBUG"))
     _only(app, args)

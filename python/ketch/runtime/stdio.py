@@ -18,11 +18,15 @@ import select
 
 
 def _write_all(fd: int, data: bytes) -> bool:
-    """False once the reader is gone (a closed pipe: `ketch run ... | head -1`)."""
+    """False once the reader is gone (a closed pipe: `ketch run ... | head -1`).
+    A destination left non-blocking by whoever started ketch is waited for."""
     try:
         while data:
-            data = data[os.write(fd, data) :]
-    except BrokenPipeError:
+            try:
+                data = data[os.write(fd, data) :]
+            except BlockingIOError:
+                select.select([], [fd], [])
+    except (BrokenPipeError, ConnectionResetError):
         return False
     return True
 
@@ -83,7 +87,10 @@ class Pipes:
                         self._drain()
                         return
                     if fd == src:
-                        data = os.read(src, 65536)
+                        try:
+                            data = os.read(src, 65536)
+                        except BlockingIOError:  # a non-blocking stdin: select said so too early
+                            continue
                         if data:
                             pending = data
                         else:  # end of the caller's input: the container's too
