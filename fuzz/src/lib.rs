@@ -18,6 +18,7 @@
 use std::ffi::CString;
 use std::fs;
 use std::io::{self, Cursor};
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -254,30 +255,50 @@ fn check_beside(sb: &Sandbox) {
 }
 
 /// No overlay xattr but `trusted.overlay.opaque=y` on a directory (and that
-/// only from an opaque whiteout, so never in literal mode).
+/// only from an opaque whiteout, so never in literal mode). The walk goes
+/// down by chdir with names, not paths: a layer's tree may be deeper than
+/// PATH_MAX allows a path to be. The working directory is restored after.
 fn check_tree(dir: &Path, layer: bool) {
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(p) = stack.pop() {
-        let meta = fs::symlink_metadata(&p).expect("stat an unpacked entry");
-        for (name, value) in xattrs(&p) {
-            if !name.starts_with(b"trusted.overlay.") {
-                continue;
-            }
-            let allowed =
-                layer && meta.is_dir() && name == b"trusted.overlay.opaque" && value == b"y";
-            assert!(
-                allowed,
-                "{} carries {}={:?}",
-                p.display(),
-                String::from_utf8_lossy(&name),
-                String::from_utf8_lossy(&value)
-            );
+    let home = fs::File::open(".").expect("open the working directory");
+    std::env::set_current_dir(dir).expect("enter the destination");
+    check_entry(Path::new("."), true, layer);
+    walk(layer);
+    let r = unsafe { libc::fchdir(home.as_raw_fd()) };
+    assert_eq!(r, 0, "return to the working directory");
+}
+
+fn walk(layer: bool) {
+    // The names first, so no directory stays open while we go down.
+    let entries: Vec<_> = fs::read_dir(".")
+        .expect("list an unpacked directory")
+        .map(|e| {
+            let e = e.expect("a directory entry");
+            (e.file_name(), e.file_type().expect("a d_type").is_dir())
+        })
+        .collect();
+    for (name, is_dir) in entries {
+        check_entry(Path::new(&name), is_dir, layer);
+        if is_dir {
+            std::env::set_current_dir(&name).expect("enter an unpacked directory");
+            walk(layer);
+            std::env::set_current_dir("..").expect("leave an unpacked directory");
         }
-        if meta.is_dir() {
-            for e in fs::read_dir(&p).expect("list an unpacked directory") {
-                stack.push(e.expect("a directory entry").path());
-            }
+    }
+}
+
+fn check_entry(name: &Path, is_dir: bool, layer: bool) {
+    for (key, value) in xattrs(name) {
+        if !key.starts_with(b"trusted.overlay.") {
+            continue;
         }
+        let allowed = layer && is_dir && key == b"trusted.overlay.opaque" && value == b"y";
+        assert!(
+            allowed,
+            "{} carries {}={:?}",
+            name.display(),
+            String::from_utf8_lossy(&key),
+            String::from_utf8_lossy(&value)
+        );
     }
 }
 
