@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ketch.build.builder import _healthcheck
 from ketch.build.dockerfile import DockerfileError, parse, substitute
 from ketch.models.instructions import apply
 
@@ -66,3 +67,38 @@ def test_env_and_label_forms() -> None:
         "com.example.vendor": "ACME Inc",
         "version": "1.0",
     }
+
+
+# Found by benches/fuzz.sh (atheris, 2026-12-02): HEALTHCHECK's flags raised
+# ValueError/OverflowError and a deeply nested JSON form RecursionError, where a
+# bad Dockerfile must give a one-line DockerfileError.
+
+
+def test_healthcheck_retries_must_be_a_count() -> None:
+    (ins,) = parse("HEALTHCHECK --retries=<<3 CMD true\n")  # the fuzzer's input, minimized
+    with pytest.raises(DockerfileError, match=r"line 1: HEALTHCHECK --retries=<<3: not a whole number"):
+        _healthcheck(ins)
+    for bad in ("x", "", "3.0", "1" * 40, "\u0663"):  # \u0663: an Arabic-Indic 3, which int() takes
+        with pytest.raises(DockerfileError):
+            _healthcheck(parse(f"HEALTHCHECK --retries={bad} CMD true")[0])
+    with pytest.raises(DockerfileError, match=r"--retries cannot be negative \(-1\)"):
+        _healthcheck(parse("HEALTHCHECK --retries=-1 CMD true")[0])
+    assert _healthcheck(parse("HEALTHCHECK --retries=3 --interval=1m30s CMD true")[0]) == {
+        "Test": ["CMD-SHELL", "true"],
+        "Retries": 3,
+        "Interval": 90_000_000_000,
+    }
+
+
+def test_healthcheck_duration_out_of_range() -> None:
+    (ins,) = parse("HEALTHCHECK --interval=1" + "0" * 400 + "s CMD true")
+    with pytest.raises(DockerfileError, match="invalid duration .*out of range"):
+        _healthcheck(ins)
+    with pytest.raises(DockerfileError, match="out of range"):
+        _healthcheck(parse("HEALTHCHECK --timeout=9223372037s CMD true")[0])  # just past int64 nanoseconds
+
+
+def test_deeply_nested_json_form_is_the_shell_form() -> None:
+    rest = "[" * 3000
+    (ins,) = parse(f"CMD {rest}\n")
+    assert ins.json_form() is None  # not an exec form: docker runs it through the shell

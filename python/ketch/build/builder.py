@@ -12,6 +12,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -748,13 +749,14 @@ class _Source:
 
 def _duration(v: str) -> int:
     """docker's durations (`30s`, `1m30s`, `500ms`) in nanoseconds."""
-    import re
-
     units = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000}
     parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)", v)
     if not parts or "".join(n + u for n, u in parts) != v:
         raise DockerfileError(f"HEALTHCHECK: invalid duration {v!r}")
-    return int(sum(float(n) * units[u] for n, u in parts))
+    total = sum(float(n) * units[u] for n, u in parts)
+    if not total < 2**63:  # docker's durations are int64 nanoseconds; also catches inf
+        raise DockerfileError(f"HEALTHCHECK: invalid duration {v!r}: out of range")
+    return int(total)
 
 
 def _healthcheck(ins: Instruction) -> dict[str, Any]:
@@ -770,7 +772,14 @@ def _healthcheck(ins: Instruction) -> dict[str, Any]:
         if flag in ins.flags:
             hc[key] = _duration(ins.flags[flag])
     if "retries" in ins.flags:
-        hc["Retries"] = int(ins.flags["retries"])
+        v = ins.flags["retries"]
+        if not re.fullmatch(r"-?[0-9]{1,18}", v):
+            raise DockerfileError(
+                f"dockerfile parse error line {ins.line}: HEALTHCHECK --retries={v}: not a whole number"
+            )
+        if int(v) < 0:
+            raise DockerfileError(f"dockerfile parse error line {ins.line}: --retries cannot be negative ({v})")
+        hc["Retries"] = int(v)
     return hc
 
 

@@ -21,7 +21,7 @@ def exec_form(rest: str) -> list[str] | None:
         return None
     try:
         value = json.loads(s)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: arrays nested too deep
         return None
     if isinstance(value, list) and all(isinstance(x, str) for x in value):
         return value
