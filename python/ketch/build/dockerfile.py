@@ -131,8 +131,8 @@ def _check_flags(cmd: str, flags: dict[str, str], line: int) -> None:
                 f"dockerfile parse error line {line}: invalid chmod parameter: '{chmod}'. "
                 "it should be octal string and between 0 and 07777"
             )
-    retries = flags.get("retries", "")
-    if cmd == "HEALTHCHECK" and retries:
+    retries = flags.get("retries")
+    if cmd == "HEALTHCHECK" and retries is not None:
         if not re.fullmatch(r"-?[0-9]{1,10}", retries) or int(retries) > (1 << 31) - 1:
             raise DockerfileError(
                 f'dockerfile parse error line {line}: HEALTHCHECK --retries="{retries}": not a number of retries'
