@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import pty
 import select
-import shutil
 import signal
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import KETCH, Ketch, requires_root, wait_for
+from conftest import KETCH, Ketch, requires_root, static_binary, wait_for
 from imagekit import Entry, busybox_entries, tar_bytes
 
 pytestmark = requires_root
@@ -40,12 +39,7 @@ int main(void) {
 
 @pytest.fixture(scope="module")
 def tiocsti(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    if shutil.which("gcc") is None:
-        pytest.skip("gcc is needed to build the static TIOCSTI helper (scripts/setup.sh installs it)")
-    d = tmp_path_factory.mktemp("tiocsti")
-    (d / "t.c").write_text(_TIOCSTI_C)
-    subprocess.run(["gcc", "-static", "-O2", "-o", str(d / "t"), str(d / "t.c")], check=True)
-    return (d / "t").read_bytes()
+    return static_binary(tmp_path_factory, _TIOCSTI_C, "TIOCSTI helper")
 
 
 def test_without_t_the_container_gets_pipes_not_the_callers_files(ketch: Ketch, tmp_path: Path) -> None:
@@ -259,12 +253,7 @@ def test_fifo_where_ketch_mounts_a_file_does_not_hang(ketch: Ketch) -> None:
 
 @pytest.fixture(scope="module")
 def racer(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    if shutil.which("gcc") is None:
-        pytest.skip("gcc is needed to build the static /proc racer (scripts/setup.sh installs it)")
-    d = tmp_path_factory.mktemp("racer")
-    src = Path(__file__).with_name("racer.c")
-    subprocess.run(["gcc", "-static", "-O2", "-o", str(d / "racer"), str(src)], check=True)
-    return (d / "racer").read_bytes()
+    return static_binary(tmp_path_factory, Path(__file__).with_name("racer.c"), "/proc racer")
 
 
 def test_exec_never_shows_the_container_a_stronger_process(ketch: Ketch, racer: bytes) -> None:

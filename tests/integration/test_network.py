@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Ketch, requires_root, wait_for
+from conftest import Ketch, requires_root, static_binary, wait_for
 from imagekit import Entry
 
 pytestmark = requires_root
@@ -305,7 +305,6 @@ int main(int argc, char **argv) {
 
 
 def test_udp_published_port_echoes(net: Ketch, tmp_path: Path) -> None:
-    import shutil
 
     if shutil.which("gcc") is None:
         pytest.skip("gcc is needed for the static UDP echo helper (scripts/setup.sh installs it)")
@@ -410,12 +409,7 @@ def test_connect_and_disconnect_a_running_container(net: Ketch, tmp_path: Path) 
 
 @pytest.fixture(scope="module")
 def spoof(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    if shutil.which("gcc") is None:
-        pytest.skip("gcc is needed to build the static frame helper (scripts/setup.sh installs it)")
-    d = tmp_path_factory.mktemp("spoof")
-    src = Path(__file__).with_name("spoof.c")
-    subprocess.run(["gcc", "-static", "-O2", "-o", str(d / "spoof"), str(src)], check=True)
-    return (d / "spoof").read_bytes()
+    return static_binary(tmp_path_factory, Path(__file__).with_name("spoof.c"), "frame helper")
 
 
 def test_a_container_cannot_reach_the_hosts_loopback(net: Ketch, spoof: bytes) -> None:
