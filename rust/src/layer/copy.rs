@@ -130,16 +130,23 @@ pub fn copy_in_root(
 /// Whether `src_path` (followed inside `src`) is a regular file holding a
 /// tar archive of any compression `unpack` reads.
 pub fn is_archive_in_root(src: &Root, src_path: &[u8]) -> Result<bool> {
-    let shown = String::from_utf8_lossy(src_path).into_owned();
+    Ok(open_regular(src, src_path)?.is_some_and(crate::layer::unpack::is_archive))
+}
+
+/// `src_path` (followed inside `src`) opened for reading if it is a regular
+/// file (looked at by O_PATH first: a node or FIFO is never opened).
+fn open_regular(src: &Root, src_path: &[u8]) -> Result<Option<File>> {
+    let shown = String::from_utf8_lossy(src_path);
     let fd = src
         .open_in(&clean_components(src_path), libc::O_PATH)
         .ctx(|| format!("stat {shown}"))?;
     let st = fstat(&fd).ctx(|| format!("stat {shown}"))?;
     if st.st_mode & libc::S_IFMT != libc::S_IFREG {
-        return Ok(false);
+        return Ok(None);
     }
-    let f = File::from(reopen(&fd, libc::O_RDONLY).ctx(|| format!("open {shown}"))?);
-    Ok(crate::layer::unpack::is_archive(f))
+    Ok(Some(File::from(
+        reopen(&fd, libc::O_RDONLY).ctx(|| format!("open {shown}"))?,
+    )))
 }
 
 /// ADD of a local archive: if `src_path` (followed inside `src`) is a
@@ -155,14 +162,9 @@ pub fn extract_in_root(
 ) -> Result<Option<u64>> {
     use std::io::{Seek, SeekFrom};
     let shown = String::from_utf8_lossy(src_path).into_owned();
-    let fd = src
-        .open_in(&clean_components(src_path), libc::O_PATH)
-        .ctx(|| format!("stat {shown}"))?;
-    let st = fstat(&fd).ctx(|| format!("stat {shown}"))?;
-    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+    let Some(mut f) = open_regular(src, src_path)? else {
         return Ok(None);
-    }
-    let mut f = File::from(reopen(&fd, libc::O_RDONLY).ctx(|| format!("open {shown}"))?);
+    };
     if !crate::layer::unpack::is_archive(&mut f) {
         return Ok(None);
     }
@@ -683,10 +685,4 @@ fn set_times(
     })
 }
 
-fn check(r: libc::c_int) -> io::Result<()> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
-}
+use crate::layer::unpack::check;

@@ -338,7 +338,8 @@ fn set_times(
     })
 }
 
-fn check(r: libc::c_int) -> io::Result<()> {
+/// A libc return value as an io::Result (-1: errno).
+pub(crate) fn check(r: libc::c_int) -> io::Result<()> {
     if r < 0 {
         Err(io::Error::last_os_error())
     } else {
