@@ -48,42 +48,22 @@ def test_without_t_the_container_gets_pipes_not_the_callers_files(ketch: Ketch, 
     out.write_text("SECRET-OUT\n")
     err.write_text("SECRET-ERR\n")
     script = "for i in 0 1 2; do ls -l /proc/self/fd/$i | sed 's/.*-> //'; done; : > /proc/self/fd/2; echo done"
-    with open(out, "a") as o, open(err, "a") as e:
-        p = subprocess.run(
-            [KETCH, "run", "--rm", "-i", "bb", "sh", "-c", script],
-            stdin=subprocess.DEVNULL,
-            stdout=o,
-            stderr=e,
-            env=ketch.env,
-            timeout=120,
-        )
-    assert p.returncode == 0
-    lines = out.read_text().splitlines()
-    # The user's files are untouched: the container wrote into pipes that ketch copied.
-    assert lines[0] == "SECRET-OUT"
-    assert err.read_text().startswith("SECRET-ERR\n")
-    links = lines[1:4]
-    assert all(link.startswith("pipe:[") for link in links), links
-    assert str(tmp_path) not in out.read_text()
-    assert lines[4] == "done"
-    # The same for a process exec'd into a running container.
     ketch("run", "-d", "--name", "cc", "bb", "sleep", "60", check=True)
-    with open(out, "w") as o, open(err, "a") as e:
-        o.write("SECRET-OUT\n")
-        o.flush()
-        p = subprocess.run(
-            [KETCH, "exec", "-i", "cc", "sh", "-c", script],
-            stdin=subprocess.DEVNULL,
-            stdout=o,
-            stderr=e,
-            env=ketch.env,
-            timeout=120,
-        )
-    assert p.returncode == 0
-    lines = out.read_text().splitlines()
-    assert lines[0] == "SECRET-OUT" and lines[4] == "done", lines
-    assert all(link.startswith("pipe:[") for link in lines[1:4]), lines
-    assert err.read_text().startswith("SECRET-ERR\n")
+    # A new container, and a process exec'd into a running one.
+    for argv in (["run", "--rm", "-i", "bb"], ["exec", "-i", "cc"]):
+        out.write_text("SECRET-OUT\n")
+        with open(out, "a") as o, open(err, "a") as e:
+            p = subprocess.run(
+                [KETCH, *argv, "sh", "-c", script],
+                stdin=subprocess.DEVNULL, stdout=o, stderr=e, env=ketch.env, timeout=120,
+            )  # fmt: skip
+        assert p.returncode == 0, argv
+        lines = out.read_text().splitlines()
+        # The user's files are untouched: the container wrote into pipes that ketch copied.
+        assert lines[0] == "SECRET-OUT" and lines[4] == "done", (argv, lines)
+        assert err.read_text().startswith("SECRET-ERR\n")
+        assert all(link.startswith("pipe:[") for link in lines[1:4]), (argv, lines)
+        assert str(tmp_path) not in out.read_text()
     ketch("rm", "-f", "cc", check=True)
 
 
