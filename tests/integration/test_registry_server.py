@@ -786,6 +786,15 @@ def test_slow_clients_are_let_go(tmp_path: Path) -> None:
         done, _ = closed_within(idle, 4)
         idle.close()
         assert done
+        # a connection kept busy for longer than the timeout is served all along:
+        # the timeout is per wait, not per connection (the one timer a
+        # connection has is moved at every wait, never left to fire early)
+        with socket.create_connection((host, int(port)), timeout=2) as busy:
+            for _ in range(10):
+                busy.sendall(f"GET /v2/ HTTP/1.1\r\nHost: {addr}\r\n\r\n".encode())
+                answer = busy.recv(4096)
+                assert _status(answer) == 200 and b"Connection: close" not in answer
+                time.sleep(0.3)
         assert list((tmp_path / "reg" / "_uploads").iterdir()) == []
         s = Served(addr, tmp_path / "reg", proc)
         assert s.req("GET", "/v2/")[0] == 200
