@@ -34,8 +34,8 @@ from typing import Any
 import atheris
 
 with atheris.instrument_imports(include=["ketch"]):
-    from ketch.build import dockerfile
-    from ketch.build.builder import _healthcheck
+    from ketch.builder import parser as dockerfile
+    from ketch.builder.builder import _healthcheck
     from ketch.errors import KetchError
     from ketch.models import instructions
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ketch.build.builder import _healthcheck
-from ketch.build.dockerfile import DockerfileError, parse, substitute
+from ketch.builder.builder import _healthcheck
+from ketch.builder.parser import DockerfileError, parse, substitute
 from ketch.models.instructions import apply
 
 

@@ -737,8 +737,8 @@ def build(
     """Build an image from a Dockerfile"""
     import os
 
-    from ..build.builder import Options
-    from ..build.builder import build as do_build
+    from ..builder.builder import Options
+    from ..builder.builder import build as do_build
 
     args: dict[str, str] = {}
     for a in build_arg or []:

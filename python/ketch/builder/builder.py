@@ -28,7 +28,7 @@ from ..models.instructions import apply as apply_change
 from ..store import Store
 from ..store import images as imgs
 from . import context as ctxmod
-from .dockerfile import DockerfileError, Instruction, parse, substitute, words
+from .parser import DockerfileError, Instruction, parse, substitute, words
 
 
 class BuildFailed(KetchError):
