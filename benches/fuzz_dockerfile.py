@@ -35,7 +35,7 @@ import atheris
 
 with atheris.instrument_imports(include=["ketch"]):
     from ketch.builder import parser as dockerfile
-    from ketch.builder.builder import _healthcheck
+    from ketch.builder.parser import healthcheck
     from ketch.errors import KetchError
     from ketch.models import instructions
 
@@ -74,7 +74,7 @@ def exercise(data: bytes) -> None:
         elif ins.cmd in ("COPY", "ADD"):
             dockerfile.words(rest)
         elif ins.cmd == "HEALTHCHECK":
-            _healthcheck(ins)
+            healthcheck(ins)
         elif ins.cmd == "ONBUILD":
             dockerfile.parse(rest, "ONBUILD trigger")
         elif ins.cmd in ("CMD", "ENTRYPOINT"):

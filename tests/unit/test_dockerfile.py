@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ketch.builder.builder import _healthcheck
-from ketch.builder.parser import DockerfileError, parse, substitute
+from ketch.builder.parser import DockerfileError, healthcheck, parse, substitute
 from ketch.models.instructions import apply
 
 
@@ -79,10 +78,10 @@ def test_healthcheck_retries_must_be_a_count() -> None:
         parse("HEALTHCHECK --retries=<<3 CMD true\n")  # the fuzzer's input, minimized
     for bad in ("x", "", "3.0", "1" * 40, "\u0663"):  # \u0663: an Arabic-Indic 3, which int() takes
         with pytest.raises(DockerfileError):
-            _healthcheck(parse(f"HEALTHCHECK --retries={bad} CMD true")[0])
+            healthcheck(parse(f"HEALTHCHECK --retries={bad} CMD true")[0])
     with pytest.raises(DockerfileError, match=r"--retries cannot be negative \(-1\)"):
-        _healthcheck(parse("HEALTHCHECK --retries=-1 CMD true")[0])
-    assert _healthcheck(parse("HEALTHCHECK --retries=3 --interval=1m30s CMD true")[0]) == {
+        healthcheck(parse("HEALTHCHECK --retries=-1 CMD true")[0])
+    assert healthcheck(parse("HEALTHCHECK --retries=3 --interval=1m30s CMD true")[0]) == {
         "Test": ["CMD-SHELL", "true"],
         "Retries": 3,
         "Interval": 90_000_000_000,
@@ -92,9 +91,9 @@ def test_healthcheck_retries_must_be_a_count() -> None:
 def test_healthcheck_duration_out_of_range() -> None:
     (ins,) = parse("HEALTHCHECK --interval=1" + "0" * 400 + "s CMD true")
     with pytest.raises(DockerfileError, match="invalid duration .*out of range"):
-        _healthcheck(ins)
+        healthcheck(ins)
     with pytest.raises(DockerfileError, match="out of range"):
-        _healthcheck(parse("HEALTHCHECK --timeout=9223372037s CMD true")[0])  # just past int64 nanoseconds
+        healthcheck(parse("HEALTHCHECK --timeout=9223372037s CMD true")[0])  # just past int64 nanoseconds
 
 
 def test_deeply_nested_json_form_is_the_shell_form() -> None:

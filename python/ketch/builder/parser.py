@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..errors import KetchError
 
@@ -187,3 +188,32 @@ def words(text: str) -> list[str]:
         return shlex.split(text, posix=True)
     except ValueError as e:
         raise DockerfileError(f"dockerfile parse error: {e}: {text}") from None
+
+
+def _duration(v: str) -> int:
+    """docker's durations (`30s`, `1m30s`, `500ms`) in nanoseconds."""
+    units = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)", v)
+    if not parts or "".join(n + u for n, u in parts) != v:
+        raise DockerfileError(f"HEALTHCHECK: invalid duration {v!r}")
+    total = sum(float(n) * units[u] for n, u in parts)
+    if not total < 2**63:  # docker's durations are int64 nanoseconds; also catches inf
+        raise DockerfileError(f"HEALTHCHECK: invalid duration {v!r}: out of range")
+    return int(total)
+
+
+def healthcheck(ins: Instruction) -> dict[str, Any]:
+    """HEALTHCHECK [--interval= --timeout= --start-period= --retries=] CMD ... | NONE."""
+    word, _, rest = ins.rest.strip().partition(" ")
+    if word.upper() == "NONE":
+        return {"Test": ["NONE"]}
+    if word.upper() != "CMD":
+        raise DockerfileError(f"dockerfile parse error line {ins.line}: HEALTHCHECK needs CMD or NONE")
+    form = Instruction("CMD", rest, ins.line, "").json_form()
+    hc: dict[str, Any] = {"Test": ["CMD", *form] if form is not None else ["CMD-SHELL", rest.strip()]}
+    for flag, key in (("interval", "Interval"), ("timeout", "Timeout"), ("start-period", "StartPeriod")):
+        if flag in ins.flags:
+            hc[key] = _duration(ins.flags[flag])
+    if "retries" in ins.flags:
+        hc["Retries"] = int(ins.flags["retries"])  # a count: the parser checked it
+    return hc

@@ -15,27 +15,20 @@ from ._format import ellipsis, human_duration, table
 
 
 def _ensure_image(store: Store, image: str, pull_policy: str) -> None:
-    from ..reference import parse
-    from ..store import images as imgs
+    from ..images import ensure_image
 
-    if pull_policy not in ("always", "missing", "never"):
-        raise KetchError(f'invalid pull option: "{pull_policy}": must be one of "always", "missing" or "never"')
-    try:
-        imgs.lookup(store, image)
-        have = True
-    except ImageNotFound:
-        have = False
-    if have and pull_policy != "always":
-        return
-    if not have and pull_policy == "never":
-        raise ImageNotFound(f"No such image: {image}")
-    from ..registry.pull import pull  # pydantic and the HTTP client: only when pulling
+    ensure_image(store, image, pull_policy, print_pull)
 
-    ref = parse(image)
-    if not have:
-        print(f"Unable to find image '{ref.familiar()}' locally", file=sys.stderr, flush=True)
-    # The container's output owns stdout: the pull's lines go to stderr, as docker's do.
-    pull(store, ref, lambda line: print(line, file=sys.stderr, flush=True))
+
+def print_pull(ev: object) -> None:
+    """The pull policy's events as docker's CLI prints them. The container's
+    output owns stdout: the pull's lines go to stderr, as docker's do."""
+    from ..images import NotFoundLocally, PullLine
+
+    if isinstance(ev, NotFoundLocally):
+        print(f"Unable to find image '{ev.ref}' locally", file=sys.stderr, flush=True)
+    elif isinstance(ev, PullLine):
+        print(ev.text, file=sys.stderr, flush=True)
 
 
 def run(

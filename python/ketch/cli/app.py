@@ -737,8 +737,9 @@ def build(
     """Build an image from a Dockerfile"""
     import os
 
-    from ..builder.builder import Options
+    from ..builder.builder import BuildFailed, Options
     from ..builder.builder import build as do_build
+    from ._build import BuildPrinter
 
     args: dict[str, str] = {}
     for a in build_arg or []:
@@ -753,13 +754,19 @@ def build(
         dockerfile=file,
         build_args=args,
         no_cache=no_cache,
-        quiet=quiet,
         target=target,
         labels=labels,
         pull=pull,
         network=network or os.environ.get("KETCH_DEFAULT_NETWORK") or "default",
     )
-    image_id = do_build(_store(), path, opts)
+    printer = BuildPrinter(quiet)
+    try:
+        image_id = do_build(_store(), path, opts, printer)
+    except BuildFailed:
+        printer.failed()
+        raise
+    finally:
+        printer.close()
     if iidfile:
         with open(iidfile, "w") as f:
             f.write(image_id)

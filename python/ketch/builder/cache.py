@@ -1,0 +1,88 @@
+"""The build cache: a step is reused when its parent image, its instruction
+after substitution and, for COPY/ADD, its files are the same. The rows are
+store.buildcache's; this is what goes into a key."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .. import _native
+from ..store import buildcache
+
+if TYPE_CHECKING:
+    from ..store import Store
+    from .context import Ignore
+    from .copy import Source
+
+
+def key(parts: list[Any]) -> str:
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+class Cache:
+    def __init__(self, store: Store, context: Path, ignore: Ignore, enabled: bool = True) -> None:
+        self.store = store
+        self.context = context
+        self.ignore = ignore
+        self.enabled = enabled
+        buildcache.ensure(store)
+        self._file_digests: dict[str, tuple[str, str]] | None = None
+        self._new_digests: dict[str, tuple[str, str]] = {}
+
+    def lookup(self, parent: str | None, step_key: str) -> str | None:
+        """The image this step made on `parent` before (None with --no-cache)."""
+        if not self.enabled:
+            return None
+        return buildcache.lookup(self.store, parent, step_key)
+
+    def remember(self, parent: str | None, step_key: str, image_id: str) -> None:
+        buildcache.remember(self.store, parent, step_key, image_id)
+
+    def save(self) -> None:
+        """The digests of files hashed in this build, for the next one."""
+        if self._new_digests:
+            buildcache.save_file_digests(self.store, self._new_digests)
+            self._new_digests.clear()
+
+    def sources_digest(self, sources: list[Source], heredocs: list[tuple[str, str]]) -> str:
+        """What COPY's cache depends on: names, modes, owners, link targets
+        and contents of every file copied; never an mtime. For the context
+        and downloads the walk (with .dockerignore) is here and stat,
+        compare and hash are Rust's (`digest_entries`), reading a file again
+        only when its stat changed; an image's files are hashed inside its
+        merged view (`digest_in_root`)."""
+        ctx = Path(os.path.realpath(self.context))
+        entries: list[tuple[str, str]] = []
+        ignoring = bool(self.ignore.rules)
+
+        def walk(p: Path, name: str, rel: str | None) -> None:
+            entries.append((name, str(p)))
+            if p.is_dir() and not p.is_symlink():
+                for e in sorted(os.listdir(p)):
+                    child_rel = f"{rel}/{e}" if rel else e
+                    if ignoring and rel is not None and self.ignore.ignored(child_rel):
+                        continue
+                    walk(p / e, f"{name}/{e}", child_rel if rel is not None else None)
+
+        in_images = [s for s in sources if s.origin == "image"]
+        for src in sources:
+            if src.host is None:
+                continue
+            p = src.host
+            inside = p == ctx or ctx in p.parents
+            walk(p, p.name, (str(p.relative_to(ctx)) if p != ctx else "") if inside else None)
+        if self._file_digests is None:
+            self._file_digests = buildcache.file_digests(self.store)
+        hexdigest, fresh = _native.digest_entries(entries, self._file_digests)
+        for path, stat, digest in fresh:
+            self._file_digests[path] = self._new_digests[path] = (stat, digest)
+        h = hashlib.sha256(hexdigest.encode())
+        if in_images:
+            h.update(_native.digest_in_root(in_images[0].fd, [s.path.encode() for s in in_images]).encode())
+        for name, body in heredocs:
+            h.update(f"heredoc\0{name}\0{body}".encode())
+        return h.hexdigest()

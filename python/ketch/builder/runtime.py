@@ -1,0 +1,161 @@
+"""The builder's one door into the runtime: a RUN step's container
+(create, run with its output passed on, its changes as a layer, remove)
+and the image records a step makes. Only public runtime functions are
+called, and only from here; the rest of the builder does not import
+ketch.runtime."""
+
+from __future__ import annotations
+
+import os
+import select
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from ..store import Store
+
+Layer = tuple[str, str, int]  # diff id, blob digest, size
+Output = Callable[[bytes, int], None]  # data, stream (1 stdout, 2 stderr)
+
+
+def scratch_config() -> dict[str, Any]:
+    from ..runtime.commit import scratch_config as config
+
+    return config()
+
+
+def record_image(
+    store: Store,
+    parent_id: str | None,
+    parent: dict[str, Any],
+    layer: Layer | None,
+    config_part: dict[str, Any],
+    history: dict[str, Any],
+    author: str = "",
+) -> str:
+    """A new image on `parent_id` (see runtime.commit.record_image)."""
+    from ..runtime.commit import record_image as record
+
+    return record(store, parent_id, parent, layer, config_part, history, author=author)
+
+
+def write_layer(store: Store, upper: Path) -> Layer:
+    """A directory in overlay upper-dir form as a layer blob in the store."""
+    from ..runtime.commit import write_layer_blob
+
+    return write_layer_blob(store, upper)
+
+
+def resolve_user(user: str, lowerdirs: list[Path]) -> tuple[int, int, list[int]]:
+    """`user[:group]` as uid, gid, groups, from the image's own /etc/passwd and /etc/group."""
+    from ..runtime.spec import resolve_user as resolve
+
+    return resolve(user, lowerdirs)
+
+
+class Container:
+    """A RUN step's container: made on `image_id`, its entrypoint cleared."""
+
+    def __init__(
+        self, store: Store, image_id: str, argv: list[str], network: str, env: list[str], workdir: str | None
+    ) -> None:
+        from ..runtime import containers as ctr
+
+        self.store = store
+        opts = ctr.Options(entrypoint="", network=network, env=env, workdir=workdir)
+        self._c = ctr.create(store, image_id, argv, opts)
+        self.id = self._c.id
+
+    def run(self, output: Output) -> int:
+        """Starts it and waits for it (signals forwarded), passing what it
+        writes to `output` as it comes; returns its exit code."""
+        from ..runtime import containers as ctr
+
+        io = _Relay(output)
+        try:
+            # _Relay has what start and wait use of a Pipes: child, started(), relay()
+            pid, _ = ctr.start(self.store, self._c, io=cast(Any, io))
+            return ctr.wait(self.store, self._c, pid, cast(Any, io))
+        finally:
+            io.close()
+
+    def layer(self) -> Layer:
+        """Its changes (its upper dir) as a layer blob."""
+        from ..runtime import containers as ctr
+
+        # The runtime has no accessor for a container's upper dir yet: it is
+        # in the container's directory, the one its log is in.
+        upper = ctr.log_path(self.store, self._c).parent / "upper"
+        return write_layer(self.store, upper)
+
+    def remove(self) -> None:
+        from ..runtime import containers as ctr
+
+        ctr.remove(self.store, self.id, force=True, volumes_too=True)
+
+
+class _Relay:
+    """The container's stdio as runtime.stdio.Pipes makes it (an empty
+    stdin, two pipes out), but what it writes goes to a function instead
+    of a file descriptor."""
+
+    def __init__(self, output: Output) -> None:
+        self._output = output
+        self._fds: list[int] = []
+        in_r, in_w = self._pipe()
+        out_r, out_w = self._pipe()
+        err_r, err_w = self._pipe()
+        self.child = (in_r, out_w, err_w)
+        self._streams = {out_r: 1, err_r: 2}
+        self._close(in_w)  # stdin: end of file at once, as /dev/null
+
+    def _pipe(self) -> tuple[int, int]:
+        r, w = os.pipe2(os.O_CLOEXEC)
+        self._fds += [r, w]
+        return r, w
+
+    def _close(self, fd: int) -> None:
+        if fd in self._fds:
+            self._fds.remove(fd)
+            os.close(fd)
+
+    def started(self) -> None:
+        """The container holds its ends: ours go, so its exit is our end of file."""
+        for fd in self.child:
+            self._close(fd)
+
+    def close(self) -> None:
+        for fd in list(self._fds):
+            self._close(fd)
+
+    def relay(self, pid: int) -> None:
+        """Passes output on until the process `pid` has ended, then what its
+        pipes still hold (not waiting for processes it left behind)."""
+        pidfd = os.pidfd_open(pid)
+        try:
+            while self._streams:
+                ready, _, _ = select.select([*self._streams, pidfd], [], [])
+                if pidfd in ready:
+                    for fd in list(self._streams):
+                        os.set_blocking(fd, False)
+                        while self._read(fd):
+                            pass
+                    return
+                for fd in ready:
+                    self._read(fd)
+        finally:
+            os.close(pidfd)
+            self.close()
+
+    def _read(self, fd: int) -> bool:
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return False
+        if not data:
+            del self._streams[fd]
+            self._close(fd)
+            return False
+        self._output(data, self._streams[fd])
+        return True

@@ -1,0 +1,43 @@
+"""What a build is asked for (Options) and what it carries from step to
+step (Stage): plain data shared by the builder's modules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import KetchError
+
+
+class BuildFailed(KetchError):
+    """A RUN that exited non-zero: the build stops with its code."""
+
+
+@dataclass
+class Options:
+    tags: list[str] = field(default_factory=list)
+    dockerfile: str | None = None
+    build_args: dict[str, str] = field(default_factory=dict)
+    no_cache: bool = False
+    target: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    pull: bool = False
+    network: str = "default"  # RUN on the default bridge, as docker's builder
+
+
+@dataclass
+class Stage:
+    name: str | None
+    image_id: str | None  # None: scratch, nothing yet
+    config: dict[str, Any]
+    args: dict[str, str] = field(default_factory=dict)
+    shell: list[str] = field(default_factory=lambda: ["/bin/sh", "-c"])
+    cmd_set: bool = False  # a CMD in this stage survives a later ENTRYPOINT
+
+    def env(self) -> dict[str, str]:
+        """What variables in its instructions see: its ARGs, then its image's ENV."""
+        env = dict(self.args)
+        for e in (self.config.get("config") or {}).get("Env") or []:
+            k, _, v = e.partition("=")
+            env[k] = v
+        return env

@@ -1,0 +1,89 @@
+"""`ketch build`'s output: the builder's events as docker's legacy builder
+prints them (with -q: nothing but the image id, and a failed RUN's output)."""
+
+from __future__ import annotations
+
+import os
+import select
+import sys
+import tempfile
+from typing import IO, Any
+
+from .. import images
+from ..builder import events as ev
+
+
+def _short(image_id: str) -> str:
+    return image_id.split(":", 1)[1][:12]
+
+
+class BuildPrinter:
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self._log: IO[bytes] | None = None  # -q: the running step's output, shown only if it fails
+        self._gone: set[int] = set()  # streams whose reader went away (`ketch build . | head -1`)
+
+    def __call__(self, e: Any) -> None:
+        if isinstance(e, ev.StepOutput):
+            if self.quiet:
+                if self._log is not None:
+                    self._log.write(e.data)
+            else:
+                self._write(e.stream, e.data)
+        elif isinstance(e, ev.ContainerStarted) and self.quiet:
+            self.close()
+            self._log = tempfile.TemporaryFile()
+        elif isinstance(e, ev.Built) and self.quiet:
+            print(e.image_id, flush=True)
+        elif not self.quiet and (line := self._line(e)) is not None:
+            print(line, flush=True)
+        elif isinstance(e, images.NotFoundLocally | images.PullLine):
+            from ._containers import print_pull
+
+            print_pull(e)  # a FROM's pull: on stderr, -q or not, as `run` prints it
+
+    @staticmethod
+    def _line(e: Any) -> str | None:
+        if isinstance(e, ev.StepStarted):
+            return f"Step {e.n}/{e.total} : {e.instruction}"
+        if isinstance(e, ev.StepDone):
+            return f" ---> {_short(e.image_id)}" if e.image_id else " ---> Running in scratch"
+        if isinstance(e, ev.CacheHit):
+            return " ---> Using cache"
+        if isinstance(e, ev.ContainerStarted):
+            return f" ---> Running in {e.container_id[:12]}"
+        if isinstance(e, ev.ContainerRemoved):
+            return f"Removing intermediate container {e.container_id[:12]}"
+        if isinstance(e, ev.TriggersRunning):
+            return f"# Executing {e.count} build trigger{'s' if e.count > 1 else ''}"
+        if isinstance(e, ev.Built):
+            return f"Successfully built {_short(e.image_id)}"
+        if isinstance(e, ev.Tagged):
+            return f"Successfully tagged {e.ref}"
+        return None
+
+    def _write(self, fd: int, data: bytes) -> None:
+        """A RUN's bytes, unbuffered, to our stdout or stderr; dropped once
+        the reader is gone (the step goes on, as docker's does)."""
+        if fd in self._gone:
+            return
+        try:
+            while data:
+                try:
+                    data = data[os.write(fd, data) :]
+                except BlockingIOError:  # a destination left non-blocking by whoever started ketch
+                    select.select([], [fd], [])
+        except (BrokenPipeError, ConnectionResetError):
+            self._gone.add(fd)
+
+    def failed(self) -> None:
+        """-q: a RUN failed; its output goes to stderr before the error."""
+        if self._log is not None:
+            self._log.seek(0)
+            sys.stderr.write(self._log.read().decode(errors="replace"))
+        self.close()
+
+    def close(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None

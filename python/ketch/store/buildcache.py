@@ -1,0 +1,55 @@
+"""The builder's rows: its step cache (parent image + step key -> image) and
+the content digests of context files it has hashed. The builder's only SQL.
+
+The two tables are made on first use (`ensure`), not by db.py's schema:
+they belong in its migrations once the store's restructuring lands."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from . import Store
+
+_CACHE_DDL = (
+    "CREATE TABLE IF NOT EXISTS build_cache("
+    "parent TEXT NOT NULL, key TEXT NOT NULL, image_id TEXT NOT NULL, PRIMARY KEY(parent, key))"
+)
+# A file's content digest, valid while its stat says the same (size, times to
+# the nanosecond, inode): a rebuild hashes only files whose stat changed.
+_FILES_DDL = "CREATE TABLE IF NOT EXISTS build_files(path TEXT PRIMARY KEY, stat TEXT NOT NULL, digest TEXT NOT NULL)"
+
+
+def ensure(store: Store) -> None:
+    with store.db.write() as db:
+        db.execute(_CACHE_DDL)
+        db.execute(_FILES_DDL)
+
+
+def lookup(store: Store, parent: str | None, key: str) -> str | None:
+    """The image a step made on `parent` (None: scratch), if that image is still in the store."""
+    rows = store.db.query("SELECT image_id FROM build_cache WHERE parent=? AND key=?", (parent or "scratch", key))
+    if rows and store.db.query("SELECT 1 FROM images WHERE id=?", (rows[0]["image_id"],)):
+        return str(rows[0]["image_id"])
+    return None
+
+
+def remember(store: Store, parent: str | None, key: str, image_id: str) -> None:
+    with store.db.write() as db:
+        db.execute(
+            "INSERT OR REPLACE INTO build_cache(parent, key, image_id) VALUES (?,?,?)",
+            (parent or "scratch", key, image_id),
+        )
+
+
+def file_digests(store: Store) -> dict[str, tuple[str, str]]:
+    """Every hashed file: host path -> (stat, digest)."""
+    return {r["path"]: (r["stat"], r["digest"]) for r in store.db.query("SELECT path, stat, digest FROM build_files")}
+
+
+def save_file_digests(store: Store, digests: dict[str, tuple[str, str]]) -> None:
+    with store.db.write() as db:
+        db.executemany(
+            "INSERT OR REPLACE INTO build_files(path, stat, digest) VALUES (?,?,?)",
+            [(k, st, d) for k, (st, d) in digests.items()],
+        )
