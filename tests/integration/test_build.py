@@ -12,7 +12,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from conftest import Ketch, requires_root
+from conftest import Ketch, RunningRegistry, requires_root
 
 pytestmark = requires_root
 
@@ -369,3 +369,26 @@ def test_add_archives_of_every_compression_and_config_instructions(ketch: Ketch,
         "web", {"/data": {}}, "SIGQUIT", {"a": "1", "b": "two words"},
     )  # fmt: skip
     assert not any(e.startswith("LEVEL=") for e in cfg.get("Env") or [])  # build args do not stay in the image
+
+
+def test_from_a_missing_image_pulls_it_reporting_on_stderr(
+    ketch: Ketch, registry: RunningRegistry, tmp_path: Path
+) -> None:
+    """FROM pulls what the store lacks; the pull's lines go to stderr (with
+    -q too), as `run` prints them, and the build's own lines to stdout."""
+    from imagekit import build, busybox_entries, tar_bytes
+
+    registry.client.push("lab/buildbase", "latest", build([(tar_bytes(busybox_entries()), "gzip")]))
+    image = f"{registry.addr}/lab/buildbase"
+    ctx = context(tmp_path, f"FROM {image}\nRUN echo ran\n")
+    r = ketch("build", str(ctx))
+    assert r.rc == 0, r.err
+    assert r.err.startswith(f"Unable to find image '{image}:latest' locally\nlatest: Pulling from lab/buildbase\n")
+    assert "Step" not in r.err and "ran" not in r.err
+    assert r.out.startswith(f"Step 1/2 : FROM {image}\n ---> ")
+    assert "\nran\n" in r.out and re.search(r"\nSuccessfully built [0-9a-f]{12}\n\Z", r.out)
+    ketch("rmi", image, check=True)
+    r = ketch("build", "-q", "--pull", str(ctx))
+    assert r.rc == 0, r.err
+    assert r.err.startswith(f"Unable to find image '{image}:latest' locally\nlatest: Pulling from lab/buildbase\n")
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}\n", r.out)
