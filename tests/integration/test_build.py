@@ -392,3 +392,55 @@ def test_from_a_missing_image_pulls_it_reporting_on_stderr(
     assert r.rc == 0, r.err
     assert r.err.startswith(f"Unable to find image '{image}:latest' locally\nlatest: Pulling from lab/buildbase\n")
     assert re.fullmatch(r"sha256:[0-9a-f]{64}\n", r.out)
+
+
+_LIBRARY_BUILD = """
+import json, sys
+from ketch.builder.builder import Options, build
+from ketch.store import Store
+
+events = []
+build(Store(), sys.argv[1], Options(tags=["lab/events"], network="none"), events.append)
+with open(sys.argv[2], "w") as f:
+    json.dump([[type(e).__name__, {k: v.decode() if isinstance(v, bytes) else v for k, v in vars(e).items()}]
+               for e in events], f)
+"""
+
+
+def test_the_library_prints_nothing_and_tells_events(ketch: Ketch, base: str, tmp_path: Path) -> None:
+    """The builder itself writes nothing to stdout or stderr, a RUN's output
+    included: it all comes as events, in docker's order (the CLI prints them)."""
+    import subprocess
+    import sys
+
+    ctx = context(tmp_path, f"FROM {base}\nRUN echo out; echo err >&2\nENV A=1\n")
+    got = tmp_path / "events.json"
+
+    def library_build() -> list[tuple[str, dict[str, object]]]:
+        p = subprocess.run(
+            [sys.executable, "-c", _LIBRARY_BUILD, str(ctx), str(got)], capture_output=True, env=ketch.env, timeout=300
+        )
+        assert (p.returncode, p.stdout, p.stderr) == (0, b"", b"")
+        return [(name, fields) for name, fields in json.loads(got.read_text())]
+
+    events = library_build()
+    names = [n for n, _ in events]
+    assert names == [
+        "StepStarted", "StepDone",
+        "StepStarted", "ContainerStarted", "StepOutput", "StepOutput", "ContainerRemoved", "StepDone",
+        "StepStarted", "StepDone",
+        "Built", "Tagged",
+    ]  # fmt: skip
+    assert events[0][1] == {"n": 1, "total": 3, "instruction": f"FROM {base}"}
+    assert sorted((f["stream"], f["data"]) for n, f in events if n == "StepOutput") == [(1, "out\n"), (2, "err\n")]
+    assert events[3][1]["container_id"] == events[6][1]["container_id"]
+    assert events[-2][1]["image_id"] == events[-3][1]["image_id"]
+    assert events[-1][1] == {"ref": "lab/events:latest"}
+    again = library_build()
+    assert [n for n, _ in again] == [
+        "StepStarted", "StepDone",
+        "StepStarted", "CacheHit", "StepDone",
+        "StepStarted", "CacheHit", "StepDone",
+        "Built", "Tagged",
+    ]  # fmt: skip
+    assert again[-2] == events[-2]
