@@ -40,18 +40,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from ..models import media
+
 # The distribution spec's grammar (used with fullmatch only).
 NAME = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*")
 TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 MAX_NAME = 255
 MAX_MANIFEST = 4 << 20
-MANIFEST_TYPES = {
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-}
+MANIFEST_TYPES = {*media.MANIFEST_TYPES, *media.INDEX_TYPES}
 
 
 def valid_digest(d: object) -> bool:
@@ -1306,11 +1303,11 @@ class Registry:
             raise _digest_error(digest)
         d = self.store.repo(name) / "_referrers" / digest
         descs = [json.loads(p.read_text()) for p in sorted(d.iterdir())] if d.exists() else []
-        h = {"Content-Type": "application/vnd.oci.image.index.v1+json"}
+        h = {"Content-Type": media.OCI_INDEX}
         if "artifactType" in q:
             descs = [i for i in descs if i.get("artifactType") == q["artifactType"]]
             h["OCI-Filters-Applied"] = "artifactType"
-        body = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": descs}
+        body = {"schemaVersion": 2, "mediaType": media.OCI_INDEX, "manifests": descs}
         await x.send(200, h, json.dumps(body).encode())
 
 
