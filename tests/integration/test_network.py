@@ -39,9 +39,9 @@ def net(ketch: Ketch, tmp_path: Path) -> Iterator[Ketch]:
     for cid in ketch("ps", "-a", "-q").out.split():
         ketch("rm", "-f", cid)
     code = (
-        "from ketch.store import Store\nfrom ketch.runtime import network as n\n"
+        "from ketch.store import Store\nfrom ketch.network import DEFAULT, networks as n\n"
         f"s = Store({str(ketch.root)!r})\n"
-        "for net in sorted(n.list_networks(s), key=lambda x: x.name == n.DEFAULT):\n"
+        "for net in sorted(n.list_networks(s), key=lambda x: x.name == DEFAULT):\n"
         "    n.teardown(s, net.name)\n"
     )
     import sys
