@@ -7,7 +7,7 @@ container: rewritten in place, so a running container sees the change."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import DEFAULT
 
@@ -25,16 +25,18 @@ _BASE = [
 ]
 
 
-def write_hosts(store: Store, cid: str, create: bool = False) -> None:
-    """`cid`'s hosts file, whole, from the store: the one writer of it. A
-    missing file is made with `create` only (otherwise the container is
-    gone and there is nothing to do)."""
-    from ..store import networks as rows
-
-    cfg = rows.container_config(store, cid)
-    path = store.root / "containers" / cid / "hosts"
+def write_hosts(store: Store, cid: str, config: dict[str, Any] | None = None, create: bool = False) -> None:
+    """`cid`'s hosts file, whole, from its `config` (read from the store if
+    not given) and its leases: the one writer of it. A missing file is made
+    with `create` only (otherwise the container is gone: nothing to do)."""
+    cfg = config
     if cfg is None:
-        return
+        from ..store import networks as rows
+
+        cfg = rows.container_config(store, cid)
+        if cfg is None:
+            return
+    path = store.root / "containers" / cid / "hosts"
     hostname = cfg.get("hostname") or cid[:12]
     extra = cfg.get("extra_hosts")
     if extra is not None:
@@ -43,6 +45,8 @@ def write_hosts(store: Store, cid: str, create: bool = False) -> None:
         lines = _BASE + [ln for ln in _read(path) if ln not in _BASE and not _generated(ln, hostname)]
     network = cfg.get("network", "none")
     if network not in ("none", "host"):
+        from ..store import networks as rows  # not for a container without a bridge: `run` is faster so
+
         ip = rows.address_of(store, cid, network)
         if ip:
             lines.append(f"{ip}\t{hostname}")

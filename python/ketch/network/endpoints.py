@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .. import _native
 from ..errors import ConflictError, KetchError
@@ -22,8 +21,7 @@ if TYPE_CHECKING:
     from ..store import Store
 
 
-@dataclass
-class Attached:
+class Attached(NamedTuple):
     netns: str
     ip: str
     held: list[socket.socket]

@@ -3,7 +3,6 @@ list, inspect, remove and prune. They return data; the CLI prints it."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import time
@@ -24,6 +23,8 @@ def new_id() -> str:
 
 def predefined_id(name: str) -> str:
     """The fixed id of `host` and `none` (networks without a row)."""
+    import hashlib  # 3 ms: `network ls` only
+
     return hashlib.sha256(f"ketch-{name}".encode()).hexdigest()
 
 

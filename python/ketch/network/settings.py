@@ -5,11 +5,10 @@ one place to route through ketch's Settings."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class NetworkSettings:
+class NetworkSettings(NamedTuple):
     bridge_prefix: str  # bridges are <prefix>0, <prefix>1, ...
     chain_prefix: str  # iptables chains <prefix>-FORWARD, -DNAT, -POSTROUTING
     no_ipv6: bool  # no [::] side for ports published on 0.0.0.0

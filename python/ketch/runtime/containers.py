@@ -354,7 +354,7 @@ def create(store: Store, image_name: str, args: list[str], opts: Options | None 
         (d / "hostname").write_text(host + "\n")
         from ..network import dns
 
-        dns.write_hosts(store, cid, create=True)
+        dns.write_hosts(store, cid, process, create=True)
         (d / "resolv.conf").write_text(dns.resolv_conf(o.dns, o.dns_search))
     except BaseException:
         remove(store, cid, force=True, volumes_too=True)
