@@ -120,7 +120,7 @@ def main() -> int:
         finally:
             stop_registry(reg)
             # the bench store's bridge and its rules
-            teardown = "from ketch.store import Store\nfrom ketch.runtime.network import teardown\nteardown(Store())\n"
+            teardown = "from ketch.store import Store\nfrom ketch.network.networks import teardown\nteardown(Store())\n"
             subprocess.run([sys.executable, "-c", teardown], env=env, check=False)
     print(f"median of {args.runs} runs each")
     base = results["ketch run --rm (bridge)"]

@@ -101,7 +101,7 @@ def main() -> None:
             else:
                 print("docker: skipped, no dockerd answers")
         finally:
-            teardown = "from ketch.store import Store\nfrom ketch.runtime.network import teardown\nteardown(Store())\n"
+            teardown = "from ketch.store import Store\nfrom ketch.network.networks import teardown\nteardown(Store())\n"
             subprocess.run([sys.executable, "-c", teardown], env=env, check=False)
     for k, v in results.items():
         print(f"{k:32} {args.mb / v:8.0f} MiB/s  ({v:.2f} s for {args.mb} MiB)")

@@ -25,6 +25,10 @@ mod _native {
 
     use crate::{digest, layer};
 
+    // The network bridge (net.rs).
+    #[pymodule_export]
+    use crate::net::bindings::bridge_create;
+
     // In-root copies and extraction (layer/bindings.rs).
     #[pymodule_export]
     use crate::layer::bindings::{

@@ -166,6 +166,7 @@ pub fn configure(
 
 const RTM_NEWLINK: u16 = 16;
 const RTM_DELLINK: u16 = 17;
+const RTM_NEWADDR: u16 = 20;
 const NLM_F_REQUEST: u16 = 1;
 const NLM_F_ACK: u16 = 4;
 const NLM_F_EXCL: u16 = 0x200;
@@ -179,6 +180,8 @@ const IFLA_INFO_KIND: u16 = 1;
 const IFLA_INFO_DATA: u16 = 2;
 const VETH_INFO_PEER: u16 = 1;
 const NLA_F_NESTED: u16 = 0x8000;
+const IFA_ADDRESS: u16 = 1;
+const IFA_LOCAL: u16 = 2;
 
 /// A netlink request under construction.
 struct Msg {
@@ -209,6 +212,11 @@ impl Msg {
         self.buf.extend_from_slice(&index.to_ne_bytes());
         self.buf.extend_from_slice(&flags.to_ne_bytes());
         self.buf.extend_from_slice(&change.to_ne_bytes());
+    }
+    /// struct ifaddrmsg (scope 0: universe, as `ip addr add` gives)
+    fn ifaddr(&mut self, family: u8, prefix: u8, index: i32) {
+        self.buf.extend_from_slice(&[family, prefix, 0, 0]);
+        self.buf.extend_from_slice(&index.to_ne_bytes());
     }
     fn attr(&mut self, kind: u16, data: &[u8]) {
         self.align();
@@ -303,10 +311,42 @@ pub fn veth(host: &str, peer_name: &str, netns: &Path, bridge: &str) -> Result<(
     m.end();
     m.end();
     m.send(&format!("create veth {host}"))?;
-    let idx = index_of(host)?;
+    link_up(host)
+}
+
+fn link_up(name: &str) -> Result<()> {
+    let idx = index_of(name)?;
     let mut up = Msg::new(RTM_NEWLINK, 0);
     up.ifinfo(idx, libc::IFF_UP as u32, libc::IFF_UP as u32);
-    up.send(&format!("bring {host} up"))
+    up.send(&format!("bring {name} up"))
+}
+
+fn addr_add(name: &str, addr: [u8; 4], prefix: u8) -> Result<()> {
+    if prefix > 32 {
+        return Err(Error::Invalid(format!("prefix length {prefix}")));
+    }
+    let mut m = Msg::new(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL);
+    m.ifaddr(libc::AF_INET as u8, prefix, index_of(name)?);
+    m.attr(IFA_LOCAL, &addr);
+    m.attr(IFA_ADDRESS, &addr);
+    m.send(&format!("add an address to {name}"))
+}
+
+/// A new Linux bridge `name` with `addr/prefix` (no broadcast address, as
+/// before), up. On failure the bridge is not left behind.
+pub fn bridge_create(name: &str, addr: [u8; 4], prefix: u8) -> Result<()> {
+    let mut m = Msg::new(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
+    m.ifinfo(0, 0, 0);
+    m.str_attr(IFLA_IFNAME, name);
+    m.begin(IFLA_LINKINFO);
+    m.str_attr(IFLA_INFO_KIND, "bridge");
+    m.end();
+    m.send(&format!("create bridge {name}"))?;
+    let made = addr_add(name, addr, prefix).and_then(|()| link_up(name));
+    if made.is_err() {
+        let _ = link_delete(name);
+    }
+    made
 }
 
 /// Removes a link by name (its veth peer goes with it); missing is fine.
@@ -353,4 +393,81 @@ pub fn proxy_start(listen_fd: i32, target: std::net::SocketAddrV4) {
 fn pipe_half(mut from: std::net::TcpStream, mut to: std::net::TcpStream) {
     let _ = io::copy(&mut from, &mut to);
     let _ = to.shutdown(std::net::Shutdown::Write);
+}
+
+/// The Python face of what the bridge code needs (registered in lib.rs).
+#[cfg(feature = "python")]
+pub mod bindings {
+    use pyo3::prelude::*;
+
+    /// A new Linux bridge `name` with `addr`/`prefix`, up (removed again on failure).
+    #[pyfunction]
+    pub fn bridge_create(py: Python<'_>, name: String, addr: [u8; 4], prefix: u8) -> PyResult<()> {
+        Ok(py.detach(|| super::bridge_create(&name, addr, prefix))?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root() -> bool {
+        unsafe { libc::geteuid() == 0 }
+    }
+
+    /// (up, address, netmask) of `name`, by ioctl in this thread's namespace.
+    fn state(name: &str) -> (bool, [u8; 4], [u8; 4]) {
+        let s = socket().unwrap();
+        let c = CString::new(name).unwrap();
+        let mut req = ifreq(&c);
+        check(
+            unsafe { libc::ioctl(s.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) },
+            "flags",
+        )
+        .unwrap();
+        let up = unsafe { req.ifr_ifru.ifru_flags } & libc::IFF_UP as libc::c_short != 0;
+        let ip = |req: &libc::ifreq| -> [u8; 4] {
+            let sa = unsafe { req.ifr_ifru.ifru_addr };
+            let sin: libc::sockaddr_in = unsafe { std::mem::transmute(sa) };
+            sin.sin_addr.s_addr.to_ne_bytes()
+        };
+        check(
+            unsafe { libc::ioctl(s.as_raw_fd(), libc::SIOCGIFADDR, &mut req) },
+            "addr",
+        )
+        .unwrap();
+        let addr = ip(&req);
+        check(
+            unsafe { libc::ioctl(s.as_raw_fd(), libc::SIOCGIFNETMASK, &mut req) },
+            "mask",
+        )
+        .unwrap();
+        (up, addr, ip(&req))
+    }
+
+    #[test]
+    fn a_bridge_is_made_up_with_its_address_and_deleted() {
+        if !root() {
+            eprintln!("skipped: needs root (a network namespace of its own)");
+            return;
+        }
+        // In a fresh network namespace of this thread's own: nothing on the host is touched.
+        on_thread(|| {
+            check(unsafe { libc::unshare(libc::CLONE_NEWNET) }, "unshare").unwrap();
+            bridge_create("ktbr0", [10, 77, 0, 1], 16).unwrap();
+            assert_eq!(state("ktbr0"), (true, [10, 77, 0, 1], [255, 255, 0, 0]));
+            // a second one of the same name is refused, and the first stays as it was
+            let again = bridge_create("ktbr0", [10, 78, 0, 1], 16).unwrap_err();
+            assert_eq!(again.raw_os_error(), Some(libc::EEXIST));
+            assert_eq!(state("ktbr0"), (true, [10, 77, 0, 1], [255, 255, 0, 0]));
+            // a bad address leaves no bridge behind
+            assert!(bridge_create("ktbr1", [10, 79, 0, 1], 33).is_err());
+            assert!(index_of("ktbr1").is_err());
+            link_delete("ktbr0").unwrap();
+            assert!(index_of("ktbr0").is_err());
+            link_delete("ktbr0").unwrap(); // missing is fine
+            Ok(())
+        })
+        .unwrap();
+    }
 }

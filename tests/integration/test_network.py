@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Ketch, requires_root, static_binary, wait_for
+from conftest import KETCH, Ketch, requires_root, static_binary, wait_for
 from imagekit import Entry
 
 pytestmark = requires_root
@@ -39,9 +39,9 @@ def net(ketch: Ketch, tmp_path: Path) -> Iterator[Ketch]:
     for cid in ketch("ps", "-a", "-q").out.split():
         ketch("rm", "-f", cid)
     code = (
-        "from ketch.store import Store\nfrom ketch.runtime import network as n\n"
+        "from ketch.store import Store\nfrom ketch.network import DEFAULT, networks as n\n"
         f"s = Store({str(ketch.root)!r})\n"
-        "for net in sorted(n.list_networks(s), key=lambda x: x.name == n.DEFAULT):\n"
+        "for net in sorted(n.list_networks(s), key=lambda x: x.name == DEFAULT):\n"
         "    n.teardown(s, net.name)\n"
     )
     import sys
@@ -103,6 +103,86 @@ def test_bridge_gives_an_address_a_route_and_a_hosts_line(net: Ketch) -> None:
     assert ours() == [] and wait_for(lambda: links() == [])  # nothing left after --rm
     r = net("run", "--rm", "--network", "none", "netbox", "sh", "-c", "ls /sys/class/net")
     assert r.out.split() == ["lo"]
+
+
+def test_a_bridged_run_makes_the_bridge_without_a_netlink_library(net: Ketch) -> None:
+    """The first bridged `run` makes the bridge (netlink in Rust, net.rs):
+    pyroute2, 100-190 ms to import, is never loaded; the bridge is as it
+    was: the gateway's address (no broadcast), up, forwarding and
+    route_localnet on, ketch's jumps and the bridge's rules in place."""
+    import sys
+
+    assert not [p for p in Path("/sys/class/net").iterdir() if p.name.startswith(BRIDGES)]
+    p = subprocess.run(
+        [sys.executable, "-X", "importtime", KETCH, "run", "--rm", "netbox", "true"],
+        env=net.env,
+        capture_output=True,
+        text=True,
+    )
+    assert p.returncode == 0, p.stderr
+    imported = {ln.rsplit("|", 1)[-1].strip() for ln in p.stderr.splitlines() if ln.startswith("import time:")}
+    assert "ketch.network.endpoints" in imported  # the run went through the bridge's code
+    assert not [m for m in imported if m.split(".")[0] == "pyroute2"]
+    br = f"{BRIDGES}0"
+    link = Path("/sys/class/net") / br
+    assert (link / "bridge").is_dir()  # a Linux bridge
+    assert int((link / "flags").read_text(), 16) & 1  # IFF_UP
+    cfg = json.loads(net("network", "inspect", "bridge").out)[0]["IPAM"]["Config"][0]
+    addrs = subprocess.run(["ip", "-4", "-o", "addr", "show", "dev", br], capture_output=True, text=True).stdout
+    assert re.findall(r"inet \S+", addrs) == [f"inet {cfg['Gateway']}/{cfg['Subnet'].split('/')[1]}"], addrs
+    assert " brd " not in addrs
+    assert Path(f"/proc/sys/net/ipv4/conf/{br}/route_localnet").read_text().strip() == "1"
+    assert Path("/proc/sys/net/ipv4/ip_forward").read_text().strip() == "1"
+    dump = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
+    tag = f'-m comment --comment "ketch-net:{br}"'
+    # nothing from the bridge reaches the host's loopback
+    assert f"-A PREROUTING -d 127.0.0.0/8 -i {br} {tag} -j DROP" in dump
+    assert f"-A FORWARD -j {PREFIX}-FORWARD" in dump
+    assert f"-A {PREFIX}-FORWARD -i {br} -o {BRIDGES}+ {tag} -j DROP" in dump  # networks are isolated
+    assert f"-A {PREFIX}-POSTROUTING -s {cfg['Subnet']} ! -o {br} {tag} -j MASQUERADE" in dump
+    assert f"-A PREROUTING -m addrtype --dst-type LOCAL -j {PREFIX}-DNAT" in dump
+
+
+def test_a_network_whose_rules_fail_leaves_nothing(net: Ketch) -> None:
+    """A bridge whose firewall rules cannot be made (chain names too long) is removed, and its row."""
+    r = net("network", "create", "--subnet", "10.213.12.0/24", "norules", env={"KETCH_CHAIN_PREFIX": "X" * 30})
+    assert r.rc != 0 and "iptables-restore" in r.err and len(r.err.splitlines()) == 1, r.err
+    assert not [p for p in Path("/sys/class/net").iterdir() if p.name.startswith(BRIDGES)]
+    after = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
+    assert BRIDGES not in after and "X" * 30 not in after
+    assert "norules" not in net("network", "ls").out
+
+
+def test_the_hosts_file_keeps_every_entry_as_peers_come_and_go(net: Ketch) -> None:
+    base = [
+        "127.0.0.1\tlocalhost",
+        "::1\tlocalhost ip6-localhost ip6-loopback",
+        "fe00::0\tip6-localnet",
+        "ff00::0\tip6-mcastprefix",
+        "ff02::1\tip6-allnodes",
+        "ff02::2\tip6-allrouters",
+    ]
+    net("network", "create", "--subnet", "10.213.11.0/24", "hostsnet", check=True)
+    flags = ("-d", "--network", "hostsnet", "netbox", "sleep", "60")
+    net("run", "--name", "h1", "-h", "one", "--add-host", "db.local:10.1.2.3", *flags, check=True)
+    net("run", "--name", "h2", *flags, check=True)
+
+    def ip(name: str) -> str:
+        return str(json.loads(net("inspect", name).out)[0]["NetworkSettings"]["IPAddress"])
+
+    def hosts(name: str) -> list[str]:
+        return net("exec", name, "cat", "/etc/hosts").out.splitlines()
+
+    ip1, ip2 = ip("h1"), ip("h2")
+    assert hosts("h1") == [*base, "10.1.2.3\tdb.local", f"{ip1}\tone", f"{ip2}\th2\t# ketch peer"]
+    assert hosts("h2")[-1] == f"{ip1}\th1\t# ketch peer"
+    net("rm", "-f", "h2", check=True)
+    assert hosts("h1") == [*base, "10.1.2.3\tdb.local", f"{ip1}\tone"]
+    net("stop", "-t", "0", "h1", check=True)
+    net("start", "h1", check=True)
+    assert hosts("h1") == [*base, "10.1.2.3\tdb.local", f"{ip('h1')}\tone"]  # its own line replaced, once
+    net("rm", "-f", "h1", check=True)
+    net("network", "rm", "hostsnet", check=True)
 
 
 def test_published_ports_reach_the_container(net: Ketch, tmp_path: Path) -> None:

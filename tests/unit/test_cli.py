@@ -126,7 +126,7 @@ def test_plain_reporter_prints_status_changes_only() -> None:
 
 def test_publish_specs_parse_as_docker_reads_them() -> None:
     from ketch.errors import KetchError
-    from ketch.runtime.network import parse_publish
+    from ketch.network.ports import parse_publish
 
     def one(spec: str) -> list[tuple[str, int, str, int]]:
         return [(p["host_ip"], p["host_port"], p["proto"], p["port"]) for p in parse_publish(spec)]

@@ -155,7 +155,7 @@ def _ports_column(store: Store, c: ctr.Container) -> str:
     """docker's PORTS: `0.0.0.0:32768->80/tcp`, for a running bridged container."""
     if c.state != "running" or c.config.get("network") in ("none", "host", None):
         return ""
-    from ..runtime.network import ports_of
+    from ..store.networks import ports_of
 
     # docker writes the IPv6 side as `:::32768`
     return ", ".join(
@@ -166,7 +166,7 @@ def _ports_column(store: Store, c: ctr.Container) -> str:
 
 def port(store: Store, name: str, which: str | None) -> None:
     """docker port: `80/tcp -> 0.0.0.0:32768` lines, or the host side of one port."""
-    from ..runtime.network import ports_of
+    from ..store.networks import ports_of
 
     c = ctr.lookup(store, name)
     ports = ports_of(store, c.id) if c.state == "running" else []
@@ -333,7 +333,7 @@ def _container_json(store: Store, c: ctr.Container) -> dict[str, object]:
 def _network_settings(store: Store, c: ctr.Container) -> dict[str, object]:
     if c.config.get("network") in ("none", "host", None) or c.state != "running":
         return {"IPAddress": "", "Ports": {}}
-    from ..runtime.network import address_of, ports_of
+    from ..store.networks import address_of, ports_of
 
     ports: dict[str, list[dict[str, str]]] = {}
     for p in ports_of(store, c.id):

@@ -787,11 +787,11 @@ def network_create(
 ) -> None:
     """Create a network"""
     from ..errors import KetchError
-    from ..runtime import network
+    from ..network import networks
 
     if driver != "bridge":
         raise KetchError(f'plugin "{driver}" not found: ketch has the bridge driver only')
-    print(network.create(_store(), name, subnet, gateway).id)
+    print(networks.create(_store(), name, subnet, gateway).id)
 
 
 @network_app.command("ls", cls=DockerCommand)
@@ -800,24 +800,18 @@ def network_ls(
     no_trunc: Annotated[bool, typer.Option("--no-trunc", help="Do not truncate the output")] = False,
 ) -> None:
     """List networks"""
-    import hashlib
-
-    from ..runtime import network
+    from ..network import networks
     from ._format import table
 
-    store = _store()
-    network.ensure_default(store)
-    rows = [(n.id, n.name, "bridge") for n in network.list_networks(store)]
-    rows += [(hashlib.sha256(f"ketch-{n}".encode()).hexdigest(), n, d) for n, d in (("host", "host"), ("none", "null"))]
-    rows.sort(key=lambda r: r[1])
+    rows = networks.summaries(_store())
     if quiet:
-        print("\n".join(i if no_trunc else i[:12] for i, _, _ in rows))
+        print("\n".join(n.id if no_trunc else n.id[:12] for n in rows))
         return
     print(
         table(
             [
                 ["NETWORK ID", "NAME", "DRIVER", "SCOPE"],
-                *[[i if no_trunc else i[:12], n, d, "local"] for i, n, d in rows],
+                *[[n.id if no_trunc else n.id[:12], n.name, n.driver, "local"] for n in rows],
             ]
         )
     )
@@ -826,23 +820,21 @@ def network_ls(
 @network_app.command("inspect", cls=DockerCommand)
 def network_inspect(names: Annotated[list[str], typer.Argument(metavar="NETWORK [NETWORK...]")]) -> None:
     """Display detailed information on one or more networks"""
+    import datetime as _dt
     import json
 
-    from ..runtime import network
+    from ..network import networks
 
     store = _store()
     out = []
     for name in names:
-        n = network.get(store, name)
-        created = store.db.query("SELECT created FROM networks WHERE name=?", (n.name,))[0]["created"]
-        cnames = {r["id"]: r["name"] for r in store.db.query("SELECT id, name FROM containers")}
-        import datetime as _dt
-
+        info = networks.inspect(store, name)
+        n = info.network
         out.append(
             {
                 "Name": n.name,
                 "Id": n.id,
-                "Created": _dt.datetime.fromtimestamp(created, _dt.UTC).isoformat().replace("+00:00", "Z"),
+                "Created": _dt.datetime.fromtimestamp(n.created, _dt.UTC).isoformat().replace("+00:00", "Z"),
                 "Scope": "local",
                 "Driver": "bridge",
                 "EnableIPv6": False,
@@ -854,8 +846,8 @@ def network_inspect(names: Annotated[list[str], typer.Argument(metavar="NETWORK 
                 "Internal": False,
                 "Attachable": False,
                 "Containers": {
-                    cid: {"Name": cnames.get(cid, ""), "IPv4Address": f"{ip}/{n.subnet.prefixlen}", "IPv6Address": ""}
-                    for cid, ip in network.members(store, n)
+                    e.container: {"Name": e.name, "IPv4Address": f"{e.ip}/{n.subnet.prefixlen}", "IPv6Address": ""}
+                    for e in info.endpoints
                 },
                 "Options": {"com.docker.network.bridge.name": n.bridge},
                 "Labels": {},
@@ -867,17 +859,10 @@ def network_inspect(names: Annotated[list[str], typer.Argument(metavar="NETWORK 
 @network_app.command("rm", cls=DockerCommand)
 def network_rm(names: Annotated[list[str], typer.Argument(metavar="NETWORK [NETWORK...]")]) -> int:
     """Remove one or more networks"""
-    from ..errors import KetchError
-    from ..runtime import network
+    from ..network import networks
 
     store = _store()
-
-    def one(name: str) -> None:
-        if name in network.PREDEFINED:
-            raise KetchError(f"{name} is a pre-defined network and cannot be removed")
-        network.teardown(store, network.get(store, name).name)
-
-    return _each(names, one)
+    return _each(names, lambda name: networks.remove(store, name))
 
 
 @network_app.command("connect", cls=DockerCommand)
@@ -887,14 +872,14 @@ def network_connect(
 ) -> None:
     """Connect a container to a network"""
     from ..errors import ConflictError
-    from ..runtime import network
+    from ..network.endpoints import connect
     from ..runtime.containers import lookup
 
     store = _store()
     c = lookup(store, container)
     if c.state != "running":
         raise ConflictError(f"container {c.id} is not running: ketch connects running containers only")
-    network.connect(store, c.id, name)
+    connect(store, c.id, name)
 
 
 @network_app.command("disconnect", cls=DockerCommand)
@@ -904,11 +889,11 @@ def network_disconnect(
     force: Annotated[bool, typer.Option("-f", "--force", help="Force the container to disconnect")] = False,
 ) -> None:
     """Disconnect a container from a network"""
-    from ..runtime import network
+    from ..network.endpoints import disconnect
     from ..runtime.containers import lookup
 
     store = _store()
-    network.disconnect(store, lookup(store, container).id, name)
+    disconnect(store, lookup(store, container).id, name)
 
 
 @network_app.command("prune", cls=DockerCommand)
@@ -916,14 +901,9 @@ def network_prune(
     force: Annotated[bool, typer.Option("-f", "--force", help="Do not prompt for confirmation")] = False,
 ) -> None:
     """Remove all unused networks"""
-    from ..runtime import network
+    from ..network import networks
 
-    store = _store()
-    gone = []
-    for n in network.list_networks(store):
-        if n.name != network.DEFAULT and not network.members(store, n):
-            network.teardown(store, n.name)
-            gone.append(n.name)
+    gone = networks.prune(_store())
     if gone:
         print("Deleted Networks:\n" + "\n".join(gone))
 

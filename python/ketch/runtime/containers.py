@@ -143,27 +143,18 @@ def _bridged(c: Container) -> bool:
 def _release_network(store: Store, c: Container) -> None:
     """A container that ended gives back its address, ports, rules and namespace."""
     if _bridged(c):
-        from . import network
+        from ..network.endpoints import detach
 
-        network.detach(store, c.id)
+        detach(store, c.id)
 
 
 def _attach_network(store: Store, c: Container) -> Any:
     """Before a start: the container's network namespace, eth0 and ports (None without a bridge)."""
     if not _bridged(c):
         return None
-    from . import network
+    from ..network.endpoints import attach
 
-    p = c.config
-    att = network.attach(store, c.id, p["network"], p["hostname"], p.get("publish") or [])
-    hosts = _dir(store, c.id) / "hosts"
-    lines = [ln for ln in hosts.read_text().splitlines() if not ln.endswith(f"\t{p['hostname']}")]
-    # rewritten in place: the container has the file bind-mounted
-    with open(hosts, "r+") as f:
-        f.seek(0)
-        f.write("\n".join([*lines, f"{att.ip}\t{p['hostname']}"]) + "\n")
-        f.truncate()
-    return att
+    return attach(store, c.id, c.config["network"], c.config.get("publish") or [])
 
 
 def pause(store: Store, ref: str, paused: bool = True) -> Container:
@@ -269,7 +260,7 @@ def create(store: Store, image_name: str, args: list[str], opts: Options | None 
     if not lowerdirs:
         raise KetchError(f"image {image_name} has no layers to run")
     if o.network not in ("none", "host", "bridge", "default"):
-        from .network import get as get_network
+        from ..network.networks import get as get_network
 
         o.network = get_network(store, o.network).name  # a user-defined network, by name or id
     if o.network == "default":
@@ -278,7 +269,7 @@ def create(store: Store, image_name: str, args: list[str], opts: Options | None 
     if o.publish or o.publish_all:
         if o.network in ("none", "host"):
             raise KetchError(f"conflicting options: port publishing and the container type network mode ({o.network})")
-        from .network import parse_publish
+        from ..network.ports import parse_publish
 
         for pspec in o.publish:
             publish += parse_publish(pspec)
@@ -332,6 +323,7 @@ def create(store: Store, image_name: str, args: list[str], opts: Options | None 
         "seccomp": seccomp_profile,
         "no_new_privileges": nnp,
         "tty": o.tty,
+        "extra_hosts": [list(_add_host(x)) for x in o.add_host],  # the hosts file is made from these
     }
     d = _dir(store, cid)
     now = time.time()
@@ -360,12 +352,10 @@ def create(store: Store, image_name: str, args: list[str], opts: Options | None 
             if new:
                 volumes.copy_up(lowerdirs, target, vol.mountpoint)
         (d / "hostname").write_text(host + "\n")
-        extra = "".join(f"{ip}\t{h}\n" for h, ip in (_add_host(x) for x in o.add_host))
-        (d / "hosts").write_text(
-            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-            "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n" + extra
-        )
-        (d / "resolv.conf").write_text(_resolv_conf(o.dns, o.dns_search))
+        from ..network import dns
+
+        dns.write_hosts(store, cid, process, create=True)
+        (d / "resolv.conf").write_text(dns.resolv_conf(o.dns, o.dns_search))
     except BaseException:
         remove(store, cid, force=True, volumes_too=True)
         raise
@@ -469,31 +459,6 @@ def _add_host(spec: str) -> tuple[str, str]:
     if not host or not sep:
         raise KetchError(f'invalid argument "{spec}" for "--add-host" flag: bad format for add-host')
     return host, ip.strip("[]")
-
-
-def _resolv_conf(dns: list[str] | None = None, search: list[str] | None = None) -> str:
-    """The host's, less loopback nameservers (unreachable from a container),
-    as docker does; --dns and --dns-search replace its servers and domains."""
-    try:
-        lines = Path("/etc/resolv.conf").read_text().splitlines()
-    except OSError:
-        lines = []
-    if dns:
-        lines = [ln for ln in lines if ln.split()[:1] != ["nameserver"]] + [f"nameserver {d}" for d in dns]
-    if search:
-        lines = [ln for ln in lines if ln.split()[:1] not in (["search"], ["domain"])] + ["search " + " ".join(search)]
-    out = [
-        ln
-        for ln in lines
-        if not (
-            ln.split()[:1] == ["nameserver"]
-            and ln.split()[1:2]
-            and (ln.split()[1].startswith("127.") or ln.split()[1] == "::1")
-        )
-    ]
-    if not any(ln.startswith("nameserver") for ln in out):
-        out += ["nameserver 8.8.8.8", "nameserver 8.8.4.4"]
-    return "\n".join(out) + "\n"
 
 
 def _confinement(p: dict[str, Any]) -> dict[str, Any]:
@@ -659,7 +624,7 @@ def after_monitor(network: list[str] | None, autoremove: list[str] | None) -> No
     address, ports and rules; the container itself for --rm. Each is
     [store root, container id]."""
     if network:
-        from .network import detach
+        from ..network.endpoints import detach
 
         detach(Store(network[0]), network[1])
     if autoremove:

@@ -1,0 +1,109 @@
+"""What a container resolves names with: its /etc/hosts (localhost,
+--add-host's entries, its own address under its hostname, and on
+user-defined networks its peers by name, as docker's embedded DNS answers
+them) and its /etc/resolv.conf. Both files are bind-mounted into the
+container: rewritten in place, so a running container sees the change."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import DEFAULT
+
+if TYPE_CHECKING:
+    from ..store import Store
+
+PEER = "# ketch peer"
+_BASE = [
+    "127.0.0.1\tlocalhost",
+    "::1\tlocalhost ip6-localhost ip6-loopback",
+    "fe00::0\tip6-localnet",
+    "ff00::0\tip6-mcastprefix",
+    "ff02::1\tip6-allnodes",
+    "ff02::2\tip6-allrouters",
+]
+
+
+def write_hosts(store: Store, cid: str, config: dict[str, Any] | None = None, create: bool = False) -> None:
+    """`cid`'s hosts file, whole, from its `config` (read from the store if
+    not given) and its leases: the one writer of it. A missing file is made
+    with `create` only (otherwise the container is gone: nothing to do)."""
+    cfg = config
+    if cfg is None:
+        from ..store import networks as rows
+
+        cfg = rows.container_config(store, cid)
+        if cfg is None:
+            return
+    path = store.root / "containers" / cid / "hosts"
+    hostname = cfg.get("hostname") or cid[:12]
+    extra = cfg.get("extra_hosts")
+    if extra is not None:
+        lines = _BASE + [f"{ip}\t{h}" for h, ip in extra]
+    else:  # made before its --add-host entries were kept in its config: they are the file's
+        lines = _BASE + [ln for ln in _read(path) if ln not in _BASE and not _generated(ln, hostname)]
+    network = cfg.get("network", "none")
+    if network not in ("none", "host"):
+        from ..store import networks as rows  # not for a container without a bridge: `run` is faster so
+
+        ip = rows.address_of(store, cid, network)
+        if ip:
+            lines.append(f"{ip}\t{hostname}")
+        lines += [f"{ip}\t{name}\t{PEER}" for ip, name in rows.peers(store, cid, skip=DEFAULT)]
+    text = "\n".join(lines) + "\n"
+    try:
+        f = open(path, "r+")
+    except FileNotFoundError:
+        if not create:
+            return
+        f = open(path, "x")
+    with f:
+        f.write(text)
+        f.truncate()
+
+
+def _read(path: Path) -> list[str]:
+    try:
+        return path.read_text().splitlines()
+    except OSError:
+        return []
+
+
+def _generated(line: str, hostname: str) -> bool:
+    return line.endswith(PEER) or line.endswith(f"\t{hostname}")
+
+
+def sync_hosts(store: Store, network: str) -> None:
+    """The hosts file of every container on a user-defined network (its peers changed)."""
+    from ..store import networks as rows
+
+    if network == DEFAULT:
+        return
+    for cid, _ in rows.members(store, network):
+        write_hosts(store, cid)
+
+
+def resolv_conf(dns: list[str] | None = None, search: list[str] | None = None) -> str:
+    """The host's, less loopback nameservers (unreachable from a container),
+    as docker does; --dns and --dns-search replace its servers and domains."""
+    try:
+        lines = Path("/etc/resolv.conf").read_text().splitlines()
+    except OSError:
+        lines = []
+    if dns:
+        lines = [ln for ln in lines if ln.split()[:1] != ["nameserver"]] + [f"nameserver {d}" for d in dns]
+    if search:
+        lines = [ln for ln in lines if ln.split()[:1] not in (["search"], ["domain"])] + ["search " + " ".join(search)]
+    out = [
+        ln
+        for ln in lines
+        if not (
+            ln.split()[:1] == ["nameserver"]
+            and ln.split()[1:2]
+            and (ln.split()[1].startswith("127.") or ln.split()[1] == "::1")
+        )
+    ]
+    if not any(ln.startswith("nameserver") for ln in out):
+        out += ["nameserver 8.8.8.8", "nameserver 8.8.4.4"]
+    return "\n".join(out) + "\n"

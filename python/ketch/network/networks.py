@@ -1,0 +1,114 @@
+"""The verbs on networks: create, get (the default made on first use),
+list, inspect, remove and prune. They return data; the CLI prints it."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from typing import TYPE_CHECKING
+
+from ..errors import ConflictError, KetchError
+from ..models.network import Network, NetworkInfo, NetworkSummary
+from ..store import networks as rows
+from . import DEFAULT, PREDEFINED, bridge, firewall, ipam
+
+if TYPE_CHECKING:
+    from ..store import Store
+
+
+def new_id() -> str:
+    return os.urandom(32).hex()
+
+
+def predefined_id(name: str) -> str:
+    """The fixed id of `host` and `none` (networks without a row)."""
+    import hashlib  # 3 ms: `network ls` only
+
+    return hashlib.sha256(f"ketch-{name}".encode()).hexdigest()
+
+
+def create(store: Store, name: str, subnet: str | None = None, gateway: str | None = None) -> Network:
+    """`network create`: a user-defined bridge network."""
+    if not re.match(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", name):
+        raise KetchError(f"invalid network name {name!r}")
+    if name in PREDEFINED or rows.exists(store, name):
+        raise ConflictError(f"network with name {name} already exists")
+    net, gw = ipam.choose_subnet(subnet, gateway, [n.subnet for n in rows.all_networks(store)])
+    rows.insert(store, Network(name, new_id(), net, gw, bridge.bridge_name(), time.time()))
+    n = get(store, name)
+    try:
+        bridge.ensure(n)
+    except BaseException:
+        rows.delete(store, name)  # a network without its bridge and rules is no network
+        raise
+    return n
+
+
+def get(store: Store, ref: str) -> Network:
+    """A network by name or id prefix (`bridge` is made on first use)."""
+    net = rows.find(store, ref)
+    if net is None:
+        if ref == DEFAULT:
+            return ensure_default(store)
+        raise KetchError(f"network {ref} not found")
+    return net
+
+
+def ensure_default(store: Store) -> Network:
+    """The default `bridge` network, its row and its bridge made if missing."""
+    net = rows.by_name(store, DEFAULT)
+    if net is None:
+        subnet = ipam.pick_subnet([n.subnet for n in rows.all_networks(store)])
+        rows.insert_missing(store, Network(DEFAULT, new_id(), subnet, subnet[1], bridge.bridge_name(), time.time()))
+        net = rows.by_name(store, DEFAULT)
+        assert net is not None
+    bridge.ensure(net)
+    return net
+
+
+def list_networks(store: Store) -> list[Network]:
+    return rows.all_networks(store)
+
+
+def summaries(store: Store) -> list[NetworkSummary]:
+    """`network ls`: every network, `host` and `none` too, by name."""
+    ensure_default(store)
+    out = [NetworkSummary(n.id, n.name, "bridge") for n in rows.all_networks(store)]
+    out += [NetworkSummary(predefined_id(n), n, d) for n, d in (("host", "host"), ("none", "null"))]
+    return sorted(out, key=lambda s: s.name)
+
+
+def inspect(store: Store, ref: str) -> NetworkInfo:
+    n = get(store, ref)
+    return NetworkInfo(n, rows.endpoints(store, n.name))
+
+
+def teardown(store: Store, name: str = DEFAULT) -> None:
+    """Removes a network's bridge, its rules and, once no network is left, ketch's chains."""
+    net = rows.by_name(store, name)
+    if net is None:
+        return
+    if rows.members(store, net.name):
+        raise ConflictError(f"error while removing network: network {name} id {net.id} has active endpoints")
+    firewall.remove_bridge_rules(net.bridge)
+    bridge.delete(net.bridge)
+    rows.delete(store, name)
+    firewall.remove_unused_chains()
+
+
+def remove(store: Store, ref: str) -> None:
+    """`network rm`: a user-defined network with no container on it."""
+    if ref in PREDEFINED:
+        raise KetchError(f"{ref} is a pre-defined network and cannot be removed")
+    teardown(store, get(store, ref).name)
+
+
+def prune(store: Store) -> list[str]:
+    """`network prune`: every user-defined network with no container on it; the names removed."""
+    gone = []
+    for n in rows.all_networks(store):
+        if n.name != DEFAULT and not rows.members(store, n.name):
+            teardown(store, n.name)
+            gone.append(n.name)
+    return gone
