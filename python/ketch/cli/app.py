@@ -6,7 +6,11 @@ from typing import Annotated
 
 import typer
 
+from ..config import Settings
 from ._flags import DockerCommand, DockerGroup
+
+# This command's settings (--root, then the KETCH_* variables, read when first used).
+settings = Settings()
 
 app = typer.Typer(
     cls=DockerGroup,
@@ -41,13 +45,13 @@ def _root(
     ] = None,
 ) -> None:
     if root:
-        os.environ["KETCH_ROOT"] = root
+        settings.use_root(root)
 
 
 def _store():  # type: ignore[no-untyped-def]
     from ..store import Store
 
-    return Store()
+    return Store(settings=settings)
 
 
 def _each(names: list[str], act: Callable[[str], object]) -> int:
@@ -215,7 +219,6 @@ def save(
         do_save(store, names, sys.stdout.buffer)
         sys.stdout.buffer.flush()
         return
-    import os
 
     tmp = f"{output}.ketch-tmp-{os.getpid()}"
     try:
@@ -333,7 +336,7 @@ def run(
         user=user,
         entrypoint=entrypoint,
         hostname=hostname,
-        network=network or os.environ.get("KETCH_DEFAULT_NETWORK") or "bridge",
+        network=network or settings.default_network or "bridge",
         volumes=list(volume or []),
         tmpfs=list(tmpfs or []),
         read_only=read_only,
@@ -735,7 +738,6 @@ def build(
     iidfile: Annotated[str | None, typer.Option("--iidfile", help="Write the image ID to the file")] = None,
 ) -> None:
     """Build an image from a Dockerfile"""
-    import os
 
     from ..build.builder import Options
     from ..build.builder import build as do_build
@@ -757,7 +759,7 @@ def build(
         target=target,
         labels=labels,
         pull=pull,
-        network=network or os.environ.get("KETCH_DEFAULT_NETWORK") or "default",
+        network=network or settings.default_network or "default",
     )
     image_id = do_build(_store(), path, opts)
     if iidfile:
