@@ -1099,7 +1099,7 @@ def login(
         import getpass
 
         password = getpass.getpass("Password: ")
-    do_login(server, username, password)
+    do_login(server, username, password, settings)
     print(
         f"\nWARNING! Your credentials are stored unencrypted in '{docker_config_path()}'.\n"
         "Configure a credential helper to remove this warning. See\n"
@@ -1147,7 +1147,7 @@ def search(
             raise UsageError(f"invalid filter '{f}'")
     results = [
         r
-        for r in do_search(term, limit)
+        for r in do_search(term, limit, settings)
         if int(r.get("star_count") or 0) >= min_stars and (official is None or bool(r.get("is_official")) == official)
     ]
     if format_:
