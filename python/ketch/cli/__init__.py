@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ..config import Settings
     from ..errors import KetchError
     from . import _click as click
     from . import app as application
@@ -25,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         except OSError:
             os.open(os.devnull, os.O_RDWR)
     args = list(sys.argv[1:] if argv is None else argv)
+    application.settings = Settings()  # this command's: --root and KETCH_* as they are now
     debug = application.settings.debug
     _only(app, args)
     try:

@@ -9,7 +9,8 @@ import typer
 from ..config import Settings
 from ._flags import DockerCommand, DockerGroup
 
-# This command's settings (--root, then the KETCH_* variables, read when first used).
+# The running command's settings (--root, then the KETCH_* variables, read when
+# first used); main() makes them anew for each command.
 settings = Settings()
 
 app = typer.Typer(
