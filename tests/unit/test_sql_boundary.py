@@ -100,3 +100,42 @@ def test_the_allowlist_names_only_what_still_holds_sql() -> None:
         assert seen, f"{rel} holds no SQL any more: drop it from NOT_YET"
         if funcs is not None:
             assert funcs <= seen, f"{rel}: {sorted(funcs - seen)} hold no SQL any more: drop them from NOT_YET"
+
+
+def _calls(tree: ast.AST) -> list[tuple[str, ast.Call]]:
+    """(enclosing function, call) of every call."""
+    out: list[tuple[str, ast.Call]] = []
+
+    def walk(node: ast.AST, func: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            name = child.name if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef) else func
+            if isinstance(child, ast.Call):
+                out.append((func, child))
+            walk(child, name)
+
+    walk(tree, "<module>")
+    return out
+
+
+def test_one_way_into_blobs_and_one_way_to_record_an_image() -> None:
+    """A rename onto a blob's path happens in ContentStore.commit_file only;
+    rows of `images` are inserted by images._record only (create_image's).
+    (The embedded registry, registry/server.py, keeps blobs of its own.)"""
+    renames, inserts = set(), set()
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE).as_posix()
+        if rel == "registry/server.py":
+            continue
+        tree = ast.parse(path.read_text(), rel)
+        for func, call in _calls(tree):
+            f = call.func
+            name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
+            if name in ("rename", "replace") and len(call.args) == 2:
+                target = ast.unparse(call.args[1])
+                if "content.path" in target or "blob" in target or target == "final":
+                    renames.add((rel, func))
+        for func, _, what in findings(tree):
+            if re.match(r"INSERT (OR \w+ )?INTO images\b", what):
+                inserts.add((rel, func))
+    assert renames == {("store/content.py", "commit_file")}
+    assert inserts == {("store/images.py", "_record")}
