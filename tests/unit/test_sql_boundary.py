@@ -2,6 +2,8 @@
 holds a SQL statement or reaches for the database connection. A static scan
 of the syntax trees: string constants that read as SQL, and calls of the
 database's methods (`.db.query`, `.db.write`, `.execute`, `.executemany`).
+And inside the store, one way for each: blobs in by commit_file, images by
+create_image.
 
 What is not moved yet is listed below, per file and function (None: the whole
 file), with who moves it; the list only shrinks."""
