@@ -739,7 +739,6 @@ def build(
     iidfile: Annotated[str | None, typer.Option("--iidfile", help="Write the image ID to the file")] = None,
 ) -> None:
     """Build an image from a Dockerfile"""
-
     from ..build.builder import Options
     from ..build.builder import build as do_build
 
