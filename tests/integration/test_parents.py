@@ -31,9 +31,7 @@ def test_parent_chain(ketch: Ketch, registry: RunningRegistry) -> None:
     child_id = _native.sha256_bytes(child_bytes)
     from ketch.reference import parse
 
-    imgs.record(
-        store, child_id, child_bytes, imgs.layer_chain(store, parent_id), set(), parse("child:1"), parent=parent_id
-    )
+    assert imgs.create_image(store, child_bytes, [], parent=parent_id, tag=parse("child:1")) == child_id
     store.close()
 
     r = ketch("rmi", parent_id[7:19])

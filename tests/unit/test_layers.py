@@ -14,7 +14,7 @@ PKG = Path(__file__).resolve().parents[2] / "python" / "ketch"
 BASE = {"errors", "config", "_native"}
 RULES: dict[str, set[str]] = {
     "errors": set(),
-    "config": set(),
+    "config": {"errors"},
     "_native": set(),
     "reference": {"errors"},
     "models": {"errors", "reference"},

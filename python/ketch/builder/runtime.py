@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from ..store import Store
+    from ..store.images import LayerBlob as Layer
 
-Layer = tuple[str, str, int]  # diff id, blob digest, size
 Output = Callable[[bytes, int], None]  # data, stream (1 stdout, 2 stderr)
 
 
@@ -34,10 +34,14 @@ def record_image(
     history: dict[str, Any],
     author: str = "",
 ) -> str:
-    """A new image on `parent_id` (see runtime.commit.record_image)."""
-    from ..runtime.commit import record_image as record
+    """A new image on `parent_id`: `parent` (an image config; scratch_config()
+    for none) plus `layer` (None adds none), with `config_part` as its "config"."""
+    from ..store.images import create_image
 
-    return record(store, parent_id, parent, layer, config_part, history, author=author)
+    layers = [layer] if layer is not None else []
+    return create_image(
+        store, config_part, layers, parent=parent_id, parent_config=parent, history=history, author=author
+    )
 
 
 def write_layer(store: Store, upper: Path) -> Layer:
@@ -84,9 +88,7 @@ class Container:
         """Its changes (its upper dir) as a layer blob."""
         from ..runtime import containers as ctr
 
-        # The runtime has no accessor for a container's upper dir yet: it is
-        # in the container's directory, the one its log is in.
-        upper = ctr.log_path(self.store, self._c).parent / "upper"
+        upper = ctr.container_dir(self.store, self.id) / "upper"
         return write_layer(self.store, upper)
 
     def remove(self) -> None:

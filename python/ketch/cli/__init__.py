@@ -12,8 +12,10 @@ if TYPE_CHECKING:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ..config import Settings
     from ..errors import KetchError
     from . import _click as click
+    from . import app as application
     from .app import app
 
     for fd in (0, 1, 2):
@@ -24,7 +26,8 @@ def main(argv: list[str] | None = None) -> int:
         except OSError:
             os.open(os.devnull, os.O_RDWR)
     args = list(sys.argv[1:] if argv is None else argv)
-    debug = bool(os.environ.get("KETCH_DEBUG"))
+    application.settings = Settings()  # this command's: --root and KETCH_* as they are now
+    debug = application.settings.debug
     _only(app, args)
     try:
         rv = app(args=args, prog_name="ketch", standalone_mode=False)

@@ -6,7 +6,12 @@ from typing import Annotated
 
 import typer
 
+from ..config import Settings
 from ._flags import DockerCommand, DockerGroup
+
+# The running command's settings (--root, then the KETCH_* variables, read when
+# first used); main() makes them anew for each command.
+settings = Settings()
 
 app = typer.Typer(
     cls=DockerGroup,
@@ -41,13 +46,13 @@ def _root(
     ] = None,
 ) -> None:
     if root:
-        os.environ["KETCH_ROOT"] = root
+        settings.use_root(root)
 
 
 def _store():  # type: ignore[no-untyped-def]
     from ..store import Store
 
-    return Store()
+    return Store(settings=settings)
 
 
 def _each(names: list[str], act: Callable[[str], object]) -> int:
@@ -215,7 +220,6 @@ def save(
         do_save(store, names, sys.stdout.buffer)
         sys.stdout.buffer.flush()
         return
-    import os
 
     tmp = f"{output}.ketch-tmp-{os.getpid()}"
     try:
@@ -333,7 +337,7 @@ def run(
         user=user,
         entrypoint=entrypoint,
         hostname=hostname,
-        network=network or os.environ.get("KETCH_DEFAULT_NETWORK") or "bridge",
+        network=network or settings.default_network or "bridge",
         volumes=list(volume or []),
         tmpfs=list(tmpfs or []),
         read_only=read_only,
@@ -735,8 +739,6 @@ def build(
     iidfile: Annotated[str | None, typer.Option("--iidfile", help="Write the image ID to the file")] = None,
 ) -> None:
     """Build an image from a Dockerfile"""
-    import os
-
     from ..builder.builder import BuildFailed, Options
     from ..builder.builder import build as do_build
     from ._build import BuildPrinter
@@ -757,7 +759,7 @@ def build(
         target=target,
         labels=labels,
         pull=pull,
-        network=network or os.environ.get("KETCH_DEFAULT_NETWORK") or "default",
+        network=network or settings.default_network or "default",
     )
     printer = BuildPrinter(quiet)
     try:
@@ -1084,7 +1086,7 @@ def login(
         import getpass
 
         password = getpass.getpass("Password: ")
-    do_login(server, username, password)
+    do_login(server, username, password, settings)
     print(
         f"\nWARNING! Your credentials are stored unencrypted in '{docker_config_path()}'.\n"
         "Configure a credential helper to remove this warning. See\n"
@@ -1132,7 +1134,7 @@ def search(
             raise UsageError(f"invalid filter '{f}'")
     results = [
         r
-        for r in do_search(term, limit)
+        for r in do_search(term, limit, settings)
         if int(r.get("star_count") or 0) >= min_stars and (official is None or bool(r.get("is_official")) == official)
     ]
     if format_:

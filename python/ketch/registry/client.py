@@ -17,9 +17,13 @@ import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import AuthError, DigestMismatchError, ManifestInvalid, ManifestUnknown, RegistryError, UnreachableError
 from . import auth
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 DOCKER_HUB_ENDPOINT = "registry-1.docker.io"
 RETRIES = 4
@@ -29,7 +33,7 @@ MAX_BODY = 4 << 20  # bytes; any other answer read whole (errors, tokens, search
 USER_AGENT = "ketch/0.1"
 
 
-def is_insecure(domain: str) -> bool:
+def is_insecure(domain: str, settings: Settings | None = None) -> bool:
     """Plain http for loopback and for registries named in KETCH_INSECURE_REGISTRIES
     (comma separated, like dockerd's insecure-registries)."""
     host = domain.rsplit(":", 1)[0] if not domain.startswith("[") else domain[1:].split("]")[0]
@@ -40,7 +44,11 @@ def is_insecure(domain: str) -> bool:
             return True
     except ValueError:
         pass
-    extra = [s.strip() for s in os.environ.get("KETCH_INSECURE_REGISTRIES", "").split(",") if s.strip()]
+    if settings is None:
+        from ..config import Settings
+
+        settings = Settings()
+    extra = settings.insecure_registries
     return domain in extra or host in extra
 
 
@@ -90,10 +98,10 @@ def _error_detail(body: bytes) -> tuple[str, str]:
 
 
 class RegistryClient:
-    def __init__(self, domain: str) -> None:
+    def __init__(self, domain: str, settings: Settings | None = None) -> None:
         self.domain = domain
         self.host = DOCKER_HUB_ENDPOINT if domain == "docker.io" else domain
-        self.scheme = "http" if is_insecure(domain) else "https"
+        self.scheme = "http" if is_insecure(domain, settings) else "https"
         self._conns = _Conns()
         self._tokens: dict[str, str] = {}
         self._basic: str | None = None

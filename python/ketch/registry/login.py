@@ -8,11 +8,14 @@ import base64
 import json
 import os
 import urllib.parse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import AuthError, KetchError
 from . import auth
 from .client import RegistryClient
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 
 def _config() -> dict[str, Any]:
@@ -42,9 +45,9 @@ def server_key(server: str | None) -> tuple[str, str]:
     return s, s
 
 
-def login(server: str | None, user: str, password: str) -> None:
+def login(server: str | None, user: str, password: str, settings: Settings | None = None) -> None:
     domain, key = server_key(server)
-    client = RegistryClient(domain)
+    client = RegistryClient(domain, settings)
     client.creds = (user, password)
     r = client.request("GET", "/v2/", "")
     if r.status == 401:
@@ -67,7 +70,7 @@ def logout(server: str | None) -> str:
     return f"Removing login credentials for {key}"
 
 
-def search(term: str, limit: int = 25) -> list[dict[str, Any]]:
+def search(term: str, limit: int = 25, settings: Settings | None = None) -> list[dict[str, Any]]:
     """Docker Hub's /v1/search, or that of the registry named before a
     slash (`127.0.0.1:5000/busybox`), as the docker CLI reads a term."""
     first, sep, rest = term.partition("/")
@@ -75,7 +78,7 @@ def search(term: str, limit: int = 25) -> list[dict[str, Any]]:
         domain, query = first, rest
     else:
         domain, query = "index.docker.io", term
-    client = RegistryClient(domain if domain != "index.docker.io" else "docker.io")
+    client = RegistryClient(domain if domain != "index.docker.io" else "docker.io", settings)
     if domain == "index.docker.io":
         client.host = "index.docker.io"
     q = urllib.parse.urlencode({"q": query, "n": str(limit)})

@@ -21,7 +21,7 @@ from ..models.config import check_config
 from ..models.image import ACCEPT, Descriptor, Index, Manifest, parse_document
 from ..reference import Reference
 from ..store import Store
-from ..store.images import record
+from ..store import images as imgs
 from ..store.layers import chain_ids, max_layer_bytes
 
 if TYPE_CHECKING:
@@ -97,7 +97,7 @@ def pull(
 ) -> PullResult:
     """Pulls `ref` into `store`, reporting as docker does through `emit` (a
     function taking lines, or a Reporter)."""
-    client = RegistryClient(ref.domain)
+    client = RegistryClient(ref.domain, store.settings)
     repo = ref.path
     rep = _Quiet(print) if quiet else emit if isinstance(emit, Reporter) else Reporter(emit)
     say = rep.line
@@ -154,18 +154,16 @@ def _pull_image(
     chains = chain_ids(diff_ids)
     lease.add(chains)
 
-    tagged = store.db.query("SELECT image_id FROM tags WHERE name=?", (str(ref),)) if ref.tag and not ref.digest else []
-    have_image = bool(store.db.query("SELECT 1 FROM images WHERE id=?", (image_id,)))
+    tagged = imgs.tagged(store, str(ref)) if ref.tag and not ref.digest else None
     up_to_date = (
-        have_image
+        imgs.exists(store, image_id)
         and all(store.layers.exists(c) for c in chains)
-        and (ref.digest is not None or (bool(tagged) and tagged[0]["image_id"] == image_id))
+        and (ref.digest is not None or tagged == image_id)
     )
 
     if not up_to_date:
-        store.layers.clean_stale()
-        store.content.clean_ingest()  # what killed pulls left
-        max_bytes = max_layer_bytes(store.root)
+        store.layers.clean_stale()  # what killed pulls left (their ingests went when the store was opened)
+        max_bytes = max_layer_bytes(store)
         todo = []
         blobs_only: list[Descriptor] = []
         for i, (desc, diff_id, chain) in enumerate(zip(manifest.layers, diff_ids, chains, strict=True)):
@@ -263,12 +261,21 @@ def _pull_image(
 
         for digest, body in documents:
             store.content.write(body, digest)
-        blobs = {d for d, _ in documents} | {layer.digest for layer in manifest.layers}
-        tag = ref if ref.tag and not ref.digest else None
-        record(store, image_id, config_bytes, chains, blobs, tag, (ref.name, top_digest), manifest=documents[-1][0])
-        from .push import remember
+        layers = [imgs.LayerBlob(d.digest, d.size, d.mediaType) for d in manifest.layers]
+        imgs.create_image(
+            store,
+            config_bytes,
+            layers,
+            tag=ref if ref.tag and not ref.digest else None,
+            repo_digest=(ref.name, top_digest),
+            manifest=documents[-1][0],
+            keep=[d for d, _ in documents],
+            max_bytes=max_bytes,
+        )
+        from ..store.blobs import remember
 
-        remember(store, ref.domain, repo, sorted(blobs))  # a later push to another repository mounts them
+        # a later push to another repository mounts them
+        remember(store, ref.domain, repo, sorted({d for d, _ in documents} | {x.digest for x in layers}))
 
     say(f"Digest: {top_digest}")
     familiar = ref.familiar()

@@ -12,36 +12,12 @@ from pathlib import Path
 
 from ..errors import ImageNotFound, KetchError, RegistryError
 from ..reference import Reference
-from ..store import Store
+from ..store import Store, blobs
 from ..store import images as imgs
 from .client import RegistryClient
 
 UPLOADS = 5  # layers pushed at once, as docker's max-concurrent-uploads
 CHUNK = 16 << 20  # blobs above 2 chunks go up in PATCHes of this size
-
-_DDL = (
-    "CREATE TABLE IF NOT EXISTS blob_repos("
-    "registry TEXT NOT NULL, digest TEXT NOT NULL, repo TEXT NOT NULL, PRIMARY KEY(registry, digest, repo))"
-)
-
-
-def remember(store: Store, registry: str, repo: str, digests: list[str]) -> None:
-    """Which repositories of a registry hold a blob (for cross-repository mounts)."""
-    with store.db.write() as db:
-        db.execute(_DDL)
-        db.executemany(
-            "INSERT OR IGNORE INTO blob_repos(registry, digest, repo) VALUES (?,?,?)",
-            [(registry, d, repo) for d in digests],
-        )
-
-
-def _sources(store: Store, registry: str, digest: str, repo: str) -> list[str]:
-    with store.db.write() as db:
-        db.execute(_DDL)
-    rows = store.db.query(
-        "SELECT repo FROM blob_repos WHERE registry=? AND digest=? AND repo != ?", (registry, digest, repo)
-    )
-    return [r["repo"] for r in rows]
 
 
 def _location(client: RegistryClient, loc: str) -> str:
@@ -56,10 +32,9 @@ def push(store: Store, ref: Reference, emit: Callable[[str], None]) -> str:
         img, _ = imgs.lookup(store, str(ref))
     except ImageNotFound:
         raise ImageNotFound(f"An image does not exist locally with the tag: {ref.familiar_name}") from None
-    rows = store.db.query("SELECT manifest FROM images WHERE id=?", (img.id,))
-    if not rows or not rows[0]["manifest"]:
+    manifest_digest = imgs.manifest_digest(store, img.id)
+    if not manifest_digest:
         raise KetchError(f"image {img.short_id} has no manifest in the store (it was loaded without one)")
-    manifest_digest = rows[0]["manifest"]
     body = store.content.read(manifest_digest)
     manifest = json.loads(body)
     if "layers" not in manifest:
@@ -67,7 +42,7 @@ def push(store: Store, ref: Reference, emit: Callable[[str], None]) -> str:
     if any(lay["mediaType"] in PLAIN for lay in manifest["layers"]):
         manifest_digest, body, manifest = _compressed(store, img.id, manifest)
     media_type = manifest.get("mediaType") or "application/vnd.oci.image.manifest.v1+json"
-    client = RegistryClient(ref.domain)
+    client = RegistryClient(ref.domain, store.settings)
     repo = ref.path
     scope = f"repository:{repo}:pull,push"
     emit(f"The push refers to repository [{ref.familiar_name if ref.domain == 'docker.io' else ref.name}]")
@@ -95,7 +70,7 @@ def push(store: Store, ref: Reference, emit: Callable[[str], None]) -> str:
     )
     if r.status not in (200, 201):
         raise RegistryError(f"failed to push the manifest of {ref.familiar()}: {r.status} {_err(r.body)}")
-    remember(store, ref.domain, repo, [lay["digest"] for lay, _ in layers] + [manifest["config"]["digest"]])
+    blobs.remember(store, ref.domain, repo, [lay["digest"] for lay, _ in layers] + [manifest["config"]["digest"]])
     emit(f"{tag}: digest: {manifest_digest} size: {len(body)}")
     return manifest_digest
 
@@ -107,36 +82,27 @@ def _compressed(store: Store, image_id: str, manifest: dict[str, object]) -> tup
     """The image with its plain layers gzipped (in parallel, in Rust), as
     docker compresses the layers it built when it pushes them: a new
     manifest, which becomes the image's; the config (the image id) stays."""
-    import os
-    import uuid
     from concurrent.futures import ThreadPoolExecutor
 
     from .. import _native
     from ..models.image import oci_manifest
-    from ..store.content import fsync_dir
 
-    with store.db.write() as db:
-        db.execute(
-            "CREATE TABLE IF NOT EXISTS gzipped(plain TEXT PRIMARY KEY, digest TEXT NOT NULL, size INTEGER NOT NULL)"
-        )
     layers = list(manifest["layers"])  # type: ignore[call-overload]
 
     def one(lay: dict[str, object]) -> tuple[str, int, str]:
         digest, mt = str(lay["digest"]), str(lay["mediaType"])
         if mt not in PLAIN:
             return digest, int(lay["size"]), mt  # type: ignore[call-overload]
-        rows = store.db.query("SELECT digest, size FROM gzipped WHERE plain=?", (digest,))
-        if rows and store.content.has(rows[0]["digest"]):
-            return rows[0]["digest"], int(rows[0]["size"]), "application/vnd.oci.image.layer.v1.tar+gzip"
-        tmp = store.content.ingest_dir / f"gzip-{uuid.uuid4().hex[:12]}"
+        known = blobs.gzipped(store, digest)
+        if known and store.content.has(known[0]):
+            return known[0], known[1], "application/vnd.oci.image.layer.v1.tar+gzip"
+        tmp = store.content.temp("gzip-")
         try:
             gz, size = _native.gzip_layer(store.content.path(digest), tmp)
-            os.rename(tmp, store.content.path(gz))
-            fsync_dir(store.content.path(gz).parent)
+            store.content.commit_file(tmp, gz, size, digest=gz)
         finally:
             tmp.unlink(missing_ok=True)
-        with store.db.write() as db:
-            db.execute("INSERT OR REPLACE INTO gzipped(plain, digest, size) VALUES (?,?,?)", (digest, gz, size))
+        blobs.remember_gzipped(store, digest, gz, size)
         return gz, size, "application/vnd.oci.image.layer.v1.tar+gzip"
 
     with ThreadPoolExecutor(max_workers=UPLOADS) as pool:
@@ -144,12 +110,7 @@ def _compressed(store: Store, image_id: str, manifest: dict[str, object]) -> tup
     cfg = manifest["config"]
     body = oci_manifest((str(cfg["digest"]), int(cfg["size"])), descs)  # type: ignore[index]
     digest = store.content.write(body)
-    with store.db.write() as db:
-        db.executemany(
-            "INSERT OR IGNORE INTO image_blobs(image_id, digest) VALUES (?,?)",
-            [(image_id, d) for d, _, _ in descs] + [(image_id, digest)],
-        )
-        db.execute("UPDATE images SET manifest=? WHERE id=?", (digest, image_id))
+    imgs.set_manifest(store, image_id, digest, [d for d, _, _ in descs])
     return digest, body, json.loads(body)
 
 
@@ -166,7 +127,7 @@ def _blob(store: Store, client: RegistryClient, registry: str, repo: str, scope:
     r = client.request("HEAD", f"/v2/{repo}/blobs/{digest}", scope)
     if r.status == 200:
         return "Layer already exists"
-    for source in _sources(store, registry, digest, repo):
+    for source in blobs.sources(store, registry, digest, repo):
         r = client.request(
             "POST", f"/v2/{repo}/blobs/uploads/?mount={digest}&from={urllib.parse.quote(source, safe='/')}", scope
         )

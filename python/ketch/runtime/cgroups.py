@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import errno
 import math
-import os
 import re
 import time
 from dataclasses import dataclass
@@ -16,15 +15,27 @@ from pathlib import Path
 
 from ..errors import KetchError
 
-ROOT = Path(os.environ.get("KETCH_CGROUP_ROOT", "/sys/fs/cgroup"))
-# The cgroup every container's own is made under (docker's is "docker").
-PARENT = os.environ.get("KETCH_CGROUP_PARENT", "ketch")
+
+def _root() -> Path:
+    """The cgroup hierarchy: KETCH_CGROUP_ROOT, /sys/fs/cgroup by default."""
+    from ..config import process_settings
+
+    return process_settings().cgroup_root
+
+
+def _parent() -> str:
+    """The cgroup every container's own is made under (docker's is "docker"): KETCH_CGROUP_PARENT."""
+    from ..config import process_settings
+
+    return process_settings().cgroup_parent
+
+
 V1_CONTROLLERS = ("memory", "pids", "cpu", "freezer")
 CPU_PERIOD = 100_000
 
 
 def is_v2() -> bool:
-    return (ROOT / "cgroup.controllers").exists()
+    return (_root() / "cgroup.controllers").exists()
 
 
 @dataclass
@@ -64,8 +75,8 @@ def _write(path: Path, value: str) -> None:
 
 def _dirs(cid: str) -> list[Path]:
     if is_v2():
-        return [ROOT / PARENT / cid]
-    return [ROOT / c / PARENT / cid for c in V1_CONTROLLERS if (ROOT / c).is_dir()]
+        return [_root() / _parent() / cid]
+    return [_root() / c / _parent() / cid for c in V1_CONTROLLERS if (_root() / c).is_dir()]
 
 
 def pids(cid: str) -> set[int]:
@@ -84,12 +95,12 @@ def create(cid: str, limits: Limits) -> list[str]:
     made: list[Path] = []
     try:
         if is_v2():
-            parent = ROOT / PARENT
+            parent = _root() / _parent()
             parent.mkdir(exist_ok=True)
-            enabled = set((ROOT / "cgroup.subtree_control").read_text().split())
-            wanted = {"memory", "pids", "cpu"} & set((ROOT / "cgroup.controllers").read_text().split())
+            enabled = set((_root() / "cgroup.subtree_control").read_text().split())
+            wanted = {"memory", "pids", "cpu"} & set((_root() / "cgroup.controllers").read_text().split())
             for ctl in wanted - enabled:
-                _write(ROOT / "cgroup.subtree_control", f"+{ctl}")
+                _write(_root() / "cgroup.subtree_control", f"+{ctl}")
             for ctl in wanted - set((parent / "cgroup.subtree_control").read_text().split()):
                 _write(parent / "cgroup.subtree_control", f"+{ctl}")
             d = parent / cid
@@ -151,8 +162,8 @@ def remove(cid: str) -> None:
 def _freezer(cid: str) -> tuple[Path, str, str] | None:
     """(file, frozen value, thawed value) of the container's freezer."""
     if is_v2():
-        return ROOT / PARENT / cid / "cgroup.freeze", "1", "0"
-    d = ROOT / "freezer" / PARENT / cid
+        return _root() / _parent() / cid / "cgroup.freeze", "1", "0"
+    d = _root() / "freezer" / _parent() / cid
     return (d / "freezer.state", "FROZEN", "THAWED") if d.is_dir() else None
 
 

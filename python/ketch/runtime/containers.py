@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from .. import _native
 from ..errors import ConflictError, ContainerNotFound, KetchError, NoSpaceError, SpawnError
 from ..store import Store
+from ..store import containers as rows_
 from ..store import images as imgs
 from . import caps, cgroups, spec
 
@@ -53,8 +54,11 @@ class Container:
         return self.id[:12]
 
 
-def _dir(store: Store, cid: str) -> Path:
-    return store.root / "containers" / cid
+def container_dir(store: Store, cid: str) -> Path:
+    return rows_.path(store, cid)
+
+
+_dir = container_dir  # the name the modules written before container_dir use
 
 
 def _row(r: Any) -> Container:
@@ -91,49 +95,53 @@ def _alive(c: Container) -> bool:
     return c.pid is not None and c.pid_start is not None and _proc_start(c.pid) == c.pid_start
 
 
-def reconcile(store: Store, c: Container) -> Container:
-    """A detached container whose monitor recorded its exit is exited; one
-    recorded as running whose process is gone (its monitor was killed too) is
-    exited as well: never shown as running forever."""
-    exit_file = _dir(store, c.id) / "exit.json"
-    if c.state == "running" and not exit_file.exists() and c.pid is not None and not _alive(c):
-        # The process is gone: its monitor (if it has one) writes its exit in a moment.
-        for _ in range(25):
-            time.sleep(0.02)
-            if exit_file.exists():
-                break
-    if c.state == "running" and exit_file.exists():
+def refresh(store: Store, c: Container) -> Container:
+    """The container as it is now, recorded: a detached container whose
+    monitor recorded its exit is exited; one recorded as running whose process
+    is gone (its monitor was killed too) is exited as well: never shown as
+    running forever. What it finds is written back (once there is room, on a
+    full disk) and a bridged container's network released."""
+    ended = _ended(store, c)
+    if ended is not None:
+        code, finished = ended
+        if code is None:
+            cgroups.remove(c.id)
         try:
-            done = json.loads(exit_file.read_text())
-        except (OSError, ValueError):
-            done = {"exit_code": 137, "finished": time.time()}
-        try:
-            with store.db.write() as db:
-                db.execute(
-                    "UPDATE containers SET state='exited', exit_code=?, finished=? WHERE id=? AND state='running'",
-                    (done["exit_code"], done["finished"], c.id),
-                )
+            rows_.set_exited(store, c.id, code, finished, if_running=True)
         except NoSpaceError:
             pass  # shown as exited all the same; recorded once there is room
-        c.state, c.exit_code, c.finished = "exited", done["exit_code"], done["finished"]
-        _release_network(store, c)
-        return c
-    if c.state == "running" and not _alive(c):
-        cgroups.remove(c.id)
-        try:
-            with store.db.write() as db:
-                db.execute(
-                    "UPDATE containers SET state='exited', exit_code=COALESCE(exit_code, 137), finished=? WHERE id=?",
-                    (time.time(), c.id),
-                )
-        except NoSpaceError:
-            pass
-        c.state, c.finished = "exited", time.time()
-        c.exit_code = c.exit_code if c.exit_code is not None else 137
+        c.state, c.finished = "exited", finished
+        c.exit_code = code if code is not None else c.exit_code if c.exit_code is not None else 137
         _release_network(store, c)
     if c.state == "running":
         c.paused = cgroups.is_frozen(c.id)
     return c
+
+
+reconcile = refresh  # the name the modules written before refresh use
+
+
+def _ended(store: Store, c: Container) -> tuple[int | None, float] | None:
+    """Whether a container recorded as running has ended: (its exit code as
+    its monitor wrote it, or None if it left none, when), else None. A
+    process just gone gets a moment for its monitor to write its exit."""
+    if c.state != "running":
+        return None
+    exit_file = _dir(store, c.id) / "exit.json"
+    if not exit_file.exists() and c.pid is not None and not _alive(c):
+        for _ in range(25):
+            time.sleep(0.02)
+            if exit_file.exists():
+                break
+    if exit_file.exists():
+        try:
+            done = json.loads(exit_file.read_text())
+        except (OSError, ValueError):
+            done = {"exit_code": 137, "finished": time.time()}
+        return done["exit_code"], done["finished"]
+    if not _alive(c):
+        return None, time.time()
+    return None
 
 
 def _bridged(c: Container) -> bool:
@@ -170,21 +178,15 @@ def pause(store: Store, ref: str, paused: bool = True) -> Container:
 
 
 def list_containers(store: Store) -> list[Container]:
-    rows = store.db.query("SELECT * FROM containers ORDER BY created DESC")
-    return [reconcile(store, _row(r)) for r in rows]
+    return [refresh(store, _row(r)) for r in rows_.every(store)]
 
 
 def lookup(store: Store, ref: str) -> Container:
     """By name (with or without docker's leading /), full id or unique id prefix."""
-    name = ref.lstrip("/")
-    rows = store.db.query("SELECT * FROM containers WHERE name=? OR id=?", (name, ref))
-    if not rows and ref and all(ch in "0123456789abcdef" for ch in ref):
-        rows = store.db.query("SELECT * FROM containers WHERE id LIKE ?", (ref + "%",))
-        if len(rows) > 1:
-            raise KetchError(f"multiple IDs found with provided prefix: {ref}")
-    if not rows:
+    row = rows_.find(store, ref)
+    if row is None:
         raise ContainerNotFound(f"No such container: {ref}")
-    return reconcile(store, _row(rows[0]))
+    return refresh(store, _row(row))
 
 
 def _pick(words: tuple[str, ...] | list[str]) -> str:
@@ -195,7 +197,7 @@ def _pick(words: tuple[str, ...] | list[str]) -> str:
 def _random_name(store: Store) -> str:
     for _ in range(100):
         name = f"{_pick(_ADJ)}_{_pick(_NAMES)}"
-        if not store.db.query("SELECT 1 FROM containers WHERE name=?", (name,)):
+        if not rows_.name_taken(store, name):
             return name
     return f"{_pick(_ADJ)}_{_pick(_NAMES)}{1 + int.from_bytes(os.urandom(2)) % 999}"
 
@@ -296,7 +298,7 @@ def create(store: Store, image_name: str, args: list[str], opts: Options | None 
     seccomp_profile, nnp = _security(o.security_opt, o.privileged)
     binds, tmpfs, named = _mounts(store, o)
     if o.init:
-        binds.append((_init_binary(), "/sbin/docker-init", True))
+        binds.append((_init_binary(store), "/sbin/docker-init", True))
     process = {
         "argv": argv,
         "entrypoint": entry,
@@ -327,20 +329,7 @@ def create(store: Store, image_name: str, args: list[str], opts: Options | None 
     }
     d = _dir(store, cid)
     now = time.time()
-    with store.db.write() as db:
-        if name:
-            taken = db.execute("SELECT id FROM containers WHERE name=?", (name,)).fetchone()
-            if taken:
-                raise ConflictError(
-                    f'Conflict. The container name "/{name}" is already in use by container "{taken[0]}". '
-                    "You have to remove (or rename) that container to be able to reuse that name."
-                )
-        else:
-            name = _random_name(store)
-        db.execute(
-            "INSERT INTO containers(id, name, image_id, image, config, created, state) VALUES (?,?,?,?,?,?,?)",
-            (cid, name, img.id, image_name, json.dumps(process), now, "created"),
-        )
+    rows_.insert(store, cid, name, img.id, image_name, process, now, lambda: _random_name(store))
     try:
         for sub in ("upper", "work", "rootfs"):
             (d / sub).mkdir(parents=True, exist_ok=True)
@@ -362,9 +351,9 @@ def create(store: Store, image_name: str, args: list[str], opts: Options | None 
     return lookup(store, cid)
 
 
-def _init_binary() -> str:
+def _init_binary(store: Store) -> str:
     """--init runs tini (docker's docker-init), mounted read-only at /sbin/docker-init."""
-    path = os.environ.get("KETCH_INIT_PATH") or shutil.which("tini-static") or "/usr/bin/tini-static"
+    path = store.settings.init_path or shutil.which("tini-static") or "/usr/bin/tini-static"
     if not os.path.isfile(path):
         raise KetchError(f"--init needs a static init binary: {path} not found (apt-get install tini)")
     return os.path.realpath(path)
@@ -546,20 +535,12 @@ def start(store: Store, c: Container, tty: bool = False, io: Pipes | None = None
         _release_network(store, c)
         if not isinstance(e, SpawnError):
             raise
-        with store.db.write() as db:
-            db.execute(
-                "UPDATE containers SET state='exited', exit_code=?, finished=? WHERE id=?",
-                (_exit_code(e), time.time(), c.id),
-            )
+        rows_.set_exited(store, c.id, _exit_code(e), time.time())
         raise _describe(e, p["argv"][0]) from e
     finally:
         if io is not None:
             io.started()
-    with store.db.write() as db:
-        db.execute(
-            "UPDATE containers SET state='running', pid=?, pid_start=?, started=?, exit_code=NULL WHERE id=?",
-            (pid, _proc_start(pid), time.time(), c.id),
-        )
+    rows_.set_running(store, c.id, pid, _proc_start(pid), time.time())
     # [::] sides of published ports, proxied on threads of this process: only
     # after the spawn (a fork-like clone must not happen in a threaded process)
     if att is not None:
@@ -636,7 +617,9 @@ def _monitor_program() -> str | None:
     Rust program of ~1 MB per idle container; without it (or with
     KETCH_PYTHON_MONITOR set) a bare interpreter hosts the same Rust loop."""
     program = Path(_native.__file__).with_name("ketch-monitor")
-    if os.environ.get("KETCH_PYTHON_MONITOR") or not os.access(program, os.X_OK):
+    from ..config import process_settings
+
+    if process_settings().python_monitor or not os.access(program, os.X_OK):
         return None
     return str(program)
 
@@ -712,18 +695,10 @@ def start_detached(store: Store, c: Container, autoremove: bool = False) -> int:
         fields = answer.split(" ", 2)
         err_no, stage = (int(fields[1]), fields[2]) if len(fields) == 3 else (5, "start the monitor")
         e = SpawnError(stage, err_no, os.strerror(err_no))
-        with store.db.write() as db:
-            db.execute(
-                "UPDATE containers SET state='exited', exit_code=?, finished=? WHERE id=?",
-                (_exit_code(e), time.time(), c.id),
-            )
+        rows_.set_exited(store, c.id, _exit_code(e), time.time())
         raise _describe(e, p["argv"][0])
     pid = int(answer)
-    with store.db.write() as db:
-        db.execute(
-            "UPDATE containers SET state='running', pid=?, pid_start=?, started=?, exit_code=NULL WHERE id=?",
-            (pid, _proc_start(pid), time.time(), c.id),
-        )
+    rows_.set_running(store, c.id, pid, _proc_start(pid), time.time())
     return pid
 
 
@@ -786,15 +761,7 @@ def rename(store: Store, ref: str, new: str) -> None:
     c = lookup(store, ref)
     if not _NAME.match(new):
         raise KetchError(f"Invalid container name ({new}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
-    new = new.lstrip("/")
-    with store.db.write() as db:
-        taken = db.execute("SELECT id FROM containers WHERE name=?", (new,)).fetchone()
-        if taken and taken[0] != c.id:
-            raise ConflictError(
-                f'Conflict. The container name "/{new}" is already in use by container "{taken[0]}". '
-                "You have to remove (or rename) that container to be able to reuse that name."
-            )
-        db.execute("UPDATE containers SET name=? WHERE id=?", (new, c.id))
+    rows_.rename(store, c.id, new.lstrip("/"))
 
 
 def log_path(store: Store, c: Container) -> Path:
@@ -823,10 +790,7 @@ def wait(store: Store, c: Container, pid: int, io: Pipes | None = None) -> int:
     SIGINT/SIGTERM/SIGHUP to it, and records its exit."""
     code = wait_forwarding(pid, io.relay if io is not None else None)
     cgroups.remove(c.id)
-    with store.db.write() as db:
-        db.execute(
-            "UPDATE containers SET state='exited', exit_code=?, finished=? WHERE id=?", (code, time.time(), c.id)
-        )
+    rows_.set_exited(store, c.id, code, time.time())
     _drop_held(c.id)
     _release_network(store, c)
     return code
@@ -946,8 +910,7 @@ def remove(store: Store, ref: str, force: bool = False, volumes_too: bool = Fals
     cgroups.remove(c.id)
     _release_network(store, c)
     shutil.rmtree(_dir(store, c.id), ignore_errors=True)
-    with store.db.write() as db:
-        db.execute("DELETE FROM containers WHERE id=?", (c.id,))
+    rows_.delete(store, c.id)
     if volumes_too and c.config.get("anonymous_volumes"):
         from . import volumes
 

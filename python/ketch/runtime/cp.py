@@ -25,7 +25,7 @@ def split(arg: str) -> tuple[str | None, str]:
 def _target(store: Store, c: ctr.Container) -> dict[str, Any]:
     if c.state == "running" and c.pid is not None:
         return {"pid": c.pid}
-    d = ctr._dir(store, c.id)
+    d = ctr.container_dir(store, c.id)
     init = [str(d / "init")] if (d / "init").is_dir() else []
     return {
         "lowerdirs": init + list(c.config["lowerdirs"]),

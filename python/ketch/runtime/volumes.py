@@ -96,8 +96,9 @@ def list_all(store: Store) -> list[Volume]:
 
 def users(store: Store, name: str) -> list[str]:
     """Ids of the containers that mount the volume."""
-    rows = store.db.query("SELECT id, config FROM containers")
-    return [r["id"] for r in rows if name in (json.loads(r["config"]).get("volume_names") or [])]
+    from ..store.containers import configs
+
+    return [cid for cid, config in configs(store) if name in (config.get("volume_names") or [])]
 
 
 def remove(store: Store, name: str, force: bool = False) -> None:

@@ -11,27 +11,33 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-DEFAULT_ROOT = "/var/lib/ketch"
-
-
-def default_root() -> Path:
-    return Path(os.environ.get("KETCH_ROOT") or DEFAULT_ROOT)
+if TYPE_CHECKING:
+    from ..config import Settings
 
 
 class Store:
-    """Opens (creating on first use) the store at `root`."""
+    """Opens (creating on first use) the store at `root` (else the settings'
+    root: --root, KETCH_ROOT, /var/lib/ketch), and carries its `settings`."""
 
-    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, root: str | os.PathLike[str] | None = None, settings: Settings | None = None) -> None:
+        from ..config import Settings
         from .content import ContentStore
         from .db import Database
         from .layers import LayerStore
 
-        self.root = Path(root) if root is not None else default_root()
+        if settings is None:
+            settings = Settings(root)
+        self.settings = settings
+        self.root = Path(root) if root is not None else settings.root
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.db = Database(self.root / "ketch.db")
         self.content = ContentStore(self.root / "content")
-        self.layers = LayerStore(self.root / "layers", self.db)
+        self.layers = LayerStore(self.root / "layers", self.db, settings.run_root)
+        # What killed writers left: only looked at when there is anything (no scan on every `ps`).
+        if self.content.has_ingests():
+            self.content.clean_ingest()
 
     def close(self) -> None:
         self.db.close()

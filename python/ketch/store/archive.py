@@ -26,7 +26,6 @@ from ..models.image import MANIFEST_TYPES, OCI_INDEX, OCI_LAYER, layer_media_typ
 from ..reference import Reference, parse
 from . import Store
 from . import images as imgs
-from .layers import chain_ids
 
 Emit = Callable[[str], None]
 
@@ -77,7 +76,7 @@ def _save(store: Store, chosen: list[tuple[imgs.Image, list[str]]], out: IO[byte
         _add(tf, "blobs/")
         _add(tf, "blobs/sha256/")
         for img, tags in chosen:
-            mdigest = store.db.query("SELECT manifest FROM images WHERE id=?", (img.id,))[0]["manifest"]
+            mdigest = imgs.manifest_digest(store, img.id)
             if not mdigest:
                 raise KetchError(f"image {img.short_id} has no manifest in the store: pull or build it again")
             mbytes = store.content.read(mdigest)
@@ -159,8 +158,7 @@ def load(store: Store, src: IO[bytes], emit: Emit, quiet: bool = False) -> list[
     files: dict[str, str] = {}  # member path -> blob digest
     ingested: set[str] = set()
     used: set[str] = set()
-    store.content.clean_ingest()
-    max_bytes = max_layer_bytes(store.root)
+    max_bytes = max_layer_bytes(store)
     try:
         try:
             tf = tarfile.open(fileobj=src, mode="r|*")
@@ -255,21 +253,15 @@ def _load_image(
         raise LayerError(
             f"image {config_digest[7:19]} has {len(layer_digests)} layers but its config lists {len(diff_ids)}"
         )
-    chains = chain_ids(diff_ids)
     layers = []
-    for i, (digest, diff_id, chain) in enumerate(zip(layer_digests, diff_ids, chains, strict=True)):
+    for digest in layer_digests:
         if not store.content.has(digest):
             raise KetchError(f"invalid archive: layer {digest} is missing")
         path = store.content.path(digest)
-        if not store.layers.exists(chain):
-            store.layers.create(chain, diff_id, chains[i - 1] if i else None, path, digest, max_bytes)
         with open(path, "rb") as f:
-            layers.append((digest, path.stat().st_size, layer_media_type(f.read(4))))
-    config_bytes = store.content.read(config_digest)
-    manifest = oci_manifest((config_digest, len(config_bytes)), layers)
-    mdigest = store.content.write(manifest)
+            layers.append(imgs.LayerBlob(digest, path.stat().st_size, layer_media_type(f.read(4))))
+    imgs.create_image(store, store.content.read(config_digest), layers, max_bytes=max_bytes)
     refs: list[Reference] = [parse(t) for t in tags]
-    imgs.record(store, config_digest, config_bytes, chains, {d for d, _, _ in layers}, None, manifest=mdigest)
     for r in refs:
         imgs.tag(store, config_digest, str(r))
     if refs:

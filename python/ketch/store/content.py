@@ -1,5 +1,6 @@
 """Content-addressed blobs: written to ingest/, verified, then renamed into
-blobs/sha256/<hex>. Nothing half-written is ever under a final name."""
+blobs/sha256/<hex> by `ContentStore.commit_file`, the only way in. Nothing
+half-written is ever under a final name."""
 
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ def fsync_dir(path: Path) -> None:
 
 # An ingest's file name: the digest expected (or "unknown"), a random part.
 _INGEST_NAME = re.compile(r"(?:[0-9a-f]{64}|unknown)-[0-9a-f]{12}")
+# The temporary files of save, commit and push, which hold no lock.
+_TEMP_PREFIXES = ("save-", "layer-", "gzip-")
 
 
 class Ingest:
@@ -75,18 +78,9 @@ class Ingest:
     def commit(self) -> str:
         """Returns the blob's digest (checked against the expected one, if any)."""
         self.file.flush()
-        os.fsync(self.file.fileno())
-        actual = self.hasher.digest()
-        if self.expected_size is not None and self.size != self.expected_size:
-            raise DigestMismatchError(
-                f"size mismatch for {self.expected}: expected {self.expected_size} bytes, got {self.size}"
-            )
-        if self.expected is not None and actual != self.expected:
-            raise DigestMismatchError(f"digest mismatch: expected {self.expected}, got {actual}")
-        final = self.store.path(actual)
-        os.rename(self.path, final)  # still locked: no cleaner takes it meanwhile
+        # still locked while it is renamed: no cleaner takes it meanwhile
+        actual = self.store.commit_file(self.path, self.expected, self.expected_size, digest=self.hasher.digest())
         self.file.close()
-        fsync_dir(final.parent)
         return actual
 
     def abort(self) -> None:
@@ -119,6 +113,37 @@ class ContentStore:
     def has(self, digest: str) -> bool:
         return self.path(digest).exists()
 
+    def commit_file(
+        self, tmp: Path, expected: str | None, expected_size: int | None = None, *, digest: str | None = None
+    ) -> str:
+        """Moves the file `tmp` (under ingest/) into blobs/ as the blob it
+        holds, once it is durable (fsync) and its size and digest are the
+        expected ones (None: whatever it is); returns its digest. `digest` is
+        the one its writer computed as it wrote it (else it is read here).
+        On a mismatch `tmp` stays where it is, for its writer to remove."""
+        fd = os.open(tmp, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+            size = os.fstat(fd).st_size
+        finally:
+            os.close(fd)
+        if expected_size is not None and size != expected_size:
+            raise DigestMismatchError(f"size mismatch for {expected}: expected {expected_size} bytes, got {size}")
+        actual = digest if digest is not None else _native.sha256_file(tmp)[0]
+        if expected is not None and actual != expected:
+            raise DigestMismatchError(f"digest mismatch: expected {expected}, got {actual}")
+        final = self.path(actual)
+        os.rename(tmp, final)
+        fsync_dir(final.parent)
+        return actual
+
+    def temp(self, prefix: str) -> Path:
+        """A name under ingest/ for a file that a writer other than `ingest`
+        makes (Rust: a layer tar, a gzipped layer) before `commit_file`;
+        `prefix` is one that `clean_ingest` knows."""
+        assert prefix in _TEMP_PREFIXES
+        return self.ingest_dir / f"{prefix}{uuid.uuid4().hex[:12]}"
+
     def ingest(self, expected: str | None, expected_size: int | None = None) -> Ingest:
         return Ingest(self, expected, expected_size)
 
@@ -139,6 +164,11 @@ class ContentStore:
         except FileNotFoundError:
             pass
 
+    def has_ingests(self) -> bool:
+        """Whether ingest/ holds anything: one directory read, no listing."""
+        with os.scandir(self.ingest_dir) as it:
+            return next(it, None) is not None
+
     def clean_ingest(self, older_than: float = 3600.0) -> None:
         """Removes the partial downloads of killed writers: ingests whose lock
         nobody holds (a live one holds its own until it is committed or
@@ -150,7 +180,7 @@ class ContentStore:
         for p in self.ingest_dir.iterdir():
             if not _INGEST_NAME.fullmatch(p.name):
                 try:
-                    if p.name.startswith(("save-", "layer-", "gzip-")) and now - p.stat().st_mtime > older_than:
+                    if p.name.startswith(_TEMP_PREFIXES) and now - p.stat().st_mtime > older_than:
                         p.unlink()
                 except FileNotFoundError:
                     pass

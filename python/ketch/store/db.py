@@ -1,4 +1,6 @@
-"""The store's metadata in SQLite (WAL). Every change is one transaction."""
+"""The store's metadata in SQLite (WAL): the whole schema and its migrations.
+Every change is one transaction. The SQL lives in this package only: db (the
+schema), images, layers, containers, blobs."""
 
 from __future__ import annotations
 
@@ -6,12 +8,18 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
-SCHEMA = """
+# The schema, as numbered steps: `PRAGMA user_version` says how many a store
+# has had. A store is brought up to date in one transaction when it is opened;
+# a step is never edited once released: a change is a new step at the end.
+# Step 1 is the schema as it was before it was versioned (its tables were made
+# with IF NOT EXISTS on every open, some of them by the modules using them),
+# so that a store made then takes it as it is.
+_V1 = """
 CREATE TABLE IF NOT EXISTS layers (
     chain_id TEXT PRIMARY KEY,
     diff_id  TEXT NOT NULL,
@@ -94,7 +102,43 @@ CREATE TABLE IF NOT EXISTS ports (
     port      INTEGER NOT NULL,     -- the container's port
     PRIMARY KEY (host_ip, host_port, proto)
 );
+-- Which repositories of a registry hold a blob (for cross-repository mounts on push).
+CREATE TABLE IF NOT EXISTS blob_repos (
+    registry TEXT NOT NULL,
+    digest   TEXT NOT NULL,
+    repo     TEXT NOT NULL,
+    PRIMARY KEY (registry, digest, repo)
+);
+-- The gzipped form of a plain layer blob, made when an image built here is pushed.
+CREATE TABLE IF NOT EXISTS gzipped (
+    plain  TEXT PRIMARY KEY,
+    digest TEXT NOT NULL,
+    size   INTEGER NOT NULL
+);
 """
+
+
+def _v1(c: sqlite3.Connection) -> None:
+    for statement in _statements(_V1):
+        c.execute(statement)
+    columns = {r[1] for r in c.execute("PRAGMA table_info(images)")}
+    if "manifest" not in columns:  # stores made before images had a manifest
+        c.execute("ALTER TABLE images ADD COLUMN manifest TEXT")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1]
+VERSION = len(MIGRATIONS)
+
+
+def _statements(script: str) -> list[str]:
+    """The statements of `script` (executescript would commit the transaction)."""
+    out, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            out.append(current.strip())
+            current = ""
+    return out
 
 
 RESERVE = 2 << 20  # bytes held back for the database, given up when the disk is (nearly) full
@@ -186,11 +230,21 @@ class Database:
         c = self.conn()
         if c.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             c.execute("PRAGMA journal_mode=WAL")
-        # executescript commits on its own; CREATE ... IF NOT EXISTS is idempotent.
-        c.executescript(SCHEMA)
-        columns = {r["name"] for r in self.query("PRAGMA table_info(images)")}
-        if "manifest" not in columns:  # stores made before images had a manifest
-            c.execute("ALTER TABLE images ADD COLUMN manifest TEXT")
+        if c.execute("PRAGMA user_version").fetchone()[0] == VERSION:
+            return  # every open but the first after an upgrade: one read
+        with self.write() as w:
+            # Read again under the write lock: another command may have migrated meanwhile.
+            have = w.execute("PRAGMA user_version").fetchone()[0]
+            if have > VERSION:
+                from ..errors import KetchError
+
+                raise KetchError(
+                    f"the store at {self.path.parent} has schema version {have}, newer than this ketch "
+                    f"knows ({VERSION}): upgrade ketch"
+                )
+            for step in MIGRATIONS[have:]:
+                step(w)
+            w.execute(f"PRAGMA user_version={VERSION}")
 
     def conn(self) -> sqlite3.Connection:
         c: sqlite3.Connection | None = getattr(self._local, "conn", None)

@@ -1,9 +1,12 @@
-"""Images and their names: lookups, tagging, and removal with docker's rules."""
+"""Images and their names: creation, lookups, tagging, and removal with
+docker's rules (the images, image_layers, image_blobs, tags and repo_digests
+tables)."""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,41 +86,154 @@ def config(store: Store, image_id: str) -> dict[str, Any]:
     return check_config(json.loads(store.content.read(image_id)), image_id)
 
 
-def record(
+_read_config = config  # for create_image, whose argument of that name hides it
+
+
+@dataclass(frozen=True)
+class LayerBlob:
+    """A layer's blob in content/: its descriptor, and its diff id when it is
+    known without its image's config (a layer made here: commit, build)."""
+
+    digest: str
+    size: int
+    media_type: str = "application/vnd.oci.image.layer.v1.tar"  # plain: how docker keeps the layers it makes
+    diff_id: str | None = None
+
+
+def scratch_config() -> dict[str, Any]:
+    """The config of an image with nothing in it (what FROM scratch starts from)."""
+    import os
+
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
+    return {"architecture": arch, "os": "linux", "config": {}, "rootfs": {"type": "layers", "diff_ids": []}}
+
+
+def create_image(
     store: Store,
-    image_id: str,
-    config_bytes: bytes,
-    chains: list[str],
-    blobs: set[str],
+    config: bytes | dict[str, Any],
+    layers: Sequence[LayerBlob] = (),
+    *,
+    parent: str | None = None,
+    parent_config: dict[str, Any] | None = None,
+    history: dict[str, Any] | None = None,
+    author: str = "",
     tag: Reference | None = None,
     repo_digest: tuple[str, str] | None = None,
-    parent: str | None = None,
     manifest: str | None = None,
-) -> None:
-    """Records an image whose layers are in the store, in one transaction:
-    its config, layers, the blobs it keeps alive (the image manifest among
-    them), a tag and a repo digest."""
-    from ..models.config import check_config
+    keep: Iterable[str] = (),
+    max_bytes: int | None = None,
+) -> str:
+    """Records a new image (every way one is made: pull, import, load,
+    commit, build) and returns its id, the digest of its config.
 
-    created = check_config(json.loads(config_bytes), image_id).get("created")
+    `config` is the image's config: bytes are kept as they are (a pulled or
+    loaded image keeps its id), a dict is written compactly. With `history`
+    it is only the config's "config" part, and the image is derived as docker
+    commits: `parent_config` (the parent's, read from the store if not given;
+    scratch without a parent) with `history` appended (an empty layer
+    without `layers`), `author`, and the diff ids of `layers`.
+
+    `layers` are the blobs of the layers it adds, bottom first, above the
+    layers of `parent` (the image it was made from, recorded as its parent);
+    each must be in content/, and is unpacked (bounded by `max_bytes`) unless
+    it is extracted already. `manifest` is the digest of an image manifest in
+    content/ naming them (a pulled one, kept as it came); without it one is
+    written. The image keeps its config, manifest, layer blobs and `keep`
+    alive; `tag` and `repo_digest` name it, all in one transaction."""
+    from .. import _native
+    from ..errors import KetchError
+    from ..models.config import check_config
+    from ..models.image import oci_manifest
+    from .layers import chain_ids
+
+    below: list[LayerBlob] = []
+    if parent is not None:
+        mdigest = manifest_digest(store, parent)
+        if not mdigest:
+            raise KetchError(f"the layers of image {parent[7:19]} are not in the store")
+        below = [
+            LayerBlob(x["digest"], int(x["size"]), str(x["mediaType"]))
+            for x in json.loads(store.content.read(mdigest))["layers"]
+        ]
+    if history is not None:
+        assert isinstance(config, dict)
+        if parent_config is not None:
+            base = parent_config
+        else:
+            base = _read_config(store, parent) if parent is not None else scratch_config()
+        added = [x.diff_id for x in layers]
+        if None in added:
+            raise ValueError("create_image: a layer added to a derived image needs its diff id")
+        config = {
+            **{k: v for k, v in base.items() if k not in ("author", "container", "container_config")},
+            "created": history["created"],
+            "config": config,
+            "rootfs": {"type": "layers", "diff_ids": [*base["rootfs"]["diff_ids"], *added]},
+            "history": [*(base.get("history") or []), history if layers else {**history, "empty_layer": True}],
+        }
+        if author:
+            config["author"] = author
+    config_bytes = config if isinstance(config, bytes) else json.dumps(config, separators=(",", ":")).encode()
+    image_id = _native.sha256_bytes(config_bytes)
+    doc = check_config(json.loads(config_bytes), image_id)
+    diff_ids: list[str] = list(doc["rootfs"]["diff_ids"])
+    everything = [*below, *layers]
+    if len(diff_ids) != len(everything):
+        raise KetchError(f"image {image_id[7:19]} has {len(everything)} layers but its config lists {len(diff_ids)}")
+    chains = chain_ids(diff_ids)
+    for i in range(len(below), len(everything)):
+        blob = everything[i]
+        if not store.layers.exists(chains[i]):
+            below_chain = chains[i - 1] if i else None
+            path = store.content.path(blob.digest)
+            store.layers.create(chains[i], diff_ids[i], below_chain, path, blob.digest, max_bytes)
     store.content.write(config_bytes, image_id)
+    if manifest is None:
+        body = oci_manifest((image_id, len(config_bytes)), [(x.digest, x.size, x.media_type) for x in everything])
+        manifest = store.content.write(body)
+    created = doc.get("created")
+    _record(
+        store,
+        image_id,
+        created if isinstance(created, str) else None,
+        chains,
+        {x.digest for x in everything} | set(keep) | {image_id, manifest},
+        tag,
+        repo_digest,
+        parent,
+        manifest,
+    )
+    return image_id
+
+
+def _record(
+    store: Store,
+    image_id: str,
+    created: str | None,
+    chains: list[str],
+    blobs: set[str],
+    tag: Reference | None,
+    repo_digest: tuple[str, str] | None,
+    parent: str | None,
+    manifest: str,
+) -> None:
+    """The rows of an image whose layers and blobs are in the store, in one
+    transaction. Recorded again, an image keeps its place (`added`)."""
     size = sum(store.layers.size(c) for c in chains)
     now = time.time()
     with store.db.write() as c:
         c.execute(
             "INSERT OR IGNORE INTO images(id, parent, created, size, added, manifest) VALUES (?,?,?,?,?,?)",
-            (image_id, parent, created if isinstance(created, str) else None, size, now, manifest),
+            (image_id, parent, created, size, now, manifest),
         )
-        if manifest:
-            c.execute("UPDATE images SET manifest=? WHERE id=?", (manifest, image_id))
+        c.execute("UPDATE images SET manifest=? WHERE id=?", (manifest, image_id))
         c.execute("DELETE FROM image_layers WHERE image_id=?", (image_id,))
         c.executemany(
             "INSERT INTO image_layers(image_id, idx, chain_id) VALUES (?,?,?)",
             [(image_id, i, ch) for i, ch in enumerate(chains)],
         )
         c.executemany(
-            "INSERT OR IGNORE INTO image_blobs(image_id, digest) VALUES (?,?)",
-            [(image_id, b) for b in blobs | {image_id} | ({manifest} if manifest else set())],
+            "INSERT OR IGNORE INTO image_blobs(image_id, digest) VALUES (?,?)", [(image_id, b) for b in blobs]
         )
         if tag is not None:
             c.execute("INSERT OR REPLACE INTO tags(name, image_id, tagged) VALUES (?,?,?)", (str(tag), image_id, now))
@@ -125,6 +241,37 @@ def record(
             c.execute(
                 "INSERT OR REPLACE INTO repo_digests(repo, digest, image_id) VALUES (?,?,?)", (*repo_digest, image_id)
             )
+
+
+def exists(store: Store, image_id: str) -> bool:
+    return bool(store.db.query("SELECT 1 FROM images WHERE id=?", (image_id,)))
+
+
+def tagged(store: Store, name: str) -> str | None:
+    """The id of the image a full tag (domain/path:tag) names, if any."""
+    rows = store.db.query("SELECT image_id FROM tags WHERE name=?", (name,))
+    return rows[0]["image_id"] if rows else None
+
+
+def manifest_digest(store: Store, image_id: str) -> str | None:
+    """The digest of the image manifest (in content/) naming the image's layer blobs, if it has one."""
+    rows = store.db.query("SELECT manifest FROM images WHERE id=?", (image_id,))
+    return rows[0]["manifest"] if rows and rows[0]["manifest"] else None
+
+
+def set_manifest(store: Store, image_id: str, manifest: str, blobs: Iterable[str]) -> None:
+    """Gives the image another manifest (its layers in another form, e.g. gzipped for a push), whose blobs it keeps."""
+    with store.db.write() as c:
+        c.executemany(
+            "INSERT OR IGNORE INTO image_blobs(image_id, digest) VALUES (?,?)",
+            [(image_id, d) for d in {*blobs, manifest}],
+        )
+        c.execute("UPDATE images SET manifest=? WHERE id=?", (manifest, image_id))
+
+
+def blob_in_use(store: Store, digest: str) -> bool:
+    """Whether an image keeps the blob."""
+    return bool(store.db.query("SELECT 1 FROM image_blobs WHERE digest=? LIMIT 1", (digest,)))
 
 
 def layer_chain(store: Store, image_id: str) -> list[str]:
@@ -151,13 +298,15 @@ def remove(store: Store, name: str, force: bool = False) -> list[str]:
     """`docker rmi NAME`: the lines to print (`Untagged: ...`, `Deleted: ...`)."""
     img, ref = lookup(store, name)
     named = ref is not None and (ref.digest is not None or str(ref) in img.tags)
-    users = store.db.query("SELECT id FROM containers WHERE image_id=? LIMIT 1", (img.id,))
-    if users and not (named and len(img.tags) > 1):
+    from .containers import using_image
+
+    user = using_image(store, img.id)
+    if user and not (named and len(img.tags) > 1):
         what = f'repository reference "{ref.familiar()}"' if named and ref else img.short_id
         if not force or ref is None or not named:
             raise ConflictError(
                 f"conflict: unable to {'remove' if named else 'delete'} {what} (must force) - "
-                f"container {users[0]['id'][:12]} is using its referenced image {img.short_id}"
+                f"container {user[:12]} is using its referenced image {img.short_id}"
             )
         # forced: the name goes, the image stays for its containers
         with store.db.write() as c:

@@ -4,16 +4,14 @@ one-layer image, as `docker import` makes it."""
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import platform
 from typing import BinaryIO
 
-from .. import _native
 from ..errors import KetchError, LayerError
-from ..models.image import layer_media_type, oci_manifest
+from ..models.image import layer_media_type
 from ..reference import Reference
 from . import Store
-from .images import record
+from .images import LayerBlob, create_image
 
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 
@@ -24,8 +22,7 @@ def import_tarball(store: Store, src: BinaryIO, source_name: str, tag: Reference
     from .layers import max_layer_bytes
     from .leases import delete_unused_blobs
 
-    store.content.clean_ingest()
-    max_bytes = max_layer_bytes(store.root)  # as a pull's layers: KETCH_MAX_LAYER_BYTES, else the free space
+    max_bytes = max_layer_bytes(store)  # as a pull's layers: KETCH_MAX_LAYER_BYTES, else the free space
     with store.content.ingest(None) as ing:
         while chunk := src.read(1 << 20):
             ing.write(chunk)
@@ -51,11 +48,7 @@ def import_tarball(store: Store, src: BinaryIO, source_name: str, tag: Reference
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
         "history": [{"created": now, "comment": message or f"Imported from {source_name}"}],
     }
-    config_bytes = json.dumps(config, separators=(",", ":")).encode()
-    image_id = _native.sha256_bytes(config_bytes)
     blob = store.content.path(digest)
     with open(blob, "rb") as f:
         media_type = layer_media_type(f.read(4))
-    manifest = oci_manifest((image_id, len(config_bytes)), [(digest, blob.stat().st_size, media_type)])
-    record(store, image_id, config_bytes, [diff_id], {digest}, tag, manifest=store.content.write(manifest))
-    return image_id
+    return create_image(store, config, [LayerBlob(digest, blob.stat().st_size, media_type, diff_id)], tag=tag)

@@ -16,29 +16,31 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import _native
 from .content import fsync_dir
 from .db import Database
 
+if TYPE_CHECKING:
+    from . import Store
+
 
 def run_root() -> Path:
-    return Path(os.environ.get("KETCH_RUN_ROOT") or "/run/ketch")
+    """KETCH_RUN_ROOT, for code that has no store at hand (a store has `settings.run_root`)."""
+    from ..config import Settings
+
+    return Settings().run_root
 
 
-def max_layer_bytes(root: Path) -> int:
+def max_layer_bytes(store: Store) -> int:
     """The bound on what one layer may expand to: the KETCH_MAX_LAYER_BYTES
     setting, else the free space of the store's filesystem (a layer larger
     than that cannot succeed, and a decompression bomb stops there)."""
-    from ..errors import UsageError
-
-    env = os.environ.get("KETCH_MAX_LAYER_BYTES")
-    if env:
-        try:
-            return int(env)
-        except ValueError:
-            raise UsageError(f"KETCH_MAX_LAYER_BYTES={env}: not a number of bytes") from None
-    st = os.statvfs(root)
+    limit = store.settings.max_layer_bytes
+    if limit is not None:
+        return limit
+    st = os.statvfs(store.root)
     return st.f_bavail * st.f_frsize
 
 
@@ -55,9 +57,10 @@ def chain_ids(diff_ids: list[str]) -> list[str]:
 
 
 class LayerStore:
-    def __init__(self, root: Path, db: Database) -> None:
+    def __init__(self, root: Path, db: Database, run_root: Path) -> None:
         self.root = root
         self.db = db
+        self.run_root = run_root
         self.root.mkdir(parents=True, exist_ok=True)
 
     def dir(self, chain_id: str) -> Path:
@@ -74,7 +77,7 @@ class LayerStore:
 
     @contextmanager
     def lock(self, chain_id: str, blocking: bool = True) -> Iterator[bool]:
-        locks = run_root() / "locks"
+        locks = self.run_root / "locks"
         locks.mkdir(parents=True, exist_ok=True)
         fd = os.open(locks / f"layer-{_hex(chain_id)}", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:

@@ -23,12 +23,11 @@ from pathlib import Path
 from types import TracebackType
 
 from . import Store
-from .layers import run_root
 
 
 def _dir(store: Store) -> Path:
     key = hashlib.sha256(str(store.root.resolve()).encode()).hexdigest()[:16]
-    d = run_root() / "leases" / key
+    d = store.settings.run_root / "leases" / key
     d.mkdir(parents=True, exist_ok=True, mode=0o700)
     return d
 
@@ -112,10 +111,10 @@ def held(store: Store) -> set[str]:
 
 def delete_unused_blobs(store: Store, digests: Iterable[str]) -> None:
     """Deletes the blobs among `digests` that no image keeps and no lease protects."""
+    from .images import blob_in_use
+
     with gc_lock(store):
         protected = held(store)
         for digest in digests:
-            if digest in protected:
-                continue
-            if not store.db.query("SELECT 1 FROM image_blobs WHERE digest=? LIMIT 1", (digest,)):
+            if digest not in protected and not blob_in_use(store, digest):
                 store.content.delete(digest)

@@ -1,0 +1,128 @@
+"""Settings: every KETCH_* environment variable, and --root, in one place.
+
+Each is read from the environment the first time it is used, then kept:
+nothing is read when a module is imported. A `Store` carries the Settings it
+was opened with; the CLI makes one per command, with --root when given.
+
+    KETCH_ROOT                  the store (--root wins), default /var/lib/ketch
+    KETCH_RUN_ROOT              runtime state that dies with the host, default /run/ketch
+    KETCH_MAX_LAYER_BYTES       the most one layer may expand to (default: the store's free space)
+    KETCH_INSECURE_REGISTRIES   registries (host[:port], comma separated) spoken to over plain http
+    KETCH_DEFAULT_NETWORK       the network of run/create/build without --network
+    KETCH_DEBUG                 tracebacks instead of one-line errors
+    KETCH_PYTHON_MONITOR        detached containers monitored by an interpreter, not ketch-monitor
+    KETCH_INIT_PATH             the static init binary of --init (default tini-static)
+    KETCH_CGROUP_ROOT           the cgroup hierarchy, default /sys/fs/cgroup
+    KETCH_CGROUP_PARENT         the cgroup containers' own are made under, default ketch
+    KETCH_BRIDGE_PREFIX         the name prefix of the bridges made, default ketch
+    KETCH_CHAIN_PREFIX          the name prefix of the iptables chains made, default KETCH
+    KETCH_NO_IPV6               no IPv6 inside bridged containers
+    KETCH_NO_CLONE3             (read by the Rust side) spawn with clone, not clone3
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+DEFAULT_ROOT = "/var/lib/ketch"
+
+
+class Settings:
+    """The settings of one command (or one library user): `root` given (--root)
+    overrides KETCH_ROOT; `environ` (default os.environ) is read lazily."""
+
+    def __init__(self, root: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> None:
+        self._root = Path(root) if root else None
+        self._environ = environ
+        self._read: dict[str, str | None] = {}
+
+    def _get(self, name: str) -> str | None:
+        """The variable as it was the first time it was asked for."""
+        if name not in self._read:
+            self._read[name] = (os.environ if self._environ is None else self._environ).get(name)
+        return self._read[name]
+
+    def use_root(self, root: str | os.PathLike[str]) -> None:
+        """--root, given before the store is opened."""
+        self._root = Path(root)
+
+    @property
+    def root(self) -> Path:
+        if self._root is None:
+            self._root = Path(self._get("KETCH_ROOT") or DEFAULT_ROOT)
+        return self._root
+
+    @property
+    def run_root(self) -> Path:
+        return Path(self._get("KETCH_RUN_ROOT") or "/run/ketch")
+
+    @property
+    def max_layer_bytes(self) -> int | None:
+        """KETCH_MAX_LAYER_BYTES, None when unset; not a number is a UsageError."""
+        env = self._get("KETCH_MAX_LAYER_BYTES")
+        if not env:
+            return None
+        try:
+            return int(env)
+        except ValueError:
+            from .errors import UsageError
+
+            raise UsageError(f"KETCH_MAX_LAYER_BYTES={env}: not a number of bytes") from None
+
+    @property
+    def insecure_registries(self) -> list[str]:
+        return [s.strip() for s in (self._get("KETCH_INSECURE_REGISTRIES") or "").split(",") if s.strip()]
+
+    @property
+    def default_network(self) -> str | None:
+        return self._get("KETCH_DEFAULT_NETWORK") or None
+
+    @property
+    def debug(self) -> bool:
+        return bool(self._get("KETCH_DEBUG"))
+
+    @property
+    def python_monitor(self) -> bool:
+        return bool(self._get("KETCH_PYTHON_MONITOR"))
+
+    @property
+    def init_path(self) -> str | None:
+        return self._get("KETCH_INIT_PATH") or None
+
+    @property
+    def cgroup_root(self) -> Path:
+        v = self._get("KETCH_CGROUP_ROOT")
+        return Path(v if v is not None else "/sys/fs/cgroup")
+
+    @property
+    def cgroup_parent(self) -> str:
+        v = self._get("KETCH_CGROUP_PARENT")
+        return v if v is not None else "ketch"
+
+    @property
+    def bridge_prefix(self) -> str:
+        v = self._get("KETCH_BRIDGE_PREFIX")
+        return v if v is not None else "ketch"
+
+    @property
+    def chain_prefix(self) -> str:
+        v = self._get("KETCH_CHAIN_PREFIX")
+        return v if v is not None else "KETCH"
+
+    @property
+    def no_ipv6(self) -> bool:
+        return bool(self._get("KETCH_NO_IPV6"))
+
+
+_process: Settings | None = None
+
+
+def process_settings() -> Settings:
+    """The settings of code that has no store at hand (cgroups): the
+    process's environment, read once."""
+    global _process
+    if _process is None:
+        _process = Settings()
+    return _process

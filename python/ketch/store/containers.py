@@ -1,0 +1,128 @@
+"""The containers table: one row per container, its process's state
+(created, running, exited) and the JSON it is started with. The life cycle
+itself (what the rows mean, when they change) is runtime/containers.py's."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConflictError, KetchError
+from . import Store
+
+
+def path(store: Store, cid: str) -> Path:
+    """The container's directory: upper/, work/, rootfs/, its log and its /etc files."""
+    return store.root / "containers" / cid
+
+
+def _name_conflict(name: str, holder: str) -> ConflictError:
+    return ConflictError(
+        f'Conflict. The container name "/{name}" is already in use by container "{holder}". '
+        "You have to remove (or rename) that container to be able to reuse that name."
+    )
+
+
+def every(store: Store) -> list[sqlite3.Row]:
+    """All rows, the newest first."""
+    return store.db.query("SELECT * FROM containers ORDER BY created DESC")
+
+
+def find(store: Store, ref: str) -> sqlite3.Row | None:
+    """By name (with or without docker's leading /), full id or unique id prefix."""
+    rows = store.db.query("SELECT * FROM containers WHERE name=? OR id=?", (ref.lstrip("/"), ref))
+    if not rows and ref and all(ch in "0123456789abcdef" for ch in ref):
+        rows = store.db.query("SELECT * FROM containers WHERE id LIKE ?", (ref + "%",))
+        if len(rows) > 1:
+            raise KetchError(f"multiple IDs found with provided prefix: {ref}")
+    return rows[0] if rows else None
+
+
+def name_taken(store: Store, name: str) -> bool:
+    return bool(store.db.query("SELECT 1 FROM containers WHERE name=?", (name,)))
+
+
+def names(store: Store) -> dict[str, str]:
+    """Every container's name, by id."""
+    return {r["id"]: r["name"] for r in store.db.query("SELECT id, name FROM containers")}
+
+
+def configs(store: Store) -> list[tuple[str, dict[str, Any]]]:
+    """(id, config) of every container."""
+    return [(r["id"], json.loads(r["config"])) for r in store.db.query("SELECT id, config FROM containers")]
+
+
+def using_image(store: Store, image_id: str) -> str | None:
+    """The id of a container made from the image, if any."""
+    rows = store.db.query("SELECT id FROM containers WHERE image_id=? LIMIT 1", (image_id,))
+    return rows[0]["id"] if rows else None
+
+
+def insert(
+    store: Store,
+    cid: str,
+    name: str | None,
+    image_id: str,
+    image: str,
+    config: dict[str, Any],
+    created: float,
+    random_name: Callable[[], str],
+) -> str:
+    """Records a new container (state "created") under `name`, or one
+    `random_name()` gives (under the same write lock: no other command takes
+    it meanwhile); returns the name. A name in use is a ConflictError."""
+    with store.db.write() as db:
+        if name:
+            taken = db.execute("SELECT id FROM containers WHERE name=?", (name,)).fetchone()
+            if taken:
+                raise _name_conflict(name, taken[0])
+        else:
+            name = random_name()
+        db.execute(
+            "INSERT INTO containers(id, name, image_id, image, config, created, state) VALUES (?,?,?,?,?,?,?)",
+            (cid, name, image_id, image, json.dumps(config), created, "created"),
+        )
+    return name
+
+
+def rename(store: Store, cid: str, new: str) -> None:
+    with store.db.write() as db:
+        taken = db.execute("SELECT id FROM containers WHERE name=?", (new,)).fetchone()
+        if taken and taken[0] != cid:
+            raise _name_conflict(new, taken[0])
+        db.execute("UPDATE containers SET name=? WHERE id=?", (new, cid))
+
+
+def set_running(store: Store, cid: str, pid: int, pid_start: int | None, started: float) -> None:
+    with store.db.write() as db:
+        db.execute(
+            "UPDATE containers SET state='running', pid=?, pid_start=?, started=?, exit_code=NULL WHERE id=?",
+            (pid, pid_start, started, cid),
+        )
+
+
+def set_exited(store: Store, cid: str, exit_code: int | None, finished: float, if_running: bool = False) -> None:
+    """Records the container's end. `if_running`: only over a row still
+    running (what its monitor reported may arrive after another end was
+    recorded). An `exit_code` of None keeps the one recorded, 137 without one
+    (the process vanished: it was killed)."""
+    with store.db.write() as db:
+        if exit_code is None:
+            db.execute(
+                "UPDATE containers SET state='exited', exit_code=COALESCE(exit_code, 137), finished=? WHERE id=?",
+                (finished, cid),
+            )
+        else:
+            db.execute(
+                "UPDATE containers SET state='exited', exit_code=?, finished=? WHERE id=?"
+                + (" AND state='running'" if if_running else ""),
+                (exit_code, finished, cid),
+            )
+
+
+def delete(store: Store, cid: str) -> None:
+    with store.db.write() as db:
+        db.execute("DELETE FROM containers WHERE id=?", (cid,))
