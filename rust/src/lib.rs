@@ -7,8 +7,8 @@ pub mod digest;
 pub mod error;
 pub mod layer;
 pub mod monitor;
-pub mod monitor_config;
 pub mod net;
+pub mod process;
 pub mod reexec;
 pub mod root;
 pub mod seccomp;
@@ -307,109 +307,18 @@ mod _native {
         Ok(d)
     }
 
-    /// A process description from Python: a dict with the fields of
-    /// `spawn::Config` (missing ones take their empty value; argv is required).
-    fn config_from(d: &Bound<'_, PyDict>) -> PyResult<crate::spawn::Config> {
-        fn get<'py, T: for<'a> FromPyObject<'a, 'py>>(
-            d: &Bound<'py, PyDict>,
-            key: &str,
-            default: T,
-        ) -> PyResult<T> {
-            match d.get_item(key)? {
-                Some(v) => v.extract::<T>().map_err(Into::into),
-                None => Ok(default),
-            }
-        }
-        let argv: Vec<String> = d
-            .get_item("argv")?
-            .ok_or_else(|| pyo3::exceptions::PyKeyError::new_err("argv"))?
-            .extract()?;
-        Ok(crate::spawn::Config {
-            rootfs: get(d, "rootfs", PathBuf::from("/"))?,
-            lowerdirs: get(d, "lowerdirs", Vec::new())?,
-            upperdir: get(d, "upperdir", PathBuf::new())?,
-            workdir: get(d, "workdir", PathBuf::new())?,
-            hostname: get(d, "hostname", String::new())?,
-            argv,
-            env: get(d, "env", Vec::new())?,
-            cwd: get(d, "cwd", "/".to_string())?,
-            uid: get(d, "uid", 0)?,
-            gid: get(d, "gid", 0)?,
-            groups: get(d, "groups", Vec::new())?,
-            new_net: get(d, "new_net", true)?,
-            files: get(d, "files", Vec::new())?,
-            caps: get(d, "caps", crate::spawn::DOCKER_CAPS)?,
-            cgroup_procs: get(d, "cgroup_procs", Vec::new())?,
-            stdio: crate::spawn::INHERIT,
-            tty: false,
-            tty_socket: -1,
-            binds: get(d, "binds", Vec::new())?,
-            tmpfs: get(d, "tmpfs", Vec::new())?,
-            readonly_root: get(d, "readonly_root", false)?,
-            privileged: get(d, "privileged", false)?,
-            seccomp: match d.get_item("seccomp")? {
-                Some(v) if !v.is_none() => Some(seccomp_from(v.cast::<PyDict>()?)?),
-                _ => None,
-            },
-            no_new_privileges: get(d, "no_new_privileges", false)?,
-            detached: false,
-            netns: get(d, "netns", None)?,
-            helper: get(d, "helper", PathBuf::new())?,
-        })
-    }
-
-    /// {"default": SECCOMP_RET value, "rules": [(names, action, [(index, op, value, value_two)])],
-    ///  "arches": [ABI names the filter covers besides the host's]}
-    fn seccomp_from(d: &Bound<'_, PyDict>) -> PyResult<crate::seccomp::Profile> {
-        type RawRule = (Vec<String>, u32, Vec<(u32, String, u64, u64)>);
-        let default_action: u32 = d
-            .get_item("default")?
-            .ok_or_else(|| pyo3::exceptions::PyKeyError::new_err("default"))?
-            .extract()?;
-        let raw: Vec<RawRule> = match d.get_item("rules")? {
-            Some(v) => v.extract()?,
-            None => Vec::new(),
-        };
-        let mut rules = Vec::with_capacity(raw.len());
-        for (names, action, args) in raw {
-            let args = args
-                .into_iter()
-                .map(|(index, op, value, value_two)| {
-                    Ok(crate::seccomp::ArgCmp {
-                        index,
-                        op: crate::seccomp::Op::parse(&op)?,
-                        value,
-                        value_two,
-                    })
-                })
-                .collect::<crate::error::Result<Vec<_>>>()?;
-            rules.push(crate::seccomp::Rule {
-                names,
-                action,
-                args,
-            });
-        }
-        let arches: Vec<String> = match d.get_item("arches")? {
-            Some(v) => v.extract()?,
-            None => Vec::new(),
-        };
-        Ok(crate::seccomp::Profile {
-            default_action,
-            rules,
-            arches,
-        })
-    }
-
     /// The BPF program (struct sock_filter array) a flattened profile compiles
     /// to, for this machine or a host family ("x86_64", "aarch64").
+    /// `profile`: the JSON of `seccomp.compile_rules`'s result.
     #[pyfunction]
     #[pyo3(signature = (profile, host=None))]
     fn seccomp_program<'py>(
         py: Python<'py>,
-        profile: &Bound<'py, PyDict>,
+        profile: &str,
         host: Option<&str>,
     ) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
-        let p = seccomp_from(profile)?;
+        let p: crate::seccomp::Profile = serde_json::from_str(profile)
+            .map_err(|e| crate::error::Error::Invalid(format!("invalid seccomp profile: {e}")))?;
         let prog = match host {
             None => crate::seccomp::compile(&p)?,
             Some(h) => {
@@ -428,34 +337,35 @@ mod _native {
     fn spawned(r: crate::error::Result<Result<i32, crate::spawn::SpawnFailure>>) -> PyResult<i32> {
         match r? {
             Ok(pid) => Ok(pid),
-            Err(f) => {
-                let msg = if f.message.is_empty() {
-                    std::io::Error::from_raw_os_error(f.errno).to_string()
-                } else {
-                    f.message
-                };
-                Err(crate::pyerr::SpawnError::new_err((
-                    f.stage.name(),
-                    f.errno,
-                    msg,
-                )))
-            }
+            Err(f) => Err(crate::pyerr::SpawnError::new_err((
+                f.stage.name(),
+                f.errno,
+                f.text(),
+            ))),
         }
     }
 
-    /// Starts a container process (see spawn.rs) described by `process`;
-    /// returns its pid once it has exec'd. With `tty_socket`, it gets a pty
-    /// from its own devpts and sends the master side there.
-    /// `stdio`: three descriptors for its 0, 1 and 2 (None: /dev/null).
+    /// Parses a process configuration (`ProcessConfig.to_json()`) as
+    /// `spawn` would, and returns it re-serialised: what the helper gets.
+    #[pyfunction]
+    fn process_config(process: &str) -> PyResult<String> {
+        Ok(crate::spawn::Config::from_json(process)?.to_json())
+    }
+
+    /// Starts a container process (see spawn.rs) described by `process`
+    /// (`ProcessConfig.to_json()`); returns its pid once it has exec'd.
+    /// With `tty_socket`, it gets a pty from its own devpts and sends the
+    /// master side there. `stdio`: three descriptors for its 0, 1 and 2
+    /// (None: /dev/null).
     #[pyfunction]
     #[pyo3(signature = (process, tty_socket=-1, stdio=None))]
     fn spawn(
         py: Python<'_>,
-        process: &Bound<'_, PyDict>,
+        process: &str,
         tty_socket: i32,
         stdio: Option<[i32; 3]>,
     ) -> PyResult<i32> {
-        let mut config = config_from(process)?;
+        let mut config = crate::spawn::Config::from_json(process)?;
         config.tty_socket = tty_socket;
         if let Some(fds) = stdio {
             config.stdio = fds;
@@ -463,55 +373,32 @@ mod _native {
         spawned(py.detach(|| crate::spawn::spawn(&config)))
     }
 
-    /// Becomes the monitor of a detached container (see monitor.rs): starts
-    /// `process`, reports its pid (or "error ERRNO STAGE") on `ready`, logs its
-    /// output to `log`, and writes `exit_file` when it ends. Blocks until then.
+    /// Becomes the monitor of a detached container (see monitor.rs) from
+    /// `args` (`MonitorConfig.to_json()`): starts the process, reports on
+    /// `ready`, logs its output and records its exit. Blocks until then.
     #[pyfunction]
-    #[pyo3(signature = (process, log, exit_file, ready, cgroup_dirs, tty=false, proxies=Vec::new()))]
-    #[allow(clippy::too_many_arguments)]
-    fn monitor(
-        py: Python<'_>,
-        process: &Bound<'_, PyDict>,
-        log: PathBuf,
-        exit_file: PathBuf,
-        ready: i32,
-        cgroup_dirs: Vec<PathBuf>,
-        tty: bool,
-        proxies: Vec<(i32, String, u16)>,
-    ) -> PyResult<()> {
-        let config = config_from(process)?;
-        let proxies = proxies
-            .into_iter()
-            .map(|(fd, ip, port)| {
-                let addr: std::net::Ipv4Addr = ip.parse().map_err(|_| {
-                    pyo3::exceptions::PyValueError::new_err(format!("bad address {ip}"))
-                })?;
-                Ok((fd, std::net::SocketAddrV4::new(addr, port)))
-            })
-            .collect::<PyResult<Vec<_>>>()?;
-        Ok(py.detach(|| {
-            crate::monitor::run(config, &log, &exit_file, ready, &cgroup_dirs, tty, &proxies)
-        })?)
+    fn monitor(py: Python<'_>, args: &str, ready: i32) -> PyResult<()> {
+        let config = crate::monitor::MonitorConfig::from_json(args)?;
+        Ok(py.detach(|| crate::monitor::run(&config, ready))?)
     }
 
-    /// Runs `process` inside the running container whose init is `pid`
-    /// (`ketch exec`); returns the pid to wait for. Raises SpawnError like `spawn`.
-    /// With `tty_socket`, the process gets a pty from the container's devpts
-    /// (as `spawn`); with `detach`, it does not die with the caller and its
-    /// stdio is `stdio` (three descriptors, e.g. /dev/null).
+    /// Runs `process` (`ProcessConfig.to_json()`, without a `container`
+    /// part) inside the running container whose init is `pid` (`ketch
+    /// exec`); returns the pid to wait for. Raises SpawnError like `spawn`.
+    /// With `tty_socket`, the process gets a pty from the container's
+    /// devpts (as `spawn`); its stdio is `stdio` (three descriptors, None:
+    /// /dev/null).
     #[pyfunction]
-    #[pyo3(signature = (pid, process, tty_socket=-1, detach=false, stdio=None))]
+    #[pyo3(signature = (pid, process, tty_socket=-1, stdio=None))]
     fn exec_in(
         py: Python<'_>,
         pid: i32,
-        process: &Bound<'_, PyDict>,
+        process: &str,
         tty_socket: i32,
-        detach: bool,
         stdio: Option<[i32; 3]>,
     ) -> PyResult<i32> {
-        let mut config = config_from(process)?;
+        let mut config = crate::spawn::Config::from_json(process)?;
         config.tty_socket = tty_socket;
-        config.detached = detach;
         if let Some(fds) = stdio {
             config.stdio = fds;
         }

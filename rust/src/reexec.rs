@@ -89,7 +89,7 @@ pub struct Reexec {
 /// `mode`: "spawn" (a new container) or "exec" (into the container whose init is `exec_pid`).
 pub fn prepare(config: &Config, mode: &str, err_fd: RawFd, exec_pid: i32) -> Result<Reexec> {
     let helper = sealed_copy(&config.helper)?;
-    let text = crate::monitor_config::config_to_json(config).to_string();
+    let text = config.to_json();
     let cfg = memfd(c"ketch-config", MFD_CLOEXEC)?;
     let mut f = std::fs::File::from(cfg);
     f.write_all(text.as_bytes())
@@ -119,6 +119,7 @@ pub fn prepare(config: &Config, mode: &str, err_fd: RawFd, exec_pid: i32) -> Res
     let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
     argv_ptrs.push(std::ptr::null());
     let keep = numbers[..6].iter().copied().filter(|fd| *fd >= 0).collect();
+    // (The JSON holds no descriptors: they travel as the numbers above.)
     Ok(Reexec {
         helper,
         _config: cfg,
@@ -254,10 +255,7 @@ pub fn helper_main(args: &[String]) -> ! {
         );
     }
     drop(f);
-    let config = serde_json::from_str::<serde_json::Value>(&text)
-        .map_err(|e| Error::Invalid(format!("process configuration: {e}")))
-        .and_then(|v| crate::monitor_config::config_from_json(&v).map_err(Error::Invalid));
-    let mut config = config.unwrap_or_else(|e| fail(Stage::Prepare, &e));
+    let mut config = Config::from_json(&text).unwrap_or_else(|e| fail(Stage::Prepare, &e));
     // -1: the container's own /dev/null (never the caller's own files).
     config.stdio = [moved[3], moved[4], moved[5]];
     config.tty_socket = tty_socket;

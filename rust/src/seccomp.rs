@@ -33,7 +33,8 @@ pub const RET_LOG: u32 = 0x7ffc_0000;
 pub const RET_ALLOW: u32 = 0x7fff_0000;
 const ENOSYS: u32 = 38;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "&'static str")]
 pub enum Op {
     Eq,
     Ne,
@@ -45,6 +46,7 @@ pub enum Op {
 }
 
 impl Op {
+    /// "EQ", "SCMP_CMP_EQ", "eq": as docker's profiles spell it.
     pub fn parse(s: &str) -> Result<Op> {
         Ok(
             match s
@@ -69,8 +71,31 @@ impl Op {
     }
 }
 
+impl TryFrom<String> for Op {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Op> {
+        Op::parse(&s)
+    }
+}
+
+impl From<Op> for &'static str {
+    fn from(op: Op) -> &'static str {
+        match op {
+            Op::Eq => "EQ",
+            Op::Ne => "NE",
+            Op::Lt => "LT",
+            Op::Le => "LE",
+            Op::Gt => "GT",
+            Op::Ge => "GE",
+            Op::MaskedEq => "MASKED_EQ",
+        }
+    }
+}
+
 /// One argument comparison: args[index] OP value (MASKED_EQ: args & value == value_two).
-#[derive(Debug, Clone, Copy)]
+/// In JSON: [index, "OP", value, value_two].
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+#[serde(from = "(u32, Op, u64, u64)", into = "(u32, Op, u64, u64)")]
 pub struct ArgCmp {
     pub index: u32,
     pub op: Op,
@@ -78,7 +103,26 @@ pub struct ArgCmp {
     pub value_two: u64,
 }
 
-#[derive(Debug, Clone)]
+impl From<(u32, Op, u64, u64)> for ArgCmp {
+    fn from((index, op, value, value_two): (u32, Op, u64, u64)) -> ArgCmp {
+        ArgCmp {
+            index,
+            op,
+            value,
+            value_two,
+        }
+    }
+}
+
+impl From<ArgCmp> for (u32, Op, u64, u64) {
+    fn from(a: ArgCmp) -> Self {
+        (a.index, a.op, a.value, a.value_two)
+    }
+}
+
+/// In JSON: [[names], action, [args]].
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(from = "RawRule", into = "RawRule")]
 pub struct Rule {
     pub names: Vec<String>,
     /// A SECCOMP_RET_* value (with the errno in its low 16 bits for ERRNO).
@@ -86,8 +130,30 @@ pub struct Rule {
     pub args: Vec<ArgCmp>,
 }
 
-#[derive(Debug, Clone)]
+type RawRule = (Vec<String>, u32, Vec<ArgCmp>);
+
+impl From<RawRule> for Rule {
+    fn from((names, action, args): RawRule) -> Rule {
+        Rule {
+            names,
+            action,
+            args,
+        }
+    }
+}
+
+impl From<Rule> for RawRule {
+    fn from(r: Rule) -> Self {
+        (r.names, r.action, r.args)
+    }
+}
+
+/// A flattened profile (python/ketch/runtime/seccomp.py `compile_rules`):
+/// {"default": RET, "rules": [...], "arches": [...]}.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Profile {
+    #[serde(rename = "default")]
     pub default_action: u32,
     pub rules: Vec<Rule>,
     /// The ABIs the filter covers besides the host's own ("x86", "x32",

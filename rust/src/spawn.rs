@@ -11,9 +11,9 @@
 use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::path::PathBuf;
 
 use crate::error::{Error, Result};
+pub use crate::process::config::{Config, NewContainer, INHERIT};
 
 /// Docker's default capabilities: CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL,
 /// SETGID, SETUID, SETPCAP, NET_BIND_SERVICE, NET_RAW, SYS_CHROOT, MKNOD,
@@ -56,64 +56,6 @@ const READ_ONLY: &[&CStr] = &[
     c"/proc/sysrq-trigger",
 ];
 
-/// What a container process is started with (owned, plain values).
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// An empty directory the root is mounted on (in the child's mount namespace only).
-    pub rootfs: PathBuf,
-    /// Image layers, top first.
-    pub lowerdirs: Vec<PathBuf>,
-    pub upperdir: PathBuf,
-    pub workdir: PathBuf,
-    pub hostname: String,
-    pub argv: Vec<String>,
-    pub env: Vec<String>,
-    pub cwd: String,
-    pub uid: u32,
-    pub gid: u32,
-    pub groups: Vec<u32>,
-    /// A network namespace of its own (with `lo` up); false shares the host's.
-    pub new_net: bool,
-    /// Host files bind-mounted at paths inside the container (hosts, hostname, resolv.conf).
-    pub files: Vec<(PathBuf, String)>,
-    /// Capabilities kept (bounding, permitted, effective); others are dropped.
-    pub caps: u64,
-    /// `cgroup.procs` files the process joins before anything else; its cgroup
-    /// namespace is made after, so that its own cgroup is its root.
-    pub cgroup_procs: Vec<PathBuf>,
-    /// Descriptors to become the process's 0, 1 and 2 (-1: the container's
-    /// own /dev/null; the container never gets the caller's descriptors).
-    pub stdio: [RawFd; 3],
-    /// stdin is a pty's slave side: it becomes the controlling terminal of a new session.
-    pub tty: bool,
-    /// A unix socket (SOCK_SEQPACKET): the child opens a pty from the
-    /// container's own devpts, sends its master side here (SCM_RIGHTS) and
-    /// makes the slave its stdio and controlling terminal. -1: none.
-    pub tty_socket: RawFd,
-    /// Host paths bind-mounted into the container: (source, target, read-only).
-    pub binds: Vec<(PathBuf, String, bool)>,
-    /// Paths inside the container that get a fresh tmpfs.
-    pub tmpfs: Vec<String>,
-    /// The root filesystem mounted read-only (--read-only).
-    pub readonly_root: bool,
-    /// --privileged: /sys writable, no masked or read-only paths (capabilities
-    /// are the caller's `caps`, all of them for --privileged).
-    pub privileged: bool,
-    /// A seccomp filter installed right before the exec (None: unconfined).
-    pub seccomp: Option<crate::seccomp::Profile>,
-    /// --security-opt no-new-privileges: setuid binaries and file
-    /// capabilities give nothing more after the exec.
-    pub no_new_privileges: bool,
-    /// `exec -d`: the process does not die with the caller (no PDEATHSIG).
-    pub detached: bool,
-    /// A network namespace made beforehand (a bridge network's, its veth in
-    /// place) that the process joins instead of a new empty one.
-    pub netns: Option<PathBuf>,
-    /// The static helper program (`ketch-monitor`) whose sealed memfd copy
-    /// becomes the container's process (reexec.rs).
-    pub helper: PathBuf,
-}
-
 /// A bind mount, prepared: the source as a detached mount tree (open_tree in
 /// the caller's namespace), the target's parents to create, and the target.
 struct PreparedBind {
@@ -148,9 +90,6 @@ fn path_steps(path: &str) -> Result<(Vec<CString>, CString)> {
     acc.push_str(parts[parts.len() - 1]);
     Ok((steps, cstring(&acc)?))
 }
-
-/// `Config::stdio` for the container's /dev/null on 0, 1 and 2.
-pub const INHERIT: [RawFd; 3] = [-1, -1, -1];
 
 /// Where a child failed (reported with errno over the pipe).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,6 +159,17 @@ pub struct SpawnFailure {
     pub message: String,
 }
 
+impl SpawnFailure {
+    /// The helper's message, or the errno's text.
+    pub fn text(&self) -> String {
+        if self.message.is_empty() {
+            io::Error::from_raw_os_error(self.errno).to_string()
+        } else {
+            self.message.clone()
+        }
+    }
+}
+
 /// Everything the child touches, prepared before the clone. `argv` and `env`
 /// own the strings that `argv_ptrs` and `env_ptrs` point into.
 #[allow(dead_code)]
@@ -250,7 +200,6 @@ struct Prepared {
     err_fd: RawFd,
     cgroup_fds: Vec<OwnedFd>,
     stdio: [RawFd; 3],
-    tty: bool,
     tty_socket: RawFd,
     binds: Vec<PreparedBind>,
     tmpfs: Vec<(Vec<CString>, CString)>,
@@ -299,7 +248,10 @@ impl Prepared {
         if c.argv.is_empty() {
             return Err(Error::Invalid("no command given".into()));
         }
-        let lower: Vec<String> = c
+        // A process exec'd into a running container has no root to make.
+        let none = NewContainer::default();
+        let k = c.container.as_ref().unwrap_or(&none);
+        let lower: Vec<String> = k
             .lowerdirs
             .iter()
             .map(|p| p.display().to_string())
@@ -307,8 +259,8 @@ impl Prepared {
         let opts = format!(
             "lowerdir={},upperdir={},workdir={},redirect_dir=off,metacopy=off,index=off",
             lower.join(":"),
-            c.upperdir.display(),
-            c.workdir.display()
+            k.upperdir.display(),
+            k.workdir.display()
         );
         let argv: Vec<CString> = c.argv.iter().map(|a| cstring(a)).collect::<Result<_>>()?;
         let env: Vec<CString> = c.env.iter().map(|a| cstring(a)).collect::<Result<_>>()?;
@@ -340,21 +292,21 @@ impl Prepared {
             acc.push_str(part);
         }
         Ok(Prepared {
-            rootfs: path_cstring(&c.rootfs)?,
+            rootfs: path_cstring(&k.rootfs)?,
             overlay_opts: cstring(&opts)?,
-            lowers: c
+            lowers: k
                 .lowerdirs
                 .iter()
                 .map(|l| path_cstring(l))
                 .collect::<Result<_>>()?,
-            upper: path_cstring(&c.upperdir)?,
-            work: path_cstring(&c.workdir)?,
-            files: c
+            upper: path_cstring(&k.upperdir)?,
+            work: path_cstring(&k.workdir)?,
+            files: k
                 .files
                 .iter()
                 .map(|(src, dst)| Ok((path_cstring(src)?, cstring(dst.trim_start_matches('/'))?)))
                 .collect::<Result<_>>()?,
-            hostname: cstring(&c.hostname)?,
+            hostname: cstring(&k.hostname)?,
             argv,
             argv_ptrs,
             env,
@@ -365,14 +317,13 @@ impl Prepared {
             uid: c.uid,
             gid: c.gid,
             groups: c.groups.clone(),
-            new_net: c.new_net,
+            new_net: k.new_net,
             caps: c.caps,
             last_cap: last_cap(),
             err_fd,
             stdio: c.stdio,
-            tty: c.tty,
             tty_socket: c.tty_socket,
-            binds: c
+            binds: k
                 .binds
                 .iter()
                 .map(|(src, dst, ro)| {
@@ -403,20 +354,20 @@ impl Prepared {
                     })
                 })
                 .collect::<Result<_>>()?,
-            tmpfs: c
+            tmpfs: k
                 .tmpfs
                 .iter()
                 .map(|t| path_steps(t))
                 .collect::<Result<_>>()?,
-            readonly_root: c.readonly_root,
-            privileged: c.privileged,
+            readonly_root: k.readonly_root,
+            privileged: k.privileged,
             seccomp: match &c.seccomp {
                 Some(profile) => crate::seccomp::compile(profile)?,
                 None => Vec::new(),
             },
             no_new_privileges: c.no_new_privileges,
             detached: c.detached,
-            netns_fd: match &c.netns {
+            netns_fd: match &k.netns {
                 Some(path) => {
                     Some(OwnedFd::from(std::fs::File::open(path).map_err(|e| {
                         Error::io(format!("open {}", path.display()), e)
@@ -743,7 +694,7 @@ unsafe fn child(p: &Prepared) -> ! {
         );
         become_process(p, [slave, slave, slave], true)
     }
-    become_process(p, p.stdio, p.tty)
+    become_process(p, p.stdio, false)
 }
 
 const FSOPEN_CLOEXEC: libc::c_uint = 1;
@@ -1346,6 +1297,11 @@ const STACK_SIZE: usize = 1 << 20;
 /// the clone re-executes the sealed helper at once (reexec.rs), which sets
 /// the container up from `config` and execs its command.
 pub fn spawn(config: &Config) -> Result<std::result::Result<i32, SpawnFailure>> {
+    let Some(k) = &config.container else {
+        return Err(Error::Invalid(
+            "invalid process configuration: a new container needs its `container` part".into(),
+        ));
+    };
     let (rd, wr) = error_pipe()?;
     let reexec = crate::reexec::prepare(config, "spawn", wr.as_raw_fd(), 0)?;
     let mut flags = libc::CLONE_NEWNS
@@ -1353,7 +1309,7 @@ pub fn spawn(config: &Config) -> Result<std::result::Result<i32, SpawnFailure>> 
         | libc::CLONE_NEWUTS
         | libc::CLONE_NEWIPC
         | libc::SIGCHLD;
-    if config.new_net && config.netns.is_none() {
+    if k.new_net && k.netns.is_none() {
         flags |= libc::CLONE_NEWNET;
     }
     let pid = match clone3(flags as u64) {
@@ -1511,6 +1467,11 @@ fn read_report(rd: &OwnedFd, pid: i32) -> std::result::Result<i32, SpawnFailure>
 /// capabilities, user and environment rules as `spawn`). Returns the pid of
 /// the intermediate child, which exits with the process's exit code.
 pub fn exec_in(pid: i32, config: &Config) -> Result<std::result::Result<i32, SpawnFailure>> {
+    if config.container.is_some() {
+        return Err(Error::Invalid(
+            "invalid process configuration: a process exec'd into a running container has no `container` part".into(),
+        ));
+    }
     let (rd, wr) = error_pipe()?;
     let reexec = crate::reexec::prepare(config, "exec", wr.as_raw_fd(), pid)?;
     let child = unsafe { libc::fork() };
@@ -1559,7 +1520,7 @@ unsafe fn exec_child(p: &Prepared, ns: &[OwnedFd]) -> ! {
                 0,
             );
         }
-        exec_command(p, tty || p.tty);
+        exec_command(p, tty);
     }
     // The middle process only relays signals and the exit status; it must
     // not report success on the pipe, nor hold the process's stdio open.
