@@ -373,15 +373,6 @@ mod _native {
         spawned(py.detach(|| crate::spawn::spawn(&config)))
     }
 
-    /// Becomes the monitor of a detached container (see monitor.rs) from
-    /// `args` (`MonitorConfig.to_json()`): starts the process, reports on
-    /// `ready`, logs its output and records its exit. Blocks until then.
-    #[pyfunction]
-    fn monitor(py: Python<'_>, args: &str, ready: i32) -> PyResult<()> {
-        let config = crate::monitor::MonitorConfig::from_json(args)?;
-        Ok(py.detach(|| crate::monitor::run(&config, ready))?)
-    }
-
     /// Runs `process` (`ProcessConfig.to_json()`, without a `container`
     /// part) inside the running container whose init is `pid` (`ketch
     /// exec`); returns the pid to wait for. Raises SpawnError like `spawn`.

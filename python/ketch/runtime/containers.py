@@ -635,26 +635,9 @@ def _socketpair() -> tuple[Any, Any]:
     return socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 
 
-_MONITOR = (
-    "import sys\n"
-    "sys.path.insert(0, sys.argv[1])\n"
-    "from ketch import _native\n"
-    "with open(sys.argv[2]) as f:\n"
-    "    text = f.read()\n"
-    "_native.monitor(text, int(sys.argv[3]))\n"
-    # the published ports it held: free as soon as the container is gone
-    "import json, os\n"
-    "os.closerange(3, 1 << 16)\n"
-    # a bridged container's address, ports and rules go as it ends
-    "after = json.loads(text)['after']\n"
-    "if after:\n"
-    "    os.execv(after[0], after)\n"
-)
-
-
 def after_monitor(network: list[str] | None, autoremove: list[str] | None) -> None:
     """What is left once a detached container has ended, run by its monitor
-    (the ketch-monitor program execs the interpreter for it): the bridge's
+    (the ketch-monitor program execs runtime/after_monitor.py for it): the bridge's
     address, ports and rules; the container itself for --rm. Each is
     [store root, container id]."""
     if network:
@@ -665,20 +648,10 @@ def after_monitor(network: list[str] | None, autoremove: list[str] | None) -> No
         remove(Store(autoremove[0]), autoremove[1], force=True, volumes_too=True)
 
 
-def _monitor_program() -> str | None:
-    """`ketch-monitor` beside the extension (scripts/setup.sh builds it): a
-    Rust program of ~1 MB per idle container; without it (or with
-    KETCH_PYTHON_MONITOR set) a bare interpreter hosts the same Rust loop."""
-    program = Path(_native.__file__).with_name("ketch-monitor")
-    if os.environ.get("KETCH_PYTHON_MONITOR") or not os.access(program, os.X_OK):
-        return None
-    return str(program)
-
-
 def start_detached(store: Store, c: Container, autoremove: bool = False) -> int:
-    """Starts the container under a monitor process of its own (the Rust loop
-    in monitor.rs: the ketch-monitor program) and returns the container's pid. A container
-    created with -t gets a pty, logged as its stdout; with `autoremove`
+    """Starts the container under a monitor process of its own (the
+    ketch-monitor program, rust/src/monitor.rs) and returns the container's
+    pid. A container created with -t gets a pty, logged as its stdout; with `autoremove`
     (--rm) the monitor removes the container once it has exited."""
     import subprocess
     import sys
@@ -696,9 +669,10 @@ def start_detached(store: Store, c: Container, autoremove: bool = False) -> int:
     proxies = att.proxies if att is not None else []
     from ..models.container import MonitorConfig
 
-    # What is left for Python once the container has ended (the monitor
-    # execs it): the bridge's address, ports and rules; --rm's removal.
-    after = [str(store.root), c.id] + (["--network"] if att is not None else []) + (["--rm"] if autoremove else [])
+    # What is left for Python once the container has ended, exec'd by the
+    # monitor: the bridge's address, ports and rules; --rm's removal.
+    flags = (["--network"] if att is not None else []) + (["--rm"] if autoremove else [])
+    script = str(Path(__file__).with_name("after_monitor.py"))
     args = MonitorConfig(
         process=_process(store, c, procs, att.netns if att is not None else None),
         log=str(log_path(store, c)),
@@ -706,17 +680,10 @@ def start_detached(store: Store, c: Container, autoremove: bool = False) -> int:
         cgroup_dirs=[str(Path(x).parent) for x in procs],
         tty=bool(p.get("tty")),
         proxies=[(sock.fileno(), att.ip, port) for sock, port in proxies] if att is not None else [],
-        after=[sys.executable, "-S", "-E", str(Path(__file__).with_name("after_monitor.py")), *after]
-        if len(after) > 2
-        else None,
+        after=[sys.executable, "-S", "-E", script, str(store.root), c.id, *flags] if flags else None,
     )
     (d / "monitor.json").write_text(args.to_json())
-    program = _monitor_program()
-    if program is not None:
-        argv = [program, str(d / "monitor.json")]
-    else:
-        site = str(Path(_native.__file__).resolve().parent.parent)
-        argv = [sys.executable, "-S", "-E", "-c", _MONITOR, site, str(d / "monitor.json")]
+    argv = [args.process.helper, str(d / "monitor.json")]  # ketch-monitor: the helper is the monitor too
     r, w = os.pipe()
     try:
         subprocess.Popen(
