@@ -20,8 +20,8 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     // The same program, re-executed from a sealed memfd, is the process that
     // crosses into a container (reexec.rs).
-    if args.first().map(String::as_str) == Some(ketch_native::reexec::HELPER_ARGV0) {
-        ketch_native::reexec::helper_main(&args)
+    if args.first().map(String::as_str) == Some(ketch_native::process::reexec::HELPER_ARGV0) {
+        ketch_native::process::reexec::helper_main(&args)
     }
     if args.len() != 3 {
         fail("usage: ketch-monitor MONITOR.JSON READY_FD");

@@ -1,6 +1,7 @@
 //! ketch's data plane. This file is only the Python module's registration;
 //! the work is in the modules, which are plain Rust (`cargo test` needs no
-//! Python: the bindings are behind the `python` feature that maturin enables).
+//! Python: the bindings, each beside its module, are behind the `python`
+//! feature that maturin enables).
 
 pub mod cp;
 pub mod digest;
@@ -9,11 +10,11 @@ pub mod layer;
 pub mod monitor;
 pub mod net;
 pub mod process;
-pub mod reexec;
 pub mod root;
-pub mod seccomp;
-pub mod spawn;
-mod syscalls_linux;
+pub mod rootfs;
+pub mod security;
+pub mod sys;
+pub mod tty;
 
 #[cfg(feature = "python")]
 #[pyo3::pymodule]
@@ -23,7 +24,16 @@ mod _native {
     use pyo3::prelude::*;
     use pyo3::types::PyDict;
 
-    use crate::{digest, layer};
+    use crate::layer;
+
+    #[pymodule_export]
+    use crate::cp::bindings::{cp_in, cp_out, cp_stat};
+    #[pymodule_export]
+    use crate::digest::bindings::{digest_entries, sha256_bytes, sha256_file, Sha256};
+    #[pymodule_export]
+    use crate::process::bindings::{exec_in, process_config, spawn, wait};
+    #[pymodule_export]
+    use crate::security::bindings::{docker_caps, seccomp_program};
 
     // In-root copies and extraction (layer/bindings.rs).
     #[pymodule_export]
@@ -32,58 +42,9 @@ mod _native {
         kind_in_root, mkdirs_in_root, overlay_root, write_in_root,
     };
 
-    /// sha256 of a file: ("sha256:<hex>", size).
-    #[pyfunction]
-    fn sha256_file(py: Python<'_>, path: PathBuf) -> PyResult<(String, u64)> {
-        Ok(py.detach(|| digest::sha256_file(&path))?)
-    }
-
-    /// sha256 of bytes: "sha256:<hex>".
-    #[pyfunction]
-    fn sha256_bytes(py: Python<'_>, data: Vec<u8>) -> String {
-        py.detach(|| digest::sha256_bytes(&data))
-    }
-
-    /// An incremental sha256.
-    #[pyclass(module = "ketch._native")]
-    struct Sha256 {
-        inner: Option<sha2::Sha256>,
-    }
-
-    #[pymethods]
-    impl Sha256 {
-        #[new]
-        fn new() -> Self {
-            use sha2::Digest;
-            Sha256 {
-                inner: Some(sha2::Sha256::new()),
-            }
-        }
-
-        fn update(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<()> {
-            use sha2::Digest;
-            let h = self
-                .inner
-                .as_mut()
-                .ok_or_else(|| pyo3::exceptions::PyValueError::new_err("digest already taken"))?;
-            if data.len() >= 64 * 1024 {
-                // `data` borrows an immutable bytes object, which stays alive meanwhile.
-                py.detach(|| h.update(data));
-            } else {
-                h.update(data);
-            }
-            Ok(())
-        }
-
-        /// "sha256:<hex>"; the hasher cannot be used afterwards.
-        fn digest(&mut self) -> PyResult<String> {
-            let h = self
-                .inner
-                .take()
-                .ok_or_else(|| pyo3::exceptions::PyValueError::new_err("digest already taken"))?;
-            Ok(digest::format_digest(h))
-        }
-    }
+    // The layer, network and syncfs wrappers below belong beside their
+    // modules (layer/bindings.rs, net/), which other work owns right now:
+    // they move there with it.
 
     /// Unpacks a (gzip|zstd|plain) layer file into `dest` (which must not
     /// exist), checking digests. Returns digest, compressed_size, diff_id,
@@ -112,17 +73,6 @@ mod _native {
     #[pyfunction]
     fn decompress_layer(py: Python<'_>, src: PathBuf, dst: PathBuf) -> PyResult<(String, u64)> {
         Ok(py.detach(|| layer::unpack::decompress_file(&src, &dst))?)
-    }
-
-    /// The build cache's digest of files (see digest.rs): `entries` are
-    /// (name, path) in order, `cache` path -> (stat line, digest).
-    #[pyfunction]
-    fn digest_entries(
-        py: Python<'_>,
-        entries: Vec<(String, PathBuf)>,
-        cache: std::collections::HashMap<String, (String, String)>,
-    ) -> PyResult<(String, Vec<crate::digest::Hashed>)> {
-        Ok(py.detach(|| crate::digest::digest_entries(&entries, &cache))?)
     }
 
     /// Gzips a plain layer tar into `dst` (a new file): (digest, size).
@@ -211,61 +161,6 @@ mod _native {
         Ok((w.diff_id, w.digest, w.size))
     }
 
-    fn cp_target(t: &Bound<'_, PyDict>) -> PyResult<crate::cp::Target> {
-        if let Some(pid) = t.get_item("pid")? {
-            return Ok(crate::cp::Target::Running(pid.extract()?));
-        }
-        let get = |k: &str| -> PyResult<Bound<'_, pyo3::PyAny>> {
-            t.get_item(k)?
-                .ok_or_else(|| pyo3::exceptions::PyKeyError::new_err(k.to_string()))
-        };
-        Ok(crate::cp::Target::Stopped {
-            lowerdirs: get("lowerdirs")?.extract()?,
-            upper: get("upper")?.extract()?,
-            work: get("work")?.extract()?,
-            rootfs: get("rootfs")?.extract()?,
-        })
-    }
-
-    /// What `path` is inside a container ("dir", "file", "symlink", "other") or None.
-    #[pyfunction]
-    #[pyo3(signature = (target, path, follow=false))]
-    fn cp_stat(
-        py: Python<'_>,
-        target: &Bound<'_, PyDict>,
-        path: String,
-        follow: bool,
-    ) -> PyResult<Option<&'static str>> {
-        let t = cp_target(target)?;
-        Ok(py.detach(|| crate::cp::stat_in(&t, &path, follow))?)
-    }
-
-    /// `ketch cp` container -> host: `src` as `name` into the host directory `dest_dir`.
-    #[pyfunction]
-    fn cp_out(
-        py: Python<'_>,
-        target: &Bound<'_, PyDict>,
-        src: String,
-        name: String,
-        dest_dir: PathBuf,
-    ) -> PyResult<()> {
-        let t = cp_target(target)?;
-        Ok(py.detach(|| crate::cp::copy_out(&t, &src, &name, &dest_dir))?)
-    }
-
-    /// `ketch cp` host -> container: `src` as `name` into `dest_dir` inside the container.
-    #[pyfunction]
-    fn cp_in(
-        py: Python<'_>,
-        target: &Bound<'_, PyDict>,
-        src: PathBuf,
-        name: String,
-        dest_dir: String,
-    ) -> PyResult<()> {
-        let t = cp_target(target)?;
-        Ok(py.detach(|| crate::cp::copy_in(&t, &src, &name, &dest_dir))?)
-    }
-
     /// Like `unpack_layer`, reading the layer from the file descriptor `fd`
     /// (a pipe being filled by a download), which it takes over and closes.
     #[pyfunction]
@@ -307,140 +202,9 @@ mod _native {
         Ok(d)
     }
 
-    /// The BPF program (struct sock_filter array) a flattened profile compiles
-    /// to, for this machine or a host family ("x86_64", "aarch64").
-    /// `profile`: the JSON of `seccomp.compile_rules`'s result.
-    #[pyfunction]
-    #[pyo3(signature = (profile, host=None))]
-    fn seccomp_program<'py>(
-        py: Python<'py>,
-        profile: &str,
-        host: Option<&str>,
-    ) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
-        let p: crate::seccomp::Profile = serde_json::from_str(profile)
-            .map_err(|e| crate::error::Error::Invalid(format!("invalid seccomp profile: {e}")))?;
-        let prog = match host {
-            None => crate::seccomp::compile(&p)?,
-            Some(h) => {
-                let h = crate::seccomp::Host::parse(h)
-                    .ok_or_else(|| crate::error::Error::Invalid(format!("unknown host {h:?}")))?;
-                crate::seccomp::compile_for(&p, h)?
-            }
-        };
-        Ok(pyo3::types::PyBytes::new(
-            py,
-            &crate::seccomp::Insn::bytes(&prog),
-        ))
-    }
-
-    /// A child that failed before its exec, as SpawnError((stage, errno, message)).
-    fn spawned(r: crate::error::Result<Result<i32, crate::spawn::SpawnFailure>>) -> PyResult<i32> {
-        match r? {
-            Ok(pid) => Ok(pid),
-            Err(f) => Err(crate::pyerr::SpawnError::new_err((
-                f.stage.name(),
-                f.errno,
-                f.text(),
-            ))),
-        }
-    }
-
-    /// Parses a process configuration (`ProcessConfig.to_json()`) as
-    /// `spawn` would, and returns it re-serialised: what the helper gets.
-    #[pyfunction]
-    fn process_config(process: &str) -> PyResult<String> {
-        Ok(crate::spawn::Config::from_json(process)?.to_json())
-    }
-
-    /// Starts a container process (see spawn.rs) described by `process`
-    /// (`ProcessConfig.to_json()`); returns its pid once it has exec'd.
-    /// With `tty_socket`, it gets a pty from its own devpts and sends the
-    /// master side there. `stdio`: three descriptors for its 0, 1 and 2
-    /// (None: /dev/null).
-    #[pyfunction]
-    #[pyo3(signature = (process, tty_socket=-1, stdio=None))]
-    fn spawn(
-        py: Python<'_>,
-        process: &str,
-        tty_socket: i32,
-        stdio: Option<[i32; 3]>,
-    ) -> PyResult<i32> {
-        let mut config = crate::spawn::Config::from_json(process)?;
-        config.tty_socket = tty_socket;
-        if let Some(fds) = stdio {
-            config.stdio = fds;
-        }
-        spawned(py.detach(|| crate::spawn::spawn(&config)))
-    }
-
-    /// Runs `process` (`ProcessConfig.to_json()`, without a `container`
-    /// part) inside the running container whose init is `pid` (`ketch
-    /// exec`); returns the pid to wait for. Raises SpawnError like `spawn`.
-    /// With `tty_socket`, the process gets a pty from the container's
-    /// devpts (as `spawn`); its stdio is `stdio` (three descriptors, None:
-    /// /dev/null).
-    #[pyfunction]
-    #[pyo3(signature = (pid, process, tty_socket=-1, stdio=None))]
-    fn exec_in(
-        py: Python<'_>,
-        pid: i32,
-        process: &str,
-        tty_socket: i32,
-        stdio: Option<[i32; 3]>,
-    ) -> PyResult<i32> {
-        let mut config = crate::spawn::Config::from_json(process)?;
-        config.tty_socket = tty_socket;
-        if let Some(fds) = stdio {
-            config.stdio = fds;
-        }
-        spawned(py.detach(|| crate::spawn::exec_in(pid, &config)))
-    }
-
-    /// Waits for a child: its exit code as docker reports it (128 + signal
-    /// when killed), or None when a signal interrupted the wait.
-    #[pyfunction]
-    fn wait(py: Python<'_>, pid: i32) -> PyResult<Option<i32>> {
-        Ok(py.detach(|| crate::spawn::wait(pid))?)
-    }
-
-    /// Docker's default capability set, as a bit mask.
-    #[pyfunction]
-    fn docker_caps() -> u64 {
-        crate::spawn::DOCKER_CAPS
-    }
-
     /// Flushes the filesystem holding `path` to disk (one syncfs, not an fsync per file).
     #[pyfunction]
     fn syncfs(py: Python<'_>, path: PathBuf) -> PyResult<()> {
         Ok(py.detach(|| crate::root::syncfs(&path))?)
-    }
-}
-
-#[cfg(feature = "python")]
-pub(crate) mod pyerr {
-    use pyo3::PyErr;
-
-    use crate::error::Error;
-
-    pyo3::import_exception!(ketch.errors, LayerError);
-    pyo3::import_exception!(ketch.errors, DigestMismatchError);
-    pyo3::import_exception!(ketch.errors, NoSpaceError);
-    pyo3::import_exception!(ketch.errors, SpawnError);
-
-    impl From<Error> for PyErr {
-        fn from(e: Error) -> PyErr {
-            let msg = e.to_string();
-            match &e {
-                Error::DigestMismatch { .. } => DigestMismatchError::new_err(msg),
-                Error::BadLayer(_) | Error::TooLarge(_) => LayerError::new_err(msg),
-                Error::Invalid(_) => pyo3::exceptions::PyValueError::new_err(msg),
-                Error::Io { .. } if e.raw_os_error() == Some(libc::ENOSPC) => {
-                    NoSpaceError::new_err(msg)
-                }
-                Error::Io { source, .. } => {
-                    pyo3::exceptions::PyOSError::new_err((source.raw_os_error().unwrap_or(0), msg))
-                }
-            }
-        }
     }
 }

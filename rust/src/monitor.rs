@@ -12,7 +12,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Context, Error, Result};
-use crate::spawn::{self, Config};
+use crate::process::{self, Config, Stage};
+use crate::sys::pipe;
+use crate::tty::{recv_fd, seqpacket_pair};
 
 /// What the monitor of one detached container is given (Python's
 /// `MonitorConfig` in python/ketch/models/container.py, as JSON).
@@ -123,14 +125,6 @@ struct Stream {
     open: bool,
 }
 
-fn pipe() -> Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as RawFd; 2];
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(Error::io("pipe", io::Error::last_os_error()));
-    }
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
 fn write_atomically(path: &Path, data: &str) -> Result<()> {
     let tmp = path.with_extension("tmp");
     let mut f = File::create(&tmp).ctx(|| format!("create {}", tmp.display()))?;
@@ -159,11 +153,11 @@ pub fn run(args: &MonitorConfig, ready: RawFd) -> Result<()> {
     } else {
         None
     };
-    let spawned = spawn::spawn(&config);
+    let spawned = process::spawn(&config);
     drop((out_w, err_w));
     // The pty's master side, once the child has sent it (it has exec'd by now).
     let master = match (&spawned, sockets) {
-        (Ok(Ok(_)), Some((ours, theirs))) => {
+        (Ok(_), Some((ours, theirs))) => {
             drop(theirs);
             Some(recv_fd(&ours)?)
         }
@@ -173,19 +167,23 @@ pub fn run(args: &MonitorConfig, ready: RawFd) -> Result<()> {
         let _ = (&ready).write_all(serde_json::to_string(&r).unwrap_or_default().as_bytes());
     };
     let pid = match spawned {
-        Ok(Ok(pid)) => pid,
-        Ok(Err(f)) => {
+        Ok(pid) => pid,
+        Err(Error::Spawn {
+            stage,
+            errno,
+            message,
+        }) => {
             tell(Ready::Failed {
-                stage: f.stage.name(),
-                errno: f.errno,
-                message: f.text(),
+                stage: stage.name(),
+                errno,
+                message,
             });
             cleanup(cgroup_dirs);
             return Ok(());
         }
         Err(e) => {
             tell(Ready::Failed {
-                stage: spawn::Stage::Prepare.name(),
+                stage: Stage::Prepare.name(),
                 errno: e.raw_os_error().unwrap_or(libc::EIO),
                 message: e.to_string(),
             });
@@ -276,7 +274,7 @@ pub fn run(args: &MonitorConfig, ready: RawFd) -> Result<()> {
         }
     }
     let code = loop {
-        if let Some(code) = spawn::wait(pid)? {
+        if let Some(code) = process::wait(pid)? {
             break code;
         }
     };
@@ -292,50 +290,6 @@ pub fn run(args: &MonitorConfig, ready: RawFd) -> Result<()> {
     );
     cleanup(cgroup_dirs);
     written
-}
-
-fn seqpacket_pair() -> Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as RawFd; 2];
-    let r = unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-            0,
-            fds.as_mut_ptr(),
-        )
-    };
-    if r < 0 {
-        return Err(Error::io("socketpair", io::Error::last_os_error()));
-    }
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
-/// One descriptor received in an SCM_RIGHTS message.
-fn recv_fd(sock: &OwnedFd) -> Result<OwnedFd> {
-    let mut cbuf = [0u64; 4];
-    let mut byte = [0u8; 1];
-    let mut iov = libc::iovec {
-        iov_base: byte.as_mut_ptr().cast(),
-        iov_len: 1,
-    };
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&cbuf);
-    let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
-    if n < 0 {
-        return Err(Error::io("receive the pty", io::Error::last_os_error()));
-    }
-    let cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
-    if cmsg.is_null() || unsafe { (*cmsg).cmsg_type } != libc::SCM_RIGHTS {
-        return Err(Error::io(
-            "receive the pty",
-            io::Error::from_raw_os_error(libc::EPROTO),
-        ));
-    }
-    let fd = unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const libc::c_int) };
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// Removes the container's cgroups, and their shared parent once it is empty.
@@ -380,7 +334,7 @@ mod tests {
         let ok = serde_json::to_string(&Ready::Started { pid: 42 }).unwrap();
         assert_eq!(ok, r#"{"pid":42}"#);
         let failed = Ready::Failed {
-            stage: spawn::Stage::Exec.name(),
+            stage: Stage::Exec.name(),
             errno: 2,
             message: "No such file or directory (os error 2)".into(),
         };

@@ -52,7 +52,7 @@ class ProcessConfig:
     seccomp: dict[str, Any] | None  # seccomp.compile_rules's result; None: unconfined
     no_new_privileges: bool
     cgroup_procs: list[str]  # cgroup.procs files joined first
-    helper: str  # the ketch-monitor program, re-executed sealed (rust/src/reexec.rs)
+    helper: str  # the ketch-monitor program, re-executed sealed (rust/src/process/reexec.rs)
     detached: bool  # does not die with the caller
     container: NewContainer | None
 

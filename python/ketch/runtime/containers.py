@@ -552,7 +552,7 @@ def _process(store: Store, c: Container, cgroup_procs: list[str], netns: str | N
 
 def helper_program() -> str:
     """`ketch-monitor` beside the extension: a sealed in-memory copy of it is
-    the process that crosses into every container (rust/src/reexec.rs), so
+    the process that crosses into every container (rust/src/process/reexec.rs), so
     no container process is ever a copy of this interpreter."""
     program = Path(_native.__file__).with_name("ketch-monitor")
     if not os.access(program, os.X_OK):

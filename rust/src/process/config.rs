@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::{Error, Result};
-use crate::seccomp::Profile;
+use crate::security::seccomp::Profile;
 
 /// What a container process is started with (owned, plain values).
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -20,7 +20,9 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::spawn::{self, Config, Stage};
+use crate::process::config::Config;
+use crate::process::report::{report, Stage};
+use crate::process::{clone, exec};
 
 /// argv[0] of the helper: how the monitor program knows it is asked to be one.
 pub const HELPER_ARGV0: &str = "ketch-init";
@@ -160,7 +162,7 @@ pub unsafe fn become_helper(r: &Reexec) -> ! {
         libc::AT_EMPTY_PATH,
     );
     let err = *libc::__errno_location();
-    spawn::report(r.err_fd, Stage::Helper, err, b"");
+    report(r.err_fd, Stage::Helper, err, b"");
     libc::_exit(125)
 }
 
@@ -237,7 +239,7 @@ pub fn helper_main(args: &[String]) -> ! {
     }
     let fail = |stage: Stage, e: &Error| -> ! {
         let errno = e.raw_os_error().unwrap_or(libc::EINVAL);
-        spawn::report(err_fd, stage, errno, e.to_string().as_bytes());
+        report(err_fd, stage, errno, e.to_string().as_bytes());
         std::process::exit(125)
     };
     let mut text = String::new();
@@ -260,8 +262,8 @@ pub fn helper_main(args: &[String]) -> ! {
     config.stdio = [moved[3], moved[4], moved[5]];
     config.tty_socket = tty_socket;
     let r = match mode {
-        "spawn" => spawn::helper_spawn(&config, err_fd),
-        _ => spawn::helper_exec(&config, err_fd, exec_pid),
+        "spawn" => clone::helper_spawn(&config, err_fd),
+        _ => exec::helper_exec(&config, err_fd, exec_pid),
     };
     match r {
         Ok(never) => match never {},
