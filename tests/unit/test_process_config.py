@@ -116,4 +116,4 @@ def test_the_ready_message() -> None:
         2,
         "No such file or directory (os error 2)",
     )
-    assert ready(b"") == ("start the monitor", 5, "Input/output error")
+    assert ready(b"") == ready(b'{"pid":4') == ("start the monitor", 5, "Input/output error")
