@@ -64,9 +64,7 @@ def main() -> int:
                             cmd = (p / "cmdline").read_bytes()
                         except OSError:
                             continue
-                        # the ketch-monitor program, or the interpreter hosting it (KETCH_PYTHON_MONITOR)
-                        is_monitor = b"_native.monitor" in cmd or b"ketch-monitor" in cmd
-                        if is_monitor and cid.encode() in cmd:
+                        if b"ketch-monitor" in cmd and cid.encode() in cmd:
                             pid = int(p.name)
                 rows.append(rollup(pid))
             rss = sum(r["Rss"] for r in rows) / len(rows)

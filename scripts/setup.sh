@@ -17,7 +17,7 @@ fi
 # ketch-monitor: the detached-container monitor as a program of its own
 # (~2 MB per idle container instead of an interpreter), and the static
 # helper whose sealed in-memory copy becomes every container process
-# (rust/src/reexec.rs): ketch starts no container without it. The wheel
+# (rust/src/process/reexec.rs): ketch starts no container without it. The wheel
 # carries it beside the extension (pyproject.toml, tool.maturin.include).
 # Linked statically (glibc's libc.a), which keeps its resident set at
 # ~1.6 MB; a dynamic build where that is not possible.

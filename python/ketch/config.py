@@ -10,7 +10,6 @@ was opened with; the CLI makes one per command, with --root when given.
     KETCH_INSECURE_REGISTRIES   registries (host[:port], comma separated) spoken to over plain http
     KETCH_DEFAULT_NETWORK       the network of run/create/build without --network
     KETCH_DEBUG                 tracebacks instead of one-line errors
-    KETCH_PYTHON_MONITOR        detached containers monitored by an interpreter, not ketch-monitor
     KETCH_INIT_PATH             the static init binary of --init (default tini-static)
     KETCH_CGROUP_ROOT           the cgroup hierarchy, default /sys/fs/cgroup
     KETCH_CGROUP_PARENT         the cgroup containers' own are made under, default ketch
@@ -82,10 +81,6 @@ class Settings:
     @property
     def debug(self) -> bool:
         return bool(self._get("KETCH_DEBUG"))
-
-    @property
-    def python_monitor(self) -> bool:
-        return bool(self._get("KETCH_PYTHON_MONITOR"))
 
     @property
     def init_path(self) -> str | None:

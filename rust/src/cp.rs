@@ -12,13 +12,13 @@
 use std::ffi::CString;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Context, Error, Result};
 use crate::layer::unpack::{unpack, Options};
+use crate::sys::{path_cstring, pipe};
 
 /// Where the container's root is.
 #[derive(Debug, Clone)]
@@ -32,19 +32,6 @@ pub enum Target {
         work: PathBuf,
         rootfs: PathBuf,
     },
-}
-
-fn cpath(p: &Path) -> Result<CString> {
-    CString::new(p.as_os_str().as_bytes())
-        .map_err(|_| Error::Invalid(format!("{} contains a NUL byte", p.display())))
-}
-
-fn pipe() -> Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as RawFd; 2];
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(Error::io("pipe", io::Error::last_os_error()));
-    }
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
 /// What the child needs to enter the root, opened or built before the fork.
@@ -77,7 +64,7 @@ fn prepare(t: &Target) -> Result<Entry> {
             Entry::Mount {
                 opts: CString::new(opts)
                     .map_err(|_| Error::Invalid("NUL in a layer path".into()))?,
-                rootfs: cpath(rootfs)?,
+                rootfs: path_cstring(rootfs)?,
             }
         }
     })
@@ -315,7 +302,9 @@ fn is_pseudo_fs(path: &Path) -> bool {
         0x7363_6673, // securityfs
         0x6462_6720, // debugfs
     ];
-    let Ok(c) = cpath(path) else { return false };
+    let Ok(c) = path_cstring(path) else {
+        return false;
+    };
     let mut st: libc::statfs = unsafe { std::mem::zeroed() };
     if unsafe { libc::statfs(c.as_ptr(), &mut st) } < 0 {
         return false;
@@ -363,4 +352,72 @@ pub fn copy_in(t: &Target, src: &Path, name: &str, dest_dir: &str) -> Result<()>
         .and_then(|mut w| w.flush().ctx(|| "write the archive".into()));
     finish(pid, err)?;
     wrote
+}
+
+/// The Python face: `_native.cp_stat`, `cp_out`, `cp_in`. A container is
+/// {"pid": N} while it runs, else {"lowerdirs", "upper", "work", "rootfs"}.
+#[cfg(feature = "python")]
+pub mod bindings {
+    use std::path::PathBuf;
+
+    use pyo3::exceptions::PyKeyError;
+    use pyo3::prelude::*;
+    use pyo3::types::PyDict;
+
+    use super::Target;
+
+    fn target(t: &Bound<'_, PyDict>) -> PyResult<Target> {
+        if let Some(pid) = t.get_item("pid")? {
+            return Ok(Target::Running(pid.extract()?));
+        }
+        let get = |k: &str| -> PyResult<Bound<'_, PyAny>> {
+            t.get_item(k)?
+                .ok_or_else(|| PyKeyError::new_err(k.to_string()))
+        };
+        Ok(Target::Stopped {
+            lowerdirs: get("lowerdirs")?.extract()?,
+            upper: get("upper")?.extract()?,
+            work: get("work")?.extract()?,
+            rootfs: get("rootfs")?.extract()?,
+        })
+    }
+
+    /// What `path` is inside a container ("dir", "file", "symlink", "other") or None.
+    #[pyfunction]
+    #[pyo3(signature = (target, path, follow=false))]
+    pub fn cp_stat(
+        py: Python<'_>,
+        target: &Bound<'_, PyDict>,
+        path: String,
+        follow: bool,
+    ) -> PyResult<Option<&'static str>> {
+        let t = self::target(target)?;
+        Ok(py.detach(|| super::stat_in(&t, &path, follow))?)
+    }
+
+    /// `ketch cp` container -> host: `src` as `name` into the host directory `dest_dir`.
+    #[pyfunction]
+    pub fn cp_out(
+        py: Python<'_>,
+        target: &Bound<'_, PyDict>,
+        src: String,
+        name: String,
+        dest_dir: PathBuf,
+    ) -> PyResult<()> {
+        let t = self::target(target)?;
+        Ok(py.detach(|| super::copy_out(&t, &src, &name, &dest_dir))?)
+    }
+
+    /// `ketch cp` host -> container: `src` as `name` into `dest_dir` inside the container.
+    #[pyfunction]
+    pub fn cp_in(
+        py: Python<'_>,
+        target: &Bound<'_, PyDict>,
+        src: PathBuf,
+        name: String,
+        dest_dir: String,
+    ) -> PyResult<()> {
+        let t = self::target(target)?;
+        Ok(py.detach(|| super::copy_in(&t, &src, &name, &dest_dir))?)
+    }
 }

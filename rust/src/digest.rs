@@ -224,3 +224,76 @@ mod entry_tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// The Python face: `_native.sha256_file`, `sha256_bytes`, `Sha256`, `digest_entries`.
+#[cfg(feature = "python")]
+pub mod bindings {
+    use std::path::PathBuf;
+
+    use pyo3::exceptions::PyValueError;
+    use pyo3::prelude::*;
+
+    /// sha256 of a file: ("sha256:<hex>", size).
+    #[pyfunction]
+    pub fn sha256_file(py: Python<'_>, path: PathBuf) -> PyResult<(String, u64)> {
+        Ok(py.detach(|| super::sha256_file(&path))?)
+    }
+
+    /// sha256 of bytes: "sha256:<hex>".
+    #[pyfunction]
+    pub fn sha256_bytes(py: Python<'_>, data: Vec<u8>) -> String {
+        py.detach(|| super::sha256_bytes(&data))
+    }
+
+    /// An incremental sha256.
+    #[pyclass(module = "ketch._native")]
+    pub struct Sha256 {
+        inner: Option<sha2::Sha256>,
+    }
+
+    #[pymethods]
+    impl Sha256 {
+        #[new]
+        fn new() -> Self {
+            use sha2::Digest;
+            Sha256 {
+                inner: Some(sha2::Sha256::new()),
+            }
+        }
+
+        fn update(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<()> {
+            use sha2::Digest;
+            let h = self
+                .inner
+                .as_mut()
+                .ok_or_else(|| PyValueError::new_err("digest already taken"))?;
+            if data.len() >= 64 * 1024 {
+                // `data` borrows an immutable bytes object, which stays alive meanwhile.
+                py.detach(|| h.update(data));
+            } else {
+                h.update(data);
+            }
+            Ok(())
+        }
+
+        /// "sha256:<hex>"; the hasher cannot be used afterwards.
+        fn digest(&mut self) -> PyResult<String> {
+            let h = self
+                .inner
+                .take()
+                .ok_or_else(|| PyValueError::new_err("digest already taken"))?;
+            Ok(super::format_digest(h))
+        }
+    }
+
+    /// The build cache's digest of files (see `digest_entries`): `entries`
+    /// are (name, path) in order, `cache` path -> (stat line, digest).
+    #[pyfunction]
+    pub fn digest_entries(
+        py: Python<'_>,
+        entries: Vec<(String, PathBuf)>,
+        cache: std::collections::HashMap<String, (String, String)>,
+    ) -> PyResult<(String, Vec<super::Hashed>)> {
+        Ok(py.detach(|| super::digest_entries(&entries, &cache))?)
+    }
+}

@@ -1,5 +1,5 @@
-//! One error type for the whole crate. The Python exceptions it turns into are
-//! defined in `python/ketch/errors.py` (see `lib.rs` for the single conversion).
+//! One error type for the whole crate, and its one conversion to a Python
+//! exception (the exceptions are defined in `python/ketch/errors.py`).
 
 use std::io;
 
@@ -29,6 +29,14 @@ pub enum Error {
     /// A layer that unpacks to more than the caller allowed (a decompression bomb).
     #[error("layer expands beyond the limit of {0} bytes")]
     TooLarge(u64),
+    /// A container process that failed before its exec: where, the errno,
+    /// and what went wrong (the helper's words, or the errno's text).
+    #[error("{stage}: {message}")]
+    Spawn {
+        stage: crate::process::Stage,
+        errno: i32,
+        message: String,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -50,6 +58,7 @@ impl Error {
     pub fn raw_os_error(&self) -> Option<i32> {
         match self {
             Error::Io { source, .. } => source.raw_os_error(),
+            Error::Spawn { errno, .. } => Some(*errno),
             _ => None,
         }
     }
@@ -63,5 +72,39 @@ pub trait Context<T> {
 impl<T> Context<T> for io::Result<T> {
     fn ctx<F: FnOnce() -> String>(self, f: F) -> Result<T> {
         self.map_err(|e| Error::io(f(), e))
+    }
+}
+
+#[cfg(feature = "python")]
+mod python {
+    use pyo3::PyErr;
+
+    use super::Error;
+
+    pyo3::import_exception!(ketch.errors, LayerError);
+    pyo3::import_exception!(ketch.errors, DigestMismatchError);
+    pyo3::import_exception!(ketch.errors, NoSpaceError);
+    pyo3::import_exception!(ketch.errors, SpawnError);
+
+    impl From<Error> for PyErr {
+        fn from(e: Error) -> PyErr {
+            let msg = e.to_string();
+            match e {
+                Error::DigestMismatch { .. } => DigestMismatchError::new_err(msg),
+                Error::BadLayer(_) | Error::TooLarge(_) => LayerError::new_err(msg),
+                Error::Invalid(_) => pyo3::exceptions::PyValueError::new_err(msg),
+                Error::Spawn {
+                    stage,
+                    errno,
+                    message,
+                } => SpawnError::new_err((stage.name(), errno, message)),
+                Error::Io { .. } if e.raw_os_error() == Some(libc::ENOSPC) => {
+                    NoSpaceError::new_err(msg)
+                }
+                Error::Io { source, .. } => {
+                    pyo3::exceptions::PyOSError::new_err((source.raw_os_error().unwrap_or(0), msg))
+                }
+            }
+        }
     }
 }

@@ -1,19 +1,20 @@
 //! ketch's data plane. This file is only the Python module's registration;
 //! the work is in the modules, which are plain Rust (`cargo test` needs no
-//! Python: the bindings are behind the `python` feature that maturin enables).
+//! Python: the bindings, each beside its module, are behind the `python`
+//! feature that maturin enables).
 
 pub mod cp;
 pub mod digest;
 pub mod error;
 pub mod layer;
 pub mod monitor;
-pub mod monitor_config;
 pub mod net;
-pub mod reexec;
+pub mod process;
 pub mod root;
-pub mod seccomp;
-pub mod spawn;
-mod syscalls_linux;
+pub mod rootfs;
+pub mod security;
+pub mod sys;
+pub mod tty;
 
 #[cfg(feature = "python")]
 #[pyo3::pymodule]
@@ -23,7 +24,16 @@ mod _native {
     use pyo3::prelude::*;
     use pyo3::types::PyDict;
 
-    use crate::{digest, layer};
+    use crate::layer;
+
+    #[pymodule_export]
+    use crate::cp::bindings::{cp_in, cp_out, cp_stat};
+    #[pymodule_export]
+    use crate::digest::bindings::{digest_entries, sha256_bytes, sha256_file, Sha256};
+    #[pymodule_export]
+    use crate::process::bindings::{exec_in, process_config, spawn, wait};
+    #[pymodule_export]
+    use crate::security::bindings::{docker_caps, seccomp_program};
 
     // The network bridge (net.rs).
     #[pymodule_export]
@@ -36,58 +46,9 @@ mod _native {
         kind_in_root, mkdirs_in_root, overlay_root, write_in_root,
     };
 
-    /// sha256 of a file: ("sha256:<hex>", size).
-    #[pyfunction]
-    fn sha256_file(py: Python<'_>, path: PathBuf) -> PyResult<(String, u64)> {
-        Ok(py.detach(|| digest::sha256_file(&path))?)
-    }
-
-    /// sha256 of bytes: "sha256:<hex>".
-    #[pyfunction]
-    fn sha256_bytes(py: Python<'_>, data: Vec<u8>) -> String {
-        py.detach(|| digest::sha256_bytes(&data))
-    }
-
-    /// An incremental sha256.
-    #[pyclass(module = "ketch._native")]
-    struct Sha256 {
-        inner: Option<sha2::Sha256>,
-    }
-
-    #[pymethods]
-    impl Sha256 {
-        #[new]
-        fn new() -> Self {
-            use sha2::Digest;
-            Sha256 {
-                inner: Some(sha2::Sha256::new()),
-            }
-        }
-
-        fn update(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<()> {
-            use sha2::Digest;
-            let h = self
-                .inner
-                .as_mut()
-                .ok_or_else(|| pyo3::exceptions::PyValueError::new_err("digest already taken"))?;
-            if data.len() >= 64 * 1024 {
-                // `data` borrows an immutable bytes object, which stays alive meanwhile.
-                py.detach(|| h.update(data));
-            } else {
-                h.update(data);
-            }
-            Ok(())
-        }
-
-        /// "sha256:<hex>"; the hasher cannot be used afterwards.
-        fn digest(&mut self) -> PyResult<String> {
-            let h = self
-                .inner
-                .take()
-                .ok_or_else(|| pyo3::exceptions::PyValueError::new_err("digest already taken"))?;
-            Ok(digest::format_digest(h))
-        }
-    }
+    // The layer, network and syncfs wrappers below belong beside their
+    // modules (layer/bindings.rs, net/), which other work owns right now:
+    // they move there with it.
 
     /// Unpacks a (gzip|zstd|plain) layer file into `dest` (which must not
     /// exist), checking digests. Returns digest, compressed_size, diff_id,
@@ -116,17 +77,6 @@ mod _native {
     #[pyfunction]
     fn decompress_layer(py: Python<'_>, src: PathBuf, dst: PathBuf) -> PyResult<(String, u64)> {
         Ok(py.detach(|| layer::unpack::decompress_file(&src, &dst))?)
-    }
-
-    /// The build cache's digest of files (see digest.rs): `entries` are
-    /// (name, path) in order, `cache` path -> (stat line, digest).
-    #[pyfunction]
-    fn digest_entries(
-        py: Python<'_>,
-        entries: Vec<(String, PathBuf)>,
-        cache: std::collections::HashMap<String, (String, String)>,
-    ) -> PyResult<(String, Vec<crate::digest::Hashed>)> {
-        Ok(py.detach(|| crate::digest::digest_entries(&entries, &cache))?)
     }
 
     /// Gzips a plain layer tar into `dst` (a new file): (digest, size).
@@ -215,61 +165,6 @@ mod _native {
         Ok((w.diff_id, w.digest, w.size))
     }
 
-    fn cp_target(t: &Bound<'_, PyDict>) -> PyResult<crate::cp::Target> {
-        if let Some(pid) = t.get_item("pid")? {
-            return Ok(crate::cp::Target::Running(pid.extract()?));
-        }
-        let get = |k: &str| -> PyResult<Bound<'_, pyo3::PyAny>> {
-            t.get_item(k)?
-                .ok_or_else(|| pyo3::exceptions::PyKeyError::new_err(k.to_string()))
-        };
-        Ok(crate::cp::Target::Stopped {
-            lowerdirs: get("lowerdirs")?.extract()?,
-            upper: get("upper")?.extract()?,
-            work: get("work")?.extract()?,
-            rootfs: get("rootfs")?.extract()?,
-        })
-    }
-
-    /// What `path` is inside a container ("dir", "file", "symlink", "other") or None.
-    #[pyfunction]
-    #[pyo3(signature = (target, path, follow=false))]
-    fn cp_stat(
-        py: Python<'_>,
-        target: &Bound<'_, PyDict>,
-        path: String,
-        follow: bool,
-    ) -> PyResult<Option<&'static str>> {
-        let t = cp_target(target)?;
-        Ok(py.detach(|| crate::cp::stat_in(&t, &path, follow))?)
-    }
-
-    /// `ketch cp` container -> host: `src` as `name` into the host directory `dest_dir`.
-    #[pyfunction]
-    fn cp_out(
-        py: Python<'_>,
-        target: &Bound<'_, PyDict>,
-        src: String,
-        name: String,
-        dest_dir: PathBuf,
-    ) -> PyResult<()> {
-        let t = cp_target(target)?;
-        Ok(py.detach(|| crate::cp::copy_out(&t, &src, &name, &dest_dir))?)
-    }
-
-    /// `ketch cp` host -> container: `src` as `name` into `dest_dir` inside the container.
-    #[pyfunction]
-    fn cp_in(
-        py: Python<'_>,
-        target: &Bound<'_, PyDict>,
-        src: PathBuf,
-        name: String,
-        dest_dir: String,
-    ) -> PyResult<()> {
-        let t = cp_target(target)?;
-        Ok(py.detach(|| crate::cp::copy_in(&t, &src, &name, &dest_dir))?)
-    }
-
     /// Like `unpack_layer`, reading the layer from the file descriptor `fd`
     /// (a pipe being filled by a download), which it takes over and closes.
     #[pyfunction]
@@ -311,262 +206,9 @@ mod _native {
         Ok(d)
     }
 
-    /// A process description from Python: a dict with the fields of
-    /// `spawn::Config` (missing ones take their empty value; argv is required).
-    fn config_from(d: &Bound<'_, PyDict>) -> PyResult<crate::spawn::Config> {
-        fn get<'py, T: for<'a> FromPyObject<'a, 'py>>(
-            d: &Bound<'py, PyDict>,
-            key: &str,
-            default: T,
-        ) -> PyResult<T> {
-            match d.get_item(key)? {
-                Some(v) => v.extract::<T>().map_err(Into::into),
-                None => Ok(default),
-            }
-        }
-        let argv: Vec<String> = d
-            .get_item("argv")?
-            .ok_or_else(|| pyo3::exceptions::PyKeyError::new_err("argv"))?
-            .extract()?;
-        Ok(crate::spawn::Config {
-            rootfs: get(d, "rootfs", PathBuf::from("/"))?,
-            lowerdirs: get(d, "lowerdirs", Vec::new())?,
-            upperdir: get(d, "upperdir", PathBuf::new())?,
-            workdir: get(d, "workdir", PathBuf::new())?,
-            hostname: get(d, "hostname", String::new())?,
-            argv,
-            env: get(d, "env", Vec::new())?,
-            cwd: get(d, "cwd", "/".to_string())?,
-            uid: get(d, "uid", 0)?,
-            gid: get(d, "gid", 0)?,
-            groups: get(d, "groups", Vec::new())?,
-            new_net: get(d, "new_net", true)?,
-            files: get(d, "files", Vec::new())?,
-            caps: get(d, "caps", crate::spawn::DOCKER_CAPS)?,
-            cgroup_procs: get(d, "cgroup_procs", Vec::new())?,
-            stdio: crate::spawn::INHERIT,
-            tty: false,
-            tty_socket: -1,
-            binds: get(d, "binds", Vec::new())?,
-            tmpfs: get(d, "tmpfs", Vec::new())?,
-            readonly_root: get(d, "readonly_root", false)?,
-            privileged: get(d, "privileged", false)?,
-            seccomp: match d.get_item("seccomp")? {
-                Some(v) if !v.is_none() => Some(seccomp_from(v.cast::<PyDict>()?)?),
-                _ => None,
-            },
-            no_new_privileges: get(d, "no_new_privileges", false)?,
-            detached: false,
-            netns: get(d, "netns", None)?,
-            helper: get(d, "helper", PathBuf::new())?,
-        })
-    }
-
-    /// {"default": SECCOMP_RET value, "rules": [(names, action, [(index, op, value, value_two)])],
-    ///  "arches": [ABI names the filter covers besides the host's]}
-    fn seccomp_from(d: &Bound<'_, PyDict>) -> PyResult<crate::seccomp::Profile> {
-        type RawRule = (Vec<String>, u32, Vec<(u32, String, u64, u64)>);
-        let default_action: u32 = d
-            .get_item("default")?
-            .ok_or_else(|| pyo3::exceptions::PyKeyError::new_err("default"))?
-            .extract()?;
-        let raw: Vec<RawRule> = match d.get_item("rules")? {
-            Some(v) => v.extract()?,
-            None => Vec::new(),
-        };
-        let mut rules = Vec::with_capacity(raw.len());
-        for (names, action, args) in raw {
-            let args = args
-                .into_iter()
-                .map(|(index, op, value, value_two)| {
-                    Ok(crate::seccomp::ArgCmp {
-                        index,
-                        op: crate::seccomp::Op::parse(&op)?,
-                        value,
-                        value_two,
-                    })
-                })
-                .collect::<crate::error::Result<Vec<_>>>()?;
-            rules.push(crate::seccomp::Rule {
-                names,
-                action,
-                args,
-            });
-        }
-        let arches: Vec<String> = match d.get_item("arches")? {
-            Some(v) => v.extract()?,
-            None => Vec::new(),
-        };
-        Ok(crate::seccomp::Profile {
-            default_action,
-            rules,
-            arches,
-        })
-    }
-
-    /// The BPF program (struct sock_filter array) a flattened profile compiles
-    /// to, for this machine or a host family ("x86_64", "aarch64").
-    #[pyfunction]
-    #[pyo3(signature = (profile, host=None))]
-    fn seccomp_program<'py>(
-        py: Python<'py>,
-        profile: &Bound<'py, PyDict>,
-        host: Option<&str>,
-    ) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
-        let p = seccomp_from(profile)?;
-        let prog = match host {
-            None => crate::seccomp::compile(&p)?,
-            Some(h) => {
-                let h = crate::seccomp::Host::parse(h)
-                    .ok_or_else(|| crate::error::Error::Invalid(format!("unknown host {h:?}")))?;
-                crate::seccomp::compile_for(&p, h)?
-            }
-        };
-        Ok(pyo3::types::PyBytes::new(
-            py,
-            &crate::seccomp::Insn::bytes(&prog),
-        ))
-    }
-
-    /// A child that failed before its exec, as SpawnError((stage, errno, message)).
-    fn spawned(r: crate::error::Result<Result<i32, crate::spawn::SpawnFailure>>) -> PyResult<i32> {
-        match r? {
-            Ok(pid) => Ok(pid),
-            Err(f) => {
-                let msg = if f.message.is_empty() {
-                    std::io::Error::from_raw_os_error(f.errno).to_string()
-                } else {
-                    f.message
-                };
-                Err(crate::pyerr::SpawnError::new_err((
-                    f.stage.name(),
-                    f.errno,
-                    msg,
-                )))
-            }
-        }
-    }
-
-    /// Starts a container process (see spawn.rs) described by `process`;
-    /// returns its pid once it has exec'd. With `tty_socket`, it gets a pty
-    /// from its own devpts and sends the master side there.
-    /// `stdio`: three descriptors for its 0, 1 and 2 (None: /dev/null).
-    #[pyfunction]
-    #[pyo3(signature = (process, tty_socket=-1, stdio=None))]
-    fn spawn(
-        py: Python<'_>,
-        process: &Bound<'_, PyDict>,
-        tty_socket: i32,
-        stdio: Option<[i32; 3]>,
-    ) -> PyResult<i32> {
-        let mut config = config_from(process)?;
-        config.tty_socket = tty_socket;
-        if let Some(fds) = stdio {
-            config.stdio = fds;
-        }
-        spawned(py.detach(|| crate::spawn::spawn(&config)))
-    }
-
-    /// Becomes the monitor of a detached container (see monitor.rs): starts
-    /// `process`, reports its pid (or "error ERRNO STAGE") on `ready`, logs its
-    /// output to `log`, and writes `exit_file` when it ends. Blocks until then.
-    #[pyfunction]
-    #[pyo3(signature = (process, log, exit_file, ready, cgroup_dirs, tty=false, proxies=Vec::new()))]
-    #[allow(clippy::too_many_arguments)]
-    fn monitor(
-        py: Python<'_>,
-        process: &Bound<'_, PyDict>,
-        log: PathBuf,
-        exit_file: PathBuf,
-        ready: i32,
-        cgroup_dirs: Vec<PathBuf>,
-        tty: bool,
-        proxies: Vec<(i32, String, u16)>,
-    ) -> PyResult<()> {
-        let config = config_from(process)?;
-        let proxies = proxies
-            .into_iter()
-            .map(|(fd, ip, port)| {
-                let addr: std::net::Ipv4Addr = ip.parse().map_err(|_| {
-                    pyo3::exceptions::PyValueError::new_err(format!("bad address {ip}"))
-                })?;
-                Ok((fd, std::net::SocketAddrV4::new(addr, port)))
-            })
-            .collect::<PyResult<Vec<_>>>()?;
-        Ok(py.detach(|| {
-            crate::monitor::run(config, &log, &exit_file, ready, &cgroup_dirs, tty, &proxies)
-        })?)
-    }
-
-    /// Runs `process` inside the running container whose init is `pid`
-    /// (`ketch exec`); returns the pid to wait for. Raises SpawnError like `spawn`.
-    /// With `tty_socket`, the process gets a pty from the container's devpts
-    /// (as `spawn`); with `detach`, it does not die with the caller and its
-    /// stdio is `stdio` (three descriptors, e.g. /dev/null).
-    #[pyfunction]
-    #[pyo3(signature = (pid, process, tty_socket=-1, detach=false, stdio=None))]
-    fn exec_in(
-        py: Python<'_>,
-        pid: i32,
-        process: &Bound<'_, PyDict>,
-        tty_socket: i32,
-        detach: bool,
-        stdio: Option<[i32; 3]>,
-    ) -> PyResult<i32> {
-        let mut config = config_from(process)?;
-        config.tty_socket = tty_socket;
-        config.detached = detach;
-        if let Some(fds) = stdio {
-            config.stdio = fds;
-        }
-        spawned(py.detach(|| crate::spawn::exec_in(pid, &config)))
-    }
-
-    /// Waits for a child: its exit code as docker reports it (128 + signal
-    /// when killed), or None when a signal interrupted the wait.
-    #[pyfunction]
-    fn wait(py: Python<'_>, pid: i32) -> PyResult<Option<i32>> {
-        Ok(py.detach(|| crate::spawn::wait(pid))?)
-    }
-
-    /// Docker's default capability set, as a bit mask.
-    #[pyfunction]
-    fn docker_caps() -> u64 {
-        crate::spawn::DOCKER_CAPS
-    }
-
     /// Flushes the filesystem holding `path` to disk (one syncfs, not an fsync per file).
     #[pyfunction]
     fn syncfs(py: Python<'_>, path: PathBuf) -> PyResult<()> {
         Ok(py.detach(|| crate::root::syncfs(&path))?)
-    }
-}
-
-#[cfg(feature = "python")]
-pub(crate) mod pyerr {
-    use pyo3::PyErr;
-
-    use crate::error::Error;
-
-    pyo3::import_exception!(ketch.errors, LayerError);
-    pyo3::import_exception!(ketch.errors, DigestMismatchError);
-    pyo3::import_exception!(ketch.errors, NoSpaceError);
-    pyo3::import_exception!(ketch.errors, SpawnError);
-
-    impl From<Error> for PyErr {
-        fn from(e: Error) -> PyErr {
-            let msg = e.to_string();
-            match &e {
-                Error::DigestMismatch { .. } => DigestMismatchError::new_err(msg),
-                Error::BadLayer(_) | Error::TooLarge(_) => LayerError::new_err(msg),
-                Error::Invalid(_) => pyo3::exceptions::PyValueError::new_err(msg),
-                Error::Io { .. } if e.raw_os_error() == Some(libc::ENOSPC) => {
-                    NoSpaceError::new_err(msg)
-                }
-                Error::Io { source, .. } => {
-                    pyo3::exceptions::PyOSError::new_err((source.raw_os_error().unwrap_or(0), msg))
-                }
-            }
-        }
     }
 }

@@ -9,8 +9,57 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::{Context, Error, Result};
-use crate::spawn::{self, Config};
+use crate::process::{self, Config, Stage};
+use crate::sys::pipe;
+use crate::tty::{recv_fd, seqpacket_pair};
+
+/// What the monitor of one detached container is given (Python's
+/// `MonitorConfig` in python/ketch/models/container.py, as JSON).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorConfig {
+    pub process: Config,
+    /// docker's json-file log the container's output goes to.
+    pub log: PathBuf,
+    /// Written (atomically) with the exit code once the container has ended.
+    pub exit_file: PathBuf,
+    /// Removed once the container has ended.
+    pub cgroup_dirs: Vec<PathBuf>,
+    /// -t: the container gets a pty from its own devpts, logged as stdout.
+    pub tty: bool,
+    /// The `[::]` sides of published ports: (listening socket, container ip, port).
+    pub proxies: Vec<(RawFd, std::net::Ipv4Addr, u16)>,
+    /// The program (argv) exec'd once the container has ended, for the
+    /// work left to Python (a bridge network to release, --rm); null: none.
+    #[serde(deserialize_with = "crate::process::config::present")]
+    pub after: Option<Vec<String>>,
+}
+
+impl MonitorConfig {
+    pub fn from_json(text: &str) -> Result<MonitorConfig> {
+        serde_json::from_str(text)
+            .map_err(|e| Error::Invalid(format!("invalid monitor configuration: {e}")))
+    }
+}
+
+/// The one message on the ready pipe, as JSON: {"pid": N} once the
+/// container has exec'd, or where it failed (containers.start_detached
+/// reads it; nothing at all means the monitor died first).
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Ready {
+    Started {
+        pid: i32,
+    },
+    Failed {
+        stage: &'static str,
+        errno: i32,
+        message: String,
+    },
+}
 
 /// docker's json-file splits lines longer than this into partial entries.
 const MAX_LINE: usize = 16 * 1024;
@@ -76,14 +125,6 @@ struct Stream {
     open: bool,
 }
 
-fn pipe() -> Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as RawFd; 2];
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(Error::io("pipe", io::Error::last_os_error()));
-    }
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
 fn write_atomically(path: &Path, data: &str) -> Result<()> {
     let tmp = path.with_extension("tmp");
     let mut f = File::create(&tmp).ctx(|| format!("create {}", tmp.display()))?;
@@ -93,66 +134,69 @@ fn write_atomically(path: &Path, data: &str) -> Result<()> {
     std::fs::rename(&tmp, path).ctx(|| format!("rename {}", tmp.display()))
 }
 
-/// Runs a detached container to its end. `ready` gets the container's pid
-/// (as text) once it has exec'd, or "error ERRNO WHAT"; then it is closed.
+/// Runs a detached container to its end. `ready` gets one `Ready` once
+/// the container has exec'd or failed to; then it is closed.
 /// With `tty`, the container gets a pty from its own devpts and everything
 /// it writes there is logged as stdout (as docker logs a -t container).
-pub fn run(
-    mut config: Config,
-    log: &Path,
-    exit_file: &Path,
-    ready: RawFd,
-    cgroup_dirs: &[PathBuf],
-    tty: bool,
-    proxies: &[(i32, std::net::SocketAddrV4)],
-) -> Result<()> {
+pub fn run(args: &MonitorConfig, ready: RawFd) -> Result<()> {
+    let mut config = args.process.clone();
+    let (log, exit_file, cgroup_dirs) = (&args.log, &args.exit_file, &args.cgroup_dirs[..]);
     let ready = unsafe { File::from_raw_fd(ready) };
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
     // stdin: the container's own /dev/null (-1), as docker's without -i.
     config.stdio = [-1, out_w.as_raw_fd(), err_w.as_raw_fd()];
-    let sockets = if tty {
+    let sockets = if args.tty {
         let (ours, theirs) = seqpacket_pair()?;
         config.tty_socket = theirs.as_raw_fd();
         Some((ours, theirs))
     } else {
         None
     };
-    let spawned = spawn::spawn(&config);
+    let spawned = process::spawn(&config);
     drop((out_w, err_w));
     // The pty's master side, once the child has sent it (it has exec'd by now).
     let master = match (&spawned, sockets) {
-        (Ok(Ok(_)), Some((ours, theirs))) => {
+        (Ok(_), Some((ours, theirs))) => {
             drop(theirs);
             Some(recv_fd(&ours)?)
         }
         _ => None,
     };
+    let tell = |r: Ready| {
+        let _ = (&ready).write_all(serde_json::to_string(&r).unwrap_or_default().as_bytes());
+    };
     let pid = match spawned {
-        Ok(Ok(pid)) => pid,
-        Ok(Err(f)) => {
-            let what = if f.message.is_empty() {
-                f.stage.name().to_string()
-            } else {
-                format!("{}: {}", f.stage.name(), f.message)
-            };
-            let _ = (&ready).write_all(format!("error {} {what}", f.errno).as_bytes());
+        Ok(pid) => pid,
+        Err(Error::Spawn {
+            stage,
+            errno,
+            message,
+        }) => {
+            tell(Ready::Failed {
+                stage: stage.name(),
+                errno,
+                message,
+            });
             cleanup(cgroup_dirs);
             return Ok(());
         }
         Err(e) => {
-            let errno = e.raw_os_error().unwrap_or(libc::EIO);
-            let _ = (&ready).write_all(format!("error {errno} {e}").as_bytes());
+            tell(Ready::Failed {
+                stage: Stage::Prepare.name(),
+                errno: e.raw_os_error().unwrap_or(libc::EIO),
+                message: e.to_string(),
+            });
             cleanup(cgroup_dirs);
             return Err(e);
         }
     };
     // Only now threads may start (a fork-like clone in a threaded process
     // can deadlock the child on a lock another thread held).
-    for (fd, target) in proxies {
-        crate::net::proxy_start(*fd, *target);
+    for (fd, ip, port) in &args.proxies {
+        crate::net::proxy_start(*fd, std::net::SocketAddrV4::new(*ip, *port));
     }
-    let _ = (&ready).write_all(pid.to_string().as_bytes());
+    tell(Ready::Started { pid });
     drop(ready);
 
     let mut logf = OpenOptions::new()
@@ -230,7 +274,7 @@ pub fn run(
         }
     }
     let code = loop {
-        if let Some(code) = spawn::wait(pid)? {
+        if let Some(code) = process::wait(pid)? {
             break code;
         }
     };
@@ -246,50 +290,6 @@ pub fn run(
     );
     cleanup(cgroup_dirs);
     written
-}
-
-fn seqpacket_pair() -> Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as RawFd; 2];
-    let r = unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-            0,
-            fds.as_mut_ptr(),
-        )
-    };
-    if r < 0 {
-        return Err(Error::io("socketpair", io::Error::last_os_error()));
-    }
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
-/// One descriptor received in an SCM_RIGHTS message.
-fn recv_fd(sock: &OwnedFd) -> Result<OwnedFd> {
-    let mut cbuf = [0u64; 4];
-    let mut byte = [0u8; 1];
-    let mut iov = libc::iovec {
-        iov_base: byte.as_mut_ptr().cast(),
-        iov_len: 1,
-    };
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&cbuf);
-    let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
-    if n < 0 {
-        return Err(Error::io("receive the pty", io::Error::last_os_error()));
-    }
-    let cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
-    if cmsg.is_null() || unsafe { (*cmsg).cmsg_type } != libc::SCM_RIGHTS {
-        return Err(Error::io(
-            "receive the pty",
-            io::Error::from_raw_os_error(libc::EPROTO),
-        ));
-    }
-    let fd = unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const libc::c_int) };
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// Removes the container's cgroups, and their shared parent once it is empty.
@@ -313,6 +313,36 @@ fn cleanup(cgroup_dirs: &[PathBuf]) {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn the_python_monitor_config_is_accepted() {
+        let text = include_str!("../tests/fixtures/monitor.json");
+        let m = MonitorConfig::from_json(text).unwrap();
+        assert_eq!(
+            m.proxies,
+            vec![(7, std::net::Ipv4Addr::new(10, 0, 0, 2), 80)]
+        );
+        assert_eq!(m.after.unwrap().last().map(String::as_str), Some("--rm"));
+        let mut v: serde_json::Value = serde_json::from_str(text).unwrap();
+        v.as_object_mut().unwrap().remove("after");
+        let e = MonitorConfig::from_json(&v.to_string()).unwrap_err();
+        assert!(e.to_string().contains("missing field `after`"), "{e}");
+    }
+
+    #[test]
+    fn the_ready_message_is_one_json_object() {
+        let ok = serde_json::to_string(&Ready::Started { pid: 42 }).unwrap();
+        assert_eq!(ok, r#"{"pid":42}"#);
+        let failed = Ready::Failed {
+            stage: Stage::Exec.name(),
+            errno: 2,
+            message: "No such file or directory (os error 2)".into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&failed).unwrap(),
+            r#"{"stage":"exec","errno":2,"message":"No such file or directory (os error 2)"}"#
+        );
+    }
 
     #[test]
     fn times_are_rfc3339_nano() {

@@ -83,6 +83,23 @@ def test_exit_codes(ketch: Ketch, pulled: str) -> None:
     assert r.rc != 0 and "No such image" in r.err
 
 
+def test_a_detached_start_fails_as_a_foreground_one(ketch: Ketch, pulled: str) -> None:
+    """A failure inside `run -d` crosses the monitor's ready pipe: the same
+    stage, errno, docker exit code and message as in the foreground, and the
+    container is recorded as exited with that code."""
+    for flags, cmd, code, text in (
+        ((), "/nonexistent", 127, 'exec: "/nonexistent": stat /nonexistent: no such file or directory'),
+        ((), "/etc/passwd", 126, 'exec: "/etc/passwd": permission denied'),
+        (("-w", "/etc/passwd"), "true", 125, "enter the working directory: not a directory"),
+    ):
+        fg = ketch("run", "--rm", *flags, pulled, cmd)
+        bg = ketch("run", "-d", "--name", "bg", *flags, pulled, cmd)
+        assert (fg.rc, bg.rc) == (code, code) and fg.err == bg.err, (fg, bg)
+        assert bg.err == f"ketch: failed to start container process: {text}\n" and bg.out == ""
+        assert f"Exited ({code})" in ketch("ps", "-a", "--filter", "name=bg").out
+        ketch("rm", "bg", check=True)
+
+
 def test_docker_default_security(ketch: Ketch, pulled: str) -> None:
     r = ketch("run", "--rm", pulled, "sh", "-c", "grep -E 'Cap(Inh|Prm|Eff|Bnd|Amb)' /proc/self/status")
     caps = dict(line.split(":\t") for line in r.out.splitlines())

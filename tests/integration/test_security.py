@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -187,20 +186,6 @@ def test_the_host_executable_stays_busy_while_a_container_lives(ketch: Ketch, im
         assert e.value.errno == 26  # ETXTBSY
     finally:
         ketch("rm", "-f", name)
-
-
-def test_the_python_monitor_still_works(ketch: Ketch, image: str) -> None:
-    """Without the ketch-monitor program (a wheel built without it), a bare
-    interpreter hosts the same Rust loop."""
-    env = {"KETCH_PYTHON_MONITOR": "1"}
-    assert ketch("run", "-d", "--name", "pymon", image, "sh", "-c", "echo from-py-monitor; exit 3", env=env).rc == 0
-    for _ in range(100):
-        if "Exited (3)" in ketch("ps", "-a").out:
-            break
-        time.sleep(0.05)
-    assert "Exited (3)" in ketch("ps", "-a").out
-    assert ketch("logs", "pymon").out == "from-py-monitor\n"
-    ketch("rm", "pymon", check=True)
 
 
 def test_spawn_without_clone3_falls_back_to_clone(ketch: Ketch, image: str) -> None:

@@ -5,6 +5,7 @@ arm), against a table of what docker decides for a dozen calls."""
 
 from __future__ import annotations
 
+import json
 import struct
 
 import pytest
@@ -46,7 +47,7 @@ def program(*add: str, machine: str = "x86_64") -> bytes:
         mask |= 1 << caps.NAMES.index(c)
     flat = seccomp.compile_rules(seccomp.default_profile(), mask, machine)
     assert flat is not None
-    return _native.seccomp_program(flat, machine)
+    return _native.seccomp_program(json.dumps(flat), machine)
 
 
 # (abi, call, number there, arguments, extra caps, what docker's profile answers)
@@ -159,7 +160,7 @@ def test_docker_format_rules() -> None:
     assert [r[0] for r in flat["rules"]] == [["kill"], ["kill"]]  # either signal, not both at once
     flat = seccomp.compile_rules(profile, admin | 1 << caps.NAMES.index("BPF"), "x86_64")
     assert flat is not None
-    prog = _native.seccomp_program(flat, "x86_64")
+    prog = _native.seccomp_program(json.dumps(flat), "x86_64")
     assert run(prog, "x86_64", 39) == ALLOW  # getpid: both caps held
     assert run(prog, "x86_64", 62, (0, 9)) == ALLOW and run(prog, "x86_64", 62, (0, 15)) == ALLOW
     assert run(prog, "x86_64", 62, (0, 2)) == EPERM

@@ -2,7 +2,7 @@
 `<hierarchy>/ketch/<id>` for each v1 controller ketch uses (hybrid hosts like
 this one), or `/sys/fs/cgroup/ketch/<id>` on a pure v2 host. Limits:
 `--memory`, `--cpus`, `--pids-limit`. The container process joins them itself
-before its exec (spawn.rs writes 0 to each `cgroup.procs`)."""
+before its exec (rust/src/process/child.rs writes 0 to each `cgroup.procs`)."""
 
 from __future__ import annotations
 

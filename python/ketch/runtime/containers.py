@@ -27,6 +27,7 @@ from ..store import images as imgs
 from . import caps, cgroups, spec
 
 if TYPE_CHECKING:
+    from ..models.container import ProcessConfig
     from .stdio import Pipes
 
 _ADJ = "admiring brave clever dreamy eager festive gallant happy jolly keen lucid modest nifty serene".split()
@@ -450,7 +451,7 @@ def _add_host(spec: str) -> tuple[str, str]:
     return host, ip.strip("[]")
 
 
-def _confinement(p: dict[str, Any]) -> dict[str, Any]:
+def _confinement(p: dict[str, Any]) -> tuple[int, dict[str, Any] | None, bool]:
     """Capabilities, seccomp filter and no_new_privs: the same for the
     container's process and every process exec'd into it."""
     from . import seccomp
@@ -459,45 +460,53 @@ def _confinement(p: dict[str, Any]) -> dict[str, Any]:
     profile = p.get("seccomp", "default")
     if profile == "default":
         profile = seccomp.default_profile()
-    return {
-        "caps": mask,
-        "seccomp": None if profile is None else seccomp.compile_rules(profile, mask),
-        "no_new_privileges": p.get("no_new_privileges", False),
-    }
+    return (
+        mask,
+        None if profile is None else seccomp.compile_rules(profile, mask),
+        p.get("no_new_privileges", False),
+    )
 
 
-def _process(store: Store, c: Container, cgroup_procs: list[str], netns: str | None = None) -> dict[str, Any]:
-    """What `_native.spawn`/`monitor` start the container's process with."""
+def _process(store: Store, c: Container, cgroup_procs: list[str], netns: str | None = None) -> ProcessConfig:
+    """What `_native.spawn` and the monitor start the container's process with."""
+    from ..models.container import NewContainer, ProcessConfig
+
     p = c.config
     d = _dir(store, c.id)
-    return {
-        "netns": netns,
-        **_confinement(p),
-        "rootfs": str(d / "rootfs"),
-        "lowerdirs": ([str(d / "init")] if (d / "init").is_dir() else []) + p["lowerdirs"],
-        "upperdir": str(d / "upper"),
-        "workdir": str(d / "work"),
-        "hostname": p["hostname"],
-        "argv": (["/sbin/docker-init", "--"] if p.get("init") else []) + p["argv"],
-        "env": p["env"],
-        "cwd": p["cwd"],
-        "uid": p["uid"],
-        "gid": p["gid"],
-        "groups": p["groups"],
-        "new_net": p["network"] != "host",
-        "files": [(str(d / f), f"/etc/{f}") for f in ("hosts", "hostname", "resolv.conf")],
-        "privileged": p.get("privileged", False),
-        "cgroup_procs": cgroup_procs,
-        "binds": [tuple(b) for b in p.get("binds", [])],
-        "tmpfs": p.get("tmpfs", []),
-        "readonly_root": p.get("readonly_root", False),
-        "helper": helper_program(),
-    }
+    mask, profile, nnp = _confinement(p)
+    return ProcessConfig(
+        argv=(["/sbin/docker-init", "--"] if p.get("init") else []) + p["argv"],
+        env=p["env"],
+        cwd=p["cwd"],
+        uid=p["uid"],
+        gid=p["gid"],
+        groups=p["groups"],
+        caps=mask,
+        seccomp=profile,
+        no_new_privileges=nnp,
+        cgroup_procs=cgroup_procs,
+        helper=helper_program(),
+        detached=False,
+        container=NewContainer(
+            rootfs=str(d / "rootfs"),
+            lowerdirs=([str(d / "init")] if (d / "init").is_dir() else []) + p["lowerdirs"],
+            upperdir=str(d / "upper"),
+            workdir=str(d / "work"),
+            hostname=p["hostname"],
+            new_net=p["network"] != "host",
+            netns=netns,
+            files=[(str(d / f), f"/etc/{f}") for f in ("hosts", "hostname", "resolv.conf")],
+            binds=[(src, dst, ro) for src, dst, ro in p.get("binds", [])],
+            tmpfs=p.get("tmpfs", []),
+            readonly_root=p.get("readonly_root", False),
+            privileged=p.get("privileged", False),
+        ),
+    )
 
 
 def helper_program() -> str:
     """`ketch-monitor` beside the extension: a sealed in-memory copy of it is
-    the process that crosses into every container (rust/src/reexec.rs), so
+    the process that crosses into every container (rust/src/process/reexec.rs), so
     no container process is ever a copy of this interpreter."""
     program = Path(_native.__file__).with_name("ketch-monitor")
     if not os.access(program, os.X_OK):
@@ -522,7 +531,7 @@ def start(store: Store, c: Container, tty: bool = False, io: Pipes | None = None
         if att is not None:
             _HELD[c.id] = att.held + [x for x, _ in att.proxies]  # the published ports, held until the end
         pid = _native.spawn(
-            _process(store, c, procs, att.netns if att is not None else None),
+            _process(store, c, procs, att.netns if att is not None else None).to_json(),
             theirs.fileno() if theirs is not None else -1,
             io.child if io is not None and not tty else None,
         )
@@ -572,36 +581,9 @@ def _socketpair() -> tuple[Any, Any]:
     return socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 
 
-_MONITOR = (
-    "import json, sys\n"
-    "sys.path.insert(0, sys.argv[1])\n"
-    "from ketch import _native\n"
-    "with open(sys.argv[2]) as f:\n"
-    "    args = json.load(f)\n"
-    "for key in ('files', 'binds'):\n"
-    "    args['process'][key] = [tuple(x) for x in args['process'][key]]\n"
-    "sc = args['process'].get('seccomp')\n"
-    "if sc:\n"
-    "    sc['rules'] = [(r[0], r[1], [tuple(a) for a in r[2]]) for r in sc['rules']]\n"
-    "args.pop('python', None)\n"
-    "args.pop('site', None)\n"
-    "auto = args.pop('autoremove', None)\n"
-    "net = args.pop('network', None)\n"
-    "args['proxies'] = [tuple(x) for x in args.get('proxies', [])]\n"
-    "_native.monitor(**args, ready=int(sys.argv[3]))\n"
-    # the published ports it held: free as soon as the container is gone
-    "import os\n"
-    "os.closerange(3, 1 << 16)\n"
-    # a bridged container's address, ports and rules go as it ends
-    "if net or auto:\n"
-    "    from ketch.runtime.containers import after_monitor\n"
-    "    after_monitor(net, auto)\n"
-)
-
-
 def after_monitor(network: list[str] | None, autoremove: list[str] | None) -> None:
     """What is left once a detached container has ended, run by its monitor
-    (the ketch-monitor program execs the interpreter for it): the bridge's
+    (the ketch-monitor program execs runtime/after_monitor.py for it): the bridge's
     address, ports and rules; the container itself for --rm. Each is
     [store root, container id]."""
     if network:
@@ -612,23 +594,10 @@ def after_monitor(network: list[str] | None, autoremove: list[str] | None) -> No
         remove(Store(autoremove[0]), autoremove[1], force=True, volumes_too=True)
 
 
-def _monitor_program() -> str | None:
-    """`ketch-monitor` beside the extension (scripts/setup.sh builds it): a
-    Rust program of ~1 MB per idle container; without it (or with
-    KETCH_PYTHON_MONITOR set) a bare interpreter hosts the same Rust loop."""
-    program = Path(_native.__file__).with_name("ketch-monitor")
-    from ..config import process_settings
-
-    if process_settings().python_monitor or not os.access(program, os.X_OK):
-        return None
-    return str(program)
-
-
 def start_detached(store: Store, c: Container, autoremove: bool = False) -> int:
-    """Starts the container under a monitor process of its own (the Rust loop
-    in monitor.rs, hosted by a bare interpreter: `python -S -E`, no site, only
-    `ketch._native` imported) and returns the container's pid. A container
-    created with -t gets a pty, logged as its stdout; with `autoremove`
+    """Starts the container under a monitor process of its own (the
+    ketch-monitor program, rust/src/monitor.rs) and returns the container's
+    pid. A container created with -t gets a pty, logged as its stdout; with `autoremove`
     (--rm) the monitor removes the container once it has exited."""
     import subprocess
     import sys
@@ -644,26 +613,23 @@ def start_detached(store: Store, c: Container, autoremove: bool = False) -> int:
         raise
     held = att.held if att is not None else []
     proxies = att.proxies if att is not None else []
-    args = {
-        "process": _process(store, c, procs, att.netns if att is not None else None),
-        "log": str(log_path(store, c)),
-        "exit_file": str(d / "exit.json"),
-        "cgroup_dirs": [str(Path(x).parent) for x in procs],
-        "tty": bool(p.get("tty")),
-    }
-    if autoremove:
-        args["autoremove"] = [str(store.root), c.id]
-    if att is not None:
-        args["network"] = [str(store.root), c.id]
-        args["proxies"] = [[sock.fileno(), att.ip, port] for sock, port in proxies]
-    site = str(Path(_native.__file__).resolve().parent.parent)
-    args["python"], args["site"] = sys.executable, site  # for the clean-up after the container
-    (d / "monitor.json").write_text(json.dumps(args))
-    program = _monitor_program()
-    if program is not None:
-        argv = [program, str(d / "monitor.json")]
-    else:
-        argv = [sys.executable, "-S", "-E", "-c", _MONITOR, site, str(d / "monitor.json")]
+    from ..models.container import MonitorConfig
+
+    # What is left for Python once the container has ended, exec'd by the
+    # monitor: the bridge's address, ports and rules; --rm's removal.
+    flags = (["--network"] if att is not None else []) + (["--rm"] if autoremove else [])
+    script = str(Path(__file__).with_name("after_monitor.py"))
+    args = MonitorConfig(
+        process=_process(store, c, procs, att.netns if att is not None else None),
+        log=str(log_path(store, c)),
+        exit_file=str(d / "exit.json"),
+        cgroup_dirs=[str(Path(x).parent) for x in procs],
+        tty=bool(p.get("tty")),
+        proxies=[(sock.fileno(), att.ip, port) for sock, port in proxies] if att is not None else [],
+        after=[sys.executable, "-S", "-E", script, str(store.root), c.id, *flags] if flags else None,
+    )
+    (d / "monitor.json").write_text(args.to_json())
+    argv = [args.process.helper, str(d / "monitor.json")]  # ketch-monitor: the helper is the monitor too
     r, w = os.pipe()
     try:
         subprocess.Popen(
@@ -686,18 +652,17 @@ def start_detached(store: Store, c: Container, autoremove: bool = False) -> int:
     os.close(w)
     for sock in held + [x for x, _ in proxies]:
         sock.close()
+    from ..models.container import ready
+
     with os.fdopen(r, "rb") as f:
-        answer = f.read().decode()
-    if not answer or answer.startswith("error"):
-        # "error ERRNO WHAT", or nothing if the monitor died first
+        answer = ready(f.read())
+    if not isinstance(answer, int):
         cgroups.remove(c.id)
         _release_network(store, c)
-        fields = answer.split(" ", 2)
-        err_no, stage = (int(fields[1]), fields[2]) if len(fields) == 3 else (5, "start the monitor")
-        e = SpawnError(stage, err_no, os.strerror(err_no))
+        e = SpawnError(*answer)
         rows_.set_exited(store, c.id, _exit_code(e), time.time())
         raise _describe(e, p["argv"][0])
-    pid = int(answer)
+    pid = answer
     rows_.set_running(store, c.id, pid, _proc_start(pid), time.time())
     return pid
 
@@ -829,24 +794,30 @@ def exec_in(
     else:
         uid, gid, groups = p["uid"], p["gid"], p["groups"]
     procs = [str(d / "cgroup.procs") for d in cgroups._dirs(c.id) if d.is_dir()]
-    process = {
-        "argv": argv,
-        "env": environment,
-        "cwd": workdir or p["cwd"],
-        "uid": uid,
-        "gid": gid,
-        "groups": groups,
-        "cgroup_procs": procs,
-        "helper": helper_program(),
-        **_confinement(p),
-    }
+    from ..models.container import ProcessConfig
+
+    mask, profile, nnp = _confinement(p)
+    process = ProcessConfig(
+        argv=argv,
+        env=environment,
+        cwd=workdir or p["cwd"],
+        uid=uid,
+        gid=gid,
+        groups=groups,
+        caps=mask,
+        seccomp=profile,
+        no_new_privileges=nnp,
+        cgroup_procs=procs,
+        helper=helper_program(),
+        detached=detach,
+        container=None,
+    )
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET) if tty and not detach else (None, None)
     try:
         pid = _native.exec_in(
             c.pid,
-            process,
+            process.to_json(),
             theirs.fileno() if theirs is not None else -1,
-            detach,
             io.child if io is not None and not detach and not tty else None,
         )
         master = None

@@ -20,7 +20,9 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::spawn::{self, Config, Stage};
+use crate::process::config::Config;
+use crate::process::report::{report, Stage};
+use crate::process::{clone, exec};
 
 /// argv[0] of the helper: how the monitor program knows it is asked to be one.
 pub const HELPER_ARGV0: &str = "ketch-init";
@@ -89,7 +91,7 @@ pub struct Reexec {
 /// `mode`: "spawn" (a new container) or "exec" (into the container whose init is `exec_pid`).
 pub fn prepare(config: &Config, mode: &str, err_fd: RawFd, exec_pid: i32) -> Result<Reexec> {
     let helper = sealed_copy(&config.helper)?;
-    let text = crate::monitor_config::config_to_json(config).to_string();
+    let text = config.to_json();
     let cfg = memfd(c"ketch-config", MFD_CLOEXEC)?;
     let mut f = std::fs::File::from(cfg);
     f.write_all(text.as_bytes())
@@ -119,6 +121,7 @@ pub fn prepare(config: &Config, mode: &str, err_fd: RawFd, exec_pid: i32) -> Res
     let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
     argv_ptrs.push(std::ptr::null());
     let keep = numbers[..6].iter().copied().filter(|fd| *fd >= 0).collect();
+    // (The JSON holds no descriptors: they travel as the numbers above.)
     Ok(Reexec {
         helper,
         _config: cfg,
@@ -159,7 +162,7 @@ pub unsafe fn become_helper(r: &Reexec) -> ! {
         libc::AT_EMPTY_PATH,
     );
     let err = *libc::__errno_location();
-    spawn::report(r.err_fd, Stage::Helper, err, b"");
+    report(r.err_fd, Stage::Helper, err, b"");
     libc::_exit(125)
 }
 
@@ -236,7 +239,7 @@ pub fn helper_main(args: &[String]) -> ! {
     }
     let fail = |stage: Stage, e: &Error| -> ! {
         let errno = e.raw_os_error().unwrap_or(libc::EINVAL);
-        spawn::report(err_fd, stage, errno, e.to_string().as_bytes());
+        report(err_fd, stage, errno, e.to_string().as_bytes());
         std::process::exit(125)
     };
     let mut text = String::new();
@@ -254,16 +257,13 @@ pub fn helper_main(args: &[String]) -> ! {
         );
     }
     drop(f);
-    let config = serde_json::from_str::<serde_json::Value>(&text)
-        .map_err(|e| Error::Invalid(format!("process configuration: {e}")))
-        .and_then(|v| crate::monitor_config::config_from_json(&v).map_err(Error::Invalid));
-    let mut config = config.unwrap_or_else(|e| fail(Stage::Prepare, &e));
+    let mut config = Config::from_json(&text).unwrap_or_else(|e| fail(Stage::Prepare, &e));
     // -1: the container's own /dev/null (never the caller's own files).
     config.stdio = [moved[3], moved[4], moved[5]];
     config.tty_socket = tty_socket;
     let r = match mode {
-        "spawn" => spawn::helper_spawn(&config, err_fd),
-        _ => spawn::helper_exec(&config, err_fd, exec_pid),
+        "spawn" => clone::helper_spawn(&config, err_fd),
+        _ => exec::helper_exec(&config, err_fd, exec_pid),
     };
     match r {
         Ok(never) => match never {},

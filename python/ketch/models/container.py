@@ -1,0 +1,94 @@
+"""The process contract with the Rust side: what a container's process is
+started with (`ProcessConfig`, read by rust/src/process/config.rs for
+`_native.spawn`, `_native.exec_in` and the ketch-monitor program) and what a
+detached container's monitor is given (`MonitorConfig`, rust/src/monitor.rs).
+Each is serialised once, to JSON; Rust takes every field as required and
+refuses any other, so the two sides cannot drift apart silently.
+
+Plain dataclasses rather than pydantic: they are made on every `ketch run`,
+and pydantic's import alone costs 30-100 ms. Not frozen, and without the
+generated __eq__ and __repr__ (`to_json()` is their readable form): those
+methods cost ~2.5 ms of every run's start-up for nothing the contract
+needs; defined so, the module takes ~1.5 ms to import."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+
+def _fields(obj: Any) -> dict[str, Any]:
+    return {name: getattr(obj, name) for name in obj.__dataclass_fields__}
+
+
+@dataclass(repr=False, eq=False)
+class NewContainer:
+    """What a new container is made of (absent for a process exec'd into one)."""
+
+    rootfs: str  # the empty directory its root is mounted on
+    lowerdirs: list[str]  # image layers, top first
+    upperdir: str
+    workdir: str
+    hostname: str
+    new_net: bool  # a network namespace of its own; False shares the host's
+    netns: str | None  # a namespace made beforehand (a bridge's) to join instead
+    files: list[tuple[str, str]]  # host file -> path inside (hosts, hostname, resolv.conf)
+    binds: list[tuple[str, str, bool]]  # (host source, target, read-only)
+    tmpfs: list[str]
+    readonly_root: bool
+    privileged: bool
+
+
+@dataclass(repr=False, eq=False)
+class ProcessConfig:
+    """A container process: the first of a new container (with `container`)
+    or one exec'd into a running container (without)."""
+
+    argv: list[str]
+    env: list[str]
+    cwd: str
+    uid: int
+    gid: int
+    groups: list[int]
+    caps: int  # capability bit mask kept
+    seccomp: dict[str, Any] | None  # seccomp.compile_rules's result; None: unconfined
+    no_new_privileges: bool
+    cgroup_procs: list[str]  # cgroup.procs files joined first
+    helper: str  # the ketch-monitor program, re-executed sealed (rust/src/process/reexec.rs)
+    detached: bool  # does not die with the caller
+    container: NewContainer | None
+
+    def to_json(self) -> str:
+        return json.dumps(self, default=_fields, separators=(",", ":"))
+
+
+@dataclass(repr=False, eq=False)
+class MonitorConfig:
+    """What `ketch-monitor MONITOR.JSON READY_FD` runs a detached container with."""
+
+    process: ProcessConfig
+    log: str  # docker's json-file log
+    exit_file: str  # {"exit_code", "finished"}, written once the container ends
+    cgroup_dirs: list[str]  # removed once it ends
+    tty: bool
+    proxies: list[tuple[int, str, int]]  # [::] listeners: (fd, container ip, port)
+    after: list[str] | None  # argv exec'd once it ends, for Python's part of the clean-up
+
+    def to_json(self) -> str:
+        return json.dumps(self, default=_fields, separators=(",", ":"))
+
+
+def ready(answer: bytes) -> int | tuple[str, int, str]:
+    """The monitor's one message on its ready pipe (rust/src/monitor.rs
+    `Ready`): the container's pid, or (stage, errno, message) where its
+    start failed. Nothing (or half a message): the monitor died first."""
+    try:
+        msg = json.loads(answer) if answer else None
+    except ValueError:
+        msg = None  # cut short: the monitor died while it wrote
+    if not isinstance(msg, dict):
+        return ("start the monitor", 5, "Input/output error")  # EIO
+    if "pid" in msg:
+        return int(msg["pid"])
+    return (str(msg["stage"]), int(msg["errno"]), str(msg["message"]))

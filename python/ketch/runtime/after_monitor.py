@@ -1,0 +1,22 @@
+"""`python -S -E .../ketch/runtime/after_monitor.py ROOT ID [--network] [--rm]`:
+what is left once a detached container has ended, exec'd by its monitor
+(the ketch-monitor program, MonitorConfig.after): the bridge's address,
+ports and rules (--network), the container itself (--rm)."""
+
+import os
+import sys
+
+
+def main(argv: list[str]) -> None:
+    root, cid, flags = argv[0], argv[1], set(argv[2:])
+    from ketch.runtime.containers import after_monitor
+
+    where = [root, cid]
+    after_monitor(where if "--network" in flags else None, where if "--rm" in flags else None)
+
+
+if __name__ == "__main__":
+    # Run by path: sys.path[0] is this directory, whose modules (tty.py)
+    # would shadow the standard library's; the package's root replaces it.
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    main(sys.argv[1:])

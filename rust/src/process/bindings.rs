@@ -1,0 +1,62 @@
+//! The Python face of process/: `_native.spawn`, `exec_in`, `wait`,
+//! `process_config`. Each takes `ProcessConfig.to_json()`
+//! (python/ketch/models/container.py); descriptors come as arguments.
+
+use pyo3::prelude::*;
+
+use super::Config;
+
+/// Parses a process configuration as `spawn` would, and returns it
+/// re-serialised: what the helper gets.
+#[pyfunction]
+pub fn process_config(process: &str) -> PyResult<String> {
+    Ok(Config::from_json(process)?.to_json())
+}
+
+/// Starts a new container's process described by `process`; returns its
+/// pid once it has exec'd (SpawnError((stage, errno, message)) if it could
+/// not). With `tty_socket`, it gets a pty from its own devpts and sends the
+/// master side there. `stdio`: three descriptors for its 0, 1 and 2 (None:
+/// its own /dev/null).
+#[pyfunction]
+#[pyo3(signature = (process, tty_socket=-1, stdio=None))]
+pub fn spawn(
+    py: Python<'_>,
+    process: &str,
+    tty_socket: i32,
+    stdio: Option<[i32; 3]>,
+) -> PyResult<i32> {
+    let mut config = Config::from_json(process)?;
+    config.tty_socket = tty_socket;
+    if let Some(fds) = stdio {
+        config.stdio = fds;
+    }
+    Ok(py.detach(|| super::spawn(&config))?)
+}
+
+/// Runs `process` (without a `container` part) inside the running
+/// container whose init is `pid` (`ketch exec`); returns the pid to wait
+/// for. Raises SpawnError like `spawn`; `tty_socket` and `stdio` as there.
+#[pyfunction]
+#[pyo3(signature = (pid, process, tty_socket=-1, stdio=None))]
+pub fn exec_in(
+    py: Python<'_>,
+    pid: i32,
+    process: &str,
+    tty_socket: i32,
+    stdio: Option<[i32; 3]>,
+) -> PyResult<i32> {
+    let mut config = Config::from_json(process)?;
+    config.tty_socket = tty_socket;
+    if let Some(fds) = stdio {
+        config.stdio = fds;
+    }
+    Ok(py.detach(|| super::exec_in(pid, &config))?)
+}
+
+/// Waits for a child: its exit code as docker reports it (128 + signal
+/// when killed), or None when a signal interrupted the wait.
+#[pyfunction]
+pub fn wait(py: Python<'_>, pid: i32) -> PyResult<Option<i32>> {
+    Ok(py.detach(|| super::wait(pid))?)
+}

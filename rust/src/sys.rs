@@ -1,0 +1,133 @@
+//! Small helpers shared by every module: pipes, C strings, errno, and the
+//! raw calls the container process makes on its way to the exec. Those
+//! (below the line) are async-signal-safe: they allocate nothing and take
+//! no lock, so they may run in the child of a clone of a threaded process.
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// A close-on-exec pipe: (read end, write end).
+pub fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as RawFd; 2];
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(Error::io("pipe", io::Error::last_os_error()));
+    }
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// `s` as a C string; a NUL inside is a request error, not a panic.
+pub fn cstring(s: &str) -> Result<CString> {
+    CString::new(s).map_err(|_| Error::Invalid(format!("{s:?} contains a NUL byte")))
+}
+
+pub fn path_cstring(p: &Path) -> Result<CString> {
+    use std::os::unix::ffi::OsStrExt;
+    CString::new(p.as_os_str().as_bytes())
+        .map_err(|_| Error::Invalid(format!("{} contains a NUL byte", p.display())))
+}
+
+// ---- async-signal-safe from here ----------------------------------------
+
+pub(crate) fn errno() -> i32 {
+    unsafe { *libc::__errno_location() }
+}
+
+/// "/proc/self/fd/<fd>" into `buf`, without allocating.
+pub(crate) fn fd_path(fd: RawFd, buf: &mut [u8; 32]) -> *const libc::c_char {
+    let prefix = b"/proc/self/fd/";
+    buf[..prefix.len()].copy_from_slice(prefix);
+    let mut digits = [0u8; 12];
+    let mut n = fd as u32;
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let d = &digits[i..];
+    buf[prefix.len()..prefix.len() + d.len()].copy_from_slice(d);
+    buf[prefix.len() + d.len()] = 0;
+    buf.as_ptr().cast()
+}
+
+pub(crate) unsafe fn mount(
+    src: &CStr,
+    target: &CStr,
+    fstype: &CStr,
+    flags: libc::c_ulong,
+    data: &CStr,
+) -> libc::c_int {
+    libc::mount(
+        src.as_ptr(),
+        target.as_ptr(),
+        fstype.as_ptr(),
+        flags,
+        data.as_ptr().cast(),
+    )
+}
+
+pub(crate) unsafe fn mkdir(path: &CStr, mode: libc::mode_t) {
+    libc::mkdir(path.as_ptr(), mode);
+}
+
+/// mkdir of `path` in its parent, the parent resolved inside `root`.
+pub(crate) unsafe fn mkdir_in_root(root: RawFd, path: &CStr) {
+    let bytes = path.to_bytes();
+    let cut = bytes.iter().rposition(|&b| b == b'/').unwrap_or(0);
+    let (Ok(parent), Ok(name)) = (
+        CString::new(if cut == 0 { &b"/"[..] } else { &bytes[..cut] }),
+        CString::new(&bytes[cut + 1..]),
+    ) else {
+        return;
+    };
+    let dir = open_in_root(
+        root,
+        &parent,
+        libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        0,
+    );
+    if dir >= 0 {
+        libc::mkdirat(dir, name.as_ptr(), 0o755);
+        libc::close(dir);
+    }
+}
+
+/// openat2 of `path` under `root` as if `root` were `/` (RESOLVE_IN_ROOT),
+/// never through /proc's magic links.
+pub(crate) unsafe fn open_in_root(
+    root: RawFd,
+    path: &CStr,
+    flags: libc::c_int,
+    mode: u64,
+) -> RawFd {
+    let mut how: libc::open_how = std::mem::zeroed();
+    how.flags = flags as u64;
+    how.mode = mode;
+    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+    libc::syscall(
+        libc::SYS_openat2,
+        root,
+        path.as_ptr(),
+        &how as *const libc::open_how,
+        std::mem::size_of::<libc::open_how>(),
+    ) as RawFd
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fd_paths_are_formatted_without_allocating() {
+        let mut buf = [0u8; 32];
+        let p = fd_path(1234, &mut buf);
+        assert_eq!(unsafe { CStr::from_ptr(p) }, c"/proc/self/fd/1234");
+    }
+}

@@ -1,0 +1,119 @@
+"""The process contract between Python and Rust: what `ProcessConfig` and
+`MonitorConfig` write is what rust/src/process/config.rs and monitor.rs read
+(the fixtures under rust/tests/fixtures are these configs, and `cargo test`
+parses them); a key either side lacks or does not know is refused."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from ketch import _native
+from ketch.models.container import MonitorConfig, NewContainer, ProcessConfig, ready
+from ketch.runtime import seccomp
+
+FIXTURES = Path(__file__).resolve().parents[2] / "rust" / "tests" / "fixtures"
+
+PROCESS = ProcessConfig(
+    argv=["sh", "-c", "true"],
+    env=["A=b", "PATH=/bin"],
+    cwd="/w",
+    uid=1000,
+    gid=4294967295,
+    groups=[5, 6],
+    caps=_native.docker_caps(),
+    seccomp={"default": 327681, "arches": ["x86", "x32"], "rules": [(["socket"], 2147418112, [(0, "NE", 40, 0)])]},
+    no_new_privileges=True,
+    cgroup_procs=["/sys/fs/cgroup/ketch/x/cgroup.procs"],
+    helper="/opt/ketch-monitor",
+    detached=True,
+    container=NewContainer(
+        rootfs="/var/lib/ketch/containers/x/rootfs",
+        lowerdirs=["/l/init", "/l/1"],
+        upperdir="/u",
+        workdir="/w",
+        hostname="box",
+        new_net=True,
+        netns="/run/ketch/netns/x",
+        files=[("/h/hosts", "/etc/hosts")],
+        binds=[("/src", "/dst", True)],
+        tmpfs=["/tmp"],
+        readonly_root=False,
+        privileged=False,
+    ),
+)
+
+MONITOR = MonitorConfig(
+    process=PROCESS,
+    log="/c/x-json.log",
+    exit_file="/c/exit.json",
+    cgroup_dirs=["/sys/fs/cgroup/ketch/x"],
+    tty=False,
+    proxies=[(7, "10.0.0.2", 80)],
+    after=["/usr/bin/python3", "-S", "-E", "/k/after_monitor.py", "/var/lib/ketch", "x", "--rm"],
+)
+
+
+@pytest.mark.parametrize(("config", "name"), [(PROCESS, "process.json"), (MONITOR, "monitor.json")])
+def test_the_rust_fixtures_are_what_python_writes(config: ProcessConfig | MonitorConfig, name: str) -> None:
+    """`cargo test` parses these files: they must be what Python writes today
+    (KETCH_WRITE_FIXTURES=1 rewrites them after a deliberate change)."""
+    written = json.loads(config.to_json())
+    path = FIXTURES / name
+    if os.environ.get("KETCH_WRITE_FIXTURES"):
+        path.write_text(json.dumps(written, indent=1) + "\n")
+    assert json.loads(path.read_text()) == written
+
+
+def test_rust_reads_back_every_field_python_writes() -> None:
+    profile = seccomp.compile_rules(seccomp.default_profile(), _native.docker_caps())
+    for config in (
+        PROCESS,
+        replace(PROCESS, seccomp=profile),
+        replace(PROCESS, container=None),
+    ):
+        sent = json.loads(config.to_json())
+        assert json.loads(_native.process_config(config.to_json())) == sent
+
+
+@pytest.mark.parametrize("key", ["argv", "caps", "seccomp", "detached", "container"])
+def test_a_missing_key_is_an_error_not_a_default(key: str) -> None:
+    sent = json.loads(PROCESS.to_json())
+    del sent[key]
+    with pytest.raises(ValueError, match=f"invalid process configuration: missing field `{key}`"):
+        _native.process_config(json.dumps(sent))
+
+
+def test_an_unknown_or_mistyped_key_is_an_error() -> None:
+    sent = json.loads(PROCESS.to_json())
+    with pytest.raises(ValueError, match="unknown field `capz`"):
+        _native.process_config(json.dumps({**sent, "capz": 1}))
+    with pytest.raises(ValueError, match="unknown field `tty`"):
+        _native.process_config(json.dumps({**sent, "container": {**sent["container"], "tty": True}}))
+    with pytest.raises(ValueError, match="invalid process configuration: invalid type"):
+        _native.process_config(json.dumps({**sent, "uid": "root"}))
+    with pytest.raises(ValueError, match="unknown seccomp operator"):
+        _native.process_config(
+            json.dumps({**sent, "seccomp": {**sent["seccomp"], "rules": [[["x"], 1, [[0, "XX", 1, 0]]]]}})
+        )
+
+
+def test_spawn_and_exec_refuse_a_config_of_the_other_kind() -> None:
+    with pytest.raises(ValueError, match="needs its `container` part"):
+        _native.spawn(replace(PROCESS, container=None).to_json())
+    with pytest.raises(ValueError, match="has no `container` part"):
+        _native.exec_in(1, PROCESS.to_json())
+
+
+def test_the_ready_message() -> None:
+    assert ready(b'{"pid":42}') == 42
+    assert ready(b'{"stage":"exec","errno":2,"message":"No such file or directory (os error 2)"}') == (
+        "exec",
+        2,
+        "No such file or directory (os error 2)",
+    )
+    assert ready(b"") == ready(b'{"pid":4') == ("start the monitor", 5, "Input/output error")
