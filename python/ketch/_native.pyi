@@ -1,7 +1,47 @@
 from os import PathLike
-from typing import Any, TypedDict
+from typing import Any, TypedDict, final
 
-class Unpacked(TypedDict):
+__all__ = [
+    "Sha256",
+    "archive_in_root",
+    "bridge_create",
+    "copy_in_root",
+    "cp_in",
+    "cp_out",
+    "cp_stat",
+    "decompress_layer",
+    "digest_entries",
+    "digest_in_root",
+    "docker_caps",
+    "exec_in",
+    "extract_in_root",
+    "extract_tar_fd",
+    "gzip_layer",
+    "kind_in_root",
+    "layer_changes",
+    "link_delete",
+    "mkdirs_in_root",
+    "net_configure",
+    "netns_create",
+    "netns_remove",
+    "overlay_root",
+    "process_config",
+    "proxy_start",
+    "seccomp_program",
+    "sha256_bytes",
+    "sha256_file",
+    "spawn",
+    "syncfs",
+    "unpack_layer",
+    "unpack_layer_fd",
+    "veth",
+    "wait",
+    "write_in_root",
+    "write_layer",
+]
+
+# What unpack_layer returns: a plain dict at runtime (private: no such class there).
+class _Unpacked(TypedDict):
     digest: str
     compressed_size: int
     diff_id: str
@@ -17,17 +57,19 @@ def unpack_layer(
     expected_digest: str | None = None,
     expected_diff_id: str | None = None,
     max_bytes: int | None = None,
-) -> Unpacked: ...
+) -> _Unpacked: ...
 def unpack_layer_fd(
     fd: int,
     dest: str | PathLike[str],
     expected_digest: str | None = None,
     expected_diff_id: str | None = None,
     max_bytes: int | None = None,
-) -> Unpacked: ...
+) -> _Unpacked: ...
 def decompress_layer(src: str | PathLike[str], dst: str | PathLike[str]) -> tuple[str, int]: ...
 def syncfs(path: str | PathLike[str]) -> None: ...
 
+# A pyo3 class: not subclassable at runtime.
+@final
 class Sha256:
     def __init__(self) -> None: ...
     def update(self, data: bytes) -> None: ...

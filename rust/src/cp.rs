@@ -366,20 +366,26 @@ pub mod bindings {
 
     use super::Target;
 
-    fn target(t: &Bound<'_, PyDict>) -> PyResult<Target> {
-        if let Some(pid) = t.get_item("pid")? {
-            return Ok(Target::Running(pid.extract()?));
+    /// The container dict, as the argument `target` of each function here.
+    impl<'a, 'py> FromPyObject<'a, 'py> for Target {
+        type Error = PyErr;
+
+        fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Target> {
+            let t = obj.cast::<PyDict>()?;
+            if let Some(pid) = t.get_item("pid")? {
+                return Ok(Target::Running(pid.extract()?));
+            }
+            let get = |k: &str| -> PyResult<Bound<'py, PyAny>> {
+                t.get_item(k)?
+                    .ok_or_else(|| PyKeyError::new_err(k.to_string()))
+            };
+            Ok(Target::Stopped {
+                lowerdirs: get("lowerdirs")?.extract()?,
+                upper: get("upper")?.extract()?,
+                work: get("work")?.extract()?,
+                rootfs: get("rootfs")?.extract()?,
+            })
         }
-        let get = |k: &str| -> PyResult<Bound<'_, PyAny>> {
-            t.get_item(k)?
-                .ok_or_else(|| PyKeyError::new_err(k.to_string()))
-        };
-        Ok(Target::Stopped {
-            lowerdirs: get("lowerdirs")?.extract()?,
-            upper: get("upper")?.extract()?,
-            work: get("work")?.extract()?,
-            rootfs: get("rootfs")?.extract()?,
-        })
     }
 
     /// What `path` is inside a container ("dir", "file", "symlink", "other") or None.
@@ -387,37 +393,34 @@ pub mod bindings {
     #[pyo3(signature = (target, path, follow=false))]
     pub fn cp_stat(
         py: Python<'_>,
-        target: &Bound<'_, PyDict>,
+        target: Target,
         path: String,
         follow: bool,
     ) -> PyResult<Option<&'static str>> {
-        let t = self::target(target)?;
-        Ok(py.detach(|| super::stat_in(&t, &path, follow))?)
+        Ok(py.detach(|| super::stat_in(&target, &path, follow))?)
     }
 
     /// `ketch cp` container -> host: `src` as `name` into the host directory `dest_dir`.
     #[pyfunction]
     pub fn cp_out(
         py: Python<'_>,
-        target: &Bound<'_, PyDict>,
+        target: Target,
         src: String,
         name: String,
         dest_dir: PathBuf,
     ) -> PyResult<()> {
-        let t = self::target(target)?;
-        Ok(py.detach(|| super::copy_out(&t, &src, &name, &dest_dir))?)
+        Ok(py.detach(|| super::copy_out(&target, &src, &name, &dest_dir))?)
     }
 
     /// `ketch cp` host -> container: `src` as `name` into `dest_dir` inside the container.
     #[pyfunction]
     pub fn cp_in(
         py: Python<'_>,
-        target: &Bound<'_, PyDict>,
+        target: Target,
         src: PathBuf,
         name: String,
         dest_dir: String,
     ) -> PyResult<()> {
-        let t = self::target(target)?;
-        Ok(py.detach(|| super::copy_in(&t, &src, &name, &dest_dir))?)
+        Ok(py.detach(|| super::copy_in(&target, &src, &name, &dest_dir))?)
     }
 }

@@ -395,15 +395,71 @@ fn pipe_half(mut from: std::net::TcpStream, mut to: std::net::TcpStream) {
     let _ = to.shutdown(std::net::Shutdown::Write);
 }
 
-/// The Python face of what the bridge code needs (registered in lib.rs).
+/// The Python face of the network plumbing (registered in lib.rs).
 #[cfg(feature = "python")]
 pub mod bindings {
+    use std::path::PathBuf;
+
     use pyo3::prelude::*;
 
     /// A new Linux bridge `name` with `addr`/`prefix`, up (removed again on failure).
     #[pyfunction]
     pub fn bridge_create(py: Python<'_>, name: String, addr: [u8; 4], prefix: u8) -> PyResult<()> {
         Ok(py.detach(|| super::bridge_create(&name, addr, prefix))?)
+    }
+
+    /// A new network namespace kept at `path` (a bind mount), `lo` up.
+    #[pyfunction]
+    pub fn netns_create(py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        Ok(py.detach(|| super::netns_create(&path))?)
+    }
+
+    /// Unmounts and removes a namespace file.
+    #[pyfunction]
+    pub fn netns_remove(path: PathBuf) {
+        super::netns_remove(&path)
+    }
+
+    /// A veth pair: `host` on `bridge` and up, `peer` made inside the namespace at `netns`.
+    #[pyfunction]
+    pub fn veth(
+        py: Python<'_>,
+        host: String,
+        peer: String,
+        netns: PathBuf,
+        bridge: String,
+    ) -> PyResult<()> {
+        Ok(py.detach(|| super::veth(&host, &peer, &netns, &bridge))?)
+    }
+
+    /// Inside the namespace: `ifname` gets `addr`/`prefix`, comes up, default route via `gateway`.
+    #[pyfunction]
+    pub fn net_configure(
+        py: Python<'_>,
+        netns: PathBuf,
+        ifname: String,
+        addr: [u8; 4],
+        prefix: u8,
+        gateway: [u8; 4],
+    ) -> PyResult<()> {
+        Ok(py.detach(|| super::configure(&netns, &ifname, addr, prefix, gateway))?)
+    }
+
+    /// Forwards every connection on the listening socket `fd` (taken over)
+    /// to `ip:port`, on background threads (the `[::]` side of a published port).
+    #[pyfunction]
+    pub fn proxy_start(fd: i32, ip: String, port: u16) -> PyResult<()> {
+        let addr: std::net::Ipv4Addr = ip
+            .parse()
+            .map_err(|_| pyo3::exceptions::PyValueError::new_err(format!("bad address {ip}")))?;
+        super::proxy_start(fd, std::net::SocketAddrV4::new(addr, port));
+        Ok(())
+    }
+
+    /// Removes a network link by name (missing is fine).
+    #[pyfunction]
+    pub fn link_delete(name: String) -> PyResult<()> {
+        Ok(super::link_delete(&name)?)
     }
 }
 

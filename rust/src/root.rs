@@ -14,6 +14,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Context, Error, Result};
+use crate::sys::{
+    check, cstr, open_in_root, FSCONFIG_CMD_CREATE, FSCONFIG_SET_STRING, FSMOUNT_CLOEXEC,
+    FSOPEN_CLOEXEC, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY,
+};
 
 /// Splits a path from an archive into clean components: empty and `.` parts
 /// dropped, `..` applied lexically and clamped at the root (as docker does).
@@ -31,40 +35,18 @@ pub fn clean_components(path: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
-pub fn cstr(bytes: &[u8]) -> Result<CString> {
-    CString::new(bytes).map_err(|_| Error::BadLayer("path contains a NUL byte".into()))
-}
-
 pub fn display(parts: &[Vec<u8>]) -> String {
     let joined: Vec<u8> = parts.join(&b'/');
     String::from_utf8_lossy(&joined).into_owned()
 }
 
-fn last_os_error<T>(r: libc::c_int, v: T) -> io::Result<T> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(v)
-    }
-}
-
-/// `openat2(dirfd, path, flags, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)`.
+/// `openat2(dirfd, path, flags, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)`,
+/// close-on-exec, retried while the kernel asks.
 fn openat2_in_root(dirfd: RawFd, path: &CString, flags: libc::c_int) -> io::Result<OwnedFd> {
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (flags | libc::O_CLOEXEC) as u64;
-    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
     loop {
-        let fd = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                dirfd,
-                path.as_ptr(),
-                &how as *const libc::open_how,
-                std::mem::size_of::<libc::open_how>(),
-            )
-        };
+        let fd = unsafe { open_in_root(dirfd, path, flags | libc::O_CLOEXEC, 0) };
         if fd >= 0 {
-            return Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
+            return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
         }
         let err = io::Error::last_os_error();
         // EAGAIN: a concurrent rename in the tree; the kernel asks us to retry.
@@ -89,7 +71,7 @@ pub fn openat(
             mode as libc::c_uint,
         )
     };
-    last_os_error(fd, ()).map(|_| unsafe { OwnedFd::from_raw_fd(fd) })
+    check(fd).map(|_| unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 pub fn fstatat(dirfd: RawFd, name: &CString) -> io::Result<Option<libc::stat>> {
@@ -130,10 +112,10 @@ impl Root {
     /// keeps `fd`, the root holds a duplicate.
     pub fn from_fd(fd: RawFd) -> Result<Root> {
         let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
-        last_os_error(dup, ()).ctx(|| format!("fd {fd}"))?;
+        check(dup).ctx(|| format!("fd {fd}"))?;
         let fd = unsafe { OwnedFd::from_raw_fd(dup) };
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        check_ret(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) }).ctx(|| "fstat".into())?;
+        check(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) }).ctx(|| "fstat".into())?;
         if !is_dir(&st) {
             return Err(Error::Invalid(format!("fd {dup} is not a directory")));
         }
@@ -292,20 +274,23 @@ impl Root {
     }
 }
 
-pub fn fstat(fd: &OwnedFd) -> io::Result<libc::stat> {
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    check_ret(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
-    Ok(st)
+/// Opens for real what the O_PATH descriptor `fd` refers to, through
+/// /proc/self/fd: the very inode whose type was read from `fd`, with no
+/// path looked up again (so nothing swapped in meanwhile is opened).
+pub fn reopen(fd: &OwnedFd, flags: libc::c_int) -> io::Result<OwnedFd> {
+    let path = CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd())).expect("no NUL");
+    let r = unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC | libc::O_NOCTTY) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(unsafe { OwnedFd::from_raw_fd(r) })
 }
 
-const FSOPEN_CLOEXEC: libc::c_uint = 1;
-const FSCONFIG_SET_STRING: libc::c_uint = 1;
-const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
-const FSMOUNT_CLOEXEC: libc::c_uint = 1;
-const MOUNT_ATTR_RDONLY: libc::c_uint = 0x1;
-const MOUNT_ATTR_NOSUID: libc::c_uint = 0x2;
-const MOUNT_ATTR_NODEV: libc::c_uint = 0x4;
-const MOUNT_ATTR_NOEXEC: libc::c_uint = 0x8;
+pub fn fstat(fd: &OwnedFd) -> io::Result<libc::stat> {
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    check(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
+    Ok(st)
+}
 
 /// A new mount of `fstype` (the new mount API: fsopen, fsconfig, fsmount)
 /// attached nowhere, read-only, nodev, nosuid, noexec: the descriptor of
@@ -320,12 +305,10 @@ fn detached_mount(fstype: &CStr, opts: &[(CString, CString)]) -> Result<OwnedFd>
     }
     let fs = unsafe { OwnedFd::from_raw_fd(fs as RawFd) };
     let config = |cmd: libc::c_uint, key: *const libc::c_char, value: *const libc::c_char| {
-        let r = unsafe { libc::syscall(libc::SYS_fsconfig, fs.as_raw_fd(), cmd, key, value, 0) };
-        if r < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(())
-        }
+        check(
+            unsafe { libc::syscall(libc::SYS_fsconfig, fs.as_raw_fd(), cmd, key, value, 0) }
+                as libc::c_int,
+        )
     };
     for (k, v) in opts {
         config(FSCONFIG_SET_STRING, k.as_ptr(), v.as_ptr()).map_err(|e| {
@@ -467,11 +450,9 @@ pub fn remove_at(dirfd: RawFd, name: &CString) -> io::Result<()> {
             let c = CString::new(child).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
             remove_at(sub.as_raw_fd(), &c)?;
         }
-        let r = unsafe { libc::unlinkat(dirfd, name.as_ptr(), libc::AT_REMOVEDIR) };
-        last_os_error(r, ())
+        check(unsafe { libc::unlinkat(dirfd, name.as_ptr(), libc::AT_REMOVEDIR) })
     } else {
-        let r = unsafe { libc::unlinkat(dirfd, name.as_ptr(), 0) };
-        last_os_error(r, ())
+        check(unsafe { libc::unlinkat(dirfd, name.as_ptr(), 0) })
     }
 }
 
@@ -479,7 +460,7 @@ pub fn remove_at(dirfd: RawFd, name: &CString) -> io::Result<()> {
 pub fn list_dir(dir: &OwnedFd) -> io::Result<Vec<Vec<u8>>> {
     // fdopendir takes ownership of the fd it is given: hand it a duplicate.
     let dup = unsafe { libc::fcntl(dir.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
-    last_os_error(dup, ())?;
+    check(dup)?;
     let dp = unsafe { libc::fdopendir(dup) };
     if dp.is_null() {
         let e = io::Error::last_os_error();
@@ -504,18 +485,6 @@ pub fn list_dir(dir: &OwnedFd) -> io::Result<Vec<Vec<u8>>> {
 
 pub fn osstr(bytes: &[u8]) -> &OsStr {
     OsStr::from_bytes(bytes)
-}
-
-/// One `syncfs` on the filesystem that holds `path`.
-pub fn syncfs(path: &Path) -> Result<()> {
-    let c = cstr(path.as_os_str().as_bytes())?;
-    let fd = openat(libc::AT_FDCWD, &c, libc::O_RDONLY | libc::O_DIRECTORY, 0)
-        .ctx(|| format!("open {}", path.display()))?;
-    check_ret(unsafe { libc::syncfs(fd.as_raw_fd()) }).ctx(|| format!("syncfs {}", path.display()))
-}
-
-fn check_ret(r: libc::c_int) -> io::Result<()> {
-    last_os_error(r, ())
 }
 
 #[cfg(test)]

@@ -1,14 +1,16 @@
-//! Small helpers shared by every module: pipes, C strings, errno, and the
-//! raw calls the container process makes on its way to the exec. Those
-//! (below the line) are async-signal-safe: they allocate nothing and take
-//! no lock, so they may run in the child of a clone of a threaded process.
+//! Small helpers shared by every module: pipes, C strings, errno, libc
+//! return values, and the raw calls the container process makes on its way
+//! to the exec. Those (below the line) are async-signal-safe: they allocate
+//! nothing and take no lock, so they may run in the child of a clone of a
+//! threaded process.
 
 use std::ffi::{CStr, CString};
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use crate::error::{Context, Error, Result};
 
 /// A close-on-exec pipe: (read end, write end).
 pub fn pipe() -> Result<(OwnedFd, OwnedFd)> {
@@ -25,10 +27,51 @@ pub fn cstring(s: &str) -> Result<CString> {
 }
 
 pub fn path_cstring(p: &Path) -> Result<CString> {
-    use std::os::unix::ffi::OsStrExt;
     CString::new(p.as_os_str().as_bytes())
         .map_err(|_| Error::Invalid(format!("{} contains a NUL byte", p.display())))
 }
+
+/// A path's bytes (from a layer, an archive, a root) as a C string; a NUL
+/// inside makes the input bad.
+pub fn cstr(bytes: &[u8]) -> Result<CString> {
+    CString::new(bytes).map_err(|_| Error::BadLayer("path contains a NUL byte".into()))
+}
+
+/// A libc return value as an io::Result (negative: errno).
+pub fn check(r: libc::c_int) -> io::Result<()> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// One `syncfs` on the filesystem that holds `path`.
+pub fn syncfs(path: &Path) -> Result<()> {
+    let c = cstr(path.as_os_str().as_bytes())?;
+    let fd = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    check(fd).ctx(|| format!("open {}", path.display()))?;
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    check(unsafe { libc::syncfs(fd.as_raw_fd()) }).ctx(|| format!("syncfs {}", path.display()))
+}
+
+// The new mount API's flags (fsopen, fsconfig, fsmount, move_mount), which
+// the libc crate does not carry.
+pub(crate) const FSOPEN_CLOEXEC: libc::c_uint = 1;
+pub(crate) const FSCONFIG_SET_STRING: libc::c_uint = 1;
+pub(crate) const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+pub(crate) const FSMOUNT_CLOEXEC: libc::c_uint = 1;
+pub(crate) const MOUNT_ATTR_RDONLY: libc::c_uint = 0x1;
+pub(crate) const MOUNT_ATTR_NOSUID: libc::c_uint = 0x2;
+pub(crate) const MOUNT_ATTR_NODEV: libc::c_uint = 0x4;
+pub(crate) const MOUNT_ATTR_NOEXEC: libc::c_uint = 0x8;
+pub(crate) const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+pub(crate) const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
 
 // ---- async-signal-safe from here ----------------------------------------
 

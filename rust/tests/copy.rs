@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use ketch_native::layer::copy::{
-    copy_in_root, extract_in_root, kind_in, mkdirs_like, tree_digest, write_in_root, CopyOptions,
+    copy_in_root, extract_in_root, kind_in, mkdirs_like, write_in_root, CopyOptions,
 };
+use ketch_native::layer::tree_digest::tree_digest;
 use ketch_native::root::{overlay_classic, Root};
 
 fn is_root() -> bool {

@@ -431,7 +431,7 @@ fn decompression_bombs_are_bounded() {
 
 #[test]
 fn archives_are_told_from_other_files_after_decompression() {
-    use ketch_native::layer::unpack::is_archive;
+    use ketch_native::layer::decode::is_archive;
     let tar = Tar::new().file("a", b"x").finish();
     for bytes in [
         tar.clone(),
@@ -497,7 +497,7 @@ fn decompress_gives_the_tar_and_its_diff_id() {
     let src = s.0.join("l.zst");
     fs::write(&src, zstd::encode_all(&tar[..], 3).unwrap()).unwrap();
     let (diff_id, size) =
-        ketch_native::layer::unpack::decompress_file(&src, &s.0.join("l.tar")).unwrap();
+        ketch_native::layer::decode::decompress_file(&src, &s.0.join("l.tar")).unwrap();
     assert_eq!((diff_id, size), (sha256_bytes(&tar), tar.len() as u64));
     assert_eq!(fs::read(s.0.join("l.tar")).unwrap(), tar);
 }

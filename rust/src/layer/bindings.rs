@@ -1,19 +1,136 @@
-//! The Python face of the in-root copies (layer/copy.rs) and of archive
-//! extraction into a root: thin wrappers, registered in lib.rs.
+//! The Python face of layer/: unpacking a layer into the store (unpack.rs)
+//! and writing one from a container (diff.rs), the in-root copies
+//! (copy.rs) and archive extraction into a root. Thin wrappers, registered
+//! in lib.rs, each with the GIL released around the work.
 //!
 //! A root crosses as a plain file descriptor of a directory: the caller
 //! opens it (`os.open(path, O_PATH | O_DIRECTORY)`, or `overlay_root` for
 //! an image's merged layers) and closes it; the functions here work on a
-//! duplicate of it, with the GIL released.
+//! duplicate of it.
 
 use std::collections::HashSet;
 use std::os::fd::{FromRawFd, IntoRawFd};
 use std::path::PathBuf;
 
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
 use crate::layer::copy::{self, CopyOptions};
+use crate::layer::{decode, diff, tree_digest, unpack};
 use crate::root::Root;
+
+/// Unpacks a (gzip|zstd|plain) layer file into `dest` (which must not
+/// exist), checking digests. Returns digest, compressed_size, diff_id,
+/// tar_size, content_size and entries.
+#[pyfunction]
+#[pyo3(signature = (src, dest, expected_digest=None, expected_diff_id=None, max_bytes=None))]
+pub fn unpack_layer<'py>(
+    py: Python<'py>,
+    src: PathBuf,
+    dest: PathBuf,
+    expected_digest: Option<String>,
+    expected_diff_id: Option<String>,
+    max_bytes: Option<u64>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let opts = unpack::Options {
+        expected_digest,
+        expected_diff_id,
+        max_bytes,
+        ..Default::default()
+    };
+    let u = py.detach(|| unpack::unpack_file(&src, &dest, &opts))?;
+    unpacked_dict(py, u)
+}
+
+/// Like `unpack_layer`, reading the layer from the file descriptor `fd`
+/// (a pipe being filled by a download), which it takes over and closes.
+#[pyfunction]
+#[pyo3(signature = (fd, dest, expected_digest=None, expected_diff_id=None, max_bytes=None))]
+pub fn unpack_layer_fd<'py>(
+    py: Python<'py>,
+    fd: i32,
+    dest: PathBuf,
+    expected_digest: Option<String>,
+    expected_diff_id: Option<String>,
+    max_bytes: Option<u64>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let f = take_fd(fd)?;
+    let opts = unpack::Options {
+        expected_digest,
+        expected_diff_id,
+        max_bytes,
+        ..Default::default()
+    };
+    let u = py.detach(|| unpack::unpack(f, &dest, &opts))?;
+    unpacked_dict(py, u)
+}
+
+fn unpacked_dict(py: Python<'_>, u: unpack::Unpacked) -> PyResult<Bound<'_, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("digest", u.digest)?;
+    d.set_item("compressed_size", u.compressed_size)?;
+    d.set_item("diff_id", u.diff_id)?;
+    d.set_item("tar_size", u.tar_size)?;
+    d.set_item("content_size", u.content_size)?;
+    d.set_item("entries", u.entries)?;
+    Ok(d)
+}
+
+/// A descriptor handed over by the caller, as a File that closes it.
+fn take_fd(fd: i32) -> PyResult<std::fs::File> {
+    if fd < 0 {
+        return Err(pyo3::exceptions::PyValueError::new_err(
+            "bad file descriptor",
+        ));
+    }
+    // Ownership passes to Rust: the caller must not close `fd`.
+    Ok(unsafe { std::fs::File::from_raw_fd(fd) })
+}
+
+/// Flushes the filesystem holding `path` to disk (one syncfs, not an fsync
+/// per file): what makes a freshly unpacked layer durable before its rename.
+#[pyfunction]
+pub fn syncfs(py: Python<'_>, path: PathBuf) -> PyResult<()> {
+    Ok(py.detach(|| crate::sys::syncfs(&path))?)
+}
+
+/// Writes the uncompressed tar of a layer file to `dst`: (diff id, size).
+#[pyfunction]
+pub fn decompress_layer(py: Python<'_>, src: PathBuf, dst: PathBuf) -> PyResult<(String, u64)> {
+    Ok(py.detach(|| decode::decompress_file(&src, &dst))?)
+}
+
+/// Gzips a plain layer tar into `dst` (a new file): (digest, size).
+#[pyfunction]
+pub fn gzip_layer(py: Python<'_>, src: PathBuf, dst: PathBuf) -> PyResult<(String, u64)> {
+    Ok(py.detach(|| diff::gzip_file(&src, &dst))?)
+}
+
+/// A container's upper dir as `docker diff` lists it: [(kind, path)],
+/// kind "A", "C" or "D", sorted by path.
+#[pyfunction]
+pub fn layer_changes(
+    py: Python<'_>,
+    upper: PathBuf,
+    lowers: Vec<PathBuf>,
+) -> PyResult<Vec<(String, String)>> {
+    let out = py.detach(|| diff::changes(&upper, &lowers))?;
+    Ok(out.into_iter().map(|(k, p)| (k.to_string(), p)).collect())
+}
+
+/// Writes a container's upper dir as a layer tar (gzip with `gzip`) to
+/// `out`, a new file: (diff id, blob digest, blob size).
+#[pyfunction]
+#[pyo3(signature = (upper, out, gzip=true))]
+pub fn write_layer(
+    py: Python<'_>,
+    upper: PathBuf,
+    out: PathBuf,
+    gzip: bool,
+) -> PyResult<(String, String, u64)> {
+    let w = py.detach(|| diff::write_layer(&upper, &out, gzip))?;
+    Ok((w.diff_id, w.digest, w.size))
+}
 
 /// The read-only merged view of `lowerdirs` (top first), mounted nowhere:
 /// a new directory descriptor, the caller's to close (the view goes with it).
@@ -130,27 +247,21 @@ pub fn extract_in_root(
 /// names taken literally (`ketch build -`): the number of entries.
 #[pyfunction]
 pub fn extract_tar_fd(py: Python<'_>, fd: i32, dest: PathBuf) -> PyResult<u64> {
-    if fd < 0 {
-        return Err(pyo3::exceptions::PyValueError::new_err(
-            "bad file descriptor",
-        ));
-    }
-    // Ownership passes to Rust: the caller must not close `fd`.
-    let f = unsafe { std::fs::File::from_raw_fd(fd) };
-    let opts = crate::layer::unpack::Options {
+    let f = take_fd(fd)?;
+    let opts = unpack::Options {
         literal: true,
         into_existing: true,
         ..Default::default()
     };
-    let u = py.detach(|| crate::layer::unpack::unpack(f, &dest, &opts))?;
+    let u = py.detach(|| unpack::unpack(f, &dest, &opts))?;
     Ok(u.entries)
 }
 
 /// The build cache's digest of `paths` inside the root `fd` (COPY --from):
 /// names, modes, owners, link targets, device numbers and contents of every
-/// entry under them, never an mtime (see copy::tree_digest).
+/// entry under them, never an mtime (see tree_digest.rs).
 #[pyfunction]
 pub fn digest_in_root(py: Python<'_>, fd: i32, paths: Vec<Vec<u8>>) -> PyResult<String> {
     let root = Root::from_fd(fd)?;
-    Ok(py.detach(|| copy::tree_digest(&root, &paths))?)
+    Ok(py.detach(|| tree_digest::tree_digest(&root, &paths))?)
 }

@@ -24,13 +24,15 @@ use std::collections::{HashMap, HashSet};
 use std::ffi::CString;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
+use super::node::{create_file, mknod, set_owner_mode, set_times, symlink};
 use crate::error::{Context, Error, Result};
 use crate::root::{
-    clean_components, cstr, display, fstat, fstatat, is_dir, list_dir, openat, readlinkat,
-    remove_at, Root,
+    clean_components, display, fstat, fstatat, is_dir, list_dir, openat, readlinkat, remove_at,
+    reopen, Root,
 };
+use crate::sys::{check, cstr};
 
 #[derive(Debug, Default, Clone)]
 pub struct CopyOptions {
@@ -109,7 +111,7 @@ pub fn copy_in_root(
         c.dir_contents(&sdir, &ddir, &mut Vec::new(), &mut dparts)?;
         if opts.top_meta {
             c.meta(&sdir, &st, &ddir, &display(&dparts))?;
-            set_times(ddir.as_raw_fd(), c"", &st, libc::AT_EMPTY_PATH)
+            set_times(ddir.as_raw_fd(), c"", &times(&st), libc::AT_EMPTY_PATH)
                 .ctx(|| format!("set times of {}", display(&dparts)))?;
         }
         return Ok(c.stats);
@@ -130,7 +132,7 @@ pub fn copy_in_root(
 /// Whether `src_path` (followed inside `src`) is a regular file holding a
 /// tar archive of any compression `unpack` reads.
 pub fn is_archive_in_root(src: &Root, src_path: &[u8]) -> Result<bool> {
-    Ok(open_regular(src, src_path)?.is_some_and(crate::layer::unpack::is_archive))
+    Ok(open_regular(src, src_path)?.is_some_and(crate::layer::decode::is_archive))
 }
 
 /// `src_path` (followed inside `src`) opened for reading if it is a regular
@@ -165,7 +167,7 @@ pub fn extract_in_root(
     let Some(mut f) = open_regular(src, src_path)? else {
         return Ok(None);
     };
-    if !crate::layer::unpack::is_archive(&mut f) {
+    if !crate::layer::decode::is_archive(&mut f) {
         return Ok(None);
     }
     f.seek(SeekFrom::Start(0)).ctx(|| format!("read {shown}"))?;
@@ -222,11 +224,8 @@ pub fn mkdirs_like(dst: &Root, path: &[u8], like: Option<&Root>, mode: u32) -> R
         let raw = new.as_raw_fd();
         match found {
             Some(st) => {
-                check(unsafe { libc::fchown(raw, st.st_uid, st.st_gid) })
-                    .ctx(|| format!("chown {shown}"))?;
-                check(unsafe { libc::fchmod(raw, st.st_mode & 0o7777) })
-                    .ctx(|| format!("chmod {shown}"))?;
-                set_times(raw, c"", &st, libc::AT_EMPTY_PATH)
+                set_owner_mode(raw, (st.st_uid, st.st_gid), st.st_mode & 0o7777, &shown)?;
+                set_times(raw, c"", &times(&st), libc::AT_EMPTY_PATH)
                     .ctx(|| format!("set times of {shown}"))?;
             }
             None => check(unsafe { libc::fchmod(raw, mode) }).ctx(|| format!("chmod {shown}"))?,
@@ -258,79 +257,9 @@ pub fn write_in_root(
     {
         remove_at(parent.as_raw_fd(), &cname).ctx(|| format!("replace {shown}"))?;
     }
-    let fd = openat(
-        parent.as_raw_fd(),
-        &cname,
-        libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW,
-        0o600,
-    )
-    .ctx(|| format!("create {shown}"))?;
-    let mut f = File::from(fd);
+    let mut f = create_file(parent.as_raw_fd(), &cname, &shown)?;
     f.write_all(data).ctx(|| format!("write {shown}"))?;
-    let raw = f.as_raw_fd();
-    check(unsafe { libc::fchown(raw, owner.0, owner.1) }).ctx(|| format!("chown {shown}"))?;
-    check(unsafe { libc::fchmod(raw, mode) }).ctx(|| format!("chmod {shown}"))?;
-    Ok(())
-}
-
-/// One sha256 over what copying `paths` (each followed inside `root`)
-/// would copy: every entry's name below its path, mode, owner, link
-/// target, device numbers and content digest; never a time. COPY --from's
-/// cache key: the same files give the same key whatever image holds them.
-pub fn tree_digest(root: &Root, paths: &[Vec<u8>]) -> Result<String> {
-    use sha2::Digest;
-    let mut h = sha2::Sha256::new();
-    for p in paths {
-        let shown = String::from_utf8_lossy(p).into_owned();
-        let fd = root
-            .open_in(&clean_components(p), libc::O_PATH)
-            .ctx(|| format!("stat {shown}"))?;
-        h.update(b"source\0");
-        h.update(p);
-        h.update(b"\0");
-        hash_entry(&mut h, fd, &shown, b".")?;
-    }
-    Ok(crate::digest::format_digest(h)[7..].to_string())
-}
-
-fn hash_entry(h: &mut sha2::Sha256, fd: OwnedFd, shown: &str, name: &[u8]) -> Result<()> {
-    use sha2::Digest;
-    let st = fstat(&fd).ctx(|| format!("stat {shown}"))?;
-    h.update(name);
-    h.update(format!("\0{:o}\0{}\0{}\0", st.st_mode, st.st_uid, st.st_gid).as_bytes());
-    match st.st_mode & libc::S_IFMT {
-        libc::S_IFDIR => {
-            let dir =
-                reopen(&fd, libc::O_RDONLY | libc::O_DIRECTORY).ctx(|| format!("open {shown}"))?;
-            drop(fd);
-            let mut names = list_dir(&dir).ctx(|| format!("list {shown}"))?;
-            names.sort();
-            for n in names {
-                let c = cstr(&n)?;
-                let child = openat(dir.as_raw_fd(), &c, libc::O_PATH | libc::O_NOFOLLOW, 0)
-                    .ctx(|| format!("open {shown}/{}", String::from_utf8_lossy(&n)))?;
-                let mut full = name.to_vec();
-                full.push(b'/');
-                full.extend_from_slice(&n);
-                hash_entry(h, child, shown, &full)?;
-            }
-        }
-        libc::S_IFREG => {
-            let f = File::from(reopen(&fd, libc::O_RDONLY).ctx(|| format!("open {shown}"))?);
-            let mut r = crate::digest::HashingReader::new(f);
-            io::copy(&mut r, &mut io::sink()).ctx(|| format!("read {shown}"))?;
-            h.update(r.finish().0.as_bytes());
-        }
-        libc::S_IFLNK => {
-            h.update(
-                readlinkat(fd.as_raw_fd(), &CString::default())
-                    .ctx(|| format!("readlink {shown}"))?,
-            );
-        }
-        _ => h.update(format!("{}", st.st_rdev).as_bytes()),
-    }
-    h.update(b"\0");
-    Ok(())
+    set_owner_mode(f.as_raw_fd(), owner, mode, &shown)
 }
 
 struct Copier<'a> {
@@ -425,7 +354,7 @@ impl Copier<'_> {
         self.stats.entries += 1;
         self.meta(&sdir, st, &ddir, &shown)?;
         // Times last, once nothing more is written in it.
-        set_times(ddir.as_raw_fd(), c"", st, libc::AT_EMPTY_PATH)
+        set_times(ddir.as_raw_fd(), c"", &times(st), libc::AT_EMPTY_PATH)
             .ctx(|| format!("set times of {shown}"))?;
         Ok(())
     }
@@ -433,13 +362,10 @@ impl Copier<'_> {
     /// Owner, mode and xattrs of the source `sfd` onto the new `dfd` (a
     /// regular file or a directory, both opened for real).
     fn meta(&self, sfd: &OwnedFd, st: &libc::stat, dfd: &OwnedFd, shown: &str) -> Result<()> {
-        let (uid, gid) = self.owner(st);
         let raw = dfd.as_raw_fd();
-        check(unsafe { libc::fchown(raw, uid, gid) }).ctx(|| format!("chown {shown}"))?;
-        // After chown, which clears set-id bits.
         let mode = self.opts.chmod.unwrap_or(st.st_mode & 0o7777);
-        check(unsafe { libc::fchmod(raw, mode) }).ctx(|| format!("chmod {shown}"))?;
-        // After chown too, which drops security.capability.
+        set_owner_mode(raw, self.owner(st), mode, shown)?;
+        // After chown, which drops security.capability.
         copy_xattrs(sfd.as_raw_fd(), raw).ctx(|| format!("copy xattrs of {shown}"))
     }
 
@@ -489,52 +415,32 @@ impl Copier<'_> {
             }
             self.links.insert(key, dparts.to_vec());
         }
-        let (uid, gid) = self.owner(st);
+        let owner = self.owner(st);
         match kind {
             libc::S_IFREG => {
                 let from = File::from(
                     reopen(&src, libc::O_RDONLY | libc::O_NOCTTY)
                         .ctx(|| format!("open the source of {shown}"))?,
                 );
-                let to = openat(
-                    pfd,
-                    &cname,
-                    libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW,
-                    0o600,
-                )
-                .ctx(|| format!("create {shown}"))?;
-                let mut to = File::from(to);
+                let mut to = create_file(pfd, &cname, &shown)?;
                 self.stats.bytes +=
                     copy_file(&from, &mut to, &mut self.buf).ctx(|| format!("copy {shown}"))?;
                 let to = OwnedFd::from(to);
                 self.meta(&OwnedFd::from(from), st, &to, &shown)?;
-                set_times(to.as_raw_fd(), c"", st, libc::AT_EMPTY_PATH)
+                set_times(to.as_raw_fd(), c"", &times(st), libc::AT_EMPTY_PATH)
                     .ctx(|| format!("set times of {shown}"))?;
             }
             libc::S_IFLNK => {
                 let target = readlinkat(src.as_raw_fd(), &CString::default())
                     .ctx(|| format!("readlink the source of {shown}"))?;
-                let ctarget = cstr(&target)?;
-                check(unsafe { libc::symlinkat(ctarget.as_ptr(), pfd, cname.as_ptr()) })
-                    .ctx(|| format!("symlink {shown}"))?;
-                check(unsafe {
-                    libc::fchownat(pfd, cname.as_ptr(), uid, gid, libc::AT_SYMLINK_NOFOLLOW)
-                })
-                .ctx(|| format!("chown {shown}"))?;
-                set_times(pfd, &cname, st, 0).ctx(|| format!("set times of {shown}"))?;
+                symlink(pfd, &cname, &target, owner, &shown)?;
+                set_times(pfd, &cname, &times(st), 0).ctx(|| format!("set times of {shown}"))?;
             }
             libc::S_IFCHR | libc::S_IFBLK | libc::S_IFIFO | libc::S_IFSOCK => {
                 // A node with the same type and numbers; the source is never opened.
-                check(unsafe { libc::mknodat(pfd, cname.as_ptr(), kind | 0o600, st.st_rdev) })
-                    .ctx(|| format!("mknod {shown}"))?;
-                check(unsafe {
-                    libc::fchownat(pfd, cname.as_ptr(), uid, gid, libc::AT_SYMLINK_NOFOLLOW)
-                })
-                .ctx(|| format!("chown {shown}"))?;
                 let mode = self.opts.chmod.unwrap_or(st.st_mode & 0o7777);
-                check(unsafe { libc::fchmodat(pfd, cname.as_ptr(), mode, 0) })
-                    .ctx(|| format!("chmod {shown}"))?;
-                set_times(pfd, &cname, st, 0).ctx(|| format!("set times of {shown}"))?;
+                mknod(pfd, &cname, kind, st.st_rdev, owner, mode, &shown)?;
+                set_times(pfd, &cname, &times(st), 0).ctx(|| format!("set times of {shown}"))?;
             }
             _ => {
                 return Err(Error::Invalid(format!(
@@ -544,18 +450,6 @@ impl Copier<'_> {
         }
         Ok(())
     }
-}
-
-/// Opens for real what the O_PATH descriptor `fd` refers to, through
-/// /proc/self/fd: the very inode whose type was read from `fd`, with no
-/// path looked up again (so nothing swapped in meanwhile is opened).
-fn reopen(fd: &OwnedFd, flags: libc::c_int) -> io::Result<OwnedFd> {
-    let path = CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd())).expect("no NUL");
-    let r = unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC | libc::O_NOCTTY) };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(unsafe { OwnedFd::from_raw_fd(r) })
 }
 
 /// The file's bytes: copy_file_range (a reflink or an in-kernel copy) where
@@ -657,15 +551,9 @@ fn copy_xattrs(from: RawFd, to: RawFd) -> io::Result<()> {
     Ok(())
 }
 
-/// atime and mtime of `st` (to the nanosecond) onto `name` in `dirfd`,
-/// never following a symlink.
-fn set_times(
-    dirfd: RawFd,
-    name: &std::ffi::CStr,
-    st: &libc::stat,
-    flags: libc::c_int,
-) -> io::Result<()> {
-    let ts = [
+/// The atime and mtime of `st`, to the nanosecond.
+fn times(st: &libc::stat) -> [libc::timespec; 2] {
+    [
         libc::timespec {
             tv_sec: st.st_atime,
             tv_nsec: st.st_atime_nsec,
@@ -674,15 +562,5 @@ fn set_times(
             tv_sec: st.st_mtime,
             tv_nsec: st.st_mtime_nsec,
         },
-    ];
-    check(unsafe {
-        libc::utimensat(
-            dirfd,
-            name.as_ptr(),
-            ts.as_ptr(),
-            flags | libc::AT_SYMLINK_NOFOLLOW,
-        )
-    })
+    ]
 }
-
-use crate::layer::unpack::check;

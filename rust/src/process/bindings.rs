@@ -19,18 +19,16 @@ pub fn process_config(process: &str) -> PyResult<String> {
 /// master side there. `stdio`: three descriptors for its 0, 1 and 2 (None:
 /// its own /dev/null).
 #[pyfunction]
-#[pyo3(signature = (process, tty_socket=-1, stdio=None))]
+// text_signature: pyo3 shows a negative default as `...` in __text_signature__.
+#[pyo3(signature = (process, tty_socket=-1, stdio=None),
+       text_signature = "(process, tty_socket=-1, stdio=None)")]
 pub fn spawn(
     py: Python<'_>,
     process: &str,
     tty_socket: i32,
     stdio: Option<[i32; 3]>,
 ) -> PyResult<i32> {
-    let mut config = Config::from_json(process)?;
-    config.tty_socket = tty_socket;
-    if let Some(fds) = stdio {
-        config.stdio = fds;
-    }
+    let config = with_fds(process, tty_socket, stdio)?;
     Ok(py.detach(|| super::spawn(&config))?)
 }
 
@@ -38,7 +36,8 @@ pub fn spawn(
 /// container whose init is `pid` (`ketch exec`); returns the pid to wait
 /// for. Raises SpawnError like `spawn`; `tty_socket` and `stdio` as there.
 #[pyfunction]
-#[pyo3(signature = (pid, process, tty_socket=-1, stdio=None))]
+#[pyo3(signature = (pid, process, tty_socket=-1, stdio=None),
+       text_signature = "(pid, process, tty_socket=-1, stdio=None)")]
 pub fn exec_in(
     py: Python<'_>,
     pid: i32,
@@ -46,12 +45,18 @@ pub fn exec_in(
     tty_socket: i32,
     stdio: Option<[i32; 3]>,
 ) -> PyResult<i32> {
+    let config = with_fds(process, tty_socket, stdio)?;
+    Ok(py.detach(|| super::exec_in(pid, &config))?)
+}
+
+/// `process` parsed, with the descriptors given beside it.
+fn with_fds(process: &str, tty_socket: i32, stdio: Option<[i32; 3]>) -> PyResult<Config> {
     let mut config = Config::from_json(process)?;
     config.tty_socket = tty_socket;
     if let Some(fds) = stdio {
         config.stdio = fds;
     }
-    Ok(py.detach(|| super::exec_in(pid, &config))?)
+    Ok(config)
 }
 
 /// Waits for a child: its exit code as docker reports it (128 + signal

@@ -8,7 +8,10 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use crate::error::{Error, Result};
 use crate::process::prepare::Prepared;
 use crate::process::report::{fail, ok, Stage};
-use crate::sys::{cstring, errno, fd_path, mkdir_in_root, mount, open_in_root};
+use crate::sys::{
+    cstring, errno, fd_path, mkdir_in_root, mount, open_in_root, MOUNT_ATTR_NODEV,
+    MOUNT_ATTR_RDONLY, MOVE_MOUNT_F_EMPTY_PATH, MOVE_MOUNT_T_EMPTY_PATH,
+};
 
 /// A bind mount, prepared: the source as a detached mount tree (open_tree in
 /// the caller's namespace), the target's parents to create, and the target.
@@ -21,10 +24,6 @@ pub(crate) struct PreparedBind {
 }
 
 pub(crate) const OPEN_TREE_CLONE: libc::c_uint = 1;
-const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
-const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
-const MOUNT_ATTR_NODEV: u64 = 0x4;
-const MOUNT_ATTR_RDONLY: u64 = 0x1;
 
 /// "/a/b/c" -> ["/a", "/a/b"] (the parents) and "/a/b/c".
 pub(crate) fn path_steps(path: &str) -> Result<(Vec<CString>, CString)> {
@@ -165,8 +164,10 @@ pub(crate) unsafe fn mount_volumes(p: &Prepared) {
         // nodev (unless --privileged) and, for :ro, read-only: on the whole
         // tree (AT_RECURSIVE), so a mount under the bind's source is not
         // left writable, as docker 25+ does.
-        let set = if p.privileged { 0 } else { MOUNT_ATTR_NODEV }
-            | if b.readonly { MOUNT_ATTR_RDONLY } else { 0 };
+        let set = u64::from(
+            if p.privileged { 0 } else { MOUNT_ATTR_NODEV }
+                | if b.readonly { MOUNT_ATTR_RDONLY } else { 0 },
+        );
         if set != 0 {
             let attr = MountAttr {
                 attr_set: set,

@@ -4,14 +4,10 @@ use std::ffi::CStr;
 
 use crate::process::prepare::Prepared;
 use crate::process::report::{fail, ok, Stage};
-use crate::sys::{errno, mount};
-
-const FSOPEN_CLOEXEC: libc::c_uint = 1;
-const FSCONFIG_SET_STRING: libc::c_uint = 1;
-const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
-const FSMOUNT_CLOEXEC: libc::c_uint = 1;
-const MOUNT_ATTR_NODEV: libc::c_uint = 0x4;
-const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+use crate::sys::{
+    errno, mount, FSCONFIG_CMD_CREATE, FSCONFIG_SET_STRING, FSMOUNT_CLOEXEC, FSOPEN_CLOEXEC,
+    MOUNT_ATTR_NODEV, MOVE_MOUNT_F_EMPTY_PATH,
+};
 
 /// The root: an overlay of the image's layers (top first) under the
 /// container's upper dir. Through the new mount API, one `lowerdir+` per
