@@ -16,7 +16,7 @@ from ..reference import Reference
 from ..store import Store, blobs
 from ..store import images as imgs
 from . import progress
-from .client import RegistryClient
+from .client import RegistryClient, error_summary
 
 UPLOADS = 5  # layers pushed at once, as docker's max-concurrent-uploads
 CHUNK = 16 << 20  # blobs above 2 chunks go up in PATCHes of this size
@@ -73,7 +73,7 @@ def push(store: Store, ref: Reference, on_event: progress.OnPush | None = None) 
         "PUT", f"/v2/{repo}/manifests/{ref.digest or tag}", scope, {"Content-Type": media_type}, body=body
     )
     if r.status not in (200, 201):
-        raise RegistryError(f"failed to push the manifest of {ref.familiar()}: {r.status} {_err(r.body)}")
+        raise RegistryError(f"failed to push the manifest of {ref.familiar()}: {r.status} {error_summary(r.body)}")
     blobs.remember(store, ref.domain, repo, [lay["digest"] for lay, _ in layers] + [manifest["config"]["digest"]])
     emit(progress.ManifestPushed(tag, manifest_digest, len(body)))
     return manifest_digest
@@ -118,14 +118,6 @@ def _compressed(store: Store, image_id: str, manifest: dict[str, object]) -> tup
     return digest, body, json.loads(body)
 
 
-def _err(body: bytes | None) -> str:
-    try:
-        errs = json.loads(body or b"{}").get("errors") or []
-        return "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errs)
-    except ValueError:
-        return (body or b"").decode(errors="replace")[:200]
-
-
 Said = Callable[[str], progress.PushProgress]  # a layer's event, given its diff id
 
 
@@ -144,7 +136,7 @@ def _blob(store: Store, client: RegistryClient, registry: str, repo: str, scope:
             return _upload(store, client, repo, scope, digest, r.header("location"))
     r = client.request("POST", f"/v2/{repo}/blobs/uploads/", scope)
     if r.status != 202:
-        raise RegistryError(f"failed to start an upload to {repo}: {r.status} {_err(r.body)}")
+        raise RegistryError(f"failed to start an upload to {repo}: {r.status} {error_summary(r.body)}")
     return _upload(store, client, repo, scope, digest, r.header("location"))
 
 
@@ -163,7 +155,7 @@ def _upload(store: Store, client: RegistryClient, repo: str, scope: str, digest:
                 h = {"Content-Type": "application/octet-stream", "Content-Range": f"{offset}-{offset + len(chunk) - 1}"}
                 r = client.request("PATCH", loc, scope, h, body=chunk)
                 if r.status != 202:
-                    raise RegistryError(f"failed to upload {digest} to {repo}: {r.status} {_err(r.body)}")
+                    raise RegistryError(f"failed to upload {digest} to {repo}: {r.status} {error_summary(r.body)}")
                 loc = _location(client, r.header("location") or loc)
                 offset += len(chunk)
         body = b""
@@ -172,5 +164,5 @@ def _upload(store: Store, client: RegistryClient, repo: str, scope: str, digest:
         "PUT", f"{loc}{sep}digest={digest}", scope, {"Content-Type": "application/octet-stream"}, body=body
     )
     if r.status not in (201, 204):
-        raise RegistryError(f"failed to upload {digest} to {repo}: {r.status} {_err(r.body)}")
+        raise RegistryError(f"failed to upload {digest} to {repo}: {r.status} {error_summary(r.body)}")
     return progress.LayerPushed
