@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from .errors import ImageNotFound, KetchError
 
 if TYPE_CHECKING:
+    from .registry.progress import PullProgress
     from .registry.pull import PullResult
     from .store import Store
 
@@ -26,9 +27,9 @@ class NotFoundLocally:
 
 @dataclass(frozen=True)
 class PullLine:
-    """One line of the pull's progress, as docker's plain output has it."""
+    """One event of the pull's progress (registry/progress.py), passed on."""
 
-    text: str
+    event: PullProgress
 
 
 PullEvent = NotFoundLocally | PullLine
@@ -61,4 +62,4 @@ def ensure_image(
     ref = parse(image)
     if not have:
         emit(NotFoundLocally(ref.familiar()))
-    return pull(store, ref, lambda line: emit(PullLine(line)))
+    return pull(store, ref, lambda e: emit(PullLine(e)))

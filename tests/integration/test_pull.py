@@ -306,6 +306,76 @@ def test_pull_in_threads_of_one_process(tmp_path: Path, registry: RunningRegistr
     assert len([p for p in (tmp_path / "store/layers").iterdir() if not p.name.startswith(".")]) == 3
 
 
+def test_the_library_reports_pull_and_push_as_typed_events(
+    tmp_path: Path, registry: RunningRegistry, images: dict
+) -> None:
+    """`pull` and `push` from the library, with a callback: typed events in
+    docker's order, no text (the CLI words them)."""
+    from ketch.reference import parse
+    from ketch.registry import progress as p
+    from ketch.registry.pull import pull
+    from ketch.registry.push import push
+    from ketch.store import Store
+
+    os.environ["KETCH_RUN_ROOT"] = str(tmp_path / "run")
+    store = Store(tmp_path / "store")
+    bb, layered = images["busybox"], images["layered"]
+    base = next(d for d, b in bb.blobs.items() if b != bb.config)
+    name = f"{registry.addr}/lab/busybox"
+    events: list[object] = []
+
+    def seen(ev: object) -> None:
+        assert not isinstance(ev, str)
+        events.append(ev)
+
+    assert pull(store, parse(name), seen).downloaded
+    progress = [e for e in events if isinstance(e, p.LayerProgress)]  # how many: a matter of timing
+    assert all(e.layer == base and 0 < e.current <= e.total == len(bb.blobs[base]) for e in progress)
+    assert [e for e in events if not isinstance(e, p.LayerProgress)] == [
+        p.PullingFrom("latest", "lab/busybox"),
+        p.LayerStarted(base),
+        p.LayerVerifying(base),
+        p.LayerDownloaded(base),
+        p.LayerExtracted(base),
+        p.Digest(bb.digest),
+        p.Pulled(f"{name}:latest", True),
+    ]
+    events.clear()
+    assert not pull(store, parse(f"{name}:latest"), seen).downloaded
+    assert events == [p.PullingFrom("latest", "lab/busybox"), p.Digest(bb.digest), p.Pulled(f"{name}:latest", False)]
+
+    events.clear()
+    pull(store, parse(f"{registry.addr}/lab/layered"), seen)
+    others = [d for d, b in layered.blobs.items() if b != layered.config and d != base]
+    kinds = [(type(e), getattr(e, "layer", None)) for e in events if not isinstance(e, p.LayerProgress)]
+    assert kinds[:2] == [(p.PullingFrom, None), (p.LayerExists, base)]
+    assert sorted(kinds[2:4]) == sorted((p.LayerStarted, d) for d in others)
+    for d in others:  # each layer's own events in order; the layers interleave
+        assert [k for k, layer in kinds if layer == d] == [
+            p.LayerStarted,
+            p.LayerVerifying,
+            p.LayerDownloaded,
+            p.LayerExtracted,
+        ]
+    assert kinds[-2:] == [(p.Digest, None), (p.Pulled, None)]
+
+    events.clear()
+    from ketch.store import images as imgs
+
+    diff_id = imgs.config(store, imgs.lookup(store, f"{name}:latest")[0].id)["rootfs"]["diff_ids"][0]
+    imgs.tag(store, f"{name}:latest", f"{registry.addr}/lab/copied:v1")
+    digest = push(store, parse(f"{registry.addr}/lab/copied:v1"), seen)
+    assert events == [
+        p.PushingTo(f"{registry.addr}/lab/copied"),
+        p.LayerPreparing(diff_id),
+        p.LayerMounted(diff_id, "lab/busybox"),
+        p.ManifestPushed("v1", digest, len(store.content.read(digest))),
+    ]
+    events.clear()
+    push(store, parse(f"{registry.addr}/lab/copied:v1"), seen)
+    assert events[2] == p.LayerAlreadyPushed(diff_id)
+
+
 def test_a_layer_already_unpacked_from_another_blob_still_gets_its_blob(
     ketch: Ketch, registry: RunningRegistry, images: dict, tmp_path: Path
 ) -> None:

@@ -10,6 +10,7 @@ import pytest
 from ketch.builder import events as ev
 from ketch.cli._build import BuildPrinter
 from ketch.images import NotFoundLocally, PullLine
+from ketch.registry.progress import PullingFrom
 
 A = "sha256:" + "a1" * 32
 B = "sha256:" + "b2" * 32
@@ -19,7 +20,7 @@ C = "c3" * 32
 def _events() -> list[object]:
     return [
         NotFoundLocally("lab/base:latest"),
-        PullLine("latest: Pulling from lab/base"),
+        PullLine(PullingFrom("latest", "lab/base")),
         ev.StepStarted(1, 3, "FROM lab/base"),
         ev.StepDone(A),
         ev.TriggersRunning(2),

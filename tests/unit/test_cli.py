@@ -97,14 +97,16 @@ def test_terminal_progress_redraws_each_layer_on_its_own_line() -> None:
     import io
 
     from ketch.cli._progress import TerminalReporter
+    from ketch.registry import progress as p
 
+    a, b = "sha256:aaa", "sha256:bbb"
     out = io.StringIO()
-    rep = TerminalReporter(out)
-    rep.line("latest: Pulling from lab/x")
-    rep.layer("aaa", "Pulling fs layer")
-    rep.layer("bbb", "Pulling fs layer")
-    rep.layer("aaa", "Downloading", 50, 100)
-    rep.layer("bbb", "Pull complete")
+    rep = TerminalReporter(out, tty=True)
+    rep(p.PullingFrom("latest", "lab/x"))
+    rep(p.LayerStarted(a))
+    rep(p.LayerStarted(b))
+    rep(p.LayerProgress(a, 50, 100))
+    rep(p.LayerExtracted(b))
     text = out.getvalue()
     assert text.startswith("latest: Pulling from lab/x\naaa: Pulling fs layer\nbbb: Pulling fs layer\n")
     # aaa is two lines up, bbb one; each redraw goes back down
@@ -113,15 +115,18 @@ def test_terminal_progress_redraws_each_layer_on_its_own_line() -> None:
 
 
 def test_plain_reporter_prints_status_changes_only() -> None:
-    from ketch.registry.pull import Reporter
+    import io
 
-    lines: list[str] = []
-    rep = Reporter(lines.append)
-    rep.layer("aaa", "Pulling fs layer")
-    rep.layer("aaa", "Downloading", 5, 10)
-    rep.layer("aaa", "Extracting", 0)
-    rep.layer("aaa", "Pull complete")
-    assert lines == ["aaa: Pulling fs layer", "aaa: Pull complete"]
+    from ketch.cli._progress import TerminalReporter
+    from ketch.registry import progress as p
+
+    out = io.StringIO()
+    rep = TerminalReporter(out, tty=False)
+    rep(p.LayerStarted("sha256:aaa"))
+    rep(p.LayerProgress("sha256:aaa", 5, 10))
+    rep(p.LayerExtracting("sha256:aaa"))
+    rep(p.LayerExtracted("sha256:aaa"))
+    assert out.getvalue().splitlines() == ["aaa: Pulling fs layer", "aaa: Pull complete"]
 
 
 def test_publish_specs_parse_as_docker_reads_them() -> None:

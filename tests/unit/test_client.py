@@ -111,3 +111,18 @@ def test_manifest_must_match_the_digest_asked_for_or_announced() -> None:
                     client.manifest("lab/x", ident, "*/*", "x")
         finally:
             f.close()
+
+
+def test_one_parser_reads_a_registrys_error_body() -> None:
+    from ketch.registry.client import error_detail, error_entries, error_summary
+
+    two = b'{"errors": [{"code": "NAME_UNKNOWN", "message": "no repo"}, {"code": "DENIED", "message": "no"}]}'
+    assert error_entries(two) == [{"code": "NAME_UNKNOWN", "message": "no repo"}, {"code": "DENIED", "message": "no"}]
+    assert error_detail(two) == ("name unknown", "no repo")  # docker's wording: the first, lowercased
+    assert error_summary(two) == "NAME_UNKNOWN: no repo; DENIED: no"  # push's: all of them
+    for other in (b"<html>bad gateway</html>\n", b"[1, 2]", b'{"errors": "x"}'):
+        assert error_entries(other) is None
+        assert error_detail(other) == ("", other.decode().strip())
+        assert error_summary(other) == other.decode()
+    assert error_entries(b"") == error_entries(b"{}") == []
+    assert error_detail(b"{}") == ("", "{}") and error_summary(b"{}") == ""

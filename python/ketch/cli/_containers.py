@@ -28,7 +28,9 @@ def print_pull(ev: object) -> None:
     if isinstance(ev, NotFoundLocally):
         print(f"Unable to find image '{ev.ref}' locally", file=sys.stderr, flush=True)
     elif isinstance(ev, PullLine):
-        print(ev.text, file=sys.stderr, flush=True)
+        from ._progress import TerminalReporter
+
+        TerminalReporter(sys.stderr, tty=False)(ev.event)
 
 
 def run(

@@ -1,14 +1,26 @@
-"""Docker's pull progress on a terminal: one line per layer, redrawn in place."""
+"""Pull and push progress (registry/progress.py's events) in docker's words:
+plain lines when the output is not a terminal, and on a terminal one line per
+layer, redrawn in place."""
 
 from __future__ import annotations
 
 import sys
 from typing import TextIO
 
-from ..registry.pull import Reporter
+from ..registry import progress as p
 from ._format import human_size
 
 BAR = 50
+
+# a pull's layer events, as docker's status words; the first two only on a terminal
+_DRAWN = {p.LayerProgress: "Downloading", p.LayerExtracting: "Extracting"}
+_STATUS: dict[type, str] = {
+    p.LayerExists: "Already exists",
+    p.LayerStarted: "Pulling fs layer",
+    p.LayerVerifying: "Verifying Checksum",
+    p.LayerDownloaded: "Download complete",
+    p.LayerExtracted: "Pull complete",
+}
 
 
 def bar(current: int, total: int | None) -> str:
@@ -19,29 +31,65 @@ def bar(current: int, total: int | None) -> str:
     return f"[{fill}]  {human_size(current, 4)}/{human_size(total, 4)}"
 
 
-class TerminalReporter(Reporter):
-    def __init__(self, out: TextIO = sys.stdout) -> None:
-        super().__init__(lambda text: None)
-        self.out = out
+def _short(digest: str) -> str:
+    return digest.partition(":")[2][:12]
+
+
+def plain(ev: object) -> str | None:
+    """The line docker prints for `ev` when its output is not a terminal
+    (None: it prints none, as for byte counts)."""
+    if (status := _STATUS.get(type(ev))) is not None:
+        return f"{_short(ev.layer)}: {status}"  # type: ignore[attr-defined]
+    if isinstance(ev, p.PullingFrom):
+        return f"{ev.ident}: Pulling from {ev.repo}"
+    if isinstance(ev, p.Digest):
+        return f"Digest: {ev.digest}"
+    if isinstance(ev, p.Pulled):
+        return f"Status: {'Downloaded newer image' if ev.downloaded else 'Image is up to date'} for {ev.name}"
+    if isinstance(ev, p.PushingTo):
+        return f"The push refers to repository [{ev.name}]"
+    if isinstance(ev, p.LayerPreparing):
+        return f"{_short(ev.layer)}: Preparing"
+    if isinstance(ev, p.LayerPushed):
+        return f"{_short(ev.layer)}: Pushed"
+    if isinstance(ev, p.LayerMounted):
+        return f"{_short(ev.layer)}: Mounted from {ev.source}"
+    if isinstance(ev, p.LayerAlreadyPushed):
+        return f"{_short(ev.layer)}: Layer already exists"
+    if isinstance(ev, p.ManifestPushed):
+        return f"{ev.tag}: digest: {ev.digest} size: {ev.size}"
+    return None
+
+
+class TerminalReporter:
+    """Renders pull and push events to `out` (stdout): on a terminal (`tty`, by
+    default whether `out` is one) a pull's layers each keep one line, redrawn
+    with their status and progress bar; otherwise docker's plain lines."""
+
+    def __init__(self, out: TextIO | None = None, tty: bool | None = None) -> None:
+        self.out = out or sys.stdout  # looked up now: a test may have replaced it
+        self.tty = self.out.isatty() if tty is None else tty
         self.rows: dict[str, int] = {}  # layer -> the line it was first drawn on
         self.lines = 0  # lines written so far
 
-    def line(self, text: str) -> None:
-        with self._lock:
-            self.out.write(text + "\n")
+    def __call__(self, ev: object) -> None:
+        # pull and push call this one event at a time: no lock needed here
+        if self.tty and (status := _STATUS.get(type(ev)) or _DRAWN.get(type(ev))) is not None:
+            text = f"{_short(ev.layer)}: {status}"  # type: ignore[attr-defined]
+            if isinstance(ev, p.LayerProgress) and ev.total:
+                text += " " + bar(ev.current, ev.total)
+            self._draw(_short(ev.layer), text)  # type: ignore[attr-defined]
+        elif (line := plain(ev)) is not None:
+            self.out.write(line + "\n")
             self.lines += 1
             self.out.flush()
 
-    def layer(self, short: str, status: str, current: int | None = None, total: int | None = None) -> None:
-        text = f"{short}: {status}"
-        if current is not None and total:
-            text += " " + bar(current, total)
-        with self._lock:
-            if short not in self.rows:
-                self.rows[short] = self.lines
-                self.out.write(text + "\n")
-                self.lines += 1
-            else:
-                up = self.lines - self.rows[short]
-                self.out.write(f"\x1b[{up}A\r\x1b[2K{text}\x1b[{up}B\r")
-            self.out.flush()
+    def _draw(self, short: str, text: str) -> None:
+        if short not in self.rows:
+            self.rows[short] = self.lines
+            self.out.write(text + "\n")
+            self.lines += 1
+        else:
+            up = self.lines - self.rows[short]
+            self.out.write(f"\x1b[{up}A\r\x1b[2K{text}\x1b[{up}B\r")
+        self.out.flush()

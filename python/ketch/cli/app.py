@@ -94,9 +94,7 @@ def pull(
         if not quiet:
             print("Using default tag: latest", flush=True)
         ref = ref.with_tag("latest")
-    import sys
-
-    if sys.stdout.isatty() and not quiet:
+    if not quiet:  # TerminalReporter prints docker's plain lines when stdout is no terminal
         from ._progress import TerminalReporter
 
         do_pull(_store(), ref, TerminalReporter(), platform=platform)
@@ -921,8 +919,9 @@ def push(
     """Upload an image to a registry"""
     from ..reference import parse
     from ..registry.push import push as do_push
+    from ._progress import TerminalReporter
 
-    do_push(_store(), parse(name), (lambda line: None) if quiet else (lambda line: print(line, flush=True)))
+    do_push(_store(), parse(name), None if quiet else TerminalReporter(tty=False))
 
 
 registry_app = typer.Typer(cls=DockerGroup, no_args_is_help=True, rich_markup_mode=None, help="Run a registry")

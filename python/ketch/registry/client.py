@@ -86,15 +86,36 @@ def read_bounded(r: http.client.HTTPResponse, limit: int) -> bytes | None:
             return None
 
 
-def _error_detail(body: bytes) -> tuple[str, str]:
-    """(code, message) of a distribution error body, lowercased code as docker prints it."""
+def error_entries(body: bytes | None) -> list[dict[str, object]] | None:
+    """The `errors` of a distribution error body (`{"errors": [{"code": ..,
+    "message": ..}, ..]}`), [] when it lists none; None when the body is not
+    such a document (a proxy's HTML page, say). The one parser of them."""
+    if not body:
+        return []
     try:
-        errs = json.loads(body).get("errors") or []
-        if errs:
-            return str(errs[0].get("code", "")).lower().replace("_", " "), str(errs[0].get("message", ""))
-    except (ValueError, AttributeError):
-        pass
+        doc = json.loads(body)
+    except ValueError:
+        return None
+    errs = doc.get("errors") if isinstance(doc, dict) else None
+    if not isinstance(doc, dict) or not isinstance(errs, list | None):
+        return None
+    return [e for e in errs or [] if isinstance(e, dict)]
+
+
+def error_detail(body: bytes) -> tuple[str, str]:
+    """(code, message) of the first error, the code lowercased as docker
+    prints it; ("", the body's start) when it is no error document."""
+    if errs := error_entries(body):
+        return str(errs[0].get("code", "")).lower().replace("_", " "), str(errs[0].get("message", ""))
     return "", body.decode(errors="replace").strip()[:200]
+
+
+def error_summary(body: bytes | None) -> str:
+    """Every error as `CODE: message`, joined; the body's start when it is no error document."""
+    errs = error_entries(body)
+    if errs is None:
+        return (body or b"").decode(errors="replace")[:200]
+    return "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errs)
 
 
 class RegistryClient:
@@ -254,7 +275,7 @@ class RegistryClient:
             "GET", f"/v2/{repo}/manifests/{ident}", f"repository:{repo}:pull", {"Accept": accept}, stream=True
         )
         if r.status == 404:
-            code, msg = _error_detail(r.body)
+            code, msg = error_detail(r.body)
             detail = f"{code}: {msg}" if code else "manifest unknown"
             raise ManifestUnknown(f"manifest for {what} not found: {detail}")
         self._check(r, what, repo)
@@ -337,7 +358,7 @@ class RegistryClient:
     def _check(self, r: Response, what: str, repo: str) -> None:
         if r.status in (200, 201, 202, 204):
             return
-        code, msg = _error_detail(r.body)
+        code, msg = error_detail(r.body)
         if r.status == 401 or r.status == 403:
             raise AuthError(
                 f"pull access denied for {repo}, repository does not exist or may require 'ketch login'"

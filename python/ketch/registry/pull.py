@@ -8,9 +8,7 @@ import fcntl
 import json
 import os
 import platform as _platform
-import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -23,36 +21,11 @@ from ..reference import Reference
 from ..store import Store
 from ..store import images as imgs
 from ..store.layers import chain_ids, max_layer_bytes
+from . import progress
+from .client import RegistryClient
 
 if TYPE_CHECKING:
     from ..store.leases import Lease
-from .client import RegistryClient
-
-Emit = Callable[[str], None]
-
-
-class Reporter:
-    """What a pull tells its caller: whole lines, and per-layer status with
-    optional byte progress. This one prints docker's plain (non-terminal)
-    lines through `emit`; the CLI has one that draws progress bars."""
-
-    def __init__(self, emit: Emit) -> None:
-        self.emit = emit
-        self._lock = threading.Lock()
-
-    def line(self, text: str) -> None:
-        with self._lock:
-            self.emit(text)
-
-    def layer(self, short: str, status: str, current: int | None = None, total: int | None = None) -> None:
-        if current is None:  # plain output shows status changes, not byte counts
-            self.line(f"{short}: {status}")
-
-
-class _Quiet(Reporter):
-    def line(self, text: str) -> None:
-        pass
-
 
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le", "s390x": "s390x"}
@@ -91,17 +64,16 @@ def _select(index: Index, want: str) -> str:
 def pull(
     store: Store,
     ref: Reference,
-    emit: Emit | Reporter,
+    on_event: progress.OnPull | None = None,
     platform: str | None = None,
     quiet: bool = False,
 ) -> PullResult:
-    """Pulls `ref` into `store`, reporting as docker does through `emit` (a
-    function taking lines, or a Reporter)."""
+    """Pulls `ref` into `store`, telling `on_event` how it goes (typed
+    events, registry/progress.py; none when `quiet`)."""
     client = RegistryClient(ref.domain, store.settings)
     repo = ref.path
-    rep = _Quiet(print) if quiet else emit if isinstance(emit, Reporter) else Reporter(emit)
-    say = rep.line
-    say(f"{ref.ident}: Pulling from {repo}")
+    emit = progress.serialised(None if quiet else on_event)
+    emit(progress.PullingFrom(ref.ident, repo))
     what = ref.familiar() if ref.domain != "docker.io" else str(ref)
     body, ctype = client.manifest(repo, ref.ident, ACCEPT, what)  # digest checked there
     top_digest = _native.sha256_bytes(body)
@@ -122,14 +94,14 @@ def pull(
     with Lease(store) as lease:
         # What this pull finds in the store is leased before it looks: `rmi` keeps it meanwhile.
         lease.add([manifest.config.digest, *(d for d, _ in documents), *(layer.digest for layer in manifest.layers)])
-        return _pull_image(store, client, ref, rep, what, documents, manifest, lease)
+        return _pull_image(store, client, ref, emit, what, documents, manifest, lease)
 
 
 def _pull_image(
     store: Store,
     client: RegistryClient,
     ref: Reference,
-    rep: Reporter,
+    emit: progress.OnPull,
     what: str,
     documents: list[tuple[str, bytes]],
     manifest: Manifest,
@@ -137,7 +109,6 @@ def _pull_image(
 ) -> PullResult:
     """The rest of `pull`, once the image manifest is known."""
     repo = ref.path
-    say = rep.line
     top_digest = documents[0][0]
     image_id = manifest.config.digest
     if store.content.has(image_id):
@@ -167,9 +138,8 @@ def _pull_image(
         todo = []
         blobs_only: list[Descriptor] = []
         for i, (desc, diff_id, chain) in enumerate(zip(manifest.layers, diff_ids, chains, strict=True)):
-            short = desc.digest[7:19]
             if store.layers.exists(chain):
-                rep.layer(short, "Already exists")
+                emit(progress.LayerExists(desc.digest))
                 if not store.content.has(desc.digest):
                     blobs_only.append(desc)  # kept so that the image can be saved and pushed as it came
             else:
@@ -182,13 +152,12 @@ def _pull_image(
                     f"{desc.size} bytes): free some space or choose another --root"
                 )
         for _, desc, _, _ in todo:
-            rep.layer(desc.digest[7:19], "Pulling fs layer")
+            emit(progress.LayerStarted(desc.digest))
 
         def download(desc: Descriptor, pipe: int | None = None, unpacking: Future[bool] | None = None) -> None:
             """Fetches a blob into the content store, copying it into `pipe`
             (the input of the `unpacking` layer) as it arrives; verifies it
             before it is committed."""
-            short = desc.digest[7:19]
             with store.content.ingest(desc.digest, desc.size) as ing:
                 last = 0.0
 
@@ -210,14 +179,14 @@ def _pull_image(
                     now = time.monotonic()
                     if now - last > 0.1:
                         last = now
-                        rep.layer(short, "Downloading", ing.size, desc.size)
+                        emit(progress.LayerProgress(desc.digest, ing.size, desc.size))
 
                 try:
                     client.blob(repo, desc.digest, write, desc.size)  # stops as soon as it is longer
                 finally:
                     if pipe is not None:
                         os.close(pipe)
-                rep.layer(short, "Verifying Checksum")
+                emit(progress.LayerVerifying(desc.digest))
                 ing.commit()
 
         def fetch_and_unpack(item: tuple[int, Descriptor, str, str]) -> None:
@@ -226,7 +195,7 @@ def _pull_image(
             parent = chains[i - 1] if i else None
             try:
                 if store.content.has(desc.digest):
-                    rep.layer(short, "Extracting", 0)
+                    emit(progress.LayerExtracting(desc.digest))
                     store.layers.create(chain, diff_id, parent, store.content.path(desc.digest), desc.digest, max_bytes)
                 else:
                     # Unpack while downloading: the bytes go to the blob file and,
@@ -240,7 +209,7 @@ def _pull_image(
                         unpacking = one.submit(store.layers.create, chain, diff_id, parent, r, desc.digest, max_bytes)
                         download(desc, w, unpacking)
                         unpacking.result()
-                    rep.layer(short, "Download complete")
+                    emit(progress.LayerDownloaded(desc.digest))
             except LayerError as e:
                 raise LayerError(f"layer {short}: {e}") from e
             except NoSpaceError as e:
@@ -248,7 +217,7 @@ def _pull_image(
                     f"no space left on device for the store at {store.root} (layer {short}): "
                     "free some space or choose another --root"
                 ) from e
-            rep.layer(short, "Pull complete")
+            emit(progress.LayerExtracted(desc.digest))
 
         if todo or blobs_only:
             with ThreadPoolExecutor(max_workers=min(len(todo) + len(blobs_only), 4)) as pool:
@@ -277,10 +246,6 @@ def _pull_image(
         # a later push to another repository mounts them
         remember(store, ref.domain, repo, sorted({d for d, _ in documents} | {x.digest for x in layers}))
 
-    say(f"Digest: {top_digest}")
-    familiar = ref.familiar()
-    if up_to_date:
-        say(f"Status: Image is up to date for {familiar}")
-    else:
-        say(f"Status: Downloaded newer image for {familiar}")
+    emit(progress.Digest(top_digest))
+    emit(progress.Pulled(ref.familiar(), not up_to_date))
     return PullResult(image_id, top_digest, ref, not up_to_date)

@@ -5,6 +5,7 @@ one monolithic upload each (POST, then PUT with the digest)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import urllib.parse
 from collections.abc import Callable
@@ -14,7 +15,8 @@ from ..errors import ImageNotFound, KetchError, RegistryError
 from ..reference import Reference
 from ..store import Store, blobs
 from ..store import images as imgs
-from .client import RegistryClient
+from . import progress
+from .client import RegistryClient, error_summary
 
 UPLOADS = 5  # layers pushed at once, as docker's max-concurrent-uploads
 CHUNK = 16 << 20  # blobs above 2 chunks go up in PATCHes of this size
@@ -26,8 +28,10 @@ def _location(client: RegistryClient, loc: str) -> str:
     return u.path + ("?" + u.query if u.query else "")
 
 
-def push(store: Store, ref: Reference, emit: Callable[[str], None]) -> str:
-    """Pushes the local image named `ref`; returns the manifest digest."""
+def push(store: Store, ref: Reference, on_event: progress.OnPush | None = None) -> str:
+    """Pushes the local image named `ref`, telling `on_event` how it goes
+    (typed events, registry/progress.py); returns the manifest digest."""
+    emit = progress.serialised(on_event)
     try:
         img, _ = imgs.lookup(store, str(ref))
     except ImageNotFound:
@@ -45,13 +49,13 @@ def push(store: Store, ref: Reference, emit: Callable[[str], None]) -> str:
     client = RegistryClient(ref.domain, store.settings)
     repo = ref.path
     scope = f"repository:{repo}:pull,push"
-    emit(f"The push refers to repository [{ref.familiar_name if ref.domain == 'docker.io' else ref.name}]")
+    emit(progress.PushingTo(ref.familiar_name if ref.domain == "docker.io" else ref.name))
     config = imgs.config(store, img.id)
     diff_ids = config["rootfs"]["diff_ids"]
     layers = list(zip(manifest["layers"], diff_ids, strict=False))
-    shown = {lay["digest"]: diff[7:19] for lay, diff in layers}
+    shown = {lay["digest"]: diff for lay, diff in layers}  # docker names a pushed layer by its diff id
     for lay, _ in reversed(layers):
-        emit(f"{shown[lay['digest']]}: Preparing")
+        emit(progress.LayerPreparing(shown[lay["digest"]]))
     # Layers go up in parallel (docker's default is 5 at a time), each line
     # printed as its layer is done; the config once they all are.
     from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -62,16 +66,16 @@ def push(store: Store, ref: Reference, emit: Callable[[str], None]) -> str:
             for lay, _ in reversed(layers)
         }
         for fut in as_completed(futures):
-            emit(f"{shown[futures[fut]]}: {fut.result()}")
+            emit(fut.result()(shown[futures[fut]]))
     _blob(store, client, ref.domain, repo, scope, manifest["config"]["digest"])
     tag = ref.tag or "latest"
     r = client.request(
         "PUT", f"/v2/{repo}/manifests/{ref.digest or tag}", scope, {"Content-Type": media_type}, body=body
     )
     if r.status not in (200, 201):
-        raise RegistryError(f"failed to push the manifest of {ref.familiar()}: {r.status} {_err(r.body)}")
+        raise RegistryError(f"failed to push the manifest of {ref.familiar()}: {r.status} {error_summary(r.body)}")
     blobs.remember(store, ref.domain, repo, [lay["digest"] for lay, _ in layers] + [manifest["config"]["digest"]])
-    emit(f"{tag}: digest: {manifest_digest} size: {len(body)}")
+    emit(progress.ManifestPushed(tag, manifest_digest, len(body)))
     return manifest_digest
 
 
@@ -114,34 +118,29 @@ def _compressed(store: Store, image_id: str, manifest: dict[str, object]) -> tup
     return digest, body, json.loads(body)
 
 
-def _err(body: bytes | None) -> str:
-    try:
-        errs = json.loads(body or b"{}").get("errors") or []
-        return "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errs)
-    except ValueError:
-        return (body or b"").decode(errors="replace")[:200]
+Said = Callable[[str], progress.PushProgress]  # a layer's event, given its diff id
 
 
-def _blob(store: Store, client: RegistryClient, registry: str, repo: str, scope: str, digest: str) -> str:
-    """Makes sure the repository has the blob; says how (docker's words)."""
+def _blob(store: Store, client: RegistryClient, registry: str, repo: str, scope: str, digest: str) -> Said:
+    """Makes sure the repository has the blob; says how."""
     r = client.request("HEAD", f"/v2/{repo}/blobs/{digest}", scope)
     if r.status == 200:
-        return "Layer already exists"
+        return progress.LayerAlreadyPushed
     for source in blobs.sources(store, registry, digest, repo):
         r = client.request(
             "POST", f"/v2/{repo}/blobs/uploads/?mount={digest}&from={urllib.parse.quote(source, safe='/')}", scope
         )
         if r.status == 201:
-            return f"Mounted from {source}"
+            return functools.partial(progress.LayerMounted, source=source)
         if r.status == 202:  # not mountable: the registry opened an upload instead
             return _upload(store, client, repo, scope, digest, r.header("location"))
     r = client.request("POST", f"/v2/{repo}/blobs/uploads/", scope)
     if r.status != 202:
-        raise RegistryError(f"failed to start an upload to {repo}: {r.status} {_err(r.body)}")
+        raise RegistryError(f"failed to start an upload to {repo}: {r.status} {error_summary(r.body)}")
     return _upload(store, client, repo, scope, digest, r.header("location"))
 
 
-def _upload(store: Store, client: RegistryClient, repo: str, scope: str, digest: str, location: str) -> str:
+def _upload(store: Store, client: RegistryClient, repo: str, scope: str, digest: str, location: str) -> Said:
     path = store.content.path(digest)
     if not path.exists():
         raise KetchError(f"blob {digest} is not in the store: pull the image again before pushing it")
@@ -156,7 +155,7 @@ def _upload(store: Store, client: RegistryClient, repo: str, scope: str, digest:
                 h = {"Content-Type": "application/octet-stream", "Content-Range": f"{offset}-{offset + len(chunk) - 1}"}
                 r = client.request("PATCH", loc, scope, h, body=chunk)
                 if r.status != 202:
-                    raise RegistryError(f"failed to upload {digest} to {repo}: {r.status} {_err(r.body)}")
+                    raise RegistryError(f"failed to upload {digest} to {repo}: {r.status} {error_summary(r.body)}")
                 loc = _location(client, r.header("location") or loc)
                 offset += len(chunk)
         body = b""
@@ -165,5 +164,5 @@ def _upload(store: Store, client: RegistryClient, repo: str, scope: str, digest:
         "PUT", f"{loc}{sep}digest={digest}", scope, {"Content-Type": "application/octet-stream"}, body=body
     )
     if r.status not in (201, 204):
-        raise RegistryError(f"failed to upload {digest} to {repo}: {r.status} {_err(r.body)}")
-    return "Pushed"
+        raise RegistryError(f"failed to upload {digest} to {repo}: {r.status} {error_summary(r.body)}")
+    return progress.LayerPushed
