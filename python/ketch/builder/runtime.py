@@ -6,11 +6,9 @@ ketch.runtime."""
 
 from __future__ import annotations
 
-import os
-import select
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -75,12 +73,12 @@ class Container:
         """Starts it and waits for it (signals forwarded), passing what it
         writes to `output` as it comes; returns its exit code."""
         from ..runtime import containers as ctr
+        from ..runtime.stdio import Pipes
 
-        io = _Relay(output)
+        io = Pipes(sink=output)
         try:
-            # _Relay has what start and wait use of a Pipes: child, started(), relay()
-            pid, _ = ctr.start(self.store, self._c, io=cast(Any, io))
-            return ctr.wait(self.store, self._c, pid, cast(Any, io))
+            pid, _ = ctr.start(self.store, self._c, io=io)
+            return ctr.wait(self.store, self._c, pid, io)
         finally:
             io.close()
 
@@ -95,69 +93,3 @@ class Container:
         from ..runtime import containers as ctr
 
         ctr.remove(self.store, self.id, force=True, volumes_too=True)
-
-
-class _Relay:
-    """The container's stdio as runtime.stdio.Pipes makes it (an empty
-    stdin, two pipes out), but what it writes goes to a function instead
-    of a file descriptor."""
-
-    def __init__(self, output: Output) -> None:
-        self._output = output
-        self._fds: list[int] = []
-        in_r, in_w = self._pipe()
-        out_r, out_w = self._pipe()
-        err_r, err_w = self._pipe()
-        self.child = (in_r, out_w, err_w)
-        self._streams = {out_r: 1, err_r: 2}
-        self._close(in_w)  # stdin: end of file at once, as /dev/null
-
-    def _pipe(self) -> tuple[int, int]:
-        r, w = os.pipe2(os.O_CLOEXEC)
-        self._fds += [r, w]
-        return r, w
-
-    def _close(self, fd: int) -> None:
-        if fd in self._fds:
-            self._fds.remove(fd)
-            os.close(fd)
-
-    def started(self) -> None:
-        """The container holds its ends: ours go, so its exit is our end of file."""
-        for fd in self.child:
-            self._close(fd)
-
-    def close(self) -> None:
-        for fd in list(self._fds):
-            self._close(fd)
-
-    def relay(self, pid: int) -> None:
-        """Passes output on until the process `pid` has ended, then what its
-        pipes still hold (not waiting for processes it left behind)."""
-        pidfd = os.pidfd_open(pid)
-        try:
-            while self._streams:
-                ready, _, _ = select.select([*self._streams, pidfd], [], [])
-                if pidfd in ready:
-                    for fd in list(self._streams):
-                        os.set_blocking(fd, False)
-                        while self._read(fd):
-                            pass
-                    return
-                for fd in ready:
-                    self._read(fd)
-        finally:
-            os.close(pidfd)
-            self.close()
-
-    def _read(self, fd: int) -> bool:
-        try:
-            data = os.read(fd, 65536)
-        except BlockingIOError:
-            return False
-        if not data:
-            del self._streams[fd]
-            self._close(fd)
-            return False
-        self._output(data, self._streams[fd])
-        return True

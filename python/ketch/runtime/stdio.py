@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import os
 import select
+from collections.abc import Callable
 
 
 def _write_all(fd: int, data: bytes) -> bool:
@@ -35,9 +36,18 @@ class Pipes:
     """Three pipes for a container process. The caller's stdin is copied to
     the container's with `interactive` (-i); without it the container reads
     an empty pipe (end of file at once, as /dev/null). Its stdout and stderr
-    are copied to `out` and `err` (the caller's 1 and 2 by default)."""
+    are copied to `out` and `err` (the caller's 1 and 2 by default), or,
+    with `sink`, handed to it as (data, 1 or 2) instead (a build's RUN)."""
 
-    def __init__(self, interactive: bool = False, out: int = 1, err: int = 2, stdin: int = 0) -> None:
+    def __init__(
+        self,
+        interactive: bool = False,
+        out: int = 1,
+        err: int = 2,
+        stdin: int = 0,
+        sink: Callable[[bytes, int], None] | None = None,
+    ) -> None:
+        self._sink = sink
         self._fds: list[int] = []
         in_r, self._in_w = self._pipe()
         out_r, out_w = self._pipe()
@@ -120,7 +130,9 @@ class Pipes:
             del self._outs[fd]
             self._close(fd)
             return False
-        if not _write_all(self._outs[fd], data):
+        if self._sink is not None:
+            self._sink(data, self._outs[fd])
+        elif not _write_all(self._outs[fd], data):
             self._outs[fd] = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
             self._fds.append(self._outs[fd])
         return True
