@@ -17,6 +17,7 @@ from typing import Any
 
 from .. import _native
 from ..errors import KetchError
+from ..models.ids import host_arch, rfc3339
 from ..store import Store
 from ..store import images as imgs
 from . import context as ctxmod
@@ -100,7 +101,7 @@ class Builder:
                 runtime.scratch_config(),
                 None,
                 {},
-                {"created": steps.now(), "created_by": "/bin/sh -c #(nop) FROM scratch"},
+                {"created": rfc3339(), "created_by": "/bin/sh -c #(nop) FROM scratch"},
             )
         if self.opts.labels:
             labels = self.opts.labels
@@ -125,7 +126,7 @@ class Builder:
         base = parts[0]
         platform = substitute(ins.flags.get("platform", ""), meta_args)
         if platform:
-            arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
+            arch = host_arch()
             if platform.split("/")[:2] != ["linux", arch]:
                 raise KetchError(f"FROM --platform={platform}: ketch runs linux/{arch} only (RUN could not execute it)")
         if base == "scratch":

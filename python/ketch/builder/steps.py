@@ -6,7 +6,6 @@ empty layer in the history). A step found in the cache is reused."""
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import os
 import posixpath
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import KetchError
+from ..models.ids import rfc3339
 from ..models.instructions import apply as apply_change
 from ..store import images as imgs
 from . import runtime
@@ -32,10 +32,6 @@ Step = Callable[["Builder", Stage, Instruction, str], None]
 
 # Instructions whose arguments see the stage's variables before the step runs.
 _SUBSTITUTED = ("ADD", "COPY", "ENV", "EXPOSE", "LABEL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR")
-
-
-def now() -> str:
-    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def run_step(b: Builder, stage: Stage, ins: Instruction) -> None:
@@ -76,7 +72,7 @@ def meta(
         return
     parent_cfg = stage.config
     new_part = change(dict(parent_cfg.get("config") or {}))
-    history: dict[str, Any] = {"created": now(), "created_by": created_by}
+    history: dict[str, Any] = {"created": rfc3339(), "created_by": created_by}
     if author:
         history["author"] = author
     image_id = runtime.record_image(
@@ -130,7 +126,7 @@ def layer_step(
         stage.config,
         layer,
         cfg,
-        {"created": now(), "created_by": created_by or f"/bin/sh -c #(nop) {shown}"},
+        {"created": rfc3339(), "created_by": created_by or f"/bin/sh -c #(nop) {shown}"},
         author=str(stage.config.get("author") or ""),
     )
     _done(b, stage, step_key, image_id)
@@ -183,7 +179,7 @@ def run(b: Builder, stage: Stage, ins: Instruction, rest: str) -> None:
         stage.config,
         layer,
         dict(cfg),
-        {"created": now(), "created_by": created_by},
+        {"created": rfc3339(), "created_by": created_by},
         author=str(stage.config.get("author") or ""),
     )
     _done(b, stage, step_key, image_id)

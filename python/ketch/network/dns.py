@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..models.ids import short_id
 from . import DEFAULT
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ def write_hosts(store: Store, cid: str, config: dict[str, Any] | None = None, cr
         if cfg is None:
             return
     path = store.root / "containers" / cid / "hosts"
-    hostname = cfg.get("hostname") or cid[:12]
+    hostname = cfg.get("hostname") or short_id(cid)
     extra = cfg.get("extra_hosts")
     if extra is not None:
         lines = _BASE + [f"{ip}\t{h}" for h, ip in extra]

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .. import _native
 from ..errors import ConflictError, KetchError
+from ..models.ids import short_id
 from ..models.network import Network
 from ..store import networks as rows
 from ..store.layers import run_root
@@ -100,7 +101,7 @@ def connect(store: Store, cid: str, name: str) -> str:
             "only a running container on a bridge network can be connected"
         )
     if rows.is_member(store, cid, net.name):
-        raise ConflictError(f"endpoint with name {cid[:12]} already exists in network {net.name}")
+        raise ConflictError(f"endpoint with name {short_id(cid)} already exists in network {net.name}")
     n = len(rows.networks_of(store, cid))
     ip = _lease(store, net, cid)
     host_if = _extra_if(cid, net)
@@ -121,7 +122,7 @@ def disconnect(store: Store, cid: str, name: str) -> None:
     """`network disconnect`: the container leaves the network (its interface goes)."""
     net = get(store, name)
     if not rows.is_member(store, cid, net.name):
-        raise KetchError(f"container {cid[:12]} is not connected to network {net.name}")
+        raise KetchError(f"container {short_id(cid)} is not connected to network {net.name}")
     _native.link_delete(_extra_if(cid, net))
     rows.release(store, cid, net.name)
     dns.sync_hosts(store, net.name)

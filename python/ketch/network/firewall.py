@@ -10,6 +10,7 @@ import re
 import subprocess
 
 from ..errors import KetchError
+from ..models.ids import short_id
 from ..models.network import Network, Port
 from .settings import settings
 
@@ -38,7 +39,7 @@ def bridge_tag(bridge: str) -> str:
 
 
 def container_tag(cid: str) -> str:
-    return f"ketch:{cid[:12]}"
+    return f"ketch:{short_id(cid)}"
 
 
 def add_bridge_rules(net: Network) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import platform as _platform
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING
 from .. import _native
 from ..errors import KetchError, LayerError, ManifestInvalid, NoSpaceError
 from ..models.config import check_config
+from ..models.ids import host_arch, short_id
 from ..models.image import ACCEPT, Descriptor, Index, Manifest, parse_document
 from ..reference import Reference
 from ..store import Store
@@ -28,11 +28,10 @@ if TYPE_CHECKING:
     from ..store.leases import Lease
 
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
-_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le", "s390x": "s390x"}
 
 
 def host_platform() -> str:
-    arch = _ARCH.get(_platform.machine(), _platform.machine())
+    arch = host_arch()
     return f"linux/{arch}" + ("/v7" if arch == "arm" else "")
 
 
@@ -148,7 +147,7 @@ def _pull_image(
         for desc in [d for _, d, _, _ in todo if not store.content.has(d.digest)] + blobs_only:
             if desc.size > st.f_bavail * st.f_frsize:  # it cannot fit: fail before any byte is fetched
                 raise NoSpaceError(
-                    f"no space left on device for the store at {store.root} (layer {desc.digest[7:19]} is "
+                    f"no space left on device for the store at {store.root} (layer {short_id(desc.digest)} is "
                     f"{desc.size} bytes): free some space or choose another --root"
                 )
         for _, desc, _, _ in todo:
@@ -191,7 +190,7 @@ def _pull_image(
 
         def fetch_and_unpack(item: tuple[int, Descriptor, str, str]) -> None:
             i, desc, diff_id, chain = item
-            short = desc.digest[7:19]
+            short = short_id(desc.digest)
             parent = chains[i - 1] if i else None
             try:
                 if store.content.has(desc.digest):

@@ -3,13 +3,13 @@ layer (written by Rust, see layer/diff.rs) or as docker's change list."""
 
 from __future__ import annotations
 
-import datetime as _dt
 import shlex
 from pathlib import Path
 from typing import Any
 
 from .. import _native
 from ..errors import KetchError
+from ..models.ids import rfc3339, short_id
 from ..store import Store
 from ..store import images as imgs
 from ..store.images import LayerBlob, scratch_config
@@ -23,10 +23,6 @@ def diff(store: Store, ref: str) -> list[tuple[str, str]]:
     c = ctr.lookup(store, ref)
     lowers = [str(p) for p in c.config["lowerdirs"]]
     return _native.layer_changes(ctr.container_dir(store, c.id) / "upper", lowers)
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _image_config(parent: dict[str, Any], c: ctr.Container, changes: list[str]) -> dict[str, Any]:
@@ -84,10 +80,10 @@ def commit(
     parent = imgs.config(store, c.image_id)
     config_part = _image_config(parent, c, changes or [])
     if not imgs.manifest_digest(store, c.image_id):
-        raise KetchError(f"cannot commit {c.name}: the layers of its image {c.image_id[7:19]} are not in the store")
+        raise KetchError(f"cannot commit {c.name}: the layers of its image {short_id(c.image_id)} are not in the store")
     freeze = c.id if pause and c.state == "running" and not c.paused else None
     layer = write_layer_blob(store, ctr.container_dir(store, c.id) / "upper", freeze)
-    entry: dict[str, Any] = {"created": _now(), "created_by": shlex.join(c.config["argv"])}
+    entry: dict[str, Any] = {"created": rfc3339(), "created_by": shlex.join(c.config["argv"])}
     if author:
         entry["author"] = author
     if message:

@@ -5,7 +5,6 @@ mount point the first time a container mounts it, as docker does."""
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import os
 import re
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConflictError, KetchError
+from ..models.ids import rfc3339
 from ..store import Store
 
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
@@ -74,7 +74,7 @@ def create(store: Store, name: str | None = None, anonymous: bool = False) -> tu
     except VolumeNotFound:
         pass
     (d / "_data").mkdir(parents=True, exist_ok=True)
-    now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = rfc3339(fraction=False)
     tmp = d / "meta.json.tmp"
     tmp.write_text(json.dumps({"created": now, "anonymous": anonymous}))
     os.replace(tmp, d / "meta.json")

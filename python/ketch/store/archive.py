@@ -22,6 +22,7 @@ from typing import IO, Any
 from .. import _native
 from ..errors import KetchError, LayerError
 from ..models.config import check_config
+from ..models.ids import short_id
 from ..models.image import MANIFEST_TYPES, OCI_INDEX, OCI_LAYER, layer_media_type, oci_manifest
 from ..reference import Reference, parse
 from . import Store
@@ -251,7 +252,7 @@ def _load_image(
     diff_ids: list[str] = list(config["rootfs"]["diff_ids"])
     if len(diff_ids) != len(layer_digests):
         raise LayerError(
-            f"image {config_digest[7:19]} has {len(layer_digests)} layers but its config lists {len(diff_ids)}"
+            f"image {short_id(config_digest)} has {len(layer_digests)} layers but its config lists {len(diff_ids)}"
         )
     layers = []
     for digest in layer_digests:

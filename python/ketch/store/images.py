@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConflictError, ImageNotFound, ReferenceError_
+from ..models.ids import host_arch, short_id
 from ..reference import Reference, parse
 from . import Store
 
@@ -27,7 +28,7 @@ class Image:
 
     @property
     def short_id(self) -> str:
-        return self.id.split(":", 1)[1][:12]
+        return short_id(self.id)
 
 
 def _row_to_image(store: Store, row: Any) -> Image:
@@ -102,9 +103,7 @@ class LayerBlob:
 
 def scratch_config() -> dict[str, Any]:
     """The config of an image with nothing in it (what FROM scratch starts from)."""
-    import os
-
-    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
+    arch = host_arch()
     return {"architecture": arch, "os": "linux", "config": {}, "rootfs": {"type": "layers", "diff_ids": []}}
 
 
@@ -150,7 +149,7 @@ def create_image(
     if parent is not None:
         mdigest = manifest_digest(store, parent)
         if not mdigest:
-            raise KetchError(f"the layers of image {parent[7:19]} are not in the store")
+            raise KetchError(f"the layers of image {short_id(parent)} are not in the store")
         below = [
             LayerBlob(x["digest"], int(x["size"]), str(x["mediaType"]))
             for x in json.loads(store.content.read(mdigest))["layers"]
@@ -179,7 +178,9 @@ def create_image(
     diff_ids: list[str] = list(doc["rootfs"]["diff_ids"])
     everything = [*below, *layers]
     if len(diff_ids) != len(everything):
-        raise KetchError(f"image {image_id[7:19]} has {len(everything)} layers but its config lists {len(diff_ids)}")
+        raise KetchError(
+            f"image {short_id(image_id)} has {len(everything)} layers but its config lists {len(diff_ids)}"
+        )
     chains = chain_ids(diff_ids)
     for i in range(len(below), len(everything)):
         blob = everything[i]
@@ -306,7 +307,7 @@ def remove(store: Store, name: str, force: bool = False) -> list[str]:
         if not force or ref is None or not named:
             raise ConflictError(
                 f"conflict: unable to {'remove' if named else 'delete'} {what} (must force) - "
-                f"container {user[:12]} is using its referenced image {img.short_id}"
+                f"container {short_id(user)} is using its referenced image {img.short_id}"
             )
         # forced: the name goes, the image stays for its containers
         with store.db.write() as c:

@@ -3,17 +3,14 @@ one-layer image, as `docker import` makes it."""
 
 from __future__ import annotations
 
-import datetime as _dt
-import platform
 from typing import BinaryIO
 
 from ..errors import KetchError, LayerError
+from ..models.ids import host_arch, rfc3339
 from ..models.image import layer_media_type
 from ..reference import Reference
 from . import Store
 from .images import LayerBlob, create_image
-
-_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 
 
 def import_tarball(store: Store, src: BinaryIO, source_name: str, tag: Reference | None, message: str = "") -> str:
@@ -39,9 +36,9 @@ def import_tarball(store: Store, src: BinaryIO, source_name: str, tag: Reference
     except BaseException:
         delete_unused_blobs(store, [digest])
         raise
-    now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    now = rfc3339()
     config = {
-        "architecture": _ARCH.get(platform.machine(), platform.machine()),
+        "architecture": host_arch(),
         "os": "linux",
         "created": now,
         "config": {},

@@ -1,0 +1,38 @@
+"""The small shared forms of names and times: docker's short ids, its
+RFC 3339 timestamps and its architecture names. Plain functions, no
+imports beyond the standard library, so that any part may use them."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+
+# uname's machine names as docker (Go's GOARCH) spells them.
+_GOARCH = {
+    "x86_64": "amd64",
+    "aarch64": "arm64",
+    "armv7l": "arm",
+    "armv8l": "arm",
+    "i386": "386",
+    "i686": "386",
+    "ppc64le": "ppc64le",
+    "s390x": "s390x",
+}
+
+
+def short_id(ident: str) -> str:
+    """The 12 hex digits docker shows for an id or a digest ("sha256:..." or bare)."""
+    return ident.rpartition(":")[2][:12]
+
+
+def host_arch() -> str:
+    """This machine's architecture in docker's spelling (amd64, arm64 ...)."""
+    machine = os.uname().machine
+    return _GOARCH.get(machine, machine)
+
+
+def rfc3339(when: float | None = None, *, fraction: bool = True) -> str:
+    """A UTC time as docker writes it in image configs and inspect output:
+    2006-01-02T15:04:05.999999Z (now when no time is given)."""
+    t = _dt.datetime.now(_dt.UTC) if when is None else _dt.datetime.fromtimestamp(when, _dt.UTC)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if fraction else "%Y-%m-%dT%H:%M:%SZ")
