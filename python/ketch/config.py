@@ -43,6 +43,11 @@ class Settings:
             self._read[name] = (os.environ if self._environ is None else self._environ).get(name)
         return self._read[name]
 
+    def _get_or(self, name: str, default: str) -> str:
+        """The variable, or `default` when it is unset (set but empty stays empty)."""
+        v = self._get(name)
+        return v if v is not None else default
+
     def use_root(self, root: str | os.PathLike[str]) -> None:
         """--root, given before the store is opened."""
         self._root = Path(root)
@@ -88,23 +93,19 @@ class Settings:
 
     @property
     def cgroup_root(self) -> Path:
-        v = self._get("KETCH_CGROUP_ROOT")
-        return Path(v if v is not None else "/sys/fs/cgroup")
+        return Path(self._get_or("KETCH_CGROUP_ROOT", "/sys/fs/cgroup"))
 
     @property
     def cgroup_parent(self) -> str:
-        v = self._get("KETCH_CGROUP_PARENT")
-        return v if v is not None else "ketch"
+        return self._get_or("KETCH_CGROUP_PARENT", "ketch")
 
     @property
     def bridge_prefix(self) -> str:
-        v = self._get("KETCH_BRIDGE_PREFIX")
-        return v if v is not None else "ketch"
+        return self._get_or("KETCH_BRIDGE_PREFIX", "ketch")
 
     @property
     def chain_prefix(self) -> str:
-        v = self._get("KETCH_CHAIN_PREFIX")
-        return v if v is not None else "KETCH"
+        return self._get_or("KETCH_CHAIN_PREFIX", "KETCH")
 
     @property
     def no_ipv6(self) -> bool:

@@ -5,10 +5,10 @@ events and never prints; each face words them its own way."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .errors import ImageNotFound, KetchError
+from .models.events import Event
 
 if TYPE_CHECKING:
     from .registry.progress import PullProgress
@@ -18,15 +18,13 @@ if TYPE_CHECKING:
 POLICIES = ("always", "missing", "never")
 
 
-@dataclass(frozen=True)
-class NotFoundLocally:
+class NotFoundLocally(Event):
     """The image is not in the store: it is pulled. `ref`: its familiar name."""
 
     ref: str
 
 
-@dataclass(frozen=True)
-class PullLine:
+class PullLine(Event):
     """One event of the pull's progress (registry/progress.py), passed on."""
 
     event: PullProgress

@@ -18,17 +18,24 @@ OFFICIAL_REPO_PREFIX = "library/"
 DEFAULT_TAG = "latest"
 NAME_TOTAL_LENGTH_MAX = 255
 
+
+def _list(item: str, separator: str) -> str:
+    """One `item` or more, a `separator` between each two: the grammar's
+    `item [separator item]*`, as its path components, domain and name are."""
+    return rf"{item}(?:{separator}{item})*"
+
+
 _alnum = r"[a-z0-9]+"
 _separator = r"(?:[._]|__|[-]+)"
-_path_component = rf"{_alnum}(?:{_separator}{_alnum})*"
+_path_component = _list(_alnum, _separator)
 _domain_name_component = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _ipv6 = r"\[(?:[a-fA-F0-9:]+)\]"
-_domain_name = rf"{_domain_name_component}(?:\.{_domain_name_component})*"
+_domain_name = _list(_domain_name_component, r"\.")
 _host = rf"(?:{_domain_name}|{_ipv6})"
 _domain = rf"{_host}(?::[0-9]+)?"
 _tag = r"[\w][\w.-]{0,127}"
 _digest = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
-_remote_name = rf"{_path_component}(?:/{_path_component})*"
+_remote_name = _list(_path_component, "/")
 _name = rf"(?:{_domain}/)?{_remote_name}"
 _reference_re = re.compile(rf"^({_name})(?::({_tag}))?(?:@({_digest}))?$")
 _anchored_identifier = re.compile(r"^[a-f0-9]{64}$")

@@ -365,6 +365,7 @@ pub mod bindings {
     use pyo3::types::PyDict;
 
     use super::Target;
+    use crate::error::without_gil;
 
     /// The container dict, as the argument `target` of each function here.
     impl<'a, 'py> FromPyObject<'a, 'py> for Target {
@@ -391,36 +392,19 @@ pub mod bindings {
     /// What `path` is inside a container ("dir", "file", "symlink", "other") or None.
     #[pyfunction]
     #[pyo3(signature = (target, path, follow=false))]
-    pub fn cp_stat(
-        py: Python<'_>,
-        target: Target,
-        path: String,
-        follow: bool,
-    ) -> PyResult<Option<&'static str>> {
-        Ok(py.detach(|| super::stat_in(&target, &path, follow))?)
+    pub fn cp_stat(target: Target, path: String, follow: bool) -> PyResult<Option<&'static str>> {
+        without_gil(|| super::stat_in(&target, &path, follow))
     }
 
     /// `ketch cp` container -> host: `src` as `name` into the host directory `dest_dir`.
     #[pyfunction]
-    pub fn cp_out(
-        py: Python<'_>,
-        target: Target,
-        src: String,
-        name: String,
-        dest_dir: PathBuf,
-    ) -> PyResult<()> {
-        Ok(py.detach(|| super::copy_out(&target, &src, &name, &dest_dir))?)
+    pub fn cp_out(target: Target, src: String, name: String, dest_dir: PathBuf) -> PyResult<()> {
+        without_gil(|| super::copy_out(&target, &src, &name, &dest_dir))
     }
 
     /// `ketch cp` host -> container: `src` as `name` into `dest_dir` inside the container.
     #[pyfunction]
-    pub fn cp_in(
-        py: Python<'_>,
-        target: Target,
-        src: PathBuf,
-        name: String,
-        dest_dir: String,
-    ) -> PyResult<()> {
-        Ok(py.detach(|| super::copy_in(&target, &src, &name, &dest_dir))?)
+    pub fn cp_in(target: Target, src: PathBuf, name: String, dest_dir: String) -> PyResult<()> {
+        without_gil(|| super::copy_in(&target, &src, &name, &dest_dir))
     }
 }

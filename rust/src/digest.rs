@@ -233,10 +233,12 @@ pub mod bindings {
     use pyo3::exceptions::PyValueError;
     use pyo3::prelude::*;
 
+    use crate::error::without_gil;
+
     /// sha256 of a file: ("sha256:<hex>", size).
     #[pyfunction]
-    pub fn sha256_file(py: Python<'_>, path: PathBuf) -> PyResult<(String, u64)> {
-        Ok(py.detach(|| super::sha256_file(&path))?)
+    pub fn sha256_file(path: PathBuf) -> PyResult<(String, u64)> {
+        without_gil(|| super::sha256_file(&path))
     }
 
     /// sha256 of bytes: "sha256:<hex>".
@@ -290,10 +292,9 @@ pub mod bindings {
     /// are (name, path) in order, `cache` path -> (stat line, digest).
     #[pyfunction]
     pub fn digest_entries(
-        py: Python<'_>,
         entries: Vec<(String, PathBuf)>,
         cache: std::collections::HashMap<String, (String, String)>,
     ) -> PyResult<(String, Vec<super::Hashed>)> {
-        Ok(py.detach(|| super::digest_entries(&entries, &cache))?)
+        without_gil(|| super::digest_entries(&entries, &cache))
     }
 }

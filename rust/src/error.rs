@@ -76,10 +76,26 @@ impl<T> Context<T> for io::Result<T> {
 }
 
 #[cfg(feature = "python")]
-mod python {
-    use pyo3::PyErr;
+pub use python::without_gil;
 
-    use super::Error;
+#[cfg(feature = "python")]
+mod python {
+    use pyo3::marker::Ungil;
+    use pyo3::{PyErr, PyResult, Python};
+
+    use super::{Error, Result};
+
+    /// The body of a binding that hands its (owned, plain) arguments to the
+    /// crate: `work` runs with the GIL released, and its error is raised as
+    /// the Python exception below. Called from a binding, so attached already:
+    /// `attach` only borrows that.
+    pub fn without_gil<T, F>(work: F) -> PyResult<T>
+    where
+        F: Ungil + FnOnce() -> Result<T>,
+        Result<T>: Ungil,
+    {
+        Ok(Python::attach(|py| py.detach(work))?)
+    }
 
     pyo3::import_exception!(ketch.errors, LayerError);
     pyo3::import_exception!(ketch.errors, DigestMismatchError);

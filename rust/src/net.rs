@@ -402,16 +402,18 @@ pub mod bindings {
 
     use pyo3::prelude::*;
 
+    use crate::error::without_gil;
+
     /// A new Linux bridge `name` with `addr`/`prefix`, up (removed again on failure).
     #[pyfunction]
-    pub fn bridge_create(py: Python<'_>, name: String, addr: [u8; 4], prefix: u8) -> PyResult<()> {
-        Ok(py.detach(|| super::bridge_create(&name, addr, prefix))?)
+    pub fn bridge_create(name: String, addr: [u8; 4], prefix: u8) -> PyResult<()> {
+        without_gil(|| super::bridge_create(&name, addr, prefix))
     }
 
     /// A new network namespace kept at `path` (a bind mount), `lo` up.
     #[pyfunction]
-    pub fn netns_create(py: Python<'_>, path: PathBuf) -> PyResult<()> {
-        Ok(py.detach(|| super::netns_create(&path))?)
+    pub fn netns_create(path: PathBuf) -> PyResult<()> {
+        without_gil(|| super::netns_create(&path))
     }
 
     /// Unmounts and removes a namespace file.
@@ -422,27 +424,20 @@ pub mod bindings {
 
     /// A veth pair: `host` on `bridge` and up, `peer` made inside the namespace at `netns`.
     #[pyfunction]
-    pub fn veth(
-        py: Python<'_>,
-        host: String,
-        peer: String,
-        netns: PathBuf,
-        bridge: String,
-    ) -> PyResult<()> {
-        Ok(py.detach(|| super::veth(&host, &peer, &netns, &bridge))?)
+    pub fn veth(host: String, peer: String, netns: PathBuf, bridge: String) -> PyResult<()> {
+        without_gil(|| super::veth(&host, &peer, &netns, &bridge))
     }
 
     /// Inside the namespace: `ifname` gets `addr`/`prefix`, comes up, default route via `gateway`.
     #[pyfunction]
     pub fn net_configure(
-        py: Python<'_>,
         netns: PathBuf,
         ifname: String,
         addr: [u8; 4],
         prefix: u8,
         gateway: [u8; 4],
     ) -> PyResult<()> {
-        Ok(py.detach(|| super::configure(&netns, &ifname, addr, prefix, gateway))?)
+        without_gil(|| super::configure(&netns, &ifname, addr, prefix, gateway))
     }
 
     /// Forwards every connection on the listening socket `fd` (taken over)

@@ -6,11 +6,10 @@ policy's events (ketch.images.NotFoundLocally, PullLine)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from ..models.events import Event as _Event  # this module's own `Event` is the union below
 
 
-@dataclass(frozen=True)
-class StepStarted:
+class StepStarted(_Event):
     """`Step n/total : <instruction as written>`."""
 
     n: int
@@ -18,29 +17,25 @@ class StepStarted:
     instruction: str
 
 
-@dataclass(frozen=True)
-class TriggersRunning:
+class TriggersRunning(_Event):
     """The base image's ONBUILD triggers run before the next step."""
 
     count: int
 
 
-@dataclass(frozen=True)
-class CacheHit:
+class CacheHit(_Event):
     """The step's image was found in the build cache (a StepDone follows)."""
 
     image_id: str
 
 
-@dataclass(frozen=True)
-class ContainerStarted:
+class ContainerStarted(_Event):
     """A RUN step's container was created: its output follows."""
 
     container_id: str
 
 
-@dataclass(frozen=True)
-class StepOutput:
+class StepOutput(_Event):
     """Bytes a RUN step's process wrote, as it wrote them (not split into
     lines: a partial line shows at once). `stream`: 1 stdout, 2 stderr."""
 
@@ -48,30 +43,26 @@ class StepOutput:
     stream: int
 
 
-@dataclass(frozen=True)
-class ContainerRemoved:
+class ContainerRemoved(_Event):
     """A RUN step's container is gone, its changes made a layer."""
 
     container_id: str
 
 
-@dataclass(frozen=True)
-class StepDone:
+class StepDone(_Event):
     """The step's result: the stage's image now, None while a stage built
     FROM scratch has none yet (an ARG there)."""
 
     image_id: str | None
 
 
-@dataclass(frozen=True)
-class Built:
+class Built(_Event):
     """The build's final image."""
 
     image_id: str
 
 
-@dataclass(frozen=True)
-class Tagged:
+class Tagged(_Event):
     """One of the build's tags was set. `ref`: its familiar name."""
 
     ref: str

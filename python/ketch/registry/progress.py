@@ -11,82 +11,68 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TypeVar
 
+from ..models.events import Event
+
 E = TypeVar("E")
+
+
+class LayerEvent(Event):
+    """A step of one layer's pull or push (each Layer* class below is one):
+    `layer`, its full digest as said above."""
+
+    layer: str
+
 
 # -- pull ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PullingFrom:
+class PullingFrom(Event):
     """The pull starts: `ident` (tag or digest) from repository `repo`."""
 
     ident: str
     repo: str
 
 
-@dataclass(frozen=True)
-class LayerExists:
+class LayerExists(LayerEvent):
     """The store already has this layer, unpacked."""
 
-    layer: str
 
-
-@dataclass(frozen=True)
-class LayerStarted:
+class LayerStarted(LayerEvent):
     """This layer is to be fetched (or unpacked from a blob the store has)."""
 
-    layer: str
 
-
-@dataclass(frozen=True)
-class LayerProgress:
+class LayerProgress(LayerEvent):
     """`current` of `total` bytes of the layer's blob received."""
 
-    layer: str
     current: int
     total: int
 
 
-@dataclass(frozen=True)
-class LayerVerifying:
+class LayerVerifying(LayerEvent):
     """The whole blob is received; its digest and size are being checked."""
 
-    layer: str
 
-
-@dataclass(frozen=True)
-class LayerDownloaded:
+class LayerDownloaded(LayerEvent):
     """The blob is stored and verified (it was unpacked as it arrived)."""
 
-    layer: str
 
-
-@dataclass(frozen=True)
-class LayerExtracting:
+class LayerExtracting(LayerEvent):
     """The layer is being unpacked from a blob the store already had."""
 
-    layer: str
 
-
-@dataclass(frozen=True)
-class LayerExtracted:
+class LayerExtracted(LayerEvent):
     """The layer is unpacked and recorded: this layer's pull is done."""
 
-    layer: str
 
-
-@dataclass(frozen=True)
-class Digest:
+class Digest(Event):
     """The digest of the document the reference names (manifest or index)."""
 
     digest: str
 
 
-@dataclass(frozen=True)
-class Pulled:
+class Pulled(Event):
     """The end: `name` (familiar form) is in the store; `downloaded` is
     False when it was already up to date."""
 
@@ -110,44 +96,31 @@ PullProgress = (
 # -- push ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PushingTo:
+class PushingTo(Event):
     """The push starts, to repository `name` (as docker names it)."""
 
     name: str
 
 
-@dataclass(frozen=True)
-class LayerPreparing:
+class LayerPreparing(LayerEvent):
     """This layer is to be pushed."""
 
-    layer: str
 
-
-@dataclass(frozen=True)
-class LayerPushed:
+class LayerPushed(LayerEvent):
     """The layer's blob was uploaded."""
 
-    layer: str
 
-
-@dataclass(frozen=True)
-class LayerMounted:
+class LayerMounted(LayerEvent):
     """The registry took the blob from repository `source` of its own."""
 
-    layer: str
     source: str
 
 
-@dataclass(frozen=True)
-class LayerAlreadyPushed:
+class LayerAlreadyPushed(LayerEvent):
     """The repository already had the layer's blob: nothing sent."""
 
-    layer: str
 
-
-@dataclass(frozen=True)
-class ManifestPushed:
+class ManifestPushed(Event):
     """The end: the manifest is up as `tag`, with its digest and size."""
 
     tag: str

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use crate::error::without_gil;
 use crate::layer::copy::{self, CopyOptions};
 use crate::layer::{decode, diff, tree_digest, unpack};
 use crate::root::Root;
@@ -38,7 +39,7 @@ pub fn unpack_layer<'py>(
         max_bytes,
         ..Default::default()
     };
-    let u = py.detach(|| unpack::unpack_file(&src, &dest, &opts))?;
+    let u = without_gil(|| unpack::unpack_file(&src, &dest, &opts))?;
     unpacked_dict(py, u)
 }
 
@@ -61,7 +62,7 @@ pub fn unpack_layer_fd<'py>(
         max_bytes,
         ..Default::default()
     };
-    let u = py.detach(|| unpack::unpack(f, &dest, &opts))?;
+    let u = without_gil(|| unpack::unpack(f, &dest, &opts))?;
     unpacked_dict(py, u)
 }
 
@@ -90,31 +91,27 @@ fn take_fd(fd: i32) -> PyResult<std::fs::File> {
 /// Flushes the filesystem holding `path` to disk (one syncfs, not an fsync
 /// per file): what makes a freshly unpacked layer durable before its rename.
 #[pyfunction]
-pub fn syncfs(py: Python<'_>, path: PathBuf) -> PyResult<()> {
-    Ok(py.detach(|| crate::sys::syncfs(&path))?)
+pub fn syncfs(path: PathBuf) -> PyResult<()> {
+    without_gil(|| crate::sys::syncfs(&path))
 }
 
 /// Writes the uncompressed tar of a layer file to `dst`: (diff id, size).
 #[pyfunction]
-pub fn decompress_layer(py: Python<'_>, src: PathBuf, dst: PathBuf) -> PyResult<(String, u64)> {
-    Ok(py.detach(|| decode::decompress_file(&src, &dst))?)
+pub fn decompress_layer(src: PathBuf, dst: PathBuf) -> PyResult<(String, u64)> {
+    without_gil(|| decode::decompress_file(&src, &dst))
 }
 
 /// Gzips a plain layer tar into `dst` (a new file): (digest, size).
 #[pyfunction]
-pub fn gzip_layer(py: Python<'_>, src: PathBuf, dst: PathBuf) -> PyResult<(String, u64)> {
-    Ok(py.detach(|| diff::gzip_file(&src, &dst))?)
+pub fn gzip_layer(src: PathBuf, dst: PathBuf) -> PyResult<(String, u64)> {
+    without_gil(|| diff::gzip_file(&src, &dst))
 }
 
 /// A container's upper dir as `docker diff` lists it: [(kind, path)],
 /// kind "A", "C" or "D", sorted by path.
 #[pyfunction]
-pub fn layer_changes(
-    py: Python<'_>,
-    upper: PathBuf,
-    lowers: Vec<PathBuf>,
-) -> PyResult<Vec<(String, String)>> {
-    let out = py.detach(|| diff::changes(&upper, &lowers))?;
+pub fn layer_changes(upper: PathBuf, lowers: Vec<PathBuf>) -> PyResult<Vec<(String, String)>> {
+    let out = without_gil(|| diff::changes(&upper, &lowers))?;
     Ok(out.into_iter().map(|(k, p)| (k.to_string(), p)).collect())
 }
 
@@ -122,21 +119,16 @@ pub fn layer_changes(
 /// `out`, a new file: (diff id, blob digest, blob size).
 #[pyfunction]
 #[pyo3(signature = (upper, out, gzip=true))]
-pub fn write_layer(
-    py: Python<'_>,
-    upper: PathBuf,
-    out: PathBuf,
-    gzip: bool,
-) -> PyResult<(String, String, u64)> {
-    let w = py.detach(|| diff::write_layer(&upper, &out, gzip))?;
+pub fn write_layer(upper: PathBuf, out: PathBuf, gzip: bool) -> PyResult<(String, String, u64)> {
+    let w = without_gil(|| diff::write_layer(&upper, &out, gzip))?;
     Ok((w.diff_id, w.digest, w.size))
 }
 
 /// The read-only merged view of `lowerdirs` (top first), mounted nowhere:
 /// a new directory descriptor, the caller's to close (the view goes with it).
 #[pyfunction]
-pub fn overlay_root(py: Python<'_>, lowerdirs: Vec<PathBuf>) -> PyResult<i32> {
-    let root = py.detach(|| Root::overlay(&lowerdirs))?;
+pub fn overlay_root(lowerdirs: Vec<PathBuf>) -> PyResult<i32> {
+    let root = without_gil(|| Root::overlay(&lowerdirs))?;
     Ok(root.into_fd().into_raw_fd())
 }
 
@@ -144,14 +136,9 @@ pub fn overlay_root(py: Python<'_>, lowerdirs: Vec<PathBuf>) -> PyResult<i32> {
 /// or None. The last component is followed (inside the root) with `follow`.
 #[pyfunction]
 #[pyo3(signature = (fd, path, follow=false))]
-pub fn kind_in_root(
-    py: Python<'_>,
-    fd: i32,
-    path: Vec<u8>,
-    follow: bool,
-) -> PyResult<Option<&'static str>> {
+pub fn kind_in_root(fd: i32, path: Vec<u8>, follow: bool) -> PyResult<Option<&'static str>> {
     let root = Root::from_fd(fd)?;
-    Ok(py.detach(|| copy::kind_in(&root, &path, follow))?)
+    without_gil(|| copy::kind_in(&root, &path, follow))
 }
 
 /// Copies `src_path` of the root `src_fd` to `dst_path` of the root
@@ -161,7 +148,6 @@ pub fn kind_in_root(
                     keep_owners=false, skip=Vec::new(), hollow=Vec::new(), top_meta=false))]
 #[allow(clippy::too_many_arguments)]
 pub fn copy_in_root(
-    py: Python<'_>,
     src_fd: i32,
     src_path: Vec<u8>,
     dst_fd: i32,
@@ -183,7 +169,7 @@ pub fn copy_in_root(
         hollow: hollow.into_iter().collect::<HashSet<_>>(),
         top_meta,
     };
-    let c = py.detach(|| copy::copy_in_root(&src, &src_path, &dst, &dst_path, &opts))?;
+    let c = without_gil(|| copy::copy_in_root(&src, &src_path, &dst, &dst_path, &opts))?;
     Ok((c.entries, c.bytes))
 }
 
@@ -192,22 +178,15 @@ pub fn copy_in_root(
 /// with `mode` (see copy::mkdirs_like).
 #[pyfunction]
 #[pyo3(signature = (fd, path, like_fd=None, mode=0o755))]
-pub fn mkdirs_in_root(
-    py: Python<'_>,
-    fd: i32,
-    path: Vec<u8>,
-    like_fd: Option<i32>,
-    mode: u32,
-) -> PyResult<()> {
+pub fn mkdirs_in_root(fd: i32, path: Vec<u8>, like_fd: Option<i32>, mode: u32) -> PyResult<()> {
     let dst = Root::from_fd(fd)?;
     let like = like_fd.map(Root::from_fd).transpose()?;
-    Ok(py.detach(|| copy::mkdirs_like(&dst, &path, like.as_ref(), mode))?)
+    without_gil(|| copy::mkdirs_like(&dst, &path, like.as_ref(), mode))
 }
 
 /// `data` as the regular file `path` inside the root `fd` (a heredoc of COPY).
 #[pyfunction]
 pub fn write_in_root(
-    py: Python<'_>,
     fd: i32,
     path: Vec<u8>,
     data: Vec<u8>,
@@ -216,14 +195,14 @@ pub fn write_in_root(
     gid: u32,
 ) -> PyResult<()> {
     let dst = Root::from_fd(fd)?;
-    Ok(py.detach(|| copy::write_in_root(&dst, &path, &data, mode, (uid, gid)))?)
+    without_gil(|| copy::write_in_root(&dst, &path, &data, mode, (uid, gid)))
 }
 
 /// Whether `src_path` of the root `src_fd` is a tar archive of any compression.
 #[pyfunction]
-pub fn archive_in_root(py: Python<'_>, src_fd: i32, src_path: Vec<u8>) -> PyResult<bool> {
+pub fn archive_in_root(src_fd: i32, src_path: Vec<u8>) -> PyResult<bool> {
     let src = Root::from_fd(src_fd)?;
-    Ok(py.detach(|| copy::is_archive_in_root(&src, &src_path))?)
+    without_gil(|| copy::is_archive_in_root(&src, &src_path))
 }
 
 /// ADD of a local archive: unpacks `src_path` of the root `src_fd` into the
@@ -231,7 +210,6 @@ pub fn archive_in_root(py: Python<'_>, src_fd: i32, src_path: Vec<u8>) -> PyResu
 /// compression (the number of entries), else None.
 #[pyfunction]
 pub fn extract_in_root(
-    py: Python<'_>,
     src_fd: i32,
     src_path: Vec<u8>,
     dst_fd: i32,
@@ -239,21 +217,21 @@ pub fn extract_in_root(
 ) -> PyResult<Option<u64>> {
     let src = Root::from_fd(src_fd)?;
     let dst = Root::from_fd(dst_fd)?;
-    Ok(py.detach(|| copy::extract_in_root(&src, &src_path, &dst, &dst_path))?)
+    without_gil(|| copy::extract_in_root(&src, &src_path, &dst, &dst_path))
 }
 
 /// Extracts the tar stream (any compression) read from `fd`, which it takes
 /// over and closes, into the existing directory `dest`, confined to it,
 /// names taken literally (`ketch build -`): the number of entries.
 #[pyfunction]
-pub fn extract_tar_fd(py: Python<'_>, fd: i32, dest: PathBuf) -> PyResult<u64> {
+pub fn extract_tar_fd(fd: i32, dest: PathBuf) -> PyResult<u64> {
     let f = take_fd(fd)?;
     let opts = unpack::Options {
         literal: true,
         into_existing: true,
         ..Default::default()
     };
-    let u = py.detach(|| unpack::unpack(f, &dest, &opts))?;
+    let u = without_gil(|| unpack::unpack(f, &dest, &opts))?;
     Ok(u.entries)
 }
 
@@ -261,7 +239,7 @@ pub fn extract_tar_fd(py: Python<'_>, fd: i32, dest: PathBuf) -> PyResult<u64> {
 /// names, modes, owners, link targets, device numbers and contents of every
 /// entry under them, never an mtime (see tree_digest.rs).
 #[pyfunction]
-pub fn digest_in_root(py: Python<'_>, fd: i32, paths: Vec<Vec<u8>>) -> PyResult<String> {
+pub fn digest_in_root(fd: i32, paths: Vec<Vec<u8>>) -> PyResult<String> {
     let root = Root::from_fd(fd)?;
-    Ok(py.detach(|| tree_digest::tree_digest(&root, &paths))?)
+    without_gil(|| tree_digest::tree_digest(&root, &paths))
 }

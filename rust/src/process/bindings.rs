@@ -4,6 +4,8 @@
 
 use pyo3::prelude::*;
 
+use crate::error::without_gil;
+
 use super::Config;
 
 /// Parses a process configuration as `spawn` would, and returns it
@@ -22,14 +24,9 @@ pub fn process_config(process: &str) -> PyResult<String> {
 // text_signature: pyo3 shows a negative default as `...` in __text_signature__.
 #[pyo3(signature = (process, tty_socket=-1, stdio=None),
        text_signature = "(process, tty_socket=-1, stdio=None)")]
-pub fn spawn(
-    py: Python<'_>,
-    process: &str,
-    tty_socket: i32,
-    stdio: Option<[i32; 3]>,
-) -> PyResult<i32> {
+pub fn spawn(process: &str, tty_socket: i32, stdio: Option<[i32; 3]>) -> PyResult<i32> {
     let config = with_fds(process, tty_socket, stdio)?;
-    Ok(py.detach(|| super::spawn(&config))?)
+    without_gil(|| super::spawn(&config))
 }
 
 /// Runs `process` (without a `container` part) inside the running
@@ -38,15 +35,9 @@ pub fn spawn(
 #[pyfunction]
 #[pyo3(signature = (pid, process, tty_socket=-1, stdio=None),
        text_signature = "(pid, process, tty_socket=-1, stdio=None)")]
-pub fn exec_in(
-    py: Python<'_>,
-    pid: i32,
-    process: &str,
-    tty_socket: i32,
-    stdio: Option<[i32; 3]>,
-) -> PyResult<i32> {
+pub fn exec_in(pid: i32, process: &str, tty_socket: i32, stdio: Option<[i32; 3]>) -> PyResult<i32> {
     let config = with_fds(process, tty_socket, stdio)?;
-    Ok(py.detach(|| super::exec_in(pid, &config))?)
+    without_gil(|| super::exec_in(pid, &config))
 }
 
 /// `process` parsed, with the descriptors given beside it.
@@ -62,6 +53,6 @@ fn with_fds(process: &str, tty_socket: i32, stdio: Option<[i32; 3]>) -> PyResult
 /// Waits for a child: its exit code as docker reports it (128 + signal
 /// when killed), or None when a signal interrupted the wait.
 #[pyfunction]
-pub fn wait(py: Python<'_>, pid: i32) -> PyResult<Option<i32>> {
-    Ok(py.detach(|| super::wait(pid))?)
+pub fn wait(pid: i32) -> PyResult<Option<i32>> {
+    without_gil(|| super::wait(pid))
 }

@@ -70,6 +70,22 @@ fn profile(default_action: u32, rules: Vec<Rule>, arches: &[&str]) -> Profile {
     }
 }
 
+/// One rule an entry: allow `name` when its argument `index` compares by
+/// `op` with `value`.
+fn allow_if(conds: &[(&str, u32, Op, u64)]) -> Vec<Rule> {
+    conds
+        .iter()
+        .map(|&(name, index, op, value)| rule(&[name], RET_ALLOW, vec![cmp(index, op, value)]))
+        .collect()
+}
+
+/// socket(2) for every address family but 38 and 40: three rules around them.
+const SOCKET_BUT_38_AND_40: [(&str, u32, Op, u64); 3] = [
+    ("socket", 0, Op::Lt, 38),
+    ("socket", 0, Op::Eq, 39),
+    ("socket", 0, Op::Gt, 40),
+];
+
 fn nr(abi: Abi, name: &str) -> u32 {
     abi.number(name).unwrap()
 }
@@ -299,21 +315,11 @@ fn abis_outside_the_filter_are_killed() {
 
 #[test]
 fn aarch64_with_arm() {
-    let p = profile(
-        EPERM,
-        vec![
-            rule(
-                &["read", "getpid", "set_tls", "cacheflush", "open"],
-                RET_ALLOW,
-                vec![],
-            ),
-            rule(&["socket"], RET_ALLOW, vec![cmp(0, Op::Lt, 38)]),
-            rule(&["socket"], RET_ALLOW, vec![cmp(0, Op::Eq, 39)]),
-            rule(&["socket"], RET_ALLOW, vec![cmp(0, Op::Gt, 40)]),
-            rule(&["clone3"], NOSYS, vec![]),
-        ],
-        &["arm", "x86"],
-    );
+    let some = ["read", "getpid", "set_tls", "cacheflush", "open"];
+    let mut rules = vec![rule(&some, RET_ALLOW, vec![])];
+    rules.extend(allow_if(&SOCKET_BUT_38_AND_40));
+    rules.push(rule(&["clone3"], NOSYS, vec![]));
+    let p = profile(EPERM, rules, &["arm", "x86"]);
     let prog = compile_for(&p, Host::Aarch64).unwrap();
     assert_eq!(run(&prog, AARCH64, 63, [0; 6]), RET_ALLOW); // read
     assert_eq!(run(&prog, AARCH64, 172, [0; 6]), RET_ALLOW); // getpid
@@ -370,16 +376,13 @@ fn an_unconditional_rule_decides_and_default_actions_are_dropped() {
 
 #[test]
 fn lt_ge_ne() {
-    let p = profile(
-        EPERM,
-        vec![
-            rule(&["read"], RET_ALLOW, vec![cmp(2, Op::Lt, 100)]),
-            rule(&["write"], RET_ALLOW, vec![cmp(0, Op::Ge, 3)]),
-            rule(&["lseek"], RET_ALLOW, vec![cmp(1, Op::Ne, 40)]),
-            rule(&["getpid"], RET_ALLOW, vec![cmp(0, Op::Le, 7)]),
-        ],
-        &[],
-    );
+    let rules = allow_if(&[
+        ("read", 2, Op::Lt, 100),
+        ("write", 0, Op::Ge, 3),
+        ("lseek", 1, Op::Ne, 40),
+        ("getpid", 0, Op::Le, 7),
+    ]);
+    let p = profile(EPERM, rules, &[]);
     let prog = compile_for(&p, Host::X86_64).unwrap();
     let r = |n, a: [u64; 6]| run(&prog, X86_64, n, a);
     assert_eq!(r(0, [0, 0, 99, 0, 0, 0]), RET_ALLOW);
@@ -399,16 +402,9 @@ fn lt_ge_ne() {
 
 #[test]
 fn int_arguments_compare_their_low_word() {
-    let p = profile(
-        EPERM,
-        vec![
-            rule(&["socket"], RET_ALLOW, vec![cmp(0, Op::Lt, 38)]),
-            rule(&["socket"], RET_ALLOW, vec![cmp(0, Op::Eq, 39)]),
-            rule(&["socket"], RET_ALLOW, vec![cmp(0, Op::Gt, 40)]),
-            rule(&["ioctl"], RET_ALLOW, vec![cmp(1, Op::Ne, 0x5412)]), // TIOCSTI
-        ],
-        &["x86"],
-    );
+    let mut rules = allow_if(&SOCKET_BUT_38_AND_40);
+    rules.extend(allow_if(&[("ioctl", 1, Op::Ne, 0x5412)])); // TIOCSTI
+    let p = profile(EPERM, rules, &["x86"]);
     for (host, abi) in [
         (Host::X86_64, Abi::X86_64),
         (Host::X86_64, Abi::X86),
