@@ -7,7 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import Ketch, requires_root
+
+from support.ketch import Ketch, requires_root
 
 pytestmark = requires_root
 
@@ -19,17 +20,17 @@ SETUP = (
 
 
 @pytest.fixture
-def image(ketch: Ketch, tmp_path: Path) -> str:
+def cp_image(ketch: Ketch, tmp_path: Path) -> str:
     ketch.import_busybox("cpimg")
     return "cpimg"
 
 
 @pytest.fixture(params=["stopped", "running"])
-def box(request: pytest.FixtureRequest, ketch: Ketch, image: str) -> str:
+def box(request: pytest.FixtureRequest, ketch: Ketch, cp_image: str) -> str:
     if request.param == "stopped":
-        ketch("run", "--name", "box", image, "sh", "-c", SETUP, check=True)
+        ketch("run", "--name", "box", cp_image, "sh", "-c", SETUP, check=True)
     else:
-        ketch("run", "-d", "--name", "box", image, "sh", "-c", SETUP + "; touch /ready; sleep 60", check=True)
+        ketch("run", "-d", "--name", "box", cp_image, "sh", "-c", SETUP + "; touch /ready; sleep 60", check=True)
         for _ in range(100):
             if ketch("exec", "box", "ls", "/ready").rc == 0:
                 break
