@@ -8,16 +8,12 @@ import hashlib
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-from imagekit import Entry, tar_bytes  # noqa: E402
-
-from ketch import _native  # noqa: E402
+from ketch import _native
+from support.imagekit import Entry, tar_bytes
 
 SIZE = 256 << 20
 

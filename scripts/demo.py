@@ -11,8 +11,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from conftest import start_registry, stop_registry  # noqa: E402
-from imagekit import build, busybox_entries, tar_bytes  # noqa: E402
+from support.imagekit import build, busybox_entries, tar_bytes  # noqa: E402
+from support.registry import start_registry, stop_registry  # noqa: E402
 
 KETCH = str(Path(sys.executable).parent / "ketch")
 

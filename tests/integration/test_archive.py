@@ -15,8 +15,10 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from conftest import KETCH, Ketch, RunningRegistry, requires_root
-from imagekit import Entry, build, busybox_entries, sha256, tar_bytes
+
+from support.imagekit import Entry, build, busybox_entries, sha256, tar_bytes
+from support.ketch import KETCH, Ketch, requires_root
+from support.registry import RunningRegistry
 
 pytestmark = requires_root
 

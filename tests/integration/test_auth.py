@@ -11,9 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Ketch, RunningRegistry, requires_root, start_registry, stop_registry
-from imagekit import build, busybox_entries, tar_bytes
-from tokenserver import TokenServer
+
+from support.imagekit import build, busybox_entries, tar_bytes
+from support.ketch import Ketch, requires_root
+from support.registry import RunningRegistry, start_registry, stop_registry
+from support.tokenserver import TokenServer
 
 pytestmark = requires_root
 

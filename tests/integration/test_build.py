@@ -12,13 +12,15 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from conftest import Ketch, RunningRegistry, requires_root
+
+from support.ketch import Ketch, requires_root
+from support.registry import RunningRegistry
 
 pytestmark = requires_root
 
 
 @pytest.fixture
-def base(ketch: Ketch, tmp_path: Path) -> str:
+def build_base(ketch: Ketch, tmp_path: Path) -> str:
     ketch.import_busybox("lab/busybox")
     return "lab/busybox"
 
@@ -56,7 +58,7 @@ CMD ["httpd", "-f", "-p", "80", "-h", "/app"]
 """
 
 
-def test_the_seed_example_then_from_cache(ketch: Ketch, base: str, tmp_path: Path) -> None:
+def test_the_seed_example_then_from_cache(ketch: Ketch, build_base: str, tmp_path: Path) -> None:
     ctx = context(
         tmp_path, SEED, {"src/a.txt": "a\n", "src/sub/b.txt": "b\n", "arch.tar.gz": targz({"x": "in-archive\n"})}
     )
@@ -97,7 +99,7 @@ def test_the_seed_example_then_from_cache(ketch: Ketch, base: str, tmp_path: Pat
     assert "Running in" not in r.out
 
 
-def test_cache_follows_content_not_mtime(ketch: Ketch, base: str, tmp_path: Path) -> None:
+def test_cache_follows_content_not_mtime(ketch: Ketch, build_base: str, tmp_path: Path) -> None:
     ctx = context(tmp_path, "FROM lab/busybox\nCOPY f /f\nRUN cat /f\n", {"f": "one\n"})
     first = ketch("build", "-q", str(ctx)).out.strip()
     os.utime(ctx / "f", (1, 1))  # touch: same content
@@ -118,7 +120,9 @@ def test_cache_follows_content_not_mtime(ketch: Ketch, base: str, tmp_path: Path
     assert r.out.count("Using cache") == 0 and "Running in" in r.out
 
 
-def test_a_failing_step_stops_with_its_code_and_keeps_what_succeeded(ketch: Ketch, base: str, tmp_path: Path) -> None:
+def test_a_failing_step_stops_with_its_code_and_keeps_what_succeeded(
+    ketch: Ketch, build_base: str, tmp_path: Path
+) -> None:
     ctx = context(tmp_path, 'FROM lab/busybox\nRUN echo one\nRUN sh -c "exit 7"\nRUN echo never\n')
     r = ketch("build", str(ctx))
     assert r.rc == 7
@@ -129,7 +133,7 @@ def test_a_failing_step_stops_with_its_code_and_keeps_what_succeeded(ketch: Ketc
     assert ketch("ps", "-a", "-q").out == ""  # no intermediate container left
 
 
-def test_parse_errors_are_one_clear_line(ketch: Ketch, base: str, tmp_path: Path) -> None:
+def test_parse_errors_are_one_clear_line(ketch: Ketch, build_base: str, tmp_path: Path) -> None:
     ctx = context(tmp_path, "FROM lab/busybox\nRUNN echo\n")
     r = ketch("build", str(ctx))
     assert r.rc == 1 and r.err == "dockerfile parse error line 2: unknown instruction: RUNN\n"
@@ -137,7 +141,7 @@ def test_parse_errors_are_one_clear_line(ketch: Ketch, base: str, tmp_path: Path
     assert "cannot be empty" in ketch("build", str(ctx)).err
 
 
-def test_parser_forms(ketch: Ketch, base: str, tmp_path: Path) -> None:
+def test_parser_forms(ketch: Ketch, build_base: str, tmp_path: Path) -> None:
     df = r"""# syntax=docker/dockerfile:1
 # escape=\
 ARG BASE=lab/busybox
@@ -168,7 +172,7 @@ CMD ["/out"]
     assert "GREET=hello ketch" in cfg["Env"] and cfg["Entrypoint"] == ["cat"] and cfg["Cmd"] == ["/out"]
 
 
-def test_copy_rules_dockerignore_and_multistage(ketch: Ketch, base: str, tmp_path: Path) -> None:
+def test_copy_rules_dockerignore_and_multistage(ketch: Ketch, build_base: str, tmp_path: Path) -> None:
     df = """FROM lab/busybox AS build
 WORKDIR /w
 COPY . /ctx/
@@ -206,7 +210,7 @@ COPY --from=0 /owned /owned
     assert ketch("run", "--rm", "final", "stat", "-c", "%u", "/owned").out == "1000\n"
 
 
-def test_context_cannot_reach_host_files(ketch: Ketch, base: str, tmp_path: Path) -> None:
+def test_context_cannot_reach_host_files(ketch: Ketch, build_base: str, tmp_path: Path) -> None:
     outside = tmp_path / "outside.txt"
     outside.write_text("host secret\n")
     ctx = context(tmp_path, "FROM lab/busybox\nCOPY ../outside.txt /x\n")
@@ -241,7 +245,7 @@ def test_context_cannot_reach_host_files(ketch: Ketch, base: str, tmp_path: Path
     assert not any(p.name == "escape.txt" for p in Path(ketch.root).rglob("escape.txt") if "diff" not in str(p))
 
 
-def test_quiet_iidfile_file_flag_and_stdin_context(ketch: Ketch, base: str, tmp_path: Path) -> None:
+def test_quiet_iidfile_file_flag_and_stdin_context(ketch: Ketch, build_base: str, tmp_path: Path) -> None:
     ctx = context(tmp_path, "FROM lab/busybox\nLABEL a=b\n")
     (ctx / "Other.dockerfile").write_text("FROM lab/busybox\nLABEL other=1\n")
     iid = tmp_path / "iid"
@@ -256,7 +260,7 @@ def test_quiet_iidfile_file_flag_and_stdin_context(ketch: Ketch, base: str, tmp_
     assert r.rc == 0 and "Successfully tagged fromstdin:latest" in r.out, r.err
 
 
-def test_onbuild_healthcheck_add_url_and_platform(ketch: Ketch, base: str, tmp_path: Path) -> None:
+def test_onbuild_healthcheck_add_url_and_platform(ketch: Ketch, build_base: str, tmp_path: Path) -> None:
     import http.server
     import threading
 
@@ -300,7 +304,7 @@ def test_onbuild_healthcheck_add_url_and_platform(ketch: Ketch, base: str, tmp_p
         srv.server_close()
 
 
-def test_rmi_of_a_built_image_removes_its_intermediates(ketch: Ketch, base: str, tmp_path: Path) -> None:
+def test_rmi_of_a_built_image_removes_its_intermediates(ketch: Ketch, build_base: str, tmp_path: Path) -> None:
     before = set(ketch("images", "-a", "-q").out.split())
     ctx = context(tmp_path, 'FROM lab/busybox\nENV A=1\nRUN echo x > /x\nCMD ["cat", "/x"]\n')
     assert ketch("build", "-t", "gone", str(ctx)).rc == 0
@@ -318,7 +322,7 @@ def _dockerd() -> bool:
 
 
 @pytest.mark.skipif(not _dockerd(), reason="no dockerd answers here (apt-get install docker.io, then start dockerd)")
-def test_docker_loads_and_runs_what_ketch_built(ketch: Ketch, base: str, tmp_path: Path) -> None:
+def test_docker_loads_and_runs_what_ketch_built(ketch: Ketch, build_base: str, tmp_path: Path) -> None:
     import subprocess
 
     ctx = context(tmp_path, 'FROM lab/busybox\nRUN echo from-ketch > /x\nCMD ["cat", "/x"]\n')
@@ -335,7 +339,9 @@ def test_docker_loads_and_runs_what_ketch_built(ketch: Ketch, base: str, tmp_pat
         subprocess.run(["docker", "rmi", "-f", "ketch-test/built:v1", "lab/busybox"], capture_output=True)
 
 
-def test_add_archives_of_every_compression_and_config_instructions(ketch: Ketch, base: str, tmp_path: Path) -> None:
+def test_add_archives_of_every_compression_and_config_instructions(
+    ketch: Ketch, build_base: str, tmp_path: Path
+) -> None:
     import subprocess
 
     ctx = tmp_path / "ctx"
@@ -407,13 +413,13 @@ with open(sys.argv[2], "w") as f:
 """
 
 
-def test_the_library_prints_nothing_and_tells_events(ketch: Ketch, base: str, tmp_path: Path) -> None:
+def test_the_library_prints_nothing_and_tells_events(ketch: Ketch, build_base: str, tmp_path: Path) -> None:
     """The builder itself writes nothing to stdout or stderr, a RUN's output
     included: it all comes as events, in docker's order (the CLI prints them)."""
     import subprocess
     import sys
 
-    ctx = context(tmp_path, f"FROM {base}\nRUN echo out; echo err >&2\nENV A=1\n")
+    ctx = context(tmp_path, f"FROM {build_base}\nRUN echo out; echo err >&2\nENV A=1\n")
     got = tmp_path / "events.json"
 
     def library_build() -> list[tuple[str, dict[str, object]]]:
@@ -431,7 +437,7 @@ def test_the_library_prints_nothing_and_tells_events(ketch: Ketch, base: str, tm
         "StepStarted", "StepDone",
         "Built", "Tagged",
     ]  # fmt: skip
-    assert events[0][1] == {"n": 1, "total": 3, "instruction": f"FROM {base}"}
+    assert events[0][1] == {"n": 1, "total": 3, "instruction": f"FROM {build_base}"}
     assert sorted((f["stream"], f["data"]) for n, f in events if n == "StepOutput") == [(1, "out\n"), (2, "err\n")]
     assert events[3][1]["container_id"] == events[6][1]["container_id"]
     assert events[-2][1]["image_id"] == events[-3][1]["image_id"]

@@ -9,14 +9,15 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Ketch, requires_root
-from imagekit import Entry, busybox_entries, tar_bytes
+
+from support.imagekit import Entry, busybox_entries, tar_bytes
+from support.ketch import Ketch, requires_root
 
 pytestmark = requires_root
 
 
 @pytest.fixture
-def image(ketch: Ketch, tmp_path: Path) -> str:
+def commit_image(ketch: Ketch, tmp_path: Path) -> str:
     extra = [
         Entry("srv/", "dir"),
         Entry("srv/keep", data=b"keep"),
@@ -38,8 +39,8 @@ CHANGES = (
 )
 
 
-def test_diff_lists_changes_as_docker_does(ketch: Ketch, image: str) -> None:
-    assert ketch("run", "--name", "d1", image, "sh", "-c", CHANGES).rc == 0
+def test_diff_lists_changes_as_docker_does(ketch: Ketch, commit_image: str) -> None:
+    assert ketch("run", "--name", "d1", commit_image, "sh", "-c", CHANGES).rc == 0
     r = ketch("diff", "d1")
     assert r.out.splitlines() == [
         "A /data",
@@ -58,8 +59,8 @@ def test_diff_lists_changes_as_docker_does(ketch: Ketch, image: str) -> None:
     assert "/proc" not in r.out and "/etc" not in r.out
 
 
-def test_commit_then_run_the_new_image(ketch: Ketch, image: str) -> None:
-    assert ketch("run", "--name", "c1", "-e", "FROM_RUN=1", "-w", "/srv", image, "sh", "-c", CHANGES).rc == 0
+def test_commit_then_run_the_new_image(ketch: Ketch, commit_image: str) -> None:
+    assert ketch("run", "--name", "c1", "-e", "FROM_RUN=1", "-w", "/srv", commit_image, "sh", "-c", CHANGES).rc == 0
     r = ketch(
         "commit",
         "-m",
@@ -101,8 +102,8 @@ def test_commit_then_run_the_new_image(ketch: Ketch, image: str) -> None:
     assert r.rc == 0, r.err
 
 
-def test_commit_a_running_container_freezes_it_only_meanwhile(ketch: Ketch, image: str) -> None:
-    r = ketch("run", "-d", "--name", "live", image, "sh", "-c", "echo 1 > /srv/count; sleep 30")
+def test_commit_a_running_container_freezes_it_only_meanwhile(ketch: Ketch, commit_image: str) -> None:
+    r = ketch("run", "-d", "--name", "live", commit_image, "sh", "-c", "echo 1 > /srv/count; sleep 30")
     assert r.rc == 0
     try:
         for _ in range(50):
@@ -118,8 +119,8 @@ def test_commit_a_running_container_freezes_it_only_meanwhile(ketch: Ketch, imag
         ketch("rm", "-f", "live")
 
 
-def test_commit_errors_leave_nothing(ketch: Ketch, image: str) -> None:
-    assert ketch("create", "--name", "c2", image, "true").rc == 0
+def test_commit_errors_leave_nothing(ketch: Ketch, commit_image: str) -> None:
+    assert ketch("create", "--name", "c2", commit_image, "true").rc == 0
     before = ketch("images", "-q", "-a").out
     r = ketch("commit", "c2", "Bad:Name")
     assert r.rc != 0 and r.err.count("\n") == 1 and "Traceback" not in r.err

@@ -7,7 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import Ketch, requires_root
+
+from support.ketch import Ketch, requires_root
 
 pytestmark = requires_root
 
@@ -19,17 +20,17 @@ SETUP = (
 
 
 @pytest.fixture
-def image(ketch: Ketch, tmp_path: Path) -> str:
+def cp_image(ketch: Ketch, tmp_path: Path) -> str:
     ketch.import_busybox("cpimg")
     return "cpimg"
 
 
 @pytest.fixture(params=["stopped", "running"])
-def box(request: pytest.FixtureRequest, ketch: Ketch, image: str) -> str:
+def box(request: pytest.FixtureRequest, ketch: Ketch, cp_image: str) -> str:
     if request.param == "stopped":
-        ketch("run", "--name", "box", image, "sh", "-c", SETUP, check=True)
+        ketch("run", "--name", "box", cp_image, "sh", "-c", SETUP, check=True)
     else:
-        ketch("run", "-d", "--name", "box", image, "sh", "-c", SETUP + "; touch /ready; sleep 60", check=True)
+        ketch("run", "-d", "--name", "box", cp_image, "sh", "-c", SETUP + "; touch /ready; sleep 60", check=True)
         for _ in range(100):
             if ketch("exec", "box", "ls", "/ready").rc == 0:
                 break
@@ -83,3 +84,18 @@ def test_copy_in_stays_inside_the_container(ketch: Ketch, box: str, tmp_path: Pa
     assert r.rc == 1 and "must exist" in r.err
     r = ketch("cp", str(src / "f"), str(tmp_path / "y"))
     assert r.rc == 1 and "must specify at least one container" in r.err
+
+
+def test_copy_out_to_a_trailing_slash_needs_that_directory(ketch: Ketch, box: str, tmp_path: Path) -> None:
+    # docker keeps the "/" a local destination ends with: a file copied to a
+    # missing "dir/" is an error (not a file named dir), a directory may make it
+    out = tmp_path / "out"
+    out.mkdir()
+    r = ketch("cp", f"{box}:/d/a", f"{out}/new/")
+    assert r.rc == 1 and f"destination directory {out}/new/ must exist" in r.err, r.err
+    assert not (out / "new").exists()
+    assert ketch("cp", f"{box}:/d", f"{out}/made/").rc == 0
+    assert (out / "made" / "a").read_text() == "a\n" and (out / "made" / "sub" / "b").read_text() == "b\n"
+    assert ketch("cp", f"{box}:/d/a", f"{out}/").rc == 0 and (out / "a").read_text() == "a\n"
+    assert ketch("cp", f"{box}:/d/.", f"{out}/contents/.").rc == 0
+    assert sorted(os.listdir(out / "contents")) == [".wh.x", "a", "etc", "sub", "up"]

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import KETCH, Ketch, Result, requires_root
-from imagekit import busybox_entries, sha256, tar_bytes
+
+from support.imagekit import busybox_entries, sha256, tar_bytes
+from support.ketch import KETCH, Ketch, Result, requires_root
 
 pytestmark = requires_root
 

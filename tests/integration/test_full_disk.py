@@ -6,8 +6,10 @@ import os
 import subprocess
 from pathlib import Path
 
-from conftest import Ketch, RunningRegistry, requires_root, wait_for
-from imagekit import Entry, build, busybox_entries, tar_bytes
+from support.imagekit import Entry, build, busybox_entries, tar_bytes
+from support.ketch import Ketch, requires_root
+from support.registry import RunningRegistry
+from support.wait import wait_for
 
 pytestmark = requires_root
 

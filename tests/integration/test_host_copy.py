@@ -18,14 +18,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import KETCH, Ketch, requires_root
-from imagekit import Entry
+
+from support.imagekit import Entry
+from support.ketch import KETCH, Ketch, requires_root
 
 pytestmark = requires_root
 
 
 @pytest.fixture
-def base(ketch: Ketch) -> str:
+def copy_base(ketch: Ketch) -> str:
     return ketch.import_busybox("lab/busybox")
 
 
@@ -107,12 +108,12 @@ def listing(d: Path) -> list[str]:
 @pytest.mark.parametrize("attack", ["links", "cve"])
 @pytest.mark.parametrize("comp", ["bz2", "xz"])
 def test_add_of_a_hostile_archive_writes_only_inside_the_image(
-    ketch: Ketch, base: str, tmp_path: Path, victim: Path, comp: str, attack: str
+    ketch: Ketch, copy_base: str, tmp_path: Path, victim: Path, comp: str, attack: str
 ) -> None:
     ctx = tmp_path / "ctx"
     ctx.mkdir()
     (ctx / f"evil.tar.{comp}").write_bytes(COMPRESS[comp](hostile_tar(victim, attack)))
-    (ctx / "Dockerfile").write_text(f"FROM {base}\nADD evil.tar.{comp} /x/\n")
+    (ctx / "Dockerfile").write_text(f"FROM {copy_base}\nADD evil.tar.{comp} /x/\n")
     before = listing(tmp_path)
     r = ketch("build", "-t", "evil", str(ctx))
     assert (victim / "victim.txt").read_text() == "host secret\n"
@@ -134,9 +135,9 @@ def test_add_of_a_hostile_archive_writes_only_inside_the_image(
 @pytest.mark.parametrize("attack", ["links", "cve"])
 @pytest.mark.parametrize("comp", ["bz2", "xz"])
 def test_a_hostile_context_on_stdin_is_extracted_inside_its_directory(
-    ketch: Ketch, base: str, tmp_path: Path, victim: Path, comp: str, attack: str
+    ketch: Ketch, copy_base: str, tmp_path: Path, victim: Path, comp: str, attack: str
 ) -> None:
-    dockerfile = f"FROM {base}\nCOPY ok.txt /ok.txt\n".encode()
+    dockerfile = f"FROM {copy_base}\nCOPY ok.txt /ok.txt\n".encode()
     before = listing(tmp_path)
     r = build_stdin(ketch, COMPRESS[comp](hostile_tar(victim, attack, {"Dockerfile": dockerfile})), "-t", "fromstdin")
     assert (victim / "victim.txt").read_text() == "host secret\n"
@@ -147,10 +148,12 @@ def test_a_hostile_context_on_stdin_is_extracted_inside_its_directory(
 
 
 @pytest.mark.parametrize("comp", ["bz2", "xz", "gz", ""])
-def test_a_normal_context_on_stdin_of_every_compression(ketch: Ketch, base: str, tmp_path: Path, comp: str) -> None:
+def test_a_normal_context_on_stdin_of_every_compression(
+    ketch: Ketch, copy_base: str, tmp_path: Path, comp: str
+) -> None:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode=f"w:{comp}" if comp else "w") as tf:
-        _member(tf, "Dockerfile", data=f"FROM {base}\nCOPY d /d\n".encode())
+        _member(tf, "Dockerfile", data=f"FROM {copy_base}\nCOPY d /d\n".encode())
         _member(tf, "d/", tarfile.DIRTYPE)
         _member(tf, "d/a.txt", data=b"from the context\n")
         _member(tf, "d/link", tarfile.SYMTYPE, "a.txt")
@@ -160,7 +163,7 @@ def test_a_normal_context_on_stdin_of_every_compression(ketch: Ketch, base: str,
     assert r.out == "from the context\na.txt\n"
 
 
-def test_a_context_on_stdin_that_is_no_archive_is_one_line(ketch: Ketch, base: str, tmp_path: Path) -> None:
+def test_a_context_on_stdin_that_is_no_archive_is_one_line(ketch: Ketch, copy_base: str, tmp_path: Path) -> None:
     r = build_stdin(ketch, b"\x00not a tar at all" * 100)
     err = r.stderr.decode()
     assert r.returncode == 1 and err.startswith("unable to prepare context:") and len(err.splitlines()) == 1, err
@@ -168,14 +171,14 @@ def test_a_context_on_stdin_that_is_no_archive_is_one_line(ketch: Ketch, base: s
 
 
 def test_copy_of_two_sources_cannot_write_through_a_link_the_first_left(
-    ketch: Ketch, base: str, tmp_path: Path, victim: Path
+    ketch: Ketch, copy_base: str, tmp_path: Path, victim: Path
 ) -> None:
     ctx = tmp_path / "ctx"
     (ctx / "a").mkdir(parents=True)
     (ctx / "b" / "x").mkdir(parents=True)
     os.symlink(victim, ctx / "a" / "x")
     (ctx / "b" / "x" / "planted.txt").write_text("planted\n")
-    (ctx / "Dockerfile").write_text(f"FROM {base}\nCOPY a b /t/\n")
+    (ctx / "Dockerfile").write_text(f"FROM {copy_base}\nCOPY a b /t/\n")
     r = ketch("build", "-t", "two", str(ctx))
     assert r.rc == 0, r.err
     assert ketch("run", "--rm", "two", "cat", "/t/x/planted.txt").out == "planted\n"
@@ -197,7 +200,7 @@ def _loop_device(tmp_path: Path, marker: bytes) -> tuple[str, int, int] | None:
 
 
 def test_copy_from_a_stage_copies_nodes_as_nodes_and_links_inside_the_stage(
-    ketch: Ketch, base: str, tmp_path: Path
+    ketch: Ketch, copy_base: str, tmp_path: Path
 ) -> None:
     marker = b"HOST-DISK-CONTENT-7f3a9\n"
     loop = _loop_device(tmp_path, marker)
@@ -206,11 +209,11 @@ def test_copy_from_a_stage_copies_nodes_as_nodes_and_links_inside_the_stage(
         ctx = tmp_path / "ctx"
         ctx.mkdir()
         (ctx / "Dockerfile").write_text(
-            f"FROM {base} AS s\n"
+            f"FROM {copy_base} AS s\n"
             f"RUN busybox mknod /disk b {major} {minor} && busybox mknod /null c 1 3 && busybox mkfifo /fifo"
             " && ln -s / /data && ln -s ../../.. /rel && echo stage-shadow > /etc/shadow"
             " && mkdir /tree && echo one > /tree/a && ln /tree/a /tree/b && busybox mknod /tree/null c 1 3\n"
-            f"FROM {base}\n"
+            f"FROM {copy_base}\n"
             "COPY --from=s /disk /disk\n"
             "COPY --from=s /null /fifo /nodes/\n"
             "COPY --from=s /data/etc/shadow /via-abs\n"
@@ -241,11 +244,11 @@ def test_copy_from_a_stage_copies_nodes_as_nodes_and_links_inside_the_stage(
             subprocess.run(["losetup", "-d", loop[0]], check=False)
 
 
-def test_copy_from_a_stage_of_a_missing_path_fails_as_docker_does(ketch: Ketch, base: str, tmp_path: Path) -> None:
+def test_copy_from_a_stage_of_a_missing_path_fails_as_docker_does(ketch: Ketch, copy_base: str, tmp_path: Path) -> None:
     ctx = tmp_path / "ctx"
     ctx.mkdir()
     (ctx / "Dockerfile").write_text(
-        f"FROM {base} AS s\nRUN ln -s /etc/shadow /abs\nFROM {base}\nCOPY --from=s /abs /x\n"
+        f"FROM {copy_base} AS s\nRUN ln -s /etc/shadow /abs\nFROM {copy_base}\nCOPY --from=s /abs /x\n"
     )
     r = ketch("build", str(ctx))
     assert r.rc == 1 and r.err.strip() == "COPY failed: stat /abs: file does not exist", r.err

@@ -16,8 +16,11 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import KETCH, Ketch, requires_root, static_binary, wait_for
-from imagekit import Entry, busybox_entries, tar_bytes
+
+from support.imagekit import Entry, busybox_entries, tar_bytes
+from support.ketch import KETCH, Ketch, requires_root
+from support.static import static_binary
+from support.wait import wait_for
 
 pytestmark = requires_root
 

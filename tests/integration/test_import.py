@@ -8,8 +8,8 @@ import re
 import subprocess
 from pathlib import Path
 
-from conftest import KETCH, Ketch, requires_root
-from imagekit import busybox_entries, sha256, tar_bytes
+from support.imagekit import busybox_entries, sha256, tar_bytes
+from support.ketch import KETCH, Ketch, requires_root
 
 pytestmark = requires_root
 

@@ -9,14 +9,16 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Ketch, requires_root, wait_for
-from imagekit import Entry, busybox_entries, tar_bytes
+
+from support.imagekit import Entry, busybox_entries, tar_bytes
+from support.ketch import Ketch, requires_root
+from support.wait import wait_for
 
 pytestmark = requires_root
 
 
 @pytest.fixture
-def image(ketch: Ketch, tmp_path: Path) -> str:
+def life_image(ketch: Ketch, tmp_path: Path) -> str:
     extra = [Entry("srv/", "dir", mode=0o750, uid=1000), Entry("srv/seed", data=b"from-image\n")]
     tar = tmp_path / "img.tar"
     tar.write_bytes(tar_bytes([*busybox_entries(), *extra]))
@@ -24,8 +26,8 @@ def image(ketch: Ketch, tmp_path: Path) -> str:
     return "life"
 
 
-def test_detached_with_a_tty_logs_what_the_pty_shows(ketch: Ketch, image: str) -> None:
-    r = ketch("run", "-d", "-t", "--name", "dt", image, "sh", "-c", "tty; [ -t 1 ] && echo OUT-IS-TTY")
+def test_detached_with_a_tty_logs_what_the_pty_shows(ketch: Ketch, life_image: str) -> None:
+    r = ketch("run", "-d", "-t", "--name", "dt", life_image, "sh", "-c", "tty; [ -t 1 ] && echo OUT-IS-TTY")
     assert r.rc == 0, r.err
     assert wait_for(lambda: "Exited (0)" in ketch("ps", "-a").out)
     assert ketch("logs", "dt").out.splitlines() == ["/dev/pts/0", "OUT-IS-TTY"]
@@ -36,8 +38,8 @@ def test_detached_with_a_tty_logs_what_the_pty_shows(ketch: Ketch, image: str) -
     ketch("rm", "dt", check=True)
 
 
-def test_detached_rm_removes_the_container_and_its_anonymous_volume(ketch: Ketch, image: str) -> None:
-    r = ketch("run", "-d", "--rm", "-v", "/scratch", image, "sh", "-c", "echo x > /scratch/f; sleep 2")
+def test_detached_rm_removes_the_container_and_its_anonymous_volume(ketch: Ketch, life_image: str) -> None:
+    r = ketch("run", "-d", "--rm", "-v", "/scratch", life_image, "sh", "-c", "echo x > /scratch/f; sleep 2")
     assert r.rc == 0, r.err
     cid = r.out.strip()
     assert cid in ketch("ps", "-q", "--no-trunc").out
@@ -46,10 +48,17 @@ def test_detached_rm_removes_the_container_and_its_anonymous_volume(ketch: Ketch
     assert not (Path(ketch.root) / "containers" / cid).exists()
 
 
-def test_restart_runs_the_same_container_again(ketch: Ketch, image: str) -> None:
+def test_restart_runs_the_same_container_again(ketch: Ketch, life_image: str) -> None:
     assert (
         ketch(
-            "run", "-d", "--name", "rs", image, "sh", "-c", "echo run >> /runs; trap 'exit 0' TERM; sleep 30 & wait"
+            "run",
+            "-d",
+            "--name",
+            "rs",
+            life_image,
+            "sh",
+            "-c",
+            "echo run >> /runs; trap 'exit 0' TERM; sleep 30 & wait",
         ).rc
         == 0
     )
@@ -64,8 +73,8 @@ def test_restart_runs_the_same_container_again(ketch: Ketch, image: str) -> None
     ketch("rm", "-f", "rs")
 
 
-def test_top_lists_the_container_processes_only(ketch: Ketch, image: str) -> None:
-    assert ketch("run", "-d", "--name", "tp", image, "sh", "-c", "sleep 41 & sleep 42").rc == 0
+def test_top_lists_the_container_processes_only(ketch: Ketch, life_image: str) -> None:
+    assert ketch("run", "-d", "--name", "tp", life_image, "sh", "-c", "sleep 41 & sleep 42").rc == 0
     try:
         assert wait_for(lambda: "sleep 41" in ketch("top", "tp").out)
         out = ketch("top", "tp").out.splitlines()
@@ -75,41 +84,48 @@ def test_top_lists_the_container_processes_only(ketch: Ketch, image: str) -> Non
         assert ketch("top", "tp", "-o", "pid,comm").out.splitlines()[0].split() == ["PID", "COMMAND"]
     finally:
         ketch("rm", "-f", "tp")
-    ketch("create", "--name", "tp2", image, "true", check=True)
+    ketch("create", "--name", "tp2", life_image, "true", check=True)
     r = ketch("top", "tp2")
     assert r.rc == 1 and "is not running" in r.err
 
 
-def test_init_reaps_and_forwards_signals(ketch: Ketch, image: str) -> None:
-    r = ketch("run", "--rm", "--init", image, "ps", "-o", "pid,args")
+def test_init_reaps_and_forwards_signals(ketch: Ketch, life_image: str) -> None:
+    r = ketch("run", "--rm", "--init", life_image, "ps", "-o", "pid,args")
     assert r.rc == 0, r.err
     rows = [line.split(None, 1) for line in r.out.splitlines()[1:]]
     assert rows[0] == ["1", "/sbin/docker-init -- ps -o pid,args"]
     # pid 1 is the init: a SIGTERM reaches the shell, which has no handler and dies with it
-    assert ketch("run", "-d", "--init", "--name", "in", image, "sh", "-c", "sleep 30").rc == 0
+    assert ketch("run", "-d", "--init", "--name", "in", life_image, "sh", "-c", "sleep 30").rc == 0
     t = time.time()
     ketch("stop", "in", check=True)
     assert time.time() - t < 5  # not the 10 s SIGKILL fallback
     assert "Exited (143)" in ketch("ps", "-a").out
     # the init binary is read-only inside, and not a change of the container
-    r = ketch("run", "--name", "in2", "--init", image, "sh", "-c", "echo x > /sbin/docker-init")
+    r = ketch("run", "--name", "in2", "--init", life_image, "sh", "-c", "echo x > /sbin/docker-init")
     assert r.rc != 0 and "Read-only file system" in r.err
     assert "docker-init" not in ketch("diff", "in2").out
     ketch("rm", "in", "in2", check=True)
 
 
-def test_kill_of_a_paused_container(ketch: Ketch, image: str) -> None:
-    assert ketch("run", "-d", "--name", "pk", image, "sleep", "30").rc == 0
+def test_kill_of_a_paused_container(ketch: Ketch, life_image: str) -> None:
+    assert ketch("run", "-d", "--name", "pk", life_image, "sleep", "30").rc == 0
     ketch("pause", "pk", check=True)
     assert ketch("kill", "pk").rc == 0
     assert wait_for(lambda: "Exited (137)" in ketch("ps", "-a").out)
     ketch("rm", "pk", check=True)
 
 
-def test_named_volumes(ketch: Ketch, image: str) -> None:
+def test_named_volumes(ketch: Ketch, life_image: str) -> None:
     # a new volume gets the image's content at its mount point (owner and mode too)
     r = ketch(
-        "run", "--rm", "-v", "data:/srv", image, "sh", "-c", "cat /srv/seed; stat -c '%u %a' /srv; echo mine > /srv/f"
+        "run",
+        "--rm",
+        "-v",
+        "data:/srv",
+        life_image,
+        "sh",
+        "-c",
+        "cat /srv/seed; stat -c '%u %a' /srv; echo mine > /srv/f",
     )
     assert r.out == "from-image\n1000 750\n", r.err
     r = ketch(
@@ -117,7 +133,7 @@ def test_named_volumes(ketch: Ketch, image: str) -> None:
         "--rm",
         "--mount",
         "type=volume,source=data,target=/other,readonly",
-        image,
+        life_image,
         "sh",
         "-c",
         "cat /other/f; touch /other/g",
@@ -128,7 +144,7 @@ def test_named_volumes(ketch: Ketch, image: str) -> None:
     assert (
         info["Name"] == "data" and info["Driver"] == "local" and Path(info["Mountpoint"], "f").read_text() == "mine\n"
     )
-    ketch("create", "--name", "user", "-v", "data:/srv", image, "true", check=True)
+    ketch("create", "--name", "user", "-v", "data:/srv", life_image, "true", check=True)
     r = ketch("volume", "rm", "data")
     assert r.rc == 1 and "volume is in use" in r.err
     ketch("rm", "user", check=True)
@@ -136,19 +152,19 @@ def test_named_volumes(ketch: Ketch, image: str) -> None:
     assert ketch("volume", "ls", "-q").out == ""
 
 
-def test_anonymous_volumes_go_with_rm_v(ketch: Ketch, image: str) -> None:
-    ketch("run", "--name", "an", "-v", "/scratch", image, "true", check=True)
+def test_anonymous_volumes_go_with_rm_v(ketch: Ketch, life_image: str) -> None:
+    ketch("run", "--name", "an", "-v", "/scratch", life_image, "true", check=True)
     assert len(ketch("volume", "ls", "-q").out.split()) == 1
     ketch("rm", "-v", "an", check=True)
     assert ketch("volume", "ls", "-q").out == ""
-    ketch("run", "--name", "an2", "-v", "/scratch", image, "true", check=True)
+    ketch("run", "--name", "an2", "-v", "/scratch", life_image, "true", check=True)
     ketch("rm", "an2", check=True)  # without -v the volume stays, as docker keeps it
     assert len(ketch("volume", "ls", "-q").out.split()) == 1
     assert len(ketch("volume", "prune", "-f").out.splitlines()) >= 2
     assert ketch("volume", "ls", "-q").out == ""
 
 
-def test_mount_flag_bind_and_tmpfs(ketch: Ketch, image: str, tmp_path: Path) -> None:
+def test_mount_flag_bind_and_tmpfs(ketch: Ketch, life_image: str, tmp_path: Path) -> None:
     host = tmp_path / "host"
     host.mkdir()
     (host / "in").write_text("from-host\n")
@@ -156,7 +172,7 @@ def test_mount_flag_bind_and_tmpfs(ketch: Ketch, image: str, tmp_path: Path) -> 
         "run", "--rm",
         "--mount", f"type=bind,source={host},target=/h",
         "--mount", "type=tmpfs,destination=/t",
-        image, "sh", "-c", "cat /h/in; echo out > /h/out; grep -c ' /t tmpfs' /proc/mounts",
+        life_image, "sh", "-c", "cat /h/in; echo out > /h/out; grep -c ' /t tmpfs' /proc/mounts",
     )  # fmt: skip
     assert r.out == "from-host\n1\n", r.err
     assert (host / "out").read_text() == "out\n"
@@ -167,39 +183,49 @@ def test_mount_flag_bind_and_tmpfs(ketch: Ketch, image: str, tmp_path: Path) -> 
         ("type=volume,src=v", "target is required"),
         ("type=volume,target=/x,bogus=1", 'unknown option "bogus"'),
     ]:
-        r = ketch("run", "--rm", "--mount", bad, image, "true")
+        r = ketch("run", "--rm", "--mount", bad, life_image, "true")
         assert r.rc == 125 and msg in r.err, (bad, r.err)
     assert ketch("ps", "-a", "-q").out == "" and ketch("volume", "ls", "-q").out == ""
 
 
-def test_restart_policies_need_a_daemon(ketch: Ketch, image: str) -> None:
-    assert ketch("run", "--rm", "--restart", "no", image, "true").rc == 0
-    r = ketch("run", "--rm", "--restart", "always", image, "true")
+def test_restart_policies_need_a_daemon(ketch: Ketch, life_image: str) -> None:
+    assert ketch("run", "--rm", "--restart", "no", life_image, "true").rc == 0
+    r = ketch("run", "--rm", "--restart", "always", life_image, "true")
     assert r.rc == 125 and 'restart policy "always"' in r.err
 
 
-def test_stdin_only_with_i(ketch: Ketch, image: str) -> None:
-    assert ketch("run", "--rm", image, "cat", input="ignored\n").out == ""  # /dev/null, as docker gives
-    r = ketch("run", "--rm", "-i", image, "sh", "-c", "wc -l; cat /dev/console 2>&1 | head -c 0", input="a\nb\nc\n")
+def test_stdin_only_with_i(ketch: Ketch, life_image: str) -> None:
+    assert ketch("run", "--rm", life_image, "cat", input="ignored\n").out == ""  # /dev/null, as docker gives
+    r = ketch(
+        "run", "--rm", "-i", life_image, "sh", "-c", "wc -l; cat /dev/console 2>&1 | head -c 0", input="a\nb\nc\n"
+    )
     assert r.out == "3\n", r.err
 
 
-def test_console_is_the_pty_with_t(ketch: Ketch, image: str) -> None:
+def test_console_is_the_pty_with_t(ketch: Ketch, life_image: str) -> None:
     r = ketch(
-        "run", "-d", "-t", "--name", "con", image, "sh", "-c", "stat -c '%t %F' /dev/console; echo via > /dev/console"
+        "run",
+        "-d",
+        "-t",
+        "--name",
+        "con",
+        life_image,
+        "sh",
+        "-c",
+        "stat -c '%t %F' /dev/console; echo via > /dev/console",
     )
     assert r.rc == 0, r.err
     assert wait_for(lambda: "Exited" in ketch("ps", "-a").out)
     # 0x88 = 136, the first Unix98 pty major: the container's own pty
     assert ketch("logs", "con").out.splitlines() == ["88 character special file", "via"]
     ketch("rm", "con", check=True)
-    assert ketch("run", "--rm", image, "ls", "/dev/console").rc != 0  # no console without -t
+    assert ketch("run", "--rm", life_image, "ls", "/dev/console").rc != 0  # no console without -t
 
 
-def test_ctrl_c_without_a_tty_reaches_the_container(ketch: Ketch, image: str) -> None:
+def test_ctrl_c_without_a_tty_reaches_the_container(ketch: Ketch, life_image: str) -> None:
     import signal
 
-    p = ketch.popen("run", "--rm", "--init", image, "sleep", "30")
+    p = ketch.popen("run", "--rm", "--init", life_image, "sleep", "30")
     try:
         assert wait_for(lambda: "sleep" in ketch("ps").out)
         t = time.time()
@@ -213,7 +239,7 @@ def test_ctrl_c_without_a_tty_reaches_the_container(ketch: Ketch, image: str) ->
     assert wait_for(lambda: ketch("ps", "-a", "-q").out == "")
 
 
-def test_low_rlimits_are_inherited_not_raised(ketch: Ketch, image: str) -> None:
+def test_low_rlimits_are_inherited_not_raised(ketch: Ketch, life_image: str) -> None:
     """Where limits cannot be raised (runc and crun fail on this machine's
     RLIMIT_NOFILE/NPROC), ketch sets none: the container gets the caller's."""
     import shutil
@@ -231,7 +257,7 @@ def test_low_rlimits_are_inherited_not_raised(ketch: Ketch, image: str) -> None:
             ketch_bin,
             "run",
             "--rm",
-            image,
+            life_image,
             "sh",
             "-c",
             "ulimit -n; ulimit -u",

@@ -20,8 +20,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import KETCH, Ketch, requires_root, static_binary, wait_for
-from imagekit import Entry
+
+from support.imagekit import Entry
+from support.ketch import KETCH, Ketch, requires_root
+from support.static import static_binary
+from support.wait import wait_for
 
 pytestmark = requires_root
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 
-from conftest import Ketch, RunningRegistry, requires_root
-from imagekit import build, busybox_entries, tar_bytes
-
 from ketch.store import Store
 from ketch.store import images as imgs
+from support.imagekit import build, busybox_entries, tar_bytes
+from support.ketch import Ketch, requires_root
+from support.registry import RunningRegistry
 
 pytestmark = requires_root
 

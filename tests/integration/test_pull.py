@@ -13,8 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Ketch, RunningRegistry, requires_root
-from imagekit import Entry, build, busybox_entries, sha256, tar_bytes
+
+from support.imagekit import Entry, build, busybox_entries, sha256, tar_bytes
+from support.ketch import Ketch, requires_root
+from support.registry import RunningRegistry
 
 pytestmark = requires_root
 

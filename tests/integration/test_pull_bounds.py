@@ -10,9 +10,10 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from conftest import Ketch, requires_root
-from fakeregistry import FakeRegistry, Handler
-from imagekit import OCI_MANIFEST, Entry, build, tar_bytes
+
+from support.fakeregistry import FakeRegistry, Handler
+from support.imagekit import OCI_MANIFEST, Entry, build, tar_bytes
+from support.ketch import Ketch, requires_root
 
 pytestmark = requires_root
 

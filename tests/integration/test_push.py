@@ -7,8 +7,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from conftest import Ketch, RunningRegistry, requires_root
-from imagekit import busybox_entries, tar_bytes
+from support.imagekit import busybox_entries, tar_bytes
+from support.ketch import Ketch, requires_root
+from support.registry import RunningRegistry
 
 pytestmark = requires_root
 

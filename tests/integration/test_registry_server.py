@@ -7,71 +7,30 @@ import hashlib
 import http.client
 import json
 import os
-import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Ketch, requires_root
-from imagekit import Registry, build, busybox_entries, tar_bytes
 
-KETCH = str(Path(sys.executable).parent / "ketch")
-
-
-@dataclass
-class Served:
-    addr: str
-    root: Path
-    proc: subprocess.Popen[bytes]
-
-    def req(
-        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
-    ) -> tuple[int, dict[str, str], bytes]:
-        host, port = self.addr.split(":")
-        c = http.client.HTTPConnection(host, int(port), timeout=10)
-        c.request(method, path, body=body, headers=headers or {})
-        r = c.getresponse()
-        data = r.read()
-        c.close()
-        return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+from support.imagekit import Registry, build, busybox_entries, tar_bytes
+from support.ketch import KETCH, Ketch, requires_root
+from support.registry import Served, serve_ketch, stop_served
 
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    root = tmp_path / "registry"
-    proc = subprocess.Popen([KETCH, "registry", "serve", "--addr", f"127.0.0.1:{port}", "--root", str(root)])
+    proc, addr = serve_ketch(tmp_path / "registry")
+    s = Served(addr, tmp_path / "registry", proc)
     try:
-        _wait_port(port)
-        s = Served(f"127.0.0.1:{port}", root, proc)
         yield s
     finally:
-        for p in {proc, s.proc} if "s" in locals() else {proc}:  # a test may have restarted it
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-
-
-def _wait_port(port: int) -> None:
-    """Until something listens on 127.0.0.1:port (a server just started)."""
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
+        for p in {proc, s.proc}:  # a test may have restarted it
+            stop_served(p)
 
 
 def sha(data: bytes) -> str:
@@ -192,9 +151,7 @@ def test_kill_mid_upload_leaves_nothing_visible(served: Served) -> None:
     served.proc.kill()
     served.proc.wait()
     c.close()
-    restarted = subprocess.Popen([KETCH, "registry", "serve", "--addr", served.addr, "--root", str(served.root)])
-    served.proc = restarted
-    _wait_port(int(port))
+    served.proc, _ = serve_ketch(served.root, addr=served.addr)
     assert served.req("HEAD", f"/v2/lab/k/blobs/{sha(data)}")[0] == 404
     assert list((served.root / "blobs" / "sha256").iterdir()) == []
 
@@ -211,17 +168,6 @@ def test_ketch_push_and_pull_through_it(served: Served, ketch: Ketch, tmp_path: 
     k2 = Ketch(tmp_path / "s2", tmp_path / "r2")
     assert k2("pull", name).rc == 0
     assert k2("run", "--rm", name, "echo", "via ketch's registry").out == "via ketch's registry\n"
-
-
-def _serve(tmp_path: Path, *flags: str) -> tuple[subprocess.Popen[bytes], str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [KETCH, "registry", "serve", "--addr", f"127.0.0.1:{port}", "--root", str(tmp_path / "reg"), *flags]
-    )
-    _wait_port(port)
-    return proc, f"127.0.0.1:{port}"
 
 
 def test_search_with_operator_metadata(served: Served, ketch: Ketch) -> None:
@@ -268,7 +214,7 @@ def test_htpasswd_login_logout_and_push(ketch: Ketch, tmp_path: Path) -> None:
     pw.write_text(
         subprocess.run(["htpasswd", "-Bbn", "alice", "s3cret"], capture_output=True, text=True, check=True).stdout
     )
-    proc, addr = _serve(tmp_path, "--htpasswd", str(pw))
+    proc, addr = serve_ketch(tmp_path / "reg", "--htpasswd", str(pw))
     env = {"DOCKER_CONFIG": str(tmp_path / "docker-config")}
     try:
         r = ketch("login", addr, "-u", "alice", "-p", "wrong", env=env)
@@ -311,7 +257,9 @@ def test_tls(tmp_path: Path) -> None:
     (tmp_path / "k.pem").write_bytes(
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
-    proc, addr = _serve(tmp_path, "--tls-cert", str(tmp_path / "c.pem"), "--tls-key", str(tmp_path / "k.pem"))
+    proc, addr = serve_ketch(
+        tmp_path / "reg", "--tls-cert", str(tmp_path / "c.pem"), "--tls-key", str(tmp_path / "k.pem")
+    )
     try:
         ctx = ssl.create_default_context(cafile=str(tmp_path / "c.pem"))
         ctx.check_hostname = False
@@ -360,7 +308,7 @@ def test_token_flow_and_private_repositories(ketch: Ketch, tmp_path: Path) -> No
         "alice/*": {"pull": ["alice"], "push": ["alice"]},
         "pub/*": {"pull": ["*"], "push": ["alice"]},
     }}))  # fmt: skip
-    proc, addr = _serve(tmp_path, "--htpasswd", str(pw), "--auth", "token", "--access", str(rules))
+    proc, addr = serve_ketch(tmp_path / "reg", "--htpasswd", str(pw), "--auth", "token", "--access", str(rules))
     alice = {"DOCKER_CONFIG": str(tmp_path / "alice")}
     bob = {"DOCKER_CONFIG": str(tmp_path / "bob")}
     nobody = {"DOCKER_CONFIG": str(tmp_path / "nobody")}
@@ -484,7 +432,7 @@ def test_skopeo_and_podman_against_it(served: Served, tmp_path: Path) -> None:
 
 
 def test_abandoned_uploads_expire(tmp_path: Path) -> None:
-    proc, addr = _serve(tmp_path, "--upload-ttl", "1")
+    proc, addr = serve_ketch(tmp_path / "reg", "--upload-ttl", "1")
     try:
         s = Served(addr, tmp_path / "reg", proc)
         status, h, _ = s.req("POST", "/v2/lab/slow/blobs/uploads/")
@@ -529,7 +477,7 @@ def test_docker_pushes_to_and_pulls_from_it(served: Served, tmp_path: Path) -> N
 
 
 def test_rate_limit_answers_toomanyrequests(tmp_path: Path) -> None:
-    proc, addr = _serve(tmp_path, "--rate", "5")
+    proc, addr = serve_ketch(tmp_path / "reg", "--rate", "5")
     try:
         s = Served(addr, tmp_path / "reg", proc)
         answers = [s.req("GET", "/v2/") for _ in range(20)]
@@ -621,7 +569,7 @@ def test_mount_needs_pull_on_the_source(tmp_path: Path, mode: str) -> None:
         "alice/*": {"pull": ["alice"], "push": ["alice"]},
         "bob/*": {"pull": ["bob"], "push": ["bob"]},
     }}))  # fmt: skip
-    proc, addr = _serve(tmp_path, "--htpasswd", str(pw), "--auth", mode, "--access", str(rules))
+    proc, addr = serve_ketch(tmp_path / "reg", "--htpasswd", str(pw), "--auth", mode, "--access", str(rules))
     s = Served(addr, tmp_path / "reg", proc)
 
     def creds(user: str, pw: str, *scopes: str) -> dict[str, str]:
@@ -665,7 +613,7 @@ def test_auth_is_answered_before_the_body(tmp_path: Path) -> None:
     """An anonymous 600 MiB upload to a registry with users: 401 at once,
     without reading the body; the server's memory does not grow with it."""
     pw = _htpasswd(tmp_path / "htpasswd", {"alice": "a-pw"})
-    proc, addr = _serve(tmp_path, "--htpasswd", str(pw))
+    proc, addr = serve_ketch(tmp_path / "reg", "--htpasswd", str(pw))
     try:
         peak = _vm(proc.pid, "VmHWM")
         claimed = 600 << 20
@@ -726,7 +674,7 @@ def test_chunk_sizes_are_checked(served: Served) -> None:
 
 
 def test_bodies_are_bounded(tmp_path: Path) -> None:
-    proc, addr = _serve(tmp_path, "--max-blob", "1000")
+    proc, addr = serve_ketch(tmp_path / "reg", "--max-blob", "1000")
     s = Served(addr, tmp_path / "reg", proc)
     try:
         # the announced length above --max-blob: 413 before reading; chunks adding up past it: 413
@@ -748,7 +696,7 @@ def test_bodies_are_bounded(tmp_path: Path) -> None:
 def test_slow_clients_are_let_go(tmp_path: Path) -> None:
     """--timeout 1: a head dripped a field at a time, a stalled body and an
     idle connection are all closed within about a second; others are served."""
-    proc, addr = _serve(tmp_path, "--timeout", "1")
+    proc, addr = serve_ketch(tmp_path / "reg", "--timeout", "1")
     host, port = addr.split(":")
     try:
 
@@ -822,9 +770,9 @@ def test_slow_clients_are_let_go(tmp_path: Path) -> None:
 
 
 def test_connections_are_bounded(tmp_path: Path) -> None:
-    proc, addr = _serve(tmp_path, "--max-connections", "4")
+    proc, addr = serve_ketch(tmp_path / "reg", "--max-connections", "4")
     host, port = addr.split(":")
-    time.sleep(0.5)  # the probe of _serve's wait has gone
+    time.sleep(0.5)  # the probe of serve_ketch's wait has gone
     held = [socket.create_connection((host, int(port))) for _ in range(4)]
     try:
         time.sleep(0.3)

@@ -11,8 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import Ketch, RunningRegistry, requires_root
-from imagekit import Entry, build, busybox_entries, tar_bytes
+
+from support.imagekit import Entry, build, busybox_entries, tar_bytes
+from support.ketch import Ketch, requires_root
+from support.registry import RunningRegistry
 
 pytestmark = requires_root
 
@@ -20,21 +22,21 @@ DOCKER_CAPS = "00000000a80425fb"
 
 
 @pytest.fixture(scope="module")
-def image(registry: RunningRegistry) -> str:
+def run_image(registry: RunningRegistry) -> str:
     registry.client.push("lab/run", "latest", build([(tar_bytes(busybox_entries()), "gzip")], cmd=["echo", "from-cmd"]))
     return f"{registry.addr}/lab/run"
 
 
 @pytest.fixture
-def pulled(ketch: Ketch, image: str) -> str:
-    ketch("pull", "-q", image, check=True)
-    return image
+def pulled(ketch: Ketch, run_image: str) -> str:
+    ketch("pull", "-q", run_image, check=True)
+    return run_image
 
 
-def test_run_pulls_a_missing_image_then_runs(ketch: Ketch, image: str) -> None:
-    r = ketch("run", "--rm", image, "echo", "hi")
+def test_run_pulls_a_missing_image_then_runs(ketch: Ketch, run_image: str) -> None:
+    r = ketch("run", "--rm", run_image, "echo", "hi")
     assert (r.rc, r.out) == (0, "hi\n")
-    assert r.err.startswith(f"Unable to find image '{image}:latest' locally\nlatest: Pulling from lab/run\n")
+    assert r.err.startswith(f"Unable to find image '{run_image}:latest' locally\nlatest: Pulling from lab/run\n")
     assert ketch("ps", "-a", "-q").out == ""  # --rm
 
 
@@ -584,9 +586,9 @@ def test_an_image_of_many_layers_runs(ketch: Ketch, registry: RunningRegistry) -
     ]
     layers.append((tar_bytes([Entry("layers/", "dir"), Entry("layers/000", "whiteout")]), "gzip"))
     registry.client.push("lab/many", "latest", build(layers))
-    image = f"{registry.addr}/lab/many"
-    r = ketch("run", "--rm", image, "sh", "-c", "ls /layers | wc -l; cat /layers/001 /layers/118")
+    run_image = f"{registry.addr}/lab/many"
+    r = ketch("run", "--rm", run_image, "sh", "-c", "ls /layers | wc -l; cat /layers/001 /layers/118")
     assert r.out.split() == ["118", "1", "118"], r.err
-    assert len(json.loads(ketch("image", "inspect", image).out)[0]["RootFS"]["Layers"]) == 121
+    assert len(json.loads(ketch("image", "inspect", run_image).out)[0]["RootFS"]["Layers"]) == 121
     # Long enough that the old single option string could not hold them.
     assert len(":".join(str(p) for p in (Path(ketch.root) / "layers").glob("*/diff"))) > 4096

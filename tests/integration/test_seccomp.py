@@ -10,8 +10,10 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import Ketch, requires_root, wait_for
-from imagekit import Entry
+
+from support.imagekit import Entry
+from support.ketch import Ketch, requires_root
+from support.wait import wait_for
 
 pytestmark = [
     requires_root,
@@ -91,7 +93,7 @@ def sc_helper(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 
 
 @pytest.fixture
-def image(ketch: Ketch, sc_helper: bytes) -> str:
+def sc_image(ketch: Ketch, sc_helper: bytes) -> str:
     return ketch.import_busybox("sc", [Entry("bin/sc", data=sc_helper, mode=0o755)])
 
 
@@ -114,7 +116,7 @@ UNSHARE, MOUNT, SETNS, FSOPEN, CLONE3, REBOOT, FILE_GETATTR = 272, 165, 308, 430
 LSM_LIST_MODULES = 461
 
 
-def test_socket_families_as_docker(ketch: Ketch, image: str) -> None:
+def test_socket_families_as_docker(ketch: Ketch, sc_image: str) -> None:
     """Every family but AF_ALG and AF_VSOCK (on a VM, the hypervisor's side)."""
     calls = [
         call(SOCKET, AF_VSOCK, SOCK_STREAM),
@@ -135,7 +137,7 @@ def test_socket_families_as_docker(ketch: Ketch, image: str) -> None:
     assert vsock != -EPERM and alg != -EPERM and vsock_high != -EPERM
 
 
-def test_pkey_and_file_handles_as_docker(ketch: Ketch, image: str) -> None:
+def test_pkey_and_file_handles_as_docker(ketch: Ketch, sc_image: str) -> None:
     """pkey_* and name_to_handle_at are for every container; open_by_handle_at
     needs CAP_DAC_READ_SEARCH (a handle opens any file of the filesystem)."""
     calls = [call(PKEY_ALLOC, 0, 0), call(PKEY_FREE, 15), call(NAME_TO_HANDLE_AT), call(OPEN_BY_HANDLE_AT)]
@@ -147,7 +149,7 @@ def test_pkey_and_file_handles_as_docker(ketch: Ketch, image: str) -> None:
     assert -EPERM not in (pkey, pkey_free, name_to_handle, open_by_handle)
 
 
-def test_calls_docker_denies(ketch: Ketch, image: str) -> None:
+def test_calls_docker_denies(ketch: Ketch, sc_image: str) -> None:
     calls = [call(KEYCTL), call(ADD_KEY), call(REQUEST_KEY), call(BPF), call(IO_URING_SETUP, 1), call(REBOOT)]
     assert sc(ketch, *calls) == [-EPERM] * len(calls)
     # Not the kernel's own refusal: unconfined, the keyring and io_uring calls get past it.
@@ -155,7 +157,7 @@ def test_calls_docker_denies(ketch: Ketch, image: str) -> None:
     assert -EPERM not in (keyctl, add_key, request_key, io_uring)
 
 
-def test_cap_sys_admin_and_cap_bpf_open_what_docker_opens(ketch: Ketch, image: str) -> None:
+def test_cap_sys_admin_and_cap_bpf_open_what_docker_opens(ketch: Ketch, sc_image: str) -> None:
     calls = [call(UNSHARE, 0), call(MOUNT), call(SETNS, -1, 0), call(FSOPEN), call(BPF), call(LSM_LIST_MODULES)]
     calls.append(call(CLONE3))
     *denied, clone3 = sc(ketch, *calls)
@@ -167,7 +169,7 @@ def test_cap_sys_admin_and_cap_bpf_open_what_docker_opens(ketch: Ketch, image: s
     assert sc(ketch, call(KEYCTL), flags=("--cap-add", "ALL"))[0] == -EPERM  # no capability opens keyctl
 
 
-def test_i386_and_x32_calls_go_through_their_own_tables(ketch: Ketch, image: str) -> None:
+def test_i386_and_x32_calls_go_through_their_own_tables(ketch: Ketch, sc_image: str) -> None:
     """docker's archMap: on x86_64 the filter covers i386 and x32 too, each
     with its own numbers (before, an i386 call killed the container and every
     x32 call was refused)."""
@@ -185,7 +187,7 @@ def test_i386_and_x32_calls_go_through_their_own_tables(ketch: Ketch, image: str
     assert getpid_x32 > 0 or getpid_x32 == -ENOSYS
     # A detached container's filter (the monitor program compiles it) and an exec's.
     name = "sc-abis"
-    r = ketch("run", "-d", "--name", name, image, "sh", "-c", "sc 32:20 32:288 x32:250; sleep 30")
+    r = ketch("run", "-d", "--name", name, sc_image, "sh", "-c", "sc 32:20 32:288 x32:250; sleep 30")
     assert r.rc == 0, r.err
     try:
         assert wait_for(lambda: len(ketch("logs", name).out.split()) == 3)
@@ -198,7 +200,7 @@ def test_i386_and_x32_calls_go_through_their_own_tables(ketch: Ketch, image: str
         ketch("rm", "-f", name)
 
 
-def test_calls_newer_than_the_profile_answer_enosys(ketch: Ketch, image: str) -> None:
+def test_calls_newer_than_the_profile_answer_enosys(ketch: Ketch, sc_image: str) -> None:
     """As under docker (runc): a number above the highest the profile names
     gets ENOSYS, so that a program falls back to an older call; a hole below
     it gets the default's EPERM."""

@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import Ketch, requires_root
-from imagekit import Entry, busybox_entries, tar_bytes
+
+from support.imagekit import Entry, busybox_entries, tar_bytes
+from support.ketch import Ketch, requires_root
 
 pytestmark = requires_root
 
@@ -46,7 +47,7 @@ def sys_helper(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 
 
 @pytest.fixture
-def image(ketch: Ketch, tmp_path: Path, sys_helper: bytes) -> str:
+def sec_image(ketch: Ketch, tmp_path: Path, sys_helper: bytes) -> str:
     tar = tmp_path / "img.tar"
     helpers = [Entry("bin/sys", data=sys_helper, mode=0o755), Entry("bin/sys-suid", data=sys_helper, mode=0o4755)]
     tar.write_bytes(tar_bytes([*busybox_entries(), *helpers]))
@@ -66,7 +67,7 @@ def status(ketch: Ketch, *flags: str) -> dict[str, str]:
     return dict(line.split(":\t", 1) for line in r.out.splitlines() if ":\t" in line)
 
 
-def test_default_profile_blocks_and_answers_enosys_for_clone3(ketch: Ketch, image: str) -> None:
+def test_default_profile_blocks_and_answers_enosys_for_clone3(ketch: Ketch, sec_image: str) -> None:
     clone3, add_key, getcwd = calls(ketch)
     assert clone3 == -ENOSYS  # so that libc falls back to clone
     assert add_key == -EPERM  # not in docker's allowlist
@@ -74,24 +75,24 @@ def test_default_profile_blocks_and_answers_enosys_for_clone3(ketch: Ketch, imag
     st = status(ketch)
     assert (st["Seccomp"], st["Seccomp_filters"], st["NoNewPrivs"]) == ("2", "1", "0")
     # Forks, pipes and sockets work under the filter (busybox's shell and applets use them).
-    r = ketch("run", "--rm", image, "sh", "-c", "echo a | cat; (sleep 0; echo b) & wait")
+    r = ketch("run", "--rm", sec_image, "sh", "-c", "echo a | cat; (sleep 0; echo b) & wait")
     assert r.out == "a\nb\n", r.err
 
 
-def test_unconfined_and_privileged_have_no_filter(ketch: Ketch, image: str) -> None:
+def test_unconfined_and_privileged_have_no_filter(ketch: Ketch, sec_image: str) -> None:
     clone3, add_key, _ = calls(ketch, "--security-opt", "seccomp=unconfined")
     assert clone3 not in (-ENOSYS, -EPERM) and add_key != -EPERM
     assert status(ketch, "--security-opt", "seccomp:unconfined")["Seccomp"] == "0"
     assert status(ketch, "--privileged")["Seccomp"] == "0"
 
 
-def test_cap_sys_admin_opens_what_docker_opens_with_it(ketch: Ketch, image: str) -> None:
+def test_cap_sys_admin_opens_what_docker_opens_with_it(ketch: Ketch, sec_image: str) -> None:
     clone3, add_key, _ = calls(ketch, "--cap-add", "SYS_ADMIN")
     assert clone3 not in (-ENOSYS, -EPERM)  # clone3 allowed with CAP_SYS_ADMIN
     assert add_key == -EPERM  # still filtered
 
 
-def test_profile_file_in_docker_format(ketch: Ketch, image: str, tmp_path: Path) -> None:
+def test_profile_file_in_docker_format(ketch: Ketch, sec_image: str, tmp_path: Path) -> None:
     profile = tmp_path / "p.json"
     profile.write_text(
         json.dumps(
@@ -114,20 +115,22 @@ def test_profile_file_in_docker_format(ketch: Ketch, image: str, tmp_path: Path)
     assert clone3 not in (-ENOSYS, -EPERM)  # default action: allow
 
 
-def test_no_new_privileges(ketch: Ketch, image: str) -> None:
+def test_no_new_privileges(ketch: Ketch, sec_image: str) -> None:
     st = status(ketch, "--security-opt", "no-new-privileges")
     assert (st["NoNewPrivs"], st["Seccomp"]) == ("1", "2")
     assert status(ketch, "--security-opt", "no-new-privileges=false")["NoNewPrivs"] == "0"
     # A setuid-root binary run by a user: euid 0 without the option, the user's own with it.
-    r = ketch("run", "--rm", "-u", "web", image, "sys-suid", str(GETEUID))
+    r = ketch("run", "--rm", "-u", "web", sec_image, "sys-suid", str(GETEUID))
     assert r.out == "0\n", r.err
-    r = ketch("run", "--rm", "--security-opt", "no-new-privileges:true", "-u", "web", image, "sys-suid", str(GETEUID))
+    r = ketch(
+        "run", "--rm", "--security-opt", "no-new-privileges:true", "-u", "web", sec_image, "sys-suid", str(GETEUID)
+    )
     assert r.out == "1000\n", r.err
 
 
-def test_exec_keeps_the_filter_and_no_new_privs(ketch: Ketch, image: str) -> None:
+def test_exec_keeps_the_filter_and_no_new_privs(ketch: Ketch, sec_image: str) -> None:
     name = "sec-exec"
-    r = ketch("run", "-d", "--name", name, "--security-opt", "no-new-privileges", image, "sleep", "30")
+    r = ketch("run", "-d", "--name", name, "--security-opt", "no-new-privileges", sec_image, "sleep", "30")
     assert r.rc == 0, r.err
     try:
         r = ketch("exec", name, "cat", "/proc/self/status")
@@ -147,32 +150,32 @@ def test_exec_keeps_the_filter_and_no_new_privs(ketch: Ketch, image: str) -> Non
         ("no-new-privileges=maybe", 'invalid --security-opt: "no-new-privileges=maybe"'),
     ],
 )
-def test_bad_security_opts(ketch: Ketch, image: str, opt: str, message: str) -> None:
-    r = ketch("run", "--rm", "--security-opt", opt, image, "true")
+def test_bad_security_opts(ketch: Ketch, sec_image: str, opt: str, message: str) -> None:
+    r = ketch("run", "--rm", "--security-opt", opt, sec_image, "true")
     assert r.rc == 125
     assert message in r.err and r.err.count("\n") == 1 and "Traceback" not in r.err
     assert ketch("ps", "-a", "-q").out == ""  # nothing half-made
 
 
-def test_bad_profile_file_is_refused_before_anything_is_made(ketch: Ketch, image: str, tmp_path: Path) -> None:
+def test_bad_profile_file_is_refused_before_anything_is_made(ketch: Ketch, sec_image: str, tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_NOPE"}]}')
-    r = ketch("run", "--rm", "--security-opt", f"seccomp={bad}", image, "true")
+    r = ketch("run", "--rm", "--security-opt", f"seccomp={bad}", sec_image, "true")
     assert r.rc == 125 and "unsupported action 'SCMP_ACT_NOPE'" in r.err
     bad.write_text("{not json")
-    r = ketch("run", "--rm", "--security-opt", f"seccomp={bad}", image, "true")
+    r = ketch("run", "--rm", "--security-opt", f"seccomp={bad}", sec_image, "true")
     assert r.rc == 125 and "decoding seccomp profile failed" in r.err
     assert ketch("ps", "-a", "-q").out == ""
 
 
-def test_the_host_executable_stays_busy_while_a_container_lives(ketch: Ketch, image: str) -> None:
+def test_the_host_executable_stays_busy_while_a_container_lives(ketch: Ketch, sec_image: str) -> None:
     """The class of CVE-2019-5736: a container process that gets hold of the
     host executable behind its parent must not be able to write it. ketch's
     answer: the container's parent (the monitor with -d, the CLI in the
     foreground) runs that executable for the container's whole life, and the
     kernel refuses to open a running executable for writing."""
     name = "sec-busy"
-    assert ketch("run", "-d", "--name", name, image, "sleep", "30").rc == 0
+    assert ketch("run", "-d", "--name", name, sec_image, "sleep", "30").rc == 0
     try:
         pid = json.loads(ketch("inspect", name).out)[0]["State"]["Pid"]
         ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
@@ -188,22 +191,22 @@ def test_the_host_executable_stays_busy_while_a_container_lives(ketch: Ketch, im
         ketch("rm", "-f", name)
 
 
-def test_spawn_without_clone3_falls_back_to_clone(ketch: Ketch, image: str) -> None:
+def test_spawn_without_clone3_falls_back_to_clone(ketch: Ketch, sec_image: str) -> None:
     """clone3 is tried first; where it answers ENOSYS (an old kernel, or ketch
     itself under docker's seccomp profile) clone(2) does the same job.
     KETCH_NO_CLONE3 takes the fallback path on purpose."""
     for env in ({}, {"KETCH_NO_CLONE3": "1"}):
         r = ketch(
-            "run", "--rm", image, "sh", "-c", "echo $$; grep -c . /proc/self/status >/dev/null && hostname", env=env
+            "run", "--rm", sec_image, "sh", "-c", "echo $$; grep -c . /proc/self/status >/dev/null && hostname", env=env
         )
         assert r.rc == 0 and r.out.split()[0] == "1", (env, r.err)
-        r = ketch("run", "-d", "--name", "c3", image, "sleep", "5", env=env)
+        r = ketch("run", "-d", "--name", "c3", sec_image, "sleep", "5", env=env)
         assert r.rc == 0, r.err
         assert ketch("exec", "c3", "sh", "-c", "echo $PPID").out.strip() == "0"
         ketch("rm", "-f", "c3")
 
 
-def test_device_nodes_made_in_the_container_cannot_be_opened(ketch: Ketch, image: str, tmp_path: Path) -> None:
+def test_device_nodes_made_in_the_container_cannot_be_opened(ketch: Ketch, sec_image: str, tmp_path: Path) -> None:
     """docker's devices cgroup, by mount flags: CAP_MKNOD makes a node of the
     host's console (5:1) in every writable place, and none of them opens;
     the container's own /dev/null, /dev/urandom and ptys still work."""
@@ -214,10 +217,10 @@ def test_device_nodes_made_in_the_container_cannot_be_opened(ketch: Ketch, image
         "echo x 2>/dev/null > ${d}console && echo OPENED-$d; done; "
         "echo ok > /dev/null && head -c 4 /dev/urandom | wc -c"
     )
-    r = ketch("run", "--rm", "-v", f"{vol}:/v", "--tmpfs", "/t", image, "sh", "-c", script)
+    r = ketch("run", "--rm", "-v", f"{vol}:/v", "--tmpfs", "/t", sec_image, "sh", "-c", script)
     assert r.rc == 0 and r.out == "4\n", (r.out, r.err)
-    r = ketch("run", "--rm", "--read-only", "-v", f"{vol}:/v:ro", image, "sh", "-c", "echo x > /v/console")
+    r = ketch("run", "--rm", "--read-only", "-v", f"{vol}:/v:ro", sec_image, "sh", "-c", "echo x > /v/console")
     assert r.rc != 0
     # --privileged: the host's devices, and nodes that open
-    r = ketch("run", "--rm", "--privileged", image, "sh", "-c", "mknod /n c 1 3 && echo x > /n && ls /dev/kmsg")
+    r = ketch("run", "--rm", "--privileged", sec_image, "sh", "-c", "mknod /n c 1 3 && echo x > /n && ls /dev/kmsg")
     assert r.rc == 0 and r.out == "/dev/kmsg\n", r.err

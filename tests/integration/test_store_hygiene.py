@@ -12,9 +12,11 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from conftest import Ketch, requires_root, wait_for
-from fakeregistry import FakeRegistry, Handler
-from imagekit import Entry, build, busybox_entries, tar_bytes
+
+from support.fakeregistry import FakeRegistry, Handler
+from support.imagekit import Entry, build, busybox_entries, tar_bytes
+from support.ketch import Ketch, requires_root
+from support.wait import wait_for
 
 pytestmark = requires_root
 

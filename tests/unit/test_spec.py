@@ -24,7 +24,7 @@ big:x:99999999999999999999:
 
 
 @pytest.fixture
-def layer(tmp_path: Path) -> list[Path]:
+def spec_layer(tmp_path: Path) -> list[Path]:
     (tmp_path / "etc").mkdir()
     (tmp_path / "etc/passwd").write_text(PASSWD)
     (tmp_path / "etc/group").write_text(GROUP)
@@ -46,17 +46,17 @@ def layer(tmp_path: Path) -> list[Path]:
         "root:big",  # the image's group file gives one
     ],
 )
-def test_ids_beyond_32_bits_are_refused(layer: list[Path], user: str) -> None:
+def test_ids_beyond_32_bits_are_refused(spec_layer: list[Path], user: str) -> None:
     with pytest.raises(KetchError) as e:
-        resolve_user(user, layer)
+        resolve_user(user, spec_layer)
     msg = str(e.value)
     assert "\n" not in msg and ("must be in range 0-4294967294" in msg or "not a valid id" in msg), msg
 
 
-def test_ids_in_range_resolve(layer: list[Path]) -> None:
-    assert resolve_user("web", layer) == (1000, 1000, [1000])
-    assert resolve_user("1000", layer) == (1000, 1000, [1000])
-    assert resolve_user("top", layer) == (4294967294, 4294967294, [4294967294])
-    assert resolve_user("4294967294:7", layer) == (4294967294, 7, [7])
-    assert resolve_user("12345:678", layer) == (12345, 678, [678])
-    assert resolve_user("", layer) == (0, 0, [0])
+def test_ids_in_range_resolve(spec_layer: list[Path]) -> None:
+    assert resolve_user("web", spec_layer) == (1000, 1000, [1000])
+    assert resolve_user("1000", spec_layer) == (1000, 1000, [1000])
+    assert resolve_user("top", spec_layer) == (4294967294, 4294967294, [4294967294])
+    assert resolve_user("4294967294:7", spec_layer) == (4294967294, 7, [7])
+    assert resolve_user("12345:678", spec_layer) == (12345, 678, [678])
+    assert resolve_user("", spec_layer) == (0, 0, [0])

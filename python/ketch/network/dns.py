@@ -87,7 +87,8 @@ def sync_hosts(store: Store, network: str) -> None:
 
 def resolv_conf(dns: list[str] | None = None, search: list[str] | None = None) -> str:
     """The host's, less loopback nameservers (unreachable from a container),
-    as docker does; --dns and --dns-search replace its servers and domains."""
+    as docker does; --dns and --dns-search replace its servers and domains
+    (--dns's are kept as given, loopback too: docker filters only the host's)."""
     try:
         lines = Path("/etc/resolv.conf").read_text().splitlines()
     except OSError:
@@ -96,15 +97,12 @@ def resolv_conf(dns: list[str] | None = None, search: list[str] | None = None) -
         lines = [ln for ln in lines if ln.split()[:1] != ["nameserver"]] + [f"nameserver {d}" for d in dns]
     if search:
         lines = [ln for ln in lines if ln.split()[:1] not in (["search"], ["domain"])] + ["search " + " ".join(search)]
-    out = [
-        ln
-        for ln in lines
-        if not (
-            ln.split()[:1] == ["nameserver"]
-            and ln.split()[1:2]
-            and (ln.split()[1].startswith("127.") or ln.split()[1] == "::1")
-        )
-    ]
+    out = lines if dns else [ln for ln in lines if not _loopback_server(ln)]
     if not any(ln.startswith("nameserver") for ln in out):
         out += ["nameserver 8.8.8.8", "nameserver 8.8.4.4"]
     return "\n".join(out) + "\n"
+
+
+def _loopback_server(line: str) -> bool:
+    f = line.split()
+    return f[:1] == ["nameserver"] and len(f) > 1 and (f[1].startswith("127.") or f[1] == "::1")

@@ -18,8 +18,10 @@ if TYPE_CHECKING:
 
 PORT_RANGE = (32768, 61000)  # docker's ephemeral range for -p PORT
 
+# [[IP:]HOST:]CTR[/PROTO]: an IP only with a host part (empty for an ephemeral
+# port), as docker splits on ":" (`127.0.0.1:80` is a bad host port there).
 _PORT = re.compile(
-    r"^(?:(?P<ip>\d+\.\d+\.\d+\.\d+):)?(?:(?P<host>\d*(?:-\d+)?):)?(?P<ctr>\d+(?:-\d+)?)(?:/(?P<proto>tcp|udp))?$"
+    r"^(?:(?:(?P<ip>\d+\.\d+\.\d+\.\d+):)?(?P<host>\d*(?:-\d+)?):)?(?P<ctr>\d+(?:-\d+)?)(?:/(?P<proto>tcp|udp))?$"
 )
 
 

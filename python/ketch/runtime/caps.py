@@ -31,16 +31,24 @@ def _bit(name: str) -> int:
 
 
 def mask(default: int, add: list[str], drop: list[str], privileged: bool) -> int:
-    """docker's order: --privileged gives all; ALL in --cap-drop empties the
-    default before --cap-add; otherwise drops then adds."""
+    """docker's order: --privileged gives all; ALL in --cap-add gives all but
+    what --cap-drop names; ALL in --cap-drop leaves only --cap-add's;
+    otherwise drops from the default, then adds. Every name is checked."""
     if privileged:
         return all_caps()
-    out = default
-    if any(d.upper() in ("ALL", "CAP_ALL") for d in drop):
+
+    def bits(names: list[str]) -> tuple[bool, int]:
+        every = any(n.upper() in ("ALL", "CAP_ALL") for n in names)
         out = 0
-    else:
-        for d in drop:
-            out &= ~_bit(d)
-    for a in add:
-        out |= all_caps() if a.upper() in ("ALL", "CAP_ALL") else _bit(a)
-    return out
+        for n in names:
+            if n.upper() not in ("ALL", "CAP_ALL"):
+                out |= _bit(n)
+        return every, out
+
+    drop_all, dropped = bits(drop)
+    add_all, added = bits(add)
+    if add_all:
+        return all_caps() & ~dropped
+    if drop_all:
+        return added
+    return (default & ~dropped) | added

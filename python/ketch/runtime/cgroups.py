@@ -52,7 +52,7 @@ def parse_bytes(s: str, flag: str = "-m, --memory") -> int:
     """docker's RAMInBytes: 512m, 1g, 100k, 1.5GB, 1024 (bytes); anything else
     (nan, inf, -1, 1e9) is an invalid size."""
     units = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
-    m = _SIZE.fullmatch(s.strip())
+    m = _SIZE.fullmatch(s)  # as given: go-units refuses " 32 "
     if not m:
         raise KetchError(f'invalid argument "{s}" for "{flag}" flag: invalid size: \'{s}\'')
     value = int(float(m.group(1)) * units[(m.group(2) or "").lower()])

@@ -90,7 +90,11 @@ def _copy(store: Store, src_arg: str, dest_arg: str) -> None:
             raise KetchError(f"{src}: not a directory")
         dest_abs = os.path.abspath(dest)
         dest_kind = "dir" if os.path.isdir(dest_abs) else ("file" if os.path.lexists(dest_abs) else None)
-        into, name = _landing(path, kind, dest_abs, dest_kind, os.path.isdir(os.path.dirname(dest_abs)))
+        # a missing destination written with a trailing "/" (or "/.") names a
+        # directory that must exist: abspath drops it, docker's resolveLocalPath keeps it
+        asserts_dir = dest_kind is None and dest.endswith(("/", "/."))
+        parent_exists = os.path.isdir(os.path.dirname(dest_abs))
+        into, name = _landing(path, kind, dest_abs + "/" if asserts_dir else dest_abs, dest_kind, parent_exists)
         _native.cp_out(t, base, name, into)
         return
     assert dest_ctr is not None
