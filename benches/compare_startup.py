@@ -25,7 +25,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from imagekit import busybox_entries, tar_bytes  # noqa: E402
+from support.imagekit import busybox_entries, tar_bytes  # noqa: E402
 
 KETCH = str(Path(sys.executable).parent / "ketch")
 COMMANDS = {
