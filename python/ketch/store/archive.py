@@ -68,6 +68,21 @@ def save(store: Store, names: list[str], out: IO[bytes]) -> None:
             t.unlink(missing_ok=True)
 
 
+def save_to_file(store: Store, names: list[str], path: str | os.PathLike[str]) -> None:
+    """`docker save -o PATH`: the archive written beside PATH, made durable,
+    then renamed: never a half-written archive under the name asked for."""
+    tmp = f"{os.fspath(path)}.ketch-tmp-{os.getpid()}"
+    try:
+        with open(tmp, "wb") as f:
+            save(store, names, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 def _save(store: Store, chosen: list[tuple[imgs.Image, list[str]]], out: IO[bytes], temps: list[Path]) -> None:
     written: set[str] = set()
     docker_manifest: list[dict[str, Any]] = []
