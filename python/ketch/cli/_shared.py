@@ -104,6 +104,24 @@ def each(names: list[str], act: Callable[[str], object], prefix: str = "Error: "
     return rc
 
 
+def documents(names: list[str], get: Callable[[Store, str], object], missing: type[KetchError]) -> int:
+    """docker's inspect: the documents of those found, as one JSON array;
+    each name not found (`missing`) an error line; 1 if any was not found."""
+    import json
+
+    s = store()
+    docs = []
+    rc = 0
+    for n in names:
+        try:
+            docs.append(get(s, n))
+        except missing as e:
+            error(f"Error: {e}")
+            rc = 1
+    print(json.dumps(docs, indent=4))
+    return rc
+
+
 class Silent(KetchError):
     """Ends the command with `code`, its errors already printed."""
 

@@ -10,7 +10,7 @@ import typer
 
 from . import _shared
 from ._flags import DockerCommand
-from ._shared import command, each, error, out, store
+from ._shared import command, documents, each, error, out, store
 from .options import NoTrunc
 
 if TYPE_CHECKING:
@@ -32,22 +32,14 @@ Many = list[str] | None
 @command("inspect")
 def inspect(names: Annotated[list[str], typer.Argument(metavar="NAME|ID [NAME|ID...]")]) -> int:
     """Return low-level information on containers or images"""
-    import json
-
     from ..errors import ObjectNotFound
     from ..runtime.inspect import inspect_any
 
-    s = store()
-    docs = []
-    rc = 0
-    for n in names:
-        try:
-            docs.append(inspect_any(s, n))
-        except ObjectNotFound as e:
-            error(f"Error: {e}")
-            rc = 1
-    print(json.dumps(docs, indent=4))
-    return rc
+    return documents(names, inspect_any, ObjectNotFound)
+
+
+# run's parameters that are not the new container's options
+_RUN_ONLY = ("image", "args", "rm", "detach", "interactive", "pull_policy")
 
 
 # Everything after the image is the container's command; -h is --hostname, as in docker.
@@ -83,7 +75,7 @@ def run(
     memory: Annotated[str | None, typer.Option("-m", "--memory", help="Memory limit")] = None,
     cpus: Annotated[float | None, typer.Option("--cpus", help="Number of CPUs")] = None,
     pids_limit: Annotated[int | None, typer.Option("--pids-limit", help="Tune container pids limit")] = None,
-    volume: Annotated[Many, typer.Option("-v", "--volume", help="Bind mount a volume")] = None,
+    volumes: Annotated[Many, typer.Option("-v", "--volume", help="Bind mount a volume")] = None,
     tmpfs: Annotated[Many, typer.Option("--tmpfs", help="Mount a tmpfs directory")] = None,
     read_only: Annotated[
         bool, typer.Option("--read-only", help="Mount the container's root filesystem as read only")
@@ -94,7 +86,7 @@ def run(
         bool, typer.Option("--privileged", help="Give extended privileges to this container")
     ] = False,
     security_opt: Annotated[Many, typer.Option("--security-opt", help="Security Options")] = None,
-    mount: Annotated[Many, typer.Option("--mount", help="Attach a filesystem mount to the container")] = None,
+    mounts: Annotated[Many, typer.Option("--mount", help="Attach a filesystem mount to the container")] = None,
     init: Annotated[
         bool, typer.Option("--init", help="Run an init inside the container that forwards signals and reaps processes")
     ] = False,
@@ -108,20 +100,8 @@ def run(
     from ..runtime import launch
     from ._progress import print_pull
 
-    opts = launch.options(
-        _shared.settings,
-        network=network,
-        tty=tty,
-        memory=memory,
-        cpus=cpus,
-        pids_limit=pids_limit,
-        env_file=env_file,
-        restart=restart,
-        name=name, env=env, workdir=workdir, user=user, entrypoint=entrypoint, hostname=hostname, volumes=volume,
-        tmpfs=tmpfs, read_only=read_only, cap_add=cap_add, cap_drop=cap_drop, privileged=privileged,
-        security_opt=security_opt, mounts=mount, init=init, publish=publish, publish_all=publish_all, dns=dns,
-        dns_search=dns_search, add_host=add_host,
-    )  # fmt: skip
+    # the parameters are named as the runtime's options are: all but run's own go to it
+    opts = launch.options(_shared.settings, **{k: v for k, v in ctx.params.items() if k not in _RUN_ONLY})
     s = store()
     ensure_image(s, image, pull_policy, print_pull)
     c = launch.create(s, image, list(args or []), opts)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ._shared import Silent, command, each, error, image_group, out, store, subcommand
+from ._shared import Silent, command, documents, each, image_group, out, store, subcommand
 from .options import NoTrunc
 
 Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="Suppress verbose output")]
@@ -128,21 +128,10 @@ def history(
 @subcommand(image_group(), "inspect")
 def image_inspect(names: Names) -> int:
     """Display detailed information on one or more images"""
-    import json
-
     from ..errors import ImageNotFound
     from ..store.inspect import image_inspect as document
 
-    s = store()
-    docs = []
-    rc = 0
-    for n in names:
-        try:
-            docs.append(document(s, n))
-        except ImageNotFound as e:
-            error(f"Error: {e}")
-            rc = 1
-    print(json.dumps(docs, indent=4))
+    rc = documents(names, document, ImageNotFound)
     if rc:
         raise Silent(rc)
     return rc
