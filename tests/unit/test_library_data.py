@@ -140,6 +140,20 @@ def test_save_to_file_leaves_no_half_archive(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".tar") or "ketch-tmp" in p.name) == ["out.tar"]
 
 
+def test_load_returns_the_images_and_their_names(tmp_path: Path) -> None:
+    from ketch.store.archive import Loaded, load, save_to_file
+
+    store = _store(tmp_path)
+    base = _base(store)
+    save_to_file(store, ["lab/base:1"], tmp_path / "named.tar")
+    save_to_file(store, [base], tmp_path / "by-id.tar")
+    other = Store(settings=Settings(tmp_path / "other", environ={"KETCH_RUN_ROOT": str(tmp_path / "run")}))
+    with open(tmp_path / "named.tar", "rb") as f:
+        assert load(other, f) == [Loaded(base, ["lab/base:1"])]
+    with open(tmp_path / "by-id.tar", "rb") as f:
+        assert [x.image_id for x in load(other, f)] == [base]
+
+
 # -- runtime/inspect.py --------------------------------------------------------
 
 
@@ -259,6 +273,17 @@ def test_search_filters_as_docker(monkeypatch: pytest.MonkeyPatch) -> None:
     for bad in ("stars=many", "colour=red", "is-official=yes"):
         with pytest.raises(UsageError, match="invalid filter"):
             search.parse_filters([bad])
+
+
+def test_logout_says_whether_there_was_anything_to_remove(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ketch.registry.login import Logout, logout
+
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    (tmp_path / "config.json").write_text(json.dumps({"auths": {"lab.example:5000": {"auth": "eDp5"}}}))
+    assert logout("lab.example:5000") == Logout("lab.example:5000", True)
+    assert logout("https://lab.example:5000/") == Logout("lab.example:5000", False)
+    assert json.loads((tmp_path / "config.json").read_text())["auths"] == {}
+    assert logout(None).server == "https://index.docker.io/v1/"
 
 
 def test_serve_options_are_checked_before_listening(tmp_path: Path) -> None:

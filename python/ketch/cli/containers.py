@@ -266,30 +266,12 @@ def exec_(
     ),
 ) -> int:
     """Execute a command in a running container"""
-    from ..runtime.containers import exec_in, wait_forwarding
-    from ..runtime.stdio import Pipes
+    from ..runtime.launch import exec_foreground
 
-    io = Pipes(interactive) if not tty and not detach else None
-    try:
-        pid, master = exec_in(
-            store(), container, list(args), env=list(env or []), workdir=workdir, user=user, tty=tty, detach=detach,
-            io=io,
-        )  # fmt: skip
-        if detach:
-            return 0
-        if master is not None:
-            import os
-
-            from ..runtime import tty as term
-
-            try:
-                term.relay(master, interactive)
-            finally:
-                os.close(master)
-        return wait_forwarding(pid, io.relay if io is not None else None)
-    finally:
-        if io is not None:
-            io.close()
+    return exec_foreground(
+        store(), container, list(args), env=env, workdir=workdir, user=user, tty=tty, interactive=interactive,
+        detach=detach,
+    )  # fmt: skip
 
 
 @command("commit", allow_interspersed_args=True)

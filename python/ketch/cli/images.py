@@ -192,10 +192,13 @@ def load(
             from ..errors import UsageError
 
             raise UsageError("requested load from stdin, but stdin is empty")
-        do_load(store(), sys.stdin.buffer, out, quiet)
+        loaded = do_load(store(), sys.stdin.buffer)
     else:
         with open(input_, "rb") as f:
-            do_load(store(), f, out, quiet)
+            loaded = do_load(store(), f)
+    for image in [] if quiet else loaded:
+        for line in [f"Loaded image: {n}" for n in image.names] or [f"Loaded image ID: {image.image_id}"]:
+            out(line)
 
 
 @command("push", "push")

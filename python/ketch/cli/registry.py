@@ -129,7 +129,8 @@ def logout(server: Server = None) -> None:
     """Log out from a registry"""
     from ..registry.login import logout as do_logout
 
-    print(do_logout(server))
+    done = do_logout(server)
+    print(f"Removing login credentials for {done.server}" if done.removed else f"Not logged in to {done.server}")
 
 
 # docker's --format fields

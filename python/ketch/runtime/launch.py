@@ -1,4 +1,4 @@
-"""What `run`, `create`, `start` and `restart` do after the face has parsed
+"""What `run`, `create`, `start`, `restart` and `exec` do after the face has parsed
 them: docker's flags made into the runtime's Options, a new container
 created, then run in the foreground (its stdio relayed, `--rm` honoured) or
 detached under its monitor; and a container, by name, joined to or taken
@@ -134,6 +134,45 @@ def restart(store: Store, ref: str, timeout: float = 10.0) -> None:
     """`restart`: stopped (if running), then started detached."""
     ctr.stop(store, ref, timeout)
     ctr.start_detached(store, ctr.lookup(store, ref))
+
+
+def exec_foreground(
+    store: Store,
+    ref: str,
+    argv: list[str],
+    *,
+    env: list[str] | None = None,
+    workdir: str | None = None,
+    user: str | None = None,
+    tty: bool = False,
+    interactive: bool = False,
+    detach: bool = False,
+) -> int:
+    """`exec`: the process in the running container; with `detach` left to
+    run (0), else its stdio relayed (the caller's terminal to its pty with
+    `tty`) until it ends, signals forwarded. Its exit code."""
+    import os
+
+    from .stdio import Pipes
+
+    io = Pipes(interactive) if not tty and not detach else None
+    try:
+        pid, master = ctr.exec_in(
+            store, ref, argv, env=list(env or []), workdir=workdir, user=user, tty=tty, detach=detach, io=io
+        )
+        if detach:
+            return 0
+        if master is not None:
+            from . import tty as term
+
+            try:
+                term.relay(master, interactive)
+            finally:
+                os.close(master)
+        return ctr.wait_forwarding(pid, io.relay if io is not None else None)
+    finally:
+        if io is not None:
+            io.close()
 
 
 def connect(store: Store, network: str, ref: str) -> str:
