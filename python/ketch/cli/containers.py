@@ -269,8 +269,8 @@ def exec_(
     from ..runtime.launch import exec_foreground
 
     return exec_foreground(
-        store(), container, list(args), env=env, workdir=workdir, user=user, tty=tty, interactive=interactive,
-        detach=detach,
+        store(), container, list(args), env=list(env or []), workdir=workdir, user=user, tty=tty,
+        interactive=interactive, detach=detach,
     )  # fmt: skip
 
 

@@ -94,18 +94,23 @@ def run_attached(store: Store, c: ctr.Container, interactive: bool = False) -> i
         io.close()
 
 
-def run_tty(store: Store, c: ctr.Container, interactive: bool = False) -> int:
-    """With -t: the caller's terminal relayed to the container's pty. Its exit code."""
+def _relay_pty(master: int, interactive: bool) -> None:
+    """The caller's terminal relayed to a container's pty until it closes."""
     import os
 
     from . import tty as term
 
-    pid, master = ctr.start(store, c, tty=True)
-    assert master is not None
     try:
         term.relay(master, interactive)
     finally:
         os.close(master)
+
+
+def run_tty(store: Store, c: ctr.Container, interactive: bool = False) -> int:
+    """With -t: the caller's terminal relayed to the container's pty. Its exit code."""
+    pid, master = ctr.start(store, c, tty=True)
+    assert master is not None
+    _relay_pty(master, interactive)
     return ctr.wait(store, c, pid)
 
 
@@ -136,39 +141,21 @@ def restart(store: Store, ref: str, timeout: float = 10.0) -> None:
     ctr.start_detached(store, ctr.lookup(store, ref))
 
 
-def exec_foreground(
-    store: Store,
-    ref: str,
-    argv: list[str],
-    *,
-    env: list[str] | None = None,
-    workdir: str | None = None,
-    user: str | None = None,
-    tty: bool = False,
-    interactive: bool = False,
-    detach: bool = False,
-) -> int:
-    """`exec`: the process in the running container; with `detach` left to
-    run (0), else its stdio relayed (the caller's terminal to its pty with
-    `tty`) until it ends, signals forwarded. Its exit code."""
-    import os
-
+def exec_foreground(store: Store, ref: str, argv: list[str], *, interactive: bool = False, **how: Any) -> int:
+    """`exec`: the process in the running container (`how`: exec_in's env,
+    workdir, user, tty, detach); with `detach` left to run (0), else its
+    stdio relayed (the caller's terminal to its pty with `tty`) until it
+    ends, signals forwarded. Its exit code."""
     from .stdio import Pipes
 
+    tty, detach = bool(how.get("tty")), bool(how.get("detach"))
     io = Pipes(interactive) if not tty and not detach else None
     try:
-        pid, master = ctr.exec_in(
-            store, ref, argv, env=list(env or []), workdir=workdir, user=user, tty=tty, detach=detach, io=io
-        )
+        pid, master = ctr.exec_in(store, ref, argv, io=io, **how)
         if detach:
             return 0
         if master is not None:
-            from . import tty as term
-
-            try:
-                term.relay(master, interactive)
-            finally:
-                os.close(master)
+            _relay_pty(master, interactive)
         return ctr.wait_forwarding(pid, io.relay if io is not None else None)
     finally:
         if io is not None:
