@@ -7,17 +7,21 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConflictError, ImageNotFound, KetchError
 from ..models.ids import rfc3339
 from ..store import Store
-from ..store.networks import Port, address_of, ports_of
 from .containers import Container, list_containers, log_path, lookup
+
+if TYPE_CHECKING:
+    from ..store.networks import Port
+
+# store.networks (and ipaddress under it) are imported where a container has
+# ports: `ps` of stopped or unbridged containers does without them.
 
 _NO_TIME = "0001-01-01T00:00:00Z"  # Go's zero time, as docker shows a time never reached
 
@@ -79,6 +83,8 @@ def container_inspect(store: Store, ref: str | Container) -> dict[str, Any]:
 def _network_settings(store: Store, c: Container) -> dict[str, object]:
     if not _bridged_running(c):
         return {"IPAddress": "", "Ports": {}}
+    from ..store.networks import address_of, ports_of
+
     ports: dict[str, list[dict[str, str]]] = {}
     for p in ports_of(store, c.id):
         ports.setdefault(f"{p.port}/{p.proto}", []).append({"HostIp": p.host_ip, "HostPort": str(p.host_port)})
@@ -116,6 +122,8 @@ class Top:
 def top(store: Store, ref: str, ps_args: list[str] | None = None) -> Top:
     """docker's way: the host's ps (with `ps_args`, default -ef), its rows
     kept for the pids in the container's cgroup."""
+    import subprocess
+
     from . import cgroups
 
     c = lookup(store, ref)
@@ -195,12 +203,18 @@ def select(store: Store, all_: bool = False, filters: list[str] | None = None) -
 
 def published_ports(store: Store, c: Container) -> list[Port]:
     """A running bridged container's published ports (none otherwise)."""
-    return ports_of(store, c.id) if _bridged_running(c) else []
+    if not _bridged_running(c):
+        return []
+    from ..store.networks import ports_of
+
+    return ports_of(store, c.id)
 
 
 def port(store: Store, ref: str, which: str | None = None) -> list[Port]:
     """`docker port`: the container's published ports, or those of one
     PRIVATE_PORT[/PROTO] (KetchError when it has none)."""
+    from ..store.networks import ports_of
+
     c = lookup(store, ref)
     ports = ports_of(store, c.id) if c.state == "running" else []
     if which is None:
