@@ -2,8 +2,6 @@
 groups, the running command's settings and store, docker's way with several
 arguments, and its wording of errors on stderr."""
 
-from __future__ import annotations
-
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
@@ -73,7 +71,7 @@ def subcommand(parent: typer.Typer, name: str) -> Callable[[Any], Any]:
     return parent.command(name, cls=DockerCommand)
 
 
-def store() -> Store:
+def store() -> "Store":
     from ..store import Store
 
     return Store(settings=settings)
@@ -104,7 +102,7 @@ def each(names: list[str], act: Callable[[str], object], prefix: str = "Error: "
     return rc
 
 
-def documents(names: list[str], get: Callable[[Store, str], object], missing: type[KetchError]) -> int:
+def documents(names: list[str], get: Callable[["Store", str], object], missing: type[KetchError]) -> int:
     """docker's inspect: the documents of those found, as one JSON array;
     each name not found (`missing`) an error line; 1 if any was not found."""
     import json

@@ -1,7 +1,5 @@
 """`ketch build`."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

@@ -1,8 +1,6 @@
 """The container commands: run, create, start, stop, restart, kill, rm, ps,
 port, logs, exec, inspect, top, wait, rename, pause, unpause, cp, diff, commit."""
 
-from __future__ import annotations
-
 import sys
 from typing import TYPE_CHECKING, Annotated
 
@@ -150,7 +148,7 @@ def start(
     return rc
 
 
-def _status(c: Container) -> str:
+def _status(c: "Container") -> str:
     import time
 
     from ._format import human_duration
@@ -163,7 +161,7 @@ def _status(c: Container) -> str:
     return "Created"
 
 
-def _ports(s: Store, c: Container) -> str:
+def _ports(s: "Store", c: "Container") -> str:
     """docker's PORTS: `0.0.0.0:32768->80/tcp` (the IPv6 side as `:::32768`)."""
     from ..runtime.inspect import published_ports
 

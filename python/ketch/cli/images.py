@@ -1,8 +1,6 @@
 """The image commands: pull, push, images, rmi, tag, history, image
 inspect, import, save, load (each also under `ketch image`)."""
 
-from __future__ import annotations
-
 import sys
 from typing import Annotated
 

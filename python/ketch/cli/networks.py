@@ -1,7 +1,5 @@
 """`ketch network`: create, ls, inspect, rm, connect, disconnect, prune."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

@@ -1,8 +1,6 @@
 """The registry commands: login, logout, search, and `ketch registry`
 (serve, describe, gc: the embedded registry)."""
 
-from __future__ import annotations
-
 import sys
 from typing import TYPE_CHECKING, Annotated
 
@@ -140,7 +138,7 @@ _FIELDS = {
 }  # fmt: skip
 
 
-def _render(template: str, r: SearchResult) -> str:
+def _render(template: str, r: "SearchResult") -> str:
     """A Go template's {{.Field}} placeholders filled (booleans as Go writes them)."""
     import re
 

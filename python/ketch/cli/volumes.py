@@ -1,7 +1,5 @@
 """`ketch volume`: create, ls, inspect, rm, prune."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer
