@@ -73,3 +73,7 @@ class SpawnError(KetchError):
 
 class ContainerNotFound(KetchError):
     pass
+
+
+class ObjectNotFound(KetchError):
+    """Neither a container nor an image by that name (`docker inspect NAME`)."""

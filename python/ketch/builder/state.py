@@ -3,6 +3,8 @@ step (Stage): plain data shared by the builder's modules."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +25,25 @@ class Options:
     labels: dict[str, str] = field(default_factory=dict)
     pull: bool = False
     network: str = "default"  # RUN on the default bridge, as docker's builder
+
+
+def build_args(pairs: list[str], environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """`--build-arg K=V`, and `--build-arg K` for K's value in the caller's
+    environment (left out when it has none), as docker reads them."""
+    env = os.environ if environ is None else environ
+    out: dict[str, str] = {}
+    for a in pairs:
+        k, sep, v = a.partition("=")
+        if sep:
+            out[k] = v
+        elif k in env:
+            out[k] = env[k]
+    return out
+
+
+def labels(pairs: list[str]) -> dict[str, str]:
+    """`--label K=V` (`--label K`: an empty value)."""
+    return dict(x.partition("=")[::2] for x in pairs)
 
 
 @dataclass

@@ -1,22 +1,18 @@
-"""The `ketch` command. Imports stay lazy: `ketch --help` loads Typer and
-this package only; each command imports what it uses when it runs."""
+"""The `ketch` command. Imports stay lazy: a command loads Typer and the
+module of its noun only (app.py's table), `ketch --help` every noun module;
+each command imports what it uses when it runs."""
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    import typer
 
 
 def main(argv: list[str] | None = None) -> int:
     from ..config import Settings
     from ..errors import KetchError
     from . import _click as click
-    from . import app as application
-    from .app import app
+    from .app import load
 
     for fd in (0, 1, 2):
         # A closed 0, 1 or 2 (`ketch run ... >&-`) is /dev/null, or the next
@@ -26,9 +22,11 @@ def main(argv: list[str] | None = None) -> int:
         except OSError:
             os.open(os.devnull, os.O_RDWR)
     args = list(sys.argv[1:] if argv is None else argv)
-    application.settings = Settings()  # this command's: --root and KETCH_* as they are now
-    debug = application.settings.debug
-    _only(app, args)
+    app = load(args)  # the module of the command named, or all of them
+    from . import _shared
+
+    _shared.settings = Settings()  # this command's: --root and KETCH_* as they are now
+    debug = _shared.settings.debug
     try:
         rv = app(args=args, prog_name="ketch", standalone_mode=False)
         return int(rv) if isinstance(rv, int) else 0
@@ -70,19 +68,6 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {type(e).__name__}: {e} (KETCH_DEBUG=1 shows the traceback)", file=sys.stderr)
         return 1
-
-
-def _only(app: typer.Typer, args: list[str]) -> None:
-    """Typer builds a Click command for every registered one before it
-    parses anything (about 1 ms each). When the first argument names a
-    top-level command, only that one is built; anything else (help, a
-    group, a typo) gets the whole application."""
-    if not args or args[0].startswith("-"):
-        return
-    chosen = [c for c in app.registered_commands if c.name == args[0]]
-    if chosen:
-        app.registered_commands = chosen
-        app.registered_groups = []
 
 
 def run() -> None:

@@ -7,14 +7,24 @@ import os
 import select
 import sys
 import tempfile
+from collections.abc import Callable
 from typing import IO, Any
 
 from .. import images
 from ..builder import events as ev
+from ..models.ids import short_id
 
-
-def _short(image_id: str) -> str:
-    return image_id.split(":", 1)[1][:12]
+# the builder's events, as docker's legacy builder words them
+_LINES: dict[type, Callable[[Any], str]] = {
+    ev.StepStarted: lambda e: f"Step {e.n}/{e.total} : {e.instruction}",
+    ev.StepDone: lambda e: f" ---> {short_id(e.image_id)}" if e.image_id else " ---> Running in scratch",
+    ev.CacheHit: lambda e: " ---> Using cache",
+    ev.ContainerStarted: lambda e: f" ---> Running in {short_id(e.container_id)}",
+    ev.ContainerRemoved: lambda e: f"Removing intermediate container {short_id(e.container_id)}",
+    ev.TriggersRunning: lambda e: f"# Executing {e.count} build trigger{'s' if e.count > 1 else ''}",
+    ev.Built: lambda e: f"Successfully built {short_id(e.image_id)}",
+    ev.Tagged: lambda e: f"Successfully tagged {e.ref}",
+}
 
 
 class BuildPrinter:
@@ -38,29 +48,14 @@ class BuildPrinter:
         elif not self.quiet and (line := self._line(e)) is not None:
             print(line, flush=True)
         elif isinstance(e, images.NotFoundLocally | images.PullLine):
-            from ._containers import print_pull
+            from ._progress import print_pull
 
             print_pull(e)  # a FROM's pull: on stderr, -q or not, as `run` prints it
 
     @staticmethod
     def _line(e: Any) -> str | None:
-        if isinstance(e, ev.StepStarted):
-            return f"Step {e.n}/{e.total} : {e.instruction}"
-        if isinstance(e, ev.StepDone):
-            return f" ---> {_short(e.image_id)}" if e.image_id else " ---> Running in scratch"
-        if isinstance(e, ev.CacheHit):
-            return " ---> Using cache"
-        if isinstance(e, ev.ContainerStarted):
-            return f" ---> Running in {e.container_id[:12]}"
-        if isinstance(e, ev.ContainerRemoved):
-            return f"Removing intermediate container {e.container_id[:12]}"
-        if isinstance(e, ev.TriggersRunning):
-            return f"# Executing {e.count} build trigger{'s' if e.count > 1 else ''}"
-        if isinstance(e, ev.Built):
-            return f"Successfully built {_short(e.image_id)}"
-        if isinstance(e, ev.Tagged):
-            return f"Successfully tagged {e.ref}"
-        return None
+        line = _LINES.get(type(e))
+        return line(e) if line is not None else None
 
     def _write(self, fd: int, data: bytes) -> None:
         """A RUN's bytes, unbuffered, to our stdout or stderr; dropped once

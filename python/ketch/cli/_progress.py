@@ -5,8 +5,10 @@ layer, redrawn in place."""
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+from collections.abc import Callable
+from typing import Any, TextIO
 
+from ..models.ids import short_id as _short
 from ..registry import progress as p
 from ._format import human_size
 
@@ -31,8 +33,20 @@ def bar(current: int, total: int | None) -> str:
     return f"[{fill}]  {human_size(current, 4)}/{human_size(total, 4)}"
 
 
-def _short(digest: str) -> str:
-    return digest.partition(":")[2][:12]
+# the other events, as docker's plain lines
+_LINES: dict[type, Callable[[Any], str]] = {
+    p.PullingFrom: lambda ev: f"{ev.ident}: Pulling from {ev.repo}",
+    p.Digest: lambda ev: f"Digest: {ev.digest}",
+    p.Pulled: lambda ev: (
+        f"Status: {'Downloaded newer image' if ev.downloaded else 'Image is up to date'} for {ev.name}"
+    ),
+    p.PushingTo: lambda ev: f"The push refers to repository [{ev.name}]",
+    p.LayerPreparing: lambda ev: f"{_short(ev.layer)}: Preparing",
+    p.LayerPushed: lambda ev: f"{_short(ev.layer)}: Pushed",
+    p.LayerMounted: lambda ev: f"{_short(ev.layer)}: Mounted from {ev.source}",
+    p.LayerAlreadyPushed: lambda ev: f"{_short(ev.layer)}: Layer already exists",
+    p.ManifestPushed: lambda ev: f"{ev.tag}: digest: {ev.digest} size: {ev.size}",
+}
 
 
 def plain(ev: object) -> str | None:
@@ -40,25 +54,20 @@ def plain(ev: object) -> str | None:
     (None: it prints none, as for byte counts)."""
     if (status := _STATUS.get(type(ev))) is not None:
         return f"{_short(ev.layer)}: {status}"  # type: ignore[attr-defined]
-    if isinstance(ev, p.PullingFrom):
-        return f"{ev.ident}: Pulling from {ev.repo}"
-    if isinstance(ev, p.Digest):
-        return f"Digest: {ev.digest}"
-    if isinstance(ev, p.Pulled):
-        return f"Status: {'Downloaded newer image' if ev.downloaded else 'Image is up to date'} for {ev.name}"
-    if isinstance(ev, p.PushingTo):
-        return f"The push refers to repository [{ev.name}]"
-    if isinstance(ev, p.LayerPreparing):
-        return f"{_short(ev.layer)}: Preparing"
-    if isinstance(ev, p.LayerPushed):
-        return f"{_short(ev.layer)}: Pushed"
-    if isinstance(ev, p.LayerMounted):
-        return f"{_short(ev.layer)}: Mounted from {ev.source}"
-    if isinstance(ev, p.LayerAlreadyPushed):
-        return f"{_short(ev.layer)}: Layer already exists"
-    if isinstance(ev, p.ManifestPushed):
-        return f"{ev.tag}: digest: {ev.digest} size: {ev.size}"
-    return None
+    line = _LINES.get(type(ev))
+    return line(ev) if line is not None else None
+
+
+def print_pull(ev: object) -> None:
+    """The pull policy's events (images.ensure_image) as docker's CLI prints
+    them. The container's output owns stdout: the pull's lines go to stderr,
+    as docker's do."""
+    from ..images import NotFoundLocally, PullLine
+
+    if isinstance(ev, NotFoundLocally):
+        print(f"Unable to find image '{ev.ref}' locally", file=sys.stderr, flush=True)
+    elif isinstance(ev, PullLine):
+        TerminalReporter(sys.stderr, tty=False)(ev.event)
 
 
 class TerminalReporter:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConflictError, KetchError
 from ..models.network import Network, NetworkInfo, NetworkSummary
@@ -28,8 +28,12 @@ def predefined_id(name: str) -> str:
     return hashlib.sha256(f"ketch-{name}".encode()).hexdigest()
 
 
-def create(store: Store, name: str, subnet: str | None = None, gateway: str | None = None) -> Network:
-    """`network create`: a user-defined bridge network."""
+def create(
+    store: Store, name: str, subnet: str | None = None, gateway: str | None = None, driver: str = "bridge"
+) -> Network:
+    """`network create`: a user-defined bridge network (the one driver ketch has)."""
+    if driver != "bridge":
+        raise KetchError(f'plugin "{driver}" not found: ketch has the bridge driver only')
     if not re.match(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", name):
         raise KetchError(f"invalid network name {name!r}")
     if name in PREDEFINED or rows.exists(store, name):
@@ -82,6 +86,31 @@ def summaries(store: Store) -> list[NetworkSummary]:
 def inspect(store: Store, ref: str) -> NetworkInfo:
     n = get(store, ref)
     return NetworkInfo(n, rows.endpoints(store, n.name))
+
+
+def inspect_document(store: Store, ref: str) -> dict[str, Any]:
+    """`docker network inspect NETWORK`: its document, as the Engine API has it."""
+    from ..models.ids import rfc3339
+
+    info = inspect(store, ref)
+    n = info.network
+    return {
+        "Name": n.name,
+        "Id": n.id,
+        "Created": rfc3339(n.created),
+        "Scope": "local",
+        "Driver": "bridge",
+        "EnableIPv6": False,
+        "IPAM": {"Driver": "default", "Options": {}, "Config": [{"Subnet": str(n.subnet), "Gateway": str(n.gateway)}]},
+        "Internal": False,
+        "Attachable": False,
+        "Containers": {
+            e.container: {"Name": e.name, "IPv4Address": f"{e.ip}/{n.subnet.prefixlen}", "IPv6Address": ""}
+            for e in info.endpoints
+        },
+        "Options": {"com.docker.network.bridge.name": n.bridge},
+        "Labels": {},
+    }
 
 
 def teardown(store: Store, name: str = DEFAULT) -> None:

@@ -8,6 +8,7 @@ import base64
 import json
 import os
 import urllib.parse
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AuthError, KetchError
@@ -59,15 +60,24 @@ def login(server: str | None, user: str, password: str, settings: Settings | Non
     _save(cfg)
 
 
-def logout(server: str | None) -> str:
-    domain, key = server_key(server)
+@dataclass(frozen=True)
+class Logout:
+    """What `logout [SERVER]` did: `server` as config.json keys it; `removed`,
+    whether credentials for it were there (and are gone)."""
+
+    server: str
+    removed: bool
+
+
+def logout(server: str | None) -> Logout:
+    _, key = server_key(server)
     cfg = _config()
     auths = cfg.get("auths") or {}
     if key not in auths:
-        return f"Not logged in to {key if domain != 'docker.io' else auth.DOCKER_HUB_AUTH_KEY}"
+        return Logout(key, False)
     del auths[key]
     _save(cfg)
-    return f"Removing login credentials for {key}"
+    return Logout(key, True)
 
 
 def search(term: str, limit: int = 25, settings: Settings | None = None) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ import json
 import os
 import tarfile
 import uuid
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -27,8 +27,6 @@ from ..models.image import MANIFEST_TYPES, OCI_INDEX, OCI_LAYER, layer_media_typ
 from ..reference import Reference, parse
 from . import Store
 from . import images as imgs
-
-Emit = Callable[[str], None]
 
 
 def _add(tf: tarfile.TarFile, name: str, data: bytes | None = None, path: str | None = None, size: int = 0) -> None:
@@ -66,6 +64,21 @@ def save(store: Store, names: list[str], out: IO[bytes]) -> None:
     finally:
         for t in temps:
             t.unlink(missing_ok=True)
+
+
+def save_to_file(store: Store, names: list[str], path: str | os.PathLike[str]) -> None:
+    """`docker save -o PATH`: the archive written beside PATH, made durable,
+    then renamed: never a half-written archive under the name asked for."""
+    tmp = f"{os.fspath(path)}.ketch-tmp-{os.getpid()}"
+    try:
+        with open(tmp, "wb") as f:
+            save(store, names, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def _save(store: Store, chosen: list[tuple[imgs.Image, list[str]]], out: IO[bytes], temps: list[Path]) -> None:
@@ -147,12 +160,21 @@ def _save(store: Store, chosen: list[tuple[imgs.Image, list[str]]], out: IO[byte
 MAX_DOCUMENT = 4 << 20  # bytes: a JSON member (manifest.json, index.json, a manifest) larger than this is refused
 
 
-def load(store: Store, src: IO[bytes], emit: Emit, quiet: bool = False) -> list[str]:
+@dataclass(frozen=True)
+class Loaded:
+    """An image `load` recorded: its id, and the names the archive gave it
+    (as docker shows them; none: docker names it by its id)."""
+
+    image_id: str
+    names: list[str]
+
+
+def load(store: Store, src: IO[bytes]) -> list[Loaded]:
     """Reads an archive from `src` (a stream: one pass) and records its images.
     Every member goes to the content store as it is read (nothing is kept in
     memory but the JSON documents, read back with a bound); a member larger
     than a layer may be (KETCH_MAX_LAYER_BYTES, else the free space) stops it.
-    Returns the lines docker prints (`Loaded image: NAME` / `Loaded image ID: ID`)."""
+    Returns the images recorded, in the archive's order."""
     from .layers import max_layer_bytes
     from .leases import delete_unused_blobs
 
@@ -181,17 +203,14 @@ def load(store: Store, src: IO[bytes], emit: Emit, quiet: bool = False) -> list[
                 files[name] = digest
                 ingested.add(digest)
         entries = _entries(store, files)
-        out: list[str] = []
+        out: list[Loaded] = []
         for config_digest, layer_digests, tags in entries:
-            out.extend(_load_image(store, config_digest, layer_digests, tags, max_bytes))
+            out.append(_load_image(store, config_digest, layer_digests, tags, max_bytes))
             used |= {config_digest, *layer_digests}  # recorded: kept by its image
     except tarfile.TarError as e:
         raise KetchError(f"invalid archive: {e}") from e
     finally:
         delete_unused_blobs(store, ingested - used)
-    if not quiet:
-        for line in out:
-            emit(line)
     return out
 
 
@@ -240,9 +259,7 @@ def _entries(store: Store, files: dict[str, str]) -> list[tuple[str, list[str], 
     raise KetchError("invalid archive: it holds neither manifest.json nor index.json")
 
 
-def _load_image(
-    store: Store, config_digest: str, layer_digests: list[str], tags: list[str], max_bytes: int
-) -> list[str]:
+def _load_image(store: Store, config_digest: str, layer_digests: list[str], tags: list[str], max_bytes: int) -> Loaded:
     try:
         if store.content.path(config_digest).stat().st_size > MAX_DOCUMENT:
             raise KetchError(f"invalid archive: image config {config_digest} is larger than {MAX_DOCUMENT} bytes")
@@ -265,6 +282,4 @@ def _load_image(
     refs: list[Reference] = [parse(t) for t in tags]
     for r in refs:
         imgs.tag(store, config_digest, str(r))
-    if refs:
-        return [f"Loaded image: {r.familiar()}" for r in refs]
-    return [f"Loaded image ID: {config_digest}"]
+    return Loaded(config_digest, [r.familiar() for r in refs])

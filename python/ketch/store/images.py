@@ -295,8 +295,18 @@ def _children(store: Store, image_id: str) -> list[str]:
     return [r["id"] for r in store.db.query("SELECT id FROM images WHERE parent=?", (image_id,))]
 
 
-def remove(store: Store, name: str, force: bool = False) -> list[str]:
-    """`docker rmi NAME`: the lines to print (`Untagged: ...`, `Deleted: ...`)."""
+@dataclass(frozen=True)
+class RemoveReport:
+    """What `docker rmi NAME` did: the names it untagged (as docker shows
+    them), then the images and layers it deleted (ids), in that order."""
+
+    untagged: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+
+
+def remove(store: Store, name: str, force: bool = False) -> RemoveReport:
+    """`docker rmi NAME`: the name goes; the image, its untagged parents and
+    their layers too once nothing else names or uses them."""
     img, ref = lookup(store, name)
     named = ref is not None and (ref.digest is not None or str(ref) in img.tags)
     from .containers import using_image
@@ -312,13 +322,13 @@ def remove(store: Store, name: str, force: bool = False) -> list[str]:
         # forced: the name goes, the image stays for its containers
         with store.db.write() as c:
             c.execute("DELETE FROM tags WHERE name=?", (str(ref),))
-        return [f"Untagged: {ref.familiar()}"]
+        return RemoveReport([ref.familiar()])
     if ref is not None and named:
         others = [t for t in img.tags if t != str(ref)]
         if others or _children(store, img.id):
             # Other names (or child images) still need it: only this name goes,
             # with the repository's digest references once its last tag is gone.
-            out = [f"Untagged: {ref.familiar()}"]
+            out = [ref.familiar()]
             with store.db.write() as c:
                 if ref.digest:
                     c.execute("DELETE FROM repo_digests WHERE repo=? AND digest=?", (ref.name, ref.digest))
@@ -327,11 +337,9 @@ def remove(store: Store, name: str, force: bool = False) -> list[str]:
                     if not any(parse(t).name == ref.name for t in others):
                         for repo, digest in img.digests:
                             if repo == ref.name:
-                                out.append(
-                                    f"Untagged: {Reference(ref.domain, ref.path).with_digest(digest).familiar()}"
-                                )
+                                out.append(Reference(ref.domain, ref.path).with_digest(digest).familiar())
                         c.execute("DELETE FROM repo_digests WHERE repo=? AND image_id=?", (ref.name, img.id))
-            return out
+            return RemoveReport(out)
     else:
         repos = {parse(t).name for t in img.tags}
         if len(repos) > 1 and not force:
@@ -343,17 +351,16 @@ def remove(store: Store, name: str, force: bool = False) -> list[str]:
             raise ConflictError(
                 f"conflict: unable to delete {img.short_id} (cannot be forced) - image has dependent child images"
             )
-    out = [f"Untagged: {parse(t).familiar()}" for t in img.tags]
+    untagged = [parse(t).familiar() for t in img.tags]
     for repo, digest in img.digests:
         domain, path = repo.split("/", 1)
-        out.append(f"Untagged: {Reference(domain, path).with_digest(digest).familiar()}")
-    out.extend(_delete_image_chain(store, img.id))
-    return out
+        untagged.append(Reference(domain, path).with_digest(digest).familiar())
+    return RemoveReport(untagged, _delete_image_chain(store, img.id))
 
 
 def _delete_image_chain(store: Store, image_id: str) -> list[str]:
     """Deletes the image, then its untagged parents that nothing else needs,
-    then the layers and blobs that no remaining image uses."""
+    then the layers and blobs that no remaining image uses: their ids."""
     out: list[str] = []
     freed_layers: list[str] = []
     blobs: set[str] = set()
@@ -366,7 +373,7 @@ def _delete_image_chain(store: Store, image_id: str) -> list[str]:
         with store.db.write() as c:
             c.execute("DELETE FROM tags WHERE image_id=?", (current,))
             c.execute("DELETE FROM images WHERE id=?", (current,))
-        out.append(f"Deleted: {current}")
+        out.append(current)
         for chain_id in reversed(chain):
             if chain_id not in freed_layers and not store.db.query(
                 "SELECT 1 FROM image_layers WHERE chain_id=? LIMIT 1", (chain_id,)
@@ -392,7 +399,7 @@ def _delete_image_chain(store: Store, image_id: str) -> list[str]:
             t = store.layers.unlink(chain_id)
             if t is not None:
                 trash.append(t)
-            out.append(f"Deleted: {chain_id}")
+            out.append(chain_id)
     delete_unused_blobs(store, blobs)
     for t in trash:
         shutil.rmtree(t, ignore_errors=True)

@@ -1,0 +1,128 @@
+"""What every noun module of the CLI uses: the Typer application and its
+groups, the running command's settings and store, docker's way with several
+arguments, and its wording of errors on stderr."""
+
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from ..config import Settings
+from ..errors import KetchError
+from ._flags import DockerCommand, DockerGroup
+
+if TYPE_CHECKING:
+    from ..store import Store
+
+# The running command's settings (--root, then the KETCH_* variables, read when
+# first used); main() makes them anew for each command.
+settings = Settings()
+
+app = typer.Typer(
+    cls=DockerGroup,
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    help="A Docker-compatible container engine.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+_groups: dict[str, typer.Typer] = {}
+
+
+@app.callback()
+def _root(
+    root: Annotated[
+        str | None, typer.Option("--root", help="Store directory (default /var/lib/ketch, or KETCH_ROOT)")
+    ] = None,
+) -> None:
+    if root:
+        settings.use_root(root)
+
+
+def group(name: str, help: str) -> typer.Typer:
+    """`ketch NAME ...`: a group of commands, made once."""
+    if name not in _groups:
+        _groups[name] = typer.Typer(cls=DockerGroup, no_args_is_help=True, rich_markup_mode=None, help=help)
+        app.add_typer(_groups[name], name=name)
+    return _groups[name]
+
+
+def image_group() -> typer.Typer:
+    return group("image", "Manage images")
+
+
+def command(name: str, image_alias: str | None = None, **context: Any) -> Callable[[Any], Any]:
+    """Registers a command as `ketch NAME` and, as docker has it, `ketch image ALIAS`.
+    `context` are Click context settings."""
+
+    def register(fn: Any) -> Any:
+        app.command(name, cls=DockerCommand, context_settings=context or None)(fn)
+        if image_alias:
+            image_group().command(image_alias, cls=DockerCommand)(fn)
+        return fn
+
+    return register
+
+
+def subcommand(parent: typer.Typer, name: str) -> Callable[[Any], Any]:
+    """Registers `ketch GROUP NAME`."""
+    return parent.command(name, cls=DockerCommand)
+
+
+def store() -> "Store":
+    from ..store import Store
+
+    return Store(settings=settings)
+
+
+def out(line: object = "") -> None:
+    """One line on stdout, flushed (the next may come from a child process)."""
+    print(line, flush=True)
+
+
+def error(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def each(names: list[str], act: Callable[[str], object], prefix: str = "Error: ") -> int:
+    """Runs `act` on each name as docker does for several arguments: the lines
+    it returns printed (else the name itself), an error printed and counted,
+    the others still done; 1 if any failed."""
+    rc = 0
+    for n in names:
+        try:
+            result = act(n)
+            for line in result if isinstance(result, list) else [n]:
+                out(line)
+        except KetchError as e:
+            error(f"{prefix}{e}")
+            rc = 1
+    return rc
+
+
+def documents(names: list[str], get: Callable[["Store", str], object], missing: type[KetchError]) -> int:
+    """docker's inspect: the documents of those found, as one JSON array;
+    each name not found (`missing`) an error line; 1 if any was not found."""
+    import json
+
+    s = store()
+    docs = []
+    rc = 0
+    for n in names:
+        try:
+            docs.append(get(s, n))
+        except missing as e:
+            error(f"Error: {e}")
+            rc = 1
+    print(json.dumps(docs, indent=4))
+    return rc
+
+
+class Silent(KetchError):
+    """Ends the command with `code`, its errors already printed."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__("")
+        self.exit_code = code

@@ -1,0 +1,60 @@
+"""`ketch build`."""
+
+from typing import Annotated
+
+import typer
+
+from . import _shared
+from ._shared import command, store
+
+Many = list[str] | None
+
+
+@command("build")
+def build(
+    path: Annotated[str, typer.Argument(metavar="PATH | URL | -")],
+    tag: Annotated[Many, typer.Option("-t", "--tag", help="Name and optionally a tag (name:tag)")] = None,
+    file: Annotated[
+        str | None, typer.Option("-f", "--file", help="Name of the Dockerfile (default: PATH/Dockerfile)")
+    ] = None,
+    build_arg: Annotated[Many, typer.Option("--build-arg", help="Set build-time variables")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not use cache when building the image")] = False,
+    quiet: Annotated[
+        bool, typer.Option("-q", "--quiet", help="Suppress the build output and print image ID on success")
+    ] = False,
+    target: Annotated[str | None, typer.Option("--target", help="Set the target build stage to build")] = None,
+    label: Annotated[Many, typer.Option("--label", help="Set metadata for an image")] = None,
+    pull: Annotated[bool, typer.Option("--pull", help="Always attempt to pull a newer version of the image")] = False,
+    network: Annotated[
+        str | None,
+        typer.Option("--network", help="Networking mode for the RUN instructions (default: the default bridge)"),
+    ] = None,
+    iidfile: Annotated[str | None, typer.Option("--iidfile", help="Write the image ID to the file")] = None,
+) -> None:
+    """Build an image from a Dockerfile"""
+    from ..builder.builder import BuildFailed, Options
+    from ..builder.builder import build as do_build
+    from ..builder.state import build_args, labels
+    from ._build import BuildPrinter
+
+    opts = Options(
+        tags=list(tag or []),
+        dockerfile=file,
+        build_args=build_args(list(build_arg or [])),
+        no_cache=no_cache,
+        target=target,
+        labels=labels(list(label or [])),
+        pull=pull,
+        network=network or _shared.settings.default_network or "default",
+    )
+    printer = BuildPrinter(quiet)
+    try:
+        image_id = do_build(store(), path, opts, printer)
+    except BuildFailed:
+        printer.failed()
+        raise
+    finally:
+        printer.close()
+    if iidfile:
+        with open(iidfile, "w") as f:
+            f.write(image_id)

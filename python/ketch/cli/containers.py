@@ -1,0 +1,388 @@
+"""The container commands: run, create, start, stop, restart, kill, rm, ps,
+port, logs, exec, inspect, top, wait, rename, pause, unpause, cp, diff, commit."""
+
+import sys
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from . import _shared
+from ._flags import DockerCommand
+from ._shared import command, documents, each, error, out, store
+from .options import NoTrunc
+
+if TYPE_CHECKING:
+    from ..runtime.containers import Container
+    from ..store import Store
+
+Containers = Annotated[list[str], typer.Argument(metavar="CONTAINER [CONTAINER...]")]
+Container_ = Annotated[str, typer.Argument(metavar="CONTAINER")]
+StopTime = Annotated[int, typer.Option("-t", "--time", help="Seconds to wait for stop before killing it")]
+# Flags that run, create and exec share.
+Interactive = Annotated[bool, typer.Option("-i", "--interactive", help="Keep STDIN open")]
+Tty = Annotated[bool, typer.Option("-t", "--tty", help="Allocate a pseudo-TTY")]
+Env = Annotated[list[str] | None, typer.Option("-e", "--env", help="Set environment variables")]
+Workdir = Annotated[str | None, typer.Option("-w", "--workdir", help="Working directory inside the container")]
+User = Annotated[str | None, typer.Option("-u", "--user", help="Username or UID (format: <name|uid>[:<group|gid>])")]
+Many = list[str] | None
+
+
+@command("inspect")
+def inspect(names: Annotated[list[str], typer.Argument(metavar="NAME|ID [NAME|ID...]")]) -> int:
+    """Return low-level information on containers or images"""
+    from ..errors import ObjectNotFound
+    from ..runtime.inspect import inspect_any
+
+    return documents(names, inspect_any, ObjectNotFound)
+
+
+# run's parameters that are not the new container's options
+_RUN_ONLY = ("image", "args", "rm", "detach", "interactive", "pull_policy")
+
+
+# Everything after the image is the container's command; -h is --hostname, as in docker.
+@command("run", allow_interspersed_args=False, help_option_names=["--help"])
+def run(
+    ctx: typer.Context,
+    image: Annotated[str, typer.Argument(metavar="IMAGE")],
+    args: Annotated[list[str] | None, typer.Argument(metavar="[COMMAND] [ARG...]")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Assign a name to the container")] = None,
+    rm: Annotated[bool, typer.Option("--rm", help="Automatically remove the container when it exits")] = False,
+    detach: Annotated[bool, typer.Option("-d", "--detach", help="Run container in background")] = False,
+    interactive: Interactive = False,
+    tty: Tty = False,
+    env: Env = None,
+    env_file: Annotated[Many, typer.Option("--env-file", help="Read in a file of environment variables")] = None,
+    workdir: Workdir = None,
+    user: User = None,
+    entrypoint: Annotated[str | None, typer.Option("--entrypoint", help="Overwrite the default ENTRYPOINT")] = None,
+    hostname: Annotated[str | None, typer.Option("-h", "--hostname", help="Container host name")] = None,
+    network: Annotated[
+        str | None, typer.Option("--network", "--net", help="Connect a container to a network (bridge, none, host)")
+    ] = None,
+    publish: Annotated[Many, typer.Option("-p", "--publish", help="Publish a container's port(s) to the host")] = None,
+    publish_all: Annotated[
+        bool, typer.Option("-P", "--publish-all", help="Publish all exposed ports to random ports")
+    ] = False,
+    dns: Annotated[Many, typer.Option("--dns", help="Set custom DNS servers")] = None,
+    dns_search: Annotated[Many, typer.Option("--dns-search", help="Set custom DNS search domains")] = None,
+    add_host: Annotated[Many, typer.Option("--add-host", help="Add a custom host-to-IP mapping (host:ip)")] = None,
+    pull_policy: Annotated[
+        str, typer.Option("--pull", help='Pull image before running ("always", "missing", "never")')
+    ] = "missing",
+    memory: Annotated[str | None, typer.Option("-m", "--memory", help="Memory limit")] = None,
+    cpus: Annotated[float | None, typer.Option("--cpus", help="Number of CPUs")] = None,
+    pids_limit: Annotated[int | None, typer.Option("--pids-limit", help="Tune container pids limit")] = None,
+    volumes: Annotated[Many, typer.Option("-v", "--volume", help="Bind mount a volume")] = None,
+    tmpfs: Annotated[Many, typer.Option("--tmpfs", help="Mount a tmpfs directory")] = None,
+    read_only: Annotated[
+        bool, typer.Option("--read-only", help="Mount the container's root filesystem as read only")
+    ] = False,
+    cap_add: Annotated[Many, typer.Option("--cap-add", help="Add Linux capabilities")] = None,
+    cap_drop: Annotated[Many, typer.Option("--cap-drop", help="Drop Linux capabilities")] = None,
+    privileged: Annotated[
+        bool, typer.Option("--privileged", help="Give extended privileges to this container")
+    ] = False,
+    security_opt: Annotated[Many, typer.Option("--security-opt", help="Security Options")] = None,
+    mounts: Annotated[Many, typer.Option("--mount", help="Attach a filesystem mount to the container")] = None,
+    init: Annotated[
+        bool, typer.Option("--init", help="Run an init inside the container that forwards signals and reaps processes")
+    ] = False,
+    restart: Annotated[
+        str, typer.Option("--restart", help='Restart policy to apply when a container exits (only "no")')
+    ] = "no",
+) -> int:
+    """Run a command in a new container"""
+    # Registered as `create` too, which stops after printing the new id.
+    from ..images import ensure_image
+    from ..runtime import launch
+    from ._progress import print_pull
+
+    # the parameters are named as the runtime's options are: all but run's own go to it
+    opts = launch.options(_shared.settings, **{k: v for k, v in ctx.params.items() if k not in _RUN_ONLY})
+    s = store()
+    ensure_image(s, image, pull_policy, print_pull)
+    c = launch.create(s, image, list(args or []), opts)
+    if ctx.info_name == "create":
+        out(c.id)
+        return 0
+    if detach:
+        launch.start_detached(s, c, rm)
+        out(c.id)
+        return 0
+    return launch.run_foreground(s, c, tty, interactive, rm)
+
+
+# `create` takes run's flags and stops before starting.
+_shared.app.command(
+    "create",
+    cls=DockerCommand,
+    context_settings={"allow_interspersed_args": False, "help_option_names": ["--help"]},
+    help="Create a new container",
+)(run)
+
+
+@command("start")
+def start(
+    names: Containers,
+    attach: Annotated[bool, typer.Option("-a", "--attach", help="Attach STDOUT/STDERR and forward signals")] = False,
+    interactive: Annotated[bool, typer.Option("-i", "--interactive", help="Attach container's STDIN")] = False,
+) -> int:
+    """Start one or more stopped containers"""
+    from ..errors import KetchError
+    from ..runtime import launch
+
+    s = store()
+    rc = 0
+    for n in names:
+        try:
+            code = launch.start(s, n, attach or interactive, interactive)
+        except KetchError as e:
+            error(f"Error: {e}")
+            rc = 1
+            continue
+        if code is None:
+            out(n)
+        else:
+            rc = code
+    return rc
+
+
+def _status(c: "Container") -> str:
+    import time
+
+    from ._format import human_duration
+
+    now = time.time()
+    if c.state == "running" and c.started:
+        return f"Up {human_duration(now - c.started)}" + (" (Paused)" if c.paused else "")
+    if c.state == "exited" and c.finished:
+        return f"Exited ({c.exit_code}) {human_duration(now - c.finished)} ago"
+    return "Created"
+
+
+def _ports(s: "Store", c: "Container") -> str:
+    """docker's PORTS: `0.0.0.0:32768->80/tcp` (the IPv6 side as `:::32768`)."""
+    from ..runtime.inspect import published_ports
+
+    return ", ".join(
+        f"{':::' if p.host_ip == '::' else p.host_ip + ':'}{p.host_port}->{p.port}/{p.proto}"
+        for p in published_ports(s, c)
+    )
+
+
+@command("ps")
+def ps(
+    all_: Annotated[bool, typer.Option("-a", "--all", help="Show all containers (default shows just running)")] = False,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Only display container IDs")] = False,
+    no_trunc: NoTrunc = False,
+    filter_: Annotated[Many, typer.Option("-f", "--filter", help="Filter output based on conditions provided")] = None,
+) -> None:
+    """List containers"""
+    import json
+    import shlex
+    import time
+
+    from ..runtime.inspect import select
+    from ._format import ellipsis, human_duration, table
+
+    s = store()
+    rows = select(s, all_, list(filter_ or []))
+    if quiet:
+        for c in rows:
+            out(c.id if no_trunc else c.short_id)
+        return
+    lines = [["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]]
+    for c in rows:
+        cmd = " ".join(shlex.quote(a) if " " in a else a for a in c.config["argv"])
+        cmd = json.dumps(cmd if no_trunc else ellipsis(cmd, 20), ensure_ascii=False)
+        created = f"{human_duration(time.time() - c.created)} ago"
+        lines.append([c.id if no_trunc else c.short_id, c.image, cmd, created, _status(c), _ports(s, c), c.name])
+    print(table(lines))
+
+
+@command("rm")
+def rm_(
+    names: Containers,
+    force: Annotated[bool, typer.Option("-f", "--force", help="Force the removal of a running container")] = False,
+    volumes: Annotated[
+        bool, typer.Option("-v", "--volumes", help="Remove anonymous volumes associated with the container")
+    ] = False,
+) -> int:
+    """Remove one or more containers"""
+    from ..runtime.containers import remove
+
+    s = store()
+    return each(names, lambda n: remove(s, n, force, volumes))
+
+
+@command("stop")
+def stop(names: Containers, time_: StopTime = 10) -> int:
+    """Stop one or more running containers"""
+    from ..runtime.containers import stop as do_stop
+
+    s = store()
+    return each(names, lambda n: do_stop(s, n, float(time_)))
+
+
+@command("restart")
+def restart(names: Containers, time_: StopTime = 10) -> int:
+    """Restart one or more containers"""
+    from ..runtime.launch import restart as do_restart
+
+    s = store()
+    return each(names, lambda n: do_restart(s, n, float(time_)), prefix="Error response from daemon: ")
+
+
+@command("logs")
+def logs(
+    name: Container_,
+    follow: Annotated[bool, typer.Option("-f", "--follow", help="Follow log output")] = False,
+    tail: Annotated[str, typer.Option("-n", "--tail", help="Number of lines to show from the end of the logs")] = "all",
+    timestamps: Annotated[bool, typer.Option("-t", "--timestamps", help="Show timestamps")] = False,
+) -> None:
+    """Fetch the logs of a container"""
+    from ..runtime.inspect import logs as entries
+
+    for e in entries(store(), name, follow, tail):
+        stream = sys.stderr if e.stream == "stderr" else sys.stdout
+        stream.write(f"{e.time} {e.text}" if timestamps else e.text)
+        stream.flush()
+
+
+@command("exec", allow_interspersed_args=False)
+def exec_(
+    container: Container_,
+    args: Annotated[list[str], typer.Argument(metavar="COMMAND [ARG...]")],
+    interactive: Interactive = False,
+    tty: Tty = False,
+    env: Env = None,
+    workdir: Workdir = None,
+    user: User = None,
+    detach: Annotated[bool, typer.Option("-d", "--detach", help="Detached mode: run command in the background")] = (
+        False
+    ),
+) -> int:
+    """Execute a command in a running container"""
+    from ..runtime.launch import exec_foreground
+
+    return exec_foreground(
+        store(), container, list(args), env=list(env or []), workdir=workdir, user=user, tty=tty,
+        interactive=interactive, detach=detach,
+    )  # fmt: skip
+
+
+@command("commit", allow_interspersed_args=True)
+def commit(
+    container: Container_,
+    target: Annotated[str | None, typer.Argument(metavar="[REPOSITORY[:TAG]]")] = None,
+    author: Annotated[
+        str, typer.Option("-a", "--author", help='Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")')
+    ] = "",
+    change: Annotated[
+        Many, typer.Option("-c", "--change", help="Apply Dockerfile instruction to the created image")
+    ] = (None),
+    message: Annotated[str, typer.Option("-m", "--message", help="Commit message")] = "",
+    pause: Annotated[bool, typer.Option("-p", "--pause/--no-pause", help="Pause container during commit")] = True,
+) -> None:
+    """Create a new image from a container's changes"""
+    from ..runtime.commit import commit as do_commit
+
+    print(do_commit(store(), container, target, message, author, pause, list(change or [])))
+
+
+@command("cp")
+def cp(
+    src: Annotated[str, typer.Argument(metavar="SRC_PATH")],
+    dest: Annotated[str, typer.Argument(metavar="DEST_PATH")],
+) -> None:
+    """Copy files/folders between a container and the local filesystem"""
+    from ..runtime.cp import copy
+
+    copy(store(), src, dest)
+
+
+@command("diff")
+def diff(container: Container_) -> None:
+    """Inspect changes to files or directories on a container's filesystem"""
+    from ..runtime.commit import diff as do_diff
+
+    for kind, path in do_diff(store(), container):
+        print(kind, path)
+
+
+@command("port")
+def port(
+    container: Container_,
+    private_port: Annotated[str | None, typer.Argument(metavar="[PRIVATE_PORT[/PROTO]]")] = None,
+) -> None:
+    """List port mappings or a specific mapping for the container"""
+    from ..runtime.inspect import port as ports
+
+    def addr(ip: str) -> str:
+        return f"[{ip}]" if ":" in ip else ip
+
+    for p in ports(store(), container, private_port):
+        host = f"{addr(p.host_ip)}:{p.host_port}"
+        print(host if private_port else f"{p.port}/{p.proto} -> {host}")
+
+
+@command("top", allow_interspersed_args=False)
+def top(
+    container: Container_,
+    ps_args: Annotated[list[str] | None, typer.Argument(metavar="[ps OPTIONS]")] = None,
+) -> None:
+    """Display the running processes of a container"""
+    from ..runtime.inspect import top as processes
+
+    t = processes(store(), container, ps_args)
+    print("\n".join([t.header, *t.lines]))
+
+
+@command("kill")
+def kill(
+    names: Containers,
+    signal_: Annotated[str, typer.Option("-s", "--signal", help="Signal to send to the container")] = "KILL",
+) -> int:
+    """Kill one or more running containers"""
+    from ..runtime.containers import kill as do_kill
+
+    s = store()
+    return each(names, lambda n: do_kill(s, n, signal_))
+
+
+@command("wait")
+def wait(names: Containers) -> int:
+    """Block until one or more containers stop, then print their exit codes"""
+    from ..runtime.inspect import wait_exit
+
+    s = store()
+    for n in names:
+        out(wait_exit(s, n))
+    return 0
+
+
+@command("rename")
+def rename(container: Container_, new_name: Annotated[str, typer.Argument(metavar="NEW_NAME")]) -> None:
+    """Rename a container"""
+    from ..runtime.containers import rename as do_rename
+
+    do_rename(store(), container, new_name)
+
+
+@command("pause")
+def pause(names: Containers) -> int:
+    """Pause all processes within one or more containers"""
+    from ..runtime.containers import pause as do_pause
+
+    s = store()
+    return each(names, lambda n: do_pause(s, n, True))
+
+
+@command("unpause")
+def unpause(names: Containers) -> int:
+    """Unpause all processes within one or more containers"""
+    from ..runtime.containers import pause as do_pause
+
+    s = store()
+    return each(names, lambda n: do_pause(s, n, False))

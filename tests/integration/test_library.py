@@ -1,0 +1,106 @@
+"""The library used directly, as a second face (the Engine API) would:
+pull from a real registry through the pull policy, inspect, history, the
+images' rows, a removal's report; a container created, started, its
+processes and its exit. No output is read but the data returned, and the
+CLI's JSON for the same objects is the library's."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import Ketch, RunningRegistry, requires_root
+from imagekit import build, busybox_entries, tar_bytes
+
+from ketch import config
+from ketch.config import Settings
+from ketch.store import Store
+
+pytestmark = requires_root
+
+HISTORY = [
+    {"created": "2026-11-01T10:00:00Z", "created_by": "ADD busybox /"},
+    {"created": "2026-11-01T10:00:01Z", "created_by": 'CMD ["sh"]', "empty_layer": True, "comment": "the command"},
+]
+
+
+@pytest.fixture(scope="module")
+def name(registry: RunningRegistry) -> str:
+    image = build([(tar_bytes(busybox_entries()), "gzip")], history=HISTORY)
+    registry.client.push("lab/libface", "latest", image)
+    return f"{registry.addr}/lab/libface"
+
+
+@pytest.fixture
+def store(ketch: Ketch, monkeypatch: pytest.MonkeyPatch) -> Store:
+    """The store the `ketch` fixture's commands use; what has no store at hand
+    (cgroups) reads the same variables from this process's environment."""
+    for var in ("KETCH_RUN_ROOT", "KETCH_CGROUP_PARENT", "KETCH_DEFAULT_NETWORK"):
+        monkeypatch.setenv(var, ketch.env[var])
+    monkeypatch.delenv("KETCH_ROOT", raising=False)
+    monkeypatch.setattr(config, "_process", None)
+    return Store(settings=Settings(ketch.root, environ=ketch.env))
+
+
+def test_pull_inspect_history_and_remove_as_data(ketch: Ketch, store: Store, name: str) -> None:
+    from ketch.images import NotFoundLocally, PullLine, ensure_image
+    from ketch.registry.progress import Pulled
+    from ketch.store.images import remove
+    from ketch.store.inspect import history, image_inspect, image_rows
+
+    events: list[object] = []
+    result = ensure_image(store, name, "missing", events.append)
+    assert result is not None
+    assert events[0] == NotFoundLocally(f"{name}:latest")
+    assert any(isinstance(e, PullLine) and isinstance(e.event, Pulled) for e in events)
+    assert ensure_image(store, name, "missing") is None  # there now: nothing pulled
+
+    doc = image_inspect(store, name)
+    assert doc["RepoTags"] == [f"{name}:latest"]
+    assert doc["RepoDigests"] and doc["RepoDigests"][0].startswith(f"{name}@sha256:")
+    assert doc["Comment"] == "the command"
+    assert json.loads(ketch("image", "inspect", name, check=True).out) == [doc]  # the CLI prints the same document
+
+    rows = history(store, name)
+    assert [r.created_by for r in rows] == ['CMD ["sh"]', "ADD busybox /"]
+    assert rows[0].image is not None and rows[0].image.id == doc["Id"] and rows[1].image is None
+    assert rows[0].size == 0 and rows[1].size > 0
+
+    (row,) = image_rows(store)
+    assert (row.repository, row.tag, row.image.id) == (name, "latest", doc["Id"])
+
+    report = remove(store, f"{name}:latest")
+    assert report.untagged == [f"{name}:latest", doc["RepoDigests"][0]]
+    assert report.deleted[0] == doc["Id"] and len(report.deleted) == 2  # the image, then its one layer
+    assert image_rows(store) == []
+    assert ketch("images", "-q").out == ""
+
+
+def test_a_container_inspected_its_processes_and_its_exit(ketch: Ketch, store: Store, name: str) -> None:
+    from ketch.images import ensure_image
+    from ketch.runtime import containers as ctr
+    from ketch.runtime import launch
+    from ketch.runtime.inspect import container_inspect, select, top, wait_exit
+
+    ensure_image(store, name, "missing")
+    opts = launch.options(store.settings, name="libface", env=["WHO=library"])
+    c = launch.create(store, name, ["sh", "-c", "sleep 2; exit 7"], opts)
+    assert container_inspect(store, "libface")["State"]["Status"] == "created"
+    ctr.start_detached(store, c)
+
+    doc = container_inspect(store, "libface")
+    assert doc["State"]["Running"] is True and doc["State"]["Pid"] > 0
+    assert "WHO=library" in doc["Config"]["Env"] and doc["HostConfig"]["NetworkMode"] == "none"
+    assert [x.id for x in select(store)] == [c.id]
+    procs = top(store, "libface")
+    assert "PID" in procs.titles
+    assert any("sleep 2" in line for line in procs.lines)
+
+    assert wait_exit(store, "libface") == 7
+    after = container_inspect(store, c.id)
+    assert (after["State"]["Status"], after["State"]["ExitCode"]) == ("exited", 7)
+    assert json.loads(ketch("inspect", "libface", check=True).out) == [after]
+    assert select(store) == [] and Path(after["LogPath"]).name == f"{c.id}-json.log"
+    ctr.remove(store, c.id)
+    assert ketch("ps", "-a", "-q").out == ""
