@@ -17,16 +17,19 @@ import os
 import shutil
 import signal
 import time
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConflictError, KetchError
 from ..store import Store
 from ..store import containers as rows_
 from . import cgroups, mounts, names, spec
-from .exec import exec_in, wait_forwarding
-from .process import helper_program, start, start_detached, wait
-from .signals import kill, stop
+from .process import helper_program, start, start_detached, wait, wait_forwarding
 from .spec import Options
 from .state import Container, alive, container_dir, list_containers, log_path, lookup, pause, refresh, release_network
+
+if TYPE_CHECKING:
+    from .exec import exec_in
+    from .signals import kill, stop
 
 __all__ = [
     "Container",
@@ -49,6 +52,19 @@ __all__ = [
     "wait",
     "wait_forwarding",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """exec_in, stop and kill: loaded when first asked for (`run` needs none of them)."""
+    if name == "exec_in":
+        from .exec import exec_in
+
+        return exec_in
+    if name in ("stop", "kill"):
+        from . import signals
+
+        return getattr(signals, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def create(store: Store, image_name: str, args: list[str], opts: Options | None = None) -> Container:

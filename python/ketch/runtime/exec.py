@@ -1,11 +1,7 @@
-"""`docker exec`: a process in a running container, and waiting for a
-container's or an exec'd process with the caller's signals forwarded."""
+"""`docker exec`: a process in a running container, with its confinement."""
 
 from __future__ import annotations
 
-import os
-import signal
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -76,28 +72,3 @@ def exec_in(
                 sock.close()
         if io is not None:
             io.started()
-
-
-def wait_forwarding(pid: int, relay: Callable[[int], None] | None = None) -> int:
-    """Waits for a child (after `relay(pid)`, which copies its stdio until it
-    ends), forwarding SIGINT/SIGTERM/SIGHUP to it; its exit code as docker reports it."""
-    forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    old = {s: signal.getsignal(s) for s in forwarded}
-
-    def forward(signum: int, _frame: object) -> None:
-        try:
-            os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
-
-    for s in forwarded:
-        signal.signal(s, forward)
-    try:
-        if relay is not None:
-            relay(pid)
-        while (code := _native.wait(pid)) is None:
-            pass
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-    return code

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import KetchError
-from . import volumes
 
 Bind = tuple[str, str, bool]  # (host source, target, read-only)
 Named = tuple[str, str, bool]  # a named volume: (name, target, anonymous)
@@ -31,6 +30,8 @@ def parse(
         named.append((name, mount_point(target, "volume"), anon))
         binds.append((str(root / "volumes" / name / "_data"), target, ro))
 
+    if vols:
+        from . import volumes  # only for -v: a run without one is faster so
     for vspec in vols:
         parts = vspec.split(":")
         if len(parts) == 1 and vspec.startswith("/"):

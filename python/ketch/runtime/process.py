@@ -7,6 +7,7 @@ state written and the failure path are the launch's, written once."""
 from __future__ import annotations
 
 import os
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -272,11 +273,34 @@ def start_detached(store: Store, c: Container, autoremove: bool = False) -> int:
 def wait(store: Store, c: Container, pid: int, io: Pipes | None = None) -> int:
     """Waits for the process (relaying `io` until it ends), forwarding
     SIGINT/SIGTERM/SIGHUP to it, and records its exit."""
-    from .exec import wait_forwarding
-
     code = wait_forwarding(pid, io.relay if io is not None else None)
     cgroups.remove(c.id)
     rows_.set_exited(store, c.id, code, time.time())
     _drop_held(c.id)
     release_network(store, c)
+    return code
+
+
+def wait_forwarding(pid: int, relay: Callable[[int], None] | None = None) -> int:
+    """Waits for a child (after `relay(pid)`, which copies its stdio until it
+    ends), forwarding SIGINT/SIGTERM/SIGHUP to it; its exit code as docker reports it."""
+    forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    old = {s: signal.getsignal(s) for s in forwarded}
+
+    def forward(signum: int, _frame: object) -> None:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+    for s in forwarded:
+        signal.signal(s, forward)
+    try:
+        if relay is not None:
+            relay(pid)
+        while (code := _native.wait(pid)) is None:
+            pass
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
     return code

@@ -8,14 +8,16 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import _native
 from ..errors import KetchError
-from ..models.container import ContainerSpec
 from ..store import Store
 from ..store import images as imgs
 from . import caps, cgroups, mounts, names
+
+if TYPE_CHECKING:
+    from ..models.container import ContainerSpec
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -53,6 +55,8 @@ def build(store: Store, image_name: str, args: list[str], opts: Options | None =
     """The new container's spec, from its image and `opts`; a bad flag is an
     error here, before any of it is written. (A -v bind's missing host
     directory is the one thing made, as docker makes it.)"""
+    from ..models.container import ContainerSpec  # 1.5 ms: not for `ps` and the other verbs
+
     o = opts or Options()
     img, _ = imgs.lookup(store, image_name)
     config = imgs.config(store, img.id)
