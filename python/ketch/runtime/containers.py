@@ -68,11 +68,21 @@ def __getattr__(name: str) -> Any:
 
 
 def create(store: Store, image_name: str, args: list[str], opts: Options | None = None) -> Container:
+    """A new container of `image_name` running `args`: its spec built (every
+    check made), then its row and its files; on any failure, none of them."""
     s = spec.build(store, image_name, args, opts)
     config = s.config()
     d = container_dir(store, s.id)
-    random_name = lambda: names.random_name(lambda name: rows_.name_taken(store, name))  # noqa: E731
-    rows_.insert(store, s.id, s.name, s.image_id, s.image, config, time.time(), random_name)
+    rows_.insert(
+        store,
+        s.id,
+        s.name,
+        s.image_id,
+        s.image,
+        config,
+        time.time(),
+        lambda: names.random_name(lambda name: rows_.name_taken(store, name)),  # under the row's write lock
+    )
     try:
         for sub in ("upper", "work", "rootfs"):
             (d / sub).mkdir(parents=True, exist_ok=True)
