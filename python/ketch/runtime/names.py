@@ -14,12 +14,12 @@ SCIENTISTS = (
     "babbage curie darwin euler fermi galois hopper lovelace noether pascal ritchie shannon turing wozniak".split()
 )
 
-_NAME = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+_NAME = r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$"  # compiled at the first check: a run without --name needs none
 
 
 def check(name: str) -> str:
     """A name as given (docker's leading / allowed), without that slash; else an error."""
-    if not _NAME.match(name):
+    if not re.match(_NAME, name):
         raise KetchError(f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
     return name.lstrip("/")
 
