@@ -9,19 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from support.ketch import KETCH, Ketch, Result, requires_root
-from support.net import free_port
+from support.ketch import Ketch
 from support.registry import RunningRegistry, start_registry, stop_registry
-from support.static import static_binary
-from support.wait import wait_for
-
-# Compatibility only: the old `from conftest import ...` of branches written
-# before tests/support/. New code imports from support; shrink this to the
-# fixtures' own imports once nothing imports conftest.
-__all__ = [
-    "KETCH", "Ketch", "Result", "RunningRegistry", "free_port", "requires_root", "start_registry", "static_binary",
-    "stop_registry", "wait_for",
-]  # fmt: skip
 
 
 @pytest.fixture(scope="session")

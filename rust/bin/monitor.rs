@@ -1,7 +1,7 @@
 //! `ketch-monitor MONITOR.JSON READY_FD`: the monitor of one detached
 //! container (monitor.rs) as a small program of its own, so that an idle
 //! container costs a Rust process rather than a Python interpreter. The
-//! JSON is Python's `MonitorConfig` (containers.start_detached writes it).
+//! JSON is Python's `MonitorConfig` (runtime/process.py start_detached writes it).
 //! When the container has ended and there is Python work left (a bridge
 //! network to release, --rm), it execs the program the JSON names for it
 //! (the interpreter running ketch/runtime/after_monitor.py): the

@@ -46,7 +46,7 @@ impl MonitorConfig {
 }
 
 /// The one message on the ready pipe, as JSON: {"pid": N} once the
-/// container has exec'd, or where it failed (containers.start_detached
+/// container has exec'd, or where it failed (process.start_detached
 /// reads it; nothing at all means the monitor died first).
 #[derive(Debug, Serialize)]
 #[serde(untagged)]

@@ -10,12 +10,13 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import Ketch, RunningRegistry, requires_root
-from imagekit import build, busybox_entries, tar_bytes
 
 from ketch import config
 from ketch.config import Settings
 from ketch.store import Store
+from support.imagekit import build, busybox_entries, tar_bytes
+from support.ketch import Ketch, requires_root
+from support.registry import RunningRegistry
 
 pytestmark = requires_root
 
@@ -26,14 +27,14 @@ HISTORY = [
 
 
 @pytest.fixture(scope="module")
-def name(registry: RunningRegistry) -> str:
+def lib_image(registry: RunningRegistry) -> str:
     image = build([(tar_bytes(busybox_entries()), "gzip")], history=HISTORY)
     registry.client.push("lab/libface", "latest", image)
     return f"{registry.addr}/lab/libface"
 
 
 @pytest.fixture
-def store(ketch: Ketch, monkeypatch: pytest.MonkeyPatch) -> Store:
+def lib_store(ketch: Ketch, monkeypatch: pytest.MonkeyPatch) -> Store:
     """The store the `ketch` fixture's commands use; what has no store at hand
     (cgroups) reads the same variables from this process's environment."""
     for var in ("KETCH_RUN_ROOT", "KETCH_CGROUP_PARENT", "KETCH_DEFAULT_NETWORK"):
@@ -43,64 +44,64 @@ def store(ketch: Ketch, monkeypatch: pytest.MonkeyPatch) -> Store:
     return Store(settings=Settings(ketch.root, environ=ketch.env))
 
 
-def test_pull_inspect_history_and_remove_as_data(ketch: Ketch, store: Store, name: str) -> None:
+def test_pull_inspect_history_and_remove_as_data(ketch: Ketch, lib_store: Store, lib_image: str) -> None:
     from ketch.images import NotFoundLocally, PullLine, ensure_image
     from ketch.registry.progress import Pulled
     from ketch.store.images import remove
     from ketch.store.inspect import history, image_inspect, image_rows
 
     events: list[object] = []
-    result = ensure_image(store, name, "missing", events.append)
+    result = ensure_image(lib_store, lib_image, "missing", events.append)
     assert result is not None
-    assert events[0] == NotFoundLocally(f"{name}:latest")
+    assert events[0] == NotFoundLocally(f"{lib_image}:latest")
     assert any(isinstance(e, PullLine) and isinstance(e.event, Pulled) for e in events)
-    assert ensure_image(store, name, "missing") is None  # there now: nothing pulled
+    assert ensure_image(lib_store, lib_image, "missing") is None  # there now: nothing pulled
 
-    doc = image_inspect(store, name)
-    assert doc["RepoTags"] == [f"{name}:latest"]
-    assert doc["RepoDigests"] and doc["RepoDigests"][0].startswith(f"{name}@sha256:")
+    doc = image_inspect(lib_store, lib_image)
+    assert doc["RepoTags"] == [f"{lib_image}:latest"]
+    assert doc["RepoDigests"] and doc["RepoDigests"][0].startswith(f"{lib_image}@sha256:")
     assert doc["Comment"] == "the command"
-    assert json.loads(ketch("image", "inspect", name, check=True).out) == [doc]  # the CLI prints the same document
+    assert json.loads(ketch("image", "inspect", lib_image, check=True).out) == [doc]  # the CLI prints the same document
 
-    rows = history(store, name)
+    rows = history(lib_store, lib_image)
     assert [r.created_by for r in rows] == ['CMD ["sh"]', "ADD busybox /"]
     assert rows[0].image is not None and rows[0].image.id == doc["Id"] and rows[1].image is None
     assert rows[0].size == 0 and rows[1].size > 0
 
-    (row,) = image_rows(store)
-    assert (row.repository, row.tag, row.image.id) == (name, "latest", doc["Id"])
+    (row,) = image_rows(lib_store)
+    assert (row.repository, row.tag, row.image.id) == (lib_image, "latest", doc["Id"])
 
-    report = remove(store, f"{name}:latest")
-    assert report.untagged == [f"{name}:latest", doc["RepoDigests"][0]]
+    report = remove(lib_store, f"{lib_image}:latest")
+    assert report.untagged == [f"{lib_image}:latest", doc["RepoDigests"][0]]
     assert report.deleted[0] == doc["Id"] and len(report.deleted) == 2  # the image, then its one layer
-    assert image_rows(store) == []
+    assert image_rows(lib_store) == []
     assert ketch("images", "-q").out == ""
 
 
-def test_a_container_inspected_its_processes_and_its_exit(ketch: Ketch, store: Store, name: str) -> None:
+def test_a_container_inspected_its_processes_and_its_exit(ketch: Ketch, lib_store: Store, lib_image: str) -> None:
     from ketch.images import ensure_image
     from ketch.runtime import containers as ctr
-    from ketch.runtime import launch
+    from ketch.runtime import launch, process
     from ketch.runtime.inspect import container_inspect, select, top, wait_exit
 
-    ensure_image(store, name, "missing")
-    opts = launch.options(store.settings, name="libface", env=["WHO=library"])
-    c = launch.create(store, name, ["sh", "-c", "sleep 2; exit 7"], opts)
-    assert container_inspect(store, "libface")["State"]["Status"] == "created"
-    ctr.start_detached(store, c)
+    ensure_image(lib_store, lib_image, "missing")
+    opts = launch.options(lib_store.settings, name="libface", env=["WHO=library"])
+    c = launch.create(lib_store, lib_image, ["sh", "-c", "sleep 2; exit 7"], opts)
+    assert container_inspect(lib_store, "libface")["State"]["Status"] == "created"
+    process.start_detached(lib_store, c)
 
-    doc = container_inspect(store, "libface")
+    doc = container_inspect(lib_store, "libface")
     assert doc["State"]["Running"] is True and doc["State"]["Pid"] > 0
     assert "WHO=library" in doc["Config"]["Env"] and doc["HostConfig"]["NetworkMode"] == "none"
-    assert [x.id for x in select(store)] == [c.id]
-    procs = top(store, "libface")
+    assert [x.id for x in select(lib_store)] == [c.id]
+    procs = top(lib_store, "libface")
     assert "PID" in procs.titles
     assert any("sleep 2" in line for line in procs.lines)
 
-    assert wait_exit(store, "libface") == 7
-    after = container_inspect(store, c.id)
+    assert wait_exit(lib_store, "libface") == 7
+    after = container_inspect(lib_store, c.id)
     assert (after["State"]["Status"], after["State"]["ExitCode"]) == ("exited", 7)
     assert json.loads(ketch("inspect", "libface", check=True).out) == [after]
-    assert select(store) == [] and Path(after["LogPath"]).name == f"{c.id}-json.log"
-    ctr.remove(store, c.id)
+    assert select(lib_store) == [] and Path(after["LogPath"]).name == f"{c.id}-json.log"
+    ctr.remove(lib_store, c.id)
     assert ketch("ps", "-a", "-q").out == ""

@@ -37,7 +37,7 @@ ALLOWED = {
         "reads /etc/passwd and /etc/group of an image layer by layer: every component lstat'ed, "
         "a symlink, file or whiteout in the way stops the lookup, the file opened O_NOFOLLOW"
     ),
-    ("runtime/containers.py", "real_dir", "join"): (
+    ("runtime/mounts.py", "real_dir", "join"): (
         "one top-level name (etc, sbin) of each layer, lexists/is_symlink first: "
         "only whether the image has it as a real directory, nothing read"
     ),

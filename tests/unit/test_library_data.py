@@ -200,8 +200,8 @@ def test_select_keeps_what_ps_filters_keep(tmp_path: Path) -> None:
 
 
 def test_logs_reads_the_json_file_lines(tmp_path: Path) -> None:
-    from ketch.runtime.containers import log_path, lookup
     from ketch.runtime.inspect import logs
+    from ketch.runtime.state import log_path, lookup
 
     store = _store(tmp_path)
     _container(store, _base(store), state="exited")

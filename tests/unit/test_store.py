@@ -85,7 +85,7 @@ def old_store(root: Path, manifest_column: bool, pushed: bool) -> None:
 def test_a_store_made_before_versioning_opens_and_upgrades_in_place(
     tmp_path: Path, manifest_column: bool, pushed: bool
 ) -> None:
-    from ketch.runtime import containers as ctr
+    from ketch.runtime import state
     from ketch.store import blobs
     from ketch.store import images as imgs
 
@@ -97,9 +97,9 @@ def test_a_store_made_before_versioning_opens_and_upgrades_in_place(
     assert (img.id, img.tags) == (IMAGE, ["docker.io/library/busybox:latest"])
     assert imgs.lookup(store, "busybox")[0].id == IMAGE
     assert imgs.manifest_digest(store, IMAGE) is None  # the column is there, empty
-    [c] = ctr.list_containers(store)
+    [c] = state.list_containers(store)
     assert (c.id, c.name, c.state, c.exit_code) == (CID, "old_one", "exited", 3)
-    assert ctr.lookup(store, "old_one").id == CID
+    assert state.lookup(store, "old_one").id == CID
     assert blobs.sources(store, "r:5000", IMAGE, "lab/y") == (["lab/x"] if pushed else [])
     blobs.remember(store, "r:5000", "lab/z", [IMAGE])  # the tables push needs are there
     store.close()

@@ -62,34 +62,35 @@ class Container:
     def __init__(
         self, store: Store, image_id: str, argv: list[str], network: str, env: list[str], workdir: str | None
     ) -> None:
-        from ..runtime import containers as ctr
+        from ..runtime.containers import create
+        from ..runtime.spec import Options
 
         self.store = store
-        opts = ctr.Options(entrypoint="", network=network, env=env, workdir=workdir)
-        self._c = ctr.create(store, image_id, argv, opts)
+        opts = Options(entrypoint="", network=network, env=env, workdir=workdir)
+        self._c = create(store, image_id, argv, opts)
         self.id = self._c.id
 
     def run(self, output: Output) -> int:
         """Starts it and waits for it (signals forwarded), passing what it
         writes to `output` as it comes; returns its exit code."""
-        from ..runtime import containers as ctr
+        from ..runtime.process import start, wait
         from ..runtime.stdio import Pipes
 
         io = Pipes(sink=output)
         try:
-            pid, _ = ctr.start(self.store, self._c, io=io)
-            return ctr.wait(self.store, self._c, pid, io)
+            pid, _ = start(self.store, self._c, io=io)
+            return wait(self.store, self._c, pid, io)
         finally:
             io.close()
 
     def layer(self) -> Layer:
         """Its changes (its upper dir) as a layer blob."""
-        from ..runtime import containers as ctr
+        from ..runtime.state import container_dir
 
-        upper = ctr.container_dir(self.store, self.id) / "upper"
+        upper = container_dir(self.store, self.id) / "upper"
         return write_layer(self.store, upper)
 
     def remove(self) -> None:
-        from ..runtime import containers as ctr
+        from ..runtime.containers import remove
 
-        ctr.remove(self.store, self.id, force=True, volumes_too=True)
+        remove(self.store, self.id, force=True, volumes_too=True)

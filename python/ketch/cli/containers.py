@@ -12,7 +12,7 @@ from ._shared import command, documents, each, error, out, store
 from .options import NoTrunc
 
 if TYPE_CHECKING:
-    from ..runtime.containers import Container
+    from ..runtime.state import Container
     from ..store import Store
 
 Containers = Annotated[list[str], typer.Argument(metavar="CONTAINER [CONTAINER...]")]
@@ -219,7 +219,7 @@ def rm_(
 @command("stop")
 def stop(names: Containers, time_: StopTime = 10) -> int:
     """Stop one or more running containers"""
-    from ..runtime.containers import stop as do_stop
+    from ..runtime.signals import stop as do_stop
 
     s = store()
     return each(names, lambda n: do_stop(s, n, float(time_)))
@@ -345,7 +345,7 @@ def kill(
     signal_: Annotated[str, typer.Option("-s", "--signal", help="Signal to send to the container")] = "KILL",
 ) -> int:
     """Kill one or more running containers"""
-    from ..runtime.containers import kill as do_kill
+    from ..runtime.signals import kill as do_kill
 
     s = store()
     return each(names, lambda n: do_kill(s, n, signal_))
@@ -373,7 +373,7 @@ def rename(container: Container_, new_name: Annotated[str, typer.Argument(metava
 @command("pause")
 def pause(names: Containers) -> int:
     """Pause all processes within one or more containers"""
-    from ..runtime.containers import pause as do_pause
+    from ..runtime.state import pause as do_pause
 
     s = store()
     return each(names, lambda n: do_pause(s, n, True))
@@ -382,7 +382,7 @@ def pause(names: Containers) -> int:
 @command("unpause")
 def unpause(names: Containers) -> int:
     """Unpause all processes within one or more containers"""
-    from ..runtime.containers import pause as do_pause
+    from ..runtime.state import pause as do_pause
 
     s = store()
     return each(names, lambda n: do_pause(s, n, False))

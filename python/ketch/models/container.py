@@ -1,4 +1,5 @@
-"""The process contract with the Rust side: what a container's process is
+"""What a container is: every create-time decision (`ContainerSpec`), and
+the process contract with the Rust side: what a container's process is
 started with (`ProcessConfig`, read by rust/src/process/config.rs for
 `_native.spawn`, `_native.exec_in` and the ketch-monitor program) and what a
 detached container's monitor is given (`MonitorConfig`, rust/src/monitor.rs).
@@ -20,6 +21,75 @@ from typing import Any
 
 def _fields(obj: Any) -> dict[str, Any]:
     return {name: getattr(obj, name) for name in obj.__dataclass_fields__}
+
+
+@dataclass(repr=False, eq=False, slots=True)
+class ContainerSpec:
+    """Every decision `create` makes from the image's config and the flags
+    (runtime/spec.py's `build`), before anything is written: the container's
+    row and files are made from it, and its process later from its config."""
+
+    id: str
+    name: str | None  # None: a random one is picked as the row is written
+    image_id: str
+    image: str  # the reference as given
+    entrypoint: list[str]
+    cmd: list[str]
+    env: list[str]
+    cwd: str
+    uid: int
+    gid: int
+    groups: list[int]
+    user: str  # as given (-u or the image's USER), for commit
+    hostname: str
+    network: str  # none, host, bridge or a user-defined network's name
+    publish: list[dict[str, Any]]  # {host_ip, host_port, proto, port}
+    lowerdirs: list[str]  # image layers, top first
+    limits: dict[str, Any]  # cgroups.Limits' fields
+    binds: list[tuple[str, str, bool]]  # (host source, target, read-only)
+    tmpfs: list[str]
+    volumes: list[tuple[str, str, bool]]  # named volumes: (name, target, anonymous)
+    init: bool
+    readonly_root: bool
+    caps: int
+    privileged: bool
+    seccomp: Any  # "default", None (unconfined) or a docker-format profile
+    no_new_privileges: bool
+    tty: bool
+    extra_hosts: list[tuple[str, str]]  # --add-host (host, ip)
+    dns: list[str]
+    dns_search: list[str]
+
+    def config(self) -> dict[str, Any]:
+        """The container's config as its row keeps it (`Container.config`)."""
+        return {
+            "argv": self.entrypoint + self.cmd,
+            "entrypoint": self.entrypoint,
+            "cmd": self.cmd,
+            "env": self.env,
+            "cwd": self.cwd,
+            "uid": self.uid,
+            "gid": self.gid,
+            "groups": self.groups,
+            "hostname": self.hostname,
+            "network": self.network,
+            "publish": self.publish,
+            "lowerdirs": self.lowerdirs,
+            "user": self.user,
+            "limits": self.limits,
+            "binds": self.binds,
+            "tmpfs": self.tmpfs,
+            "volume_names": [n for n, _, _ in self.volumes],
+            "anonymous_volumes": [n for n, _, anon in self.volumes if anon],
+            "init": self.init,
+            "readonly_root": self.readonly_root,
+            "caps": self.caps,
+            "privileged": self.privileged,
+            "seccomp": self.seccomp,
+            "no_new_privileges": self.no_new_privileges,
+            "tty": self.tty,
+            "extra_hosts": [list(x) for x in self.extra_hosts],  # the hosts file is made from these
+        }
 
 
 @dataclass(repr=False, eq=False)

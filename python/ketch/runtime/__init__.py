@@ -1,1 +1,3 @@
-"""Containers: their life cycle (containers), and what their process is started with (spec)."""
+"""Containers: what a new one is made of (spec, mounts, names; containers.create),
+what one is now (state), its process (process, exec, signals), and cgroups,
+seccomp, caps, volumes, stdio, cp, commit."""

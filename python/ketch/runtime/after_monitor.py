@@ -9,10 +9,17 @@ import sys
 
 def main(argv: list[str]) -> None:
     root, cid, flags = argv[0], argv[1], set(argv[2:])
-    from ketch.runtime.containers import after_monitor
+    from ketch.store import Store
 
-    where = [root, cid]
-    after_monitor(where if "--network" in flags else None, where if "--rm" in flags else None)
+    store = Store(root)
+    if "--network" in flags:
+        from ketch.network.endpoints import detach
+
+        detach(store, cid)
+    if "--rm" in flags:
+        from ketch.runtime.containers import remove
+
+        remove(store, cid, force=True, volumes_too=True)
 
 
 if __name__ == "__main__":

@@ -73,7 +73,8 @@ def _write(path: Path, value: str) -> None:
         raise KetchError(f"cgroup: cannot write {value!r} to {path}: {e.strerror}") from e
 
 
-def _dirs(cid: str) -> list[Path]:
+def dirs(cid: str) -> list[Path]:
+    """The container's cgroup directories: the v2 one, or one per v1 hierarchy."""
     if is_v2():
         return [_root() / _parent() / cid]
     return [_root() / c / _parent() / cid for c in V1_CONTROLLERS if (_root() / c).is_dir()]
@@ -81,7 +82,7 @@ def _dirs(cid: str) -> list[Path]:
 
 def pids(cid: str) -> set[int]:
     """The processes in the container's cgroup (the first hierarchy that has it)."""
-    for d in _dirs(cid):
+    for d in dirs(cid):
         try:
             return {int(x) for x in (d / "cgroup.procs").read_text().split()}
         except OSError:
@@ -115,7 +116,7 @@ def create(cid: str, limits: Limits) -> list[str]:
             if limits.cpus:
                 _write(d / "cpu.max", f"{int(limits.cpus * CPU_PERIOD)} {CPU_PERIOD}")
         else:
-            for d in _dirs(cid):
+            for d in dirs(cid):
                 d.mkdir(parents=True)
                 made.append(d)
                 ctl = d.parent.parent.name
@@ -151,7 +152,7 @@ def _rmdir(d: Path) -> None:
 
 
 def remove(cid: str) -> None:
-    for d in _dirs(cid):
+    for d in dirs(cid):
         _rmdir(d)
         try:
             d.parent.rmdir()  # the shared "ketch" parent goes with its last container

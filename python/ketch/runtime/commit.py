@@ -13,19 +13,18 @@ from ..models.ids import rfc3339, short_id
 from ..store import Store
 from ..store import images as imgs
 from ..store.images import LayerBlob, scratch_config
-from . import cgroups
-from . import containers as ctr
+from . import cgroups, state
 
 __all__ = ["commit", "diff", "scratch_config", "write_layer_blob"]
 
 
 def diff(store: Store, ref: str) -> list[tuple[str, str]]:
-    c = ctr.lookup(store, ref)
+    c = state.lookup(store, ref)
     lowers = [str(p) for p in c.config["lowerdirs"]]
-    return _native.layer_changes(ctr.container_dir(store, c.id) / "upper", lowers)
+    return _native.layer_changes(state.container_dir(store, c.id) / "upper", lowers)
 
 
-def _image_config(parent: dict[str, Any], c: ctr.Container, changes: list[str]) -> dict[str, Any]:
+def _image_config(parent: dict[str, Any], c: state.Container, changes: list[str]) -> dict[str, Any]:
     """The container's own settings over its image's, as docker commits them, then --change."""
     from ..models.instructions import apply
 
@@ -75,14 +74,14 @@ def commit(
     is read (`pause`), as docker does."""
     from ..reference import parse
 
-    c = ctr.lookup(store, ref)
+    c = state.lookup(store, ref)
     tag = parse(target) if target else None  # a bad name fails before any work
     parent = imgs.config(store, c.image_id)
     config_part = _image_config(parent, c, changes or [])
     if not imgs.manifest_digest(store, c.image_id):
         raise KetchError(f"cannot commit {c.name}: the layers of its image {short_id(c.image_id)} are not in the store")
     freeze = c.id if pause and c.state == "running" and not c.paused else None
-    layer = write_layer_blob(store, ctr.container_dir(store, c.id) / "upper", freeze)
+    layer = write_layer_blob(store, state.container_dir(store, c.id) / "upper", freeze)
     entry: dict[str, Any] = {"created": rfc3339(), "created_by": shlex.join(c.config["argv"])}
     if author:
         entry["author"] = author

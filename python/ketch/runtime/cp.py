@@ -10,7 +10,7 @@ from typing import Any
 from .. import _native
 from ..errors import KetchError
 from ..store import Store
-from . import containers as ctr
+from . import state
 
 
 def split(arg: str) -> tuple[str | None, str]:
@@ -22,10 +22,10 @@ def split(arg: str) -> tuple[str | None, str]:
     return name, path
 
 
-def _target(store: Store, c: ctr.Container) -> dict[str, Any]:
+def _target(store: Store, c: state.Container) -> dict[str, Any]:
     if c.state == "running" and c.pid is not None:
         return {"pid": c.pid}
-    d = ctr.container_dir(store, c.id)
+    d = state.container_dir(store, c.id)
     init = [str(d / "init")] if (d / "init").is_dir() else []
     return {
         "lowerdirs": init + list(c.config["lowerdirs"]),
@@ -79,7 +79,7 @@ def _copy(store: Store, src_arg: str, dest_arg: str) -> None:
     if not (src or dest):
         raise KetchError("filesystem path cannot be empty")
     if src_ctr is not None:
-        c = ctr.lookup(store, src_ctr)
+        c = state.lookup(store, src_ctr)
         t = _target(store, c)
         path = src if src.startswith("/") else "/" + src
         base = _base(path)
@@ -98,7 +98,7 @@ def _copy(store: Store, src_arg: str, dest_arg: str) -> None:
         _native.cp_out(t, base, name, into)
         return
     assert dest_ctr is not None
-    c = ctr.lookup(store, dest_ctr)
+    c = state.lookup(store, dest_ctr)
     t = _target(store, c)
     if not os.path.lexists(src):
         raise KetchError(f"could not find the file {src} on the host: no such file or directory")

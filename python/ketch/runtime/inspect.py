@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConflictError, ImageNotFound, KetchError
 from ..models.ids import rfc3339
 from ..store import Store
-from .containers import Container, list_containers, log_path, lookup
+from .state import Container, list_containers, log_path, lookup
 
 if TYPE_CHECKING:
     from ..store.networks import Port

@@ -10,13 +10,15 @@ from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConflictError, KetchError, UsageError
-from . import containers as ctr
+from . import containers, process, state
+from .spec import Options
+from .state import Container
 
 if TYPE_CHECKING:
     from ..config import Settings
     from ..store import Store
 
-_FIELDS = {f.name for f in fields(ctr.Options)} - {"limits", "tty", "network"}
+_FIELDS = {f.name for f in fields(Options)} - {"limits", "tty", "network"}
 
 
 def _as_usage(e: KetchError) -> KetchError:
@@ -36,7 +38,7 @@ def options(
     env_file: list[str] | None = None,
     restart: str = "no",
     **flags: Any,
-) -> ctr.Options:
+) -> Options:
     """The Options of `run`/`create`'s flags: lists given as None are empty,
     the network is the default one (KETCH_DEFAULT_NETWORK, else bridge)
     when none is named, the limits parsed, --env-file's variables first."""
@@ -53,7 +55,7 @@ def options(
     given: dict[str, Any] = {
         k: (list(v) if isinstance(v, list | tuple) else v) for k, v in flags.items() if v is not None
     }
-    opts = ctr.Options(network=network or settings.default_network or "bridge", tty=tty, **given)
+    opts = Options(network=network or settings.default_network or "bridge", tty=tty, **given)
     try:
         check_cpus(cpus)
         opts.limits = Limits(parse_bytes(memory) if memory else None, cpus, pids_limit)
@@ -63,33 +65,33 @@ def options(
     return opts
 
 
-def create(store: Store, image: str, args: list[str], opts: ctr.Options) -> ctr.Container:
+def create(store: Store, image: str, args: list[str], opts: Options) -> Container:
     """`create`: the container, not started (exit code 125 on failure, as docker's)."""
     try:
-        return ctr.create(store, image, args, opts)
+        return containers.create(store, image, args, opts)
     except KetchError as e:
         raise _as_usage(e) from None
 
 
-def start_detached(store: Store, c: ctr.Container, rm: bool = False) -> None:
+def start_detached(store: Store, c: Container, rm: bool = False) -> None:
     """`run -d`: started under its monitor; with `rm`, removed if it could not start."""
     try:
-        ctr.start_detached(store, c, autoremove=rm)
+        process.start_detached(store, c, autoremove=rm)
     except KetchError:
         if rm:
-            ctr.remove(store, c.id, force=True, volumes_too=True)
+            containers.remove(store, c.id, force=True, volumes_too=True)
         raise
 
 
-def run_attached(store: Store, c: ctr.Container, interactive: bool = False) -> int:
+def run_attached(store: Store, c: Container, interactive: bool = False) -> int:
     """Without -t: the container's output relayed to ours, and our stdin to
     its with -i (else it reads an empty pipe, as /dev/null under docker). Its exit code."""
     from .stdio import Pipes
 
     io = Pipes(interactive)
     try:
-        pid, _ = ctr.start(store, c, io=io)
-        return ctr.wait(store, c, pid, io)
+        pid, _ = process.start(store, c, io=io)
+        return process.wait(store, c, pid, io)
     finally:
         io.close()
 
@@ -106,39 +108,41 @@ def _relay_pty(master: int, interactive: bool) -> None:
         os.close(master)
 
 
-def run_tty(store: Store, c: ctr.Container, interactive: bool = False) -> int:
+def run_tty(store: Store, c: Container, interactive: bool = False) -> int:
     """With -t: the caller's terminal relayed to the container's pty. Its exit code."""
-    pid, master = ctr.start(store, c, tty=True)
+    pid, master = process.start(store, c, tty=True)
     assert master is not None
     _relay_pty(master, interactive)
-    return ctr.wait(store, c, pid)
+    return process.wait(store, c, pid)
 
 
-def run_foreground(store: Store, c: ctr.Container, tty: bool, interactive: bool, rm: bool = False) -> int:
+def run_foreground(store: Store, c: Container, tty: bool, interactive: bool, rm: bool = False) -> int:
     """`run` without -d: attached until it ends; with `rm`, removed after. Its exit code."""
     try:
         return run_tty(store, c, interactive) if tty else run_attached(store, c, interactive)
     finally:
         if rm:
-            ctr.remove(store, c.id, force=True, volumes_too=True)
+            containers.remove(store, c.id, force=True, volumes_too=True)
 
 
 def start(store: Store, ref: str, attach: bool = False, interactive: bool = False) -> int | None:
     """`start`: a stopped container detached under its monitor (None), or
     attached in the foreground (its exit code). A running one is left be."""
-    c = ctr.lookup(store, ref)
+    c = state.lookup(store, ref)
     if c.state == "running":
         return None
     if attach:
         return run_attached(store, c, interactive)
-    ctr.start_detached(store, c)
+    process.start_detached(store, c)
     return None
 
 
 def restart(store: Store, ref: str, timeout: float = 10.0) -> None:
     """`restart`: stopped (if running), then started detached."""
-    ctr.stop(store, ref, timeout)
-    ctr.start_detached(store, ctr.lookup(store, ref))
+    from .signals import stop
+
+    stop(store, ref, timeout)
+    process.start_detached(store, state.lookup(store, ref))
 
 
 def exec_foreground(store: Store, ref: str, argv: list[str], *, interactive: bool = False, **how: Any) -> int:
@@ -146,17 +150,18 @@ def exec_foreground(store: Store, ref: str, argv: list[str], *, interactive: boo
     workdir, user, tty, detach); with `detach` left to run (0), else its
     stdio relayed (the caller's terminal to its pty with `tty`) until it
     ends, signals forwarded. Its exit code."""
+    from .exec import exec_in
     from .stdio import Pipes
 
     tty, detach = bool(how.get("tty")), bool(how.get("detach"))
     io = Pipes(interactive) if not tty and not detach else None
     try:
-        pid, master = ctr.exec_in(store, ref, argv, io=io, **how)
+        pid, master = exec_in(store, ref, argv, io=io, **how)
         if detach:
             return 0
         if master is not None:
             _relay_pty(master, interactive)
-        return ctr.wait_forwarding(pid, io.relay if io is not None else None)
+        return process.wait_forwarding(pid, io.relay if io is not None else None)
     finally:
         if io is not None:
             io.close()
@@ -167,7 +172,7 @@ def connect(store: Store, network: str, ref: str) -> str:
     interface on `network`; its address there."""
     from ..network.endpoints import connect as join
 
-    c = ctr.lookup(store, ref)
+    c = state.lookup(store, ref)
     if c.state != "running":
         raise ConflictError(f"container {c.id} is not running: ketch connects running containers only")
     return join(store, c.id, network)
@@ -177,4 +182,4 @@ def disconnect(store: Store, network: str, ref: str) -> None:
     """`network disconnect`: the container (by name or id) leaves `network`."""
     from ..network.endpoints import disconnect as leave
 
-    leave(store, ctr.lookup(store, ref).id, network)
+    leave(store, state.lookup(store, ref).id, network)

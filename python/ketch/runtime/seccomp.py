@@ -70,6 +70,22 @@ utimes vfork vmsplice wait4 waitid waitpid write writev
 _CLONE_NS_FLAGS = 0x7E020000
 _S390 = "s390 s390x"
 
+# Calls allowed to a process that holds one capability: capability -> calls.
+_WITH_ONE_CAP = {
+    "SYS_BOOT": "reboot",
+    "SYS_CHROOT": "chroot",
+    "SYS_MODULE": "delete_module init_module finit_module",
+    "SYS_PACCT": "acct",
+    "SYS_PTRACE": "kcmp pidfd_getfd process_madvise process_vm_readv process_vm_writev ptrace",
+    "SYS_RAWIO": "iopl ioperm",
+    "SYS_TIME": "settimeofday stime clock_settime clock_settime64",
+    "SYS_TTY_CONFIG": "vhangup",
+    "SYS_NICE": "get_mempolicy mbind set_mempolicy set_mempolicy_home_node",
+    "SYSLOG": "syslog",
+    "BPF": "bpf",
+    "PERFMON": "perf_event_open",
+}
+
 # The rest of the profile, one group a row: (calls, action, when), the
 # action "allow" or an errno; `when` holds the conditions: "argN" (op,
 # value[, value_two]) on an argument, "arches" (the host's, in Go's names)
@@ -109,18 +125,7 @@ _RULES: tuple[tuple[str, str | int, dict[str, Any]], ...] = (
     ("clone", "allow", {"arg1": ("MASKED_EQ", _CLONE_NS_FLAGS, 0), "not_caps": "SYS_ADMIN", "arches": _S390}),
     # ENOSYS, not EPERM: libc then falls back to clone, which the rules above can check.
     ("clone3", 38, {"not_caps": "SYS_ADMIN"}),
-    ("reboot", "allow", {"caps": "SYS_BOOT"}),
-    ("chroot", "allow", {"caps": "SYS_CHROOT"}),
-    ("delete_module init_module finit_module", "allow", {"caps": "SYS_MODULE"}),
-    ("acct", "allow", {"caps": "SYS_PACCT"}),
-    ("kcmp pidfd_getfd process_madvise process_vm_readv process_vm_writev ptrace", "allow", {"caps": "SYS_PTRACE"}),
-    ("iopl ioperm", "allow", {"caps": "SYS_RAWIO"}),
-    ("settimeofday stime clock_settime clock_settime64", "allow", {"caps": "SYS_TIME"}),
-    ("vhangup", "allow", {"caps": "SYS_TTY_CONFIG"}),
-    ("get_mempolicy mbind set_mempolicy set_mempolicy_home_node", "allow", {"caps": "SYS_NICE"}),
-    ("syslog", "allow", {"caps": "SYSLOG"}),
-    ("bpf", "allow", {"caps": "BPF"}),
-    ("perf_event_open", "allow", {"caps": "PERFMON"}),
+    *((calls, "allow", {"caps": cap}) for cap, calls in _WITH_ONE_CAP.items()),
 )
 
 # Each host architecture and the ones its kernel also runs (libseccomp's names).

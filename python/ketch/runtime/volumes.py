@@ -139,35 +139,3 @@ def copy_up(lowerdirs: list[str], target: str, data: Path) -> None:
             os.close(dst)
     finally:
         os.close(view)
-
-
-def parse_mount(spec: str) -> dict[str, Any]:
-    """docker's --mount: type=bind|volume|tmpfs, source/src, target/destination/dst, readonly/ro."""
-    fields: dict[str, str] = {}
-    for part in spec.split(","):
-        k, sep, v = part.partition("=")
-        k = k.strip().lower()
-        if k in ("readonly", "ro") and not sep:
-            v = "true"
-        elif not sep:
-            raise KetchError(
-                f'invalid argument "{spec}" for "--mount" flag: invalid field \'{part}\' must be a key=value pair'
-            )
-        fields[k] = v
-    kind = fields.pop("type", "volume")
-    src = fields.pop("source", fields.pop("src", ""))
-    dst = fields.pop("target", fields.pop("destination", fields.pop("dst", "")))
-    ro = fields.pop("readonly", fields.pop("ro", "false")).lower() in ("1", "true")
-    fields.pop("bind-propagation", None)
-    fields.pop("volume-nocopy", None)
-    if kind not in ("bind", "volume", "tmpfs"):
-        raise KetchError(f'invalid argument "{spec}" for "--mount" flag: unsupported mount type "{kind}"')
-    if not dst:
-        raise KetchError(f'invalid argument "{spec}" for "--mount" flag: target is required')
-    if kind == "bind" and not src:
-        raise KetchError(f'invalid argument "{spec}" for "--mount" flag: source is required for bind mounts')
-    if kind == "bind" and not os.path.exists(src):
-        raise KetchError(f'invalid mount config for type "bind": bind source path does not exist: {src}')
-    if fields:
-        raise KetchError(f'invalid argument "{spec}" for "--mount" flag: unknown option "{next(iter(fields))}"')
-    return {"type": kind, "source": src, "target": dst, "readonly": ro}

@@ -1,6 +1,7 @@
 """The containers table: one row per container, its process's state
 (created, running, exited) and the JSON it is started with. The life cycle
-itself (what the rows mean, when they change) is runtime/containers.py's."""
+itself (what the rows mean, when they change) is the runtime's: containers (create,
+remove), state (refresh), process (start)."""
 
 from __future__ import annotations
 

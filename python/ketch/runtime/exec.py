@@ -1,0 +1,74 @@
+"""`docker exec`: a process in a running container, with its confinement."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .. import _native
+from ..errors import ConflictError, KetchError, SpawnError
+from ..store import Store
+from . import cgroups, spec
+from .process import confined, describe
+from .state import lookup
+
+if TYPE_CHECKING:
+    from .stdio import Pipes
+
+
+def exec_in(
+    store: Store,
+    ref: str,
+    argv: list[str],
+    *,
+    env: list[str] | None = None,
+    workdir: str | None = None,
+    user: str | None = None,
+    tty: bool = False,
+    detach: bool = False,
+    io: Pipes | None = None,
+) -> tuple[int, int | None]:
+    """`docker exec`: a process in the running container's cgroups and
+    namespaces, with its capabilities, seccomp filter and environment.
+    Returns the pid to wait for and, with `tty`, the master side of the pty
+    it got from the container's devpts. Without `tty` its stdio are `io`'s
+    pipes; with `detach` (or without `io`) it runs on /dev/null, and after the caller."""
+    import socket
+
+    c = lookup(store, ref)
+    if c.state != "running" or c.pid is None:
+        raise ConflictError(f"Container {c.id} is not running")
+    if c.paused:
+        raise ConflictError(f"Container {c.id} is paused, unpause the container before exec")
+    if not argv:
+        raise KetchError("exec: no command given")
+    p = c.config
+    environment = spec.merge_env(p["env"], list(env or []))
+    if user is not None:
+        ids = spec.resolve_user(user, [Path(x) for x in p["lowerdirs"]])
+    else:
+        ids = p["uid"], p["gid"], p["groups"]
+    procs = [str(d / "cgroup.procs") for d in cgroups.dirs(c.id) if d.is_dir()]
+    process = confined(p, argv, environment, workdir or p["cwd"], ids, procs, detached=detach)
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET) if tty and not detach else (None, None)
+    try:
+        pid = _native.exec_in(
+            c.pid,
+            process.to_json(),
+            theirs.fileno() if theirs is not None else -1,
+            io.child if io is not None and not detach and not tty else None,
+        )
+        master = None
+        if ours is not None and theirs is not None:
+            theirs.close()
+            _, fds, _, _ = socket.recv_fds(ours, 1, 1)
+            master = fds[0]
+        return pid, master
+    except SpawnError as e:
+        raise describe(e, argv[0]) from e
+    finally:
+        for sock in (ours, theirs):
+            if sock is not None:
+                sock.close()
+        if io is not None:
+            io.started()

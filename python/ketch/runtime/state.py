@@ -1,0 +1,178 @@
+"""A container as it is: its record (`Container`, from its row), where its
+files are, and `refresh`, which turns what the row says into what is true
+now (a process gone, a monitor that wrote its exit) and records it.
+
+    <root>/containers/<id>/exit.json     a detached container's exit, written by its monitor
+    <root>/containers/<id>/monitor.pid   that monitor's pid and start time
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConflictError, ContainerNotFound, NoSpaceError
+from ..store import Store
+from ..store import containers as rows_
+from . import cgroups
+
+
+@dataclass
+class Container:
+    id: str
+    name: str
+    image_id: str
+    image: str
+    config: dict[str, Any]
+    created: float
+    state: str
+    pid: int | None
+    pid_start: int | None
+    exit_code: int | None
+    started: float | None
+    finished: float | None
+    paused: bool = False
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+
+def container_dir(store: Store, cid: str) -> Path:
+    return rows_.path(store, cid)
+
+
+def log_path(store: Store, c: Container) -> Path:
+    return container_dir(store, c.id) / f"{c.id}-json.log"
+
+
+def from_row(r: Any) -> Container:
+    return Container(
+        r["id"],
+        r["name"],
+        r["image_id"],
+        r["image"],
+        json.loads(r["config"]),
+        r["created"],
+        r["state"],
+        r["pid"],
+        r["pid_start"],
+        r["exit_code"],
+        r["started"],
+        r["finished"],
+    )
+
+
+def proc_start(pid: int) -> int | None:
+    """The process's start time (clock ticks since boot), or None if it is
+    gone or a zombie (dead, waiting to be reaped)."""
+    try:
+        data = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = data.rpartition(")")[2].split()
+    if fields[0] in ("Z", "X"):
+        return None
+    return int(fields[19])
+
+
+def alive(c: Container) -> bool:
+    return c.pid is not None and c.pid_start is not None and proc_start(c.pid) == c.pid_start
+
+
+def record_monitor(store: Store, cid: str, pid: int) -> None:
+    """A detached container's monitor, so that `refresh` knows an exit is
+    still to be written (the container gone, its monitor not yet done)."""
+    start = proc_start(pid)
+    if start is not None:
+        (container_dir(store, cid) / "monitor.pid").write_text(f"{pid} {start}\n")
+
+
+def _monitor_alive(store: Store, cid: str) -> bool:
+    try:
+        pid, start = (int(x) for x in (container_dir(store, cid) / "monitor.pid").read_text().split())
+    except (OSError, ValueError):
+        return False
+    return proc_start(pid) == start
+
+
+def refresh(store: Store, c: Container) -> Container:
+    """The container as it is now, recorded: a detached container whose
+    monitor recorded its exit is exited; one recorded as running whose process
+    is gone (its monitor was killed too) is exited as well: never shown as
+    running forever. What it finds is written back (once there is room, on a
+    full disk) and a bridged container's network released."""
+    ended = _ended(store, c)
+    if ended is not None:
+        code, finished = ended
+        if code is None:
+            cgroups.remove(c.id)
+        try:
+            rows_.set_exited(store, c.id, code, finished, if_running=True)
+        except NoSpaceError:
+            pass  # shown as exited all the same; recorded once there is room
+        c.state, c.finished = "exited", finished
+        c.exit_code = code if code is not None else c.exit_code if c.exit_code is not None else 137
+        release_network(store, c)
+    if c.state == "running":
+        c.paused = cgroups.is_frozen(c.id)
+    return c
+
+
+def _ended(store: Store, c: Container) -> tuple[int | None, float] | None:
+    """Whether a container recorded as running has ended: (its exit code as
+    its monitor wrote it, or None if it left none, when), else None. Read,
+    never waited for: a process gone whose monitor lives has its exit still
+    to be written, and is running until then."""
+    if c.state != "running":
+        return None
+    exit_file = container_dir(store, c.id) / "exit.json"
+    if not exit_file.exists():
+        if alive(c) or _monitor_alive(store, c.id):
+            return None
+        if not exit_file.exists():  # (or written just before its monitor ended)
+            return None, time.time()
+    try:
+        done = json.loads(exit_file.read_text())
+    except (OSError, ValueError):
+        done = {"exit_code": 137, "finished": time.time()}
+    return done["exit_code"], done["finished"]
+
+
+def bridged(c: Container) -> bool:
+    return c.config.get("network", "none") not in ("none", "host")
+
+
+def release_network(store: Store, c: Container) -> None:
+    """A container that ended gives back its address, ports, rules and namespace."""
+    if bridged(c):
+        from ..network.endpoints import detach
+
+        detach(store, c.id)
+
+
+def pause(store: Store, ref: str, paused: bool = True) -> Container:
+    """docker pause/unpause: the freezer cgroup stops (or restarts) every process."""
+    c = lookup(store, ref)
+    if c.state != "running":
+        raise ConflictError(f"Container {c.id} is not running")
+    if c.paused == paused:
+        raise ConflictError(f"Container {c.id} is {'already' if paused else 'not'} paused")
+    cgroups.freeze(c.id, paused)
+    c.paused = paused
+    return c
+
+
+def list_containers(store: Store) -> list[Container]:
+    return [refresh(store, from_row(r)) for r in rows_.every(store)]
+
+
+def lookup(store: Store, ref: str) -> Container:
+    """By name (with or without docker's leading /), full id or unique id prefix."""
+    row = rows_.find(store, ref)
+    if row is None:
+        raise ContainerNotFound(f"No such container: {ref}")
+    return refresh(store, from_row(row))
