@@ -382,7 +382,7 @@ def test_from_a_missing_image_pulls_it_reporting_on_stderr(
 ) -> None:
     """FROM pulls what the store lacks; the pull's lines go to stderr (with
     -q too), as `run` prints them, and the build's own lines to stdout."""
-    from imagekit import build, busybox_entries, tar_bytes
+    from support.imagekit import build, busybox_entries, tar_bytes
 
     registry.client.push("lab/buildbase", "latest", build([(tar_bytes(busybox_entries()), "gzip")]))
     image = f"{registry.addr}/lab/buildbase"

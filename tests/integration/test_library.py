@@ -105,3 +105,18 @@ def test_a_container_inspected_its_processes_and_its_exit(ketch: Ketch, lib_stor
     assert select(lib_store) == [] and Path(after["LogPath"]).name == f"{c.id}-json.log"
     ctr.remove(lib_store, c.id)
     assert ketch("ps", "-a", "-q").out == ""
+
+
+def test_the_readme_example_runs_as_written(ketch: Ketch, lib_store: Store, lib_image: str) -> None:
+    """README.md's "As a library" block, run against the test registry's image
+    (the one name changed) and the `ketch` fixture's store."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme.split("## As a library", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    assert "127.0.0.1:5000/lab/busybox" in block
+    code = block.replace("127.0.0.1:5000/lab/busybox", lib_image).replace("ketch.Store()", "store_")
+    printed: list[str] = []
+    scope = {"store_": lib_store, "print": lambda *a: printed.append(" ".join(map(str, a)))}
+    exec(compile(code, "README.md", "exec"), scope)
+    assert printed == ["3"]
+    assert scope["report"].untagged[0] == f"{lib_image}:latest" and scope["report"].deleted
+    assert ketch("ps", "-a", "-q").out == "" and ketch("images", "-q").out == ""

@@ -84,7 +84,7 @@ def test_a_layer_larger_than_a_manifest_bound_is_found_already_there(
     the 4 MiB bound on answers read whole is still found already there."""
     import os
 
-    from imagekit import Entry
+    from support.imagekit import Entry
 
     ketch.import_busybox("big", [Entry("noise", data=os.urandom(6 << 20))])
     target = f"{registry.addr}/lab/big:v1"

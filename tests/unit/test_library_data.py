@@ -258,13 +258,13 @@ def test_run_flags_become_the_runtimes_options(tmp_path: Path) -> None:
 
 
 def test_search_filters_as_docker(monkeypatch: pytest.MonkeyPatch) -> None:
-    from ketch.registry import login, search
+    from ketch.registry import search
 
     answer = [
         {"name": "a", "description": None, "star_count": 5, "is_official": True},
         {"name": "b", "description": "bee", "star_count": "12", "is_official": False, "is_automated": True},
     ]
-    monkeypatch.setattr(login, "search", lambda term, limit, settings: answer[:limit])
+    monkeypatch.setattr(search, "_ask", lambda term, limit, settings: answer[:limit])
     assert [r.name for r in search.search("x")] == ["a", "b"]
     assert search.search("x")[0] == search.SearchResult("a", "", 5, True, False)
     assert [r.name for r in search.search("x", filters=["stars=10"])] == ["b"]

@@ -1,4 +1,4 @@
-"""`ketch login`, `logout` and `search`, as the docker CLI does them:
+"""`ketch login` and `logout`, as the docker CLI does them:
 credentials checked against the registry, then kept in docker's
 config.json (so docker and ketch share them)."""
 
@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import urllib.parse
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -78,25 +77,3 @@ def logout(server: str | None) -> Logout:
     del auths[key]
     _save(cfg)
     return Logout(key, True)
-
-
-def search(term: str, limit: int = 25, settings: Settings | None = None) -> list[dict[str, Any]]:
-    """Docker Hub's /v1/search, or that of the registry named before a
-    slash (`127.0.0.1:5000/busybox`), as the docker CLI reads a term."""
-    first, sep, rest = term.partition("/")
-    if sep and ("." in first or ":" in first or first == "localhost"):
-        domain, query = first, rest
-    else:
-        domain, query = "index.docker.io", term
-    client = RegistryClient(domain if domain != "index.docker.io" else "docker.io", settings)
-    if domain == "index.docker.io":
-        client.host = "index.docker.io"
-    q = urllib.parse.urlencode({"q": query, "n": str(limit)})
-    r = client.request("GET", f"/v1/search?{q}", "")
-    if r.status != 200:
-        raise KetchError(f"Error response from daemon: Unexpected status code {r.status}")
-    try:
-        results = json.loads(r.body).get("results") or []
-    except ValueError:
-        raise KetchError("search: the registry answered something that is not JSON") from None
-    return results[:limit]

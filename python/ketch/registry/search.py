@@ -1,12 +1,14 @@
-"""`docker search`: a registry's /v1/search answer (registry/login.py asks),
+"""`docker search`: a registry's /v1/search answer,
 kept by docker's filters (stars=N, is-official=, is-automated=), as data."""
 
 from __future__ import annotations
 
+import json
+import urllib.parse
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import UsageError
+from ..errors import KetchError, UsageError
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -63,6 +65,28 @@ def search(
     """The repositories the registry finds for `term` (Docker Hub's, or the
     registry named before a slash), at most `limit`, those the filters keep."""
     keep = parse_filters(list(filters or []))
-    from .login import search as ask
+    return [r for r in map(SearchResult.from_json, _ask(term, limit, settings)) if keep.keeps(r)]
 
-    return [r for r in map(SearchResult.from_json, ask(term, limit, settings)) if keep.keeps(r)]
+
+def _ask(term: str, limit: int = 25, settings: Settings | None = None) -> list[dict[str, Any]]:
+    """Docker Hub's /v1/search, or that of the registry named before a
+    slash (`127.0.0.1:5000/busybox`), as the docker CLI reads a term."""
+    first, sep, rest = term.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        domain, query = first, rest
+    else:
+        domain, query = "index.docker.io", term
+    from .client import RegistryClient
+
+    client = RegistryClient(domain if domain != "index.docker.io" else "docker.io", settings)
+    if domain == "index.docker.io":
+        client.host = "index.docker.io"
+    q = urllib.parse.urlencode({"q": query, "n": str(limit)})
+    r = client.request("GET", f"/v1/search?{q}", "")
+    if r.status != 200:
+        raise KetchError(f"Error response from daemon: Unexpected status code {r.status}")
+    try:
+        results = json.loads(r.body).get("results") or []
+    except ValueError:
+        raise KetchError("search: the registry answered something that is not JSON") from None
+    return results[:limit]
