@@ -14,6 +14,7 @@ Prints the median and the spread (min-max) of N runs per command and tree.
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import statistics
 import subprocess
@@ -48,6 +49,9 @@ def main() -> int:
         rootfs.write_bytes(tar_bytes(busybox_entries()))
         envs = {}
         for i, tree in enumerate(trees):
+            # byte-compiled as an installed package is (a shell with PYTHONDONTWRITEBYTECODE would
+            # otherwise time the compiler)
+            compileall.compile_dir(tree / "python" / "ketch", quiet=1)
             envs[tree] = {
                 **os.environ,
                 "PYTHONPATH": str(tree / "python"),

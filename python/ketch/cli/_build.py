@@ -48,7 +48,7 @@ class BuildPrinter:
         elif not self.quiet and (line := self._line(e)) is not None:
             print(line, flush=True)
         elif isinstance(e, images.NotFoundLocally | images.PullLine):
-            from ._progress import print_pull
+            from ._pull import print_pull
 
             print_pull(e)  # a FROM's pull: on stderr, -q or not, as `run` prints it
 

@@ -58,18 +58,6 @@ def plain(ev: object) -> str | None:
     return line(ev) if line is not None else None
 
 
-def print_pull(ev: object) -> None:
-    """The pull policy's events (images.ensure_image) as docker's CLI prints
-    them. The container's output owns stdout: the pull's lines go to stderr,
-    as docker's do."""
-    from ..images import NotFoundLocally, PullLine
-
-    if isinstance(ev, NotFoundLocally):
-        print(f"Unable to find image '{ev.ref}' locally", file=sys.stderr, flush=True)
-    elif isinstance(ev, PullLine):
-        TerminalReporter(sys.stderr, tty=False)(ev.event)
-
-
 class TerminalReporter:
     """Renders pull and push events to `out` (stdout): on a terminal (`tty`, by
     default whether `out` is one) a pull's layers each keep one line, redrawn

@@ -96,7 +96,7 @@ def run(
     # Registered as `create` too, which stops after printing the new id.
     from ..images import ensure_image
     from ..runtime import launch
-    from ._progress import print_pull
+    from ._pull import print_pull
 
     # the parameters are named as the runtime's options are: all but run's own go to it
     opts = launch.options(_shared.settings, **{k: v for k, v in ctx.params.items() if k not in _RUN_ONLY})
