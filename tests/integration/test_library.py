@@ -120,3 +120,57 @@ def test_the_readme_example_runs_as_written(ketch: Ketch, lib_store: Store, lib_
     assert printed == ["3"]
     assert scope["report"].untagged[0] == f"{lib_image}:latest" and scope["report"].deleted
     assert ketch("ps", "-a", "-q").out == "" and ketch("images", "-q").out == ""
+
+
+def test_a_detached_start_that_fails_after_its_monitor_began_leaves_nothing_running(
+    ketch: Ketch, lib_store: Store, lib_image: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk fills between the monitor's start and its ready answer: the
+    start fails, and neither the monitor nor the container's process is left
+    running under a row that says created (a second `start` would run a
+    second copy of it)."""
+    import errno
+    import time
+    import uuid
+
+    from ketch.images import ensure_image
+    from ketch.runtime import containers as ctr
+    from ketch.runtime import process, state
+
+    ensure_image(lib_store, lib_image, "missing")
+    marker = uuid.uuid4().hex
+    c = ctr.create(lib_store, lib_image, ["sh", "-c", f"sleep 60; : {marker}"])  # sh stays, the marker in its argv
+
+    def full(*_: object) -> None:
+        time.sleep(0.3)  # the container's process is running by now
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(process, "record_monitor", full)
+    with pytest.raises(OSError):
+        process.start_detached(lib_store, c)
+    after = state.lookup(lib_store, c.id)
+    assert after.state != "running"
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and _processes_running(c.id, marker):
+        time.sleep(0.05)
+    assert _processes_running(c.id, marker) == []
+    ctr.remove(lib_store, c.id)
+
+
+def _processes_running(cid: str, marker: str) -> list[int]:
+    """Live processes whose command line names the container (its monitor
+    reads <dir>/<cid>/monitor.json) or carries the marker (its process)."""
+    import os
+
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")  # noqa: SIM115
+            stat = open(f"/proc/{pid}/stat").read()  # noqa: SIM115
+        except OSError:
+            continue
+        if stat.rsplit(")", 1)[1].split()[0] == "Z":
+            continue
+        if any(cid.encode() in part or marker.encode() in part for part in cmd):
+            found.append(int(pid))
+    return found

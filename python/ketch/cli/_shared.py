@@ -13,6 +13,7 @@ from ..errors import KetchError
 from ._flags import DockerCommand, DockerGroup
 
 if TYPE_CHECKING:
+    from ..runtime.stdio import Stdio
     from ..store import Store
 
 # The running command's settings (--root, then the KETCH_* variables, read when
@@ -75,6 +76,13 @@ def store() -> "Store":
     from ..store import Store
 
     return Store(settings=settings)
+
+
+def terminal() -> "Stdio":
+    """The CLI's own stdin, stdout and stderr: what a foreground container is attached to."""
+    from ..runtime.stdio import Stdio
+
+    return Stdio(0, 1, 2)
 
 
 def out(line: object = "") -> None:

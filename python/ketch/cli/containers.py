@@ -8,7 +8,7 @@ import typer
 
 from . import _shared
 from ._flags import DockerCommand
-from ._shared import command, documents, each, error, out, store
+from ._shared import command, documents, each, error, out, store, terminal
 from .options import NoTrunc
 
 if TYPE_CHECKING:
@@ -110,7 +110,7 @@ def run(
         launch.start_detached(s, c, rm)
         out(c.id)
         return 0
-    return launch.run_foreground(s, c, tty, interactive, rm)
+    return launch.run_foreground(s, c, terminal(), tty, interactive, rm)
 
 
 # `create` takes run's flags and stops before starting.
@@ -136,7 +136,7 @@ def start(
     rc = 0
     for n in names:
         try:
-            code = launch.start(s, n, attach or interactive, interactive)
+            code = launch.start(s, n, terminal() if attach or interactive else None, interactive)
         except KetchError as e:
             error(f"Error: {e}")
             rc = 1
@@ -267,7 +267,7 @@ def exec_(
     from ..runtime.launch import exec_foreground
 
     return exec_foreground(
-        store(), container, list(args), env=list(env or []), workdir=workdir, user=user, tty=tty,
+        store(), container, list(args), terminal(), env=list(env or []), workdir=workdir, user=user, tty=tty,
         interactive=interactive, detach=detach,
     )  # fmt: skip
 

@@ -17,6 +17,7 @@ from .state import Container
 if TYPE_CHECKING:
     from ..config import Settings
     from ..store import Store
+    from .stdio import Stdio
 
 _FIELDS = {f.name for f in fields(Options)} - {"limits", "tty", "network"}
 
@@ -83,12 +84,13 @@ def start_detached(store: Store, c: Container, rm: bool = False) -> None:
         raise
 
 
-def run_attached(store: Store, c: Container, interactive: bool = False) -> int:
-    """Without -t: the container's output relayed to ours, and our stdin to
-    its with -i (else it reads an empty pipe, as /dev/null under docker). Its exit code."""
+def run_attached(store: Store, c: Container, stdio: Stdio, interactive: bool = False) -> int:
+    """Without -t: the container's output relayed to the face's `stdio`, and
+    its stdin to the container's with -i (else it reads an empty pipe, as
+    /dev/null under docker). Its exit code."""
     from .stdio import Pipes
 
-    io = Pipes(interactive)
+    io = Pipes(interactive, stdio)
     try:
         pid, _ = process.start(store, c, io=io)
         return process.wait(store, c, pid, io)
@@ -96,43 +98,45 @@ def run_attached(store: Store, c: Container, interactive: bool = False) -> int:
         io.close()
 
 
-def _relay_pty(master: int, interactive: bool) -> None:
-    """The caller's terminal relayed to a container's pty until it closes."""
+def _relay_pty(master: int, interactive: bool, stdio: Stdio) -> None:
+    """The face's terminal relayed to a container's pty until it closes."""
     import os
 
     from . import tty as term
 
     try:
-        term.relay(master, interactive)
+        term.relay(master, interactive, stdio.stdin, stdio.stdout)
     finally:
         os.close(master)
 
 
-def run_tty(store: Store, c: Container, interactive: bool = False) -> int:
-    """With -t: the caller's terminal relayed to the container's pty. Its exit code."""
+def run_tty(store: Store, c: Container, stdio: Stdio, interactive: bool = False) -> int:
+    """With -t: the face's terminal relayed to the container's pty. Its exit code."""
     pid, master = process.start(store, c, tty=True)
     assert master is not None
-    _relay_pty(master, interactive)
+    _relay_pty(master, interactive, stdio)
     return process.wait(store, c, pid)
 
 
-def run_foreground(store: Store, c: Container, tty: bool, interactive: bool, rm: bool = False) -> int:
-    """`run` without -d: attached until it ends; with `rm`, removed after. Its exit code."""
+def run_foreground(store: Store, c: Container, stdio: Stdio, tty: bool, interactive: bool, rm: bool = False) -> int:
+    """`run` without -d: attached to the face's `stdio` until it ends; with
+    `rm`, removed after. Its exit code."""
     try:
-        return run_tty(store, c, interactive) if tty else run_attached(store, c, interactive)
+        return run_tty(store, c, stdio, interactive) if tty else run_attached(store, c, stdio, interactive)
     finally:
         if rm:
             containers.remove(store, c.id, force=True, volumes_too=True)
 
 
-def start(store: Store, ref: str, attach: bool = False, interactive: bool = False) -> int | None:
+def start(store: Store, ref: str, attach: Stdio | None = None, interactive: bool = False) -> int | None:
     """`start`: a stopped container detached under its monitor (None), or
-    attached in the foreground (its exit code). A running one is left be."""
+    attached in the foreground to the face's `attach` files (its exit
+    code). A running one is left be."""
     c = state.lookup(store, ref)
     if c.state == "running":
         return None
-    if attach:
-        return run_attached(store, c, interactive)
+    if attach is not None:
+        return run_attached(store, c, attach, interactive)
     process.start_detached(store, c)
     return None
 
@@ -145,22 +149,24 @@ def restart(store: Store, ref: str, timeout: float = 10.0) -> None:
     process.start_detached(store, state.lookup(store, ref))
 
 
-def exec_foreground(store: Store, ref: str, argv: list[str], *, interactive: bool = False, **how: Any) -> int:
+def exec_foreground(
+    store: Store, ref: str, argv: list[str], stdio: Stdio, *, interactive: bool = False, **how: Any
+) -> int:
     """`exec`: the process in the running container (`how`: exec_in's env,
     workdir, user, tty, detach); with `detach` left to run (0), else its
-    stdio relayed (the caller's terminal to its pty with `tty`) until it
-    ends, signals forwarded. Its exit code."""
+    stdio relayed to the face's `stdio` (a terminal to its pty with `tty`)
+    until it ends, signals forwarded. Its exit code."""
     from .exec import exec_in
     from .stdio import Pipes
 
     tty, detach = bool(how.get("tty")), bool(how.get("detach"))
-    io = Pipes(interactive) if not tty and not detach else None
+    io = Pipes(interactive, stdio) if not tty and not detach else None
     try:
         pid, master = exec_in(store, ref, argv, io=io, **how)
         if detach:
             return 0
         if master is not None:
-            _relay_pty(master, interactive)
+            _relay_pty(master, interactive, stdio)
         return process.wait_forwarding(pid, io.relay if io is not None else None)
     finally:
         if io is not None:

@@ -259,9 +259,20 @@ def start_detached(store: Store, c: Container, autoremove: bool = False) -> int:
             os.close(w)
             for sock in ports:
                 sock.close()
-        record_monitor(store, c.id, monitor.pid)
-        with os.fdopen(r, "rb") as f:
-            answer = ready(f.read())
+        try:
+            record_monitor(store, c.id, monitor.pid)
+            with os.fdopen(r, "rb") as f:
+                r = -1  # the file owns it now
+                answer = ready(f.read())
+        except BaseException:
+            # the start failed after the monitor began (a full disk, ^C):
+            # the monitor, and with it the container, goes too, or the row
+            # would say created while a process of it runs on
+            monitor.kill()
+            monitor.wait()
+            if r >= 0:
+                os.close(r)
+            raise
         if not isinstance(answer, int):
             raise SpawnError(*answer)
         return answer

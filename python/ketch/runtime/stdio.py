@@ -4,7 +4,7 @@ container type into the user's shell with TIOCSTI; a redirected stdout
 would let it reopen and read or truncate the user's file through
 /proc/self/fd). With -t the container has a pty of its own (tty.py).
 
-    io = Pipes(interactive=True)     # before the spawn
+    io = Pipes(interactive=True, stdio=Stdio(0, 1, 2))   # before the spawn: the face's files
     pid = spawn(..., stdio=io.child)
     io.started()                      # the container holds its ends now
     code = wait_forwarding(pid, io.relay)
@@ -16,6 +16,7 @@ import errno
 import os
 import select
 from collections.abc import Callable
+from typing import NamedTuple
 
 
 def _write_all(fd: int, data: bytes) -> bool:
@@ -32,30 +33,40 @@ def _write_all(fd: int, data: bytes) -> bool:
     return True
 
 
+class Stdio(NamedTuple):
+    """The files a face hands the runtime for a container's stdio: the CLI
+    its own 0, 1 and 2; the Engine API its connection's. The library has
+    none of its own."""
+
+    stdin: int
+    stdout: int
+    stderr: int
+
+
 class Pipes:
-    """Three pipes for a container process. The caller's stdin is copied to
-    the container's with `interactive` (-i); without it the container reads
-    an empty pipe (end of file at once, as /dev/null). Its stdout and stderr
-    are copied to `out` and `err` (the caller's 1 and 2 by default), or,
-    with `sink`, handed to it as (data, 1 or 2) instead (a build's RUN)."""
+    """Three pipes for a container process. With `interactive` (-i) the
+    face's stdin is copied to the container's; without it the container
+    reads an empty pipe (end of file at once, as /dev/null). Its stdout and
+    stderr are copied to the face's `stdio`, or, with `sink`, handed to it
+    as (data, 1 or 2) instead (a build's RUN)."""
 
     def __init__(
         self,
         interactive: bool = False,
-        out: int = 1,
-        err: int = 2,
-        stdin: int = 0,
+        stdio: Stdio | None = None,
         sink: Callable[[bytes, int], None] | None = None,
     ) -> None:
+        if (stdio is None) == (sink is None):
+            raise ValueError("Pipes relays to a face's stdio or to a sink: one of them")
         self._sink = sink
         self._fds: list[int] = []
         in_r, self._in_w = self._pipe()
         out_r, out_w = self._pipe()
         err_r, err_w = self._pipe()
         self.child = (in_r, out_w, err_w)
-        self._src = stdin if interactive else None
-        self._outs = {out_r: out, err_r: err}
-        if not interactive:
+        self._src = stdio.stdin if interactive and stdio is not None else None
+        self._outs = {out_r: stdio.stdout, err_r: stdio.stderr} if stdio is not None else {out_r: 1, err_r: 2}
+        if self._src is None:
             self._close(self._in_w)
         else:
             os.set_blocking(self._in_w, False)

@@ -1,4 +1,4 @@
-"""A container's terminal: the caller's terminal in raw mode, bytes relayed
+"""A container's terminal: the face's terminal in raw mode, bytes relayed
 to and from the pty the container owns, its size kept in step (SIGWINCH)."""
 
 from __future__ import annotations
@@ -39,10 +39,10 @@ def raw(fd: int) -> Iterator[None]:
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
-def relay(master: int, interactive: bool) -> None:
-    """Copies the caller's stdin to the pty (with -i) and the pty to stdout,
-    until the container's side of the pty is closed."""
-    stdin, stdout = 0, 1
+def relay(master: int, interactive: bool, stdin: int, stdout: int) -> None:
+    """Copies the face's `stdin` to the pty (with -i; a terminal is put in
+    raw mode meanwhile) and the pty to `stdout`, until the container's side
+    of the pty is closed."""
     if os.isatty(stdout):
         copy_size(stdout, master)
     old = signal.signal(signal.SIGWINCH, lambda *_: copy_size(stdout, master) if os.isatty(stdout) else None)
