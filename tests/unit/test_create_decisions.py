@@ -421,3 +421,28 @@ def test_refresh_reads_without_waiting(tmp_path: Path) -> None:
     (d / "exit.json").unlink()
     (d / "monitor.pid").write_text(f"{os.getpid()} {me + 1}\n")  # a pid reused by another process
     assert state._ended(store, c) is not None  # type: ignore[arg-type]
+
+
+def test_refresh_gives_a_monitor_of_an_older_ketch_its_time(tmp_path: Path) -> None:
+    """A detached container started before monitors were recorded (a
+    monitor.json, no monitor.pid) whose process is gone: its exit, written
+    a moment later by that monitor, is what refresh reports, not 137."""
+    import threading
+
+    store = SimpleNamespace(root=tmp_path)
+    d = tmp_path / "containers" / ("c" * 64)
+    d.mkdir(parents=True)
+    (d / "monitor.json").write_text("{}")
+    gone = subprocess.Popen([sys.executable, "-c", ""])
+    gone.wait()
+    late = threading.Timer(0.15, lambda: (d / "exit.json").write_text('{"exit_code": 4, "finished": 9.5}'))
+    late.start()
+    try:
+        assert state._ended(store, _running(gone.pid, 1)) == (4, 9.5)  # type: ignore[arg-type]
+    finally:
+        late.cancel()
+    (d / "exit.json").unlink()
+    (d / "monitor.pid").write_text("1 1\n")  # recorded (and gone): no wait
+    t = time.monotonic()
+    assert state._ended(store, _running(gone.pid, 1)) == (None, pytest.approx(time.time(), abs=1))  # type: ignore[arg-type]
+    assert time.monotonic() - t < 0.05

@@ -133,6 +133,8 @@ def _ended(store: Store, c: Container) -> tuple[int | None, float] | None:
     if not exit_file.exists():
         if alive(c) or _monitor_alive(store, c.id):
             return None
+        if _legacy_monitor(store, c.id):
+            _await(exit_file, 0.5)
         if not exit_file.exists():  # (or written just before its monitor ended)
             return None, time.time()
     try:
@@ -140,6 +142,20 @@ def _ended(store: Store, c: Container) -> tuple[int | None, float] | None:
     except (OSError, ValueError):
         done = {"exit_code": 137, "finished": time.time()}
     return done["exit_code"], done["finished"]
+
+
+def _legacy_monitor(store: Store, cid: str) -> bool:
+    """A detached container started before monitors were recorded
+    (monitor.json without monitor.pid): whether its monitor still has an
+    exit to write cannot be read, so it is given the time it needs."""
+    d = container_dir(store, cid)
+    return (d / "monitor.json").exists() and not (d / "monitor.pid").exists()
+
+
+def _await(path: Path, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def bridged(c: Container) -> bool:

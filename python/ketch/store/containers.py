@@ -113,7 +113,8 @@ def set_exited(store: Store, cid: str, exit_code: int | None, finished: float, i
     with store.db.write() as db:
         if exit_code is None:
             db.execute(
-                "UPDATE containers SET state='exited', exit_code=COALESCE(exit_code, 137), finished=? WHERE id=?",
+                "UPDATE containers SET state='exited', exit_code=COALESCE(exit_code, 137), finished=? WHERE id=?"
+                + (" AND state='running'" if if_running else ""),
                 (finished, cid),
             )
         else:
