@@ -127,7 +127,7 @@ def logout(server: Server = None) -> None:
     """Log out from a registry"""
     from ..registry.login import logout as do_logout
 
-    done = do_logout(server)
+    done = do_logout(server, _shared.settings)
     print(f"Removing login credentials for {done.server}" if done.removed else f"Not logged in to {done.server}")
 
 
