@@ -5,7 +5,6 @@ and credential helpers (small scripts on a PATH of the test's own)."""
 from __future__ import annotations
 
 import json
-import os
 import ssl
 import threading
 import time
