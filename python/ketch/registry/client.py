@@ -210,8 +210,8 @@ class RegistryClient:
             except (OSError, http.client.HTTPException) as e:
                 self._drop(c, u.scheme, u.netloc)
                 last = e
-                if self._fallback and u.scheme == "https" and u.netloc == self.host:
-                    raise _Fallback(str(e)) from e
+                if u.scheme == "https" and u.netloc == self.host and (self._fallback or self.scheme == "http"):
+                    raise _Fallback(str(e)) from e  # (or another thread fell back meanwhile)
                 if isinstance(e, ConnectionRefusedError | socket.gaierror) and attempt >= 1:
                     break
                 time.sleep(0.2 * 2**attempt)
