@@ -7,7 +7,8 @@ was opened with; the CLI makes one per command, with --root when given.
     KETCH_ROOT                  the store (--root wins), default /var/lib/ketch
     KETCH_RUN_ROOT              runtime state that dies with the host, default /run/ketch
     KETCH_MAX_LAYER_BYTES       the most one layer may expand to (default: the store's free space)
-    KETCH_INSECURE_REGISTRIES   registries (host[:port], comma separated) spoken to over plain http
+    KETCH_INSECURE_REGISTRIES   registries (host[:port], comma separated) spoken to without TLS
+                                verification, then over plain http (as daemon.json's insecure-registries)
     KETCH_DEFAULT_NETWORK       the network of run/create/build without --network
     KETCH_DEBUG                 tracebacks instead of one-line errors
     KETCH_INIT_PATH             the static init binary of --init (default tini-static)

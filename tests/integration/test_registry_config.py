@@ -20,6 +20,7 @@ import pytest
 
 from support.imagekit import Entry, Image, Registry, build, busybox_entries, tar_bytes
 from support.ketch import Ketch, requires_root
+from support.pki import self_signed
 from support.registry import serve_ketch, stop_served
 
 pytestmark = requires_root
@@ -215,37 +216,9 @@ def test_a_helper_name_that_is_a_path_is_refused(ketch: Ketch, tmp_path: Path, b
 # -- TLS from certs.d ----------------------------------------------------------------
 
 
-def _cert(d: Path, name: str) -> tuple[Path, Path]:
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )  # fmt: skip
-    d.mkdir(parents=True, exist_ok=True)
-    c, k = d / f"{name}.crt", d / f"{name}.key"
-    c.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    k.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption()))  # fmt: skip
-    return c, k
-
-
 def test_certs_d_lets_ketch_pull_from_a_tls_registry(ketch: Ketch, tmp_path: Path) -> None:
-    cert, key = _cert(tmp_path / "pki", "server")
-    other, _ = _cert(tmp_path / "pki", "other")
+    cert, key = self_signed(tmp_path / "pki", "server")
+    other, _ = self_signed(tmp_path / "pki", "other")
     proc, addr = serve_ketch(tmp_path / "tls", "--tls-cert", str(cert), "--tls-key", str(key))
     try:
         certs = tmp_path / "certs.d" / addr

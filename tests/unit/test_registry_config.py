@@ -18,6 +18,7 @@ from ketch.config import Settings
 from ketch.errors import AuthError, RegistryError
 from ketch.registry import auth, hosts
 from ketch.registry.client import RegistryClient
+from support.pki import self_signed
 
 CONF = """
 unqualified-search-registries = ["quay.io", "docker.io"]
@@ -154,31 +155,6 @@ def test_proxy_variables_and_no_proxy(tmp_path: Path) -> None:
 # -- TLS ----------------------------------------------------------------------
 
 
-def _self_signed(d: Path, name: str = "127.0.0.1") -> tuple[Path, Path]:
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256())
-    )  # fmt: skip
-    d.mkdir(parents=True, exist_ok=True)
-    c, k = d / f"{name}.pem", d / f"{name}.key.pem"
-    c.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    k.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption()))  # fmt: skip
-    k.chmod(0o600)
-    return c, k
-
-
 def test_one_ssl_context_per_configuration(tmp_path: Path) -> None:
     s = settings(tmp_path)
     before = hosts.contexts_built
@@ -186,7 +162,7 @@ def test_one_ssl_context_per_configuration(tmp_path: Path) -> None:
     assert hosts.ssl_context("other.example:5000", s) is a  # no certs.d: the same system context
     assert hosts.contexts_built - before <= 1
     certs = tmp_path / "certs.d" / "reg.example:5000"
-    ca, key = _self_signed(tmp_path / "pki", "ca")
+    ca, key = self_signed(tmp_path / "pki", "ca")
     certs.mkdir(parents=True)
     (certs / "ca.crt").write_bytes(ca.read_bytes())
     (certs / "ca.crt").chmod(0o644)
@@ -201,7 +177,7 @@ def test_certs_d_client_certificates_and_hostile_files(tmp_path: Path) -> None:
     s = settings(tmp_path)
     d = tmp_path / "certs.d" / "reg.example:5000"
     d.mkdir(parents=True)
-    cert, key = _self_signed(tmp_path / "pki", "client")
+    cert, key = self_signed(tmp_path / "pki", "client")
     (d / "client.cert").write_bytes(cert.read_bytes())
     (d / "client.cert").chmod(0o644)
     # a key linked in from elsewhere (as admins do from /etc/ssl/private) is followed
