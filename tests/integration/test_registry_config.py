@@ -404,3 +404,14 @@ def test_no_file_of_the_host_was_read(tmp_path: Path) -> None:
     s = Settings(environ=isolated(tmp_path))
     assert str(s.registries_conf).startswith(str(tmp_path)) and str(s.daemon_json).startswith(str(tmp_path))
     assert all(str(d).startswith(str(tmp_path)) for d in s.certs_dirs)
+
+
+def test_no_helper_runs_for_a_registry_that_asks_no_credentials(
+    ketch: Ketch, tmp_path: Path, mirror: tuple[str, Path, Image]
+) -> None:
+    addr, _, _ = mirror
+    ran = tmp_path / "helper-ran"
+    env = helper_env(tmp_path, f"touch {ran}\necho garbage\n", {"credsStore": "ketchtest"})
+    r = ketch("pull", f"{addr}/library/busybox", env=env)
+    assert r.rc == 0, r.err
+    assert not ran.exists()  # credentials are looked up only when a registry challenges

@@ -140,9 +140,37 @@ class RegistryClient:
         self._basic: str | None = None
         self._lock = threading.Lock()
         self._proxies: dict[tuple[str, str], hosts.Proxy | None] = {}
-        found = auth.lookup(endpoint.host, settings)
-        self.creds: tuple[str, str] | None = (found.username, found.password) if found and found.password else None
-        self.refresh_token: str | None = found.identity_token if found and found.identity_token else None
+        self._creds: tuple[str, str] | None = None
+        self._refresh_token: str | None = None
+        self._looked_up = False  # credentials are looked up (a helper run) when a challenge asks for them
+
+    def _lookup(self) -> None:
+        if not self._looked_up:
+            found = auth.lookup(self.endpoint.host, self.settings)
+            with self._lock:
+                if not self._looked_up:
+                    self._creds = (found.username, found.password) if found and found.password else None
+                    self._refresh_token = found.identity_token if found and found.identity_token else None
+                    self._looked_up = True
+
+    @property
+    def creds(self) -> tuple[str, str] | None:
+        self._lookup()
+        return self._creds
+
+    @creds.setter
+    def creds(self, value: tuple[str, str] | None) -> None:
+        self._creds, self._refresh_token, self._looked_up = value, None, True
+
+    @property
+    def refresh_token(self) -> str | None:
+        self._lookup()
+        return self._refresh_token
+
+    @refresh_token.setter
+    def refresh_token(self, value: str | None) -> None:
+        self._lookup()
+        self._refresh_token = value
 
     # -- transport ---------------------------------------------------------
 
