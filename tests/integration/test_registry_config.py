@@ -181,6 +181,7 @@ esac
     env = helper_env(tmp_path, script, {"credsStore": "ketchtest"})
     r = ketch("login", addr, "-u", "alice", "--password-stdin", input="s3cret\n", env=env)
     assert r.rc == 0 and r.out.strip() == "Login Succeeded", r.err
+    assert "stored unencrypted" not in r.err  # docker warns only when the file keeps them
     saved = json.loads(store.read_text())
     assert saved == {"ServerURL": addr, "Username": "alice", "Secret": "s3cret"}
     cfg = (tmp_path / "docker-config" / "config.json").read_text()

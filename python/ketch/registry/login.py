@@ -8,6 +8,7 @@ import base64
 import json
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AuthError, KetchError
@@ -45,7 +46,17 @@ def server_key(server: str | None) -> tuple[str, str]:
     return s, s
 
 
-def login(server: str | None, user: str, password: str, settings: Settings | None = None) -> None:
+@dataclass(frozen=True)
+class Login:
+    """Where `login` kept the credentials: `helper` (docker-credential-NAME's
+    NAME) when one is configured for the server, else in the file `path`."""
+
+    server: str
+    path: Path
+    helper: str | None
+
+
+def login(server: str | None, user: str, password: str, settings: Settings | None = None) -> Login:
     domain, key = server_key(server)
     client = RegistryClient(domain, settings)
     client.creds = (user, password)
@@ -64,6 +75,7 @@ def login(server: str | None, user: str, password: str, settings: Settings | Non
     else:
         auths[key] = {"auth": base64.b64encode(f"{user}:{password}".encode()).decode()}
     _save(cfg, settings)
+    return Login(key, auth.write_file(settings), helper[0] if helper else None)
 
 
 @dataclass(frozen=True)
