@@ -307,10 +307,13 @@ class Proxy:
             if not r:
                 return
             for s in r:
-                data = s.recv(1 << 16)
-                if not data:
+                try:
+                    data = s.recv(1 << 16)
+                    if not data:
+                        return
+                    (b if s is a else a).sendall(data)
+                except OSError:  # a side went away (the TLS attempt to a plain registry): the tunnel ends
                     return
-                (b if s is a else a).sendall(data)
 
     def close(self) -> None:
         self.stopping = True
