@@ -296,6 +296,8 @@ def test_podman_auth_files_and_their_precedence(tmp_path: Path) -> None:
     write(docker, "from-docker")
     env = {"DOCKER_CONFIG": str(docker.parent)}
     assert auth.lookup("r.example", settings(tmp_path, **env)).username == "from-docker"  # type: ignore[union-attr]
+    write(tmp_path / "home" / ".config" / "containers" / "auth.json", "from-home")  # podman's per-user file
+    assert auth.lookup("r.example", settings(tmp_path, **env)).username == "from-home"  # type: ignore[union-attr]
     write(runtime, "from-runtime")
     env["XDG_RUNTIME_DIR"] = str(tmp_path / "run")
     assert auth.lookup("r.example", settings(tmp_path, **env)).username == "from-runtime"  # type: ignore[union-attr]

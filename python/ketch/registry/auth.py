@@ -47,9 +47,14 @@ def _env(settings: Settings | None, name: str) -> str | None:
     return settings.env(name) if settings is not None else os.environ.get(name)
 
 
+def _home(settings: Settings | None) -> Path:
+    home = _env(settings, "HOME")
+    return Path(home) if home else Path.home()
+
+
 def docker_config_path(settings: Settings | None = None) -> Path:
     base = _env(settings, "DOCKER_CONFIG")
-    return Path(base) / "config.json" if base else Path.home() / ".docker" / "config.json"
+    return Path(base) / "config.json" if base else _home(settings) / ".docker" / "config.json"
 
 
 def auth_files(settings: Settings | None = None) -> list[Path]:
@@ -61,7 +66,7 @@ def auth_files(settings: Settings | None = None) -> list[Path]:
     runtime = _env(settings, "XDG_RUNTIME_DIR")
     if runtime:
         files.append(Path(runtime) / "containers" / "auth.json")
-    files.append(Path.home() / ".config" / "containers" / "auth.json")
+    files.append(_home(settings) / ".config" / "containers" / "auth.json")
     files.append(docker_config_path(settings))
     return files
 
