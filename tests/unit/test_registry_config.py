@@ -5,6 +5,7 @@ and credential helpers (small scripts on a PATH of the test's own)."""
 from __future__ import annotations
 
 import json
+import os
 import ssl
 import threading
 import time
@@ -190,6 +191,11 @@ def test_certs_d_client_certificates_and_hostile_files(tmp_path: Path) -> None:
     with pytest.raises(RegistryError, match="reg.example:5000/client.key: writable by group or others"):
         hosts.ssl_context("reg.example:5000", s)
     key.chmod(0o600)
+    if os.geteuid() == 0:  # one owned by another user (not root, not the caller) is refused too
+        os.chown(key, 65534, 65534)
+        with pytest.raises(RegistryError, match="client.key: owned by uid 65534, not by root or you"):
+            hosts.tls_files("reg.example:5000", s)
+        os.chown(key, 0, 0)
     # a certificate without its key, or a key without its certificate
     (d / "client.key").unlink()
     with pytest.raises(RegistryError, match="client certificate without its key client.key"):
