@@ -7,7 +7,8 @@ was opened with; the CLI makes one per command, with --root when given.
     KETCH_ROOT                  the store (--root wins), default /var/lib/ketch
     KETCH_RUN_ROOT              runtime state that dies with the host, default /run/ketch
     KETCH_MAX_LAYER_BYTES       the most one layer may expand to (default: the store's free space)
-    KETCH_INSECURE_REGISTRIES   registries (host[:port], comma separated) spoken to over plain http
+    KETCH_INSECURE_REGISTRIES   registries (host[:port], comma separated) spoken to without TLS
+                                verification, then over plain http (as daemon.json's insecure-registries)
     KETCH_DEFAULT_NETWORK       the network of run/create/build without --network
     KETCH_DEBUG                 tracebacks instead of one-line errors
     KETCH_INIT_PATH             the static init binary of --init (default tini-static)
@@ -17,6 +18,13 @@ was opened with; the CLI makes one per command, with --root when given.
     KETCH_CHAIN_PREFIX          the name prefix of the iptables chains made, default KETCH
     KETCH_NO_IPV6               no IPv6 inside bridged containers
     KETCH_NO_CLONE3             (read by the Rust side) spawn with clone, not clone3
+    KETCH_REGISTRIES_CONF       podman's registries.conf, default /etc/containers/registries.conf
+    KETCH_DAEMON_JSON           dockerd's daemon.json (its registry keys), default /etc/docker/daemon.json
+    KETCH_CERTS_DIRS            registry TLS directories (HOST:PORT/ca.crt, client.cert/.key), colon
+                                separated, default /etc/docker/certs.d:/etc/containers/certs.d
+
+and the variables every tool reads, through the same Settings: HTTP_PROXY,
+HTTPS_PROXY, NO_PROXY (either case), REGISTRY_AUTH_FILE, XDG_RUNTIME_DIR.
 """
 
 from __future__ import annotations
@@ -110,6 +118,25 @@ class Settings:
     @property
     def no_ipv6(self) -> bool:
         return bool(self._get("KETCH_NO_IPV6"))
+
+    @property
+    def registries_conf(self) -> Path:
+        return Path(self._get("KETCH_REGISTRIES_CONF") or "/etc/containers/registries.conf")
+
+    @property
+    def daemon_json(self) -> Path:
+        return Path(self._get("KETCH_DAEMON_JSON") or "/etc/docker/daemon.json")
+
+    @property
+    def certs_dirs(self) -> list[Path]:
+        v = self._get("KETCH_CERTS_DIRS")
+        dirs = v.split(":") if v is not None else ["/etc/docker/certs.d", "/etc/containers/certs.d"]
+        return [Path(d) for d in dirs if d]
+
+    def env(self, name: str) -> str | None:
+        """A variable that is not ketch's own (proxies, auth files), upper case first, then lower."""
+        v = self._get(name)
+        return v if v is not None else self._get(name.lower())
 
 
 _process: Settings | None = None

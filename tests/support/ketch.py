@@ -56,6 +56,11 @@ class Ketch:
             # Containers get no network unless a test asks (test_network.py
             # sets up and tears down its own bridge).
             "KETCH_DEFAULT_NETWORK": "none",
+            # The host's registries.conf, daemon.json and certs.d are not the tests'
+            # (test_registry_config.py writes its own).
+            "KETCH_REGISTRIES_CONF": str(root.parent / "registries.conf"),
+            "KETCH_DAEMON_JSON": str(root.parent / "daemon.json"),
+            "KETCH_CERTS_DIRS": str(root.parent / "certs.d"),
         }
         self.env.pop("KETCH_DEBUG", None)
 

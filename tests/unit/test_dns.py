@@ -99,3 +99,26 @@ def test_hosts_made_before_extra_hosts_were_kept_keeps_the_files_own_entries(tmp
     dns.write_hosts(store, CID, {"hostname": "web", "network": "none"})
     # the --add-host entry stays; its own address and its peers are made afresh (none here)
     assert hosts.read_text() == BASE + "10.1.2.3\tdb.local\n"
+
+
+def test_with_systemd_resolveds_stub_its_upstream_file_is_used(tmp_path: Path) -> None:
+    # docker's rule: /etc/resolv.conf naming only 127.0.0.53 means systemd-resolved;
+    # the servers it forwards to are in /run/systemd/resolve/resolv.conf
+    etc, run = tmp_path / "etc-resolv.conf", tmp_path / "run-resolv.conf"
+    etc.write_text("nameserver 127.0.0.53\noptions edns0 trust-ad\nsearch lan\n")
+    run.write_text("nameserver 192.0.2.10\nnameserver 192.0.2.11\nsearch corp.example\n")
+    assert (
+        dns.resolv_conf(path=etc, resolved=run) == "nameserver 192.0.2.10\nnameserver 192.0.2.11\nsearch corp.example\n"
+    )
+    # --dns still replaces the servers of the file picked
+    assert dns.resolv_conf(["1.1.1.1"], path=etc, resolved=run) == "search corp.example\nnameserver 1.1.1.1\n"
+    # resolved's file missing: the stub is dropped as before, Google's are the fallback
+    missing = tmp_path / "absent"
+    assert dns.resolv_conf(path=etc, resolved=missing).endswith("nameserver 8.8.8.8\nnameserver 8.8.4.4\n")
+    # a host file with another (non-stub) server is used as it is: not resolved's
+    etc.write_text("nameserver 127.0.0.53\nnameserver 10.0.0.2\n")
+    assert dns.resolv_conf(path=etc, resolved=run) == "nameserver 10.0.0.2\n"
+    # and the stub's upstream file is filtered too (a loopback server in it is unreachable as well)
+    etc.write_text("nameserver 127.0.0.53\n")
+    run.write_text("nameserver 127.0.0.1\nnameserver 192.0.2.10\n")
+    assert dns.resolv_conf(path=etc, resolved=run) == "nameserver 192.0.2.10\n"

@@ -96,7 +96,6 @@ def login(
 ) -> None:
     """Log in to a registry"""
     from ..errors import UsageError
-    from ..registry.auth import docker_config_path
     from ..registry.login import login as do_login
 
     if password is not None and password_stdin:
@@ -113,12 +112,13 @@ def login(
         import getpass
 
         password = getpass.getpass("Password: ")
-    do_login(server, username, password, _shared.settings)
-    error(
-        f"\nWARNING! Your credentials are stored unencrypted in '{docker_config_path()}'.\n"
-        "Configure a credential helper to remove this warning. See\n"
-        "https://docs.docker.com/go/credential-store/\n"
-    )
+    done = do_login(server, username, password, _shared.settings)
+    if done.helper is None:  # docker says nothing when a credential helper keeps them
+        error(
+            f"\nWARNING! Your credentials are stored unencrypted in '{done.path}'.\n"
+            "Configure a credential helper to remove this warning. See\n"
+            "https://docs.docker.com/go/credential-store/\n"
+        )
     print("Login Succeeded")
 
 
@@ -127,7 +127,7 @@ def logout(server: Server = None) -> None:
     """Log out from a registry"""
     from ..registry.login import logout as do_logout
 
-    done = do_logout(server)
+    done = do_logout(server, _shared.settings)
     print(f"Removing login credentials for {done.server}" if done.removed else f"Not logged in to {done.server}")
 
 

@@ -85,14 +85,39 @@ def sync_hosts(store: Store, network: str) -> None:
         write_hosts(store, cid)
 
 
-def resolv_conf(dns: list[str] | None = None, search: list[str] | None = None) -> str:
-    """The host's, less loopback nameservers (unreachable from a container),
-    as docker does; --dns and --dns-search replace its servers and domains
-    (--dns's are kept as given, loopback too: docker filters only the host's)."""
+HOST_RESOLV_CONF = "/etc/resolv.conf"
+RESOLVED_RESOLV_CONF = "/run/systemd/resolve/resolv.conf"
+RESOLVED_STUB = "127.0.0.53"
+
+
+def host_resolv_conf(path: Path | None = None, resolved: Path | None = None) -> list[str]:
+    """The lines of the host's resolv.conf as docker picks it: when its only
+    nameserver is systemd-resolved's stub (127.0.0.53, unreachable from a
+    container), the file resolved writes with the real upstream servers."""
     try:
-        lines = Path("/etc/resolv.conf").read_text().splitlines()
+        lines = (path or Path(HOST_RESOLV_CONF)).read_text().splitlines()
     except OSError:
-        lines = []
+        return []
+    servers = [f[1] for f in (ln.split() for ln in lines) if f[:1] == ["nameserver"] and len(f) > 1]
+    if servers and all(s == RESOLVED_STUB for s in servers):
+        try:
+            return (resolved or Path(RESOLVED_RESOLV_CONF)).read_text().splitlines()
+        except OSError:
+            pass
+    return lines
+
+
+def resolv_conf(
+    dns: list[str] | None = None,
+    search: list[str] | None = None,
+    path: Path | None = None,
+    resolved: Path | None = None,
+) -> str:
+    """The host's (`host_resolv_conf`), less loopback nameservers (unreachable
+    from a container), as docker does; --dns and --dns-search replace its servers
+    and domains (--dns's are kept as given, loopback too: docker filters only the
+    host's). Google's servers only when nothing else is left."""
+    lines = host_resolv_conf(path, resolved)
     if dns:
         lines = [ln for ln in lines if ln.split()[:1] != ["nameserver"]] + [f"nameserver {d}" for d in dns]
     if search:

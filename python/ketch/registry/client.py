@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import http.client
-import ipaddress
 import json
 import os
 import socket
-import ssl
 import threading
 import time
 import urllib.parse
@@ -20,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import AuthError, DigestMismatchError, ManifestInvalid, ManifestUnknown, RegistryError, UnreachableError
-from . import auth
+from . import auth, hosts
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -34,22 +32,18 @@ USER_AGENT = "ketch/0.1"
 
 
 def is_insecure(domain: str, settings: Settings | None = None) -> bool:
-    """Plain http for loopback and for registries named in KETCH_INSECURE_REGISTRIES
-    (comma separated, like dockerd's insecure-registries)."""
-    host = domain.rsplit(":", 1)[0] if not domain.startswith("[") else domain[1:].split("]")[0]
-    if host == "localhost":
-        return True
-    try:
-        if ipaddress.ip_address(host).is_loopback:
-            return True
-    except ValueError:
-        pass
+    """Spoken to without TLS verification, then over plain http if TLS fails
+    (docker's rule): loopback, and registries named insecure in daemon.json,
+    registries.conf or KETCH_INSECURE_REGISTRIES (registry/hosts.py)."""
     if settings is None:
         from ..config import Settings
 
         settings = Settings()
-    extra = settings.insecure_registries
-    return domain in extra or host in extra
+    return hosts.is_insecure(domain, settings)
+
+
+class _Fallback(Exception):
+    """The https attempt to an insecure registry failed: plain http next."""
 
 
 @dataclass
@@ -119,24 +113,88 @@ def error_summary(body: bytes | None) -> str:
 
 
 class RegistryClient:
-    def __init__(self, domain: str, settings: Settings | None = None) -> None:
+    """One registry (or one of its mirrors: `endpoint`). Bearer tokens are kept
+    per scope until shortly before their `expires_in` runs out, then fetched
+    again; an identity token (docker's refresh token) is traded for them."""
+
+    def __init__(self, domain: str, settings: Settings | None = None, endpoint: hosts.Endpoint | None = None) -> None:
+        if settings is None:
+            from ..config import Settings
+
+            settings = Settings()
+        self.settings = settings
         self.domain = domain
-        self.host = DOCKER_HUB_ENDPOINT if domain == "docker.io" else domain
-        self.scheme = "http" if is_insecure(domain, settings) else "https"
+        if endpoint is None:
+            endpoint = hosts.Endpoint(domain, "", hosts.is_insecure(domain, settings), False)
+        self.endpoint = endpoint
+        self.host = DOCKER_HUB_ENDPOINT if endpoint.host == "docker.io" else endpoint.host
+        self.insecure = endpoint.insecure
+        self.scheme = endpoint.scheme or "https"
+        # An insecure registry: https without verification first, plain http if that fails;
+        # TLS files in certs.d make it verified https (no fallback).
+        self._skip_verify = self.insecure and not hosts.has_tls_config(self.host, settings)
+        self._fallback = self._skip_verify and not endpoint.scheme
         self._conns = _Conns()
-        self._tokens: dict[str, str] = {}
+        self._tokens: dict[str, tuple[str, float]] = {}  # scope -> (token, monotonic time to renew it by)
+        self._challenge: str | None = None
         self._basic: str | None = None
         self._lock = threading.Lock()
-        self.creds = auth.credentials(domain)
+        self._proxies: dict[tuple[str, str], hosts.Proxy | None] = {}
+        self._creds: tuple[str, str] | None = None
+        self._refresh_token: str | None = None
+        self._looked_up = False  # credentials are looked up (a helper run) when a challenge asks for them
+
+    def _lookup(self) -> None:
+        if not self._looked_up:
+            found = auth.lookup(self.endpoint.host, self.settings)
+            with self._lock:
+                if not self._looked_up:
+                    self._creds = (found.username, found.password) if found and found.password else None
+                    self._refresh_token = found.identity_token if found and found.identity_token else None
+                    self._looked_up = True
+
+    @property
+    def creds(self) -> tuple[str, str] | None:
+        self._lookup()
+        return self._creds
+
+    @creds.setter
+    def creds(self, value: tuple[str, str] | None) -> None:
+        self._creds, self._refresh_token, self._looked_up = value, None, True
+
+    @property
+    def refresh_token(self) -> str | None:
+        self._lookup()
+        return self._refresh_token
+
+    @refresh_token.setter
+    def refresh_token(self, value: str | None) -> None:
+        self._lookup()
+        self._refresh_token = value
 
     # -- transport ---------------------------------------------------------
+
+    def _proxy(self, scheme: str, host: str) -> hosts.Proxy | None:
+        key = (scheme, host)
+        if key not in self._proxies:
+            self._proxies[key] = hosts.proxy_for(scheme, host, self.settings)
+        return self._proxies[key]
 
     def _conn(self, scheme: str, host: str) -> http.client.HTTPConnection:
         key = (scheme, host)
         c = self._conns.pool.get(key)
         if c is None:
+            proxy = self._proxy(scheme, host)
             if scheme == "https":
-                c = http.client.HTTPSConnection(host, timeout=60, context=ssl.create_default_context())
+                ctx = hosts.ssl_context(host, self.settings, not (host == self.host and self._skip_verify))
+                if proxy:
+                    c = http.client.HTTPSConnection(proxy.host, proxy.port, timeout=60, context=ctx)
+                    h = {"Proxy-Authorization": auth.basic_header(*proxy.auth.split(":", 1))} if proxy.auth else None
+                    c.set_tunnel(host, headers=h)
+                else:
+                    c = http.client.HTTPSConnection(host, timeout=60, context=ctx)
+            elif proxy:
+                c = http.client.HTTPConnection(proxy.host, proxy.port, timeout=60)
             else:
                 c = http.client.HTTPConnection(host, timeout=60)
             self._conns.pool[key] = c
@@ -157,11 +215,16 @@ class RegistryClient:
     ) -> Response:
         u = urllib.parse.urlsplit(url)
         path = u.path + ("?" + u.query if u.query else "")
+        proxy = self._proxy(u.scheme, u.netloc) if u.scheme == "http" else None
+        if proxy:  # a forward proxy is asked for the whole URL
+            path = f"http://{u.netloc}{path}"
         last: Exception | None = None
         for attempt in range(RETRIES):
             c = self._conn(u.scheme, u.netloc)
             try:
                 h = {"User-Agent": USER_AGENT, **headers}
+                if proxy and proxy.auth:
+                    h["Proxy-Authorization"] = auth.basic_header(*proxy.auth.split(":", 1))
                 if isinstance(body, Path):  # a blob: streamed from the file, opened anew on a retry
                     with open(body, "rb") as f:
                         h["Content-Length"] = str(os.fstat(f.fileno()).st_size)
@@ -175,10 +238,14 @@ class RegistryClient:
             except (OSError, http.client.HTTPException) as e:
                 self._drop(c, u.scheme, u.netloc)
                 last = e
+                if u.scheme == "https" and u.netloc == self.host and (self._fallback or self.scheme == "http"):
+                    raise _Fallback(str(e)) from e  # (or another thread fell back meanwhile)
                 if isinstance(e, ConnectionRefusedError | socket.gaierror) and attempt >= 1:
                     break
                 time.sleep(0.2 * 2**attempt)
                 continue
+            if u.netloc == self.host:
+                self._fallback = False  # it answered: this scheme it is
             hdrs = {k.lower(): v for k, v in r.getheaders()}
             if stream and r.status == 200:
                 return Response(r.status, hdrs, r)
@@ -209,30 +276,69 @@ class RegistryClient:
             self._basic = auth.basic_header(*self.creds)
             return
         if scheme != "bearer" or "realm" not in params:
-            raise AuthError(f"unsupported auth challenge from {self.domain}: {challenge}")
-        q = {"service": params.get("service", "")}
-        if scope:
-            q["scope"] = scope
-        url = params["realm"] + ("&" if "?" in params["realm"] else "?") + urllib.parse.urlencode(q)
-        headers = {}
-        if self.creds:
-            headers["Authorization"] = auth.basic_header(*self.creds)
-        r = self._send("GET", url, headers, stream=False)
+            raise AuthError(f"unsupported auth challenge from {self.domain}: {challenge[:200]}")
+        self._challenge = challenge
+        realm = params["realm"]
+        if self.refresh_token:
+            r = self._refresh(realm, params.get("service", ""), scope)
+        else:
+            q = {"service": params.get("service", "")}
+            if scope:
+                q["scope"] = scope
+            url = realm + ("&" if "?" in realm else "?") + urllib.parse.urlencode(q)
+            headers = {}
+            if self.creds:
+                headers["Authorization"] = auth.basic_header(*self.creds)
+            r = self._send("GET", url, headers, stream=False)
         if r.status == 401:
             raise AuthError(
                 f"unauthorized: authentication to {self.domain} failed: check your credentials (ketch login)"
             )
         if r.status != 200:
-            raise AuthError(f"token request to {params['realm']} failed with status {r.status}")
+            raise AuthError(f"token request to {realm} failed with status {r.status}")
         try:
             body = json.loads(r.body)
             token = body.get("token") or body.get("access_token")
-        except ValueError:
-            token = None
-        if not token:
-            raise AuthError(f"token server {params['realm']} gave no token")
+            expires = body.get("expires_in")
+        except (ValueError, AttributeError):
+            token, expires = None, None
+        if not token or not isinstance(token, str):
+            raise AuthError(f"token server {realm} gave no token")
+        if isinstance(body.get("refresh_token"), str) and self.refresh_token:
+            self.refresh_token = body["refresh_token"]
+        # docker's default lifetime is 60 s; renewed a little before it ends
+        ok = isinstance(expires, int | float) and not isinstance(expires, bool) and expires > 0
+        life = float(expires) if ok else 60.0
         with self._lock:
-            self._tokens[scope] = token
+            self._tokens[scope] = (token, time.monotonic() + life - min(5.0, life / 4))
+
+    def _refresh(self, realm: str, service: str, scope: str) -> Response:
+        """An identity token (docker's `identitytoken`) traded for an access token:
+        the OAuth2 refresh_token grant, POSTed to the realm as docker does."""
+        form = {"grant_type": "refresh_token", "refresh_token": self.refresh_token or "", "service": service,
+                "client_id": "ketch", "access_type": "offline"}  # fmt: skip
+        if scope:
+            form["scope"] = scope
+        data = urllib.parse.urlencode(form).encode()
+        return self._send("POST", realm, {"Content-Type": "application/x-www-form-urlencoded"}, False, data)
+
+    def _token(self, scope: str) -> str | None:
+        """A bearer token for `scope` that has not run out; one past its time is fetched again."""
+        with self._lock:
+            held = self._tokens.get(scope)
+        if held is None:
+            return None
+        token, renew_by = held
+        if time.monotonic() < renew_by:
+            return token
+        with self._lock:
+            self._tokens.pop(scope, None)
+        if self._challenge:
+            self._authorize(self._challenge, scope)
+            with self._lock:
+                held = self._tokens.get(scope)
+            return held[0] if held else None
+        return None
 
     def request(
         self,
@@ -243,20 +349,15 @@ class RegistryClient:
         stream: bool = False,
         body: bytes | Path | None = None,
     ) -> Response:
-        """A request to this registry, answering one auth challenge if asked.
-        Redirects (blob storage) are followed without our credentials."""
-        url = f"{self.scheme}://{self.host}{path}"
-        for _ in range(2):
-            h = dict(headers or {})
-            if scope in self._tokens:
-                h["Authorization"] = "Bearer " + self._tokens[scope]
-            elif self._basic:
-                h["Authorization"] = self._basic
-            r = self._send(method, url, h, stream, body)
-            if r.status == 401 and "Authorization" not in h:
-                self._authorize(r.header("www-authenticate"), scope)
-                continue
-            break
+        """A request to this registry, answering one auth challenge if asked
+        (and one more when a token it held was refused: it ran out early).
+        Redirects (blob storage) are followed without our credentials. An
+        insecure registry that fails over https is asked again over http."""
+        try:
+            r, url = self._request(method, path, scope, headers, stream, body)
+        except _Fallback:
+            self.scheme, self._fallback = "http", False
+            r, url = self._request(method, path, scope, headers, stream, body)
         hops = 0
         while r.status in (301, 302, 303, 307, 308) and hops < 5:
             loc = urllib.parse.urljoin(url, r.header("location"))
@@ -264,6 +365,29 @@ class RegistryClient:
             r = self._send(method, loc, {k: v for k, v in (headers or {}).items()}, stream)
             hops += 1
         return r
+
+    def _request(
+        self, method: str, path: str, scope: str, headers: dict[str, str] | None, stream: bool,
+        body: bytes | Path | None,
+    ) -> tuple[Response, str]:  # fmt: skip
+        url = f"{self.scheme}://{self.host}{path}"
+        fresh = False
+        for _ in range(3):
+            h = dict(headers or {})
+            token = self._token(scope)
+            if token:
+                h["Authorization"] = "Bearer " + token
+            elif self._basic:
+                h["Authorization"] = self._basic
+            r = self._send(method, url, h, stream, body)
+            if r.status == 401 and ("Authorization" not in h or (token and not fresh)):
+                with self._lock:
+                    self._tokens.pop(scope, None)
+                self._authorize(r.header("www-authenticate"), scope)
+                fresh = True
+                continue
+            break
+        return r, url
 
     # -- API ---------------------------------------------------------------
 

@@ -8,6 +8,7 @@ import base64
 import json
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AuthError, KetchError
@@ -18,18 +19,18 @@ if TYPE_CHECKING:
     from ..config import Settings
 
 
-def _config() -> dict[str, Any]:
+def _config(settings: Settings | None = None) -> dict[str, Any]:
     try:
-        data = json.loads(auth.docker_config_path().read_text())
+        data = json.loads(auth.write_file(settings).read_text())
         return data if isinstance(data, dict) else {}
     except (OSError, ValueError):
         return {}
 
 
-def _save(cfg: dict[str, Any]) -> None:
-    path = auth.docker_config_path()
+def _save(cfg: dict[str, Any], settings: Settings | None = None) -> None:
+    path = auth.write_file(settings)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_suffix(".json.tmp")
+    tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump(cfg, f, indent="\t")
@@ -45,7 +46,17 @@ def server_key(server: str | None) -> tuple[str, str]:
     return s, s
 
 
-def login(server: str | None, user: str, password: str, settings: Settings | None = None) -> None:
+@dataclass(frozen=True)
+class Login:
+    """Where `login` kept the credentials: `helper` (docker-credential-NAME's
+    NAME) when one is configured for the server, else in the file `path`."""
+
+    server: str
+    path: Path
+    helper: str | None
+
+
+def login(server: str | None, user: str, password: str, settings: Settings | None = None) -> Login:
     domain, key = server_key(server)
     client = RegistryClient(domain, settings)
     client.creds = (user, password)
@@ -54,9 +65,17 @@ def login(server: str | None, user: str, password: str, settings: Settings | Non
         raise AuthError(f"login attempt to {client.scheme}://{client.host}/v2/ failed with status: 401 Unauthorized")
     if r.status != 200:
         raise KetchError(f"login attempt to {client.scheme}://{client.host}/v2/ failed with status: {r.status}")
-    cfg = _config()
-    cfg.setdefault("auths", {})[key] = {"auth": base64.b64encode(f"{user}:{password}".encode()).decode()}
-    _save(cfg)
+    cfg = _config(settings)
+    helper = auth.helper_for(cfg, domain)
+    auths = cfg.setdefault("auths", {})
+    if helper is not None:  # docker's way: the secret goes to the helper, the file keeps an empty entry
+        name, server = helper
+        auth.helper_store(name, server, user, password)
+        auths[key] = {}
+    else:
+        auths[key] = {"auth": base64.b64encode(f"{user}:{password}".encode()).decode()}
+    _save(cfg, settings)
+    return Login(key, auth.write_file(settings), helper[0] if helper else None)
 
 
 @dataclass(frozen=True)
@@ -68,12 +87,19 @@ class Logout:
     removed: bool
 
 
-def logout(server: str | None) -> Logout:
-    _, key = server_key(server)
-    cfg = _config()
+def logout(server: str | None, settings: Settings | None = None) -> Logout:
+    """Removes the credentials for `server` from the file and, through the
+    configured helper, from its store."""
+    domain, key = server_key(server)
+    cfg = _config(settings)
     auths = cfg.get("auths") or {}
+    erased = False
+    helper = auth.helper_for(cfg, domain)
+    if helper is not None:
+        name, srv = helper
+        erased = auth.helper_erase(name, srv)
     if key not in auths:
-        return Logout(key, False)
+        return Logout(key, erased)
     del auths[key]
-    _save(cfg)
+    _save(cfg, settings)
     return Logout(key, True)

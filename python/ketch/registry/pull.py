@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .. import _native
-from ..errors import KetchError, LayerError, ManifestInvalid, NoSpaceError
+from ..errors import KetchError, LayerError, ManifestInvalid, NoSpaceError, RegistryError
 from ..models.config import check_config
 from ..models.ids import host_arch, short_id
 from ..models.image import ACCEPT, Descriptor, Index, Manifest, parse_document
@@ -21,7 +21,7 @@ from ..reference import Reference
 from ..store import Store
 from ..store import images as imgs
 from ..store.layers import chain_ids, max_layer_bytes
-from . import progress
+from . import hosts, progress
 from .client import RegistryClient
 
 if TYPE_CHECKING:
@@ -60,6 +60,24 @@ def _select(index: Index, want: str) -> str:
     return candidates[0].digest
 
 
+def _first_manifest(store: Store, ref: Reference, what: str) -> tuple[RegistryClient, bytes, str]:
+    """The manifest of `ref` from the first endpoint that has it: its mirrors
+    (registries.conf, daemon.json's for Docker Hub), then the registry itself,
+    as docker asks them. A mirror that is down, lacks it or refuses us is
+    skipped; one that answers a document whose digest is wrong fails the pull."""
+    eps = hosts.endpoints(ref.domain, ref.path, store.settings)
+    for i, ep in enumerate(eps):
+        client = RegistryClient(ref.domain, store.settings, ep)
+        try:
+            body, ctype = client.manifest(ep.path, ref.ident, ACCEPT, what)
+        except RegistryError:
+            if i == len(eps) - 1:
+                raise
+            continue
+        return client, body, ctype
+    raise AssertionError("endpoints() always ends with the registry itself")
+
+
 def pull(
     store: Store,
     ref: Reference,
@@ -69,12 +87,11 @@ def pull(
 ) -> PullResult:
     """Pulls `ref` into `store`, telling `on_event` how it goes (typed
     events, registry/progress.py; none when `quiet`)."""
-    client = RegistryClient(ref.domain, store.settings)
-    repo = ref.path
     emit = progress.serialised(None if quiet else on_event)
-    emit(progress.PullingFrom(ref.ident, repo))
+    emit(progress.PullingFrom(ref.ident, ref.path))
     what = ref.familiar() if ref.domain != "docker.io" else str(ref)
-    body, ctype = client.manifest(repo, ref.ident, ACCEPT, what)  # digest checked there
+    client, body, ctype = _first_manifest(store, ref, what)  # digest checked there
+    repo = client.endpoint.path
     top_digest = _native.sha256_bytes(body)
     doc = parse_document(body, ctype)
     documents = [(top_digest, body)]
@@ -106,8 +123,8 @@ def _pull_image(
     manifest: Manifest,
     lease: Lease,
 ) -> PullResult:
-    """The rest of `pull`, once the image manifest is known."""
-    repo = ref.path
+    """The rest of `pull`, once the image manifest is known (from `client`'s endpoint)."""
+    repo = client.endpoint.path
     top_digest = documents[0][0]
     image_id = manifest.config.digest
     if store.content.has(image_id):
@@ -243,7 +260,7 @@ def _pull_image(
         from ..store.blobs import remember
 
         # a later push to another repository mounts them
-        remember(store, ref.domain, repo, sorted({d for d, _ in documents} | {x.digest for x in layers}))
+        remember(store, ref.domain, ref.path, sorted({d for d, _ in documents} | {x.digest for x in layers}))
 
     emit(progress.Digest(top_digest))
     emit(progress.Pulled(ref.familiar(), not up_to_date))

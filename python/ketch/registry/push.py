@@ -15,7 +15,7 @@ from ..errors import ImageNotFound, KetchError, RegistryError
 from ..reference import Reference
 from ..store import Store, blobs
 from ..store import images as imgs
-from . import progress
+from . import hosts, progress
 from .client import RegistryClient, error_summary
 
 UPLOADS = 5  # layers pushed at once, as docker's max-concurrent-uploads
@@ -46,8 +46,9 @@ def push(store: Store, ref: Reference, on_event: progress.OnPush | None = None) 
     if any(lay["mediaType"] in PLAIN for lay in manifest["layers"]):
         manifest_digest, body, manifest = _compressed(store, img.id, manifest)
     media_type = manifest.get("mediaType") or "application/vnd.oci.image.manifest.v1+json"
-    client = RegistryClient(ref.domain, store.settings)
-    repo = ref.path
+    own = hosts.endpoints(ref.domain, ref.path, store.settings)[-1]  # never a mirror; blocked is refused
+    client = RegistryClient(ref.domain, store.settings, own)
+    repo = own.path
     scope = f"repository:{repo}:pull,push"
     emit(progress.PushingTo(ref.familiar_name if ref.domain == "docker.io" else ref.name))
     config = imgs.config(store, img.id)

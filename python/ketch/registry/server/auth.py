@@ -79,6 +79,7 @@ class Auth:
             secret.chmod(0o600)
         self.secret = secret.read_bytes()
         self.scheme = "http"  # https once serve() has a TLS context
+        self.token_ttl = 300  # seconds a token it issues lives (its expires_in)
         self._verified = _Verified(self.secret)
         self._checking: dict[bytes, asyncio.Future[bool]] = {}
         self._bcrypt: Any = None  # the executor bcrypt runs on, made on first use
@@ -225,9 +226,9 @@ class Auth:
                 "sub": user,
                 "aud": "ketch-registry",
                 "iat": now,
-                "exp": now + 300,
+                "exp": now + self.token_ttl,
                 "access": access,
             }
         )
-        body = json.dumps({"token": tok, "access_token": tok, "expires_in": 300, "issued_at": now})
+        body = json.dumps({"token": tok, "access_token": tok, "expires_in": self.token_ttl, "issued_at": now})
         await x.send(200, {"Content-Type": "application/json"}, body.encode())

@@ -391,17 +391,24 @@ class Registry(Auth):
         loc = f"/v2/{name}/blobs/{digest}"
         await x.send(201, {"Location": loc, "Docker-Content-Digest": digest})
 
-    def _check_ref(self, ref: str) -> None:
-        """A manifest reference is a digest or a tag, checked before any path is made of it."""
+    def _check_ref(self, ref: str, method: str = "PUT") -> None:
+        """A manifest reference is a digest or a tag, checked before any path is made of it.
+        A digest-shaped reference that is malformed is DIGEST_INVALID (400). Any other
+        reference that is not a valid tag: a PUT is TAG_INVALID (400), the spec's code for a
+        push; a read or delete of one asks for a manifest that cannot exist, and the
+        distribution-spec (its conformance suite's `.INVALID_MANIFEST_NAME`) wants
+        404 MANIFEST_UNKNOWN for that."""
         if valid_digest(ref):
             return
         if ":" in ref:
             raise _digest_error(ref)
         if not valid_tag(ref):
+            if method != "PUT":
+                raise Error(404, "MANIFEST_UNKNOWN", "manifest unknown", {"tag": ref[:200]})
             raise Error(400, "TAG_INVALID", "manifest tag did not match URI", {"tag": ref[:200]})
 
     def _resolve(self, name: str, ref: str) -> str:
-        self._check_ref(ref)
+        self._check_ref(ref, "GET")
         repo = self.store.repo_dir(name)
         if valid_digest(ref):
             if not os.path.exists(f"{repo}/_manifests/revisions/{ref}"):
@@ -417,7 +424,9 @@ class Registry(Auth):
 
     async def manifest(self, x: Exchange, name: str, ref: str) -> None:
         repo = self.store.repo(name)
-        self._check_ref(ref)
+        if x.method not in ("GET", "HEAD", "DELETE", "PUT"):
+            raise Error(405, "UNSUPPORTED", "the operation is unsupported")
+        self._check_ref(ref, x.method)
         if x.method in ("GET", "HEAD"):
             digest = self._resolve(name, ref)
             try:
