@@ -82,3 +82,13 @@ def table(rows: list[list[str]]) -> str:
         cells = [c.ljust(widths[i] + 3) for i, c in enumerate(r[:-1])] + [r[-1]]
         lines.append("".join(cells))
     return "\n".join(lines)
+
+
+def go_time(t: float) -> str:
+    """Go's time.Time.String() of a Unix time, in local time: `2006-01-02 15:04:05 -0700 MST`."""
+    return _dt.datetime.fromtimestamp(int(t)).astimezone().strftime("%Y-%m-%d %H:%M:%S %z %Z")
+
+
+def timestamp(s: str | None) -> float | None:
+    t = parse_time(s)
+    return t.timestamp() if t else None

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from ._shared import Silent, command, documents, each, image_group, out, store, subcommand
-from .options import NoTrunc
+from .options import Format, InspectFormat, NoTrunc
 
 Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="Suppress verbose output")]
 QuietIds = Annotated[bool, typer.Option("-q", "--quiet", help="Only show image IDs")]
@@ -40,6 +40,13 @@ def pull(
     print(str(ref) if ref.domain == "docker.io" else ref.familiar())
 
 
+IMAGES_HEADER = {
+    "ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST", "CreatedSince": "CREATED",
+    "CreatedAt": "CREATED AT", "Size": "SIZE", "Containers": "CONTAINERS", "SharedSize": "SHARED SIZE",
+    "UniqueSize": "UNIQUE SIZE",
+}  # fmt: skip
+
+
 @command("images", "ls")
 def images(
     repository: Annotated[str | None, typer.Argument(metavar="[REPOSITORY[:TAG]]")] = None,
@@ -49,16 +56,53 @@ def images(
     quiet: QuietIds = False,
     digests: Annotated[bool, typer.Option("--digests", help="Show digests")] = False,
     no_trunc: NoTrunc = False,
+    filter_: Annotated[
+        list[str] | None, typer.Option("-f", "--filter", help="Filter output based on conditions provided")
+    ] = None,
+    format_: Format = None,
 ) -> None:
     """List images"""
+    from ..errors import KetchError
     from ..store.inspect import image_rows
-    from ._format import ago, human_size, table
+    from ._format import ago, go_time, human_size, table, timestamp
 
-    rows = image_rows(store(), repository, all_)
+    try:
+        rows = image_rows(store(), repository, all_, list(filter_ or []))
+    except KetchError as e:
+        raise _daemon(e) from None
     if quiet:
         ids = list(dict.fromkeys(r.image.id if no_trunc else r.image.short_id for r in rows))
         if ids:
             print("\n".join(ids))
+        return
+    if format_ and format_ != "table":
+        from ._template import Method, Row, format_rows
+
+        fmt = format_ + (
+            "\t{{.Digest}}" if format_.startswith("table") and digests and "{{.Digest}}" not in format_ else ""
+        )
+        shown = digests or "{{.Digest}}" in fmt
+        contexts = [
+            Row(
+                "*formatter.imageContext",
+                {
+                    "ID": r.image.id if no_trunc else r.image.short_id,
+                    "Repository": r.repository,
+                    "Tag": r.tag,
+                    "Digest": r.digest
+                    if shown
+                    else ("<none>" if r.tag != "<none>" or r.repository == "<none>" else ""),
+                    "CreatedSince": Method(lambda r=r: "" if not r.image.created else ago(r.image.created)),
+                    "CreatedAt": Method(lambda r=r: go_time(timestamp(r.image.created) or 0)),
+                    "Size": Method(lambda r=r: human_size(r.image.size)),
+                    "Containers": "N/A",  # docker's: counted by `system df` only
+                    "SharedSize": "N/A",
+                    "UniqueSize": "N/A",
+                },
+            )
+            for r in rows
+        ]
+        sys.stdout.write(format_rows(fmt, contexts, IMAGES_HEADER))
         return
     header = ["REPOSITORY", "TAG"] + (["DIGEST"] if digests else []) + ["IMAGE ID", "CREATED", "SIZE"]
     lines = [
@@ -67,6 +111,17 @@ def images(
         for r in rows
     ]
     print(table([header, *lines]))
+
+
+def _daemon(e: Exception) -> Exception:
+    """An error the engine found, worded as docker's CLI words the daemon's."""
+    from ..errors import KetchError, UsageError
+
+    if isinstance(e, UsageError) or not isinstance(e, KetchError):
+        return e
+    worded = KetchError(f"Error response from daemon: {e}")
+    worded.exit_code = e.exit_code
+    return worded
 
 
 @command("rmi", "rm")
@@ -96,9 +151,18 @@ def tag(
     do_tag(store(), source, target)
 
 
+HISTORY_HEADER = {
+    "ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "CreatedBy": "CREATED BY", "Size": "SIZE",
+    "Comment": "COMMENT",
+}  # fmt: skip
+
+
 @command("history", "history")
 def history(
-    name: Annotated[str, typer.Argument(metavar="IMAGE")], no_trunc: NoTrunc = False, quiet: QuietIds = False
+    name: Annotated[str, typer.Argument(metavar="IMAGE")],
+    no_trunc: NoTrunc = False,
+    quiet: QuietIds = False,
+    format_: Format = None,
 ) -> None:
     """Show the history of an image"""
     from ..store.inspect import history as entries
@@ -108,6 +172,32 @@ def history(
     ids = [(e.image.id if no_trunc else e.image.short_id) if e.image else "<missing>" for e in rows]
     if quiet:
         print("\n".join(ids))
+        return
+    if format_ and format_ != "table":
+        from ._format import timestamp
+        from ._template import Method, Row, format_rows
+
+        def created_at(created: str | None) -> str:
+            import datetime as dt
+
+            t = int(timestamp(created) or 0)
+            return dt.datetime.fromtimestamp(t).astimezone().isoformat().replace("+00:00", "Z")
+
+        contexts = [
+            Row(
+                "*image.historyContext",
+                {
+                    "ID": i,
+                    "CreatedSince": Method(lambda e=e: ago(e.created)),
+                    "CreatedAt": Method(lambda e=e: created_at(e.created)),
+                    "CreatedBy": (lambda by: by if no_trunc else ellipsis(by, 45))(e.created_by.replace("\t", " ")),
+                    "Size": Method(lambda e=e: human_size(e.size)),
+                    "Comment": e.comment,
+                },
+            )
+            for i, e in zip(ids, rows, strict=True)
+        ]
+        sys.stdout.write(format_rows(format_, contexts, HISTORY_HEADER))
         return
     print(
         table(
@@ -124,12 +214,12 @@ def history(
 
 
 @subcommand(image_group(), "inspect")
-def image_inspect(names: Names) -> int:
+def image_inspect(names: Names, format_: InspectFormat = None) -> int:
     """Display detailed information on one or more images"""
     from ..errors import ImageNotFound
     from ..store.inspect import image_inspect as document
 
-    rc = documents(names, document, ImageNotFound)
+    rc = documents(names, document, ImageNotFound, format_)
     if rc:
         raise Silent(rc)
     return rc

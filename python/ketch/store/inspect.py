@@ -4,6 +4,8 @@ the Engine API as its JSON."""
 
 from __future__ import annotations
 
+import itertools
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -111,26 +113,173 @@ class ImageRow:
     image: imgs.Image
 
 
-def image_rows(store: Store, repository: str | None = None, all_: bool = False) -> list[ImageRow]:
-    """`docker images [REPOSITORY[:TAG]]`: a row per name of each image; an
-    untagged image that is another's parent only with `all_`."""
+_IMAGE_FILTERS = ("dangling", "label", "before", "since", "reference")
+
+
+@dataclass(frozen=True)
+class ImageFilter:
+    """docker images -f, parsed: values by key (a key's values ORed, the keys
+    ANDed; label values ANDed, as docker's MatchKVList)."""
+
+    values: dict[str, list[str]]
+    dangling: bool | None  # dangling=true: untagged only; false: tagged only
+
+
+def parse_image_filters(filters: list[str]) -> ImageFilter:
+    from ..errors import KetchError, UsageError
+
+    values: dict[str, list[str]] = {}
+    for f in filters:
+        key, sep, value = f.partition("=")
+        if not sep:
+            raise UsageError(
+                f'invalid argument "{f}" for "-f, --filter" flag: bad format of filter (expected name=value)'
+            )
+        key = key.strip().lower()
+        if key not in _IMAGE_FILTERS:
+            raise KetchError(f"invalid filter '{key}'")
+        values.setdefault(key, []).append(value)
+    dangling = None
+    if "dangling" in values:
+        got = set(values["dangling"])
+        false, true = bool(got & {"0", "false"}), bool(got & {"1", "true"})
+        if false == true:
+            raise KetchError(f"invalid filter 'dangling=[{' '.join(values['dangling'])}]'")
+        dangling = true
+    for pattern in values.get("reference", []):
+        _glob(pattern)  # a bad pattern fails before anything is listed
+    return ImageFilter(values, dangling)
+
+
+def _glob(pattern: str) -> re.Pattern[str]:
+    """Go's path.Match as a regex: `*` and `?` stop at `/`, `[...]` (`^`
+    negates), `\\` escapes; KetchError for a malformed pattern (docker's)."""
+    from ..errors import KetchError
+
+    out, i = [], 0
+    bad = KetchError("syntax error in pattern")
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "\\":
+            if i + 1 >= len(pattern):
+                raise bad
+            i += 1
+            out.append(re.escape(pattern[i]))
+        elif c == "[":
+            j, cls = i + 1, ""
+            if j < len(pattern) and pattern[j] == "^":
+                cls, j = "^", j + 1
+            ranges = 0
+            while True:
+                if j >= len(pattern):
+                    raise bad
+                if pattern[j] == "]" and ranges:
+                    break
+                lo, j = _class_char(pattern, j, bad)
+                if j < len(pattern) and pattern[j] == "-":
+                    hi, j = _class_char(pattern, j + 1, bad)
+                    if hi < lo:
+                        raise bad
+                    cls += f"{re.escape(lo)}-{re.escape(hi)}"
+                else:
+                    cls += re.escape(lo)
+                ranges += 1
+            out.append(f"[{cls}]")
+            i = j
+        else:
+            out.append(re.escape(c))
+        i += 1
+    try:
+        return re.compile("".join(out))
+    except re.error:
+        raise bad from None
+
+
+def _class_char(pattern: str, j: int, bad: Exception) -> tuple[str, int]:
+    if j >= len(pattern) or pattern[j] in "-]":
+        raise bad
+    if pattern[j] == "\\":
+        j += 1
+        if j >= len(pattern):
+            raise bad
+    return pattern[j], j + 1
+
+
+def _created(img: imgs.Image) -> float | None:
+    import datetime as dt
+
+    s = img.created
+    if not s:
+        return None
+    s = s.strip().replace("Z", "+00:00")
+    head, dot, frac = s.partition(".")
+    if dot:
+        digits = "".join(itertools.takewhile(str.isdigit, frac))
+        s = f"{head}.{digits[:6].ljust(6, '0')}{frac[len(digits) :]}"
+    try:
+        t = dt.datetime.fromisoformat(s)
+    except ValueError:
+        return None
+    return (t if t.tzinfo else t.replace(tzinfo=dt.UTC)).timestamp()
+
+
+def _labels(store: Store, img: imgs.Image) -> dict[str, str]:
+    return dict((imgs.config(store, img.id).get("config") or {}).get("Labels") or {})
+
+
+def image_rows(
+    store: Store, repository: str | None = None, all_: bool = False, filters: list[str] | None = None
+) -> list[ImageRow]:
+    """`docker images [REPOSITORY[:TAG]] [-f ...]`: a row per name of each
+    image; an untagged image that is another's parent only with `all_`.
+    Filters: dangling=true|false, label=KEY or KEY=VALUE, before= and since=
+    (an image: those created before or after it), reference= (a glob on the
+    name as docker matches it: busybox, busybox:latest, docker.io/library/busybox[:latest])."""
+    f = parse_image_filters(list(filters or []))
     want_repo = want_tag = None
     if repository:
         r = parse(repository, default_tag=False)
         want_repo, want_tag = r.name, r.tag
+    before = min((_created(imgs.lookup(store, v)[0]) or 0.0 for v in f.values.get("before", [])), default=None)
+    since = max((_created(imgs.lookup(store, v)[0]) or 0.0 for v in f.values.get("since", [])), default=None)
+    patterns = [_glob(p) for p in f.values.get("reference", [])]
     all_images = imgs.list_images(store)
     parents = {i.parent for i in all_images if i.parent}
     out: list[ImageRow] = []
     for img in all_images:
+        if before is not None or since is not None:
+            when = _created(img)
+            if when is None or (before is not None and not when < before) or (since is not None and not when > since):
+                continue
+        if "label" in f.values:
+            have = _labels(store, img)
+            if not all(
+                k in have and (not sep or have[k] == v) for k, sep, v in (x.partition("=") for x in f.values["label"])
+            ):
+                continue
+        if f.dangling is True and (img.tags or img.id in parents):
+            continue
+        if f.dangling is False and not (img.tags or img.digests):
+            continue
         entries: list[tuple[str, str, str]] = []  # repo (full), tag, digest
         digest_of = {repo: d for repo, d in img.digests}
         for t in img.tags:
             ref = parse(t)
+            if patterns and not _named(ref.name, ref.tag, patterns):
+                continue
             entries.append((ref.name, ref.tag or "<none>", digest_of.get(ref.name, "<none>")))
-        tagged_repos = {e[0] for e in entries}
-        entries += [(repo, "<none>", d) for repo, d in img.digests if repo not in tagged_repos]
+        tagged_repos = {parse(t).name for t in img.tags}
+        entries += [
+            (repo, "<none>", d)
+            for repo, d in img.digests
+            if repo not in tagged_repos and (not patterns or _named(repo, None, patterns))
+        ]
         if not entries:
-            if repository or (img.id in parents and not all_):
+            if repository or patterns or (img.id in parents and not all_):
                 continue
             entries.append(("<none>", "<none>", "<none>"))
         for repo, tag, d in entries:
@@ -138,3 +287,20 @@ def image_rows(store: Store, repository: str | None = None, all_: bool = False) 
                 continue
             out.append(ImageRow(repo if repo == "<none>" else _familiar_repo(repo), tag, d, img))
     return out
+
+
+def _named(repo: str, tag: str | None, patterns: list[re.Pattern[str]]) -> bool:
+    """docker's reference= match: the name as it shows it, with its tag, and in full."""
+    familiar = _familiar_repo(repo)
+    targets = [familiar, repo] + ([f"{familiar}:{tag}", f"{repo}:{tag}"] if tag else [])
+    return any(p.fullmatch(t) for p in patterns for t in targets)
+
+
+def containers_using(store: Store) -> dict[str, int]:
+    """How many containers each image has (docker's Containers of `images`)."""
+    from . import containers as rows_
+
+    counts: dict[str, int] = {}
+    for r in rows_.every(store):
+        counts[r["image_id"]] = counts.get(r["image_id"], 0) + 1
+    return counts
