@@ -45,19 +45,9 @@ def human_duration(seconds: float) -> str:
 
 def parse_time(s: str | None) -> _dt.datetime | None:
     """An RFC 3339 time as images carry it (nanoseconds allowed)."""
-    if not s:
-        return None
-    s = s.strip().replace("Z", "+00:00")
-    if "." in s:
-        head, _, frac = s.partition(".")
-        digits = "".join(c for c in frac if c.isdigit())
-        tz = frac[len(digits) :]
-        s = f"{head}.{digits[:6].ljust(6, '0')}{tz}"
-    try:
-        t = _dt.datetime.fromisoformat(s)
-    except ValueError:
-        return None
-    return t if t.tzinfo else t.replace(tzinfo=_dt.UTC)
+    from ..models.ids import parse_rfc3339
+
+    return parse_rfc3339(s)
 
 
 def ago(created: str | None) -> str:

@@ -149,6 +149,18 @@ def documents(
     return 1 if failed else rc
 
 
+def daemon_error(e: KetchError) -> KetchError:
+    """An error the engine found, worded as docker's CLI words its daemon's
+    (`Error response from daemon: ...`); a usage error stays as it is."""
+    from ..errors import UsageError
+
+    if isinstance(e, UsageError):
+        return e
+    worded = KetchError(f"Error response from daemon: {e}")
+    worded.exit_code = e.exit_code
+    return worded
+
+
 class Silent(KetchError):
     """Ends the command with `code`, its errors already printed."""
 

@@ -8,11 +8,10 @@ import typer
 
 from . import _shared
 from ._flags import DockerCommand
-from ._shared import command, documents, each, error, out, store
+from ._shared import command, daemon_error, documents, each, error, out, store
 from .options import Format, InspectFormat, NoTrunc
 
 if TYPE_CHECKING:
-    from ..errors import KetchError
     from ..runtime.state import Container
     from ..store import Store
     from ._template import Row
@@ -239,17 +238,6 @@ def ps_row(s: "Store", c: "Container", trunc: bool, with_size: bool) -> "Row":
     )
 
 
-def _daemon(e: "KetchError") -> "KetchError":
-    """An error the engine found, worded as docker's CLI words the daemon's."""
-    from ..errors import KetchError, UsageError
-
-    if isinstance(e, UsageError):
-        return e
-    worded = KetchError(f"Error response from daemon: {e}")
-    worded.exit_code = e.exit_code
-    return worded
-
-
 @command("ps")
 def ps(
     all_: Annotated[bool, typer.Option("-a", "--all", help="Show all containers (default shows just running)")] = False,
@@ -286,7 +274,7 @@ def ps(
     try:
         rows = select(s, all_ or limit > 0, list(filter_ or []))
     except KetchError as e:
-        raise _daemon(e) from None
+        raise daemon_error(e) from None
     if limit > 0:
         rows = rows[:limit]
     if quiet:

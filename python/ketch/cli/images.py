@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from ._shared import Silent, command, documents, each, image_group, out, store, subcommand
+from ._shared import Silent, command, daemon_error, documents, each, image_group, out, store, subcommand
 from .options import Format, InspectFormat, NoTrunc
 
 Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="Suppress verbose output")]
@@ -69,7 +69,7 @@ def images(
     try:
         rows = image_rows(store(), repository, all_, list(filter_ or []))
     except KetchError as e:
-        raise _daemon(e) from None
+        raise daemon_error(e) from None
     if quiet:
         ids = list(dict.fromkeys(r.image.id if no_trunc else r.image.short_id for r in rows))
         if ids:
@@ -111,17 +111,6 @@ def images(
         for r in rows
     ]
     print(table([header, *lines]))
-
-
-def _daemon(e: Exception) -> Exception:
-    """An error the engine found, worded as docker's CLI words the daemon's."""
-    from ..errors import KetchError, UsageError
-
-    if isinstance(e, UsageError) or not isinstance(e, KetchError):
-        return e
-    worded = KetchError(f"Error response from daemon: {e}")
-    worded.exit_code = e.exit_code
-    return worded
 
 
 @command("rmi", "rm")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConflictError, ImageNotFound, KetchError, UsageError
+from ..errors import ConflictError, ImageNotFound, KetchError
 from ..models.ids import rfc3339
 from ..store import Store
 from .state import Container, container_dir, list_containers, log_path, lookup
@@ -255,17 +255,9 @@ class ContainerFilter:
 
 
 def parse_filters(filters: list[str]) -> ContainerFilter:
-    values: dict[str, list[str]] = {}
-    for f in filters:
-        key, sep, value = f.partition("=")
-        if not sep:
-            raise UsageError(
-                f'invalid argument "{f}" for "-f, --filter" flag: bad format of filter (expected name=value)'
-            )
-        key = key.strip().lower()
-        if key not in _FILTERS:
-            raise KetchError(f"invalid filter '{key}'")
-        values.setdefault(key, []).append(value)
+    from ..models.filters import parse
+
+    values = parse(filters, _FILTERS)
     exited = []
     for v in values.get("exited", []):
         try:
@@ -300,11 +292,10 @@ def _matches(store: Store, f: ContainerFilter, c: Container) -> bool:
     if "ancestor" in v and not any(_is_ancestor(store, c, x) for x in v["ancestor"]):
         return False
     if "label" in v:
-        have = labels(store, c)
-        for want in v["label"]:
-            key, sep, value = want.partition("=")
-            if key not in have or (sep and have[key] != value):
-                return False
+        from ..models.filters import match_labels
+
+        if not match_labels(v["label"], labels(store, c)):
+            return False
     if f.exited and not (c.state == "exited" and c.started and c.exit_code in f.exited):
         return False
     if "network" in v:

@@ -4,7 +4,6 @@ the Engine API as its JSON."""
 
 from __future__ import annotations
 
-import itertools
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -126,19 +125,10 @@ class ImageFilter:
 
 
 def parse_image_filters(filters: list[str]) -> ImageFilter:
-    from ..errors import KetchError, UsageError
+    from ..errors import KetchError
+    from ..models.filters import parse as parse_args
 
-    values: dict[str, list[str]] = {}
-    for f in filters:
-        key, sep, value = f.partition("=")
-        if not sep:
-            raise UsageError(
-                f'invalid argument "{f}" for "-f, --filter" flag: bad format of filter (expected name=value)'
-            )
-        key = key.strip().lower()
-        if key not in _IMAGE_FILTERS:
-            raise KetchError(f"invalid filter '{key}'")
-        values.setdefault(key, []).append(value)
+    values = parse_args(filters, _IMAGE_FILTERS)
     dangling = None
     if "dangling" in values:
         got = set(values["dangling"])
@@ -210,21 +200,10 @@ def _class_char(pattern: str, j: int, bad: Exception) -> tuple[str, int]:
 
 
 def _created(img: imgs.Image) -> float | None:
-    import datetime as dt
+    from ..models.ids import parse_rfc3339
 
-    s = img.created
-    if not s:
-        return None
-    s = s.strip().replace("Z", "+00:00")
-    head, dot, frac = s.partition(".")
-    if dot:
-        digits = "".join(itertools.takewhile(str.isdigit, frac))
-        s = f"{head}.{digits[:6].ljust(6, '0')}{frac[len(digits) :]}"
-    try:
-        t = dt.datetime.fromisoformat(s)
-    except ValueError:
-        return None
-    return (t if t.tzinfo else t.replace(tzinfo=dt.UTC)).timestamp()
+    t = parse_rfc3339(img.created)
+    return t.timestamp() if t else None
 
 
 def _labels(store: Store, img: imgs.Image) -> dict[str, str]:
@@ -239,6 +218,8 @@ def image_rows(
     Filters: dangling=true|false, label=KEY or KEY=VALUE, before= and since=
     (an image: those created before or after it), reference= (a glob on the
     name as docker matches it: busybox, busybox:latest, docker.io/library/busybox[:latest])."""
+    from ..models.filters import match_labels
+
     f = parse_image_filters(list(filters or []))
     want_repo = want_tag = None
     if repository:
@@ -255,12 +236,8 @@ def image_rows(
             when = _created(img)
             if when is None or (before is not None and not when < before) or (since is not None and not when > since):
                 continue
-        if "label" in f.values:
-            have = _labels(store, img)
-            if not all(
-                k in have and (not sep or have[k] == v) for k, sep, v in (x.partition("=") for x in f.values["label"])
-            ):
-                continue
+        if "label" in f.values and not match_labels(f.values["label"], _labels(store, img)):
+            continue
         if f.dangling is True and (img.tags or img.id in parents):
             continue
         if f.dangling is False and not (img.tags or img.digests):
