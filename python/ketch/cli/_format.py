@@ -82,3 +82,24 @@ def go_time(t: float) -> str:
 def timestamp(s: str | None) -> float | None:
     t = parse_time(s)
     return t.timestamp() if t else None
+
+
+def go_quote(s: str) -> str:
+    """strconv.Quote: printable characters kept, the rest escaped."""
+    out = ['"']
+    for ch in s:
+        o = ord(ch)
+        if ch in ('"', "\\"):
+            out.append("\\" + ch)
+        elif ch in "\a\b\f\n\r\t\v":
+            out.append("\\" + "abfnrtv"["\a\b\f\n\r\t\v".index(ch)])
+        elif ch.isprintable() or ch == " ":
+            out.append(ch)
+        elif o < 0x80:
+            out.append(f"\\x{o:02x}")
+        elif o < 0x10000:
+            out.append(f"\\u{o:04x}")
+        else:
+            out.append(f"\\U{o:08x}")
+    out.append('"')
+    return "".join(out)

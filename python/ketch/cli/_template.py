@@ -24,10 +24,10 @@ from __future__ import annotations
 import json as _json
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import KetchError
+from ._format import go_quote
 
 MAX_OUTPUT = 16 << 20  # characters one render may write
 MAX_VALUE = 1 << 20  # characters (or elements) of a value a function makes
@@ -53,13 +53,15 @@ class _NoValue:
 NO_VALUE = _NoValue()
 
 
-@dataclass(frozen=True)
 class Method:
     """A computed field of a `Row`: called with the template's arguments
     (`{{.Label "k"}}`), with none when read as a field. `arity` is how many it takes."""
 
-    fn: Callable[..., Any]
-    arity: int = 0
+    __slots__ = ("fn", "arity")
+
+    def __init__(self, fn: Callable[..., Any], arity: int = 0) -> None:
+        self.fn = fn
+        self.arity = arity
 
 
 class Row(Mapping[str, Any]):
@@ -102,83 +104,138 @@ class GoMap(dict[str, Any]):
 # -- lexing and parsing ----------------------------------------------------------
 
 
-@dataclass
 class Node:
-    pos: int
-    text: str  # the source of the node, as Go's errors quote it
+    """A parsed piece of a template: where it starts and its source (as Go's
+    errors quote it). Plain classes: a dataclass each costs start-up time."""
+
+    __slots__ = ("pos", "text")
+
+    def __init__(self, pos: int, text: str) -> None:
+        self.pos = pos
+        self.text = text
 
 
-@dataclass
 class Text(Node):
-    value: str = ""
+    __slots__ = ("value",)
+
+    def __init__(self, pos: int, text: str, value: str = "") -> None:
+        super().__init__(pos, text)
+        self.value = value
 
 
-@dataclass
 class Field(Node):
-    names: list[str] = field(default_factory=list)
+    __slots__ = ("names",)
+
+    def __init__(self, pos: int, text: str, names: list[str] | None = None) -> None:
+        super().__init__(pos, text)
+        self.names: list[str] = names if names is not None else []
 
 
-@dataclass
 class Var(Node):
-    name: str = ""
-    names: list[str] = field(default_factory=list)
+    __slots__ = ("name", "names")
+
+    def __init__(self, pos: int, text: str, name: str = "", names: list[str] | None = None) -> None:
+        super().__init__(pos, text)
+        self.name = name
+        self.names: list[str] = names if names is not None else []
 
 
-@dataclass
 class Dot(Node):
-    pass
+    __slots__ = ()
 
 
-@dataclass
 class Const(Node):
-    value: Any = None
+    __slots__ = ("value",)
+
+    def __init__(self, pos: int, text: str, value: Any = None) -> None:
+        super().__init__(pos, text)
+        self.value = value
 
 
-@dataclass
 class Ident(Node):
-    name: str = ""
+    __slots__ = ("name",)
+
+    def __init__(self, pos: int, text: str, name: str = "") -> None:
+        super().__init__(pos, text)
+        self.name = name
 
 
-@dataclass
 class Chain(Node):
-    node: Any = None
-    names: list[str] = field(default_factory=list)
+    __slots__ = ("node", "names")
+
+    def __init__(self, pos: int, text: str, node: Any = None, names: list[str] | None = None) -> None:
+        super().__init__(pos, text)
+        self.node = node
+        self.names: list[str] = names if names is not None else []
 
 
-@dataclass
 class Command(Node):
-    args: list[Any] = field(default_factory=list)
+    __slots__ = ("args",)
+
+    def __init__(self, pos: int, text: str, args: list[Any] | None = None) -> None:
+        super().__init__(pos, text)
+        self.args: list[Any] = args if args is not None else []
 
 
-@dataclass
-class Pipe(Node):
-    decl: list[str] = field(default_factory=list)
-    assign: bool = False  # `=` rather than `:=`
-    cmds: list[Command] = field(default_factory=list)
+class Pipe(Node):  # `=` rather than `:=` for assign
+    __slots__ = ("decl", "assign", "cmds")
+
+    def __init__(
+        self,
+        pos: int,
+        text: str,
+        decl: list[str] | None = None,
+        assign: bool = False,
+        cmds: list[Command] | None = None,
+    ) -> None:
+        super().__init__(pos, text)
+        self.decl: list[str] = decl if decl is not None else []
+        self.assign = assign
+        self.cmds: list[Command] = cmds if cmds is not None else []
 
 
-@dataclass
 class Action(Node):
-    pipe: Pipe | None = None
+    __slots__ = ("pipe",)
+
+    def __init__(self, pos: int, text: str, pipe: Pipe | None = None) -> None:
+        super().__init__(pos, text)
+        self.pipe = pipe
 
 
-@dataclass
 class Branch(Node):  # if, range, with
-    kind: str = ""
-    pipe: Pipe | None = None
-    body: list[Any] = field(default_factory=list)
-    other: list[Any] | None = None
+    __slots__ = ("kind", "pipe", "body", "other")
+
+    def __init__(
+        self,
+        pos: int,
+        text: str,
+        kind: str = "",
+        pipe: Pipe | None = None,
+        body: list[Any] | None = None,
+        other: list[Any] | None = None,
+    ) -> None:
+        super().__init__(pos, text)
+        self.kind = kind
+        self.pipe = pipe
+        self.body: list[Any] = body if body is not None else []
+        self.other = other
 
 
-@dataclass
 class Call(Node):  # {{template "name" pipeline}}
-    name: str = ""
-    pipe: Pipe | None = None
+    __slots__ = ("name", "pipe")
+
+    def __init__(self, pos: int, text: str, name: str = "", pipe: Pipe | None = None) -> None:
+        super().__init__(pos, text)
+        self.name = name
+        self.pipe = pipe
 
 
-@dataclass
 class Jump(Node):  # break, continue
-    kind: str = ""
+    __slots__ = ("kind",)
+
+    def __init__(self, pos: int, text: str, kind: str = "") -> None:
+        super().__init__(pos, text)
+        self.kind = kind
 
 
 _KEYWORDS = {"if", "else", "end", "range", "with", "define", "template", "block", "break", "continue"}
@@ -504,11 +561,15 @@ def _split_var(node: Var) -> Var:
     return Var(node.pos, node.text, name, rest.split(".") if rest else [])
 
 
-@dataclass
 class Template:
-    source: str
-    body: list[Any]
-    defines: dict[str, list[Any]]
+    """A parsed template: its source, its nodes and the templates it defines."""
+
+    __slots__ = ("source", "body", "defines")
+
+    def __init__(self, source: str, body: list[Any], defines: dict[str, list[Any]]) -> None:
+        self.source = source
+        self.body = body
+        self.defines = defines
 
 
 _VAR_FIELD = re.compile(r"(\$[A-Za-z0-9_]*)((?:\.[A-Za-z_][A-Za-z0-9_]*)+)")
@@ -642,27 +703,6 @@ def go_json(v: Any) -> str:
     """docker's `json` function: encoding/json, no HTML escaping, no newline."""
     s = _json.dumps(_jsonable(v), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     return s.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-
-
-def go_quote(s: str) -> str:
-    """strconv.Quote: printable characters kept, the rest escaped."""
-    out = ['"']
-    for ch in s:
-        o = ord(ch)
-        if ch in ('"', "\\"):
-            out.append("\\" + ch)
-        elif ch in "\a\b\f\n\r\t\v":
-            out.append("\\" + "abfnrtv"["\a\b\f\n\r\t\v".index(ch)])
-        elif ch.isprintable() or ch == " ":
-            out.append(ch)
-        elif o < 0x80:
-            out.append(f"\\x{o:02x}")
-        elif o < 0x10000:
-            out.append(f"\\u{o:04x}")
-        else:
-            out.append(f"\\U{o:08x}")
-    out.append('"')
-    return "".join(out)
 
 
 # -- the functions -----------------------------------------------------------------

@@ -2,7 +2,7 @@
 port, logs, exec, inspect, top, wait, rename, pause, unpause, cp, diff, commit."""
 
 import sys
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -183,14 +183,14 @@ PS_HEADER = {
 PS_TYPE = "*formatter.ContainerContext"
 
 
-def ps_row(s: "Store", c: "Container", trunc: bool, with_size: bool) -> "Row":
-    """One container as docker's --format sees it: each field computed when read."""
+def ps_fields(s: "Store", c: "Container", trunc: bool, with_size: bool) -> dict[str, Any]:
+    """One container as docker's ps sees it (formatter.ContainerContext):
+    each field a value or a function computing it when read (`Label` takes a name)."""
     import shlex
     import time
 
     from ..runtime import inspect as ri
-    from ._format import ellipsis, go_time, human_duration, human_size
-    from ._template import Method, Row, go_quote
+    from ._format import ellipsis, go_quote, go_time, human_duration, human_size
 
     def command() -> str:
         cmd = " ".join(shlex.quote(a) if " " in a else a for a in c.config["argv"])
@@ -216,26 +216,30 @@ def ps_row(s: "Store", c: "Container", trunc: bool, with_size: bool) -> "Row":
             virtual = rw
         return f"{human_size(rw)} (virtual {human_size(virtual)})"
 
-    return Row(
-        PS_TYPE,
-        {
-            "ID": c.short_id if trunc else c.id,
-            "Image": c.image,
-            "Command": Method(command),
-            "CreatedAt": Method(lambda: go_time(c.created)),
-            "RunningFor": Method(lambda: f"{human_duration(time.time() - c.created)} ago"),
-            "Ports": Method(lambda: _ports(s, c)),
-            "State": "paused" if c.paused else c.state,
-            "Status": Method(lambda: _status(c)),
-            "Size": Method(size),
-            "Names": c.name,
-            "Labels": Method(labels),
-            "Label": Method(lambda k: ri.labels(s, c).get(k, ""), 1),
-            "Mounts": Method(mounts),
-            "LocalVolumes": Method(lambda: str(sum(m.volume for m in ri.mounts(s, c)))),
-            "Networks": Method(lambda: ",".join(ri.networks(s, c))),
-        },
-    )
+    return {
+        "ID": c.short_id if trunc else c.id,
+        "Image": c.image,
+        "Command": command,
+        "CreatedAt": lambda: go_time(c.created),
+        "RunningFor": lambda: f"{human_duration(time.time() - c.created)} ago",
+        "Ports": lambda: _ports(s, c),
+        "State": "paused" if c.paused else c.state,
+        "Status": lambda: _status(c),
+        "Size": size,
+        "Names": c.name,
+        "Labels": labels,
+        "Mounts": mounts,
+        "LocalVolumes": lambda: str(sum(m.volume for m in ri.mounts(s, c))),
+        "Networks": lambda: ",".join(ri.networks(s, c)),
+        "Label": lambda k: ri.labels(s, c).get(k, ""),
+    }
+
+
+def ps_row(fields: dict[str, Any]) -> "Row":
+    """`ps_fields` as the template engine reads them."""
+    from ._template import Method, Row
+
+    return Row(PS_TYPE, {k: Method(v, 1 if k == "Label" else 0) if callable(v) else v for k, v in fields.items()})
 
 
 @command("ps")
@@ -257,11 +261,12 @@ def ps(
     from ..errors import KetchError
     from ..runtime.inspect import select
     from ._format import table
-    from ._template import Method, Row, format_rows, probe
 
     if format_ and quiet:
         error("WARNING: Ignoring custom format, because both --format and --quiet are set.")
     if format_ and not quiet:
+        from ._template import Method, Row, probe
+
         used: set[str] = set()
 
         def seen(name: str, arity: int = 0) -> Method:
@@ -281,13 +286,15 @@ def ps(
         for c in rows:
             out(c.id if no_trunc else c.short_id)
         return
-    contexts = [ps_row(s, c, not no_trunc, size) for c in rows]
+    fields = [ps_fields(s, c, not no_trunc, size) for c in rows]
     if format_ and format_ != "table":
-        sys.stdout.write(format_rows(format_, contexts, PS_HEADER))
+        from ._template import format_rows
+
+        sys.stdout.write(format_rows(format_, [ps_row(f) for f in fields], PS_HEADER))
         return
     columns = ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"] + (["Size"] if size else [])
     lines = [[PS_HEADER[k] for k in columns]]
-    lines += [[str(r[k].fn() if isinstance(r[k], Method) else r[k]) for k in columns] for r in contexts]
+    lines += [[str(f[k]() if callable(f[k]) else f[k]) for k in columns] for f in fields]
     print(table(lines))
 
 
