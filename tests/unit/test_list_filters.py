@@ -148,8 +148,13 @@ def test_image_filters(images: Store) -> None:
     assert _rows(images, ["before=busybox"]) == ["lab/old:1"]
     assert _rows(images, ["since=busybox"]) == ["lab/new:2", "<none>:<none>"]
     assert _rows(images, ["since=lab/old:1", "before=lab/new:2"]) == ["<none>:<none>", "busybox:latest"]
+    assert _rows(images, ["until=2024-02-15"]) == ["busybox:latest", "lab/old:1"]
+    assert _rows(images, ["until=2024-02-15T00:00:00Z", "until=1706745600"]) == ["lab/old:1"]  # the earliest
+    assert len(_rows(images, ["until=1h"])) == 4  # created more than an hour ago: all of them
     with pytest.raises(ImageNotFound):
         _rows(images, ["before=lab/nothing"])
+    with pytest.raises(KetchError, match="invalid value for 'until' filter: failed to parse value as time or duration"):
+        _rows(images, ["until=soon"])
 
 
 def test_reference_globs_as_docker_matches_them(images: Store) -> None:
@@ -194,3 +199,16 @@ def test_network_ls_rows_are_dockers_fields(tmp_path: Path) -> None:
         '{"Driver":"host","ID":"x","IPv4":"false","IPv6":"false","Internal":"false","Labels":"","Name":"host",'
         '"Scope":"local"}\n'
     )
+
+
+def test_times_as_docker_filters_take_them() -> None:
+    from ketch.models.filters import parse_time
+
+    now = 1_800_000_000.0
+    assert [now - parse_time(v, now) for v in ("10m", "1h30m", "1.5h", "90s", "500ms")] == [600, 5400, 5400, 90, 0.5]
+    assert parse_time("2024-01-01T00:00:00Z", now) == 1_704_067_200
+    assert parse_time("2024-01-01T10:00:00+02:00", now) == 1_704_096_000
+    assert parse_time("1700000000.5", now) == 1_700_000_000.5
+    for bad in ("soon", "-", "10 minutes", "1e9"):
+        with pytest.raises(KetchError, match="failed to parse value as time or duration"):
+            parse_time(bad, now)

@@ -4,6 +4,7 @@ as its MatchKVList does (every label value must hold)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 
 from ..errors import KetchError, UsageError
@@ -34,3 +35,27 @@ def match_labels(wanted: Iterable[str], labels: Mapping[str, str]) -> bool:
         if key not in labels or (sep and labels[key] != value):
             return False
     return True
+
+
+_DURATION = re.compile(r"([0-9]*\.?[0-9]+)(ns|us|µs|ms|s|m|h)")
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_time(value: str, now: float) -> float:
+    """A time as docker's filters take one (`until=`, `since=` of events):
+    a Go duration before `now` (`10m`, `1h30m`), an RFC 3339 date or time
+    (local when it has no zone), or Unix seconds (`1700000000.5`)."""
+    import datetime as dt
+
+    v = value.strip()
+    body = v.lstrip("+-")
+    if re.fullmatch(r"[+-]?(?:[0-9]*\.?[0-9]+(?:ns|us|µs|ms|s|m|h))+", v):
+        secs = sum(float(n) * _UNITS[u] for n, u in _DURATION.findall(body))
+        return now + secs if v.startswith("-") else now - secs
+    try:
+        t = dt.datetime.fromisoformat(v.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        if "-" not in v and re.fullmatch(r"[0-9]+(\.[0-9]*)?", v):
+            return float(v)
+        raise KetchError(f'failed to parse value as time or duration: "{value}"') from None
+    return (t if t.tzinfo else t.astimezone()).timestamp()

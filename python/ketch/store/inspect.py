@@ -112,7 +112,7 @@ class ImageRow:
     image: imgs.Image
 
 
-_IMAGE_FILTERS = ("dangling", "label", "before", "since", "reference")
+_IMAGE_FILTERS = ("dangling", "label", "before", "since", "reference", "until")
 
 
 @dataclass(frozen=True)
@@ -216,7 +216,8 @@ def image_rows(
     """`docker images [REPOSITORY[:TAG]] [-f ...]`: a row per name of each
     image; an untagged image that is another's parent only with `all_`.
     Filters: dangling=true|false, label=KEY or KEY=VALUE, before= and since=
-    (an image: those created before or after it), reference= (a glob on the
+    (an image: those created before or after it), until= (a time or a
+    duration ago: those created before it), reference= (a glob on the
     name as docker matches it: busybox, busybox:latest, docker.io/library/busybox[:latest])."""
     from ..models.filters import match_labels
 
@@ -226,6 +227,17 @@ def image_rows(
         r = parse(repository, default_tag=False)
         want_repo, want_tag = r.name, r.tag
     before = min((_created(imgs.lookup(store, v)[0]) or 0.0 for v in f.values.get("before", [])), default=None)
+    if "until" in f.values:
+        import time
+
+        from ..errors import KetchError
+        from ..models.filters import parse_time
+
+        try:
+            until = min(parse_time(v, time.time()) for v in f.values["until"])
+        except KetchError as e:
+            raise KetchError(f"invalid value for 'until' filter: {e}") from None
+        before = until if before is None else min(before, until)
     since = max((_created(imgs.lookup(store, v)[0]) or 0.0 for v in f.values.get("since", [])), default=None)
     patterns = [_glob(p) for p in f.values.get("reference", [])]
     all_images = imgs.list_images(store)
