@@ -110,6 +110,7 @@ def test_each_construct_prints_what_go_prints(template: str, expected: str) -> N
         ('{{"unterminated}}', "template: :1: unterminated quoted string"),
         ("a\n{{/* unclosed", "template: :2: unclosed comment"),
         ("{{}}", "template: :1: missing value for command"),
+        ("{{if 1}}{{break}}{{end}}", "template: :1: {{break}} outside {{range}}"),
     ],
 )
 def test_a_bad_template_is_gos_parse_error(template: str, message: str) -> None:
@@ -123,6 +124,7 @@ def test_a_bad_template_is_gos_parse_error(template: str, message: str) -> None:
     [
         ("{{index .Names 5}}", ":1:2", "<index .Names 5>: error calling index: index out of range: 5"),
         ("{{len .Count}}", ":1:2", "<len .Count>: error calling len: len of type int"),
+        ("{{index .Count 1}}", ":1:2", "<index .Count 1>: error calling index: can't index item of type int"),
         ("x\n {{.Nope}}", ":2:3", '<.Nope>: map has no entry for key "Nope"'),
         ("{{.ID.Sub}}", ":1:2", "<.ID.Sub>: can't evaluate field Sub in type string"),
         ("{{.Config.Env.X}}", ":1:2", "<.Config.Env.X>: nil pointer evaluating interface {}.X"),
@@ -160,6 +162,9 @@ def test_a_row_is_fields_only_and_methods_are_called_when_read() -> None:
         render("{{.Nope}}", row)
     with pytest.raises(TemplateError, match="wrong number of args for Label: want 1 got 0"):
         render("{{.Label}}", row)
+    for go_struct_only in ("{{len .}}", '{{index . "ID"}}', "{{range .}}{{end}}"):
+        with pytest.raises(TemplateError, match=r"\*formatter.ContainerContext|can't iterate"):
+            render(go_struct_only, row)
 
 
 @pytest.mark.parametrize(

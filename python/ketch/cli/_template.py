@@ -292,6 +292,7 @@ class _Parser:
     def __init__(self, src: str) -> None:
         self.src = src
         self.defines: dict[str, list[Any]] = {}
+        self.ranges = 0  # range bodies being parsed (break and continue need one)
 
     def line(self, pos: int) -> int:
         return 1 + self.src.count("\n", 0, pos)
@@ -398,6 +399,8 @@ class _Parser:
             if word in ("if", "range", "with"):
                 nodes.append(self.branch(word, toks[1:], pos, s, depth))
             elif word in ("break", "continue"):
+                if not self.ranges:
+                    raise self.fail(pos, f"{{{{{word}}}}} outside {{{{range}}}}")
                 nodes.append(Jump(pos, s.strip(), word))
             elif word in ("define", "block"):
                 name, rest = self.name_of(toks[1:], pos, word)
@@ -424,7 +427,9 @@ class _Parser:
         if not toks:
             raise self.fail(pos, f"missing value for {kind}")
         node = Branch(pos, s.strip(), kind, self.pipe(toks, pos, decl_ok=True, range_=kind == "range"))
+        self.ranges += kind == "range"
         node.body, end = self.list_(depth + 1)
+        self.ranges -= kind == "range"
         if end is None:
             raise self.fail(pos, "unexpected EOF")
         if end[1] == "else":
@@ -555,12 +560,6 @@ class _Parser:
             raise self.fail(pos, f"bad number syntax: {s!r}".replace("'", '"')) from None
 
 
-# the lexer reads `$x.A` as one var token: split its field chain off
-def _split_var(node: Var) -> Var:
-    name, _, rest = node.name.partition(".")
-    return Var(node.pos, node.text, name, rest.split(".") if rest else [])
-
-
 class Template:
     """A parsed template: its source, its nodes and the templates it defines."""
 
@@ -570,9 +569,6 @@ class Template:
         self.source = source
         self.body = body
         self.defines = defines
-
-
-_VAR_FIELD = re.compile(r"(\$[A-Za-z0-9_]*)((?:\.[A-Za-z_][A-Za-z0-9_]*)+)")
 
 
 def parse(source: str) -> Template:
@@ -725,6 +721,8 @@ def _truth(v: Any) -> bool:
 
 
 def _len(v: Any) -> int:
+    if isinstance(v, Row):
+        raise _Fail(f"len of type {v.type_name}")
     if isinstance(v, str):
         return len(v.encode())
     if isinstance(v, list | tuple | Mapping):
@@ -887,7 +885,7 @@ def _printf(fmt: Any, *args: Any) -> str:
     return "".join(out)
 
 
-def _str(v: Any, name: str) -> str:
+def _str(v: Any) -> str:
     if not isinstance(v, str):
         raise _Fail(f"wrong type for value; expected string; got {_type(v)}")
     return v
@@ -900,7 +898,7 @@ def _int(v: Any) -> int:
 
 
 def _title(s: Any) -> str:
-    s, out, prev = _str(s, "title"), [], " "
+    s, out, prev = _str(s), [], " "
     for ch in s:
         sep = not (ch.isalnum() or ch == "_") if ord(ch) < 0x80 else ch.isspace()
         psep = not (prev.isalnum() or prev == "_") if ord(prev) < 0x80 else prev.isspace()
@@ -910,7 +908,7 @@ def _title(s: Any) -> str:
 
 
 def _join(v: Any, sep: Any) -> str:
-    sep = _str(sep, "join")
+    sep = _str(sep)
     if v is None or v is NO_VALUE:
         return ""
     if isinstance(v, list | tuple):
@@ -921,7 +919,7 @@ def _join(v: Any, sep: Any) -> str:
 
 
 def _split(s: Any, sep: Any) -> list[str]:
-    s, sep = _str(s, "split"), _str(sep, "split")
+    s, sep = _str(s), _str(sep)
     if sep == "":
         return list(s)
     return s.split(sep)
@@ -955,14 +953,14 @@ def _urlquery(*args: Any) -> str:
 
 
 def _pad(s: Any, prefix: Any, suffix: Any) -> str:
-    s, a, b = _str(s, "pad"), _int(prefix), _int(suffix)
+    s, a, b = _str(s), _int(prefix), _int(suffix)
     if a > MAX_OUTPUT or b > MAX_OUTPUT:
         raise _Fail("padding too large")
     return "" if s == "" else " " * a + s + " " * b
 
 
 def _truncate(s: Any, n: Any) -> str:
-    s, n = _str(s, "truncate"), _int(n)
+    s, n = _str(s), _int(n)
     return s if len(s) < n else s[: max(n, 0)]
 
 
@@ -994,8 +992,8 @@ FUNCS: dict[str, tuple[Callable[..., Any], int | None]] = {
     "split": (_split, 2),
     "join": (_join, 2),
     "title": (_title, 1),
-    "lower": (lambda s: _str(s, "lower").lower(), 1),
-    "upper": (lambda s: _str(s, "upper").upper(), 1),
+    "lower": (lambda s: _str(s).lower(), 1),
+    "upper": (lambda s: _str(s).upper(), 1),
     "pad": (_pad, 3),
     "truncate": (_truncate, 2),
 }
@@ -1228,8 +1226,7 @@ class _Exec:
         if isinstance(node, Field):
             v, names = dot, node.names
         elif isinstance(node, Var):
-            var = _split_var(node)
-            v, names = self.lookup(node, var.name), var.names
+            v, names = self.lookup(node, node.name), node.names
         else:
             v, names = self.arg(node.node, dot), node.names
         if not names:
