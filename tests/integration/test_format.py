@@ -126,6 +126,7 @@ def test_images_and_history_format_and_filters(ketch: Ketch, labelled: str) -> N
 
     fmt = "{{.Repository}}:{{.Tag}}"
     assert images("--format", fmt) == ["lab/labelled:latest", "lab/busybox:latest"]
+    assert images("-q", "--format", fmt) == images("--format", fmt)  # docker: a custom format wins over -q
     assert images("-f", "label=com.example.tier=front", "--format", fmt) == ["lab/labelled:latest"]
     assert images("-f", "label=owner", "-f", "label=nothing", "--format", fmt) == []  # label values ANDed
     assert images("-f", "reference=lab/*", "--format", fmt) == ["lab/labelled:latest", "lab/busybox:latest"]

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json as _json
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ..errors import KetchError
@@ -1337,13 +1337,14 @@ def header_label(name: Any) -> str:
     return str(name).split(".")[-1].replace("-", " ").replace("_", " ")
 
 
-def format_rows(fmt: str, rows: list[Row], header: dict[str, str]) -> str:
+def format_rows(fmt: str, rows: Sequence[Mapping[str, Any]], header: Mapping[str, str]) -> str:
     """docker's formatter.Context.Write: each row rendered and ended by a
     newline; for `table ...` the header first (the template run on the
     column names) and the whole aligned as text/tabwriter does it (minimum
-    width 10, padding 3). The text to print (each line ended by a newline;
-    "" for no rows without a table). TemplateError as docker words it:
-    `template parsing error: ...`."""
+    width 10, padding 3). A row is a `Row` (docker's context: a missing field
+    is an error) or a plain dict. The text to print (each line ended by a
+    newline; "" for no rows without a table). TemplateError as docker words
+    it: `template parsing error: ...`."""
     try:
         t = parse(template_string(fmt))
         body = "".join(execute(t, r) + "\n" for r in rows)

@@ -70,7 +70,7 @@ def images(
         rows = image_rows(store(), repository, all_, list(filter_ or []))
     except KetchError as e:
         raise daemon_error(e) from None
-    if quiet:
+    if quiet and (not format_ or format_ == "table"):  # docker: a custom format wins over -q
         ids = list(dict.fromkeys(r.image.id if no_trunc else r.image.short_id for r in rows))
         if ids:
             print("\n".join(ids))
@@ -159,7 +159,7 @@ def history(
 
     rows = entries(store(), name)
     ids = [(e.image.id if no_trunc else e.image.short_id) if e.image else "<missing>" for e in rows]
-    if quiet:
+    if quiet and (not format_ or format_ == "table"):  # docker: a custom format wins over -q
         print("\n".join(ids))
         return
     if format_ and format_ != "table":

@@ -43,7 +43,7 @@ def network_ls(
 
     rows = networks.summaries(store())
     ids = [n.id if no_trunc else short_id(n.id) for n in rows]
-    if quiet:
+    if quiet and (not format_ or format_ == "table"):  # docker: a custom format wins over -q
         print("\n".join(ids))
         return
     if format_ and format_ != "table":

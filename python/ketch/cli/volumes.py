@@ -32,7 +32,7 @@ def volume_ls(
     from ._format import table
 
     vols = volumes.list_all(store())
-    if quiet:
+    if quiet and (not format_ or format_ == "table"):  # docker: a custom format wins over -q
         for v in vols:
             print(v.name)
         return
