@@ -212,3 +212,22 @@ def test_times_as_docker_filters_take_them() -> None:
     for bad in ("soon", "-", "10 minutes", "1e9"):
         with pytest.raises(KetchError, match="failed to parse value as time or duration"):
             parse_time(bad, now)
+
+
+def test_reference_patterns_are_gos_path_match_in_linear_time() -> None:
+    import time
+
+    from ketch.store.inspect import path_match
+
+    for pattern, name, want in [
+        ("busy*", "busybox", True), ("*", "lab/busybox", False), ("*/*", "lab/b", True), ("?", "/", False),
+        ("a*b*c", "aXbYc", True), ("a*b*c", "aXbYcZ", False), ("[^a]usybox", "busybox", True),
+        ("b[a-z]sy?ox", "busybox", True), ("a\\*", "a*", True), ("a\\*", "ab", False), ("", "", True),
+    ]:  # fmt: skip
+        assert path_match(pattern, name) is want, (pattern, name)
+    start = time.monotonic()
+    assert not path_match("*a" * 40 + "*b", "a" * 250)  # a regex would backtrack for ages here
+    assert time.monotonic() - start < 1
+    for bad in ("[", "[]", "a\\", "x[^"):
+        with pytest.raises(KetchError, match="syntax error in pattern"):
+            path_match(bad, "")

@@ -4,7 +4,6 @@ the Engine API as its JSON."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -137,66 +136,129 @@ def parse_image_filters(filters: list[str]) -> ImageFilter:
             raise KetchError(f"invalid filter 'dangling=[{' '.join(values['dangling'])}]'")
         dangling = true
     for pattern in values.get("reference", []):
-        _glob(pattern)  # a bad pattern fails before anything is listed
+        path_match(pattern, "")  # a bad pattern fails before anything is listed
     return ImageFilter(values, dangling)
 
 
-def _glob(pattern: str) -> re.Pattern[str]:
-    """Go's path.Match as a regex: `*` and `?` stop at `/`, `[...]` (`^`
-    negates), `\\` escapes; KetchError for a malformed pattern (docker's)."""
+class _BadPattern(Exception):
+    pass
+
+
+def path_match(pattern: str, name: str) -> bool:
+    """Go's path.Match (docker's reference= filter): `*` and `?` stop at `/`,
+    `[...]` classes (`^` negates), `\\` escapes. Each star commits to its
+    chunk's first match, as Go's does: linear in the name, whatever the
+    pattern (a regex would backtrack). KetchError for a malformed pattern."""
     from ..errors import KetchError
 
-    out, i = [], 0
-    bad = KetchError("syntax error in pattern")
+    try:
+        return _match(pattern, name)
+    except _BadPattern:
+        raise KetchError("syntax error in pattern") from None
+
+
+def _match(pattern: str, name: str) -> bool:
+    while pattern:
+        star, chunk, pattern = _scan_chunk(pattern)
+        if star and not chunk:
+            return "/" not in name  # a trailing * takes the rest, but no /
+        rest = _match_chunk(chunk, name)
+        if rest is not None and (not rest or pattern):
+            name = rest
+            continue
+        found = False
+        i = 0
+        while star and i < len(name) and name[i] != "/":
+            rest = _match_chunk(chunk, name[i + 1 :])
+            if rest is not None and (pattern or not rest):
+                name, found = rest, True
+                break
+            i += 1
+        if found:
+            continue
+        while pattern:  # the rest must still be well-formed
+            _, chunk, pattern = _scan_chunk(pattern)
+            _match_chunk(chunk, "")
+        return False
+    return not name
+
+
+def _scan_chunk(pattern: str) -> tuple[bool, str, str]:
+    star = False
+    while pattern.startswith("*"):
+        pattern, star = pattern[1:], True
+    in_range, i = False, 0
     while i < len(pattern):
         c = pattern[i]
-        if c == "*":
-            out.append("[^/]*")
-        elif c == "?":
-            out.append("[^/]")
-        elif c == "\\":
-            if i + 1 >= len(pattern):
-                raise bad
+        if c == "\\" and i + 1 < len(pattern):
             i += 1
-            out.append(re.escape(pattern[i]))
         elif c == "[":
-            j, cls = i + 1, ""
-            if j < len(pattern) and pattern[j] == "^":
-                cls, j = "^", j + 1
-            ranges = 0
-            while True:
-                if j >= len(pattern):
-                    raise bad
-                if pattern[j] == "]" and ranges:
-                    break
-                lo, j = _class_char(pattern, j, bad)
-                if j < len(pattern) and pattern[j] == "-":
-                    hi, j = _class_char(pattern, j + 1, bad)
-                    if hi < lo:
-                        raise bad
-                    cls += f"{re.escape(lo)}-{re.escape(hi)}"
-                else:
-                    cls += re.escape(lo)
-                ranges += 1
-            out.append(f"[{cls}]")
-            i = j
-        else:
-            out.append(re.escape(c))
+            in_range = True
+        elif c == "]":
+            in_range = False
+        elif c == "*" and not in_range:
+            break
         i += 1
-    try:
-        return re.compile("".join(out))
-    except re.error:
-        raise bad from None
+    return star, pattern[:i], pattern[i:]
 
 
-def _class_char(pattern: str, j: int, bad: Exception) -> tuple[str, int]:
-    if j >= len(pattern) or pattern[j] in "-]":
-        raise bad
-    if pattern[j] == "\\":
-        j += 1
-        if j >= len(pattern):
-            raise bad
-    return pattern[j], j + 1
+def _match_chunk(chunk: str, s: str) -> str | None:
+    """What is left of `s` after `chunk` matched its start, or None."""
+    failed = False
+    while chunk:
+        if not failed and not s:
+            failed = True
+        c = chunk[0]
+        if c == "[":
+            r = ""
+            if not failed:
+                r, s = s[0], s[1:]
+            chunk = chunk[1:]
+            negated = chunk.startswith("^")
+            if negated:
+                chunk = chunk[1:]
+            match, ranges = False, 0
+            while True:
+                if chunk.startswith("]") and ranges:
+                    chunk = chunk[1:]
+                    break
+                lo, chunk = _class_char(chunk)
+                hi = lo
+                if chunk[0] == "-":
+                    hi, chunk = _class_char(chunk[1:])
+                if lo <= r <= hi:
+                    match = True
+                ranges += 1
+            if match == negated:
+                failed = True
+        elif c == "?":
+            if not failed:
+                failed = s[0] == "/"
+                s = s[1:]
+            chunk = chunk[1:]
+        else:
+            if c == "\\":
+                chunk = chunk[1:]
+                if not chunk:
+                    raise _BadPattern()
+                c = chunk[0]
+            if not failed:
+                failed = c != s[0]
+                s = s[1:]
+            chunk = chunk[1:]
+    return None if failed else s
+
+
+def _class_char(chunk: str) -> tuple[str, str]:
+    if not chunk or chunk[0] in "-]":
+        raise _BadPattern()
+    if chunk[0] == "\\":
+        chunk = chunk[1:]
+        if not chunk:
+            raise _BadPattern()
+    if len(chunk) < 2:
+        raise _BadPattern()
+    return chunk[0], chunk[1:]
 
 
 def _created(img: imgs.Image) -> float | None:
@@ -239,7 +301,7 @@ def image_rows(
             raise KetchError(f"invalid value for 'until' filter: {e}") from None
         before = until if before is None else min(before, until)
     since = max((_created(imgs.lookup(store, v)[0]) or 0.0 for v in f.values.get("since", [])), default=None)
-    patterns = [_glob(p) for p in f.values.get("reference", [])]
+    patterns = f.values.get("reference", [])
     all_images = imgs.list_images(store)
     parents = {i.parent for i in all_images if i.parent}
     out: list[ImageRow] = []
@@ -278,11 +340,11 @@ def image_rows(
     return out
 
 
-def _named(repo: str, tag: str | None, patterns: list[re.Pattern[str]]) -> bool:
+def _named(repo: str, tag: str | None, patterns: list[str]) -> bool:
     """docker's reference= match: the name as it shows it, with its tag, and in full."""
     familiar = _familiar_repo(repo)
     targets = [familiar, repo] + ([f"{familiar}:{tag}", f"{repo}:{tag}"] if tag else [])
-    return any(p.fullmatch(t) for p in patterns for t in targets)
+    return any(path_match(p, t) for p in patterns for t in targets)
 
 
 def containers_using(store: Store) -> dict[str, int]:
