@@ -295,3 +295,26 @@ def test_tabwriter_blocks_as_go_cuts_them() -> None:
     )
     with pytest.raises(TemplateError, match="columns"):
         tabwrite("\t" * 1000)
+
+
+def test_random_templates_fail_only_as_template_errors() -> None:
+    """Any text a user passes is rendered or refused with Go's one-line
+    error: never another exception (a traceback)."""
+    import random
+
+    words = [
+        ".", ".ID", ".Names", ".Config.Env", "$", "$x", "$x :=", "$x =", "$i, $e :=", "|", "(", ")", '"s"', "1",
+        "-2", "3.5", "if", "else", "end", "range", "with", "break", "len", "index", "slice", "printf", "println",
+        "json", "join", "split", "title", "pad", "truncate", "eq", "lt", "and", "or", "not", "nil", '"%d %q %5.2f"',
+        "$.ID", ".Label", '"k"', 'template "a"', 'define "a"', "/*", "*/", "{{", "-",
+    ]  # fmt: skip
+    row = Row("*x", {"ID": "a", "Names": "n", "Label": Method(lambda k: k, 1)})
+    rng = random.Random(12)
+    for i in range(3000):
+        actions = [" ".join(rng.choice(words) for _ in range(rng.randint(1, 5))) for _ in range(rng.randint(1, 5))]
+        template = "".join("{{" + a + "}}" + rng.choice(["", "x", "\n"]) for a in actions)
+        for data in (DATA, row):
+            try:
+                render(template, data, missing_error=bool(i % 2))
+            except TemplateError:
+                pass
