@@ -163,3 +163,18 @@ def test_volume_ls_format(ketch: Ketch) -> None:
     ]
     assert json.loads(ketch("volume", "ls", "--format", "json").out)["Name"] == "fmt-vol"
     ketch("volume", "rm", "fmt-vol", check=True)
+
+
+def test_ps_size_counts_the_containers_layer_without_following_links(ketch: Ketch) -> None:
+    """-s (or .Size in a template): what the container wrote; a link to a
+    host path (the host's /proc/kcore, its root) counts as a link, never as
+    what the host has there."""
+    ketch.import_busybox("lab/busybox")
+    script = "dd if=/dev/zero of=/five bs=1000 count=5 2>/dev/null; ln -s /proc/kcore /k; mkdir /d; ln -s / /d/root"
+    ketch("run", "--name", "writer", "lab/busybox", "sh", "-c", script, check=True)
+    size = ketch("ps", "-a", "--format", "{{.Size}}").out.strip()
+    assert size.startswith("5.") and size.split()[0].endswith("kB") and "(virtual " in size, size
+    table = ketch("ps", "-a", "-s").out.splitlines()
+    assert table[0].split()[-2:] == ["NAMES", "SIZE"] and table[1].endswith(size)
+    assert json.loads(ketch("ps", "-a", "--format", "{{json .}}").out)["Size"] == size  # json asks for it too
+    assert ketch("ps", "-a", "--format", "{{.Names}}").out == "writer\n"
