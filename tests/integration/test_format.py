@@ -162,6 +162,10 @@ def test_volume_ls_format(ketch: Ketch) -> None:
         "fmt-vol       local",
     ]
     assert json.loads(ketch("volume", "ls", "--format", "json").out)["Name"] == "fmt-vol"
+    r = ketch("volume", "inspect", "-f", "{{.Name}} {{.Driver}} {{.Mountpoint}}", "fmt-vol")
+    assert (r.rc, r.out) == (0, f"fmt-vol local {ketch.root}/volumes/fmt-vol/_data\n")
+    r = ketch("volume", "inspect", "--format", "{{.Name}}", "fmt-vol", "nosuch")
+    assert (r.rc, r.out, r.err.strip()) == (1, "fmt-vol\n", "Error: get nosuch: no such volume")
     ketch("volume", "rm", "fmt-vol", check=True)
 
 

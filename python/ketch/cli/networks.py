@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ._shared import each, group, store, subcommand
-from .options import Format, PruneForce
+from .options import Format, InspectFormat, PruneForce
 
 if TYPE_CHECKING:
     from ..models.network import NetworkSummary
@@ -93,14 +93,20 @@ def network_rows(rows: "list[NetworkSummary]", ids: list[str]) -> "list[Row]":
 
 
 @subcommand(network, "inspect")
-def network_inspect(names: Networks) -> None:
+def network_inspect(names: Networks, format_: InspectFormat = None) -> int:
     """Display detailed information on one or more networks"""
     import json
 
     from ..network.networks import inspect_document
 
+    if format_:  # docker's -f: a Go template (or json), each network not found an error
+        from ..errors import KetchError
+        from ._shared import documents
+
+        return documents(names, inspect_document, KetchError, format_)
     s = store()
     print(json.dumps([inspect_document(s, n) for n in names], indent=4))
+    return 0
 
 
 @subcommand(network, "rm")

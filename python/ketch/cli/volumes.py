@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ._shared import each, group, out, store, subcommand
-from .options import Format, PruneForce
+from .options import Format, InspectFormat, PruneForce
 
 if TYPE_CHECKING:
     from ..runtime.volumes import Volume
@@ -65,14 +65,19 @@ VOLUME_HEADER = {
 
 
 @subcommand(volume, "inspect")
-def volume_inspect(names: Volumes) -> None:
+def volume_inspect(names: Volumes, format_: InspectFormat = None) -> int:
     """Display detailed information on one or more volumes"""
     import json
 
     from ..runtime import volumes
 
+    if format_:  # docker's -f: a Go template (or json), each volume not found an error
+        from ._shared import documents
+
+        return documents(names, lambda s, n: volumes.get(s, n).inspect(), volumes.VolumeNotFound, format_)
     s = store()
     print(json.dumps([volumes.get(s, n).inspect() for n in names], indent=4))
+    return 0
 
 
 @subcommand(volume, "rm")
