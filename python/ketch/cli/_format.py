@@ -45,19 +45,9 @@ def human_duration(seconds: float) -> str:
 
 def parse_time(s: str | None) -> _dt.datetime | None:
     """An RFC 3339 time as images carry it (nanoseconds allowed)."""
-    if not s:
-        return None
-    s = s.strip().replace("Z", "+00:00")
-    if "." in s:
-        head, _, frac = s.partition(".")
-        digits = "".join(c for c in frac if c.isdigit())
-        tz = frac[len(digits) :]
-        s = f"{head}.{digits[:6].ljust(6, '0')}{tz}"
-    try:
-        t = _dt.datetime.fromisoformat(s)
-    except ValueError:
-        return None
-    return t if t.tzinfo else t.replace(tzinfo=_dt.UTC)
+    from ..models.ids import parse_rfc3339
+
+    return parse_rfc3339(s)
 
 
 def ago(created: str | None) -> str:
@@ -82,3 +72,34 @@ def table(rows: list[list[str]]) -> str:
         cells = [c.ljust(widths[i] + 3) for i, c in enumerate(r[:-1])] + [r[-1]]
         lines.append("".join(cells))
     return "\n".join(lines)
+
+
+def go_time(t: float) -> str:
+    """Go's time.Time.String() of a Unix time, in local time: `2006-01-02 15:04:05 -0700 MST`."""
+    return _dt.datetime.fromtimestamp(int(t)).astimezone().strftime("%Y-%m-%d %H:%M:%S %z %Z")
+
+
+def timestamp(s: str | None) -> float | None:
+    t = parse_time(s)
+    return t.timestamp() if t else None
+
+
+def go_quote(s: str) -> str:
+    """strconv.Quote: printable characters kept, the rest escaped."""
+    out = ['"']
+    for ch in s:
+        o = ord(ch)
+        if ch in ('"', "\\"):
+            out.append("\\" + ch)
+        elif ch in "\a\b\f\n\r\t\v":
+            out.append("\\" + "abfnrtv"["\a\b\f\n\r\t\v".index(ch)])
+        elif ch.isprintable() or ch == " ":
+            out.append(ch)
+        elif o < 0x80:
+            out.append(f"\\x{o:02x}")
+        elif o < 0x10000:
+            out.append(f"\\u{o:04x}")
+        else:
+            out.append(f"\\U{o:08x}")
+    out.append('"')
+    return "".join(out)

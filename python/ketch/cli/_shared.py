@@ -110,11 +110,26 @@ def each(names: list[str], act: Callable[[str], object], prefix: str = "Error: "
     return rc
 
 
-def documents(names: list[str], get: Callable[["Store", str], object], missing: type[KetchError]) -> int:
-    """docker's inspect: the documents of those found, as one JSON array;
-    each name not found (`missing`) an error line; 1 if any was not found."""
+def documents(
+    names: list[str], get: Callable[["Store", str], object], missing: type[KetchError], format_: str | None = None
+) -> int:
+    """docker's inspect: the documents of those found, as one JSON array
+    (`json`: compact), or each run through the Go template `format_`; each
+    name not found (`missing`) an error line, each document the template
+    fails on its error (after the output, as docker's); 1 if any. A template
+    that does not parse: exit 64 before anything is looked up."""
     import json
 
+    template = None
+    if format_ and format_ != "json":
+        from ._template import TemplateError, parse
+
+        try:
+            template = parse(format_)
+        except TemplateError as e:
+            e.args = (f"template parsing error: {e}",)
+            e.exit_code = 64
+            raise
     s = store()
     docs = []
     rc = 0
@@ -124,8 +139,34 @@ def documents(names: list[str], get: Callable[["Store", str], object], missing: 
         except missing as e:
             error(f"Error: {e}")
             rc = 1
-    print(json.dumps(docs, indent=4))
-    return rc
+    if template is None:
+        print(json.dumps(docs, indent=None if format_ else 4, separators=(",", ":") if format_ else None))
+        return rc
+    from ._template import TemplateError, execute, go_maps
+
+    text, failed = [], []
+    for d in docs:
+        try:
+            text.append(execute(template, go_maps(d), missing_error=True) + "\n")
+        except TemplateError as e:
+            failed.append(f"template parsing error: {e}")
+    sys.stdout.write("".join(text) or "\n")
+    sys.stdout.flush()
+    for msg in failed:
+        error(msg)
+    return 1 if failed else rc
+
+
+def daemon_error(e: KetchError) -> KetchError:
+    """An error the engine found, worded as docker's CLI words its daemon's
+    (`Error response from daemon: ...`); a usage error stays as it is."""
+    from ..errors import UsageError
+
+    if isinstance(e, UsageError):
+        return e
+    worded = KetchError(f"Error response from daemon: {e}")
+    worded.exit_code = e.exit_code
+    return worded
 
 
 class Silent(KetchError):

@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from ._shared import Silent, command, documents, each, image_group, out, store, subcommand
-from .options import NoTrunc
+from ._shared import Silent, command, daemon_error, documents, each, image_group, out, store, subcommand
+from .options import Format, InspectFormat, NoTrunc
 
 Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="Suppress verbose output")]
 QuietIds = Annotated[bool, typer.Option("-q", "--quiet", help="Only show image IDs")]
@@ -40,6 +40,13 @@ def pull(
     print(str(ref) if ref.domain == "docker.io" else ref.familiar())
 
 
+IMAGES_HEADER = {
+    "ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST", "CreatedSince": "CREATED",
+    "CreatedAt": "CREATED AT", "Size": "SIZE", "Containers": "CONTAINERS", "SharedSize": "SHARED SIZE",
+    "UniqueSize": "UNIQUE SIZE",
+}  # fmt: skip
+
+
 @command("images", "ls")
 def images(
     repository: Annotated[str | None, typer.Argument(metavar="[REPOSITORY[:TAG]]")] = None,
@@ -49,16 +56,53 @@ def images(
     quiet: QuietIds = False,
     digests: Annotated[bool, typer.Option("--digests", help="Show digests")] = False,
     no_trunc: NoTrunc = False,
+    filter_: Annotated[
+        list[str] | None, typer.Option("-f", "--filter", help="Filter output based on conditions provided")
+    ] = None,
+    format_: Format = None,
 ) -> None:
     """List images"""
+    from ..errors import KetchError
     from ..store.inspect import image_rows
-    from ._format import ago, human_size, table
+    from ._format import ago, go_time, human_size, table, timestamp
 
-    rows = image_rows(store(), repository, all_)
-    if quiet:
+    try:
+        rows = image_rows(store(), repository, all_, list(filter_ or []))
+    except KetchError as e:
+        raise daemon_error(e) from None
+    if quiet and (not format_ or format_ == "table"):  # docker: a custom format wins over -q
         ids = list(dict.fromkeys(r.image.id if no_trunc else r.image.short_id for r in rows))
         if ids:
             print("\n".join(ids))
+        return
+    if format_ and format_ != "table":
+        from ._template import Method, Row, format_rows
+
+        fmt = format_ + (
+            "\t{{.Digest}}" if format_.startswith("table") and digests and "{{.Digest}}" not in format_ else ""
+        )
+        shown = digests or "{{.Digest}}" in fmt
+        contexts = [
+            Row(
+                "*formatter.imageContext",
+                {
+                    "ID": r.image.id if no_trunc else r.image.short_id,
+                    "Repository": r.repository,
+                    "Tag": r.tag,
+                    "Digest": r.digest
+                    if shown
+                    else ("<none>" if r.tag != "<none>" or r.repository == "<none>" else ""),
+                    "CreatedSince": Method(lambda r=r: "" if not r.image.created else ago(r.image.created)),
+                    "CreatedAt": Method(lambda r=r: go_time(timestamp(r.image.created) or 0)),
+                    "Size": Method(lambda r=r: human_size(r.image.size)),
+                    "Containers": "N/A",  # docker's: counted by `system df` only
+                    "SharedSize": "N/A",
+                    "UniqueSize": "N/A",
+                },
+            )
+            for r in rows
+        ]
+        sys.stdout.write(format_rows(fmt, contexts, IMAGES_HEADER))
         return
     header = ["REPOSITORY", "TAG"] + (["DIGEST"] if digests else []) + ["IMAGE ID", "CREATED", "SIZE"]
     lines = [
@@ -96,9 +140,18 @@ def tag(
     do_tag(store(), source, target)
 
 
+HISTORY_HEADER = {
+    "ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "CreatedBy": "CREATED BY", "Size": "SIZE",
+    "Comment": "COMMENT",
+}  # fmt: skip
+
+
 @command("history", "history")
 def history(
-    name: Annotated[str, typer.Argument(metavar="IMAGE")], no_trunc: NoTrunc = False, quiet: QuietIds = False
+    name: Annotated[str, typer.Argument(metavar="IMAGE")],
+    no_trunc: NoTrunc = False,
+    quiet: QuietIds = False,
+    format_: Format = None,
 ) -> None:
     """Show the history of an image"""
     from ..store.inspect import history as entries
@@ -106,8 +159,34 @@ def history(
 
     rows = entries(store(), name)
     ids = [(e.image.id if no_trunc else e.image.short_id) if e.image else "<missing>" for e in rows]
-    if quiet:
+    if quiet and (not format_ or format_ == "table"):  # docker: a custom format wins over -q
         print("\n".join(ids))
+        return
+    if format_ and format_ != "table":
+        from ._format import timestamp
+        from ._template import Method, Row, format_rows
+
+        def created_at(created: str | None) -> str:
+            import datetime as dt
+
+            t = int(timestamp(created) or 0)
+            return dt.datetime.fromtimestamp(t).astimezone().isoformat().replace("+00:00", "Z")
+
+        contexts = [
+            Row(
+                "*image.historyContext",
+                {
+                    "ID": i,
+                    "CreatedSince": Method(lambda e=e: ago(e.created)),
+                    "CreatedAt": Method(lambda e=e: created_at(e.created)),
+                    "CreatedBy": (lambda by: by if no_trunc else ellipsis(by, 45))(e.created_by.replace("\t", " ")),
+                    "Size": Method(lambda e=e: human_size(e.size)),
+                    "Comment": e.comment,
+                },
+            )
+            for i, e in zip(ids, rows, strict=True)
+        ]
+        sys.stdout.write(format_rows(format_, contexts, HISTORY_HEADER))
         return
     print(
         table(
@@ -124,12 +203,12 @@ def history(
 
 
 @subcommand(image_group(), "inspect")
-def image_inspect(names: Names) -> int:
+def image_inspect(names: Names, format_: InspectFormat = None) -> int:
     """Display detailed information on one or more images"""
     from ..errors import ImageNotFound
     from ..store.inspect import image_inspect as document
 
-    rc = documents(names, document, ImageNotFound)
+    rc = documents(names, document, ImageNotFound, format_)
     if rc:
         raise Silent(rc)
     return rc

@@ -1,11 +1,15 @@
 """`ketch network`: create, ls, inspect, rm, connect, disconnect, prune."""
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ._shared import each, group, store, subcommand
-from .options import PruneForce
+from .options import Format, InspectFormat, PruneForce
+
+if TYPE_CHECKING:
+    from ..models.network import NetworkSummary
+    from ._template import Row
 
 network = group("network", "Manage networks")
 Networks = Annotated[list[str], typer.Argument(metavar="NETWORK [NETWORK...]")]
@@ -30,6 +34,7 @@ def network_create(
 def network_ls(
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Only display network IDs")] = False,
     no_trunc: Annotated[bool, typer.Option("--no-trunc", help="Do not truncate the output")] = False,
+    format_: Format = None,
 ) -> None:
     """List networks"""
     from ..models.ids import short_id
@@ -38,8 +43,15 @@ def network_ls(
 
     rows = networks.summaries(store())
     ids = [n.id if no_trunc else short_id(n.id) for n in rows]
-    if quiet:
+    if quiet and (not format_ or format_ == "table"):  # docker: a custom format wins over -q
         print("\n".join(ids))
+        return
+    if format_ and format_ != "table":
+        import sys
+
+        from ._template import format_rows
+
+        sys.stdout.write(format_rows(format_, network_rows(rows, ids), NETWORK_HEADER))
         return
     print(
         table(
@@ -51,15 +63,50 @@ def network_ls(
     )
 
 
+NETWORK_HEADER = {
+    "ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE", "IPv4": "IPV4", "IPv6": "IPV6",
+    "Internal": "INTERNAL", "Labels": "LABELS",
+}  # fmt: skip
+
+
+def network_rows(rows: "list[NetworkSummary]", ids: list[str]) -> "list[Row]":
+    """`network ls` as docker's --format sees it (its networkContext)."""
+    from ._template import Method, Row
+
+    return [
+        Row(
+            "*network.networkContext",
+            {
+                "ID": i,
+                "Name": n.name,
+                "Driver": n.driver,
+                "Scope": "local",
+                "IPv4": "true" if n.driver == "bridge" else "false",
+                "IPv6": "false",
+                "Internal": "false",
+                "Labels": "",
+                "Label": Method(lambda _k: "", 1),
+            },
+        )
+        for i, n in zip(ids, rows, strict=True)
+    ]
+
+
 @subcommand(network, "inspect")
-def network_inspect(names: Networks) -> None:
+def network_inspect(names: Networks, format_: InspectFormat = None) -> int:
     """Display detailed information on one or more networks"""
     import json
 
     from ..network.networks import inspect_document
 
+    if format_:  # docker's -f: a Go template (or json), each network not found an error
+        from ..errors import KetchError
+        from ._shared import documents
+
+        return documents(names, inspect_document, KetchError, format_)
     s = store()
     print(json.dumps([inspect_document(s, n) for n in names], indent=4))
+    return 0
 
 
 @subcommand(network, "rm")

@@ -1,11 +1,14 @@
 """`ketch volume`: create, ls, inspect, rm, prune."""
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ._shared import each, group, out, store, subcommand
-from .options import PruneForce
+from .options import Format, InspectFormat, PruneForce
+
+if TYPE_CHECKING:
+    from ..runtime.volumes import Volume
 
 volume = group("volume", "Manage volumes")
 Volumes = Annotated[list[str], typer.Argument(metavar="VOLUME [VOLUME...]")]
@@ -20,28 +23,61 @@ def volume_create(name: Annotated[str | None, typer.Argument(metavar="[VOLUME]")
 
 
 @subcommand(volume, "ls")
-def volume_ls(quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Only display volume names")] = False) -> None:
+def volume_ls(
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Only display volume names")] = False,
+    format_: Format = None,
+) -> None:
     """List volumes"""
     from ..runtime import volumes
     from ._format import table
 
     vols = volumes.list_all(store())
-    if quiet:
+    if quiet and (not format_ or format_ == "table"):  # docker: a custom format wins over -q
         for v in vols:
             print(v.name)
+        return
+    if format_ and format_ != "table":
+        import sys
+
+        from ._template import Method, Row, format_rows
+
+        def row(v: "Volume") -> Row:
+            labels = v.inspect()["Labels"] or {}
+            return Row(
+                "*formatter.volumeContext",
+                {
+                    "Name": v.name, "Driver": "local", "Scope": "local", "Mountpoint": str(v.mountpoint),
+                    "Labels": ",".join(sorted(f"{k}={x}" for k, x in labels.items())),
+                    "Label": Method(lambda k: labels.get(k, ""), 1),
+                    "Links": "N/A", "Size": "N/A", "Group": "N/A", "Availability": "N/A", "Status": "N/A",
+                },
+            )  # fmt: skip
+
+        sys.stdout.write(format_rows(format_, [row(v) for v in vols], VOLUME_HEADER))
         return
     print(table([["DRIVER", "VOLUME NAME"], *[["local", v.name] for v in vols]]))
 
 
+VOLUME_HEADER = {
+    "Name": "VOLUME NAME", "Driver": "DRIVER", "Scope": "SCOPE", "Mountpoint": "MOUNTPOINT", "Labels": "LABELS",
+    "Links": "LINKS", "Size": "SIZE", "Group": "GROUP", "Availability": "AVAILABILITY", "Status": "STATUS",
+}  # fmt: skip
+
+
 @subcommand(volume, "inspect")
-def volume_inspect(names: Volumes) -> None:
+def volume_inspect(names: Volumes, format_: InspectFormat = None) -> int:
     """Display detailed information on one or more volumes"""
     import json
 
     from ..runtime import volumes
 
+    if format_:  # docker's -f: a Go template (or json), each volume not found an error
+        from ._shared import documents
+
+        return documents(names, lambda s, n: volumes.get(s, n).inspect(), volumes.VolumeNotFound, format_)
     s = store()
     print(json.dumps([volumes.get(s, n).inspect() for n in names], indent=4))
+    return 0
 
 
 @subcommand(volume, "rm")

@@ -36,3 +36,21 @@ def rfc3339(when: float | None = None, *, fraction: bool = True) -> str:
     2006-01-02T15:04:05.999999Z (now when no time is given)."""
     t = _dt.datetime.now(_dt.UTC) if when is None else _dt.datetime.fromtimestamp(when, _dt.UTC)
     return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if fraction else "%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_rfc3339(s: str | None) -> _dt.datetime | None:
+    """An RFC 3339 time as images and documents carry it (nanoseconds
+    allowed; no zone is UTC), or None if it is none."""
+    if not s:
+        return None
+    s = s.strip().replace("Z", "+00:00")
+    if "." in s:
+        head, _, frac = s.partition(".")
+        digits = "".join(c for c in frac if c.isdigit())
+        tz = frac[len(digits) :]
+        s = f"{head}.{digits[:6].ljust(6, '0')}{tz}"
+    try:
+        t = _dt.datetime.fromisoformat(s)
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=_dt.UTC)

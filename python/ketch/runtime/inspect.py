@@ -10,12 +10,13 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConflictError, ImageNotFound, KetchError
 from ..models.ids import rfc3339
 from ..store import Store
-from .state import Container, list_containers, log_path, lookup
+from .state import Container, container_dir, list_containers, log_path, lookup
 
 if TYPE_CHECKING:
     from ..store.networks import Port
@@ -157,7 +158,156 @@ def wait_exit(store: Store, ref: str, poll: float = 0.05) -> int:
 
 # -- ps ------------------------------------------------------------------------
 
-_FILTERS = ("status", "name", "id", "ancestor")
+# docker's container states (a status= filter names one of them)
+_STATES = ("created", "running", "paused", "restarting", "removing", "exited", "dead")
+_FILTERS = ("status", "name", "id", "ancestor", "label", "exited", "before", "since", "network", "volume")
+
+
+def labels(store: Store, c: Container) -> dict[str, str]:
+    """The container's labels (docker's Config.Labels: its image's under its
+    own -l); a container made before ketch kept labels has its image's."""
+    if "labels" in c.config:
+        return dict(c.config.get("labels") or {})
+    from ..store import images as imgs
+
+    try:
+        return dict((imgs.config(store, c.image_id).get("config") or {}).get("Labels") or {})
+    except KetchError:
+        return {}
+
+
+def networks(store: Store, c: Container) -> list[str]:
+    """The names of the networks the container is on (its own network mode
+    first: `bridge`, `host`, `none` or a user-defined one), as docker's NetworkSettings.Networks."""
+    from ..store.networks import networks_of
+
+    named = [c.config.get("network") or "none"]
+    return list(dict.fromkeys(named + networks_of(store, c.id)))
+
+
+def _network_id(store: Store, name: str) -> str:
+    from ..store.networks import by_name
+
+    net = by_name(store, name)
+    if net is not None:
+        return net.id
+    from ..network.networks import predefined_id
+
+    return predefined_id(name)
+
+
+@dataclass(frozen=True)
+class MountPoint:
+    """One of a container's mounts as `ps` shows it: a named volume by its
+    name, a bind by its host source."""
+
+    name: str
+    source: str
+    destination: str
+    volume: bool
+
+
+def mounts(store: Store, c: Container) -> list[MountPoint]:
+    volumes_dir = store.root / "volumes"
+    names = set(c.config.get("volume_names") or [])
+    out = []
+    for src, dst, _ro in c.config.get("binds") or []:
+        p = Path(src)
+        name = p.parent.name if p.name == "_data" and p.parent.parent == volumes_dir else ""
+        is_volume = bool(name) and name in names
+        out.append(MountPoint(name if is_volume else "", src, dst, is_volume))
+    return out
+
+
+def size_rw(store: Store, c: Container) -> int:
+    """Bytes the container wrote to its own layer (docker's SizeRw): its
+    upper dir's regular files, links not followed."""
+    import os
+
+    total = 0
+    upper = container_dir(store, c.id) / "upper"
+    for root, dirs, files in os.walk(upper):
+        for f in files:
+            try:
+                st = os.lstat(os.path.join(root, f))
+            except OSError:
+                continue
+            total += st.st_size
+        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(root, d))]
+    return total
+
+
+@dataclass(frozen=True)
+class ContainerFilter:
+    """docker ps -f, parsed: values by key (values of one key are ORed, the
+    keys ANDed; label values are ANDed, as docker's MatchKVList)."""
+
+    values: dict[str, list[str]]
+    exited: list[int]
+
+    @property
+    def every_state(self) -> bool:
+        """A status filter lists stopped containers without -a, as docker's."""
+        return "status" in self.values
+
+    def has(self, key: str) -> bool:
+        return key in self.values
+
+
+def parse_filters(filters: list[str]) -> ContainerFilter:
+    from ..models.filters import parse
+
+    values = parse(filters, _FILTERS)
+    exited = []
+    for v in values.get("exited", []):
+        try:
+            exited.append(int(v))
+        except ValueError:
+            raise KetchError(f"invalid filter 'exited={v}': strconv.Atoi: parsing \"{v}\": invalid syntax") from None
+    for v in values.get("status", []):
+        if v not in _STATES:
+            raise KetchError(
+                f"invalid filter 'status={v}': invalid value for state ({v}): must be one of {', '.join(_STATES)}"
+            )
+    return ContainerFilter(values, exited)
+
+
+def container_filter(store: Store, filters: list[str]) -> Callable[[Container], bool]:
+    """docker ps -f for one container at a time: status=, name= (a substring),
+    id= (a prefix), ancestor= (image name or id), label=KEY or KEY=VALUE,
+    exited=CODE, network= (name or id prefix), volume= (name or mount point).
+    (before= and since= are about the list: `select` applies them.)"""
+    f = parse_filters(filters)
+    return lambda c: _matches(store, f, c)
+
+
+def _matches(store: Store, f: ContainerFilter, c: Container) -> bool:
+    v = f.values
+    if "status" in v and ("paused" if c.paused else c.state) not in v["status"]:
+        return False
+    if "name" in v and not any(x.lstrip("/") in c.name for x in v["name"]):
+        return False
+    if "id" in v and not any(c.id.startswith(x) for x in v["id"]):
+        return False
+    if "ancestor" in v and not any(_is_ancestor(store, c, x) for x in v["ancestor"]):
+        return False
+    if "label" in v:
+        from ..models.filters import match_labels
+
+        if not match_labels(v["label"], labels(store, c)):
+            return False
+    if f.exited and not (c.state == "exited" and c.started and c.exit_code in f.exited):
+        return False
+    if "network" in v:
+        nets = networks(store, c)
+        if not any(x in nets or any(_network_id(store, n).startswith(x) for n in nets) for x in v["network"] if x):
+            return False
+    if "volume" in v:
+        ms = mounts(store, c)
+        names = {m.name or m.source for m in ms} | {m.destination for m in ms}
+        if not any(x in names for x in v["volume"]):
+            return False
+    return True
 
 
 def _is_ancestor(store: Store, c: Container, value: str) -> bool:
@@ -170,35 +320,25 @@ def _is_ancestor(store: Store, c: Container, value: str) -> bool:
     return img.id == c.image_id
 
 
-def container_filter(store: Store, filters: list[str]) -> Callable[[Container], bool]:
-    """docker ps -f: status=, name= (a substring), ancestor= (image name or id), id= (prefix)."""
-    pairs = []
-    for f in filters:
-        key, sep, value = f.partition("=")
-        if not sep:
-            raise KetchError(f"bad format of filter (expected name=value): {f}")
-        if key not in _FILTERS:
-            raise KetchError(f"invalid filter '{key}'")
-        pairs.append((key, value))
-
-    def match(c: Container, key: str, value: str) -> bool:
-        if key == "status":
-            return ("paused" if c.paused else c.state) == value
-        if key == "name":
-            return value.lstrip("/") in c.name
-        if key == "id":
-            return c.id.startswith(value)
-        return _is_ancestor(store, c, value)
-
-    return lambda c: all(match(c, k, v) for k, v in pairs)
-
-
 def select(store: Store, all_: bool = False, filters: list[str] | None = None) -> list[Container]:
-    """The containers `ps` lists: the running ones (every one with `all_`,
-    or with a status filter, as docker's), those `filters` keep."""
-    keep = container_filter(store, list(filters or []))
-    every = all_ or any(f.startswith("status=") for f in filters or [])
-    return [c for c in list_containers(store) if (every or c.state == "running") and keep(c)]
+    """The containers `ps` lists, the newest first: the running ones (every
+    one with `all_`, or with a status filter, as docker's), those `filters`
+    keep; before=/since= (a name or id) keep those created before or after that one."""
+    f = parse_filters(list(filters or []))
+    every = all_ or f.every_state
+    before = lookup(store, f.values["before"][-1]).id if f.has("before") else None
+    since = lookup(store, f.values["since"][-1]).id if f.has("since") else None
+    out = []
+    for c in list_containers(store):  # newest first
+        if before is not None:
+            if c.id == before:
+                before = None
+            continue
+        if since is not None and c.id == since:
+            break
+        if (every or c.state == "running") and _matches(store, f, c):
+            out.append(c)
+    return out
 
 
 def published_ports(store: Store, c: Container) -> list[Port]:

@@ -111,26 +111,226 @@ class ImageRow:
     image: imgs.Image
 
 
-def image_rows(store: Store, repository: str | None = None, all_: bool = False) -> list[ImageRow]:
-    """`docker images [REPOSITORY[:TAG]]`: a row per name of each image; an
-    untagged image that is another's parent only with `all_`."""
+_IMAGE_FILTERS = ("dangling", "label", "before", "since", "reference", "until")
+
+
+@dataclass(frozen=True)
+class ImageFilter:
+    """docker images -f, parsed: values by key (a key's values ORed, the keys
+    ANDed; label values ANDed, as docker's MatchKVList)."""
+
+    values: dict[str, list[str]]
+    dangling: bool | None  # dangling=true: untagged only; false: tagged only
+
+
+def parse_image_filters(filters: list[str]) -> ImageFilter:
+    from ..errors import KetchError
+    from ..models.filters import parse as parse_args
+
+    values = parse_args(filters, _IMAGE_FILTERS)
+    dangling = None
+    if "dangling" in values:
+        got = set(values["dangling"])
+        false, true = bool(got & {"0", "false"}), bool(got & {"1", "true"})
+        if false == true:
+            raise KetchError(f"invalid filter 'dangling=[{' '.join(values['dangling'])}]'")
+        dangling = true
+    for pattern in values.get("reference", []):
+        path_match(pattern, "")  # a bad pattern fails before anything is listed
+    return ImageFilter(values, dangling)
+
+
+class _BadPattern(Exception):
+    pass
+
+
+def path_match(pattern: str, name: str) -> bool:
+    """Go's path.Match (docker's reference= filter): `*` and `?` stop at `/`,
+    `[...]` classes (`^` negates), `\\` escapes. Each star commits to its
+    chunk's first match, as Go's does: linear in the name, whatever the
+    pattern (a regex would backtrack). KetchError for a malformed pattern."""
+    from ..errors import KetchError
+
+    try:
+        return _match(pattern, name)
+    except _BadPattern:
+        raise KetchError("syntax error in pattern") from None
+
+
+def _match(pattern: str, name: str) -> bool:
+    while pattern:
+        star, chunk, pattern = _scan_chunk(pattern)
+        if star and not chunk:
+            return "/" not in name  # a trailing * takes the rest, but no /
+        rest = _match_chunk(chunk, name)
+        if rest is not None and (not rest or pattern):
+            name = rest
+            continue
+        found = False
+        i = 0
+        while star and i < len(name) and name[i] != "/":
+            rest = _match_chunk(chunk, name[i + 1 :])
+            if rest is not None and (pattern or not rest):
+                name, found = rest, True
+                break
+            i += 1
+        if found:
+            continue
+        while pattern:  # the rest must still be well-formed
+            _, chunk, pattern = _scan_chunk(pattern)
+            _match_chunk(chunk, "")
+        return False
+    return not name
+
+
+def _scan_chunk(pattern: str) -> tuple[bool, str, str]:
+    star = False
+    while pattern.startswith("*"):
+        pattern, star = pattern[1:], True
+    in_range, i = False, 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\" and i + 1 < len(pattern):
+            i += 1
+        elif c == "[":
+            in_range = True
+        elif c == "]":
+            in_range = False
+        elif c == "*" and not in_range:
+            break
+        i += 1
+    return star, pattern[:i], pattern[i:]
+
+
+def _match_chunk(chunk: str, s: str) -> str | None:
+    """What is left of `s` after `chunk` matched its start, or None."""
+    failed = False
+    while chunk:
+        if not failed and not s:
+            failed = True
+        c = chunk[0]
+        if c == "[":
+            r = ""
+            if not failed:
+                r, s = s[0], s[1:]
+            chunk = chunk[1:]
+            negated = chunk.startswith("^")
+            if negated:
+                chunk = chunk[1:]
+            match, ranges = False, 0
+            while True:
+                if chunk.startswith("]") and ranges:
+                    chunk = chunk[1:]
+                    break
+                lo, chunk = _class_char(chunk)
+                hi = lo
+                if chunk[0] == "-":
+                    hi, chunk = _class_char(chunk[1:])
+                if lo <= r <= hi:
+                    match = True
+                ranges += 1
+            if match == negated:
+                failed = True
+        elif c == "?":
+            if not failed:
+                failed = s[0] == "/"
+                s = s[1:]
+            chunk = chunk[1:]
+        else:
+            if c == "\\":
+                chunk = chunk[1:]
+                if not chunk:
+                    raise _BadPattern()
+                c = chunk[0]
+            if not failed:
+                failed = c != s[0]
+                s = s[1:]
+            chunk = chunk[1:]
+    return None if failed else s
+
+
+def _class_char(chunk: str) -> tuple[str, str]:
+    if not chunk or chunk[0] in "-]":
+        raise _BadPattern()
+    if chunk[0] == "\\":
+        chunk = chunk[1:]
+        if not chunk:
+            raise _BadPattern()
+    if len(chunk) < 2:
+        raise _BadPattern()
+    return chunk[0], chunk[1:]
+
+
+def _created(img: imgs.Image) -> float | None:
+    from ..models.ids import parse_rfc3339
+
+    t = parse_rfc3339(img.created)
+    return t.timestamp() if t else None
+
+
+def _labels(store: Store, img: imgs.Image) -> dict[str, str]:
+    return dict((imgs.config(store, img.id).get("config") or {}).get("Labels") or {})
+
+
+def image_rows(
+    store: Store, repository: str | None = None, all_: bool = False, filters: list[str] | None = None
+) -> list[ImageRow]:
+    """`docker images [REPOSITORY[:TAG]] [-f ...]`: a row per name of each
+    image; an untagged image that is another's parent only with `all_`.
+    Filters: dangling=true|false, label=KEY or KEY=VALUE, before= and since=
+    (an image: those created before or after it), until= (a time or a
+    duration ago: those created before it), reference= (a glob on the
+    name as docker matches it: busybox, busybox:latest, docker.io/library/busybox[:latest])."""
+    from ..models.filters import match_labels
+
+    f = parse_image_filters(list(filters or []))
     want_repo = want_tag = None
     if repository:
         r = parse(repository, default_tag=False)
         want_repo, want_tag = r.name, r.tag
+    before = min((_created(imgs.lookup(store, v)[0]) or 0.0 for v in f.values.get("before", [])), default=None)
+    if "until" in f.values:
+        import time
+
+        from ..errors import KetchError
+        from ..models.filters import parse_time
+
+        try:
+            until = min(parse_time(v, time.time()) for v in f.values["until"])
+        except KetchError as e:
+            raise KetchError(f"invalid value for 'until' filter: {e}") from None
+        before = until if before is None else min(before, until)
+    since = max((_created(imgs.lookup(store, v)[0]) or 0.0 for v in f.values.get("since", [])), default=None)
+    patterns = f.values.get("reference", [])
     all_images = imgs.list_images(store)
     parents = {i.parent for i in all_images if i.parent}
     out: list[ImageRow] = []
     for img in all_images:
+        if before is not None or since is not None:
+            when = _created(img)
+            if when is None or (before is not None and not when < before) or (since is not None and not when > since):
+                continue
+        if "label" in f.values and not match_labels(f.values["label"], _labels(store, img)):
+            continue
+        if f.dangling is True and (img.tags or img.id in parents):
+            continue
+        if f.dangling is False and not (img.tags or img.digests):
+            continue
         entries: list[tuple[str, str, str]] = []  # repo (full), tag, digest
         digest_of = {repo: d for repo, d in img.digests}
         for t in img.tags:
             ref = parse(t)
+            if patterns and not _named(ref.name, ref.tag, patterns):
+                continue
             entries.append((ref.name, ref.tag or "<none>", digest_of.get(ref.name, "<none>")))
-        tagged_repos = {e[0] for e in entries}
-        entries += [(repo, "<none>", d) for repo, d in img.digests if repo not in tagged_repos]
+        tagged_repos = {parse(t).name for t in img.tags}
+        entries += [
+            (repo, "<none>", d)
+            for repo, d in img.digests
+            if repo not in tagged_repos and (not patterns or _named(repo, None, patterns))
+        ]
         if not entries:
-            if repository or (img.id in parents and not all_):
+            if repository or patterns or (img.id in parents and not all_):
                 continue
             entries.append(("<none>", "<none>", "<none>"))
         for repo, tag, d in entries:
@@ -138,3 +338,20 @@ def image_rows(store: Store, repository: str | None = None, all_: bool = False) 
                 continue
             out.append(ImageRow(repo if repo == "<none>" else _familiar_repo(repo), tag, d, img))
     return out
+
+
+def _named(repo: str, tag: str | None, patterns: list[str]) -> bool:
+    """docker's reference= match: the name as it shows it, with its tag, and in full."""
+    familiar = _familiar_repo(repo)
+    targets = [familiar, repo] + ([f"{familiar}:{tag}", f"{repo}:{tag}"] if tag else [])
+    return any(path_match(p, t) for p in patterns for t in targets)
+
+
+def containers_using(store: Store) -> dict[str, int]:
+    """How many containers each image has (docker's Containers of `images`)."""
+    from . import containers as rows_
+
+    counts: dict[str, int] = {}
+    for r in rows_.every(store):
+        counts[r["image_id"]] = counts.get(r["image_id"], 0) + 1
+    return counts
