@@ -36,3 +36,24 @@ def rfc3339(when: float | None = None, *, fraction: bool = True) -> str:
     2006-01-02T15:04:05.999999Z (now when no time is given)."""
     t = _dt.datetime.now(_dt.UTC) if when is None else _dt.datetime.fromtimestamp(when, _dt.UTC)
     return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if fraction else "%Y-%m-%dT%H:%M:%SZ")
+
+
+_DURATION_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
+
+
+def duration_ns(text: str) -> int:
+    """A Go duration (`30s`, `1m30s`, `500ms`, `0`) in nanoseconds, as docker
+    parses HEALTHCHECK's and --health-*'s; ValueError if it is not one (or
+    does not fit docker's int64)."""
+    import re
+
+    sign, body = (text[0], text[1:]) if text[:1] in "+-" else ("", text)
+    if body == "0":
+        return 0
+    parts = re.findall(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)", body)
+    if not parts or "".join(n + u for n, u in parts) != body:
+        raise ValueError(f"invalid duration {text[:40]!r}")
+    total = sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
+    if not total < 2**63:
+        raise ValueError(f"invalid duration {text[:40]!r}: out of range")
+    return -int(total) if sign == "-" else int(total)
