@@ -88,7 +88,9 @@ impl Restart {
         match self.policy {
             Policy::No => false,
             Policy::Always | Policy::UnlessStopped => true,
-            Policy::OnFailure => code != 0 && (self.max_retries == 0 || restarts < self.max_retries),
+            Policy::OnFailure => {
+                code != 0 && (self.max_retries == 0 || restarts < self.max_retries)
+            }
         }
     }
 }
@@ -198,7 +200,9 @@ fn write_atomically(path: &Path, data: &str) -> Result<()> {
 }
 
 fn epoch(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64()
+    t.duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
 }
 
 /// The state file (MonitorConfig.state_file), as runtime/state.py reads it.
@@ -444,7 +448,10 @@ fn supervise(
             .collect();
         let n_streams = pfds.len();
         if let Some(p) = &probe {
-            for fd in [p.out.as_ref().map_or(-1, |f| f.as_raw_fd()), p.pidfd.as_raw_fd()] {
+            for fd in [
+                p.out.as_ref().map_or(-1, |f| f.as_raw_fd()),
+                p.pidfd.as_raw_fd(),
+            ] {
                 pfds.push(libc::pollfd {
                     fd,
                     events: libc::POLLIN,
@@ -458,7 +465,8 @@ fn supervise(
         };
         let timeout = due.map_or(-1, |t| {
             let left = t.saturating_duration_since(Instant::now());
-            left.as_millis().min(i32::MAX as u128) as i32 + i32::from(left.subsec_nanos() % 1_000_000 != 0)
+            left.as_millis().min(i32::MAX as u128) as i32
+                + i32::from(left.subsec_nanos() % 1_000_000 != 0)
         });
         let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout) };
         if n < 0 {
@@ -499,7 +507,10 @@ fn supervise(
         };
         let now = Instant::now();
         if let Some(mut p) = probe.take() {
-            let (out_ready, exited) = (pfds[n_streams].revents != 0, pfds[n_streams + 1].revents != 0);
+            let (out_ready, exited) = (
+                pfds[n_streams].revents != 0,
+                pfds[n_streams + 1].revents != 0,
+            );
             if out_ready {
                 p.read();
             }
@@ -566,7 +577,10 @@ mod tests {
         );
         assert_eq!(m.after.unwrap().last().map(String::as_str), Some("--rm"));
         assert_eq!(m.restart.policy, Policy::OnFailure);
-        assert_eq!((m.restart.max_retries, m.log_max_size, m.log_max_files), (2, 1000, 3));
+        assert_eq!(
+            (m.restart.max_retries, m.log_max_size, m.log_max_files),
+            (2, 1000, 3)
+        );
         let h = m.health.unwrap();
         assert!(h.process.container.is_none());
         assert_eq!((h.retries, h.interval()), (3, Duration::from_secs(30)));

@@ -283,9 +283,9 @@ def _entry(line: str) -> LogEntry | None:
 
 def log_files(path: Path, max_file: int) -> list[Path]:
     """A container's json-file log and the files rotated from it (--log-opt
-    max-file), oldest first: <id>-json.log.N ... .1, <id>-json.log."""
-    older = [path.with_name(f"{path.name}.{n}") for n in range(max(max_file, 1) - 1, 0, -1)]
-    return [p for p in older if p.exists()] + [path]
+    max-file), oldest first: <id>-json.log.N ... .1, <id>-json.log (some
+    may not be there, or not yet)."""
+    return [path.with_name(f"{path.name}.{n}") for n in range(max(max_file, 1) - 1, 0, -1)] + [path]
 
 
 def _lines(paths: list[Path], n: int | None) -> list[str]:
@@ -299,6 +299,22 @@ def _lines(paths: list[Path], n: int | None) -> list[str]:
         except FileNotFoundError:
             continue  # rotated away meanwhile
     return out
+
+
+def _lines_after(paths: list[Path], inode: int) -> list[str]:
+    """The lines of the rotated files newer than the one `inode` was (all of
+    them if it was rotated away): what a follower that fell behind missed."""
+    import os
+
+    newer: list[Path] = []
+    for p in reversed(paths[:-1]):  # .1 (the newest) first
+        try:
+            if os.stat(p).st_ino == inode:
+                break
+        except FileNotFoundError:
+            continue
+        newer.append(p)
+    return _lines(list(reversed(newer)) + [paths[-1]], None)
 
 
 def logs(store: Store, ref: str, follow: bool = False, tail: str = "all", poll: float = 0.05) -> Iterator[LogEntry]:
@@ -335,8 +351,8 @@ def logs(store: Store, ref: str, follow: bool = False, tail: str = "all", poll: 
                 rotated = os.stat(path).st_ino != os.fstat(f.fileno()).st_ino
             except FileNotFoundError:
                 rotated = False
-            if rotated:  # the rest of the old file, then the new one
-                lines = f.readlines()
+            if rotated:  # the rest of the old file, those rotated after it, then the new one
+                lines = f.readlines() + _lines_after(with_rotated, os.fstat(f.fileno()).st_ino)
                 f.close()
                 f = open(path, encoding="utf-8", errors="replace")  # noqa: SIM115
                 continue

@@ -61,7 +61,9 @@ impl Log {
 
     fn rotate(&mut self) -> Result<()> {
         if self.max_files <= 1 {
-            self.file.set_len(0).ctx(|| "truncate the log".to_string())?;
+            self.file
+                .set_len(0)
+                .ctx(|| "truncate the log".to_string())?;
             self.size = 0;
             return Ok(());
         }
