@@ -47,7 +47,7 @@ def duration_ns(text: str) -> int:
     does not fit docker's int64)."""
     import re
 
-    sign, body = (text[0], text[1:]) if text[:1] in "+-" else ("", text)
+    sign, body = (text[0], text[1:]) if text[:1] in ("+", "-") else ("", text)
     if body == "0":
         return 0
     parts = re.findall(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)", body)

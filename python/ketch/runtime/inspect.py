@@ -212,7 +212,7 @@ def container_filter(store: Store, filters: list[str]) -> Callable[[Container], 
 
     def match(c: Container, key: str, value: str) -> bool:
         if key == "status":
-            return ("paused" if c.paused else c.state) == value
+            return ("paused" if c.paused else "restarting" if c.restarting else c.state) == value
         if key == "name":
             return value.lstrip("/") in c.name
         if key == "id":
