@@ -241,6 +241,17 @@ def test_a_probe_that_hangs_is_killed_at_its_timeout(ketch: Ketch, box: str) -> 
     ketch("rm", "-f", "hang", check=True)
 
 
+def test_a_probe_that_leaves_a_child_holding_its_output_still_ends(ketch: Ketch, box: str) -> None:
+    # the probe exits at once; a child it left keeps the output pipe open:
+    # its result is the probe's exit, not the end of the pipe
+    run_d(ketch, "--name", "bg", "--health-cmd", "sleep 55 & echo left", "--health-interval", "1s",
+          "--health-timeout", "20s", box, "sleep", "600")  # fmt: skip
+    assert wait_for(lambda: health(ketch, "bg")["Status"] == "healthy", timeout=10)
+    last = health(ketch, "bg")["Log"][-1]
+    assert (last["ExitCode"], last["Output"]) == (0, "left\n")
+    ketch("rm", "-f", "bg", check=True)
+
+
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
