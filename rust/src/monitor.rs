@@ -486,7 +486,8 @@ fn supervise(
                 }
                 s.open = false;
                 if !s.pending.is_empty() {
-                    log.write(log_line(&s.pending, s.name, SystemTime::now()).as_bytes());
+                    log.push(log_line(&s.pending, s.name, SystemTime::now()).as_bytes());
+                    log.flush();
                     s.pending.clear();
                 }
                 continue;
@@ -494,13 +495,14 @@ fn supervise(
             s.pending.extend_from_slice(&buf[..r as usize]);
             let now = SystemTime::now();
             while let Some(i) = s.pending.iter().position(|&b| b == b'\n') {
-                log.write(log_line(&s.pending[..=i], s.name, now).as_bytes());
+                log.push(log_line(&s.pending[..=i], s.name, now).as_bytes());
                 s.pending.drain(..=i);
             }
             if s.pending.len() >= MAX_LINE {
-                log.write(log_line(&s.pending, s.name, now).as_bytes());
+                log.push(log_line(&s.pending, s.name, now).as_bytes());
                 s.pending.clear();
             }
+            log.flush();
         }
         let (Some(h), Some(state)) = (check, health.as_deref_mut()) else {
             continue;

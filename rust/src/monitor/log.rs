@@ -17,6 +17,7 @@ pub struct Log {
     /// 0: never rotated.
     max_size: u64,
     max_files: u32,
+    buf: Vec<u8>,
 }
 
 fn numbered(path: &Path, n: u32) -> PathBuf {
@@ -43,20 +44,35 @@ impl Log {
             size,
             max_size,
             max_files: max_files.max(1),
+            buf: Vec::new(),
         })
     }
 
-    /// One entry (docker's rule: the file is rotated before an entry once it
-    /// has reached max-size, so a file exceeds it by one entry at most).
-    pub fn write(&mut self, entry: &[u8]) {
-        if self.max_size > 0 && self.size >= self.max_size {
+    /// One entry, kept until `flush` (docker's rule: the file is rotated
+    /// before an entry once it has reached max-size, so a file exceeds it by
+    /// one entry at most).
+    pub fn push(&mut self, entry: &[u8]) {
+        if self.max_size > 0 && self.size + self.buf.len() as u64 >= self.max_size {
+            self.flush();
             if let Err(e) = self.rotate() {
                 eprintln!("ketch-monitor: rotate {}: {e}", self.path.display());
             }
         }
-        if self.file.write_all(entry).is_ok() {
-            self.size += entry.len() as u64;
+        self.buf.extend_from_slice(entry);
+    }
+
+    /// Writes the entries pushed (one write for all that one read brought).
+    pub fn flush(&mut self) {
+        if !self.buf.is_empty() && self.file.write_all(&self.buf).is_ok() {
+            self.size += self.buf.len() as u64;
         }
+        self.buf.clear();
+    }
+
+    #[cfg(test)]
+    fn write(&mut self, entry: &[u8]) {
+        self.push(entry);
+        self.flush();
     }
 
     fn rotate(&mut self) -> Result<()> {
