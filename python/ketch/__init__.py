@@ -67,6 +67,7 @@ _ENTRIES = {
     "diff": "ketch.runtime.commit:diff",
     "commit": "ketch.runtime.commit:commit",
     "copy": "ketch.runtime.cp:copy",
+    "boot": "ketch.runtime.boot:boot",  # `system boot`: the restart policies after a reboot
     # builds
     "BuildOptions": "ketch.builder.state:Options",
     "build": "ketch.builder.builder:build",
@@ -124,6 +125,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
     from .registry.push import push as push
     from .registry.search import search as search
     from .registry.server.serve import run as serve_registry
+    from .runtime.boot import boot as boot
     from .runtime.commit import commit as commit
     from .runtime.commit import diff as diff
     from .runtime.containers import create as create

@@ -3,11 +3,14 @@
 //! reaps it, records its exit, and removes its cgroups. One small process
 //! per container, no daemon.
 
-use std::fs::{File, OpenOptions};
+mod health;
+mod log;
+
+use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +18,8 @@ use crate::error::{Context, Error, Result};
 use crate::process::{self, Config, Stage};
 use crate::sys::pipe;
 use crate::tty::{recv_fd, seqpacket_pair};
+pub use health::{go_duration, Health};
+use log::Log;
 
 /// What the monitor of one detached container is given (Python's
 /// `MonitorConfig` in python/ketch/models/container.py, as JSON).
@@ -36,6 +41,66 @@ pub struct MonitorConfig {
     /// work left to Python (a bridge network to release, --rm); null: none.
     #[serde(deserialize_with = "crate::process::config::present")]
     pub after: Option<Vec<String>>,
+    // -- restart policy, healthcheck, log rotation (issue 12) --
+    /// --restart: whether the process is started again once it has exited.
+    pub restart: Restart,
+    /// The healthcheck run while the process lives; null: none.
+    #[serde(deserialize_with = "crate::process::config::present")]
+    pub health: Option<Health>,
+    /// --log-opt max-size in bytes (0: the log is never rotated) and max-file.
+    pub log_max_size: u64,
+    pub log_max_files: u32,
+    /// The process as it is now (its pid, restarts, health), rewritten
+    /// atomically at each change: Python's runtime/state.py reads it.
+    pub state_file: PathBuf,
+    /// Made by `ketch stop` (and kill, rm): the process is not started again.
+    pub stop_file: PathBuf,
+}
+
+/// docker's restart policies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Policy {
+    No,
+    OnFailure,
+    Always,
+    UnlessStopped,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Restart {
+    pub policy: Policy,
+    /// on-failure:N (0: no maximum).
+    pub max_retries: u32,
+}
+
+/// docker's back-off: 100 ms doubled at each restart up to a minute, back
+/// to 100 ms once the process had run 10 seconds.
+pub const FIRST_DELAY: Duration = Duration::from_millis(100);
+const MAX_DELAY: Duration = Duration::from_secs(60);
+const RAN_LONG_ENOUGH: Duration = Duration::from_secs(10);
+
+impl Restart {
+    /// Whether a process that exited with `code` after `restarts` restarts
+    /// is started again (a manual stop was checked before).
+    pub fn again(&self, code: i32, restarts: u32) -> bool {
+        match self.policy {
+            Policy::No => false,
+            Policy::Always | Policy::UnlessStopped => true,
+            Policy::OnFailure => {
+                code != 0 && (self.max_retries == 0 || restarts < self.max_retries)
+            }
+        }
+    }
+}
+
+/// The next back-off delay after `previous` (None: the first), for a process that ran `ran`.
+pub fn next_delay(previous: Option<Duration>, ran: Duration) -> Duration {
+    match previous {
+        Some(d) if ran < RAN_LONG_ENOUGH => (d * 2).min(MAX_DELAY),
+        _ => FIRST_DELAY,
+    }
 }
 
 impl MonitorConfig {
@@ -134,14 +199,44 @@ fn write_atomically(path: &Path, data: &str) -> Result<()> {
     std::fs::rename(&tmp, path).ctx(|| format!("rename {}", tmp.display()))
 }
 
-/// Runs a detached container to its end. `ready` gets one `Ready` once
-/// the container has exec'd or failed to; then it is closed.
-/// With `tty`, the container gets a pty from its own devpts and everything
-/// it writes there is logged as stdout (as docker logs a -t container).
-pub fn run(args: &MonitorConfig, ready: RawFd) -> Result<()> {
+fn epoch(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+}
+
+/// The state file (MonitorConfig.state_file), as runtime/state.py reads it.
+#[derive(Serialize)]
+struct Status<'a> {
+    pid: i32,
+    started: f64,
+    restart_count: u32,
+    /// Exited, waiting for its back-off delay before it is started again.
+    restarting: bool,
+    exit_code: Option<i32>,
+    finished: Option<f64>,
+    health: Option<&'a health::State>,
+}
+
+impl Status<'_> {
+    fn write(&self, path: &Path) {
+        let text = serde_json::to_string(self).unwrap_or_default() + "\n";
+        if let Err(e) = write_atomically(path, &text) {
+            eprintln!("ketch-monitor: {e}");
+        }
+    }
+}
+
+/// A started process: its pid and the descriptors its output comes from.
+struct Started {
+    pid: i32,
+    streams: Vec<Stream>,
+}
+
+/// Starts the container's process once: its stdout and stderr on pipes of
+/// ours (or its pty's master with -t).
+fn start(args: &MonitorConfig) -> Result<Started> {
     let mut config = args.process.clone();
-    let (log, exit_file, cgroup_dirs) = (&args.log, &args.exit_file, &args.cgroup_dirs[..]);
-    let ready = unsafe { File::from_raw_fd(ready) };
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
     // stdin: the container's own /dev/null (-1), as docker's without -i.
@@ -153,21 +248,54 @@ pub fn run(args: &MonitorConfig, ready: RawFd) -> Result<()> {
     } else {
         None
     };
-    let spawned = process::spawn(&config);
+    let pid = process::spawn(&config)?;
     drop((out_w, err_w));
-    // The pty's master side, once the child has sent it (it has exec'd by now).
-    let master = match (&spawned, sockets) {
-        (Ok(_), Some((ours, theirs))) => {
-            drop(theirs);
-            Some(recv_fd(&ours)?)
-        }
-        _ => None,
+    let stream = |fd, name| Stream {
+        fd,
+        name,
+        pending: Vec::new(),
+        open: true,
     };
+    let streams = match sockets {
+        // Nothing reaches the pipes of a -t container: its stdio is the pty
+        // (its master side sent by the child, which has exec'd by now).
+        Some((ours, theirs)) => {
+            drop(theirs);
+            vec![stream(recv_fd(&ours)?, "stdout")]
+        }
+        None => vec![stream(out_r, "stdout"), stream(err_r, "stderr")],
+    };
+    Ok(Started { pid, streams })
+}
+
+/// docker's exit code for a process that could not start (127 not found, 126 not executable).
+fn spawn_code(e: &Error) -> i32 {
+    match e {
+        Error::Spawn { stage, errno, .. } if *stage == Stage::Exec => {
+            if *errno == libc::ENOENT {
+                127
+            } else {
+                126
+            }
+        }
+        _ => 125,
+    }
+}
+
+/// Runs a detached container to its end. `ready` gets one `Ready` once
+/// the container has exec'd or failed to; then it is closed. Once it has
+/// exited, its restart policy says whether it is started again (after
+/// docker's back-off), unless `ketch stop` made the stop file.
+/// With `tty`, the container gets a pty from its own devpts and everything
+/// it writes there is logged as stdout (as docker logs a -t container).
+pub fn run(args: &MonitorConfig, ready: RawFd) -> Result<()> {
+    let cgroup_dirs = &args.cgroup_dirs[..];
+    let ready = unsafe { File::from_raw_fd(ready) };
     let tell = |r: Ready| {
         let _ = (&ready).write_all(serde_json::to_string(&r).unwrap_or_default().as_bytes());
     };
-    let pid = match spawned {
-        Ok(pid) => pid,
+    let first = match start(args) {
+        Ok(s) => s,
         Err(Error::Spawn {
             stage,
             errno,
@@ -192,37 +320,122 @@ pub fn run(args: &MonitorConfig, ready: RawFd) -> Result<()> {
         }
     };
     // Only now threads may start (a fork-like clone in a threaded process
-    // can deadlock the child on a lock another thread held).
+    // can deadlock the child on a lock another thread held; the later
+    // starts' children only exec the sealed helper).
     for (fd, ip, port) in &args.proxies {
         crate::net::proxy_start(*fd, std::net::SocketAddrV4::new(*ip, *port));
     }
-    tell(Ready::Started { pid });
+    tell(Ready::Started { pid: first.pid });
     drop(ready);
 
-    let mut logf = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .ctx(|| format!("open {}", log.display()))?;
-    let (first, second) = match master {
-        // Nothing reaches the pipes of a -t container: its stdio is the pty.
-        Some(m) => (m, None),
-        None => (out_r, Some(err_r)),
+    let mut log = Log::open(&args.log, args.log_max_size, args.log_max_files)?;
+    let mut restarts = 0u32;
+    let mut delay: Option<Duration> = None;
+    let mut current = Some(first);
+    let code = loop {
+        let began = Instant::now();
+        let started = epoch(SystemTime::now());
+        let code = match current.take() {
+            Some(Started { pid, streams }) => {
+                let mut health = args.health.as_ref().map(|_| health::State::new());
+                let status = |h: Option<&health::State>| {
+                    Status {
+                        pid,
+                        started,
+                        restart_count: restarts,
+                        restarting: false,
+                        exit_code: None,
+                        finished: None,
+                        health: h,
+                    }
+                    .write(&args.state_file)
+                };
+                status(health.as_ref());
+                supervise(args, pid, streams, &mut log, health.as_mut(), began, |h| {
+                    status(Some(h))
+                })?
+            }
+            None => 125,
+        };
+        let ran = began.elapsed();
+        let finished = epoch(SystemTime::now());
+        if stopped(args) || !args.restart.again(code, restarts) {
+            break code;
+        }
+        let wait = next_delay(delay, ran);
+        delay = Some(wait);
+        restarts += 1;
+        Status {
+            pid: 0,
+            started,
+            restart_count: restarts,
+            restarting: true,
+            exit_code: Some(code),
+            finished: Some(finished),
+            health: None,
+        }
+        .write(&args.state_file);
+        if !sleep_unless_stopped(args, wait) {
+            break code;
+        }
+        match start(args) {
+            Ok(s) => current = Some(s),
+            Err(e) => {
+                eprintln!("ketch-monitor: restart: {e}");
+                // counted as an exit with docker's code, under the same policy
+                let code = spawn_code(&e);
+                if stopped(args) || !args.restart.again(code, restarts) {
+                    break code;
+                }
+            }
+        }
     };
-    let mut streams = vec![Stream {
-        fd: first,
-        name: "stdout",
-        pending: Vec::new(),
-        open: true,
-    }];
-    if let Some(fd) = second {
-        streams.push(Stream {
-            fd,
-            name: "stderr",
-            pending: Vec::new(),
-            open: true,
-        });
+    let finished = epoch(SystemTime::now());
+    // The exit first: a reader that finds the process gone waits for this
+    // file, and the cgroups' removal can take a while (EBUSY retries).
+    let written = write_atomically(
+        &args.exit_file,
+        &format!("{{\"exit_code\": {code}, \"finished\": {finished}}}\n"),
+    );
+    cleanup(cgroup_dirs);
+    written
+}
+
+/// `ketch stop` (or rm) asked for the end: its stop file, or the
+/// container's directory gone altogether.
+fn stopped(args: &MonitorConfig) -> bool {
+    args.stop_file.exists() || args.exit_file.parent().is_some_and(|d| !d.exists())
+}
+
+/// Waits `d`, looking for the stop file every 100 ms; false if it came.
+fn sleep_unless_stopped(args: &MonitorConfig, d: Duration) -> bool {
+    let until = Instant::now() + d;
+    loop {
+        if stopped(args) {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= until {
+            return true;
+        }
+        std::thread::sleep((until - now).min(FIRST_DELAY));
     }
+}
+
+/// Logs the process's output until it has ended, running its healthcheck
+/// meanwhile (`report` is given the health after each probe); its exit code.
+fn supervise(
+    args: &MonitorConfig,
+    pid: i32,
+    mut streams: Vec<Stream>,
+    log: &mut Log,
+    mut health: Option<&mut health::State>,
+    began: Instant,
+    report: impl Fn(&health::State),
+) -> Result<i32> {
+    let check = args.health.as_ref();
+    let mut next_probe = check.map(|h| began + h.interval());
+    let mut probe: Option<health::Probe> = None;
     let mut buf = vec![0u8; 64 * 1024];
     while streams.iter().any(|s| s.open) {
         let mut pfds: Vec<libc::pollfd> = streams
@@ -233,14 +446,36 @@ pub fn run(args: &MonitorConfig, ready: RawFd) -> Result<()> {
                 revents: 0,
             })
             .collect();
-        let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, -1) };
+        let n_streams = pfds.len();
+        if let Some(p) = &probe {
+            for fd in [
+                p.out.as_ref().map_or(-1, |f| f.as_raw_fd()),
+                p.pidfd.as_raw_fd(),
+            ] {
+                pfds.push(libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
+            }
+        }
+        let due = match &probe {
+            Some(p) => Some(p.deadline),
+            None => next_probe,
+        };
+        let timeout = due.map_or(-1, |t| {
+            let left = t.saturating_duration_since(Instant::now());
+            left.as_millis().min(i32::MAX as u128) as i32
+                + i32::from(left.subsec_nanos() % 1_000_000 != 0)
+        });
+        let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout) };
         if n < 0 {
             if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
                 continue;
             }
             break;
         }
-        for (s, pfd) in streams.iter_mut().zip(&pfds) {
+        for (s, pfd) in streams.iter_mut().zip(&pfds[..n_streams]) {
             if !s.open || pfd.revents == 0 {
                 continue;
             }
@@ -251,45 +486,65 @@ pub fn run(args: &MonitorConfig, ready: RawFd) -> Result<()> {
                 }
                 s.open = false;
                 if !s.pending.is_empty() {
-                    let line = log_line(&s.pending, s.name, SystemTime::now());
-                    let _ = logf.write_all(line.as_bytes());
+                    log.push(log_line(&s.pending, s.name, SystemTime::now()).as_bytes());
+                    log.flush();
                     s.pending.clear();
                 }
                 continue;
             }
             s.pending.extend_from_slice(&buf[..r as usize]);
             let now = SystemTime::now();
-            let mut out = String::new();
             while let Some(i) = s.pending.iter().position(|&b| b == b'\n') {
-                out.push_str(&log_line(&s.pending[..=i], s.name, now));
+                log.push(log_line(&s.pending[..=i], s.name, now).as_bytes());
                 s.pending.drain(..=i);
             }
             if s.pending.len() >= MAX_LINE {
-                out.push_str(&log_line(&s.pending, s.name, now));
+                log.push(log_line(&s.pending, s.name, now).as_bytes());
                 s.pending.clear();
             }
-            if !out.is_empty() {
-                let _ = logf.write_all(out.as_bytes());
+            log.flush();
+        }
+        let (Some(h), Some(state)) = (check, health.as_deref_mut()) else {
+            continue;
+        };
+        let now = Instant::now();
+        if let Some(mut p) = probe.take() {
+            let (out_ready, exited) = (
+                pfds[n_streams].revents != 0,
+                pfds[n_streams + 1].revents != 0,
+            );
+            if out_ready {
+                p.read();
+            }
+            let timed_out = !exited && now >= p.deadline;
+            if exited || timed_out {
+                let entry = p.finish(timed_out.then(|| h.timeout()));
+                state.record(entry, h, began.elapsed());
+                report(state);
+                next_probe = Some(Instant::now() + h.interval());
+            } else {
+                probe = Some(p);
+            }
+        } else if next_probe.is_some_and(|t| now >= t) {
+            match health::Probe::start(h, pid) {
+                Ok(p) => probe = Some(p),
+                Err(e) => {
+                    state.record(health::failed(e.to_string()), h, began.elapsed());
+                    report(state);
+                    next_probe = Some(now + h.interval());
+                }
             }
         }
     }
-    let code = loop {
+    if let Some(p) = probe {
+        // the container has ended: its probe's result is of no use
+        let _ = p.finish(Some(Duration::ZERO));
+    }
+    loop {
         if let Some(code) = process::wait(pid)? {
-            break code;
+            return Ok(code);
         }
-    };
-    let finished = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs_f64();
-    // The exit first: a reader that finds the process gone waits for this
-    // file, and the cgroups' removal can take a while (EBUSY retries).
-    let written = write_atomically(
-        exit_file,
-        &format!("{{\"exit_code\": {code}, \"finished\": {finished}}}\n"),
-    );
-    cleanup(cgroup_dirs);
-    written
+    }
 }
 
 /// Removes the container's cgroups, and their shared parent once it is empty.
@@ -323,10 +578,44 @@ mod tests {
             vec![(7, std::net::Ipv4Addr::new(10, 0, 0, 2), 80)]
         );
         assert_eq!(m.after.unwrap().last().map(String::as_str), Some("--rm"));
+        assert_eq!(m.restart.policy, Policy::OnFailure);
+        assert_eq!(
+            (m.restart.max_retries, m.log_max_size, m.log_max_files),
+            (2, 1000, 3)
+        );
+        let h = m.health.unwrap();
+        assert!(h.process.container.is_none());
+        assert_eq!((h.retries, h.interval()), (3, Duration::from_secs(30)));
         let mut v: serde_json::Value = serde_json::from_str(text).unwrap();
         v.as_object_mut().unwrap().remove("after");
         let e = MonitorConfig::from_json(&v.to_string()).unwrap_err();
         assert!(e.to_string().contains("missing field `after`"), "{e}");
+    }
+
+    #[test]
+    fn restart_policies_are_dockers() {
+        let p = |policy, max_retries| Restart {
+            policy,
+            max_retries,
+        };
+        assert!(!p(Policy::No, 0).again(1, 0));
+        assert!(p(Policy::Always, 0).again(0, 100));
+        assert!(p(Policy::UnlessStopped, 0).again(0, 0));
+        let f = p(Policy::OnFailure, 2);
+        assert!(!f.again(0, 0));
+        assert!(f.again(3, 0) && f.again(3, 1) && !f.again(3, 2));
+        assert!(p(Policy::OnFailure, 0).again(1, 1000));
+        let e = serde_json::from_str::<Restart>(r#"{"policy":"sometimes","max_retries":0}"#);
+        assert!(e.is_err());
+    }
+
+    #[test]
+    fn the_back_off_doubles_and_resets() {
+        let ms = Duration::from_millis;
+        assert_eq!(next_delay(None, ms(1)), ms(100));
+        assert_eq!(next_delay(Some(ms(100)), ms(1)), ms(200));
+        assert_eq!(next_delay(Some(ms(40_000)), ms(1)), Duration::from_secs(60));
+        assert_eq!(next_delay(Some(ms(800)), Duration::from_secs(10)), ms(100));
     }
 
     #[test]

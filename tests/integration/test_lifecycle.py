@@ -188,7 +188,7 @@ def test_mount_flag_bind_and_tmpfs(ketch: Ketch, life_image: str, tmp_path: Path
     assert ketch("ps", "-a", "-q").out == "" and ketch("volume", "ls", "-q").out == ""
 
 
-def test_restart_policies_need_a_daemon(ketch: Ketch, life_image: str) -> None:
+def test_a_restart_policy_conflicts_with_rm(ketch: Ketch, life_image: str) -> None:
     assert ketch("run", "--rm", "--restart", "no", life_image, "true").rc == 0
     r = ketch("run", "--rm", "--restart", "always", life_image, "true")
     assert r.rc == 125 and 'restart policy "always"' in r.err

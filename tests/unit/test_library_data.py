@@ -245,8 +245,9 @@ def test_run_flags_become_the_runtimes_options(tmp_path: Path) -> None:
     assert o.env == ["FROM_FILE=1", "A=1"]  # --env-file first, -e wins
     assert launch.options(Settings(environ={})).network == "bridge"
     assert launch.options(settings, network="host").network == "host"
-    with pytest.raises(UsageError, match='restart policy "always"'):
-        launch.options(settings, restart="always")
+    assert launch.options(settings, restart="on-failure:2").restart == "on-failure:2"
+    with pytest.raises(UsageError, match="invalid restart policy"):
+        launch.options(settings, restart="sometimes")
     with pytest.raises(KetchError) as e:
         launch.options(settings, cpus=-1.0)
     assert e.value.exit_code == 125

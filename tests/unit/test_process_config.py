@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ketch import _native
-from ketch.models.container import MonitorConfig, NewContainer, ProcessConfig, ready
+from ketch.models.container import HealthConfig, MonitorConfig, NewContainer, ProcessConfig, RestartPolicy, ready
 from ketch.runtime import seccomp
 
 FIXTURES = Path(__file__).resolve().parents[2] / "rust" / "tests" / "fixtures"
@@ -55,6 +55,18 @@ MONITOR = MonitorConfig(
     tty=False,
     proxies=[(7, "10.0.0.2", 80)],
     after=["/usr/bin/python3", "-S", "-E", "/k/after_monitor.py", "/var/lib/ketch", "x", "--rm"],
+    restart=RestartPolicy("on-failure", 2),
+    health=HealthConfig(
+        replace(PROCESS, argv=["/bin/sh", "-c", "true"], container=None, detached=False),
+        interval_ns=30_000_000_000,
+        timeout_ns=30_000_000_000,
+        start_period_ns=0,
+        retries=3,
+    ),
+    log_max_size=1000,
+    log_max_files=3,
+    state_file="/c/state.json",
+    stop_file="/c/stopped",
 )
 
 

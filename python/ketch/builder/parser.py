@@ -192,14 +192,15 @@ def words(text: str) -> list[str]:
 
 def _duration(v: str) -> int:
     """docker's durations (`30s`, `1m30s`, `500ms`) in nanoseconds."""
-    units = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000}
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)", v)
-    if not parts or "".join(n + u for n, u in parts) != v:
+    from ..models.ids import duration_ns
+
+    try:
+        total = duration_ns(v)
+    except ValueError as e:
+        raise DockerfileError(f"HEALTHCHECK: {e}") from None
+    if total < 0:
         raise DockerfileError(f"HEALTHCHECK: invalid duration {v!r}")
-    total = sum(float(n) * units[u] for n, u in parts)
-    if not total < 2**63:  # docker's durations are int64 nanoseconds; also catches inf
-        raise DockerfileError(f"HEALTHCHECK: invalid duration {v!r}: out of range")
-    return int(total)
+    return total
 
 
 def healthcheck(ins: Instruction) -> dict[str, Any]:

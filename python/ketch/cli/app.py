@@ -47,7 +47,13 @@ COMMANDS: dict[str, str] = {
     "logout": "registry",
     "search": "registry",
 }
-GROUPS: dict[str, str] = {"image": "images", "volume": "volumes", "network": "networks", "registry": "registry"}
+GROUPS: dict[str, str] = {
+    "image": "images",
+    "volume": "volumes",
+    "network": "networks",
+    "registry": "registry",
+    "system": "_boot",  # `system boot`; the system group's own module takes it over (cli/_boot.py)
+}
 NOUNS = list(dict.fromkeys([*COMMANDS.values(), *GROUPS.values()]))
 
 

@@ -91,9 +91,37 @@ def run(
     init: Annotated[
         bool, typer.Option("--init", help="Run an init inside the container that forwards signals and reaps processes")
     ] = False,
+    # -- restart policy, healthcheck, log rotation (issue 12) --
     restart: Annotated[
-        str, typer.Option("--restart", help='Restart policy to apply when a container exits (only "no")')
+        str,
+        typer.Option(
+            "--restart",
+            help='Restart policy to apply when a container exits ("no", "on-failure[:N]", "always", "unless-stopped")',
+        ),
     ] = "no",
+    health_cmd: Annotated[str | None, typer.Option("--health-cmd", help="Command to run to check health")] = None,
+    health_interval: Annotated[
+        str | None, typer.Option("--health-interval", help="Time between running the check (ms|s|m|h) (default 0s)")
+    ] = None,
+    health_retries: Annotated[
+        int | None, typer.Option("--health-retries", help="Consecutive failures needed to report unhealthy")
+    ] = None,
+    health_timeout: Annotated[
+        str | None,
+        typer.Option("--health-timeout", help="Maximum time to allow one check to run (ms|s|m|h) (default 0s)"),
+    ] = None,
+    health_start_period: Annotated[
+        str | None,
+        typer.Option(
+            "--health-start-period",
+            help="Start period for the container to initialize before starting "
+            "health-retries countdown (ms|s|m|h) (default 0s)",
+        ),
+    ] = None,
+    no_healthcheck: Annotated[
+        bool, typer.Option("--no-healthcheck", help="Disable any container-specified HEALTHCHECK")
+    ] = False,
+    log_opt: Annotated[Many, typer.Option("--log-opt", help="Log driver options (max-size, max-file)")] = None,
 ) -> int:
     """Run a command in a new container"""
     # Registered as `create` too, which stops after printing the new id.
@@ -105,7 +133,7 @@ def run(
     opts = launch.options(_shared.settings, **{k: v for k, v in ctx.params.items() if k not in _RUN_ONLY})
     s = store()
     ensure_image(s, image, pull_policy, print_pull)
-    c = launch.create(s, image, list(args or []), opts)
+    c = launch.create(s, image, list(args or []), opts, rm)
     if ctx.info_name == "create":
         out(c.id)
         return 0
@@ -157,8 +185,16 @@ def _status(c: "Container") -> str:
     from ._format import human_duration
 
     now = time.time()
+    if c.restarting:
+        return f"Restarting ({c.exit_code}) {human_duration(now - (c.finished or now))} ago"
     if c.state == "running" and c.started:
-        return f"Up {human_duration(now - c.started)}" + (" (Paused)" if c.paused else "")
+        up = f"Up {human_duration(now - c.started)}"
+        if c.paused:
+            return up + " (Paused)"
+        if c.config.get("healthcheck"):
+            status = (c.health or {}).get("Status", "starting")
+            return up + (" (health: starting)" if status == "starting" else f" ({status})")
+        return up
     if c.state == "exited" and c.finished:
         return f"Exited ({c.exit_code}) {human_duration(now - c.finished)} ago"
     return "Created"

@@ -15,7 +15,7 @@ needs; defined so, the module takes ~1.5 ms to import."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -59,6 +59,10 @@ class ContainerSpec:
     extra_hosts: list[tuple[str, str]]  # --add-host (host, ip)
     dns: list[str]
     dns_search: list[str]
+    # -- restart policy, healthcheck, log rotation (issue 12; runtime/policies.py) --
+    restart: dict[str, Any] = field(default_factory=lambda: {"policy": "no", "max_retries": 0})
+    healthcheck: dict[str, Any] | None = None  # docker's {Test, Interval, ...}, the image's merged in; None: none
+    log_opts: dict[str, int] = field(default_factory=lambda: {"max_size": 0, "max_file": 1})
 
     def config(self) -> dict[str, Any]:
         """The container's config as its row keeps it (`Container.config`)."""
@@ -89,6 +93,10 @@ class ContainerSpec:
             "no_new_privileges": self.no_new_privileges,
             "tty": self.tty,
             "extra_hosts": [list(x) for x in self.extra_hosts],  # the hosts file is made from these
+            # issue 12's, kept only when they say something (readers take the defaults otherwise)
+            **({"restart": self.restart} if self.restart.get("policy", "no") != "no" else {}),
+            **({"healthcheck": self.healthcheck} if self.healthcheck else {}),
+            **({"log_opts": self.log_opts} if self.log_opts.get("max_size") else {}),
         }
 
 
@@ -134,6 +142,29 @@ class ProcessConfig:
 
 
 @dataclass(repr=False, eq=False)
+class RestartPolicy:
+    """--restart: "no", "on-failure" (at most `max_retries` restarts, 0: no
+    maximum), "always" or "unless-stopped" (rust/src/monitor.rs `Restart`)."""
+
+    policy: str
+    max_retries: int = 0
+
+
+@dataclass(repr=False, eq=False)
+class HealthConfig:
+    """The healthcheck the monitor runs (rust/src/monitor/health.rs `Health`):
+    `process` exec'd into the container every `interval_ns`, killed after
+    `timeout_ns`; `retries` failures in a row are unhealthy, failures within
+    `start_period_ns` of the start do not count until one probe succeeded."""
+
+    process: ProcessConfig  # without a `container` part
+    interval_ns: int
+    timeout_ns: int
+    start_period_ns: int
+    retries: int
+
+
+@dataclass(repr=False, eq=False)
 class MonitorConfig:
     """What `ketch-monitor MONITOR.JSON READY_FD` runs a detached container with."""
 
@@ -144,6 +175,13 @@ class MonitorConfig:
     tty: bool
     proxies: list[tuple[int, str, int]]  # [::] listeners: (fd, container ip, port)
     after: list[str] | None  # argv exec'd once it ends, for Python's part of the clean-up
+    # -- restart policy, healthcheck, log rotation (issue 12) --
+    restart: RestartPolicy  # whether the monitor starts the process again once it exits
+    health: HealthConfig | None  # the healthcheck the monitor runs; None: none
+    log_max_size: int  # --log-opt max-size in bytes; 0: never rotated
+    log_max_files: int  # --log-opt max-file
+    state_file: str  # the monitor's {pid, started, restart_count, restarting, exit_code, finished, health}
+    stop_file: str  # made by stop/kill/rm: the process is not started again
 
     def to_json(self) -> str:
         return json.dumps(self, default=_fields, separators=(",", ":"))

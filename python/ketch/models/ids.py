@@ -54,3 +54,24 @@ def parse_rfc3339(s: str | None) -> _dt.datetime | None:
     except ValueError:
         return None
     return t if t.tzinfo else t.replace(tzinfo=_dt.UTC)
+
+
+_DURATION_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
+
+
+def duration_ns(text: str) -> int:
+    """A Go duration (`30s`, `1m30s`, `500ms`, `0`) in nanoseconds, as docker
+    parses HEALTHCHECK's and --health-*'s; ValueError if it is not one (or
+    does not fit docker's int64)."""
+    import re
+
+    sign, body = (text[0], text[1:]) if text[:1] in ("+", "-") else ("", text)
+    if body == "0":
+        return 0
+    parts = re.findall(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)", body)
+    if not parts or "".join(n + u for n, u in parts) != body:
+        raise ValueError(f"invalid duration {text[:40]!r}")
+    total = sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
+    if not total < 2**63:
+        raise ValueError(f"invalid duration {text[:40]!r}: out of range")
+    return -int(total) if sign == "-" else int(total)

@@ -22,7 +22,7 @@ from ..store import Store
 from ..store import containers as rows_
 from . import cgroups, mounts, names, spec
 from .spec import Options
-from .state import Container, alive, container_dir, lookup, release_network
+from .state import Container, alive, container_dir, lookup, mark_stopped, refresh, release_network
 
 
 def create(store: Store, image_name: str, args: list[str], opts: Options | None = None) -> Container:
@@ -76,14 +76,19 @@ def remove(store: Store, ref: str, force: bool = False, volumes_too: bool = Fals
                 f"You cannot remove a running container {c.id}. Stop the container before attempting removal "
                 "or force remove"
             )
+        mark_stopped(store, c.id)  # its monitor starts it no more
         if c.paused:
             cgroups.freeze(c.id, False)
-        if c.pid is not None and alive(c):
-            os.kill(c.pid, signal.SIGKILL)
-            for _ in range(100):
-                if not alive(c):
-                    break
-                time.sleep(0.01)
+        for _ in range(100):
+            if c.pid is not None and alive(c):
+                try:
+                    os.kill(c.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            elif not c.restarting:
+                break
+            time.sleep(0.01)
+            c = refresh(store, c)  # the process its monitor runs now (one started just before the stop was seen)
     cgroups.remove(c.id)
     release_network(store, c)
     shutil.rmtree(container_dir(store, c.id), ignore_errors=True)

@@ -47,28 +47,33 @@ def container_inspect(store: Store, ref: str | Container) -> dict[str, Any]:
         "Path": p["argv"][0],
         "Args": p["argv"][1:],
         "State": {
-            "Status": c.state,
+            "Status": "restarting" if c.restarting else c.state,
             "Running": running,
             "Paused": False,
-            "Restarting": False,
+            "Restarting": c.restarting,
             "OOMKilled": False,
             "Dead": False,
-            "Pid": c.pid if running else 0,
+            "Pid": c.pid if running and c.pid else 0,
             "ExitCode": c.exit_code or 0,
             "Error": "",
             "StartedAt": _time(c.started),
             "FinishedAt": _time(c.finished),
+            **({"Health": _health(c)} if p.get("healthcheck") else {}),
         },
         "Image": c.image_id,
         "NetworkSettings": _network_settings(store, c),
         "LogPath": str(log_path(store, c)),
         "Name": "/" + c.name,
+        "RestartCount": c.restart_count,
         "Driver": "overlay2",
         "HostConfig": {
             "NetworkMode": p["network"],
             "Memory": limits.get("memory") or 0,
             "NanoCpus": int((limits.get("cpus") or 0) * 1e9),
             "PidsLimit": limits.get("pids"),
+            # (shown when set: the row of a container without them has none)
+            **({"RestartPolicy": _restart_policy(p)} if p.get("restart") else {}),
+            **({"LogConfig": {"Type": "json-file", "Config": _log_config(p)}} if p.get("log_opts") else {}),
         },
         "Config": {
             "Hostname": p["hostname"],
@@ -77,8 +82,31 @@ def container_inspect(store: Store, ref: str | Container) -> dict[str, Any]:
             "Cmd": p["argv"],
             "Image": c.image,
             "WorkingDir": p["cwd"],
+            **({"Healthcheck": p["healthcheck"]} if p.get("healthcheck") else {}),
         },
     }
+
+
+def _health(c: Container) -> dict[str, Any]:
+    """docker's State.Health: what the monitor found last, `starting` before its first probe."""
+    h = c.health or {}
+    return {"Status": h.get("Status", "starting"), "FailingStreak": h.get("FailingStreak", 0), "Log": h.get("Log", [])}
+
+
+def _restart_policy(p: dict[str, Any]) -> dict[str, Any]:
+    r = p.get("restart") or {}
+    return {"Name": r.get("policy", "no"), "MaximumRetryCount": r.get("max_retries", 0)}
+
+
+def _log_config(p: dict[str, Any]) -> dict[str, str]:
+    """--log-opt as docker shows it back (max-size in bytes)."""
+    o = p.get("log_opts") or {}
+    out = {}
+    if o.get("max_size"):
+        out["max-size"] = str(o["max_size"])
+    if o.get("max_file", 1) > 1:
+        out["max-file"] = str(o["max_file"])
+    return out
 
 
 def _network_settings(store: Store, c: Container) -> dict[str, object]:
@@ -283,7 +311,7 @@ def container_filter(store: Store, filters: list[str]) -> Callable[[Container], 
 
 def _matches(store: Store, f: ContainerFilter, c: Container) -> bool:
     v = f.values
-    if "status" in v and ("paused" if c.paused else c.state) not in v["status"]:
+    if "status" in v and ("paused" if c.paused else "restarting" if c.restarting else c.state) not in v["status"]:
         return False
     if "name" in v and not any(x.lstrip("/") in c.name for x in v["name"]):
         return False
@@ -392,17 +420,60 @@ def _entry(line: str) -> LogEntry | None:
     return LogEntry("stderr" if e.get("stream") == "stderr" else "stdout", e.get("log", ""), e.get("time", ""))
 
 
+def log_files(path: Path, max_file: int) -> list[Path]:
+    """A container's json-file log and the files rotated from it (--log-opt
+    max-file), oldest first: <id>-json.log.N ... .1, <id>-json.log (some
+    may not be there, or not yet)."""
+    return [path.with_name(f"{path.name}.{n}") for n in range(max(max_file, 1) - 1, 0, -1)] + [path]
+
+
+def _lines(paths: list[Path], n: int | None) -> list[str]:
+    """The last `n` lines (all: None) across `paths`, read from the newest back."""
+    out: list[str] = []
+    for p in reversed(paths[:-1]):
+        if n is not None and len(out) >= n:
+            break
+        try:
+            out = p.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True) + out
+        except FileNotFoundError:
+            continue  # rotated away meanwhile
+    return out
+
+
+def _lines_after(paths: list[Path], inode: int) -> list[str]:
+    """The lines of the rotated files newer than the one `inode` was (all of
+    them if it was rotated away): what a follower that fell behind missed."""
+    import os
+
+    newer: list[Path] = []
+    for p in reversed(paths[:-1]):  # .1 (the newest) first
+        try:
+            if os.stat(p).st_ino == inode:
+                break
+        except FileNotFoundError:
+            continue
+        newer.append(p)
+    return _lines(list(reversed(newer)) + [paths[-1]], None)
+
+
 def logs(store: Store, ref: str, follow: bool = False, tail: str = "all", poll: float = 0.05) -> Iterator[LogEntry]:
     """`docker logs`: the entries of the container's log (the last `tail`),
-    then with `follow` those written while it runs."""
+    across the files rotated from it, then with `follow` those written while
+    it runs (a rotation followed to the new file)."""
+    import os
+
     n = _tail_count(tail)
     c = lookup(store, ref)
+    path = log_path(store, c)
     try:
-        f = open(log_path(store, c), encoding="utf-8", errors="replace")  # noqa: SIM115 - followed below
+        f = open(path, encoding="utf-8", errors="replace")  # noqa: SIM115 - followed below
     except FileNotFoundError:
         return
-    with f:
+    with_rotated = log_files(path, int((c.config.get("log_opts") or {}).get("max_file", 1)))
+    try:
         lines = f.readlines()
+        if n is None or len(lines) < n:
+            lines = _lines(with_rotated, None if n is None else n - len(lines)) + lines
         if n is not None:
             lines = lines[-n:] if n > 0 else []
         while True:
@@ -415,8 +486,19 @@ def logs(store: Store, ref: str, follow: bool = False, tail: str = "all", poll: 
             if line:
                 lines = [line]
                 continue
+            try:
+                rotated = os.stat(path).st_ino != os.fstat(f.fileno()).st_ino
+            except FileNotFoundError:
+                rotated = False
+            if rotated:  # the rest of the old file, those rotated after it, then the new one
+                lines = f.readlines() + _lines_after(with_rotated, os.fstat(f.fileno()).st_ino)
+                f.close()
+                f = open(path, encoding="utf-8", errors="replace")  # noqa: SIM115
+                continue
             if lookup(store, c.id).state != "running":
                 lines, follow = f.readlines(), False
                 continue
             lines = []
             time.sleep(poll)
+    finally:
+        f.close()

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from ..store import Store
     from .stdio import Stdio
 
-_FIELDS = {f.name for f in fields(Options)} - {"limits", "tty", "network"}
+_FIELDS = {f.name for f in fields(Options)} - {"limits", "tty", "network", "restart"}
 
 
 def _as_usage(e: KetchError) -> KetchError:
@@ -49,14 +49,16 @@ def options(
     unknown = set(flags) - _FIELDS
     if unknown:
         raise TypeError(f"not a run option: {', '.join(sorted(unknown))}")
-    if restart != "no":
-        raise UsageError(
-            f'restart policy "{restart}" needs a daemon to watch the container: ketch has none; use --restart no'
-        )
     given: dict[str, Any] = {
         k: (list(v) if isinstance(v, list | tuple) else v) for k, v in flags.items() if v is not None
     }
-    opts = Options(network=network or settings.default_network or "bridge", tty=tty, **given)
+    opts = Options(network=network or settings.default_network or "bridge", tty=tty, restart=restart, **given)
+    from .policies import restart_policy
+
+    try:
+        restart_policy(restart)
+    except KetchError as e:
+        raise UsageError(str(e)) from None
     try:
         check_cpus(cpus)
         opts.limits = Limits(parse_bytes(memory) if memory else None, cpus, pids_limit)
@@ -66,8 +68,11 @@ def options(
     return opts
 
 
-def create(store: Store, image: str, args: list[str], opts: Options) -> Container:
-    """`create`: the container, not started (exit code 125 on failure, as docker's)."""
+def create(store: Store, image: str, args: list[str], opts: Options, rm: bool = False) -> Container:
+    """`create`: the container, not started (exit code 125 on failure, as
+    docker's); `rm` (--rm) and a restart policy exclude each other."""
+    if rm and opts.restart != "no":
+        raise UsageError(f'Conflicting options: --restart and --rm (restart policy "{opts.restart[:40]}")')
     try:
         return containers.create(store, image, args, opts)
     except KetchError as e:

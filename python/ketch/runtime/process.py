@@ -21,7 +21,7 @@ from . import cgroups
 from .state import Container, bridged, container_dir, proc_start, record_monitor, release_network
 
 if TYPE_CHECKING:
-    from ..models.container import NewContainer, ProcessConfig
+    from ..models.container import HealthConfig, NewContainer, ProcessConfig
     from ..network.endpoints import Attached
     from .stdio import Pipes
 
@@ -141,7 +141,7 @@ def _launch(
     process that could not start records the container exited with docker's
     code (127, 126) and raises docker's message."""
     d = container_dir(store, c.id)
-    for previous in ("exit.json", "monitor.pid"):  # a previous run's
+    for previous in ("exit.json", "monitor.pid", "state.json", "stopped"):  # a previous run's
         (d / previous).unlink(missing_ok=True)
     procs = cgroups.create(c.id, cgroups.Limits(**c.config.get("limits", {})))
     try:
@@ -212,6 +212,30 @@ def start(store: Store, c: Container, tty: bool = False, io: Pipes | None = None
     return pid, master
 
 
+def health_config(c: Container, process: ProcessConfig) -> HealthConfig | None:
+    """The container's healthcheck as its monitor runs it: the probe exec'd
+    as the container's own processes are (its user, environment, cgroups
+    and confinement), dying with the monitor's helper when killed; docker's
+    defaults where the check leaves a field at 0."""
+    from ..models.container import HealthConfig
+    from . import policies
+
+    hc = c.config.get("healthcheck")
+    if not hc:
+        return None
+    p = c.config
+    probe = confined(
+        p, policies.probe_argv(hc), p["env"], p["cwd"], (p["uid"], p["gid"], p["groups"]), process.cgroup_procs
+    )
+    return HealthConfig(
+        probe,
+        interval_ns=hc.get("Interval") or policies.DEFAULT_INTERVAL,
+        timeout_ns=hc.get("Timeout") or policies.DEFAULT_TIMEOUT,
+        start_period_ns=hc.get("StartPeriod") or 0,
+        retries=hc.get("Retries") or policies.DEFAULT_RETRIES,
+    )
+
+
 def start_detached(store: Store, c: Container, autoremove: bool = False) -> int:
     """Starts the container under a monitor process of its own (the
     ketch-monitor program, rust/src/monitor.rs) and returns the container's
@@ -223,7 +247,7 @@ def start_detached(store: Store, c: Container, autoremove: bool = False) -> int:
         import subprocess
         import sys
 
-        from ..models.container import MonitorConfig, ready
+        from ..models.container import MonitorConfig, RestartPolicy, ready
         from .state import log_path
 
         # What is left for Python once the container has ended, exec'd by the
@@ -238,6 +262,12 @@ def start_detached(store: Store, c: Container, autoremove: bool = False) -> int:
             tty=bool(c.config.get("tty")),
             proxies=[(sock.fileno(), att.ip, port) for sock, port in att.proxies] if att is not None else [],
             after=[sys.executable, "-S", "-E", script, str(store.root), c.id, *flags] if flags else None,
+            restart=RestartPolicy(**(c.config.get("restart") or {"policy": "no"})),
+            health=health_config(c, process),
+            log_max_size=int((c.config.get("log_opts") or {}).get("max_size", 0)),
+            log_max_files=int((c.config.get("log_opts") or {}).get("max_file", 1)),
+            state_file=str(d / "state.json"),
+            stop_file=str(d / "stopped"),
         )
         (d / "monitor.json").write_text(args.to_json())
         ports = att.held + [x for x, _ in att.proxies] if att is not None else []

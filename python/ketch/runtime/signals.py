@@ -11,7 +11,7 @@ from ..errors import ConflictError, KetchError
 from ..store import Store
 from ..store import images as imgs
 from . import cgroups
-from .state import Container, lookup, refresh
+from .state import Container, lookup, mark_stopped, refresh
 
 
 def number(name: str) -> int:
@@ -30,33 +30,50 @@ def number(name: str) -> int:
 
 
 def stop(store: Store, ref: str, timeout: float = 10.0) -> Container:
-    """The image's StopSignal (SIGTERM by default), then SIGKILL after `timeout` seconds."""
+    """The image's StopSignal (SIGTERM by default), then SIGKILL after
+    `timeout` seconds. A stop asked for: its monitor does not start it again
+    (whatever its restart policy), nor does one that is waiting to."""
     c = lookup(store, ref)
-    if c.state != "running" or c.pid is None:
+    if c.state != "running":
         return c
+    mark_stopped(store, c.id)
     if c.paused:
         cgroups.freeze(c.id, False)  # a frozen process cannot act on the signal
-    img_cfg = imgs.config(store, c.image_id).get("config") or {}
-    first = number(img_cfg.get("StopSignal") or "SIGTERM")
+    first = _stop_signal(store, c)
     for sig, grace in ((first, timeout), (signal.SIGKILL, 10.0)):
-        try:
-            os.kill(c.pid, sig)
-        except ProcessLookupError:
-            pass
+        signalled = _signal(c.pid, sig)
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline:
             c = refresh(store, c)
             if c.state != "running":
                 return c
+            if c.pid != signalled:  # started again just before the stop was seen
+                signalled = _signal(c.pid, sig)
             time.sleep(0.02)
     return refresh(store, c)
+
+
+def _signal(pid: int | None, sig: int) -> int | None:
+    if pid is not None:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+    return pid
+
+
+def _stop_signal(store: Store, c: Container) -> int:
+    img_cfg = imgs.config(store, c.image_id).get("config") or {}
+    return number(img_cfg.get("StopSignal") or "SIGTERM")
 
 
 def kill(store: Store, ref: str, sig: str = "KILL") -> Container:
     signum = number(sig)  # a bad signal is the flag's fault, whatever the container
     c = lookup(store, ref)
-    if c.state != "running" or c.pid is None:
+    if c.state != "running" or c.restarting or c.pid is None:
         raise ConflictError(f"Cannot kill container: {ref}: Container {c.id} is not running")
+    if signum in (signal.SIGKILL, _stop_signal(store, c)):
+        mark_stopped(store, c.id)  # as docker's: a kill that ends it is a stop, not a failure to restart from
     try:
         os.kill(c.pid, signum)
     except ProcessLookupError:

@@ -49,6 +49,15 @@ class Options:
     dns: list[str] = field(default_factory=list)
     dns_search: list[str] = field(default_factory=list)
     add_host: list[str] = field(default_factory=list)
+    # -- restart policy, healthcheck, log rotation (issue 12; runtime/policies.py) --
+    restart: str = "no"
+    health_cmd: str | None = None
+    health_interval: str | None = None
+    health_timeout: str | None = None
+    health_start_period: str | None = None
+    health_retries: int | None = None
+    no_healthcheck: bool = False
+    log_opt: list[str] = field(default_factory=list)
 
 
 def build(store: Store, image_name: str, args: list[str], opts: Options | None = None) -> ContainerSpec:
@@ -87,6 +96,12 @@ def build(store: Store, image_name: str, args: list[str], opts: Options | None =
     binds, tmpfs, named = mounts.parse(store.root, o.volumes, o.mounts, o.tmpfs)
     if o.init:
         binds.append((mounts.init_binary(store.settings.init_path), "/sbin/docker-init", True))
+    from . import policies
+
+    restart = policies.restart_policy(o.restart)
+    hc = policies.healthcheck(icfg.get("Healthcheck"), o.health_cmd, o.health_interval, o.health_timeout,
+                              o.health_start_period, o.health_retries, o.no_healthcheck)  # fmt: skip
+    log_opts = policies.log_options(o.log_opt)
     return ContainerSpec(
         id=cid,
         name=name,
@@ -118,6 +133,9 @@ def build(store: Store, image_name: str, args: list[str], opts: Options | None =
         extra_hosts=[add_host(x) for x in o.add_host],
         dns=o.dns,
         dns_search=o.dns_search,
+        restart=restart,
+        healthcheck=hc,
+        log_opts=log_opts,
     )
 
 

@@ -4,6 +4,9 @@ now (a process gone, a monitor that wrote its exit) and records it.
 
     <root>/containers/<id>/exit.json     a detached container's exit, written by its monitor
     <root>/containers/<id>/monitor.pid   that monitor's pid and start time
+    <root>/containers/<id>/state.json    what its monitor says now: the process's pid, restarts, health
+    <root>/containers/<id>/stopped       made by stop (kill, rm): the monitor starts it no more, and
+                                         `system boot` leaves an unless-stopped container be
 """
 
 from __future__ import annotations
@@ -35,6 +38,10 @@ class Container:
     started: float | None
     finished: float | None
     paused: bool = False
+    # -- what its monitor says (state.json): restarts and health (issue 12) --
+    restarting: bool = False  # exited, its monitor waiting to start it again
+    restart_count: int = 0
+    health: dict[str, Any] | None = None  # docker's State.Health
 
     @property
     def short_id(self) -> str:
@@ -99,6 +106,41 @@ def _monitor_alive(store: Store, cid: str) -> bool:
     return proc_start(pid) == start
 
 
+def mark_stopped(store: Store, cid: str) -> None:
+    """A stop asked for (docker's HasBeenManuallyStopped): the monitor
+    starts the process no more, and `system boot` leaves an unless-stopped
+    container be. Gone at the next start."""
+    try:
+        (container_dir(store, cid) / "stopped").touch()
+    except FileNotFoundError:
+        pass  # its directory is gone: nothing would restart it
+
+
+def manually_stopped(store: Store, cid: str) -> bool:
+    return (container_dir(store, cid) / "stopped").exists()
+
+
+def _monitor_state(store: Store, c: Container) -> None:
+    """What the monitor wrote last (state.json, replaced whole): the pid of
+    the process it runs now, its start, restarts, health."""
+    try:
+        st = json.loads((container_dir(store, c.id) / "state.json").read_text())
+    except (OSError, ValueError):
+        return
+    if not isinstance(st, dict):
+        return
+    c.restart_count = int(st.get("restart_count") or 0)
+    health = st.get("health")
+    c.health = health if isinstance(health, dict) else None
+    if c.state != "running":
+        return
+    if st.get("restarting"):
+        c.restarting, c.pid, c.pid_start = True, None, None
+        c.exit_code, c.finished = st.get("exit_code"), st.get("finished")
+    elif isinstance(st.get("pid"), int) and st["pid"] > 0 and st["pid"] != c.pid:
+        c.pid, c.pid_start, c.started = st["pid"], proc_start(st["pid"]), st.get("started") or c.started
+
+
 def refresh(store: Store, c: Container) -> Container:
     """The container as it is now, recorded: a detached container whose
     monitor recorded its exit is exited; one recorded as running whose process
@@ -117,6 +159,7 @@ def refresh(store: Store, c: Container) -> Container:
         c.state, c.finished = "exited", finished
         c.exit_code = code if code is not None else c.exit_code if c.exit_code is not None else 137
         release_network(store, c)
+    _monitor_state(store, c)
     if c.state == "running":
         c.paused = cgroups.is_frozen(c.id)
     return c

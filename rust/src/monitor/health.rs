@@ -1,0 +1,300 @@
+//! The healthcheck the monitor runs (--health-cmd or the image's
+//! HEALTHCHECK): every `interval` a probe is exec'd into the container (as
+//! `ketch exec` does), its output kept (the first 4 KiB, as docker), killed
+//! once `timeout` has passed; its results make docker's `State.Health`.
+
+use std::collections::VecDeque;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::process::{self, Config};
+use crate::sys::pipe;
+
+/// docker keeps this much of a probe's output, and this many results.
+pub const MAX_OUTPUT: usize = 4096;
+const MAX_LOG: usize = 5;
+
+/// What Python's `HealthConfig` says (python/ketch/models/container.py).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Health {
+    /// The probe: a process exec'd into the container (no `container` part).
+    pub process: Config,
+    pub interval_ns: u64,
+    pub timeout_ns: u64,
+    pub start_period_ns: u64,
+    pub retries: u32,
+}
+
+impl Health {
+    pub fn interval(&self) -> Duration {
+        Duration::from_nanos(self.interval_ns.max(1_000_000))
+    }
+    pub fn timeout(&self) -> Duration {
+        Duration::from_nanos(self.timeout_ns.max(1_000_000))
+    }
+}
+
+/// One probe's result, as docker's inspect shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    #[serde(rename = "Start")]
+    pub start: String,
+    #[serde(rename = "End")]
+    pub end: String,
+    #[serde(rename = "ExitCode")]
+    pub exit_code: i32,
+    #[serde(rename = "Output")]
+    pub output: String,
+}
+
+/// docker's `State.Health`.
+#[derive(Debug, Clone, Serialize)]
+pub struct State {
+    #[serde(rename = "Status")]
+    pub status: &'static str,
+    #[serde(rename = "FailingStreak")]
+    pub failing_streak: u32,
+    #[serde(rename = "Log")]
+    pub log: VecDeque<Entry>,
+}
+
+impl State {
+    pub fn new() -> State {
+        State {
+            status: "starting",
+            failing_streak: 0,
+            log: VecDeque::new(),
+        }
+    }
+
+    /// docker's rule: a success is healthy; a failure counts towards
+    /// `retries` unless no probe has succeeded yet and the start period is
+    /// still on; `retries` failures in a row are unhealthy.
+    pub fn record(&mut self, e: Entry, h: &Health, since_start: Duration) {
+        if e.exit_code == 0 {
+            self.failing_streak = 0;
+            self.status = "healthy";
+        } else if !(self.status == "starting"
+            && since_start < Duration::from_nanos(h.start_period_ns))
+        {
+            self.failing_streak += 1;
+            if self.failing_streak >= h.retries.max(1) {
+                self.status = "unhealthy";
+            }
+        }
+        self.log.push_back(e);
+        while self.log.len() > MAX_LOG {
+            self.log.pop_front();
+        }
+    }
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State::new()
+    }
+}
+
+/// A Go duration as docker prints one in its timeout message (`30s`, `500ms`, `1m30s`).
+pub fn go_duration(d: Duration) -> String {
+    let ns = d.as_nanos();
+    if ns == 0 {
+        return "0s".into();
+    }
+    if ns < 1_000_000_000 {
+        return if ns.is_multiple_of(1_000_000) {
+            format!("{}ms", ns / 1_000_000)
+        } else {
+            format!("{}µs", ns / 1_000)
+        };
+    }
+    let (h, m) = (ns / 3_600_000_000_000, ns / 60_000_000_000 % 60);
+    let s = (ns % 60_000_000_000) as f64 / 1e9;
+    let secs = format!("{s}").trim_end_matches(".0").to_string() + "s";
+    match (h, m) {
+        (0, 0) => secs,
+        (0, m) => format!("{m}m{secs}"),
+        (h, m) => format!("{h}h{m}m{secs}"),
+    }
+}
+
+/// A probe under way.
+pub struct Probe {
+    pid: i32,
+    /// Readable once the probe has exited (pidfd_open).
+    pub pidfd: OwnedFd,
+    /// Its stdout and stderr, together (non-blocking).
+    pub out: Option<OwnedFd>,
+    output: Vec<u8>,
+    start: SystemTime,
+    pub deadline: Instant,
+}
+
+fn pidfd_open(pid: i32) -> Result<OwnedFd> {
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(Error::io("pidfd_open", io::Error::last_os_error()));
+    }
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// A probe that could not even start: a failure with docker's -1.
+pub fn failed(message: String) -> Entry {
+    let now = super::rfc3339_nano(SystemTime::now());
+    Entry {
+        start: now.clone(),
+        end: now,
+        exit_code: -1,
+        output: message,
+    }
+}
+
+impl Probe {
+    /// Starts `h`'s probe in the container whose init is `container`.
+    pub fn start(h: &Health, container: i32) -> Result<Probe> {
+        let (r, w) = pipe()?;
+        unsafe { libc::fcntl(r.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+        let mut config = h.process.clone();
+        config.stdio = [-1, w.as_raw_fd(), w.as_raw_fd()];
+        let start = SystemTime::now();
+        let pid = process::exec_in(container, &config)?;
+        drop(w);
+        let pidfd = match pidfd_open(pid) {
+            Ok(fd) => fd,
+            Err(e) => {
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                let _ = process::wait(pid);
+                return Err(e);
+            }
+        };
+        Ok(Probe {
+            pid,
+            pidfd,
+            out: Some(r),
+            output: Vec::new(),
+            start,
+            deadline: Instant::now() + h.timeout(),
+        })
+    }
+
+    /// Reads what the probe wrote: the first MAX_OUTPUT bytes are kept,
+    /// the rest read and dropped (a flood never grows the monitor).
+    pub fn read(&mut self) {
+        let Some(fd) = &self.out else { return };
+        let mut buf = [0u8; 4096];
+        loop {
+            let r = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            if r > 0 {
+                let room = MAX_OUTPUT - self.output.len();
+                self.output
+                    .extend_from_slice(&buf[..(r as usize).min(room)]);
+                continue;
+            }
+            if r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            if r == 0 {
+                self.out = None; // EOF
+            }
+            return; // EAGAIN: nothing more for now
+        }
+    }
+
+    /// The probe ended (or, with `timed_out`, is killed): its result.
+    pub fn finish(mut self, timed_out: Option<Duration>) -> Entry {
+        if timed_out.is_some() {
+            // The middle process; the probe itself dies with it (PDEATHSIG).
+            unsafe { libc::kill(self.pid, libc::SIGKILL) };
+        }
+        let code = loop {
+            match process::wait(self.pid) {
+                Ok(Some(c)) => break c,
+                Ok(None) => continue,
+                Err(_) => break -1,
+            }
+        };
+        self.read();
+        let end = SystemTime::now();
+        let (exit_code, output) = match timed_out {
+            Some(t) => (
+                -1,
+                format!("Health check exceeded timeout ({})", go_duration(t)),
+            ),
+            None => (code, String::from_utf8_lossy(&self.output).into_owned()),
+        };
+        Entry {
+            start: super::rfc3339_nano(self.start),
+            end: super::rfc3339_nano(end),
+            exit_code,
+            output,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn health(retries: u32, start_period_ns: u64) -> Health {
+        let text = include_str!("../../tests/fixtures/process.json");
+        let mut process = Config::from_json(text).unwrap();
+        process.container = None;
+        Health {
+            process,
+            interval_ns: 1_000_000_000,
+            timeout_ns: 1_000_000_000,
+            start_period_ns,
+            retries,
+        }
+    }
+
+    fn entry(code: i32) -> Entry {
+        Entry {
+            start: String::new(),
+            end: String::new(),
+            exit_code: code,
+            output: String::new(),
+        }
+    }
+
+    #[test]
+    fn statuses_follow_dockers_rules() {
+        let h = health(2, 0);
+        let mut s = State::new();
+        s.record(entry(1), &h, Duration::from_secs(1));
+        assert_eq!((s.status, s.failing_streak), ("starting", 1));
+        s.record(entry(0), &h, Duration::from_secs(2));
+        assert_eq!((s.status, s.failing_streak), ("healthy", 0));
+        s.record(entry(1), &h, Duration::from_secs(3));
+        assert_eq!(s.status, "healthy");
+        s.record(entry(2), &h, Duration::from_secs(4));
+        assert_eq!((s.status, s.failing_streak), ("unhealthy", 2));
+        for _ in 0..10 {
+            s.record(entry(1), &h, Duration::from_secs(5));
+        }
+        assert_eq!(s.log.len(), 5);
+    }
+
+    #[test]
+    fn failures_in_the_start_period_do_not_count() {
+        let h = health(1, 10_000_000_000);
+        let mut s = State::new();
+        s.record(entry(1), &h, Duration::from_secs(1));
+        assert_eq!((s.status, s.failing_streak), ("starting", 0));
+        s.record(entry(1), &h, Duration::from_secs(11));
+        assert_eq!((s.status, s.failing_streak), ("unhealthy", 1));
+    }
+
+    #[test]
+    fn durations_are_printed_as_go_does() {
+        assert_eq!(go_duration(Duration::from_secs(30)), "30s");
+        assert_eq!(go_duration(Duration::from_millis(500)), "500ms");
+        assert_eq!(go_duration(Duration::from_secs(90)), "1m30s");
+        assert_eq!(go_duration(Duration::from_millis(1500)), "1.5s");
+    }
+}

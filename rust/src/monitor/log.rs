@@ -1,0 +1,145 @@
+//! docker's json-file log with its rotation (--log-opt max-size, max-file):
+//! `<id>-json.log` is written; once it holds `max_size` bytes it becomes
+//! `.1` (the older ones move up to `.2` ... `.max_files-1`, the oldest
+//! dropped) and a new one is started. With one file only, it is cut back to
+//! empty. Every step is a rename: a reader never sees half a file.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Context, Result};
+
+pub struct Log {
+    path: PathBuf,
+    file: File,
+    size: u64,
+    /// 0: never rotated.
+    max_size: u64,
+    max_files: u32,
+    buf: Vec<u8>,
+}
+
+fn numbered(path: &Path, n: u32) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(format!(".{n}"));
+    PathBuf::from(s)
+}
+
+fn open(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .ctx(|| format!("open {}", path.display()))
+}
+
+impl Log {
+    pub fn open(path: &Path, max_size: u64, max_files: u32) -> Result<Log> {
+        let file = open(path)?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        Ok(Log {
+            path: path.to_owned(),
+            file,
+            size,
+            max_size,
+            max_files: max_files.max(1),
+            buf: Vec::new(),
+        })
+    }
+
+    /// One entry, kept until `flush` (docker's rule: the file is rotated
+    /// before an entry once it has reached max-size, so a file exceeds it by
+    /// one entry at most).
+    pub fn push(&mut self, entry: &[u8]) {
+        if self.max_size > 0 && self.size + self.buf.len() as u64 >= self.max_size {
+            self.flush();
+            if let Err(e) = self.rotate() {
+                eprintln!("ketch-monitor: rotate {}: {e}", self.path.display());
+            }
+        }
+        self.buf.extend_from_slice(entry);
+    }
+
+    /// Writes the entries pushed (one write for all that one read brought).
+    pub fn flush(&mut self) {
+        if !self.buf.is_empty() && self.file.write_all(&self.buf).is_ok() {
+            self.size += self.buf.len() as u64;
+        }
+        self.buf.clear();
+    }
+
+    #[cfg(test)]
+    fn write(&mut self, entry: &[u8]) {
+        self.push(entry);
+        self.flush();
+    }
+
+    fn rotate(&mut self) -> Result<()> {
+        if self.max_files <= 1 {
+            self.file
+                .set_len(0)
+                .ctx(|| "truncate the log".to_string())?;
+            self.size = 0;
+            return Ok(());
+        }
+        for n in (1..self.max_files - 1).rev() {
+            let from = numbered(&self.path, n);
+            if from.exists() {
+                std::fs::rename(&from, numbered(&self.path, n + 1))
+                    .ctx(|| format!("rename {}", from.display()))?;
+            }
+        }
+        std::fs::rename(&self.path, numbered(&self.path, 1))
+            .ctx(|| format!("rename {}", self.path.display()))?;
+        self.file = open(&self.path)?;
+        self.size = 0;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmpdir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("ketch-log-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn rotation_keeps_max_files_and_the_newest_entries() {
+        let d = tmpdir("rot");
+        let p = d.join("x-json.log");
+        let mut log = Log::open(&p, 10, 3).unwrap();
+        for i in 0..10 {
+            log.write(format!("entry {i:02}\n").as_bytes()); // 9 bytes each
+        }
+        let mut names: Vec<String> = std::fs::read_dir(&d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["x-json.log", "x-json.log.1", "x-json.log.2"]);
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "entry 08\nentry 09\n");
+        assert_eq!(
+            std::fs::read_to_string(d.join("x-json.log.1")).unwrap(),
+            "entry 06\nentry 07\n"
+        );
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn one_file_is_cut_back() {
+        let d = tmpdir("one");
+        let p = d.join("y-json.log");
+        let mut log = Log::open(&p, 5, 1).unwrap();
+        log.write(b"123456\n");
+        log.write(b"abc\n");
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "abc\n");
+        assert_eq!(std::fs::read_dir(&d).unwrap().count(), 1);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}
