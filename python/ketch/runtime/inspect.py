@@ -68,6 +68,7 @@ def container_inspect(store: Store, ref: str | Container) -> dict[str, Any]:
             "Memory": limits.get("memory") or 0,
             "NanoCpus": int((limits.get("cpus") or 0) * 1e9),
             "PidsLimit": limits.get("pids"),
+            **_host_config_flags(p),
         },
         "Config": {
             "Hostname": p["hostname"],
@@ -76,8 +77,35 @@ def container_inspect(store: Store, ref: str | Container) -> dict[str, Any]:
             "Cmd": p["argv"],
             "Image": c.image,
             "WorkingDir": p["cwd"],
+            **_config_flags(p),
         },
     }
+
+
+def _host_config_flags(p: dict[str, Any]) -> dict[str, Any]:
+    """HostConfig's keys of issue 12's flags, named and shaped as docker's
+    (those given: a container made without them shows what it did before)."""
+    out = {
+        "ShmSize": p.get("shm_size"),
+        "Sysctls": p.get("sysctls"),
+        "Ulimits": [{"Name": n, "Soft": soft, "Hard": hard} for n, soft, hard in p.get("ulimits") or []],
+        "Devices": [
+            {"PathOnHost": host, "PathInContainer": inside, "CgroupPermissions": perms}
+            for host, inside, perms in p.get("devices") or []
+        ],
+        "GroupAdd": p.get("group_add"),
+    }
+    return {k: v for k, v in out.items() if v}
+
+
+def _config_flags(p: dict[str, Any]) -> dict[str, Any]:
+    """Config's keys of issue 12's flags: labels, the stop signal and timeout."""
+    out: dict[str, Any] = {"Labels": p.get("labels") or {}}
+    if p.get("stop_signal"):
+        out["StopSignal"] = p["stop_signal"]
+    if p.get("stop_timeout") is not None:
+        out["StopTimeout"] = p["stop_timeout"]
+    return out
 
 
 def _network_settings(store: Store, c: Container) -> dict[str, object]:

@@ -137,7 +137,7 @@ def start(store: Store, ref: str, attach: bool = False, interactive: bool = Fals
     return None
 
 
-def restart(store: Store, ref: str, timeout: float = 10.0) -> None:
+def restart(store: Store, ref: str, timeout: float | None = None) -> None:
     """`restart`: stopped (if running), then started detached."""
     from .signals import stop
 

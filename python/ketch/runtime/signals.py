@@ -29,15 +29,25 @@ def number(name: str) -> int:
         raise KetchError(f"invalid signal: {name}") from None
 
 
-def stop(store: Store, ref: str, timeout: float = 10.0) -> Container:
-    """The image's StopSignal (SIGTERM by default), then SIGKILL after `timeout` seconds."""
+def stop(store: Store, ref: str, timeout: float | None = None) -> Container:
+    """The container's stop signal (--stop-signal, else the image's
+    StopSignal, else SIGTERM), then SIGKILL after `timeout` seconds (None:
+    its --stop-timeout, else 10; -1 waits for ever)."""
     c = lookup(store, ref)
     if c.state != "running" or c.pid is None:
         return c
     if c.paused:
         cgroups.freeze(c.id, False)  # a frozen process cannot act on the signal
-    img_cfg = imgs.config(store, c.image_id).get("config") or {}
-    first = number(img_cfg.get("StopSignal") or "SIGTERM")
+    name = c.config.get("stop_signal")
+    if name is None:
+        img_cfg = imgs.config(store, c.image_id).get("config") or {}
+        name = img_cfg.get("StopSignal")
+    first = number(name or "SIGTERM")
+    if timeout is None:
+        given = c.config.get("stop_timeout")
+        timeout = 10.0 if given is None else float(given)
+    if timeout < 0:
+        timeout = float("inf")
     for sig, grace in ((first, timeout), (signal.SIGKILL, 10.0)):
         try:
             os.kill(c.pid, sig)

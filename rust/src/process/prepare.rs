@@ -54,6 +54,14 @@ pub(crate) struct Prepared {
     pub(crate) no_new_privileges: bool,
     pub(crate) detached: bool,
     pub(crate) netns_fd: Option<OwnedFd>,
+    // -- issue 12's run/create flags (wt-flags)
+    pub(crate) rlimits: Vec<(u32, u64, u64)>,
+    /// /dev/shm's tmpfs options ("mode=1777,size=N").
+    pub(crate) shm_opts: CString,
+    /// (/proc/sys/... path, value) to write before /proc/sys goes read-only.
+    pub(crate) sysctls: Vec<(CString, CString)>,
+    pub(crate) devices: Vec<crate::rootfs::dev::PreparedDevice>,
+    pub(crate) cgroups: crate::rootfs::cgroup::PreparedCgroups,
 }
 
 /// Where `cmd` may be: itself if it has a slash, else each directory of PATH.
@@ -119,7 +127,13 @@ impl Prepared {
             }
             acc.push_str(part);
         }
+        let flags = crate::process::flags::prepare(c, k)?;
         Ok(Prepared {
+            rlimits: flags.rlimits,
+            shm_opts: flags.shm_opts,
+            sysctls: flags.sysctls,
+            devices: flags.devices,
+            cgroups: flags.cgroups,
             rootfs: path_cstring(&k.rootfs)?,
             overlay_opts: cstring(&opts)?,
             lowers: k
