@@ -189,7 +189,7 @@ def device(spec: str) -> tuple[str, str, str]:
     does); the container side a path under /dev."""
     parts = spec.split(":")
     perms = "rwm"
-    if len(parts) in (2, 3) and _perms(parts[-1]) and (len(parts) == 3 or not parts[-1].startswith("/")):
+    if len(parts) == 3 or (len(parts) == 2 and _perms(parts[1])):
         perms = parts.pop()
     if len(parts) not in (1, 2) or not parts[0]:
         raise _flag_error(spec, "--device", f"invalid device specification: {spec[:200]}")

@@ -62,7 +62,11 @@ pub(crate) fn prepare(c: &Config, k: &NewContainer) -> Result<Flags> {
         rlimits: c.rlimits.clone(),
         shm_opts: cstring(&format!(
             "mode=1777,size={}",
-            if k.shm_size == 0 { 64 << 20 } else { k.shm_size }
+            if k.shm_size == 0 {
+                64 << 20
+            } else {
+                k.shm_size
+            }
         ))?,
         sysctls,
         devices: k

@@ -33,9 +33,12 @@ pub(crate) struct PreparedCgroups {
     links: Vec<(CString, CString)>,
 }
 
+/// Each mount's target path and the links made to it (`cpu` for `cpu,cpuacct`).
+type Places = Vec<(String, Vec<String>)>;
+
 /// Where each mount goes, checked: /sys/fs/cgroup itself (v2, alone), or
-/// one name under it per hierarchy (v1). Returns (tmpfs, [(target, links)]).
-pub(crate) fn layout(targets: &[&str]) -> Result<(bool, Vec<(String, Vec<String>)>)> {
+/// one name under it per hierarchy (v1). Returns (tmpfs, places).
+pub(crate) fn layout(targets: &[&str]) -> Result<(bool, Places)> {
     if targets.is_empty() {
         return Ok((false, Vec::new()));
     }
@@ -49,7 +52,8 @@ pub(crate) fn layout(targets: &[&str]) -> Result<(bool, Vec<(String, Vec<String>
             .filter(|n| {
                 !n.is_empty()
                     && !n.starts_with('.')
-                    && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"_,=-".contains(&b))
+                    && n.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"_,=-".contains(&b))
             })
             .ok_or_else(|| Error::Invalid(format!("invalid cgroup mount point {t:?}")))?;
         let links = if name.contains(',') {

@@ -93,7 +93,9 @@ impl PreparedDevice {
         let (path, kind, major, minor, mode) = d;
         let (steps, target) = path_steps(path)?;
         if !path.starts_with("/dev/") || steps.is_empty() {
-            return Err(Error::Invalid(format!("a device goes under /dev: {path:?}")));
+            return Err(Error::Invalid(format!(
+                "a device goes under /dev: {path:?}"
+            )));
         }
         let kind = match kind.as_str() {
             "c" => libc::S_IFCHR,
