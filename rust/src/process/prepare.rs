@@ -6,12 +6,12 @@
 //! the helper, is prepared before the clone: `reexec::prepare`.)
 
 use std::ffi::CString;
-use std::io;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
+use std::os::fd::{OwnedFd, RawFd};
 
 use crate::error::{Error, Result};
 use crate::process::config::{Config, NewContainer};
-use crate::rootfs::mounts::{path_steps, PreparedBind, OPEN_TREE_CLONE};
+use crate::rootfs::mounts::{clone_tree, path_steps, PreparedBind};
 use crate::security::capabilities::last_cap;
 use crate::sys::{cstring, path_cstring};
 
@@ -169,26 +169,10 @@ impl Prepared {
                 .binds
                 .iter()
                 .map(|(src, dst, ro)| {
-                    let csrc = path_cstring(src)?;
-                    let fd = unsafe {
-                        libc::syscall(
-                            libc::SYS_open_tree,
-                            libc::AT_FDCWD,
-                            csrc.as_ptr(),
-                            OPEN_TREE_CLONE
-                                | libc::O_CLOEXEC as libc::c_uint
-                                | libc::AT_RECURSIVE as libc::c_uint,
-                        )
-                    };
-                    if fd < 0 {
-                        return Err(Error::io(
-                            format!("bind source {}", src.display()),
-                            io::Error::last_os_error(),
-                        ));
-                    }
+                    let tree = clone_tree(src, true, "bind source")?;
                     let (steps, target) = path_steps(dst)?;
                     Ok(PreparedBind {
-                        tree: unsafe { OwnedFd::from_raw_fd(fd as RawFd) },
+                        tree,
                         steps,
                         target,
                         is_dir: src.is_dir(),

@@ -8,16 +8,15 @@
 //! cloned in the host's namespace (open_tree) before the root changes.
 
 use std::ffi::CString;
-use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 
 use crate::error::{Error, Result};
 use crate::process::prepare::Prepared;
 use crate::process::report::{fail, ok, Stage};
-use crate::rootfs::mounts::OPEN_TREE_CLONE;
+use crate::rootfs::mounts::{clone_tree, set_tree_attrs};
 use crate::sys::{
-    cstring, errno, mount, path_cstring, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID,
+    cstring, errno, mount, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID,
     MOUNT_ATTR_RDONLY, MOVE_MOUNT_F_EMPTY_PATH,
 };
 
@@ -78,43 +77,16 @@ impl PreparedCgroups {
             ..Default::default()
         };
         for ((src, _), (target, links)) in mounts.iter().zip(places) {
-            let csrc = path_cstring(src)?;
-            let fd = unsafe {
-                libc::syscall(
-                    libc::SYS_open_tree,
-                    libc::AT_FDCWD,
-                    csrc.as_ptr(),
-                    OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint,
-                )
-            };
-            if fd < 0 {
-                return Err(Error::io(
-                    format!("cgroup directory {}", src.display()),
-                    io::Error::last_os_error(),
-                ));
-            }
+            let tree = clone_tree(src, false, "cgroup directory")?;
             let name = target.rsplit('/').next().unwrap_or_default().to_string();
             for link in links {
                 out.links
                     .push((cstring(&format!("{ROOT}/{link}"))?, cstring(&name)?));
             }
-            out.trees.push((
-                unsafe { OwnedFd::from_raw_fd(fd as RawFd) },
-                cstring(&target)?,
-            ));
+            out.trees.push((tree, cstring(&target)?));
         }
         Ok(out)
     }
-}
-
-/// struct mount_attr (mount_setattr(2)).
-#[repr(C)]
-#[derive(Default)]
-struct MountAttr {
-    attr_set: u64,
-    attr_clr: u64,
-    propagation: u64,
-    userns_fd: u64,
 }
 
 /// Mounts the prepared trees at /sys/fs/cgroup (a fresh sysfs by now, whose
@@ -133,26 +105,12 @@ pub(crate) unsafe fn mount_cgroups(p: &Prepared) {
         );
     }
     let ro = if p.privileged { 0 } else { MOUNT_ATTR_RDONLY };
-    let attr = MountAttr {
-        attr_set: u64::from(ro | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC),
-        ..Default::default()
-    };
+    let attrs = ro | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
     for (tree, target) in &c.trees {
         if c.tmpfs && libc::mkdir(target.as_ptr(), 0o755) < 0 {
             fail(p, Stage::CgroupMount, errno());
         }
-        ok(
-            p,
-            Stage::CgroupMount,
-            libc::syscall(
-                libc::SYS_mount_setattr,
-                tree.as_raw_fd(),
-                c"".as_ptr(),
-                libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
-                &attr as *const MountAttr,
-                std::mem::size_of::<MountAttr>(),
-            ) as libc::c_int,
-        );
+        ok(p, Stage::CgroupMount, set_tree_attrs(tree, attrs));
         ok(
             p,
             Stage::CgroupMount,
