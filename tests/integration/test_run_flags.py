@@ -267,3 +267,18 @@ def test_network_flags_need_a_user_defined_network(ketch: Ketch, bb: str) -> Non
     assert r.rc == 125 and "user defined networks only" in r.err
     assert os.path.exists("/proc/self")  # nothing else to check: nothing was made
     assert ketch("ps", "-aq", check=True).out == ""
+
+
+def test_exec_as_another_user_gets_that_user_s_home(ketch: Ketch, bb: str) -> None:
+    cid = ketch("run", "-d", "--network", "none", bb, "sleep", "30", check=True).out.strip()
+    try:
+        assert ketch("exec", cid, "sh", "-c", "echo $HOME", check=True).out == "/root\n"
+        assert ketch("exec", "-u", "web", cid, "sh", "-c", "echo $HOME", check=True).out == "/home/web\n"
+        assert ketch("exec", "-u", "web", "-e", "HOME=/y", cid, "sh", "-c", "echo $HOME", check=True).out == "/y\n"
+    finally:
+        ketch("rm", "-f", cid, check=True)
+    cid = ketch("run", "-d", "--network", "none", "-e", "HOME=/given", bb, "sleep", "30", check=True).out.strip()
+    try:  # a HOME of the container's own stays
+        assert ketch("exec", "-u", "web", cid, "sh", "-c", "echo $HOME", check=True).out == "/given\n"
+    finally:
+        ketch("rm", "-f", cid, check=True)

@@ -71,6 +71,7 @@ class ContainerSpec:
     network_aliases: list[str] = field(default_factory=list)  # --network-alias (user-defined networks)
     ip: str | None = None  # --ip (user-defined networks)
     group_add: list[str] = field(default_factory=list)  # --group-add as given (their gids are in `groups`)
+    home_set: bool = False  # HOME is ketch's (the user's passwd entry): `exec -u` gives its user's instead
 
     def config(self) -> dict[str, Any]:
         """The container's config as its row keeps it (`Container.config`)."""
@@ -117,6 +118,7 @@ class ContainerSpec:
             "network_aliases": self.network_aliases,
             "ip": self.ip,
             "group_add": self.group_add,
+            "home_set": self.home_set or None,
         }
         return {k: v for k, v in flags.items() if v not in (None, [], {})}
 

@@ -93,9 +93,11 @@ def build(store: Store, image_name: str, args: list[str], opts: Options | None =
     cwd = workdir(o.workdir, icfg)
     layer_paths = [Path(p) for p in lowerdirs]
     uid, gid, groups = resolve_user(o.user if o.user is not None else icfg.get("User") or "", layer_paths)
-    if not any(e.startswith("HOME=") for e in environment):
+    home_set = not any(e.startswith("HOME=") for e in environment)
+    if home_set:
         environment.append(f"HOME={home_of(uid, layer_paths)}")  # docker's (runc's) HOME: the user's passwd entry
     flags = host_flags(o, network, icfg, layer_paths)
+    flags["home_set"] = home_set
     groups = sorted({*groups, *flags.pop("group_ids")})
     name = names.check(o.name) if o.name else None
     seccomp_profile, nnp = security(o.security_opt, o.privileged)
