@@ -446,3 +446,347 @@ def test_refresh_gives_a_monitor_of_an_older_ketch_its_time(tmp_path: Path) -> N
     t = time.monotonic()
     assert state._ended(store, _running(gone.pid, 1)) == (None, pytest.approx(time.time(), abs=1))  # type: ignore[arg-type]
     assert time.monotonic() - t < 0.05
+
+
+# -- issue 12's run/create flags (runtime/hostconfig.py, spec.host_flags) -------
+
+
+def test_labels_are_the_image_s_under_the_file_s_under_the_flags(tmp_path: Path) -> None:
+    from ketch.runtime import hostconfig as hc
+
+    f = tmp_path / "labels"
+    f.write_text("# comment\n\n  a=file  \nb=file\nonly\n")
+    got = hc.labels({"a": "image", "c": "image"}, ["b=flag", "d=x=y"], [str(f)])
+    assert got == {"a": "file", "c": "image", "b": "flag", "only": "", "d": "x=y"}
+    for bad in ("=v", " =v", ""):
+        with pytest.raises(KetchError, match="empty name"):
+            hc.label(bad)
+
+
+def test_label_files_are_bounded_and_regular(tmp_path: Path) -> None:
+    from ketch.runtime import hostconfig as hc
+
+    long = tmp_path / "long"
+    long.write_bytes(b"k=" + b"v" * (64 << 10) + b"\n")
+    with pytest.raises(KetchError, match="line 1 is longer than 64 KiB: token too long"):
+        hc.read_label_file(str(long))
+    big = tmp_path / "big"
+    big.write_bytes(b"k=v\n" * (300 << 10))
+    with pytest.raises(KetchError, match="1 MiB at most"):
+        hc.read_label_file(str(big))
+    os.mkfifo(tmp_path / "fifo")  # opened without blocking, refused
+    with pytest.raises(KetchError, match="not a regular file"):
+        hc.read_label_file(str(tmp_path / "fifo"))
+    with pytest.raises(KetchError, match="open .*nope: No such file"):
+        hc.read_label_file(str(tmp_path / "nope"))
+
+
+@pytest.mark.parametrize(
+    ("spec", "want"),
+    [
+        ("nofile=1024", ("nofile", 1024, 1024)),
+        ("nofile=1024:4096", ("nofile", 1024, 4096)),
+        ("core=-1", ("core", -1, -1)),
+        ("memlock=0:-1", ("memlock", 0, -1)),
+        ("nproc=10:10", ("nproc", 10, 10)),
+    ],
+)
+def test_ulimit_parsing(spec: str, want: tuple[str, int, int]) -> None:
+    from ketch.runtime import hostconfig as hc
+
+    assert hc.ulimit(spec) == want
+
+
+@pytest.mark.parametrize(
+    ("spec", "why"),
+    [
+        ("nofile", "invalid ulimit argument"),
+        ("nofile=", "invalid ulimit argument"),
+        ("nofile=x", "invalid ulimit argument"),
+        ("nofile=1:2:3", "invalid ulimit argument"),
+        ("as=1", "invalid ulimit type: as"),
+        ("nofile=10:5", "soft limit must be less than or equal to hard limit: 10 > 5"),
+        ("nofile=-1:5", "soft limit must be less than or equal to hard limit: -1 > 5"),
+        ("nofile=-2", "invalid ulimit value: -2"),
+        (f"nofile={1 << 63}", "invalid ulimit value"),
+    ],
+)
+def test_bad_ulimits(spec: str, why: str) -> None:
+    from ketch.runtime import hostconfig as hc
+
+    with pytest.raises(KetchError, match=re.escape(f'invalid argument "{spec}" for "--ulimit" flag: ') + ".*" + why):
+        hc.ulimit(spec)
+
+
+def test_ulimits_in_the_process_contract_and_the_host_ceiling() -> None:
+    import resource
+
+    from ketch.runtime import hostconfig as hc
+
+    assert hc.rlimits([("nofile", 1, 2), ("core", -1, -1), ("stack", 8, -1)]) == [
+        (resource.RLIMIT_NOFILE, 1, 2),
+        (resource.RLIMIT_CORE, hc.RLIM_INFINITY, hc.RLIM_INFINITY),
+        (resource.RLIMIT_STACK, 8, hc.RLIM_INFINITY),
+    ]
+    for name, number in hc.ULIMITS.items():  # docker's names, Linux's numbers
+        assert getattr(resource, f"RLIMIT_{name.upper()}", number) == number  # (Python lacks RLIMIT_LOCKS)
+    nr_open = int(Path("/proc/sys/fs/nr_open").read_text())
+    hc.check_ulimits([("nofile", nr_open, nr_open), ("nproc", -1, -1)])
+    for bad in [("nofile", 1, nr_open + 1), ("nofile", -1, -1)]:
+        with pytest.raises(KetchError, match=r"fs.nr_open"):
+            hc.check_ulimits([bad])
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "net.ipv4.ip_forward=1",
+        "net.ipv4.conf.all.rp_filter=0",
+        "net.core.somaxconn=1024",
+        "kernel.shmmax=1000",
+        "kernel.sem=250 32000 100 128",
+        "kernel.shm_rmid_forced=1",
+        "kernel.msgmnb=9",
+        "fs.mqueue.msg_max=20",
+    ],
+)
+def test_namespaced_sysctls(spec: str) -> None:
+    from ketch.runtime import hostconfig as hc
+
+    key, value = hc.sysctl(spec, "none")
+    assert f"{key}={value}" == spec
+    assert hc.sysctl_path(key) == key.replace(".", "/")
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "vm.swappiness=1",
+        "kernel.hostname=x",  # runc: it conflicts with the hostname field
+        "kernel.domainname=x",
+        "kernel.core_pattern=|/x",
+        "kernel.shmmaxx=1",
+        "fs.file-max=1",
+        "net.ipv4.ip_forward",  # no value
+        "net..ipv4=1",
+        "net.ipv4.=1",
+        "net/ipv4/ip_forward=1",
+        "net.ipv4.../../vm/swappiness=1",
+        "net.a b=1",
+    ],
+)
+def test_host_wide_sysctls_are_refused(spec: str) -> None:
+    from ketch.runtime import hostconfig as hc
+
+    with pytest.raises(KetchError, match=re.escape(f"sysctl '{spec}' is not allowed")):
+        hc.sysctl(spec, "none")
+
+
+def test_sysctl_values_and_the_host_network() -> None:
+    from ketch.runtime import hostconfig as hc
+
+    with pytest.raises(KetchError, match="one line"):
+        hc.sysctl("net.ipv4.ip_forward=1\n0", "none")
+    with pytest.raises(KetchError, match='sysctl "net.ipv4.ip_forward" not allowed in host network namespace'):
+        hc.sysctl("net.ipv4.ip_forward=1", "host")
+    assert hc.sysctl("kernel.msgmax=1", "host") == ("kernel.msgmax", "1")  # IPC: ketch always has its own
+
+
+def test_shm_size() -> None:
+    from ketch.runtime import hostconfig as hc
+
+    assert hc.shm_size(None) == 64 << 20
+    assert hc.shm_size("1g") == 1 << 30 and hc.shm_size("128m") == 128 << 20 and hc.shm_size("4096") == 4096
+    for bad in ("0", "lots", "-1", "1e9", ""):
+        with pytest.raises(KetchError, match='for "--shm-size" flag: invalid size'):
+            hc.shm_size(bad)
+
+
+@pytest.mark.parametrize(
+    ("spec", "want"),
+    [
+        ("/dev/fuse", ("/dev/fuse", "/dev/fuse", "rwm")),
+        ("/dev/fuse:r", ("/dev/fuse", "/dev/fuse", "r")),
+        ("/dev/sda:/dev/xvda", ("/dev/sda", "/dev/xvda", "rwm")),
+        ("/dev/sda:/dev/xvda:rw", ("/dev/sda", "/dev/xvda", "rw")),
+        ("/dev/snd:/dev/sub/dir//x/", ("/dev/snd", "/dev/sub/dir/x", "rwm")),
+    ],
+)
+def test_device_specs(spec: str, want: tuple[str, str, str]) -> None:
+    from ketch.runtime import hostconfig as hc
+
+    assert hc.device(spec) == want
+
+
+@pytest.mark.parametrize(
+    ("spec", "why"),
+    [
+        ("", "invalid device specification"),
+        ("/dev/a:/dev/b:rw:x", "invalid device specification"),
+        ("/dev/a:/dev/b:rwx", "invalid device mode"),
+        ("/dev/a:/dev/b:rr", "invalid device mode"),
+        ("/dev/a:dev/b", "bad format for path"),
+        ("/dev/a:/etc/passwd", "under /dev only"),
+        ("/dev/a:/dev/../etc/x", "under /dev only"),
+        ("/dev/a:/dev", "under /dev only"),
+    ],
+)
+def test_bad_device_specs(spec: str, why: str) -> None:
+    from ketch.runtime import hostconfig as hc
+
+    with pytest.raises(KetchError, match=why):
+        hc.device(spec)
+
+
+def test_device_nodes_only(tmp_path: Path) -> None:
+    from ketch.runtime import hostconfig as hc
+
+    assert hc.device_node("/dev/null")[:3] == ("c", 1, 3)
+    (tmp_path / "f").write_text("x")
+    (tmp_path / "link").symlink_to(tmp_path / "f")
+    (tmp_path / "devlink").symlink_to("/dev/zero")
+    assert hc.device_node(str(tmp_path / "devlink"))[:3] == ("c", 1, 5)  # followed on the host, as docker does
+    for host in (tmp_path / "f", tmp_path / "link", tmp_path, tmp_path / "missing"):
+        with pytest.raises(KetchError, match=f'adding custom device "{re.escape(str(host))}": '):
+            hc.device_node(str(host))
+
+
+def test_group_add() -> None:
+    from ketch.runtime import hostconfig as hc
+
+    group = "root:x:0:\naudio:x:29:\nbig:x:99999999999:\nword:x:abc:\n"
+    assert hc.group_add(["audio", "4242", "0"], group) == [29, 4242, 0]
+    for bad, why in (("nosuch", "Unable to find group nosuch"), ("word", "Unable to find group word"),
+                     ("big", "not a valid id"), ("4294967296", "must be in range")):  # fmt: skip
+        with pytest.raises(KetchError, match=why):
+            hc.group_add([bad], group)
+
+
+def test_home_is_the_user_s_passwd_entry(spec_layer: list[Path]) -> None:
+    assert spec.home_of(0, spec_layer) == "/root"
+    assert spec.home_of(1000, spec_layer) == "/home/web"
+    assert spec.home_of(4242, spec_layer) == "/"  # no entry
+    assert spec.home_of(0, []) == "/"  # no passwd at all
+
+
+def _opts(**kw: Any) -> spec.Options:
+    return spec.Options(**kw)
+
+
+def test_host_flags_checks(spec_layer: list[Path]) -> None:
+    flags = spec.host_flags(_opts(stop_signal="USR1", stop_timeout=3, label=["a=b"]), "none", {}, spec_layer)
+    assert (flags["stop_signal"], flags["stop_timeout"], flags["labels"]) == ("USR1", 3, {"a": "b"})
+    assert spec.host_flags(_opts(), "none", {"StopSignal": "SIGQUIT"}, spec_layer)["stop_signal"] == "SIGQUIT"
+    assert spec.host_flags(_opts(group_add=["web"]), "none", {}, spec_layer)["group_ids"] == [1000]
+    for opts, network, why in (
+        (_opts(stop_signal="NOPE"), "none", "invalid signal"),
+        (_opts(stop_timeout=-2), "none", "stop-timeout"),
+        (_opts(network_alias=["db"]), "bridge", "only for containers in user defined networks"),
+        (_opts(ip="10.0.0.2"), "none", "user defined networks only"),
+        (_opts(ip="nope"), "mynet", '"--ip" flag: invalid IPv4 address'),
+        (_opts(network_alias=["a\n1.2.3.4 evil"]), "mynet", "not a valid DNS name"),
+        (_opts(network_alias=["a b"]), "mynet", "not a valid DNS name"),
+        (_opts(device=["/dev/null:/dev/other"], privileged=True), "none", "maps to another path"),
+    ):
+        with pytest.raises(KetchError, match=why):
+            spec.host_flags(opts, network, {}, spec_layer)
+
+
+def test_device_permissions_need_v1(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ketch.runtime import cgroups
+
+    monkeypatch.setattr(cgroups, "is_v2", lambda: True)
+    assert spec.perms_need_v1([("/dev/null", "/dev/null", "r")])
+    assert not spec.perms_need_v1([("/dev/null", "/dev/null", "rwm")])
+    monkeypatch.setattr(cgroups, "is_v2", lambda: False)
+    assert not spec.perms_need_v1([("/dev/null", "/dev/null", "r")])
+    assert cgroups.device_rules([("c", 10, 229, "rw")]) == ["c 10:229 rw"]
+
+
+def test_the_cgroup_mounts_v1_and_v2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What /sys/fs/cgroup shows inside: made from the container's own
+    directories under a cgroup root of the test's own (v2 here too, though this host is hybrid)."""
+    from ketch.runtime import cgroups
+
+    monkeypatch.setattr(cgroups, "_root", lambda: tmp_path)
+    monkeypatch.setattr(cgroups, "_parent", lambda: "ketch")
+    (tmp_path / "cgroup.controllers").write_text("memory pids cpu\n")  # v2
+    procs = [str(tmp_path / "ketch" / "c1" / "cgroup.procs")]
+    assert cgroups.mounts(procs) == [(str(tmp_path / "ketch" / "c1"), "/sys/fs/cgroup")]
+    (tmp_path / "cgroup.controllers").unlink()  # v1: a hierarchy each, cpu by its real name
+    (tmp_path / "memory").mkdir()
+    (tmp_path / "cpu,cpuacct").mkdir()
+    (tmp_path / "cpu").symlink_to("cpu,cpuacct")
+    procs = [str(tmp_path / c / "ketch" / "c1" / "cgroup.procs") for c in ("memory", "cpu")]
+    assert cgroups.mounts(procs) == [
+        (str(tmp_path / "memory/ketch/c1"), "/sys/fs/cgroup/memory"),
+        (str(tmp_path / "cpu/ketch/c1"), "/sys/fs/cgroup/cpu,cpuacct"),
+    ]
+
+
+def test_v2_cgroups_are_written_with_their_limits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """cgroups.create on a v2 tree (a directory of the test's, shaped as
+    cgroup2 is): the memory limit the container's /sys/fs/cgroup/memory.max shows."""
+    from ketch.runtime import cgroups
+
+    monkeypatch.setattr(cgroups, "_root", lambda: tmp_path)
+    monkeypatch.setattr(cgroups, "_parent", lambda: "ketch")
+    (tmp_path / "cgroup.controllers").write_text("memory pids cpu\n")
+    (tmp_path / "cgroup.subtree_control").write_text("")
+    (tmp_path / "ketch").mkdir()
+    (tmp_path / "ketch" / "cgroup.subtree_control").write_text("")
+    procs = cgroups.create("c1", cgroups.Limits(memory=64 << 20, pids=5), ["c 1:3 r"])  # rules: v1 only
+    d = tmp_path / "ketch" / "c1"
+    assert procs == [str(d / "cgroup.procs")]
+    assert (d / "memory.max").read_text() == str(64 << 20) and (d / "pids.max").read_text() == "5"
+    assert cgroups.mounts(procs) == [(str(d), "/sys/fs/cgroup")]
+
+
+def test_ipam_requested_address() -> None:
+    import ipaddress
+
+    from ketch.errors import ConflictError
+    from ketch.network import ipam
+
+    net, gw = ipaddress.IPv4Network("10.77.0.0/24"), ipaddress.IPv4Address("10.77.0.1")
+    assert ipam.requested_address(net, gw, "10.77.0.50", 7, {"10.77.0.2"}) == ("10.77.0.50", 7)
+    for ip, why in (("10.78.0.5", "no configured subnet"), ("10.77.0.0", "no configured subnet"),
+                    ("10.77.0.255", "no configured subnet"), ("x", "invalid IPv4 address")):  # fmt: skip
+        with pytest.raises(KetchError, match=why):
+            ipam.requested_address(net, gw, ip, 2, set())
+    for ip in ("10.77.0.2", "10.77.0.1"):
+        with pytest.raises(ConflictError, match=f"Address already in use: {ip}"):
+            ipam.requested_address(net, gw, ip, 2, {"10.77.0.2"})
+
+
+def test_hosts_names_with_aliases() -> None:
+    from ketch.network import dns
+
+    assert dns.names("web", []) == "web"
+    assert dns.names("web", ["db", "web", "db", "cache"]) == "web db cache"
+
+
+def test_spec_flags_are_in_the_row_only_when_set() -> None:
+    base = dict(  # noqa: C408
+        id="c" * 64, name=None, image_id="i", image="b", entrypoint=[], cmd=["x"], env=[], cwd="/", uid=0, gid=0,
+        groups=[0], user="", hostname="h", network="none", publish=[], lowerdirs=[], limits={}, binds=[], tmpfs=[],
+        volumes=[], init=False, readonly_root=False, caps=0, privileged=False, seccomp="default",
+        no_new_privileges=False, tty=False, extra_hosts=[], dns=[], dns_search=[],
+    )  # fmt: skip
+    plain = ContainerSpec(**base).config()  # type: ignore[arg-type]
+    assert "labels" not in plain and "shm_size" not in plain
+    s = ContainerSpec(
+        **base,  # type: ignore[arg-type]
+        labels={"a": "b"},
+        ulimits=[("nofile", 1, 2)],
+        shm_size=1 << 30,
+        devices=[("/dev/fuse", "/dev/fuse", "rwm")],
+        network_aliases=["db"],
+        ip="10.0.0.9",
+        stop_timeout=0,
+    )
+    c = s.config()
+    assert c["labels"] == {"a": "b"} and c["ulimits"] == [["nofile", 1, 2]] and c["shm_size"] == 1 << 30
+    assert c["devices"] == [["/dev/fuse", "/dev/fuse", "rwm"]] and c["network_aliases"] == ["db"]
+    assert c["ip"] == "10.0.0.9" and c["stop_timeout"] == 0
+    assert json.loads(json.dumps(c)) == c

@@ -44,7 +44,12 @@ PROCESS = ProcessConfig(
         tmpfs=["/tmp"],
         readonly_root=False,
         privileged=False,
+        shm_size=67108864,
+        sysctls=[("net/ipv4/ip_forward", "1")],
+        devices=[("/dev/fuse", "c", 10, 229, 0o666)],
+        cgroup_mounts=[("/sys/fs/cgroup/memory/ketch/x", "/sys/fs/cgroup/memory")],
     ),
+    rlimits=[(7, 1024, 2048)],
 )
 
 MONITOR = MonitorConfig(

@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 
 Containers = Annotated[list[str], typer.Argument(metavar="CONTAINER [CONTAINER...]")]
 Container_ = Annotated[str, typer.Argument(metavar="CONTAINER")]
-StopTime = Annotated[int, typer.Option("-t", "--time", help="Seconds to wait for stop before killing it")]
+StopTime = Annotated[
+    int | None, typer.Option("-t", "--time", help="Seconds to wait for stop before killing it", show_default=False)
+]
 # Flags that run, create and exec share.
 Interactive = Annotated[bool, typer.Option("-i", "--interactive", help="Keep STDIN open")]
 Tty = Annotated[bool, typer.Option("-t", "--tty", help="Allocate a pseudo-TTY")]
@@ -122,6 +124,22 @@ def run(
         bool, typer.Option("--no-healthcheck", help="Disable any container-specified HEALTHCHECK")
     ] = False,
     log_opt: Annotated[Many, typer.Option("--log-opt", help="Log driver options (max-size, max-file)")] = None,
+    # -- issue 12's run/create flags (wt-flags)
+    label: Annotated[Many, typer.Option("-l", "--label", help="Set meta data on a container")] = None,
+    label_file: Annotated[Many, typer.Option("--label-file", help="Read in a line delimited file of labels")] = None,
+    stop_signal: Annotated[str | None, typer.Option("--stop-signal", help="Signal to stop the container")] = None,
+    stop_timeout: Annotated[
+        int | None, typer.Option("--stop-timeout", help="Timeout (in seconds) to stop a container")
+    ] = None,
+    ulimit: Annotated[Many, typer.Option("--ulimit", help="Ulimit options")] = None,
+    sysctl: Annotated[Many, typer.Option("--sysctl", help="Sysctl options")] = None,
+    shm_size: Annotated[str | None, typer.Option("--shm-size", help="Size of /dev/shm")] = None,
+    device: Annotated[Many, typer.Option("--device", help="Add a host device to the container")] = None,
+    group_add: Annotated[Many, typer.Option("--group-add", help="Add additional groups to join")] = None,
+    network_alias: Annotated[
+        Many, typer.Option("--network-alias", help="Add network-scoped alias for the container")
+    ] = None,
+    ip: Annotated[str | None, typer.Option("--ip", help="IPv4 address (e.g., 172.30.100.104)")] = None,
 ) -> int:
     """Run a command in a new container"""
     # Registered as `create` too, which stops after printing the new id.
@@ -350,21 +368,22 @@ def rm_(
 
 
 @command("stop")
-def stop(names: Containers, time_: StopTime = 10) -> int:
+def stop(names: Containers, time_: StopTime = None) -> int:
     """Stop one or more running containers"""
     from ..runtime.signals import stop as do_stop
 
     s = store()
-    return each(names, lambda n: do_stop(s, n, float(time_)))
+    return each(names, lambda n: do_stop(s, n, None if time_ is None else float(time_)))
 
 
 @command("restart")
-def restart(names: Containers, time_: StopTime = 10) -> int:
+def restart(names: Containers, time_: StopTime = None) -> int:
     """Restart one or more containers"""
     from ..runtime.launch import restart as do_restart
 
     s = store()
-    return each(names, lambda n: do_restart(s, n, float(time_)), prefix="Error response from daemon: ")
+    grace = None if time_ is None else float(time_)
+    return each(names, lambda n: do_restart(s, n, grace), prefix="Error response from daemon: ")
 
 
 @command("logs")

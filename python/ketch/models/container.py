@@ -63,6 +63,19 @@ class ContainerSpec:
     restart: dict[str, Any] = field(default_factory=lambda: {"policy": "no", "max_retries": 0})
     healthcheck: dict[str, Any] | None = None  # docker's {Test, Interval, ...}, the image's merged in; None: none
     log_opts: dict[str, int] = field(default_factory=lambda: {"max_size": 0, "max_file": 1})
+    # -- issue 12's run/create flags (wt-flags): labels, stop, ulimits, sysctls, /dev, network names.
+    # In the row's config only when set: a container made without them (or before them) reads the defaults.
+    labels: dict[str, str] = field(default_factory=dict)  # the image's labels under -l/--label-file's
+    stop_signal: str | None = None  # --stop-signal (the image's StopSignal when not given)
+    stop_timeout: int | None = None  # --stop-timeout: `stop`'s grace without -t
+    ulimits: list[tuple[str, int, int]] = field(default_factory=list)  # --ulimit (name, soft, hard; -1 unlimited)
+    sysctls: dict[str, str] = field(default_factory=dict)  # --sysctl, namespaced keys only
+    shm_size: int = 64 << 20  # /dev/shm's size in bytes
+    devices: list[tuple[str, str, str]] = field(default_factory=list)  # --device (host node, path inside, rwm)
+    network_aliases: list[str] = field(default_factory=list)  # --network-alias (user-defined networks)
+    ip: str | None = None  # --ip (user-defined networks)
+    group_add: list[str] = field(default_factory=list)  # --group-add as given (their gids are in `groups`)
+    home_set: bool = False  # HOME is ketch's (the user's passwd entry): `exec -u` gives its user's instead
 
     def config(self) -> dict[str, Any]:
         """The container's config as its row keeps it (`Container.config`)."""
@@ -97,7 +110,25 @@ class ContainerSpec:
             **({"restart": self.restart} if self.restart.get("policy", "no") != "no" else {}),
             **({"healthcheck": self.healthcheck} if self.healthcheck else {}),
             **({"log_opts": self.log_opts} if self.log_opts.get("max_size") else {}),
+            **self._flags(),
         }
+
+    def _flags(self) -> dict[str, Any]:
+        """Issue 12's run/create flags (wt-flags), those that are set."""
+        flags: dict[str, Any] = {
+            "labels": self.labels,
+            "stop_signal": self.stop_signal,
+            "stop_timeout": self.stop_timeout,
+            "ulimits": [list(u) for u in self.ulimits],
+            "sysctls": self.sysctls,
+            "shm_size": self.shm_size if self.shm_size != 64 << 20 else None,
+            "devices": [list(d) for d in self.devices],
+            "network_aliases": self.network_aliases,
+            "ip": self.ip,
+            "group_add": self.group_add,
+            "home_set": self.home_set or None,
+        }
+        return {k: v for k, v in flags.items() if v not in (None, [], {})}
 
 
 @dataclass(repr=False, eq=False)
@@ -116,6 +147,12 @@ class NewContainer:
     tmpfs: list[str]
     readonly_root: bool
     privileged: bool
+    # -- issue 12's run/create flags (wt-flags)
+    shm_size: int  # /dev/shm's tmpfs size in bytes (--shm-size)
+    sysctls: list[tuple[str, str]]  # (path under /proc/sys, value), written before the exec
+    devices: list[tuple[str, str, int, int, int]]  # (path under /dev, "c" or "b", major, minor, mode)
+    # (host cgroup directory, path inside): the container's own cgroups, read-only at /sys/fs/cgroup
+    cgroup_mounts: list[tuple[str, str]]
 
 
 @dataclass(repr=False, eq=False)
@@ -136,6 +173,8 @@ class ProcessConfig:
     helper: str  # the ketch-monitor program, re-executed sealed (rust/src/process/reexec.rs)
     detached: bool  # does not die with the caller
     container: NewContainer | None
+    # -- issue 12's run/create flags (wt-flags)
+    rlimits: list[tuple[int, int, int]]  # --ulimit: (RLIMIT_* number, soft, hard; 2^64-1 unlimited)
 
     def to_json(self) -> str:
         return json.dumps(self, default=_fields, separators=(",", ":"))

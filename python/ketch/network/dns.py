@@ -50,8 +50,8 @@ def write_hosts(store: Store, cid: str, config: dict[str, Any] | None = None, cr
 
         ip = rows.address_of(store, cid, network)
         if ip:
-            lines.append(f"{ip}\t{hostname}")
-        lines += [f"{ip}\t{name}\t{PEER}" for ip, name in rows.peers(store, cid, skip=DEFAULT)]
+            lines.append(f"{ip}\t{names(hostname, cfg.get('network_aliases') or [])}")
+        lines += [f"{ip}\t{names(name, aliases)}\t{PEER}" for ip, name, aliases in rows.peers(store, cid, skip=DEFAULT)]
     text = "\n".join(lines) + "\n"
     try:
         f = open(path, "r+")
@@ -62,6 +62,11 @@ def write_hosts(store: Store, cid: str, config: dict[str, Any] | None = None, cr
     with f:
         f.write(text)
         f.truncate()
+
+
+def names(name: str, aliases: list[str]) -> str:
+    """The names of a hosts line: the container's, then its --network-alias names (each once)."""
+    return " ".join(dict.fromkeys([name, *aliases]))
 
 
 def _read(path: Path) -> list[str]:

@@ -30,16 +30,22 @@ class Attached(NamedTuple):
     proxies: list[tuple[socket.socket, int]]
 
 
-def _lease(store: Store, net: Network, cid: str) -> str:
+def _lease(store: Store, net: Network, cid: str, wanted: str | None = None) -> str:
+    """An address on `net` for `cid`: `wanted` (--ip) if free, else the next one."""
+    if wanted is not None:
+        chosen = rows.lease(
+            store, net, cid, lambda start, taken: ipam.requested_address(net.subnet, net.gateway, wanted, start, taken)
+        )
+        return str(chosen)
     ip = rows.lease(store, net, cid, lambda start, taken: ipam.next_address(net.subnet, net.gateway, start, taken))
     if ip is None:
         raise KetchError(f"no available IPv4 addresses on network {net.name}")
     return ip
 
 
-def attach(store: Store, cid: str, name: str, publish: list[dict[str, Any]]) -> Attached:
+def attach(store: Store, cid: str, name: str, publish: list[dict[str, Any]], wanted_ip: str | None = None) -> Attached:
     """Before the container starts: its namespace with eth0 on the bridge,
-    an address, its published ports held and forwarded, its hosts file."""
+    an address (`wanted_ip`: --ip's), its published ports held and forwarded, its hosts file."""
     net = ensure_default(store) if name == DEFAULT else get(store, name)
     bridge.ensure(net)  # gone after a reboot
     netns_dir = run_root() / "netns"
@@ -47,7 +53,7 @@ def attach(store: Store, cid: str, name: str, publish: list[dict[str, Any]]) -> 
     netns = netns_dir / cid
     held: list[socket.socket] = []
     proxies: list[tuple[socket.socket, int]] = []
-    ip = _lease(store, net, cid)
+    ip = _lease(store, net, cid, wanted_ip if name != DEFAULT else None)
     try:
         published, held, proxies = ports.hold(store, publish)
         rows.add_ports(store, cid, ip, published)

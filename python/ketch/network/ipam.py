@@ -74,3 +74,19 @@ def next_address(
         if ip not in taken and ip != str(gateway):
             return ip, n + 1
     return None
+
+
+def requested_address(
+    subnet: ipaddress.IPv4Network, gateway: ipaddress.IPv4Address, ip: str, start: int, taken: set[str]
+) -> tuple[str, int]:
+    """--ip: the address asked for, if it is a free host address of the
+    subnet (not its gateway); the next search starts where it did."""
+    try:
+        addr = ipaddress.IPv4Address(ip)
+    except ValueError:
+        raise KetchError(f"invalid IPv4 address: {ip[:60]}") from None
+    if addr not in subnet or addr in (subnet.network_address, subnet.broadcast_address):
+        raise KetchError(f"no configured subnet contains IP address {addr}")
+    if str(addr) in taken or addr == gateway:
+        raise ConflictError(f"Address already in use: {addr}")
+    return str(addr), start

@@ -30,8 +30,25 @@ def _parent() -> str:
     return process_settings().cgroup_parent
 
 
-V1_CONTROLLERS = ("memory", "pids", "cpu", "freezer")
+V1_CONTROLLERS = ("memory", "pids", "cpu", "freezer", "devices")
 CPU_PERIOD = 100_000
+
+# --device on a v1 host: the container's devices cgroup denies every device
+# but these (runc's default allow list, as docker has it) and the --device nodes.
+DEFAULT_DEVICE_RULES = (
+    "c *:* m",
+    "b *:* m",
+    "c 1:3 rwm",  # null
+    "c 1:5 rwm",  # zero
+    "c 1:7 rwm",  # full
+    "c 1:8 rwm",  # random
+    "c 1:9 rwm",  # urandom
+    "c 5:0 rwm",  # tty
+    "c 5:1 rwm",  # console
+    "c 5:2 rwm",  # ptmx
+    "c 136:* rwm",  # pts
+    "c 10:200 rwm",  # tun
+)
 
 
 def is_v2() -> bool:
@@ -90,9 +107,17 @@ def pids(cid: str) -> set[int]:
     return set()
 
 
-def create(cid: str, limits: Limits) -> list[str]:
+def device_rules(devices: list[tuple[str, int, int, str]]) -> list[str]:
+    """devices.allow lines for --device nodes: (kind, major, minor, rwm) each."""
+    return [f"{kind} {major}:{minor} {perms}" for kind, major, minor, perms in devices]
+
+
+def create(cid: str, limits: Limits, devices: list[str] | None = None) -> list[str]:
     """Makes the container's cgroups with their limits; returns the
-    `cgroup.procs` files the process must join."""
+    `cgroup.procs` files the process must join. `devices` (devices.allow
+    lines for --device nodes; v1 only): the container's devices cgroup
+    allows those and docker's defaults, nothing else; without them no
+    devices cgroup is made (/dev's nodev mounts keep other devices out)."""
     made: list[Path] = []
     try:
         if is_v2():
@@ -117,9 +142,15 @@ def create(cid: str, limits: Limits) -> list[str]:
                 _write(d / "cpu.max", f"{int(limits.cpus * CPU_PERIOD)} {CPU_PERIOD}")
         else:
             for d in dirs(cid):
+                ctl = d.parent.parent.name
+                if ctl == "devices" and not devices:
+                    continue
                 d.mkdir(parents=True)
                 made.append(d)
-                ctl = d.parent.parent.name
+                if ctl == "devices" and devices:
+                    _write(d / "devices.deny", "a")
+                    for rule in (*DEFAULT_DEVICE_RULES, *devices):
+                        _write(d / "devices.allow", rule)
                 if ctl == "memory" and limits.memory:
                     _write(d / "memory.limit_in_bytes", str(limits.memory))
                     if (d / "memory.memsw.limit_in_bytes").exists():
@@ -134,6 +165,23 @@ def create(cid: str, limits: Limits) -> list[str]:
             _rmdir(d)
         raise
     return [str(d / "cgroup.procs") for d in made]
+
+
+def mounts(procs: list[str]) -> list[tuple[str, str]]:
+    """What the container sees at /sys/fs/cgroup (read-only, as docker mounts
+    it): its own cgroup directories (`create`'s result, by their
+    cgroup.procs), as (host directory, path inside). v2: its one directory is
+    /sys/fs/cgroup itself; v1: each hierarchy's under its name (cpu,cpuacct
+    where the host co-mounts them; rust/src/rootfs adds the cpu and cpuacct links)."""
+    out = []
+    for f in procs:
+        d = Path(f).parent
+        if is_v2():
+            out.append((str(d), "/sys/fs/cgroup"))
+        else:
+            hierarchy = _root() / d.relative_to(_root()).parts[0]  # <root>/<controller>/<parent>/<id>
+            out.append((str(d), f"/sys/fs/cgroup/{hierarchy.resolve().name}"))
+    return out
 
 
 def _rmdir(d: Path) -> None:

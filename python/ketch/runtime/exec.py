@@ -45,7 +45,12 @@ def exec_in(
     p = c.config
     environment = spec.merge_env(p["env"], list(env or []))
     if user is not None:
-        ids = spec.resolve_user(user, [Path(x) for x in p["lowerdirs"]])
+        layers = [Path(x) for x in p["lowerdirs"]]
+        ids = spec.resolve_user(user, layers)
+        if p.get("home_set") and not any(e.startswith("HOME=") for e in env or []):
+            # the HOME ketch gave the container's user (not the image's or -e's): the exec's user's own
+            environment = [e for e in environment if not e.startswith("HOME=")]
+            environment.append(f"HOME={spec.home_of(ids[0], layers)}")
     else:
         ids = p["uid"], p["gid"], p["groups"]
     procs = [str(d / "cgroup.procs") for d in cgroups.dirs(c.id) if d.is_dir()]

@@ -74,6 +74,7 @@ def container_inspect(store: Store, ref: str | Container) -> dict[str, Any]:
             # (shown when set: the row of a container without them has none)
             **({"RestartPolicy": _restart_policy(p)} if p.get("restart") else {}),
             **({"LogConfig": {"Type": "json-file", "Config": _log_config(p)}} if p.get("log_opts") else {}),
+            **_host_config_flags(p),
         },
         "Config": {
             "Hostname": p["hostname"],
@@ -83,6 +84,7 @@ def container_inspect(store: Store, ref: str | Container) -> dict[str, Any]:
             "Image": c.image,
             "WorkingDir": p["cwd"],
             **({"Healthcheck": p["healthcheck"]} if p.get("healthcheck") else {}),
+            **_config_flags(p),
         },
     }
 
@@ -106,6 +108,32 @@ def _log_config(p: dict[str, Any]) -> dict[str, str]:
         out["max-size"] = str(o["max_size"])
     if o.get("max_file", 1) > 1:
         out["max-file"] = str(o["max_file"])
+    return out
+
+
+def _host_config_flags(p: dict[str, Any]) -> dict[str, Any]:
+    """HostConfig's keys of issue 12's flags, named and shaped as docker's
+    (those given: a container made without them shows what it did before)."""
+    out = {
+        "ShmSize": p.get("shm_size"),
+        "Sysctls": p.get("sysctls"),
+        "Ulimits": [{"Name": n, "Soft": soft, "Hard": hard} for n, soft, hard in p.get("ulimits") or []],
+        "Devices": [
+            {"PathOnHost": host, "PathInContainer": inside, "CgroupPermissions": perms}
+            for host, inside, perms in p.get("devices") or []
+        ],
+        "GroupAdd": p.get("group_add"),
+    }
+    return {k: v for k, v in out.items() if v}
+
+
+def _config_flags(p: dict[str, Any]) -> dict[str, Any]:
+    """Config's keys of issue 12's flags: labels, the stop signal and timeout."""
+    out: dict[str, Any] = {"Labels": p.get("labels") or {}}
+    if p.get("stop_signal"):
+        out["StopSignal"] = p["stop_signal"]
+    if p.get("stop_timeout") is not None:
+        out["StopTimeout"] = p["stop_timeout"]
     return out
 
 

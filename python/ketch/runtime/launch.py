@@ -146,7 +146,7 @@ def start(store: Store, ref: str, attach: Stdio | None = None, interactive: bool
     return None
 
 
-def restart(store: Store, ref: str, timeout: float = 10.0) -> None:
+def restart(store: Store, ref: str, timeout: float | None = None) -> None:
     """`restart`: stopped (if running), then started detached."""
     from .signals import stop
 

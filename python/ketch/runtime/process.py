@@ -54,6 +54,7 @@ def confined(
     process and every process exec'd into it."""
     from ..models.container import ProcessConfig
     from . import seccomp
+    from .hostconfig import rlimits
 
     mask = p.get("caps", _native.docker_caps())
     profile = p.get("seccomp", "default")
@@ -71,6 +72,7 @@ def confined(
         helper=helper_program(),
         detached=detached,
         container=container,
+        rlimits=rlimits(p.get("ulimits") or []),  # exec'd processes get them too, as docker's
     )
 
 
@@ -100,8 +102,37 @@ def process_config(store: Store, c: Container, cgroup_procs: list[str], netns: s
             tmpfs=p.get("tmpfs", []),
             readonly_root=p.get("readonly_root", False),
             privileged=p.get("privileged", False),
+            **new_container_flags(p, cgroup_procs),
         ),
     )
+
+
+def new_container_flags(p: dict[str, Any], cgroup_procs: list[str]) -> dict[str, Any]:
+    """NewContainer's fields from issue 12's flags (a container made before
+    them has none): /dev/shm's size, sysctls, --device nodes, /sys/fs/cgroup."""
+    from .hostconfig import SHM_DEFAULT, device_node, sysctl_path
+
+    devices = []
+    for host, inside, _ in p.get("devices") or []:
+        kind, major, minor, mode = device_node(host)  # again: the host's node may have changed since create
+        devices.append((inside, kind, major, minor, mode))
+    return {
+        "shm_size": p.get("shm_size") or SHM_DEFAULT,
+        "sysctls": [(sysctl_path(k), v) for k, v in (p.get("sysctls") or {}).items()],
+        "devices": devices,
+        "cgroup_mounts": cgroups.mounts(cgroup_procs),
+    }
+
+
+def device_rules(p: dict[str, Any]) -> list[str]:
+    """devices.allow lines for the container's --device nodes (v1's devices cgroup)."""
+    from .hostconfig import device_node
+
+    out = []
+    for host, _, perms in p.get("devices") or []:
+        kind, major, minor, _ = device_node(host)
+        out.append((kind, major, minor, perms))
+    return cgroups.device_rules(out)
 
 
 def exit_code(e: SpawnError) -> int:
@@ -143,13 +174,14 @@ def _launch(
     d = container_dir(store, c.id)
     for previous in ("exit.json", "monitor.pid", "state.json", "stopped"):  # a previous run's
         (d / previous).unlink(missing_ok=True)
-    procs = cgroups.create(c.id, cgroups.Limits(**c.config.get("limits", {})))
+    rules = device_rules(c.config) if c.config.get("devices") and not cgroups.is_v2() else None
+    procs = cgroups.create(c.id, cgroups.Limits(**c.config.get("limits", {})), rules)
     try:
         att = None
         if bridged(c):
             from ..network.endpoints import attach
 
-            att = attach(store, c.id, c.config["network"], c.config.get("publish") or [])
+            att = attach(store, c.id, c.config["network"], c.config.get("publish") or [], c.config.get("ip"))
         pid = spawn(process_config(store, c, procs, att.netns if att is not None else None), att)
     except BaseException as e:
         cgroups.remove(c.id)

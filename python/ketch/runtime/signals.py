@@ -29,10 +29,12 @@ def number(name: str) -> int:
         raise KetchError(f"invalid signal: {name}") from None
 
 
-def stop(store: Store, ref: str, timeout: float = 10.0) -> Container:
-    """The image's StopSignal (SIGTERM by default), then SIGKILL after
-    `timeout` seconds. A stop asked for: its monitor does not start it again
-    (whatever its restart policy), nor does one that is waiting to."""
+def stop(store: Store, ref: str, timeout: float | None = None) -> Container:
+    """The container's stop signal (--stop-signal, else the image's
+    StopSignal, else SIGTERM), then SIGKILL after `timeout` seconds (None:
+    its --stop-timeout, else 10; -1 waits for ever). A stop asked for: its
+    monitor does not start it again (whatever its restart policy), nor does
+    one that is waiting to."""
     c = lookup(store, ref)
     if c.state != "running":
         return c
@@ -40,6 +42,11 @@ def stop(store: Store, ref: str, timeout: float = 10.0) -> Container:
     if c.paused:
         cgroups.freeze(c.id, False)  # a frozen process cannot act on the signal
     first = _stop_signal(store, c)
+    if timeout is None:
+        given = c.config.get("stop_timeout")
+        timeout = 10.0 if given is None else float(given)
+    if timeout < 0:
+        timeout = float("inf")
     for sig, grace in ((first, timeout), (signal.SIGKILL, 10.0)):
         signalled = _signal(c.pid, sig)
         deadline = time.monotonic() + grace
@@ -63,8 +70,12 @@ def _signal(pid: int | None, sig: int) -> int | None:
 
 
 def _stop_signal(store: Store, c: Container) -> int:
-    img_cfg = imgs.config(store, c.image_id).get("config") or {}
-    return number(img_cfg.get("StopSignal") or "SIGTERM")
+    """--stop-signal, else the image's StopSignal, else SIGTERM."""
+    name = c.config.get("stop_signal")
+    if name is None:
+        img_cfg = imgs.config(store, c.image_id).get("config") or {}
+        name = img_cfg.get("StopSignal")
+    return number(name or "SIGTERM")
 
 
 def kill(store: Store, ref: str, sig: str = "KILL") -> Container:

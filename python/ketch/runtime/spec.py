@@ -58,6 +58,18 @@ class Options:
     health_retries: int | None = None
     no_healthcheck: bool = False
     log_opt: list[str] = field(default_factory=list)
+    # -- issue 12's run/create flags (wt-flags): runtime/hostconfig.py parses them
+    label: list[str] = field(default_factory=list)
+    label_file: list[str] = field(default_factory=list)
+    stop_signal: str | None = None
+    stop_timeout: int | None = None
+    ulimit: list[str] = field(default_factory=list)
+    sysctl: list[str] = field(default_factory=list)
+    shm_size: str | None = None
+    device: list[str] = field(default_factory=list)
+    group_add: list[str] = field(default_factory=list)
+    network_alias: list[str] = field(default_factory=list)
+    ip: str | None = None
 
 
 def build(store: Store, image_name: str, args: list[str], opts: Options | None = None) -> ContainerSpec:
@@ -88,9 +100,14 @@ def build(store: Store, image_name: str, args: list[str], opts: Options | None =
     environment = merge_env(list(icfg.get("Env") or []), o.env)
     environment.append(f"HOSTNAME={host}")
     cwd = workdir(o.workdir, icfg)
-    uid, gid, groups = resolve_user(
-        o.user if o.user is not None else icfg.get("User") or "", [Path(p) for p in lowerdirs]
-    )
+    layer_paths = [Path(p) for p in lowerdirs]
+    uid, gid, groups = resolve_user(o.user if o.user is not None else icfg.get("User") or "", layer_paths)
+    home_set = not any(e.startswith("HOME=") for e in environment)
+    if home_set:
+        environment.append(f"HOME={home_of(uid, layer_paths)}")  # docker's (runc's) HOME: the user's passwd entry
+    flags = host_flags(o, network, icfg, layer_paths)
+    flags["home_set"] = home_set
+    groups = sorted({*groups, *flags.pop("group_ids")})
     name = names.check(o.name) if o.name else None
     seccomp_profile, nnp = security(o.security_opt, o.privileged)
     binds, tmpfs, named = mounts.parse(store.root, o.volumes, o.mounts, o.tmpfs)
@@ -136,7 +153,79 @@ def build(store: Store, image_name: str, args: list[str], opts: Options | None =
         restart=restart,
         healthcheck=hc,
         log_opts=log_opts,
+        **flags,
     )
+
+
+def host_flags(o: Options, network: str, icfg: dict[str, Any], layers: list[Path]) -> dict[str, Any]:
+    """Issue 12's run/create flags, each checked as docker checks it: the
+    ContainerSpec fields they make (and --group-add's gids, merged by the caller)."""
+    from . import hostconfig as hc
+    from .signals import number
+
+    if o.stop_signal is not None:
+        number(o.stop_signal)  # a bad name fails at create, as docker's
+    ulimits = [hc.ulimit(u) for u in o.ulimit]
+    hc.check_ulimits(ulimits)
+    sysctls = dict(hc.sysctl(s, network) for s in o.sysctl)
+    devices = []
+    for d in o.device:
+        host, inside, perms = hc.device(d)
+        hc.device_node(host)  # a device node, or refused now
+        if o.privileged and inside != os.path.normpath(host):
+            raise KetchError(f"--privileged gives the host's /dev as it is: --device {d[:200]} maps to another path")
+        devices.append((host, inside, perms))
+    if devices and perms_need_v1(devices):
+        raise KetchError(
+            "--device with permissions other than rwm needs the devices cgroup, which cgroup v2 offers "
+            "only as an eBPF program: ketch does not load one"
+        )
+    user_defined = network not in ("none", "host", "bridge")
+    if o.network_alias and not user_defined:
+        raise KetchError("network-scoped alias is supported only for containers in user defined networks")
+    import re
+
+    for alias in o.network_alias:  # a hosts-file name: never a second line or field
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}", alias):
+            raise KetchError(f'invalid argument "{alias[:80]}" for "--network-alias" flag: not a valid DNS name')
+    if o.ip is not None:
+        if not user_defined:
+            raise KetchError("user specified IP address is supported on user defined networks only")
+        import ipaddress
+
+        try:
+            ipaddress.IPv4Address(o.ip)
+        except ValueError:
+            raise KetchError(f'invalid argument "{o.ip[:60]}" for "--ip" flag: invalid IPv4 address') from None
+    group_file = (_image_file(layers, "etc/group") or b"").decode(errors="replace") if o.group_add else ""
+    return {
+        "labels": hc.labels(icfg.get("Labels"), o.label, o.label_file),
+        "stop_signal": o.stop_signal if o.stop_signal is not None else icfg.get("StopSignal"),
+        "stop_timeout": hc.stop_timeout(o.stop_timeout),
+        "ulimits": ulimits,
+        "sysctls": sysctls,
+        "shm_size": hc.shm_size(o.shm_size),
+        "devices": devices,
+        "network_aliases": list(o.network_alias),
+        "ip": o.ip,
+        "group_add": list(o.group_add),
+        "group_ids": hc.group_add(o.group_add, group_file),
+    }
+
+
+def perms_need_v1(devices: list[tuple[str, str, str]]) -> bool:
+    """Whether a --device's permissions (other than rwm) cannot be enforced here: a cgroup v2 host."""
+    return any(perms != "rwm" for _, _, perms in devices) and cgroups.is_v2()
+
+
+def home_of(uid: int, layers: list[Path]) -> str:
+    """The home directory of `uid` in the image's /etc/passwd; / when it has none."""
+    passwd = (_image_file(layers, "etc/passwd") or b"").decode(errors="replace")
+    for line in passwd.splitlines():
+        f = line.split(":")
+        if len(f) >= 6 and f[2].strip() == str(uid):
+            return f[5] or "/"
+    return "/"
 
 
 def publish(network: str, specs: list[str], publish_all: bool, exposed: list[str]) -> list[dict[str, Any]]:

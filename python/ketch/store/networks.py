@@ -134,15 +134,18 @@ def address_of(store: Store, cid: str, network: str | None = None) -> str | None
     return rows[0]["ip"] if rows else None
 
 
-def peers(store: Store, cid: str, skip: str) -> list[tuple[str, str]]:
-    """(address, name) of every other container on each network `cid` is on, but `skip`."""
+def peers(store: Store, cid: str, skip: str) -> list[tuple[str, str, list[str]]]:
+    """(address, name, --network-alias names) of every other container on
+    each network `cid` is on, but `skip`."""
+    import json
+
     rows = store.db.query(
-        "SELECT l2.ip, c.name FROM leases l1 JOIN leases l2 ON l1.network = l2.network "
+        "SELECT l2.ip, c.name, c.config FROM leases l1 JOIN leases l2 ON l1.network = l2.network "
         "JOIN containers c ON c.id = l2.container "
         "WHERE l1.container=? AND l2.container != ? AND l1.network != ?",
         (cid, cid, skip),
     )
-    return [(r["ip"], r["name"]) for r in rows]
+    return [(r["ip"], r["name"], list(json.loads(r["config"]).get("network_aliases") or [])) for r in rows]
 
 
 # -- published ports -----------------------------------------------------------

@@ -72,6 +72,9 @@ pub(crate) unsafe fn child(p: &Prepared) -> ! {
 
     // From here every path resolves inside the container.
     crate::rootfs::masked::mount_proc_sys(p);
+    // --sysctl before mask() makes /proc/sys read-only; the cgroups on the fresh /sys
+    crate::process::flags::write_sysctls(p);
+    crate::rootfs::cgroup::mount_cgroups(p);
     crate::rootfs::dev::setup_dev(p);
     crate::rootfs::masked::mask(p);
     crate::rootfs::mounts::mount_volumes(p);
@@ -172,6 +175,8 @@ pub(crate) unsafe fn enter(p: &Prepared, stdio: [RawFd; 3]) {
         0u32,
     );
     libc::syscall(libc::SYS_close_range, (hi + 1) as u32, u32::MAX, 0u32);
+    // --ulimit while still root with every capability (above a hard limit needs CAP_SYS_RESOURCE)
+    crate::process::flags::set_rlimits(p);
     // Capabilities: the bounding set first (needs CAP_SETPCAP), then the user.
     crate::security::capabilities::drop_bounding(p);
     // The filter goes on while we still hold CAP_SYS_ADMIN, unless

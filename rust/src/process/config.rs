@@ -44,6 +44,10 @@ pub struct Config {
     /// process exec'd into a running one (`exec_in`).
     #[serde(deserialize_with = "present")]
     pub container: Option<NewContainer>,
+    // -- issue 12's run/create flags (wt-flags)
+    /// --ulimit: (RLIMIT_* resource, soft, hard), set before the user is
+    /// (RLIM_INFINITY is u64::MAX); exec'd processes get them too.
+    pub rlimits: Vec<(u32, u64, u64)>,
     /// Descriptors to become the process's 0, 1 and 2 (-1: the container's
     /// own /dev/null; the container never gets the caller's descriptors).
     /// Not in the JSON: descriptors are the caller's, given per call.
@@ -84,6 +88,16 @@ pub struct NewContainer {
     /// --privileged: /sys writable, no masked or read-only paths, the
     /// host's devices (capabilities are `caps`, all of them for --privileged).
     pub privileged: bool,
+    // -- issue 12's run/create flags (wt-flags)
+    /// /dev/shm's tmpfs size in bytes (--shm-size).
+    pub shm_size: u64,
+    /// (path under /proc/sys, value): namespaced sysctls written before /proc/sys goes read-only.
+    pub sysctls: Vec<(String, String)>,
+    /// --device nodes: (path under /dev, "c" or "b", major, minor, mode).
+    pub devices: Vec<(String, String, u32, u32, u32)>,
+    /// The container's own cgroup directories (host path, path inside:
+    /// /sys/fs/cgroup on v2, /sys/fs/cgroup/<hierarchy> on v1), mounted read-only.
+    pub cgroup_mounts: Vec<(PathBuf, String)>,
 }
 
 /// `Config::stdio` for the container's /dev/null on 0, 1 and 2.

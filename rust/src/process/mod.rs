@@ -10,6 +10,7 @@ pub(crate) mod child;
 pub(crate) mod clone;
 pub mod config;
 pub(crate) mod exec;
+pub(crate) mod flags;
 pub(crate) mod prepare;
 pub mod reexec;
 pub mod report;

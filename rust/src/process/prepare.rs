@@ -6,12 +6,12 @@
 //! the helper, is prepared before the clone: `reexec::prepare`.)
 
 use std::ffi::CString;
-use std::io;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
+use std::os::fd::{OwnedFd, RawFd};
 
 use crate::error::{Error, Result};
 use crate::process::config::{Config, NewContainer};
-use crate::rootfs::mounts::{path_steps, PreparedBind, OPEN_TREE_CLONE};
+use crate::rootfs::mounts::{clone_tree, path_steps, PreparedBind};
 use crate::security::capabilities::last_cap;
 use crate::sys::{cstring, path_cstring};
 
@@ -54,6 +54,14 @@ pub(crate) struct Prepared {
     pub(crate) no_new_privileges: bool,
     pub(crate) detached: bool,
     pub(crate) netns_fd: Option<OwnedFd>,
+    // -- issue 12's run/create flags (wt-flags)
+    pub(crate) rlimits: Vec<(u32, u64, u64)>,
+    /// /dev/shm's tmpfs options ("mode=1777,size=N").
+    pub(crate) shm_opts: CString,
+    /// (/proc/sys/... path, value) to write before /proc/sys goes read-only.
+    pub(crate) sysctls: Vec<(CString, CString)>,
+    pub(crate) devices: Vec<crate::rootfs::dev::PreparedDevice>,
+    pub(crate) cgroups: crate::rootfs::cgroup::PreparedCgroups,
 }
 
 /// Where `cmd` may be: itself if it has a slash, else each directory of PATH.
@@ -119,7 +127,13 @@ impl Prepared {
             }
             acc.push_str(part);
         }
+        let flags = crate::process::flags::prepare(c, k)?;
         Ok(Prepared {
+            rlimits: flags.rlimits,
+            shm_opts: flags.shm_opts,
+            sysctls: flags.sysctls,
+            devices: flags.devices,
+            cgroups: flags.cgroups,
             rootfs: path_cstring(&k.rootfs)?,
             overlay_opts: cstring(&opts)?,
             lowers: k
@@ -155,26 +169,10 @@ impl Prepared {
                 .binds
                 .iter()
                 .map(|(src, dst, ro)| {
-                    let csrc = path_cstring(src)?;
-                    let fd = unsafe {
-                        libc::syscall(
-                            libc::SYS_open_tree,
-                            libc::AT_FDCWD,
-                            csrc.as_ptr(),
-                            OPEN_TREE_CLONE
-                                | libc::O_CLOEXEC as libc::c_uint
-                                | libc::AT_RECURSIVE as libc::c_uint,
-                        )
-                    };
-                    if fd < 0 {
-                        return Err(Error::io(
-                            format!("bind source {}", src.display()),
-                            io::Error::last_os_error(),
-                        ));
-                    }
+                    let tree = clone_tree(src, true, "bind source")?;
                     let (steps, target) = path_steps(dst)?;
                     Ok(PreparedBind {
-                        tree: unsafe { OwnedFd::from_raw_fd(fd as RawFd) },
+                        tree,
                         steps,
                         target,
                         is_dir: src.is_dir(),

@@ -33,6 +33,10 @@ pub enum Stage {
     Seccomp,
     Helper,
     Prepare,
+    Rlimits,
+    Sysctl,
+    Devices,
+    CgroupMount,
     /// Keep last: `from_u32` checks against it.
     Volumes,
 }
@@ -65,6 +69,10 @@ impl Stage {
             Stage::Seccomp => "install the seccomp filter",
             Stage::Helper => "start the container's helper",
             Stage::Prepare => "prepare the container process",
+            Stage::Rlimits => "set resource limits (--ulimit)",
+            Stage::Sysctl => "write a sysctl (--sysctl)",
+            Stage::Devices => "make a device node (--device)",
+            Stage::CgroupMount => "mount /sys/fs/cgroup",
             Stage::Volumes => "mount a volume",
         }
     }

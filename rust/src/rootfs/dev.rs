@@ -1,10 +1,13 @@
 //! The container's /dev.
 
+use std::ffi::CString;
 use std::os::fd::RawFd;
 
+use crate::error::{Error, Result};
 use crate::process::prepare::Prepared;
 use crate::process::report::{fail, ok, Stage};
-use crate::sys::{mkdir, mount, open_in_root};
+use crate::rootfs::mounts::path_steps;
+use crate::sys::{errno, mkdir, mount, open_in_root};
 
 /// /dev. Device access is decided by mount flags rather than a devices
 /// cgroup (which cgroup v2 only offers as an eBPF program): every filesystem
@@ -22,6 +25,8 @@ pub(crate) unsafe fn setup_dev(p: &Prepared) {
             Stage::MountDev,
             mount(c"devtmpfs", c"/dev", c"devtmpfs", libc::MS_NOSUID, none),
         );
+        // devtmpfs is the host's own: nothing is made in it (Python refuses
+        // a --device to another path with --privileged).
         setup_dev_mounts(p);
         return;
     }
@@ -60,6 +65,7 @@ pub(crate) unsafe fn setup_dev(p: &Prepared) {
             mount(path, path, none, libc::MS_BIND, none),
         );
     }
+    make_devices(p);
     ok(
         p,
         Stage::MountDev,
@@ -72,6 +78,77 @@ pub(crate) unsafe fn setup_dev(p: &Prepared) {
         ),
     );
     setup_dev_mounts(p);
+}
+
+/// A --device node, prepared: its parents under /dev, its path, type and number.
+pub(crate) struct PreparedDevice {
+    steps: Vec<CString>,
+    path: CString,
+    mode: libc::mode_t,
+    dev: libc::dev_t,
+}
+
+impl PreparedDevice {
+    pub(crate) fn new(d: &(String, String, u32, u32, u32)) -> Result<PreparedDevice> {
+        let (path, kind, major, minor, mode) = d;
+        let (steps, target) = path_steps(path)?;
+        if !path.starts_with("/dev/") || steps.is_empty() {
+            return Err(Error::Invalid(format!(
+                "a device goes under /dev: {path:?}"
+            )));
+        }
+        let kind = match kind.as_str() {
+            "c" => libc::S_IFCHR,
+            "b" => libc::S_IFBLK,
+            _ => return Err(Error::Invalid(format!("not a device type: {kind:?}"))),
+        };
+        Ok(PreparedDevice {
+            steps: steps[1..].to_vec(), // "/dev" itself is there
+            path: target,
+            mode: kind | (mode & 0o777),
+            dev: libc::makedev(*major, *minor),
+        })
+    }
+}
+
+/// --device: each node made in the container's /dev (its directories too)
+/// and, as the default nodes are, bind-mounted onto itself so that /dev's
+/// `nodev` does not cover it. Which of r, w and m it may do is the devices
+/// cgroup's (v1; Python writes its rules); /dev's path checks are here: the
+/// directories are made in the fresh tmpfs, the node with O_EXCL semantics
+/// (mknod fails on anything already there).
+unsafe fn make_devices(p: &Prepared) {
+    let none = c"";
+    for d in &p.devices {
+        for step in &d.steps {
+            let mut st: libc::stat = std::mem::zeroed();
+            if libc::lstat(step.as_ptr(), &mut st) == 0 {
+                if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+                    fail(p, Stage::Devices, libc::ENOTDIR);
+                }
+            } else {
+                ok(p, Stage::Devices, libc::mkdir(step.as_ptr(), 0o755));
+            }
+        }
+        if libc::mknod(d.path.as_ptr(), d.mode, d.dev) < 0 {
+            let e = errno();
+            let mut st: libc::stat = std::mem::zeroed();
+            let same = e == libc::EEXIST
+                && libc::lstat(d.path.as_ptr(), &mut st) == 0
+                && st.st_mode & libc::S_IFMT == d.mode & libc::S_IFMT
+                && st.st_rdev == d.dev;
+            if same {
+                continue; // one of the default nodes (/dev/null...), already there
+            }
+            fail(p, Stage::Devices, e);
+        }
+        libc::chmod(d.path.as_ptr(), d.mode & 0o777);
+        ok(
+            p,
+            Stage::Devices,
+            mount(&d.path, &d.path, none, libc::MS_BIND, none),
+        );
+    }
 }
 
 /// What goes into /dev either way: pts, ptmx, shm, mqueue, the fd links.
@@ -99,7 +176,7 @@ unsafe fn setup_dev_mounts(p: &Prepared) {
             c"/dev/shm",
             c"tmpfs",
             libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-            c"mode=1777,size=65536k",
+            &p.shm_opts,
         ),
     );
     mkdir(c"/dev/mqueue", 0o755);
@@ -115,7 +192,6 @@ unsafe fn setup_dev_mounts(p: &Prepared) {
         (c"/dev/stdin", c"/proc/self/fd/0"),
         (c"/dev/stdout", c"/proc/self/fd/1"),
         (c"/dev/stderr", c"/proc/self/fd/2"),
-        (c"/dev/core", c"/proc/kcore"),
     ] {
         libc::symlink(target.as_ptr(), link.as_ptr());
     }

@@ -25,6 +25,44 @@ pub(crate) struct PreparedBind {
 
 pub(crate) const OPEN_TREE_CLONE: libc::c_uint = 1;
 
+/// A detached copy of the mount tree at `src` (open_tree OPEN_TREE_CLONE,
+/// `recursive`: with the mounts under it), made in the caller's namespace
+/// to be attached in the container's; `what` names it in an error.
+pub(crate) fn clone_tree(src: &std::path::Path, recursive: bool, what: &str) -> Result<OwnedFd> {
+    let csrc = crate::sys::path_cstring(src)?;
+    let flags = OPEN_TREE_CLONE
+        | libc::O_CLOEXEC as libc::c_uint
+        | if recursive {
+            libc::AT_RECURSIVE as libc::c_uint
+        } else {
+            0
+        };
+    let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, csrc.as_ptr(), flags) };
+    if fd < 0 {
+        return Err(Error::io(
+            format!("{what} {}", src.display()),
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as RawFd) })
+}
+
+/// mount_setattr(2) of `attrs` (MOUNT_ATTR_*) on a detached tree and every mount in it.
+pub(crate) unsafe fn set_tree_attrs(tree: &OwnedFd, attrs: libc::c_uint) -> libc::c_int {
+    let attr = MountAttr {
+        attr_set: u64::from(attrs),
+        ..Default::default()
+    };
+    libc::syscall(
+        libc::SYS_mount_setattr,
+        tree.as_raw_fd(),
+        c"".as_ptr(),
+        libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
+        &attr as *const MountAttr,
+        std::mem::size_of::<MountAttr>(),
+    ) as libc::c_int
+}
+
 /// "/a/b/c" -> ["/a", "/a/b"] (the parents) and "/a/b/c".
 pub(crate) fn path_steps(path: &str) -> Result<(Vec<CString>, CString)> {
     let mut steps = Vec::new();
@@ -164,27 +202,10 @@ pub(crate) unsafe fn mount_volumes(p: &Prepared) {
         // nodev (unless --privileged) and, for :ro, read-only: on the whole
         // tree (AT_RECURSIVE), so a mount under the bind's source is not
         // left writable, as docker 25+ does.
-        let set = u64::from(
-            if p.privileged { 0 } else { MOUNT_ATTR_NODEV }
-                | if b.readonly { MOUNT_ATTR_RDONLY } else { 0 },
-        );
+        let set = if p.privileged { 0 } else { MOUNT_ATTR_NODEV }
+            | if b.readonly { MOUNT_ATTR_RDONLY } else { 0 };
         if set != 0 {
-            let attr = MountAttr {
-                attr_set: set,
-                ..Default::default()
-            };
-            ok(
-                p,
-                Stage::Volumes,
-                libc::syscall(
-                    libc::SYS_mount_setattr,
-                    b.tree.as_raw_fd(),
-                    c"".as_ptr(),
-                    libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
-                    &attr as *const MountAttr,
-                    std::mem::size_of::<MountAttr>(),
-                ) as libc::c_int,
-            );
+            ok(p, Stage::Volumes, set_tree_attrs(&b.tree, set));
         }
         ok(
             p,

@@ -47,6 +47,8 @@ pub(crate) unsafe fn mount_overlay(p: &Prepared) {
         }
     }
     for (key, value) in [
+        // the mount's source, as mount(2) and docker show it ("none" without)
+        (c"source", c"overlay"),
         (c"upperdir", p.upper.as_c_str()),
         (c"workdir", p.work.as_c_str()),
         (c"redirect_dir", c"off"),
