@@ -6,6 +6,8 @@
 //! network to release, --rm), it execs the program the JSON names for it
 //! (the interpreter running ketch/runtime/after_monitor.py): the
 //! interpreter is paid for only after the container.
+//!
+//! Started as `docker-init`, it is the container's `--init` instead (init.rs).
 
 use std::ffi::CString;
 
@@ -22,6 +24,11 @@ fn main() {
     // crosses into a container (reexec.rs).
     if args.first().map(String::as_str) == Some(ketch_native::process::reexec::HELPER_ARGV0) {
         ketch_native::process::reexec::helper_main(&args)
+    }
+    // And, bind-mounted read-only at /sbin/docker-init, the init of `--init`
+    // (init.rs): docker's tini, without the host having to install one.
+    if args.first().is_some_and(|a| ketch_native::init::is_init(a)) {
+        ketch_native::init::main(&args)
     }
     if args.len() != 3 {
         fail("usage: ketch-monitor MONITOR.JSON READY_FD");

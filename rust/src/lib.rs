@@ -6,6 +6,7 @@
 pub mod cp;
 pub mod digest;
 pub mod error;
+pub mod init;
 pub mod layer;
 pub mod monitor;
 pub mod net;
