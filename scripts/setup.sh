@@ -13,11 +13,10 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   # busybox-static: the offline base image; zstd: zstd layers in the tests;
   # apache2-utils: htpasswd for the basic-auth registry; gcc, libc6-dev: the
   # C parts of the build and the static ketch-monitor (glibc's libc.a);
-  # iptables: NAT and published ports; conntrack: UDP flows of a removed
-  # published port forgotten at once. (--init needs no tini: ketch-monitor is
-  # the init.)
+  # iptables: NAT and published ports. (No tini: ketch-monitor is --init's
+  # init; no conntrack: a removed UDP port's flows go by ctnetlink.)
   apt-get install -y -qq --no-install-recommends \
-    docker-registry busybox-static zstd apache2-utils python3-venv ca-certificates gcc libc6-dev iptables conntrack >/dev/null
+    docker-registry busybox-static zstd apache2-utils python3-venv ca-certificates gcc libc6-dev iptables >/dev/null
 fi
 
 PY=${PYTHON:-python3}

@@ -3,6 +3,7 @@
 //! Python: the bindings, each beside its module, are behind the `python`
 //! feature that maturin enables).
 
+pub mod conntrack;
 pub mod cp;
 pub mod digest;
 pub mod error;
@@ -20,6 +21,8 @@ pub mod tty;
 #[cfg(feature = "python")]
 #[pyo3::pymodule]
 mod _native {
+    #[pymodule_export]
+    use crate::conntrack::bindings::conntrack_delete_udp;
     #[pymodule_export]
     use crate::cp::bindings::{cp_in, cp_out, cp_stat};
     #[pymodule_export]
