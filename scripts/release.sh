@@ -13,8 +13,10 @@ cd "$(dirname "$0")/.."
 out=${1:-dist}
 mkdir -p "$out"
 
-# The oldest maturin that builds this (pyo3 0.30); 2 may change the config.
-MATURIN='maturin>=1.10,<2'
+# The oldest maturin that builds this: 1.9.4 is the first to build pyo3 0.30
+# as an extension module (PYO3_BUILD_EXTENSION_MODULE; older ones link
+# libpython and fail the manylinux check). 2 may change the config.
+MATURIN='maturin>=1.9.4,<2'
 tools=target/release-tools
 PY=${PYTHON:-python3}
 if [ ! -x "$tools/bin/maturin" ]; then
@@ -32,5 +34,15 @@ if "$tools/bin/python" -c 'import ziglang' 2>/dev/null; then
   args+=(--zig --compatibility manylinux_2_17)
 fi
 maturin build "${args[@]}"
+# No wheel without the monitor: rust/build.rs fails the build without it,
+# and this checks that maturin packed it.
+for w in "$out"/ketch-*.whl; do
+  "$tools/bin/python" - "$w" <<'PY'
+import sys, zipfile
+names = zipfile.ZipFile(sys.argv[1]).namelist()
+if "ketch/ketch-monitor" not in names:
+    sys.exit(f"release.sh: {sys.argv[1]} has no ketch/ketch-monitor")
+PY
+done
 maturin sdist --out "$out"
 ls -l "$out"

@@ -147,3 +147,29 @@ def test_wheel_runs_a_container_without_cargo(installed: Path, ketch: Ketch, tmp
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[1].split(None, 1) == ["1", "/sbin/docker-init -- ps -o pid,args"]
     assert wheel_ketch("ps", "-a", "-q").stdout == ""
+
+
+def test_no_extension_is_built_without_the_monitor(tmp_path: Path) -> None:
+    """rust/build.rs fails the extension's build (every path to a wheel goes
+    through it) when ketch-monitor cannot be made, rather than shipping a
+    package that cannot start a container. Here its link is made to fail
+    (KETCH_MONITOR_RUSTFLAGS), in a target dir of the test's own."""
+    cargo = shutil.which("cargo")
+    if cargo is None:
+        pytest.skip("no cargo: nothing to build")
+    monitor = REPO / "python/ketch/ketch-monitor"
+    before = monitor.read_bytes() if monitor.exists() else None
+    env = {**os.environ, "CARGO_TARGET_DIR": str(tmp_path / "target"), "KETCH_MONITOR_RUSTFLAGS": "-C no-such-option"}
+    p = subprocess.run(
+        [cargo, "build", "--release", "--features", "python", "--lib"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
+    assert p.returncode != 0
+    assert "ketch-monitor could not be built" in p.stderr, p.stderr[-3000:]
+    assert "no package is made without it" in p.stderr
+    # what was there before is as it was
+    assert (monitor.read_bytes() if monitor.exists() else None) == before
