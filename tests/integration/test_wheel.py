@@ -149,17 +149,22 @@ def test_wheel_runs_a_container_without_cargo(installed: Path, ketch: Ketch, tmp
     assert wheel_ketch("ps", "-a", "-q").stdout == ""
 
 
-def test_no_extension_is_built_without_the_monitor(tmp_path: Path) -> None:
+def test_no_extension_is_built_without_the_monitor() -> None:
     """rust/build.rs fails the extension's build (every path to a wheel goes
     through it) when ketch-monitor cannot be made, rather than shipping a
     package that cannot start a container. Here its link is made to fail
-    (KETCH_MONITOR_RUSTFLAGS), in a target dir of the test's own."""
+    (KETCH_MONITOR_RUSTFLAGS), in a target dir of its own under target/ (kept:
+    the first run builds the C dependencies, ~1-2 minutes; later ones take seconds)."""
     cargo = shutil.which("cargo")
     if cargo is None:
         pytest.skip("no cargo: nothing to build")
     monitor = REPO / "python/ketch/ketch-monitor"
     before = monitor.read_bytes() if monitor.exists() else None
-    env = {**os.environ, "CARGO_TARGET_DIR": str(tmp_path / "target"), "KETCH_MONITOR_RUSTFLAGS": "-C no-such-option"}
+    env = {
+        **os.environ,
+        "CARGO_TARGET_DIR": str(REPO / "target/test-no-monitor"),
+        "KETCH_MONITOR_RUSTFLAGS": "-C no-such-option",
+    }
     p = subprocess.run(
         [cargo, "build", "--release", "--features", "python", "--lib"],
         cwd=REPO,
