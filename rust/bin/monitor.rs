@@ -9,9 +9,8 @@
 //!
 //! Started as `docker-init`, it is the container's `--init` instead (init.rs).
 
-use std::ffi::CString;
-
 use ketch_native::monitor::MonitorConfig;
+use ketch_native::sys::CArgv;
 
 fn fail(msg: &str) -> ! {
     eprintln!("ketch-monitor: {msg}");
@@ -48,12 +47,7 @@ fn main() {
     };
     // The published ports it held: free as soon as the container is gone.
     unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
-    let argv: Vec<CString> = after
-        .iter()
-        .map(|a| CString::new(a.as_str()).unwrap_or_else(|_| fail("a NUL in the clean-up's argv")))
-        .collect();
-    let mut ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
-    ptrs.push(std::ptr::null());
-    unsafe { libc::execv(ptrs[0], ptrs.as_ptr()) };
+    let argv = CArgv::new(&after).unwrap_or_else(|_| fail("a NUL in the clean-up's argv"));
+    unsafe { libc::execv(argv.program(), argv.as_ptr()) };
     fail("cannot exec the interpreter for the clean-up");
 }

@@ -13,8 +13,9 @@
 //! a pid 1 of a pid namespace is sent only the signals it handles or
 //! blocks, and a blocked signal waits, so none is lost between two waits.
 
-use std::ffi::CString;
 use std::io;
+
+use crate::sys::CArgv;
 
 /// The program's name in the container: the mode the monitor program takes.
 pub const INIT_NAME: &str = "docker-init";
@@ -68,12 +69,7 @@ pub fn main(args: &[String]) -> ! {
         fail("usage: docker-init [--] COMMAND [ARG...]")
     };
     // Everything the child needs, made before the fork.
-    let argv: Vec<CString> = cmd
-        .iter()
-        .map(|a| CString::new(a.as_str()).unwrap_or_else(|_| fail("a NUL in the command")))
-        .collect();
-    let mut ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
-    ptrs.push(std::ptr::null());
+    let argv = CArgv::new(cmd).unwrap_or_else(|e| fail(&e.to_string()));
 
     let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
     let mut previous: libc::sigset_t = unsafe { std::mem::zeroed() };
@@ -101,7 +97,7 @@ pub fn main(args: &[String]) -> ! {
             libc::signal(libc::SIGTTIN, libc::SIG_DFL);
             libc::signal(libc::SIGTTOU, libc::SIG_DFL);
             libc::sigprocmask(libc::SIG_SETMASK, &previous, std::ptr::null_mut());
-            libc::execvp(ptrs[0], ptrs.as_ptr());
+            libc::execvp(argv.program(), argv.as_ptr());
         }
         let e = io::Error::last_os_error();
         eprintln!("{INIT_NAME}: exec {} failed: {e}", cmd[0]);
