@@ -11,7 +11,7 @@ was opened with; the CLI makes one per command, with --root when given.
                                 verification, then over plain http (as daemon.json's insecure-registries)
     KETCH_DEFAULT_NETWORK       the network of run/create/build without --network
     KETCH_DEBUG                 tracebacks instead of one-line errors
-    KETCH_INIT_PATH             the static init binary of --init (default tini-static)
+    KETCH_INIT_PATH             the static init binary of --init (default: ketch-monitor, which is one)
     KETCH_CGROUP_ROOT           the cgroup hierarchy, default /sys/fs/cgroup
     KETCH_CGROUP_PARENT         the cgroup containers' own are made under, default ketch
     KETCH_BRIDGE_PREFIX         the name prefix of the bridges made, default ketch

@@ -6,10 +6,11 @@
 //! network to release, --rm), it execs the program the JSON names for it
 //! (the interpreter running ketch/runtime/after_monitor.py): the
 //! interpreter is paid for only after the container.
-
-use std::ffi::CString;
+//!
+//! Started as `docker-init`, it is the container's `--init` instead (init.rs).
 
 use ketch_native::monitor::MonitorConfig;
+use ketch_native::sys::CArgv;
 
 fn fail(msg: &str) -> ! {
     eprintln!("ketch-monitor: {msg}");
@@ -22,6 +23,11 @@ fn main() {
     // crosses into a container (reexec.rs).
     if args.first().map(String::as_str) == Some(ketch_native::process::reexec::HELPER_ARGV0) {
         ketch_native::process::reexec::helper_main(&args)
+    }
+    // And, bind-mounted read-only at /sbin/docker-init, the init of `--init`
+    // (init.rs): docker's tini, without the host having to install one.
+    if args.first().is_some_and(|a| ketch_native::init::is_init(a)) {
+        ketch_native::init::main(&args)
     }
     if args.len() != 3 {
         fail("usage: ketch-monitor MONITOR.JSON READY_FD");
@@ -41,12 +47,7 @@ fn main() {
     };
     // The published ports it held: free as soon as the container is gone.
     unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
-    let argv: Vec<CString> = after
-        .iter()
-        .map(|a| CString::new(a.as_str()).unwrap_or_else(|_| fail("a NUL in the clean-up's argv")))
-        .collect();
-    let mut ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
-    ptrs.push(std::ptr::null());
-    unsafe { libc::execv(ptrs[0], ptrs.as_ptr()) };
+    let argv = CArgv::new(&after).unwrap_or_else(|_| fail("a NUL in the clean-up's argv"));
+    unsafe { libc::execv(argv.program(), argv.as_ptr()) };
     fail("cannot exec the interpreter for the clean-up");
 }

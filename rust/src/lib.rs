@@ -3,9 +3,11 @@
 //! Python: the bindings, each beside its module, are behind the `python`
 //! feature that maturin enables).
 
+pub mod conntrack;
 pub mod cp;
 pub mod digest;
 pub mod error;
+pub mod init;
 pub mod layer;
 pub mod monitor;
 pub mod net;
@@ -19,6 +21,8 @@ pub mod tty;
 #[cfg(feature = "python")]
 #[pyo3::pymodule]
 mod _native {
+    #[pymodule_export]
+    use crate::conntrack::bindings::conntrack_delete_udp;
     #[pymodule_export]
     use crate::cp::bindings::{cp_in, cp_out, cp_stat};
     #[pymodule_export]

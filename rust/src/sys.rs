@@ -26,6 +26,35 @@ pub fn cstring(s: &str) -> Result<CString> {
     CString::new(s).map_err(|_| Error::Invalid(format!("{s:?} contains a NUL byte")))
 }
 
+/// An argv for `execv`/`execvp`: its strings and the NULL-terminated array
+/// of pointers into them (valid as long as this lives), made before a fork.
+pub struct CArgv {
+    _strings: Vec<CString>,
+    ptrs: Vec<*const libc::c_char>,
+}
+
+impl CArgv {
+    pub fn new<S: AsRef<str>>(args: &[S]) -> Result<CArgv> {
+        let strings = args
+            .iter()
+            .map(|a| cstring(a.as_ref()))
+            .collect::<Result<Vec<_>>>()?;
+        let mut ptrs: Vec<*const libc::c_char> = strings.iter().map(|a| a.as_ptr()).collect();
+        ptrs.push(std::ptr::null());
+        Ok(CArgv {
+            _strings: strings,
+            ptrs,
+        })
+    }
+    /// argv[0] (NULL for an empty argv).
+    pub fn program(&self) -> *const libc::c_char {
+        self.ptrs[0]
+    }
+    pub fn as_ptr(&self) -> *const *const libc::c_char {
+        self.ptrs.as_ptr()
+    }
+}
+
 pub fn path_cstring(p: &Path) -> Result<CString> {
     CString::new(p.as_os_str().as_bytes())
         .map_err(|_| Error::Invalid(format!("{} contains a NUL byte", p.display())))

@@ -107,6 +107,36 @@ def test_init_reaps_and_forwards_signals(ketch: Ketch, life_image: str) -> None:
     ketch("rm", "in", "in2", check=True)
 
 
+def test_init_is_ketch_monitor_and_does_tinis_job(ketch: Ketch, life_image: str) -> None:
+    """--init's pid 1 is the installed ketch-monitor (rust/src/init.rs), no host package:
+    orphans that end are reaped, signals reach the child, its code is the container's."""
+    # three orphans end under pid 1 while the shell still runs: none stays a zombie
+    script = "for i in 1 2 3; do (sleep 0.1 &); done; sleep 1; ps -o pid,stat,args"
+    r = ketch("run", "--rm", "--init", life_image, "sh", "-c", script)
+    assert r.rc == 0, r.err
+    stats = [line.split()[1] for line in r.out.splitlines()[1:]]
+    assert stats and not [s for s in stats if s.startswith("Z")], r.out
+    # the child's code, and 128 + N when a signal ended it
+    assert ketch("run", "--rm", "--init", life_image, "sh", "-c", "exit 7").rc == 7
+    assert ketch("run", "--rm", "--init", life_image, "sh", "-c", "kill -KILL $$").rc == 137
+    # a signal sent to the container is the child's (its trap runs), not the init's
+    trap = "trap 'echo got USR1; exit 5' USR1; echo ready; while true; do sleep 0.1; done"
+    assert ketch("run", "-d", "--init", "--name", "tr", life_image, "sh", "-c", trap).rc == 0
+    assert wait_for(lambda: "ready" in ketch("logs", "tr").out)
+    assert ketch("kill", "-s", "USR1", "tr").rc == 0
+    assert ketch("wait", "tr").out.strip() == "5"
+    assert "got USR1" in ketch("logs", "tr").out
+    ketch("rm", "tr", check=True)
+    # a command that is not there: docker-init's message and docker's 127
+    r = ketch("run", "--rm", "--init", life_image, "no-such-command")
+    assert r.rc == 127 and "exec no-such-command failed: No such file or directory" in r.err, r
+    # the init is the program ketch starts containers through, not a host package's
+    from ketch.runtime.process import helper_status
+
+    r = ketch("run", "--rm", "--init", life_image, "wc", "-c", "/sbin/docker-init")
+    assert r.out.split()[0] == str(Path(helper_status().path).stat().st_size), r
+
+
 def test_kill_of_a_paused_container(ketch: Ketch, life_image: str) -> None:
     assert ketch("run", "-d", "--name", "pk", life_image, "sleep", "30").rc == 0
     ketch("pause", "pk", check=True)

@@ -164,9 +164,11 @@ def remove_port_rules(cid: str, ip: str, ports: list[Port], bridge: str) -> None
         restore(port_rules(cid, ip, ports, bridge, "-D"))
     except KetchError:
         delete_tagged(container_tag(cid))
+    from .. import _native
+
     for p in ports:
         if p.proto == "udp":
             try:
-                subprocess.run(["conntrack", "-D", "-p", "udp", "--dport", str(p.host_port)], capture_output=True)
-            except FileNotFoundError:
-                pass  # no conntrack tool: the entries time out
+                _native.conntrack_delete_udp(p.host_port)  # ctnetlink (rust/src/conntrack.rs)
+            except OSError:
+                pass  # no conntrack netlink in this kernel: the entries time out

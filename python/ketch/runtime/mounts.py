@@ -4,7 +4,6 @@ reads them, and its init layer (the mount points ketch itself needs)."""
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -105,11 +104,17 @@ def parse_mount(spec: str) -> dict[str, Any]:
 
 
 def init_binary(configured: str | None) -> str:
-    """--init runs tini (docker's docker-init), mounted read-only at /sbin/docker-init."""
-    path = configured or shutil.which("tini-static") or "/usr/bin/tini-static"
-    if not os.path.isfile(path):
-        raise KetchError(f"--init needs a static init binary: {path} not found (apt-get install tini)")
-    return os.path.realpath(path)
+    """--init's pid 1, mounted read-only at /sbin/docker-init as docker's
+    docker-init is: ketch-monitor, which is the init (tini's job: reap,
+    forward signals, pass the exit code on; rust/src/init.rs) when started by
+    that name; KETCH_INIT_PATH names another static init (tini-static)."""
+    if configured is None:
+        from .process import helper_program
+
+        return os.path.realpath(helper_program())
+    if not os.path.isfile(configured):
+        raise KetchError(f"--init needs a static init binary: {configured} not found")
+    return os.path.realpath(configured)
 
 
 def init_layer(init: Path, lowerdirs: list[str], tini: bool = False) -> None:

@@ -10,6 +10,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,17 +27,40 @@ if TYPE_CHECKING:
     from .stdio import Pipes
 
 
-def helper_program() -> str:
-    """`ketch-monitor` beside the extension: a sealed in-memory copy of it is
-    the process that crosses into every container (rust/src/process/reexec.rs), so
-    no container process is ever a copy of this interpreter."""
+@dataclass(frozen=True)
+class HelperProgram:
+    """Where `ketch-monitor` is looked for and whether it can be run (what
+    `ketch info` reports): without it no container starts."""
+
+    path: str
+    present: bool
+    problem: str | None = None  # why it cannot be run, in words; None when present
+
+
+def helper_status() -> HelperProgram:
+    """`ketch-monitor` beside the extension (every wheel carries it, built by
+    rust/build.rs): present and executable, or what is wrong with it."""
     program = Path(_native.__file__).with_name("ketch-monitor")
+    if not program.is_file():
+        return HelperProgram(str(program), False, "missing")
     if not os.access(program, os.X_OK):
+        return HelperProgram(str(program), False, "not executable")
+    return HelperProgram(str(program), True)
+
+
+def helper_program() -> str:
+    """`ketch-monitor`: a sealed in-memory copy of it is the process that
+    crosses into every container (rust/src/process/reexec.rs), so no
+    container process is ever a copy of this interpreter; it is the detached
+    containers' monitor and the `--init` too. There is no fallback: without
+    it, a clear error."""
+    status = helper_status()
+    if not status.present:
         raise KetchError(
-            f"{program} is missing: ketch starts container processes only through it; "
-            "reinstall ketch (scripts/setup.sh builds it)"
+            f"{status.path} is {status.problem}: ketch starts container processes only through it; "
+            "reinstall ketch (every wheel carries it; a source build makes it with cargo)"
         )
-    return str(program)
+    return status.path
 
 
 def confined(
