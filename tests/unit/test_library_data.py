@@ -346,3 +346,31 @@ def test_times_in_documents_are_rfc3339() -> None:
 
     assert _time(None) == "0001-01-01T00:00:00Z"
     assert _time(time.mktime((2024, 1, 2, 3, 4, 5, 0, 0, 0)) - time.timezone).startswith("2024-01-02T03:04:05")
+
+
+def test_status_text_is_docker_s_status_column() -> None:
+    """ps's STATUS (and the Engine API's Status) from the container record."""
+    import time
+    from types import SimpleNamespace
+
+    from ketch.runtime.inspect import status_text
+
+    now = time.time()
+
+    def c(**kw: object) -> Any:
+        base = dict(state="created", started=None, finished=None, exit_code=None, paused=False,
+                    restarting=False, config={}, health=None)  # fmt: skip
+        return SimpleNamespace(**{**base, **kw})
+
+    assert status_text(c()) == "Created"
+    assert status_text(c(state="running", started=now - 300)) == "Up 5 minutes"
+    assert status_text(c(state="running", started=now - 300, paused=True)) == "Up 5 minutes (Paused)"
+    hc = {"healthcheck": {"Test": ["CMD", "true"]}}
+    assert status_text(c(state="running", started=now - 3, config=hc)) == "Up 3 seconds (health: starting)"
+    running_healthy = c(state="running", started=now - 3, config=hc, health={"Status": "healthy"})
+    assert status_text(running_healthy) == "Up 3 seconds (healthy)"
+    assert status_text(c(state="exited", finished=now - 7200, exit_code=3)) == "Exited (3) 2 hours ago"
+    assert (
+        status_text(c(state="running", restarting=True, exit_code=1, finished=now - 2))
+        == "Restarting (1) 2 seconds ago"
+    )

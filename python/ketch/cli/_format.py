@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import datetime as _dt
 
+from ..models.ids import human_duration
+
+__all__ = ["human_duration"]  # docker's durations live in models/ids (the Engine API's Status strings use them too)
+
 _UNITS = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]
 
 
@@ -14,33 +18,6 @@ def human_size(size: float, precision: int = 3) -> str:
         size /= 1000.0
         i += 1
     return f"{size:.{precision}g}{_UNITS[i]}"
-
-
-def human_duration(seconds: float) -> str:
-    """go-units HumanDuration."""
-    if seconds < 1:
-        return "Less than a second"
-    if int(seconds) == 1:
-        return "1 second"
-    if seconds < 60:
-        return f"{int(seconds)} seconds"
-    minutes = int(seconds / 60)
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = int(seconds / 3600 + 0.5)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{int(seconds / 3600 / 24 / 365)} years"
 
 
 def parse_time(s: str | None) -> _dt.datetime | None:

@@ -197,27 +197,6 @@ def start(
     return rc
 
 
-def _status(c: "Container") -> str:
-    import time
-
-    from ._format import human_duration
-
-    now = time.time()
-    if c.restarting:
-        return f"Restarting ({c.exit_code}) {human_duration(now - (c.finished or now))} ago"
-    if c.state == "running" and c.started:
-        up = f"Up {human_duration(now - c.started)}"
-        if c.paused:
-            return up + " (Paused)"
-        if c.config.get("healthcheck"):
-            status = (c.health or {}).get("Status", "starting")
-            return up + (" (health: starting)" if status == "starting" else f" ({status})")
-        return up
-    if c.state == "exited" and c.finished:
-        return f"Exited ({c.exit_code}) {human_duration(now - c.finished)} ago"
-    return "Created"
-
-
 def _ports(s: "Store", c: "Container") -> str:
     """docker's PORTS: `0.0.0.0:32768->80/tcp` (the IPv6 side as `:::32768`)."""
     from ..runtime.inspect import published_ports
@@ -278,7 +257,7 @@ def ps_fields(s: "Store", c: "Container", trunc: bool, with_size: bool) -> dict[
         "RunningFor": lambda: f"{human_duration(time.time() - c.created)} ago",
         "Ports": lambda: _ports(s, c),
         "State": "paused" if c.paused else c.state,
-        "Status": lambda: _status(c),
+        "Status": lambda: ri.status_text(c),
         "Size": size,
         "Names": c.name,
         "Labels": labels,

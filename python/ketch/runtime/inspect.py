@@ -530,3 +530,26 @@ def logs(store: Store, ref: str, follow: bool = False, tail: str = "all", poll: 
             time.sleep(poll)
     finally:
         f.close()
+
+
+def status_text(c: Container) -> str:
+    """docker's STATUS of a container (ps, the Engine API's Status): Up 5
+    minutes (healthy), Exited (3) 2 hours ago, Restarting (1) ..., Created."""
+    import time
+
+    from ..models.ids import human_duration
+
+    now = time.time()
+    if c.restarting:
+        return f"Restarting ({c.exit_code}) {human_duration(now - (c.finished or now))} ago"
+    if c.state == "running" and c.started:
+        up = f"Up {human_duration(now - c.started)}"
+        if c.paused:
+            return up + " (Paused)"
+        if c.config.get("healthcheck"):
+            status = (c.health or {}).get("Status", "starting")
+            return up + (" (health: starting)" if status == "starting" else f" ({status})")
+        return up
+    if c.state == "exited" and c.finished:
+        return f"Exited ({c.exit_code}) {human_duration(now - c.finished)} ago"
+    return "Created"
