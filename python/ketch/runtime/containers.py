@@ -57,18 +57,27 @@ def create(store: Store, image_name: str, args: list[str], opts: Options | None 
         dns.write_hosts(store, s.id, config, create=True)
         (d / "resolv.conf").write_text(dns.resolv_conf(s.dns, s.dns_search))
     except BaseException:
-        remove(store, s.id, force=True, volumes_too=True)
+        remove(store, s.id, force=True, volumes_too=True, quiet=True)
         raise
-    return lookup(store, s.id)
+    c = lookup(store, s.id)
+    from .events import container as event
+
+    event(store, c, "create")
+    return c
 
 
 def rename(store: Store, ref: str, new: str) -> None:
     c = lookup(store, ref)
     rows_.rename(store, c.id, names.check(new))
+    from .events import container as event
+
+    old, c.name = c.name, new
+    event(store, c, "rename", oldName="/" + old)
 
 
-def remove(store: Store, ref: str, force: bool = False, volumes_too: bool = False) -> Container:
-    """`rm`: with `volumes_too` (-v), the container's anonymous volumes go with it."""
+def remove(store: Store, ref: str, force: bool = False, volumes_too: bool = False, quiet: bool = False) -> Container:
+    """`rm`: with `volumes_too` (-v), the container's anonymous volumes go
+    with it. `quiet`: no destroy event (a create undone: it had none)."""
     c = lookup(store, ref)
     if c.state == "running":
         if not force:
@@ -88,6 +97,10 @@ def remove(store: Store, ref: str, force: bool = False, volumes_too: bool = Fals
     release_network(store, c)
     shutil.rmtree(container_dir(store, c.id), ignore_errors=True)
     rows_.delete(store, c.id)
+    if not quiet:
+        from .events import container as event
+
+        event(store, c, "destroy")
     if volumes_too and c.config.get("anonymous_volumes"):
         from . import volumes
 

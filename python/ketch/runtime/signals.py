@@ -38,18 +38,24 @@ def stop(store: Store, ref: str, timeout: float = 10.0) -> Container:
         cgroups.freeze(c.id, False)  # a frozen process cannot act on the signal
     img_cfg = imgs.config(store, c.image_id).get("config") or {}
     first = number(img_cfg.get("StopSignal") or "SIGTERM")
+    from .events import container as event
+
     for sig, grace in ((first, timeout), (signal.SIGKILL, 10.0)):
         try:
             os.kill(c.pid, sig)
         except ProcessLookupError:
             pass
+        event(store, c, "kill", signal=str(int(sig)))
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline:
             c = refresh(store, c)
             if c.state != "running":
+                event(store, c, "stop")
                 return c
             time.sleep(0.02)
-    return refresh(store, c)
+    c = refresh(store, c)
+    event(store, c, "stop")
+    return c
 
 
 def kill(store: Store, ref: str, sig: str = "KILL") -> Container:
@@ -63,4 +69,7 @@ def kill(store: Store, ref: str, sig: str = "KILL") -> Container:
         pass
     if signum == signal.SIGKILL and c.paused:
         cgroups.freeze(c.id, False)  # a frozen task acts on SIGKILL only once thawed
+    from .events import container as event
+
+    event(store, c, "kill", signal=str(signum))
     return c

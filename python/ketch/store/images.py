@@ -289,6 +289,9 @@ def tag(store: Store, source: str, target: str) -> None:
         raise ReferenceError_("refusing to create a tag with a digest reference")
     with store.db.write() as c:
         c.execute("INSERT OR REPLACE INTO tags(name, image_id, tagged) VALUES (?,?,?)", (str(ref), img.id, time.time()))
+    from . import events
+
+    events.record(store, "image", "tag", img.id, {"name": ref.familiar()})
 
 
 def _children(store: Store, image_id: str) -> list[str]:
@@ -306,8 +309,21 @@ class RemoveReport:
 
 def remove(store: Store, name: str, force: bool = False) -> RemoveReport:
     """`docker rmi NAME`: the name goes; the image, its untagged parents and
-    their layers too once nothing else names or uses them."""
+    their layers too once nothing else names or uses them (the untag and
+    delete events recorded)."""
     img, ref = lookup(store, name)
+    images: list[str] = []
+    report = _remove(store, img, ref, force, images)
+    from . import events
+
+    for _ in report.untagged:
+        events.record(store, "image", "untag", img.id, {"name": img.id})
+    for gone in images:
+        events.record(store, "image", "delete", gone, {"name": gone})
+    return report
+
+
+def _remove(store: Store, img: Image, ref: Reference | None, force: bool, images: list[str]) -> RemoveReport:
     named = ref is not None and (ref.digest is not None or str(ref) in img.tags)
     from .containers import using_image
 
@@ -355,12 +371,13 @@ def remove(store: Store, name: str, force: bool = False) -> RemoveReport:
     for repo, digest in img.digests:
         domain, path = repo.split("/", 1)
         untagged.append(Reference(domain, path).with_digest(digest).familiar())
-    return RemoveReport(untagged, _delete_image_chain(store, img.id))
+    return RemoveReport(untagged, _delete_image_chain(store, img.id, images))
 
 
-def _delete_image_chain(store: Store, image_id: str) -> list[str]:
+def _delete_image_chain(store: Store, image_id: str, images: list[str]) -> list[str]:
     """Deletes the image, then its untagged parents that nothing else needs,
-    then the layers and blobs that no remaining image uses: their ids."""
+    then the layers and blobs that no remaining image uses: their ids (the
+    images' also added to `images`)."""
     out: list[str] = []
     freed_layers: list[str] = []
     blobs: set[str] = set()
@@ -374,6 +391,7 @@ def _delete_image_chain(store: Store, image_id: str) -> list[str]:
             c.execute("DELETE FROM tags WHERE image_id=?", (current,))
             c.execute("DELETE FROM images WHERE id=?", (current,))
         out.append(current)
+        images.append(current)
         for chain_id in reversed(chain):
             if chain_id not in freed_layers and not store.db.query(
                 "SELECT 1 FROM image_layers WHERE chain_id=? LIMIT 1", (chain_id,)
