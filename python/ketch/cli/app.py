@@ -41,13 +41,28 @@ COMMANDS: dict[str, str] = {
     "rename": "containers",
     "pause": "containers",
     "unpause": "containers",
+    "stats": "containers",
+    "attach": "containers",
+    "export": "containers",
+    "update": "containers",
     "build": "build",
     "push": "images",
     "login": "registry",
     "logout": "registry",
     "search": "registry",
+    "version": "system",
+    "info": "system",
+    "events": "system",
 }
-GROUPS: dict[str, str] = {"image": "images", "volume": "volumes", "network": "networks", "registry": "registry"}
+GROUPS: dict[str, str] = {
+    "container": "containers",
+    "image": "images",
+    "volume": "volumes",
+    "network": "networks",
+    "builder": "build",
+    "system": "system",
+    "registry": "registry",
+}
 NOUNS = list(dict.fromkeys([*COMMANDS.values(), *GROUPS.values()]))
 
 

@@ -30,7 +30,8 @@ def _parent() -> str:
     return process_settings().cgroup_parent
 
 
-V1_CONTROLLERS = ("memory", "pids", "cpu", "freezer")
+# cpuacct and blkio: what `stats` reads (CPU time, block I/O); the rest sets limits.
+V1_CONTROLLERS = ("memory", "pids", "cpu", "freezer", "cpuacct", "blkio")
 CPU_PERIOD = 100_000
 
 
@@ -77,7 +78,54 @@ def dirs(cid: str) -> list[Path]:
     """The container's cgroup directories: the v2 one, or one per v1 hierarchy."""
     if is_v2():
         return [_root() / _parent() / cid]
-    return [_root() / c / _parent() / cid for c in V1_CONTROLLERS if (_root() / c).is_dir()]
+    out, seen = [], set()
+    for c in V1_CONTROLLERS:
+        h = _root() / c
+        if h.is_dir() and (real := h.resolve()) not in seen:  # cpu and cpuacct may be one hierarchy
+            seen.add(real)
+            out.append(h / _parent() / cid)
+    return out
+
+
+def dir_of(cid: str, controller: str) -> Path:
+    """The container's directory in `controller`'s v1 hierarchy (the v2 one on v2)."""
+    if is_v2():
+        return _root() / _parent() / cid
+    return _root() / controller / _parent() / cid
+
+
+def update(cid: str, limits: Limits) -> None:
+    """`docker update`: new limits written to a running container's cgroups."""
+    if is_v2():
+        d = _root() / _parent() / cid
+        if limits.memory:
+            _write(d / "memory.max", str(limits.memory))
+            if (d / "memory.swap.max").exists():
+                _write(d / "memory.swap.max", "0")
+        if limits.pids:
+            _write(d / "pids.max", str(limits.pids))
+        if limits.cpus:
+            _write(d / "cpu.max", f"{int(limits.cpus * CPU_PERIOD)} {CPU_PERIOD}")
+        return
+    if limits.memory:
+        d = dir_of(cid, "memory")
+        memsw = d / "memory.memsw.limit_in_bytes"
+        # memsw must stay >= the limit: raised first when the limit grows, lowered after when it shrinks
+        try:
+            grow = limits.memory > int((d / "memory.limit_in_bytes").read_text())
+        except (OSError, ValueError):
+            grow = True
+        if grow and memsw.exists():
+            _write(memsw, str(limits.memory))
+        _write(d / "memory.limit_in_bytes", str(limits.memory))
+        if not grow and memsw.exists():
+            _write(memsw, str(limits.memory))
+    if limits.pids:
+        _write(dir_of(cid, "pids") / "pids.max", str(limits.pids))
+    if limits.cpus:
+        d = dir_of(cid, "cpu")
+        _write(d / "cpu.cfs_period_us", str(CPU_PERIOD))
+        _write(d / "cpu.cfs_quota_us", str(int(limits.cpus * CPU_PERIOD)))
 
 
 def pids(cid: str) -> set[int]:
@@ -99,7 +147,7 @@ def create(cid: str, limits: Limits) -> list[str]:
             parent = _root() / _parent()
             parent.mkdir(exist_ok=True)
             enabled = set((_root() / "cgroup.subtree_control").read_text().split())
-            wanted = {"memory", "pids", "cpu"} & set((_root() / "cgroup.controllers").read_text().split())
+            wanted = {"memory", "pids", "cpu", "io"} & set((_root() / "cgroup.controllers").read_text().split())
             for ctl in wanted - enabled:
                 _write(_root() / "cgroup.subtree_control", f"+{ctl}")
             for ctl in wanted - set((parent / "cgroup.subtree_control").read_text().split()):

@@ -15,7 +15,9 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import stat
 import time
+from typing import TYPE_CHECKING
 
 from ..errors import ConflictError, KetchError
 from ..store import Store
@@ -23,6 +25,9 @@ from ..store import containers as rows_
 from . import cgroups, mounts, names, spec
 from .spec import Options
 from .state import Container, alive, container_dir, lookup, release_network
+
+if TYPE_CHECKING:
+    from ..models.system import Pruned
 
 
 def create(store: Store, image_name: str, args: list[str], opts: Options | None = None) -> Container:
@@ -109,4 +114,54 @@ def remove(store: Store, ref: str, force: bool = False, volumes_too: bool = Fals
                 volumes.remove(store, name)
             except KetchError:
                 pass  # another container mounts it too (--volumes-from)
+    return c
+
+
+def disk_size(path: os.PathLike[str] | str) -> int:
+    """Bytes of the regular files under `path`, links never followed (a container's SizeRw)."""
+    total = 0
+    for dirpath, _dirs, files in os.walk(path):
+        for f in files:
+            try:
+                st = os.lstat(os.path.join(dirpath, f))
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                total += st.st_size
+    return total
+
+
+def prune(store: Store) -> Pruned:
+    """`container prune`: every container not running; their ids and the
+    bytes their writable layers held."""
+    from ..models.system import Pruned
+    from .state import list_containers
+
+    deleted, reclaimed = [], 0
+    for c in list_containers(store):
+        if c.state == "running":
+            continue
+        size = disk_size(container_dir(store, c.id) / "upper")
+        try:
+            remove(store, c.id)
+        except KetchError:
+            continue  # started meanwhile
+        deleted.append(c.id)
+        reclaimed += size
+    return Pruned(deleted, reclaimed)
+
+
+def update(store: Store, ref: str, limits: cgroups.Limits) -> Container:
+    """`docker update`: new --memory, --cpus, --pids-limit, written to a
+    running container's cgroups and kept in its config for its next start."""
+    import json as _json
+
+    cgroups.check_cpus(limits.cpus)
+    c = lookup(store, ref)
+    if c.state == "running":
+        cgroups.update(c.id, limits)
+    saved = dict(c.config.get("limits") or {})
+    saved.update({k: v for k, v in vars(limits).items() if v})
+    c.config["limits"] = saved
+    rows_.set_config(store, c.id, _json.dumps(c.config))
     return c

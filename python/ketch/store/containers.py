@@ -127,6 +127,12 @@ def set_exited(store: Store, cid: str, exit_code: int | None, finished: float, i
         return cur.rowcount > 0
 
 
+def set_config(store: Store, cid: str, config: str) -> None:
+    """The JSON a container is started with, replaced (`update`'s new limits)."""
+    with store.db.write() as db:
+        db.execute("UPDATE containers SET config=? WHERE id=?", (config, cid))
+
+
 def delete(store: Store, cid: str) -> None:
     with store.db.write() as db:
         db.execute("DELETE FROM containers WHERE id=?", (cid,))

@@ -8,12 +8,15 @@ import json
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConflictError, ImageNotFound, ReferenceError_
 from ..models.ids import host_arch, short_id
 from ..reference import Reference, parse
 from . import Store
+
+if TYPE_CHECKING:
+    from ..models.system import Pruned
 
 
 @dataclass
@@ -294,6 +297,11 @@ def tag(store: Store, source: str, target: str) -> None:
     events.record(store, "image", "tag", img.id, {"name": ref.familiar()})
 
 
+def children(store: Store, image_id: str) -> list[str]:
+    """The images made on top of this one (builds, commits)."""
+    return _children(store, image_id)
+
+
 def _children(store: Store, image_id: str) -> list[str]:
     return [r["id"] for r in store.db.query("SELECT id FROM images WHERE parent=?", (image_id,))]
 
@@ -422,3 +430,33 @@ def _delete_image_chain(store: Store, image_id: str, images: list[str]) -> list[
     for t in trash:
         shutil.rmtree(t, ignore_errors=True)
     return out
+
+
+def prune(store: Store, all_: bool = False) -> Pruned:
+    """`image prune`: the dangling images (untagged; with `all_`, every
+    image) that no container uses and no image derives from, the newest
+    first so that a parent freed by its child goes too; what was untagged
+    and deleted, and the bytes of the layers freed."""
+    from ..errors import KetchError
+    from ..models.system import Pruned
+    from .containers import using_image
+
+    untagged: list[str] = []
+    deleted: list[str] = []
+    reclaimed = 0
+    progress = True
+    while progress:
+        progress = False
+        for img in sorted(list_images(store), key=lambda i: i.added, reverse=True):
+            if (img.tags and not all_) or using_image(store, img.id) or _children(store, img.id):
+                continue
+            sizes = {ch: store.layers.size(ch) for ch in layer_chain(store, img.id)}
+            try:
+                report = remove(store, img.id, force=True)
+            except KetchError:
+                continue
+            untagged += report.untagged
+            deleted += report.deleted
+            reclaimed += sum(sizes.get(x, 0) for x in report.deleted)
+            progress = True
+    return Pruned(deleted, reclaimed, untagged)
