@@ -391,24 +391,30 @@ def unpause(names: Containers) -> int:
     return each(names, lambda n: do_pause(s, n, False))
 
 
-def _stats_table(rows: list["Stats"], no_trunc: bool = False) -> str:
-    from ._format import human_size, table
+def _stats_cells(r: "Stats", no_trunc: bool = False) -> dict[str, str]:
+    """docker's stats fields, as its table and its --format show them."""
+    from ._format import human_size
     from .system import _bytes_binary
 
+    return {
+        "BlockIO": f"{human_size(r.blk_read)} / {human_size(r.blk_write)}",
+        "CPUPerc": f"{r.cpu_percent:.2f}%",
+        "Container": r.id if no_trunc else r.id[:12],
+        "ID": r.id if no_trunc else r.id[:12],
+        "MemPerc": f"{r.mem_percent:.2f}%",
+        "MemUsage": f"{_bytes_binary(r.mem_usage)} / {_bytes_binary(r.mem_limit)}",
+        "Name": r.name,
+        "NetIO": f"{human_size(r.net_rx)} / {human_size(r.net_tx)}",
+        "PIDs": str(r.pids),
+    }
+
+
+def _stats_table(rows: list["Stats"], no_trunc: bool = False) -> str:
+    from ._format import table
+
+    keys = ["ID", "Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs"]
     lines = [["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "BLOCK I/O", "PIDS"]]
-    for r in rows:
-        lines.append(
-            [
-                r.id if no_trunc else r.id[:12],
-                r.name,
-                f"{r.cpu_percent:.2f}%",
-                f"{_bytes_binary(r.mem_usage)} / {_bytes_binary(r.mem_limit)}",
-                f"{r.mem_percent:.2f}%",
-                f"{human_size(r.net_rx)} / {human_size(r.net_tx)}",
-                f"{human_size(r.blk_read)} / {human_size(r.blk_write)}",
-                str(r.pids),
-            ]
-        )
+    lines += [[_stats_cells(r, no_trunc)[k] for k in keys] for r in rows]
     return table(lines, minwidth=10)
 
 
@@ -423,8 +429,6 @@ def stats(
     format_: Annotated[str | None, typer.Option("--format", help="Format output using a custom template")] = None,
 ) -> int:
     """Display a live stream of container(s) resource usage statistics"""
-    import dataclasses
-
     from ..errors import KetchError
     from ..runtime.state import list_containers, lookup
     from ..runtime.stats import collect
@@ -447,7 +451,7 @@ def stats(
     def show(rows: list["Stats"]) -> None:
         if format_:
             for r in rows:
-                out(render(format_, dataclasses.asdict(r)))
+                out(render(format_, _stats_cells(r, no_trunc)))
         else:
             print(_stats_table(rows, no_trunc), flush=True)
 

@@ -24,10 +24,9 @@ def render(template: str, doc: Any) -> str:
     def value(path: str) -> Any:
         v = doc
         for part in [p for p in path.split(".") if p]:
-            if isinstance(v, dict) and part in v:
-                v = v[part]
-            else:
-                raise KetchError(f'template: :1: executing "" at <{path}>: map has no entry for key "{part}"')
+            if not isinstance(v, dict):
+                raise KetchError(f'template: :1: executing "" at <{path}>: can\'t evaluate field {part}')
+            v = v.get(part)  # a map's missing key is Go's zero value: "<no value>"
         return v
 
     def one(m: "re.Match[str]") -> str:
@@ -108,14 +107,21 @@ def _bytes_binary(n: float) -> str:
 
 
 def _info(format_: str | None) -> None:
-    import dataclasses
-
     from .. import __version__
     from ..runtime.system import info as get_info
 
     i = get_info(store(), __version__)
     if format_:
-        out(render(format_, dataclasses.asdict(i)))
+        doc = {
+            "Containers": i.containers, "ContainersRunning": i.running, "ContainersPaused": i.paused,
+            "ContainersStopped": i.stopped, "Images": i.images, "Driver": i.storage_driver,
+            "DriverStatus": [["Backing Filesystem", i.backing_filesystem]], "LoggingDriver": "json-file",
+            "CgroupDriver": i.cgroup_driver, "CgroupVersion": str(i.cgroup_version), "KernelVersion": i.kernel,
+            "OperatingSystem": i.operating_system, "OSType": "linux", "Architecture": i.architecture,
+            "NCPU": i.cpus, "MemTotal": i.memory, "Name": i.name, "DockerRootDir": i.root,
+            "ServerVersion": i.version, "DefaultRuntime": "ketch", "Monitor": i.monitor or "",
+        }  # fmt: skip
+        out(render(format_, doc))
         return
     lines = [
         "Client:",
