@@ -171,3 +171,86 @@ def test_sizes_as_docker_writes_them() -> None:
     assert [_bytes_binary(n) for n in (0, 1023, 1024, 1_294_336, 64 << 20, 25_275_990_016)] == [
         "0B", "1023B", "1KiB", "1.234MiB", "64MiB", "23.54GiB",
     ]  # fmt: skip
+
+
+@pytest.fixture
+def fake_cgroups(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A cgroup tree of files in a temporary directory (KETCH_CGROUP_ROOT): what the kernel would show."""
+    from ketch import config
+
+    root = tmp_path / "cgroup"
+    root.mkdir()
+    monkeypatch.setenv("KETCH_CGROUP_ROOT", str(root))
+    monkeypatch.setenv("KETCH_CGROUP_PARENT", "ketch")
+    monkeypatch.setattr(config, "_process", None)
+    return root
+
+
+def _running(cid: str) -> object:
+    from ketch.runtime.state import Container
+
+    return Container(cid, "n", "i", "img", {"network": "none"}, 0.0, "running", None, None, None, None, None)
+
+
+def test_stats_and_update_on_cgroup_v2(fake_cgroups: Path) -> None:
+    from ketch.runtime import cgroups, stats
+
+    (fake_cgroups / "cgroup.controllers").write_text("cpu io memory pids\n")
+    d = fake_cgroups / "ketch" / ("a" * 64)
+    d.mkdir(parents=True)
+    files = {
+        "cpu.stat": "usage_usec 2500000\nuser_usec 2000000\n",
+        "memory.current": "10485760\n",
+        "memory.stat": "anon 1000\ninactive_file 2097152\n",
+        "memory.max": "67108864\n",
+        "io.stat": "8:0 rbytes=4096 wbytes=8192 rios=1 wios=2\n",
+        "pids.current": "3\n",
+        "pids.max": "max\n",
+        "cpu.max": "max 100000\n",
+        "memory.swap.max": "max\n",
+    }
+    for name, text in files.items():
+        (d / name).write_text(text)
+    s = stats.sample(_running("a" * 64))  # type: ignore[arg-type]
+    assert (s.cpu_ns, s.mem_usage, s.mem_limit, s.blk_read, s.blk_write, s.pids) == (
+        2_500_000_000, 8 << 20, 64 << 20, 4096, 8192, 3,
+    )  # fmt: skip
+    (d / "memory.max").write_text("max\n")
+    assert stats.sample(_running("a" * 64)).mem_limit == stats.host_memory()  # type: ignore[arg-type]
+    cgroups.update("a" * 64, cgroups.Limits(memory=32 << 20, cpus=1.5, pids=20))
+    assert (d / "memory.max").read_text() == str(32 << 20)
+    assert (d / "cpu.max").read_text() == "150000 100000"
+    assert (d / "pids.max").read_text() == "20"
+    assert (d / "memory.swap.max").read_text() == "0"
+
+
+def test_stats_and_update_on_cgroup_v1(fake_cgroups: Path) -> None:
+    from ketch.runtime import cgroups, stats
+
+    cid = "b" * 64
+    dirs = {c: fake_cgroups / c / "ketch" / cid for c in ("memory", "pids", "cpu", "cpuacct", "blkio")}
+    for x in dirs.values():
+        x.mkdir(parents=True)
+    (dirs["cpuacct"] / "cpuacct.usage").write_text("123456789\n")
+    (dirs["memory"] / "memory.usage_in_bytes").write_text("5000000\n")
+    (dirs["memory"] / "memory.stat").write_text("cache 10\ntotal_inactive_file 1000000\n")
+    (dirs["memory"] / "memory.limit_in_bytes").write_text("9223372036854771712\n")  # unlimited
+    (dirs["memory"] / "memory.memsw.limit_in_bytes").write_text("9223372036854771712\n")
+    (dirs["blkio"] / "blkio.throttle.io_service_bytes_recursive").write_text("8:0 Read 10\n8:0 Write 20\nTotal 30\n")
+    (dirs["pids"] / "pids.current").write_text("2\n")
+    s = stats.sample(_running(cid))  # type: ignore[arg-type]
+    assert (s.cpu_ns, s.mem_usage, s.mem_limit, s.blk_read, s.blk_write, s.pids) == (
+        123456789, 4_000_000, stats.host_memory(), 10, 20, 2,
+    )  # fmt: skip
+    cgroups.update(cid, cgroups.Limits(memory=64 << 20, cpus=0.5, pids=7))
+    assert (dirs["memory"] / "memory.limit_in_bytes").read_text() == str(64 << 20)
+    assert (dirs["memory"] / "memory.memsw.limit_in_bytes").read_text() == str(64 << 20)
+    assert (dirs["cpu"] / "cpu.cfs_quota_us").read_text() == "50000"
+    assert (dirs["pids"] / "pids.max").read_text() == "7"
+    # the container gone (its directories removed): zeros, no error
+    import shutil
+
+    for x in dirs.values():
+        shutil.rmtree(x)
+    gone = stats.sample(_running(cid))  # type: ignore[arg-type]
+    assert (gone.cpu_ns, gone.mem_usage, gone.pids) == (0, 0, 0)
