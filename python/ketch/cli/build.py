@@ -71,17 +71,11 @@ def builder_prune(
     force: Annotated[bool, typer.Option("-f", "--force", help="Do not prompt for confirmation")] = False,
 ) -> int:
     """Remove build cache"""
-    import sys
-
     from ..store.buildcache import prune
     from ._format import human_size
 
-    if not force:
-        what = "all build cache" if all_ else "all dangling build cache"
-        sys.stdout.write(f"WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ")
-        sys.stdout.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            return 0
+    if not force and not _shared.confirm(f"WARNING! This will remove {'all' if all_ else 'all dangling'} build cache."):
+        return 0
     r = prune(store())
     if r.deleted:
         _shared.out("\n".join(["Deleted build cache objects:", *r.deleted, ""]))

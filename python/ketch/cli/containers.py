@@ -539,11 +539,8 @@ def container_prune(
     from ..runtime.containers import prune
     from ._format import human_size
 
-    if not force:
-        sys.stdout.write("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ")
-        sys.stdout.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            return 0
+    if not force and not _shared.confirm("WARNING! This will remove all stopped containers."):
+        return 0
     r = prune(store())
     if r.deleted:
         out("\n".join(["Deleted Containers:", *r.deleted, ""]))

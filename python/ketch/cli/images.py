@@ -217,13 +217,11 @@ def image_prune(
     """Remove unused images"""
     from ..store.images import prune
     from ._format import human_size
+    from ._shared import confirm
 
-    if not force:
-        what = "all images without at least one container associated to them" if all_ else "all dangling images"
-        sys.stdout.write(f"WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ")
-        sys.stdout.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            return 0
+    what = "all images without at least one container associated to them" if all_ else "all dangling images"
+    if not force and not confirm(f"WARNING! This will remove {what}."):
+        return 0
     r = prune(store(), all_)
     lines = [f"untagged: {x}" for x in r.untagged] + [f"deleted: {x}" for x in r.deleted]
     if lines:

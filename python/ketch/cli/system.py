@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ._shared import command, group, out, store, subcommand
+from ._shared import command, confirm, group, out, store, subcommand
 from .options import PruneForce
 
 system = group("system", "Manage ketch")
@@ -196,13 +196,6 @@ def system_df(
     out(table(lines, minwidth=10))
 
 
-def _confirm(warning: str) -> bool:
-    sys.stdout.write(warning + "\nAre you sure you want to continue? [y/N] ")
-    sys.stdout.flush()
-    answer = sys.stdin.readline().strip().lower()
-    return answer in ("y", "yes")
-
-
 @subcommand(system, "prune")
 def system_prune(
     all_: Annotated[bool, typer.Option("-a", "--all", help="Remove all unused images not just dangling ones")] = False,
@@ -219,7 +212,7 @@ def system_prune(
             items.append("all anonymous volumes not used by at least one container")
         items += ["all images without at least one container associated to them" if all_ else "all dangling images"]
         items.append("unused build cache")
-        if not _confirm("WARNING! This will remove:\n" + "\n".join(f"  - {x}" for x in items) + "\n"):
+        if not confirm("WARNING! This will remove:\n" + "\n".join(f"  - {x}" for x in items) + "\n"):
             return 0
     r = prune(store(), all_, volumes)
     sections = [

@@ -97,33 +97,40 @@ def dir_of(cid: str, controller: str) -> Path:
 def update(cid: str, limits: Limits) -> None:
     """`docker update`: new limits written to a running container's cgroups."""
     if is_v2():
-        d = _root() / _parent() / cid
-        if limits.memory:
-            _write(d / "memory.max", str(limits.memory))
-            if (d / "memory.swap.max").exists():
-                _write(d / "memory.swap.max", "0")
-        if limits.pids:
-            _write(d / "pids.max", str(limits.pids))
-        if limits.cpus:
-            _write(d / "cpu.max", f"{int(limits.cpus * CPU_PERIOD)} {CPU_PERIOD}")
+        _limits_v2(_root() / _parent() / cid, limits)
         return
+    for ctl in ("memory", "pids", "cpu"):
+        _limits_v1(dir_of(cid, ctl), ctl, limits)
+
+
+def _limits_v2(d: Path, limits: Limits) -> None:
     if limits.memory:
-        d = dir_of(cid, "memory")
+        _write(d / "memory.max", str(limits.memory))
+        if (d / "memory.swap.max").exists():
+            _write(d / "memory.swap.max", "0")
+    if limits.pids:
+        _write(d / "pids.max", str(limits.pids))
+    if limits.cpus:
+        _write(d / "cpu.max", f"{int(limits.cpus * CPU_PERIOD)} {CPU_PERIOD}")
+
+
+def _limits_v1(d: Path, ctl: str, limits: Limits) -> None:
+    """The limits `ctl`'s hierarchy holds, written to the container's directory `d` in it."""
+    if ctl == "memory" and limits.memory:
         memsw = d / "memory.memsw.limit_in_bytes"
         # memsw must stay >= the limit: raised first when the limit grows, lowered after when it shrinks
         try:
             grow = limits.memory > int((d / "memory.limit_in_bytes").read_text())
         except (OSError, ValueError):
-            grow = True
+            grow = False
         if grow and memsw.exists():
             _write(memsw, str(limits.memory))
         _write(d / "memory.limit_in_bytes", str(limits.memory))
         if not grow and memsw.exists():
             _write(memsw, str(limits.memory))
-    if limits.pids:
-        _write(dir_of(cid, "pids") / "pids.max", str(limits.pids))
-    if limits.cpus:
-        d = dir_of(cid, "cpu")
+    if ctl == "pids" and limits.pids:
+        _write(d / "pids.max", str(limits.pids))
+    if ctl == "cpu" and limits.cpus:
         _write(d / "cpu.cfs_period_us", str(CPU_PERIOD))
         _write(d / "cpu.cfs_quota_us", str(int(limits.cpus * CPU_PERIOD)))
 
@@ -155,28 +162,12 @@ def create(cid: str, limits: Limits) -> list[str]:
             d = parent / cid
             d.mkdir()
             made.append(d)
-            if limits.memory:
-                _write(d / "memory.max", str(limits.memory))
-                if (d / "memory.swap.max").exists():
-                    _write(d / "memory.swap.max", "0")
-            if limits.pids:
-                _write(d / "pids.max", str(limits.pids))
-            if limits.cpus:
-                _write(d / "cpu.max", f"{int(limits.cpus * CPU_PERIOD)} {CPU_PERIOD}")
+            _limits_v2(d, limits)
         else:
             for d in dirs(cid):
                 d.mkdir(parents=True)
                 made.append(d)
-                ctl = d.parent.parent.name
-                if ctl == "memory" and limits.memory:
-                    _write(d / "memory.limit_in_bytes", str(limits.memory))
-                    if (d / "memory.memsw.limit_in_bytes").exists():
-                        _write(d / "memory.memsw.limit_in_bytes", str(limits.memory))
-                if ctl == "pids" and limits.pids:
-                    _write(d / "pids.max", str(limits.pids))
-                if ctl == "cpu" and limits.cpus:
-                    _write(d / "cpu.cfs_period_us", str(CPU_PERIOD))
-                    _write(d / "cpu.cfs_quota_us", str(int(limits.cpus * CPU_PERIOD)))
+                _limits_v1(d, d.parent.parent.name, limits)
     except BaseException:
         for d in made:
             _rmdir(d)
