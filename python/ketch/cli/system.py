@@ -176,24 +176,26 @@ def system_df(
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Show detailed information on space usage")] = False,
     format_: Format = None,
 ) -> None:
-    """Show docker disk usage"""
-    import dataclasses
-
+    """Show ketch disk usage"""
     from ..runtime.system import disk_usage
     from ._format import human_size, table
 
     rows = disk_usage(store())
-    if format_:
-        for r in rows:
-            out(render(format_, {k.title(): v for k, v in dataclasses.asdict(r).items()}))
-        return
-    lines = [["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]]
+    docs = []
     for r in rows:
         rec = human_size(r.reclaimable)
         if r.type != "Build Cache":
             rec += f" ({int(r.reclaimable * 100 / r.size) if r.size else 0}%)"
-        lines.append([r.type, str(r.total), str(r.active), human_size(r.size), rec])
-    out(table(lines, minwidth=10))
+        docs.append(
+            {"Type": r.type, "TotalCount": str(r.total), "Active": str(r.active), "Size": human_size(r.size),
+             "Reclaimable": rec}
+        )  # fmt: skip
+    if format_:
+        for d in docs:
+            out(render(format_, d))
+        return
+    keys = ["Type", "TotalCount", "Active", "Size", "Reclaimable"]
+    out(table([["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], *[[d[k] for k in keys] for d in docs]], minwidth=10))
 
 
 @subcommand(system, "prune")
