@@ -142,6 +142,12 @@ def test_stats_no_stream_columns_and_limits(ketch: Ketch, bb: str) -> None:
     assert re.split(r"\s{2,}", r.out.splitlines()[1])[1:] == [
         "idle", "0.00%", "0B / 0B", "0.00%", "0B / 0B", "0B / 0B", "0",
     ]  # fmt: skip
+    busy = ketch("run", "-d", "--name", "busy", bb, "sh", "-c", "while :; do :; done").out.strip()
+    try:
+        cpu = ketch("stats", "--no-stream", "--format", "{{.CPUPerc}} {{.PIDs}}", busy).out.split()
+        assert float(cpu[0].rstrip("%")) > 20 and cpu[1] == "1", cpu  # a CPU's worth is 100%
+    finally:
+        ketch("rm", "-f", "busy")
     missing = ketch("stats", "--no-stream", "nope")
     assert missing.rc == 1 and missing.err.strip() == "Error response from daemon: No such container: nope"
 

@@ -254,3 +254,22 @@ def test_stats_and_update_on_cgroup_v1(fake_cgroups: Path) -> None:
         shutil.rmtree(x)
     gone = stats.sample(_running(cid))  # type: ignore[arg-type]
     assert (gone.cpu_ns, gone.mem_usage, gone.pids) == (0, 0, 0)
+
+
+def test_a_processes_own_counters_for_v1_without_cpuacct_or_blkio() -> None:
+    import os
+    import time
+
+    from ketch.runtime import stats
+
+    before = stats.proc_cpu_ns(os.getpid())
+    end = time.process_time() + 0.05
+    while time.process_time() < end:
+        pass
+    assert stats.proc_cpu_ns(os.getpid()) > before
+    assert stats.proc_cpu_ns(2**22 + 12345) == 0  # no such process
+    io_text = (
+        "rchar: 10\nwchar: 20\nsyscr: 1\nsyscw: 2\nread_bytes: 4096\nwrite_bytes: 8192\ncancelled_write_bytes: 0\n"
+    )
+    assert stats.parse_proc_io(io_text) == (4096, 8192)
+    assert stats.parse_proc_io("") == (0, 0)
