@@ -356,3 +356,39 @@ def test_the_container_group_has_the_container_verbs(ketch: Ketch, bb: str) -> N
     helptext = ketch("container", "--help").out
     for verb in ("attach", "export", "prune", "stats", "update", "ls", "run", "exec"):
         assert re.search(rf"^\s+{verb}\s", helptext, re.M), verb
+
+
+def test_image_and_volume_events(ketch: Ketch, bb: str, tmp_path: Path) -> None:
+    image_id = json.loads(ketch("image", "inspect", "bb").out)[0]["Id"]
+    ketch("tag", "bb", "other:v1", check=True)
+    ketch("save", "-o", str(tmp_path / "s.tar"), "other:v1", check=True)
+    ketch("rmi", "other:v1", check=True)
+    ketch("load", "-i", str(tmp_path / "s.tar"), check=True)
+    ketch("volume", "create", "vv", check=True)
+    ketch("volume", "rm", "vv", check=True)
+    r = ketch(
+        "events",
+        "--since",
+        "1m",
+        "--until",
+        "0s",
+        "--format",
+        "{{.Type}} {{.Action}} {{.Actor.ID}} {{json .Actor.Attributes}}",
+    )
+    lines = r.out.splitlines()
+    assert lines == [
+        f'image import {image_id} {{"name":"{image_id}"}}',
+        f'image tag {image_id} {{"name":"other:v1"}}',
+        f'image save {image_id} {{"name":"other:v1"}}',
+        f'image untag {image_id} {{"name":"{image_id}"}}',
+        f'image tag {image_id} {{"name":"other:v1"}}',  # the loaded image's name, then the load, as docker's
+        f'image load {image_id} {{"name":"{image_id}"}}',
+        'volume create vv {"driver":"local"}',
+        'volume destroy vv {"driver":"local"}',
+    ], r.out
+    assert (
+        ketch("events", "--since", "1m", "--until", "0s", "--filter", "type=volume", "--filter", "volume=vv").out.count(
+            "volume"
+        )
+        == 2
+    )
