@@ -148,6 +148,9 @@ def prune(store: Store) -> Pruned:
             continue  # started meanwhile
         deleted.append(c.id)
         reclaimed += size
+    from ..store import events
+
+    events.record(store, "container", "prune", "", {"reclaimed": str(reclaimed)})
     return Pruned(deleted, reclaimed)
 
 

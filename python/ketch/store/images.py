@@ -459,4 +459,7 @@ def prune(store: Store, all_: bool = False) -> Pruned:
             deleted += report.deleted
             reclaimed += sum(sizes.get(x, 0) for x in report.deleted)
             progress = True
+    from . import events
+
+    events.record(store, "image", "prune", "", {"reclaimed": str(reclaimed)})
     return Pruned(deleted, reclaimed, untagged)
