@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import signal
 import subprocess
+import sys
 import tarfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -392,3 +395,46 @@ def test_image_and_volume_events(ketch: Ketch, bb: str, tmp_path: Path) -> None:
         )
         == 2
     )
+
+
+BRIDGES_V = f"khv{os.getpid() % 1000}n"  # this run's bridges (test_network.py's fixture, our own names)
+CHAINS_V = "KHVTEST"
+
+
+@pytest.fixture
+def bridged(ketch: Ketch, bb: str) -> Iterator[Ketch]:
+    """A ketch whose networks are bridges and chains of this test's own, all removed afterwards."""
+    ketch.env.update({"KETCH_BRIDGE_PREFIX": BRIDGES_V, "KETCH_CHAIN_PREFIX": CHAINS_V})
+    yield ketch
+    for cid in ketch("ps", "-a", "-q").out.split():
+        ketch("rm", "-f", cid)
+    code = (
+        "from ketch.store import Store\nfrom ketch.network import DEFAULT, networks as n\n"
+        f"s = Store({str(ketch.root)!r})\n"
+        "for net in sorted(n.list_networks(s), key=lambda x: x.name == DEFAULT):\n"
+        "    n.teardown(s, net.name)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], env=ketch.env, check=True)
+    assert not [p for p in Path("/sys/class/net").iterdir() if p.name.startswith(BRIDGES_V)]
+    assert CHAINS_V not in subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
+
+
+def test_network_prune_keeps_a_network_in_use_and_its_events(bridged: Ketch, bb: str) -> None:
+    ketch = bridged
+    free_id = ketch("network", "create", "--subnet", "10.231.1.0/24", "free").out.strip()
+    used_id = ketch("network", "create", "--subnet", "10.231.2.0/24", "used").out.strip()
+    cid = ketch("run", "-d", "--network", "used", "--name", "on", bb, "sleep", "30").out.strip()
+    assert cid, ketch("ps", "-a").out
+    r = ketch("network", "prune", "-f")
+    assert (r.rc, r.out) == (0, "Deleted Networks:\nfree\n\n"), r.err
+    assert [x.split()[1] for x in ketch("network", "ls").out.splitlines()[1:]].count("used") == 1
+    ketch("rm", "-f", "on", check=True)
+    r = ketch("events", "--since", "1m", "--until", "0s", "--filter", "type=network", "--format",
+              "{{.Action}} {{.Actor.ID}} {{.Actor.Attributes.name}} {{.Actor.Attributes.container}}")  # fmt: skip
+    assert r.out.splitlines() == [
+        f"create {free_id} free <no value>",
+        f"create {used_id} used <no value>",
+        f"connect {used_id} used {cid}",
+        f"destroy {free_id} free <no value>",
+        f"disconnect {used_id} used {cid}",
+    ], r.out
