@@ -273,3 +273,27 @@ def test_a_processes_own_counters_for_v1_without_cpuacct_or_blkio() -> None:
     )
     assert stats.parse_proc_io(io_text) == (4096, 8192)
     assert stats.parse_proc_io("") == (0, 0)
+
+
+def test_info_says_when_the_monitor_is_missing(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ketch.runtime import process, system
+
+    i = system.info(store, "9.9")
+    assert i.monitor is not None and i.monitor.endswith("ketch-monitor") and i.monitor_problem == ""
+    assert (i.version, i.containers, i.images, i.storage_driver, i.root) == ("9.9", 0, 0, "overlay2", str(store.root))
+
+    def missing() -> str:
+        raise KetchError("/x/ketch-monitor is missing: ketch starts container processes only through it")
+
+    monkeypatch.setattr(process, "helper_program", missing)
+    i = system.info(store)
+    assert i.monitor is None and "ketch-monitor is missing" in i.monitor_problem
+
+
+def test_a_new_store_has_no_events(store: Store) -> None:
+    assert events.past(store) == []
+    f = events.follow(store, interval=0)
+    assert next(f) is None
+    events.record(store, "volume", "create", "first")  # the log made after the follower started
+    got = [e for e in (next(f) for _ in range(5)) if e is not None]
+    assert [e.id for e in got] == ["first"]
