@@ -196,6 +196,8 @@ def test_update_writes_the_limits_of_a_running_container(ketch: Ketch, bb: str) 
         assert ketch("stats", "--no-stream", "--format", "{{.MemUsage}}", "up").out.strip().endswith("/ 64MiB")
         bad = ketch("update", "--memory", "lots", "up")
         assert bad.rc != 0 and "invalid size" in bad.err and "Traceback" not in bad.err
+        none = ketch("update", "up")
+        assert (none.rc, none.err.strip()) == (125, "you must provide one or more flags when using this command")
         missing = ketch("update", "--pids-limit", "9", "nope")
         assert missing.rc == 1 and "No such container: nope" in missing.err
     finally:

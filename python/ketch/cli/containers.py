@@ -516,9 +516,12 @@ def update(
     pids_limit: Annotated[int | None, typer.Option("--pids-limit", help="Tune container pids limit")] = None,
 ) -> int:
     """Update configuration of one or more containers"""
+    from ..errors import UsageError
     from ..runtime import cgroups
     from ..runtime.containers import update as do_update
 
+    if memory is None and cpus is None and pids_limit is None:
+        raise UsageError("you must provide one or more flags when using this command")
     limits = cgroups.Limits(
         memory=cgroups.parse_bytes(memory) if memory else None, cpus=cpus, pids=pids_limit if pids_limit else None
     )
