@@ -68,6 +68,19 @@ _ENTRIES = {
     "commit": "ketch.runtime.commit:commit",
     "copy": "ketch.runtime.cp:copy",
     "boot": "ketch.runtime.boot:boot",  # `system boot`: the restart policies after a reboot
+    "stats": "ketch.runtime.stats:collect",
+    "attach": "ketch.runtime.attach:attach",
+    "export": "ketch.runtime.export:export_to_file",
+    "update": "ketch.runtime.containers:update",
+    "prune_containers": "ketch.runtime.containers:prune",
+    "prune_images": "ketch.store.images:prune",
+    "prune_build_cache": "ketch.store.buildcache:prune",
+    # the system
+    "info": "ketch.runtime.system:info",
+    "disk_usage": "ketch.runtime.system:disk_usage",
+    "prune_system": "ketch.runtime.system:prune",
+    "events": "ketch.store.events:past",
+    "follow_events": "ketch.store.events:follow",
     # builds
     "BuildOptions": "ketch.builder.state:Options",
     "build": "ketch.builder.builder:build",
@@ -125,14 +138,18 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
     from .registry.push import push as push
     from .registry.search import search as search
     from .registry.server.serve import run as serve_registry
+    from .runtime.attach import attach as attach
     from .runtime.boot import boot as boot
     from .runtime.commit import commit as commit
     from .runtime.commit import diff as diff
     from .runtime.containers import create as create
+    from .runtime.containers import prune as prune_containers
     from .runtime.containers import remove as remove
     from .runtime.containers import rename as rename
+    from .runtime.containers import update as update
     from .runtime.cp import copy as copy
     from .runtime.exec import exec_in as exec
+    from .runtime.export import export_to_file as export
     from .runtime.inspect import container_inspect as inspect
     from .runtime.inspect import logs as logs
     from .runtime.inspect import port as port
@@ -147,6 +164,10 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
     from .runtime.signals import stop as stop
     from .runtime.spec import Options as ContainerOptions
     from .runtime.state import pause as pause
+    from .runtime.stats import collect as stats
+    from .runtime.system import disk_usage as disk_usage
+    from .runtime.system import info as info
+    from .runtime.system import prune as prune_system
     from .runtime.volumes import create as create_volume
     from .runtime.volumes import get as inspect_volume
     from .runtime.volumes import list_all as list_volumes
@@ -155,6 +176,10 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
     from .store import Store as Store
     from .store.archive import load as load
     from .store.archive import save_to_file as save
+    from .store.buildcache import prune as prune_build_cache
+    from .store.events import follow as follow_events
+    from .store.events import past as events
+    from .store.images import prune as prune_images
     from .store.images import remove as remove_image
     from .store.images import tag as tag
     from .store.importer import import_tarball as import_image

@@ -39,11 +39,12 @@ def ellipsis(s: str, n: int) -> str:
     return s if len(s) <= n else s[: n - 1] + "…"
 
 
-def table(rows: list[list[str]]) -> str:
-    """text/tabwriter as docker uses it: each column as wide as its widest cell plus 3."""
+def table(rows: list[list[str]], minwidth: int = 0) -> str:
+    """text/tabwriter as docker uses it: each column as wide as its widest
+    cell plus 3 (at least `minwidth`: docker's formatter tables have 10)."""
     if not rows:
         return ""
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    widths = [max(max(len(r[i]) for r in rows), minwidth - 3) for i in range(len(rows[0]))]
     lines = []
     for r in rows:
         cells = [c.ljust(widths[i] + 3) for i, c in enumerate(r[:-1])] + [r[-1]]

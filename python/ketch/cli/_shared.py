@@ -175,3 +175,10 @@ class Silent(KetchError):
     def __init__(self, code: int) -> None:
         super().__init__("")
         self.exit_code = code
+
+
+def confirm(warning: str) -> bool:
+    """docker's prompt before a prune: `warning`, the question, a y on stdin."""
+    sys.stdout.write(f"{warning}\nAre you sure you want to continue? [y/N] ")
+    sys.stdout.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")

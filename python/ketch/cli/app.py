@@ -41,18 +41,27 @@ COMMANDS: dict[str, str] = {
     "rename": "containers",
     "pause": "containers",
     "unpause": "containers",
+    "stats": "containers",
+    "attach": "containers",
+    "export": "containers",
+    "update": "containers",
     "build": "build",
     "push": "images",
     "login": "registry",
     "logout": "registry",
     "search": "registry",
+    "version": "system",
+    "info": "system",
+    "events": "system",
 }
 GROUPS: dict[str, str] = {
+    "container": "containers",
     "image": "images",
     "volume": "volumes",
     "network": "networks",
+    "builder": "build",
+    "system": "system",
     "registry": "registry",
-    "system": "_boot",  # `system boot`; the system group's own module takes it over (cli/_boot.py)
 }
 NOUNS = list(dict.fromkeys([*COMMANDS.values(), *GROUPS.values()]))
 

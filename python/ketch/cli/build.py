@@ -58,3 +58,26 @@ def build(
     if iidfile:
         with open(iidfile, "w") as f:
             f.write(image_id)
+
+
+_builder = _shared.group("builder", "Manage builds")
+
+
+@_shared.subcommand(_builder, "prune")
+def builder_prune(
+    all_: Annotated[
+        bool, typer.Option("-a", "--all", help="Remove all unused build cache, not just dangling ones")
+    ] = False,
+    force: Annotated[bool, typer.Option("-f", "--force", help="Do not prompt for confirmation")] = False,
+) -> int:
+    """Remove build cache"""
+    from ..store.buildcache import prune
+    from ._format import human_size
+
+    if not force and not _shared.confirm(f"WARNING! This will remove {'all' if all_ else 'all dangling'} build cache."):
+        return 0
+    r = prune(store())
+    if r.deleted:
+        _shared.out("\n".join(["Deleted build cache objects:", *r.deleted, ""]))
+    _shared.out(f"Total reclaimed space: {human_size(r.reclaimed)}")
+    return 0

@@ -1,5 +1,7 @@
 """The container commands: run, create, start, stop, restart, kill, rm, ps,
-port, logs, exec, inspect, top, wait, rename, pause, unpause, cp, diff, commit."""
+port, logs, exec, inspect, top, wait, rename, pause, unpause, cp, diff, commit,
+stats, attach, export, update; and all of them again as `container ...`
+(with `container prune`)."""
 
 import sys
 from typing import TYPE_CHECKING, Annotated, Any
@@ -13,6 +15,7 @@ from .options import Format, InspectFormat, NoTrunc
 
 if TYPE_CHECKING:
     from ..runtime.state import Container
+    from ..runtime.stats import Stats
     from ..store import Store
     from ._template import Row
 
@@ -517,3 +520,188 @@ def unpause(names: Containers) -> int:
 
     s = store()
     return each(names, lambda n: do_pause(s, n, False))
+
+
+def _stats_cells(r: "Stats", no_trunc: bool = False) -> dict[str, str]:
+    """docker's stats fields, as its table and its --format show them."""
+    from ._format import human_size
+    from .system import _bytes_binary
+
+    return {
+        "BlockIO": f"{human_size(r.blk_read)} / {human_size(r.blk_write)}",
+        "CPUPerc": f"{r.cpu_percent:.2f}%",
+        "Container": r.id if no_trunc else r.id[:12],
+        "ID": r.id if no_trunc else r.id[:12],
+        "MemPerc": f"{r.mem_percent:.2f}%",
+        "MemUsage": f"{_bytes_binary(r.mem_usage)} / {_bytes_binary(r.mem_limit)}",
+        "Name": r.name,
+        "NetIO": f"{human_size(r.net_rx)} / {human_size(r.net_tx)}",
+        "PIDs": str(r.pids),
+    }
+
+
+def _stats_table(rows: list["Stats"], no_trunc: bool = False) -> str:
+    from ._format import table
+
+    keys = ["ID", "Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs"]
+    lines = [["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "BLOCK I/O", "PIDS"]]
+    lines += [[_stats_cells(r, no_trunc)[k] for k in keys] for r in rows]
+    return table(lines, minwidth=10)
+
+
+@command("stats")
+def stats(
+    names: Annotated[list[str] | None, typer.Argument(metavar="[CONTAINER...]")] = None,
+    all_: Annotated[bool, typer.Option("-a", "--all", help="Show all containers (default shows just running)")] = False,
+    no_stream: Annotated[
+        bool, typer.Option("--no-stream", help="Disable streaming stats and only pull the first result")
+    ] = False,
+    no_trunc: NoTrunc = False,
+    format_: Annotated[str | None, typer.Option("--format", help="Format output using a custom template")] = None,
+) -> int:
+    """Display a live stream of container(s) resource usage statistics"""
+    from ..errors import KetchError
+    from ..runtime.state import list_containers, lookup
+    from ..runtime.stats import collect
+    from .system import render
+
+    s = store()
+
+    def chosen() -> list["Container"]:
+        if names:
+            found = []
+            for n in names:
+                try:
+                    found.append(lookup(s, n))
+                except KetchError as e:
+                    error(f"Error response from daemon: {e}")
+                    raise _Silent(1) from None
+            return found
+        return [c for c in list_containers(s) if all_ or c.state == "running"]
+
+    def show(rows: list["Stats"]) -> None:
+        if format_:
+            for r in rows:
+                out(render(format_, _stats_cells(r, no_trunc)))
+        else:
+            print(_stats_table(rows, no_trunc), flush=True)
+
+    from ._shared import Silent as _Silent
+
+    rows, previous = collect(chosen())
+    if no_stream:
+        show(rows)
+        return 0
+    while True:
+        sys.stdout.write("\033[2J\033[H")
+        show(rows)
+        rows, previous = collect(chosen(), previous)
+        import time
+
+        time.sleep(1.0)
+
+
+@command("attach")
+def attach(
+    container: Container_,
+    no_stdin: Annotated[bool, typer.Option("--no-stdin", help="Do not attach STDIN")] = False,
+    sig_proxy: Annotated[
+        bool, typer.Option("--sig-proxy/--no-sig-proxy", help="Proxy all received signals to the process")
+    ] = True,
+) -> int:
+    """Attach local standard input, output, and error streams to a running container"""
+    from ..runtime.attach import attach as follow
+    from ..runtime.attach import exit_code
+
+    s = store()
+    for e in follow(s, container, sig_proxy):
+        stream = sys.stderr if e.stream == "stderr" else sys.stdout
+        stream.write(e.text)
+        stream.flush()
+    return exit_code(s, container)
+
+
+@command("export")
+def export(
+    container: Container_,
+    output: Annotated[str | None, typer.Option("-o", "--output", help="Write to a file, instead of STDOUT")] = None,
+) -> None:
+    """Export a container's filesystem as a tar archive"""
+    from ..errors import KetchError
+    from ..runtime.export import export as to_stream
+    from ..runtime.export import export_to_file
+
+    if output:
+        export_to_file(store(), container, output)
+        return
+    if sys.stdout.isatty():
+        raise KetchError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+    to_stream(store(), container, sys.stdout.buffer)
+
+
+@command("update")
+def update(
+    names: Containers,
+    memory: Annotated[str | None, typer.Option("-m", "--memory", help="Memory limit")] = None,
+    cpus: Annotated[float | None, typer.Option("--cpus", help="Number of CPUs")] = None,
+    pids_limit: Annotated[int | None, typer.Option("--pids-limit", help="Tune container pids limit")] = None,
+) -> int:
+    """Update configuration of one or more containers"""
+    from ..errors import UsageError
+    from ..runtime import cgroups
+    from ..runtime.containers import update as do_update
+
+    if memory is None and cpus is None and pids_limit is None:
+        raise UsageError("you must provide one or more flags when using this command")
+    limits = cgroups.Limits(
+        memory=cgroups.parse_bytes(memory) if memory else None, cpus=cpus, pids=pids_limit if pids_limit else None
+    )
+    cgroups.check_cpus(cpus)
+    s = store()
+    return each(names, lambda n: do_update(s, n, limits), prefix="Error response from daemon: ")
+
+
+# `ketch container ...`: the container commands again, as docker's management group has them.
+_container = _shared.group("container", "Manage containers")
+
+
+@_shared.subcommand(_container, "prune")
+def container_prune(
+    force: Annotated[bool, typer.Option("-f", "--force", help="Do not prompt for confirmation")] = False,
+) -> int:
+    """Remove all stopped containers"""
+    from ..runtime.containers import prune
+    from ._format import human_size
+
+    if not force and not _shared.confirm("WARNING! This will remove all stopped containers."):
+        return 0
+    r = prune(store())
+    if r.deleted:
+        out("\n".join(["Deleted Containers:", *r.deleted, ""]))
+    out(f"Total reclaimed space: {human_size(r.reclaimed)}")
+    return 0
+
+
+for _name, _fn in [
+    ("attach", attach), ("commit", commit), ("cp", cp), ("create", run), ("diff", diff), ("exec", exec_),
+    ("export", export), ("inspect", None), ("kill", kill), ("logs", logs), ("ls", ps), ("list", ps), ("ps", ps),
+    ("pause", pause), ("port", port), ("rename", rename), ("restart", restart), ("rm", rm_), ("remove", rm_),
+    ("run", run), ("start", start), ("stats", stats), ("stop", stop), ("top", top), ("unpause", unpause),
+    ("update", update), ("wait", wait),
+]:  # fmt: skip
+    if _fn is None:
+        continue
+    _ctx = {"allow_interspersed_args": False, "help_option_names": ["--help"]} if _fn is run else None
+    if _fn is exec_ or _fn is top:
+        _ctx = {"allow_interspersed_args": False}
+    _help = "Create a new container" if _name == "create" else _fn.__doc__
+    _container.command(_name, cls=DockerCommand, context_settings=_ctx, help=_help)(_fn)
+
+
+@_shared.subcommand(_container, "inspect")
+def container_inspect(names: Containers) -> int:
+    """Display detailed information on one or more containers"""
+    from ..errors import ContainerNotFound
+    from ..runtime.inspect import container_inspect as get
+
+    return documents(names, get, ContainerNotFound)

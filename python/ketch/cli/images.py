@@ -286,3 +286,24 @@ def push(name: Annotated[str, typer.Argument(metavar="NAME[:TAG]")], quiet: Quie
     from ._progress import TerminalReporter
 
     do_push(store(), parse(name), None if quiet else TerminalReporter(tty=False))
+
+
+@subcommand(image_group(), "prune")
+def image_prune(
+    all_: Annotated[bool, typer.Option("-a", "--all", help="Remove all unused images, not just dangling ones")] = False,
+    force: Annotated[bool, typer.Option("-f", "--force", help="Do not prompt for confirmation")] = False,
+) -> int:
+    """Remove unused images"""
+    from ..store.images import prune
+    from ._format import human_size
+    from ._shared import confirm
+
+    what = "all images without at least one container associated to them" if all_ else "all dangling images"
+    if not force and not confirm(f"WARNING! This will remove {what}."):
+        return 0
+    r = prune(store(), all_)
+    lines = [f"untagged: {x}" for x in r.untagged] + [f"deleted: {x}" for x in r.deleted]
+    if lines:
+        out("\n".join(["Deleted Images:", *lines, ""]))
+    out(f"Total reclaimed space: {human_size(r.reclaimed)}")
+    return 0

@@ -145,4 +145,4 @@ def network_prune(force: PruneForce = False) -> None:
 
     gone = networks.prune(store())
     if gone:
-        print("Deleted Networks:\n" + "\n".join(gone))
+        print("Deleted Networks:\n" + "\n".join(gone) + "\n")  # docker: the list, then a blank line

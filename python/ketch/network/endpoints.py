@@ -75,7 +75,14 @@ def attach(store: Store, cid: str, name: str, publish: list[dict[str, Any]], wan
             s.close()
         detach(store, cid)
         raise
+    _event(store, "connect", net, cid)
     return Attached(str(netns), ip, held, proxies)
+
+
+def _event(store: Store, action: str, net: Network, cid: str) -> None:
+    from ..store import events
+
+    events.record(store, "network", action, net.id, {"container": cid, "name": net.name, "type": "bridge"})
 
 
 def detach(store: Store, cid: str) -> None:
@@ -88,6 +95,9 @@ def detach(store: Store, cid: str) -> None:
     for name in nets:
         if rows.exists(store, name):
             dns.sync_hosts(store, name)
+            net = rows.by_name(store, name)
+            if net is not None:
+                _event(store, "disconnect", net, cid)
     # The namespace goes, and the veth pair with it: the kernel tears both
     # down in the background (deleting the veth here would wait ~20 ms for it).
     netns = run_root() / "netns" / cid
@@ -121,6 +131,7 @@ def connect(store: Store, cid: str, name: str) -> str:
         rows.release(store, cid, net.name)
         raise
     dns.sync_hosts(store, net.name)
+    _event(store, "connect", net, cid)
     return ip
 
 
@@ -133,6 +144,7 @@ def disconnect(store: Store, cid: str, name: str) -> None:
     rows.release(store, cid, net.name)
     dns.sync_hosts(store, net.name)
     dns.write_hosts(store, cid)
+    _event(store, "disconnect", net, cid)
 
 
 def _extra_if(cid: str, net: Network) -> str:

@@ -46,6 +46,9 @@ def create(
     except BaseException:
         rows.delete(store, name)  # a network without its bridge and rules is no network
         raise
+    from ..store import events
+
+    events.record(store, "network", "create", n.id, {"name": n.name, "type": "bridge"})
     return n
 
 
@@ -124,6 +127,9 @@ def teardown(store: Store, name: str = DEFAULT) -> None:
     bridge.delete(net.bridge)
     rows.delete(store, name)
     firewall.remove_unused_chains()
+    from ..store import events
+
+    events.record(store, "network", "destroy", net.id, {"name": net.name, "type": "bridge"})
 
 
 def remove(store: Store, ref: str) -> None:

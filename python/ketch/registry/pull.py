@@ -110,7 +110,11 @@ def pull(
     with Lease(store) as lease:
         # What this pull finds in the store is leased before it looks: `rmi` keeps it meanwhile.
         lease.add([manifest.config.digest, *(d for d, _ in documents), *(layer.digest for layer in manifest.layers)])
-        return _pull_image(store, client, ref, emit, what, documents, manifest, lease)
+        result = _pull_image(store, client, ref, emit, what, documents, manifest, lease)
+    from ..store import events
+
+    events.record(store, "image", "pull", ref.familiar(), {"name": ref.familiar_name})
+    return result
 
 
 def _pull_image(

@@ -77,6 +77,9 @@ def push(store: Store, ref: Reference, on_event: progress.OnPush | None = None) 
         raise RegistryError(f"failed to push the manifest of {ref.familiar()}: {r.status} {error_summary(r.body)}")
     blobs.remember(store, ref.domain, repo, [lay["digest"] for lay, _ in layers] + [manifest["config"]["digest"]])
     emit(progress.ManifestPushed(tag, manifest_digest, len(body)))
+    from ..store import events
+
+    events.record(store, "image", "push", ref.familiar(), {"name": ref.familiar_name})
     return manifest_digest
 
 

@@ -1,6 +1,7 @@
 """`python -S -E .../ketch/runtime/after_monitor.py ROOT ID [--network] [--rm]`:
 what is left once a detached container has ended, exec'd by its monitor
-(the ketch-monitor program, MonitorConfig.after): the bridge's address,
+(the ketch-monitor program, MonitorConfig.after): its end recorded (the die
+event, with its exit code), the bridge's address,
 ports and rules (--network), the container itself (--rm)."""
 
 import os
@@ -12,6 +13,13 @@ def main(argv: list[str]) -> None:
     from ketch.store import Store
 
     store = Store(root)
+    from ketch.errors import KetchError
+    from ketch.runtime.state import lookup
+
+    try:
+        lookup(store, cid)  # its end recorded as its monitor wrote it: its die event
+    except KetchError:
+        pass
     if "--network" in flags:
         from ketch.network.endpoints import detach
 

@@ -15,7 +15,9 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import stat
 import time
+from typing import TYPE_CHECKING
 
 from ..errors import ConflictError, KetchError
 from ..store import Store
@@ -23,6 +25,9 @@ from ..store import containers as rows_
 from . import cgroups, mounts, names, spec
 from .spec import Options
 from .state import Container, alive, container_dir, lookup, mark_stopped, refresh, release_network
+
+if TYPE_CHECKING:
+    from ..models.system import Pruned
 
 
 def create(store: Store, image_name: str, args: list[str], opts: Options | None = None) -> Container:
@@ -57,18 +62,27 @@ def create(store: Store, image_name: str, args: list[str], opts: Options | None 
         dns.write_hosts(store, s.id, config, create=True)
         (d / "resolv.conf").write_text(dns.resolv_conf(s.dns, s.dns_search))
     except BaseException:
-        remove(store, s.id, force=True, volumes_too=True)
+        remove(store, s.id, force=True, volumes_too=True, quiet=True)
         raise
-    return lookup(store, s.id)
+    c = lookup(store, s.id)
+    from .events import container as event
+
+    event(store, c, "create")
+    return c
 
 
 def rename(store: Store, ref: str, new: str) -> None:
     c = lookup(store, ref)
     rows_.rename(store, c.id, names.check(new))
+    from .events import container as event
+
+    old, c.name = c.name, new
+    event(store, c, "rename", oldName="/" + old)
 
 
-def remove(store: Store, ref: str, force: bool = False, volumes_too: bool = False) -> Container:
-    """`rm`: with `volumes_too` (-v), the container's anonymous volumes go with it."""
+def remove(store: Store, ref: str, force: bool = False, volumes_too: bool = False, quiet: bool = False) -> Container:
+    """`rm`: with `volumes_too` (-v), the container's anonymous volumes go
+    with it. `quiet`: no destroy event (a create undone: it had none)."""
     c = lookup(store, ref)
     if c.state == "running":
         if not force:
@@ -93,6 +107,10 @@ def remove(store: Store, ref: str, force: bool = False, volumes_too: bool = Fals
     release_network(store, c)
     shutil.rmtree(container_dir(store, c.id), ignore_errors=True)
     rows_.delete(store, c.id)
+    if not quiet:
+        from .events import container as event
+
+        event(store, c, "destroy")
     if volumes_too and c.config.get("anonymous_volumes"):
         from . import volumes
 
@@ -101,4 +119,57 @@ def remove(store: Store, ref: str, force: bool = False, volumes_too: bool = Fals
                 volumes.remove(store, name)
             except KetchError:
                 pass  # another container mounts it too (--volumes-from)
+    return c
+
+
+def disk_size(path: os.PathLike[str] | str) -> int:
+    """Bytes of the regular files under `path`, links never followed (a container's SizeRw)."""
+    total = 0
+    for dirpath, _dirs, files in os.walk(path):
+        for f in files:
+            try:
+                st = os.lstat(os.path.join(dirpath, f))
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                total += st.st_size
+    return total
+
+
+def prune(store: Store) -> Pruned:
+    """`container prune`: every container not running; their ids and the
+    bytes their writable layers held."""
+    from ..models.system import Pruned
+    from .state import list_containers
+
+    deleted, reclaimed = [], 0
+    for c in list_containers(store):
+        if c.state == "running":
+            continue
+        size = disk_size(container_dir(store, c.id) / "upper")
+        try:
+            remove(store, c.id)
+        except KetchError:
+            continue  # started meanwhile
+        deleted.append(c.id)
+        reclaimed += size
+    from ..store import events
+
+    events.record(store, "container", "prune", "", {"reclaimed": str(reclaimed)})
+    return Pruned(deleted, reclaimed)
+
+
+def update(store: Store, ref: str, limits: cgroups.Limits) -> Container:
+    """`docker update`: new --memory, --cpus, --pids-limit, written to a
+    running container's cgroups and kept in its config for its next start."""
+    import json as _json
+
+    cgroups.check_cpus(limits.cpus)
+    c = lookup(store, ref)
+    if c.state == "running":
+        cgroups.update(c.id, limits)
+    saved = dict(c.config.get("limits") or {})
+    saved.update({k: v for k, v in vars(limits).items() if v})
+    c.config["limits"] = saved
+    rows_.set_config(store, c.id, _json.dumps(c.config))
     return c

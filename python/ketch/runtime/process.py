@@ -214,8 +214,14 @@ def _launch(
         if not isinstance(e, SpawnError):
             raise
         rows_.set_exited(store, c.id, exit_code(e), time.time())
+        from .events import container as event
+
+        event(store, c, "die", exitCode=str(exit_code(e)))
         raise describe(e, c.config["argv"][0]) from e
     rows_.set_running(store, c.id, pid, proc_start(pid), time.time())
+    from .events import container as event
+
+    event(store, c, "start")
     return pid, att
 
 
@@ -307,7 +313,8 @@ def start_detached(store: Store, c: Container, autoremove: bool = False) -> int:
         from .state import log_path
 
         # What is left for Python once the container has ended, exec'd by the
-        # monitor: the bridge's address, ports and rules; --rm's removal.
+        # monitor: its end recorded (its die event), the bridge's address,
+        # ports and rules; --rm's removal.
         flags = (["--network"] if att is not None else []) + (["--rm"] if autoremove else [])
         script = str(Path(__file__).with_name("after_monitor.py"))
         args = MonitorConfig(
@@ -317,7 +324,7 @@ def start_detached(store: Store, c: Container, autoremove: bool = False) -> int:
             cgroup_dirs=[str(Path(x).parent) for x in process.cgroup_procs],
             tty=bool(c.config.get("tty")),
             proxies=[(sock.fileno(), att.ip, port) for sock, port in att.proxies] if att is not None else [],
-            after=[sys.executable, "-S", "-E", script, str(store.root), c.id, *flags] if flags else None,
+            after=[sys.executable, "-S", "-E", script, str(store.root), c.id, *flags],
             restart=RestartPolicy(**(c.config.get("restart") or {"policy": "no"})),
             health=health_config(c, process),
             log_max_size=int((c.config.get("log_opts") or {}).get("max_size", 0)),
@@ -372,7 +379,10 @@ def wait(store: Store, c: Container, pid: int, io: Pipes | None = None) -> int:
     SIGINT/SIGTERM/SIGHUP to it, and records its exit."""
     code = wait_forwarding(pid, io.relay if io is not None else None)
     cgroups.remove(c.id)
-    rows_.set_exited(store, c.id, code, time.time())
+    if rows_.set_exited(store, c.id, code, time.time()):
+        from .events import container as event
+
+        event(store, c, "die", exitCode=str(code))
     _drop_held(c.id)
     release_network(store, c)
     return code

@@ -47,17 +47,23 @@ def stop(store: Store, ref: str, timeout: float | None = None) -> Container:
         timeout = 10.0 if given is None else float(given)
     if timeout < 0:
         timeout = float("inf")
+    from .events import container as event
+
     for sig, grace in ((first, timeout), (signal.SIGKILL, 10.0)):
         signalled = _signal(c.pid, sig)
+        event(store, c, "kill", signal=str(int(sig)))
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline:
             c = refresh(store, c)
             if c.state != "running":
+                event(store, c, "stop")
                 return c
             if c.pid != signalled:  # started again just before the stop was seen
                 signalled = _signal(c.pid, sig)
             time.sleep(0.02)
-    return refresh(store, c)
+    c = refresh(store, c)
+    event(store, c, "stop")
+    return c
 
 
 def _signal(pid: int | None, sig: int) -> int | None:
@@ -91,4 +97,7 @@ def kill(store: Store, ref: str, sig: str = "KILL") -> Container:
         pass
     if signum == signal.SIGKILL and c.paused:
         cgroups.freeze(c.id, False)  # a frozen task acts on SIGKILL only once thawed
+    from .events import container as event
+
+    event(store, c, "kill", signal=str(signum))
     return c

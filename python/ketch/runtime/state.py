@@ -153,11 +153,15 @@ def refresh(store: Store, c: Container) -> Container:
         if code is None:
             cgroups.remove(c.id)
         try:
-            rows_.set_exited(store, c.id, code, finished, if_running=True)
+            changed = rows_.set_exited(store, c.id, code, finished, if_running=True)
         except NoSpaceError:
-            pass  # shown as exited all the same; recorded once there is room
+            changed = False  # shown as exited all the same; recorded once there is room
         c.state, c.finished = "exited", finished
         c.exit_code = code if code is not None else c.exit_code if c.exit_code is not None else 137
+        if changed:
+            from .events import container as event
+
+            event(store, c, "die", finished, exitCode=str(c.exit_code))
         release_network(store, c)
     _monitor_state(store, c)
     if c.state == "running":
@@ -222,6 +226,9 @@ def pause(store: Store, ref: str, paused: bool = True) -> Container:
         raise ConflictError(f"Container {c.id} is {'already' if paused else 'not'} paused")
     cgroups.freeze(c.id, paused)
     c.paused = paused
+    from .events import container as event
+
+    event(store, c, "pause" if paused else "unpause")
     return c
 
 

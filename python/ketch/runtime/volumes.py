@@ -78,6 +78,9 @@ def create(store: Store, name: str | None = None, anonymous: bool = False) -> tu
     tmp = d / "meta.json.tmp"
     tmp.write_text(json.dumps({"created": now, "anonymous": anonymous}))
     os.replace(tmp, d / "meta.json")
+    from ..store import events
+
+    events.record(store, "volume", "create", name, {"driver": "local"})
     return get(store, name), True
 
 
@@ -107,6 +110,9 @@ def remove(store: Store, name: str, force: bool = False) -> None:
     if in_use:
         raise ConflictError(f"remove {name}: volume is in use - [{', '.join(in_use)}]")
     shutil.rmtree(v.mountpoint.parent)
+    from ..store import events
+
+    events.record(store, "volume", "destroy", name, {"driver": "local"})
 
 
 def prune(store: Store, all_: bool = False) -> list[str]:
@@ -116,6 +122,9 @@ def prune(store: Store, all_: bool = False) -> list[str]:
         if (v.anonymous or all_) and not users(store, v.name):
             shutil.rmtree(v.mountpoint.parent, ignore_errors=True)
             gone.append(v.name)
+            from ..store import events
+
+            events.record(store, "volume", "destroy", v.name, {"driver": "local"})
     return gone
 
 

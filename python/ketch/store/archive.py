@@ -64,6 +64,10 @@ def save(store: Store, names: list[str], out: IO[bytes]) -> None:
     finally:
         for t in temps:
             t.unlink(missing_ok=True)
+    from . import events
+
+    for img, tags in chosen:
+        events.record(store, "image", "save", img.id, {"name": tags[0] if tags else img.id})
 
 
 def save_to_file(store: Store, names: list[str], path: str | os.PathLike[str]) -> None:
@@ -211,6 +215,10 @@ def load(store: Store, src: IO[bytes]) -> list[Loaded]:
         raise KetchError(f"invalid archive: {e}") from e
     finally:
         delete_unused_blobs(store, ingested - used)
+    from . import events
+
+    for loaded in out:
+        events.record(store, "image", "load", loaded.image_id, {"name": loaded.image_id})
     return out
 
 

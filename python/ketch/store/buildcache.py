@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ..models.system import Pruned
     from . import Store
 
 _CACHE_DDL = (
@@ -53,3 +54,43 @@ def save_file_digests(store: Store, digests: dict[str, tuple[str, str]]) -> None
             "INSERT OR REPLACE INTO build_files(path, stat, digest) VALUES (?,?,?)",
             [(k, st, d) for k, (st, d) in digests.items()],
         )
+
+
+def cached_images(store: Store) -> set[str]:
+    """The images the step cache names."""
+    ensure(store)
+    return {r["image_id"] for r in store.db.query("SELECT image_id FROM build_cache")}
+
+
+def prune(store: Store) -> Pruned:
+    """`builder prune`: the step cache forgotten (and the context digests),
+    then the images only it kept (untagged, used by no container, parent of
+    no image): what was removed and the bytes of the layers freed."""
+    from ..errors import KetchError
+    from ..models.system import Pruned
+    from . import images
+
+    cached = cached_images(store)
+    with store.db.write() as db:
+        db.execute("DELETE FROM build_cache")
+        db.execute("DELETE FROM build_files")
+    from .containers import using_image
+
+    deleted: list[str] = []
+    reclaimed = 0
+    progress = True
+    while progress:
+        progress = False
+        for img in images.list_images(store):
+            if img.id not in cached or img.tags or using_image(store, img.id) or images.children(store, img.id):
+                continue
+            sizes = {ch: store.layers.size(ch) for ch in images.layer_chain(store, img.id)}
+            try:
+                report = images.remove(store, img.id, force=True)
+            except KetchError:
+                continue
+            cached.discard(img.id)
+            deleted += [x for x in report.deleted if x == img.id or x not in sizes]
+            reclaimed += sum(sizes.get(x, 0) for x in report.deleted)
+            progress = True
+    return Pruned(deleted, reclaimed)

@@ -105,24 +105,32 @@ def set_running(store: Store, cid: str, pid: int, pid_start: int | None, started
         )
 
 
-def set_exited(store: Store, cid: str, exit_code: int | None, finished: float, if_running: bool = False) -> None:
+def set_exited(store: Store, cid: str, exit_code: int | None, finished: float, if_running: bool = False) -> bool:
     """Records the container's end. `if_running`: only over a row still
     running (what its monitor reported may arrive after another end was
     recorded). An `exit_code` of None keeps the one recorded, 137 without one
-    (the process vanished: it was killed)."""
+    (the process vanished: it was killed). Whether a row changed (the one
+    who records an end is the one who reports it: its die event)."""
     with store.db.write() as db:
         if exit_code is None:
-            db.execute(
+            cur = db.execute(
                 "UPDATE containers SET state='exited', exit_code=COALESCE(exit_code, 137), finished=? WHERE id=?"
                 + (" AND state='running'" if if_running else ""),
                 (finished, cid),
             )
         else:
-            db.execute(
+            cur = db.execute(
                 "UPDATE containers SET state='exited', exit_code=?, finished=? WHERE id=?"
                 + (" AND state='running'" if if_running else ""),
                 (exit_code, finished, cid),
             )
+        return cur.rowcount > 0
+
+
+def set_config(store: Store, cid: str, config: str) -> None:
+    """The JSON a container is started with, replaced (`update`'s new limits)."""
+    with store.db.write() as db:
+        db.execute("UPDATE containers SET config=? WHERE id=?", (config, cid))
 
 
 def delete(store: Store, cid: str) -> None:

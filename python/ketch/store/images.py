@@ -8,12 +8,15 @@ import json
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConflictError, ImageNotFound, ReferenceError_
 from ..models.ids import host_arch, short_id
 from ..reference import Reference, parse
 from . import Store
+
+if TYPE_CHECKING:
+    from ..models.system import Pruned
 
 
 @dataclass
@@ -289,6 +292,14 @@ def tag(store: Store, source: str, target: str) -> None:
         raise ReferenceError_("refusing to create a tag with a digest reference")
     with store.db.write() as c:
         c.execute("INSERT OR REPLACE INTO tags(name, image_id, tagged) VALUES (?,?,?)", (str(ref), img.id, time.time()))
+    from . import events
+
+    events.record(store, "image", "tag", img.id, {"name": ref.familiar()})
+
+
+def children(store: Store, image_id: str) -> list[str]:
+    """The images made on top of this one (builds, commits)."""
+    return _children(store, image_id)
 
 
 def _children(store: Store, image_id: str) -> list[str]:
@@ -306,8 +317,21 @@ class RemoveReport:
 
 def remove(store: Store, name: str, force: bool = False) -> RemoveReport:
     """`docker rmi NAME`: the name goes; the image, its untagged parents and
-    their layers too once nothing else names or uses them."""
+    their layers too once nothing else names or uses them (the untag and
+    delete events recorded)."""
     img, ref = lookup(store, name)
+    images: list[str] = []
+    report = _remove(store, img, ref, force, images)
+    from . import events
+
+    for _ in report.untagged:
+        events.record(store, "image", "untag", img.id, {"name": img.id})
+    for gone in images:
+        events.record(store, "image", "delete", gone, {"name": gone})
+    return report
+
+
+def _remove(store: Store, img: Image, ref: Reference | None, force: bool, images: list[str]) -> RemoveReport:
     named = ref is not None and (ref.digest is not None or str(ref) in img.tags)
     from .containers import using_image
 
@@ -355,12 +379,13 @@ def remove(store: Store, name: str, force: bool = False) -> RemoveReport:
     for repo, digest in img.digests:
         domain, path = repo.split("/", 1)
         untagged.append(Reference(domain, path).with_digest(digest).familiar())
-    return RemoveReport(untagged, _delete_image_chain(store, img.id))
+    return RemoveReport(untagged, _delete_image_chain(store, img.id, images))
 
 
-def _delete_image_chain(store: Store, image_id: str) -> list[str]:
+def _delete_image_chain(store: Store, image_id: str, images: list[str]) -> list[str]:
     """Deletes the image, then its untagged parents that nothing else needs,
-    then the layers and blobs that no remaining image uses: their ids."""
+    then the layers and blobs that no remaining image uses: their ids (the
+    images' also added to `images`)."""
     out: list[str] = []
     freed_layers: list[str] = []
     blobs: set[str] = set()
@@ -374,6 +399,7 @@ def _delete_image_chain(store: Store, image_id: str) -> list[str]:
             c.execute("DELETE FROM tags WHERE image_id=?", (current,))
             c.execute("DELETE FROM images WHERE id=?", (current,))
         out.append(current)
+        images.append(current)
         for chain_id in reversed(chain):
             if chain_id not in freed_layers and not store.db.query(
                 "SELECT 1 FROM image_layers WHERE chain_id=? LIMIT 1", (chain_id,)
@@ -404,3 +430,36 @@ def _delete_image_chain(store: Store, image_id: str) -> list[str]:
     for t in trash:
         shutil.rmtree(t, ignore_errors=True)
     return out
+
+
+def prune(store: Store, all_: bool = False) -> Pruned:
+    """`image prune`: the dangling images (untagged; with `all_`, every
+    image) that no container uses and no image derives from, the newest
+    first so that a parent freed by its child goes too; what was untagged
+    and deleted, and the bytes of the layers freed."""
+    from ..errors import KetchError
+    from ..models.system import Pruned
+    from .containers import using_image
+
+    untagged: list[str] = []
+    deleted: list[str] = []
+    reclaimed = 0
+    progress = True
+    while progress:
+        progress = False
+        for img in sorted(list_images(store), key=lambda i: i.added, reverse=True):
+            if (img.tags and not all_) or using_image(store, img.id) or _children(store, img.id):
+                continue
+            sizes = {ch: store.layers.size(ch) for ch in layer_chain(store, img.id)}
+            try:
+                report = remove(store, img.id, force=True)
+            except KetchError:
+                continue
+            untagged += report.untagged
+            deleted += report.deleted
+            reclaimed += sum(sizes.get(x, 0) for x in report.deleted)
+            progress = True
+    from . import events
+
+    events.record(store, "image", "prune", "", {"reclaimed": str(reclaimed)})
+    return Pruned(deleted, reclaimed, untagged)

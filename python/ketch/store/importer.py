@@ -48,4 +48,8 @@ def import_tarball(store: Store, src: BinaryIO, source_name: str, tag: Reference
     blob = store.content.path(digest)
     with open(blob, "rb") as f:
         media_type = layer_media_type(f.read(4))
-    return create_image(store, config, [LayerBlob(digest, blob.stat().st_size, media_type, diff_id)], tag=tag)
+    image_id = create_image(store, config, [LayerBlob(digest, blob.stat().st_size, media_type, diff_id)], tag=tag)
+    from . import events
+
+    events.record(store, "image", "import", image_id, {"name": image_id})
+    return image_id

@@ -1,0 +1,20 @@
+"""A container's events, with the attributes docker gives them (its image,
+its name, its labels, and what the action adds: exitCode, signal, oldName).
+Recorded through the store's event log (store/events.py)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..store import events
+
+if TYPE_CHECKING:
+    from ..store import Store
+    from .state import Container
+
+
+def container(store: Store, c: Container, action: str, when: float | None = None, **extra: str) -> None:
+    labels = c.config.get("labels") or {}
+    attrs = {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
+    attrs.update({"image": c.image, "name": c.name, **extra})
+    events.record(store, "container", action, c.id, attrs, when)
