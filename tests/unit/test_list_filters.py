@@ -182,8 +182,8 @@ def test_a_bad_image_filter(images: Store) -> None:
 
 
 def test_network_ls_rows_are_dockers_fields(tmp_path: Path) -> None:
-    from ketch.cli._template import format_rows
     from ketch.cli.networks import NETWORK_HEADER, network_rows
+    from ketch.cli.template import format_rows
     from ketch.models.network import NetworkSummary
 
     nets = [NetworkSummary("1" * 64, "bridge", "bridge"), NetworkSummary("2" * 64, "host", "host")]

@@ -1,4 +1,4 @@
-"""cli/_template.py: Go's text/template as docker's --format runs it. Each
+"""cli/template/: Go's text/template as docker's --format runs it. Each
 construct against what Go prints, Go's error messages, docker's table
 (headers and text/tabwriter alignment), and a hostile template: no Python
 attribute or callable is ever reached, and range, recursion and output are bounded."""
@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from ketch.cli._template import (
+from ketch.cli._format import go_quote
+from ketch.cli.template import (
     MAX_OUTPUT,
     GoMap,
     Method,
@@ -19,7 +20,6 @@ from ketch.cli._template import (
     format_rows,
     go_float,
     go_maps,
-    go_quote,
     probe,
     render,
     tabwrite,

@@ -122,7 +122,7 @@ def documents(
 
     template = None
     if format_ and format_ != "json":
-        from ._template import TemplateError, parse
+        from .template import TemplateError, parse
 
         try:
             template = parse(format_)
@@ -142,7 +142,7 @@ def documents(
     if template is None:
         print(json.dumps(docs, indent=None if format_ else 4, separators=(",", ":") if format_ else None))
         return rc
-    from ._template import TemplateError, execute, go_maps
+    from .template import TemplateError, execute, go_maps
 
     text, failed = [], []
     for d in docs:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from ..runtime.state import Container
     from ..runtime.stats import Stats
     from ..store import Store
-    from ._template import Row
+    from .template import Row
 
 Containers = Annotated[list[str], typer.Argument(metavar="CONTAINER [CONTAINER...]")]
 Container_ = Annotated[str, typer.Argument(metavar="CONTAINER")]
@@ -273,7 +273,7 @@ def ps_fields(s: "Store", c: "Container", trunc: bool, with_size: bool) -> dict[
 
 def ps_row(fields: dict[str, Any]) -> "Row":
     """`ps_fields` as the template engine reads them."""
-    from ._template import Method, Row
+    from .template import Method, Row
 
     return Row(PS_TYPE, {k: Method(v, 1 if k == "Label" else 0) if callable(v) else v for k, v in fields.items()})
 
@@ -301,7 +301,7 @@ def ps(
     if format_ and quiet:
         error("WARNING: Ignoring custom format, because both --format and --quiet are set.")
     if format_ and not quiet:
-        from ._template import Method, Row, probe
+        from .template import Method, Row, probe
 
         used: set[str] = set()
 
@@ -324,7 +324,7 @@ def ps(
         return
     fields = [ps_fields(s, c, not no_trunc, size) for c in rows]
     if format_ and format_ != "table":
-        from ._template import format_rows
+        from .template import format_rows
 
         sys.stdout.write(format_rows(format_, [ps_row(f) for f in fields], PS_HEADER))
         return

@@ -76,7 +76,7 @@ def images(
             print("\n".join(ids))
         return
     if format_ and format_ != "table":
-        from ._template import Method, Row, format_rows
+        from .template import Method, Row, format_rows
 
         fmt = format_ + (
             "\t{{.Digest}}" if format_.startswith("table") and digests and "{{.Digest}}" not in format_ else ""
@@ -164,7 +164,7 @@ def history(
         return
     if format_ and format_ != "table":
         from ._format import timestamp
-        from ._template import Method, Row, format_rows
+        from .template import Method, Row, format_rows
 
         def created_at(created: str | None) -> str:
             import datetime as dt

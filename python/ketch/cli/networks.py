@@ -9,7 +9,7 @@ from .options import Format, InspectFormat, PruneForce
 
 if TYPE_CHECKING:
     from ..models.network import NetworkSummary
-    from ._template import Row
+    from .template import Row
 
 network = group("network", "Manage networks")
 Networks = Annotated[list[str], typer.Argument(metavar="NETWORK [NETWORK...]")]
@@ -49,7 +49,7 @@ def network_ls(
     if format_ and format_ != "table":
         import sys
 
-        from ._template import format_rows
+        from .template import format_rows
 
         sys.stdout.write(format_rows(format_, network_rows(rows, ids), NETWORK_HEADER))
         return
@@ -71,7 +71,7 @@ NETWORK_HEADER = {
 
 def network_rows(rows: "list[NetworkSummary]", ids: list[str]) -> "list[Row]":
     """`network ls` as docker's --format sees it (its networkContext)."""
-    from ._template import Method, Row
+    from .template import Method, Row
 
     return [
         Row(

@@ -39,7 +39,7 @@ def volume_ls(
     if format_ and format_ != "table":
         import sys
 
-        from ._template import Method, Row, format_rows
+        from .template import Method, Row, format_rows
 
         def row(v: "Volume") -> Row:
             labels = v.inspect()["Labels"] or {}
