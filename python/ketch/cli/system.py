@@ -1,6 +1,5 @@
 """The system commands: version, info, events, and `system df|prune|events|info`."""
 
-import json
 import sys
 from typing import Annotated, Any
 
@@ -14,33 +13,11 @@ Format = Annotated[str | None, typer.Option("-f", "--format", help="Format outpu
 
 
 def render(template: str, doc: Any) -> str:
-    """The minimal Go-template subset: `{{json .}}`, `{{json .A.B}}`,
-    `{{.A.B}}` paths and literal text between them. (One function, for
-    the template engine to replace.)"""
-    import re
+    """`--format` of one document (version, info, df, an event): Go's
+    text/template, as docker runs it (cli/template)."""
+    from .template import render as go_render
 
-    from ..errors import KetchError
-
-    def value(path: str) -> Any:
-        v = doc
-        for part in [p for p in path.split(".") if p]:
-            if not isinstance(v, dict):
-                raise KetchError(f'template: :1: executing "" at <{path}>: can\'t evaluate field {part}')
-            v = v.get(part)  # a map's missing key is Go's zero value: "<no value>"
-        return v
-
-    def one(m: "re.Match[str]") -> str:
-        expr = m.group(1).strip()
-        if expr.startswith("json "):
-            return json.dumps(value(expr[5:].strip()), separators=(",", ":"))
-        if expr.startswith("."):
-            v = value(expr)
-            if isinstance(v, dict | list):
-                return str(v)
-            return "<no value>" if v is None else str(v).lower() if isinstance(v, bool) else str(v)
-        raise KetchError(f"template: unsupported expression {{{{{expr}}}}}")
-
-    return re.sub(r"\{\{(.*?)\}\}", one, template).replace("\\n", "\n").replace("\\t", "\t")
+    return go_render(template, doc)
 
 
 def _version_doc() -> dict[str, Any]:
