@@ -5,21 +5,27 @@
 
 mod health;
 mod log;
+mod restart;
+mod state;
 
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Context, Error, Result};
+use crate::error::{Error, Result};
 use crate::process::{self, Config, Stage};
 use crate::sys::pipe;
 use crate::tty::{recv_fd, seqpacket_pair};
 pub use health::{go_duration, Health};
-use log::Log;
+pub use log::{json_string, log_line, rfc3339_nano};
+use log::{Log, MAX_LINE};
+pub use restart::{next_delay, Policy, Restart, FIRST_DELAY};
+use restart::{sleep_unless_stopped, stopped};
+use state::{epoch, Status};
 
 /// What the monitor of one detached container is given (Python's
 /// `MonitorConfig` in python/ketch/models/container.py, as JSON).
@@ -57,52 +63,6 @@ pub struct MonitorConfig {
     pub stop_file: PathBuf,
 }
 
-/// docker's restart policies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Policy {
-    No,
-    OnFailure,
-    Always,
-    UnlessStopped,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Restart {
-    pub policy: Policy,
-    /// on-failure:N (0: no maximum).
-    pub max_retries: u32,
-}
-
-/// docker's back-off: 100 ms doubled at each restart up to a minute, back
-/// to 100 ms once the process had run 10 seconds.
-pub const FIRST_DELAY: Duration = Duration::from_millis(100);
-const MAX_DELAY: Duration = Duration::from_secs(60);
-const RAN_LONG_ENOUGH: Duration = Duration::from_secs(10);
-
-impl Restart {
-    /// Whether a process that exited with `code` after `restarts` restarts
-    /// is started again (a manual stop was checked before).
-    pub fn again(&self, code: i32, restarts: u32) -> bool {
-        match self.policy {
-            Policy::No => false,
-            Policy::Always | Policy::UnlessStopped => true,
-            Policy::OnFailure => {
-                code != 0 && (self.max_retries == 0 || restarts < self.max_retries)
-            }
-        }
-    }
-}
-
-/// The next back-off delay after `previous` (None: the first), for a process that ran `ran`.
-pub fn next_delay(previous: Option<Duration>, ran: Duration) -> Duration {
-    match previous {
-        Some(d) if ran < RAN_LONG_ENOUGH => (d * 2).min(MAX_DELAY),
-        _ => FIRST_DELAY,
-    }
-}
-
 impl MonitorConfig {
     pub fn from_json(text: &str) -> Result<MonitorConfig> {
         serde_json::from_str(text)
@@ -126,105 +86,11 @@ pub enum Ready {
     },
 }
 
-/// docker's json-file splits lines longer than this into partial entries.
-const MAX_LINE: usize = 16 * 1024;
-
-/// RFC 3339 with nanoseconds, UTC, as docker's logs carry it.
-pub fn rfc3339_nano(t: SystemTime) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs() as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = if month <= 2 { y + 1 } else { y };
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        d.subsec_nanos()
-    )
-}
-
-/// A JSON string literal.
-pub fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// One log entry, as docker's json-file driver writes it.
-pub fn log_line(bytes: &[u8], stream: &str, t: SystemTime) -> String {
-    format!(
-        "{{\"log\":{},\"stream\":\"{}\",\"time\":\"{}\"}}\n",
-        json_string(&String::from_utf8_lossy(bytes)),
-        stream,
-        rfc3339_nano(t)
-    )
-}
-
 struct Stream {
     fd: OwnedFd,
     name: &'static str,
     pending: Vec<u8>,
     open: bool,
-}
-
-fn write_atomically(path: &Path, data: &str) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = File::create(&tmp).ctx(|| format!("create {}", tmp.display()))?;
-    f.write_all(data.as_bytes())
-        .ctx(|| format!("write {}", tmp.display()))?;
-    f.sync_all().ctx(|| format!("sync {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).ctx(|| format!("rename {}", tmp.display()))
-}
-
-fn epoch(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs_f64()
-}
-
-/// The state file (MonitorConfig.state_file), as runtime/state.py reads it.
-#[derive(Serialize)]
-struct Status<'a> {
-    pid: i32,
-    started: f64,
-    restart_count: u32,
-    /// Exited, waiting for its back-off delay before it is started again.
-    restarting: bool,
-    exit_code: Option<i32>,
-    finished: Option<f64>,
-    health: Option<&'a health::State>,
-}
-
-impl Status<'_> {
-    fn write(&self, path: &Path) {
-        let text = serde_json::to_string(self).unwrap_or_default() + "\n";
-        if let Err(e) = write_atomically(path, &text) {
-            eprintln!("ketch-monitor: {e}");
-        }
-    }
 }
 
 /// A started process: its pid and the descriptors its output comes from.
@@ -393,33 +259,9 @@ pub fn run(args: &MonitorConfig, ready: RawFd) -> Result<()> {
     let finished = epoch(SystemTime::now());
     // The exit first: a reader that finds the process gone waits for this
     // file, and the cgroups' removal can take a while (EBUSY retries).
-    let written = write_atomically(
-        &args.exit_file,
-        &format!("{{\"exit_code\": {code}, \"finished\": {finished}}}\n"),
-    );
+    let written = state::write_exit(&args.exit_file, code, finished);
     cleanup(cgroup_dirs);
     written
-}
-
-/// `ketch stop` (or rm) asked for the end: its stop file, or the
-/// container's directory gone altogether.
-fn stopped(args: &MonitorConfig) -> bool {
-    args.stop_file.exists() || args.exit_file.parent().is_some_and(|d| !d.exists())
-}
-
-/// Waits `d`, looking for the stop file every 100 ms; false if it came.
-fn sleep_unless_stopped(args: &MonitorConfig, d: Duration) -> bool {
-    let until = Instant::now() + d;
-    loop {
-        if stopped(args) {
-            return false;
-        }
-        let now = Instant::now();
-        if now >= until {
-            return true;
-        }
-        std::thread::sleep((until - now).min(FIRST_DELAY));
-    }
 }
 
 /// Logs the process's output until it has ended, running its healthcheck
@@ -593,32 +435,6 @@ mod tests {
     }
 
     #[test]
-    fn restart_policies_are_dockers() {
-        let p = |policy, max_retries| Restart {
-            policy,
-            max_retries,
-        };
-        assert!(!p(Policy::No, 0).again(1, 0));
-        assert!(p(Policy::Always, 0).again(0, 100));
-        assert!(p(Policy::UnlessStopped, 0).again(0, 0));
-        let f = p(Policy::OnFailure, 2);
-        assert!(!f.again(0, 0));
-        assert!(f.again(3, 0) && f.again(3, 1) && !f.again(3, 2));
-        assert!(p(Policy::OnFailure, 0).again(1, 1000));
-        let e = serde_json::from_str::<Restart>(r#"{"policy":"sometimes","max_retries":0}"#);
-        assert!(e.is_err());
-    }
-
-    #[test]
-    fn the_back_off_doubles_and_resets() {
-        let ms = Duration::from_millis;
-        assert_eq!(next_delay(None, ms(1)), ms(100));
-        assert_eq!(next_delay(Some(ms(100)), ms(1)), ms(200));
-        assert_eq!(next_delay(Some(ms(40_000)), ms(1)), Duration::from_secs(60));
-        assert_eq!(next_delay(Some(ms(800)), Duration::from_secs(10)), ms(100));
-    }
-
-    #[test]
     fn the_ready_message_is_one_json_object() {
         let ok = serde_json::to_string(&Ready::Started { pid: 42 }).unwrap();
         assert_eq!(ok, r#"{"pid":42}"#);
@@ -630,26 +446,6 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&failed).unwrap(),
             r#"{"stage":"exec","errno":2,"message":"No such file or directory (os error 2)"}"#
-        );
-    }
-
-    #[test]
-    fn times_are_rfc3339_nano() {
-        let t = UNIX_EPOCH + Duration::new(1_764_168_000, 123_456_789);
-        assert_eq!(rfc3339_nano(t), "2025-11-26T14:40:00.123456789Z");
-        assert_eq!(rfc3339_nano(UNIX_EPOCH), "1970-01-01T00:00:00.000000000Z");
-    }
-
-    #[test]
-    fn log_lines_are_docker_json() {
-        let t = UNIX_EPOCH;
-        assert_eq!(
-            log_line(b"a \"q\"\tb\n", "stdout", t),
-            "{\"log\":\"a \\\"q\\\"\\tb\\n\",\"stream\":\"stdout\",\"time\":\"1970-01-01T00:00:00.000000000Z\"}\n"
-        );
-        assert!(
-            log_line(&[0xff, 0x01], "stderr", t).contains("\\ufffd")
-                || log_line(&[0xff, 0x01], "stderr", t).contains('\u{fffd}')
         );
     }
 }

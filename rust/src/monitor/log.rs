@@ -7,8 +7,66 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{Context, Result};
+
+/// docker's json-file splits lines longer than this into partial entries.
+pub(super) const MAX_LINE: usize = 16 * 1024;
+
+/// RFC 3339 with nanoseconds, UTC, as docker's logs carry it.
+pub fn rfc3339_nano(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = if month <= 2 { y + 1 } else { y };
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        d.subsec_nanos()
+    )
+}
+
+/// A JSON string literal.
+pub fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// One log entry, as docker's json-file driver writes it.
+pub fn log_line(bytes: &[u8], stream: &str, t: SystemTime) -> String {
+    format!(
+        "{{\"log\":{},\"stream\":\"{}\",\"time\":\"{}\"}}\n",
+        json_string(&String::from_utf8_lossy(bytes)),
+        stream,
+        rfc3339_nano(t)
+    )
+}
 
 pub struct Log {
     path: PathBuf,
@@ -101,6 +159,7 @@ impl Log {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn tmpdir(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("ketch-log-{name}-{}", std::process::id()));
@@ -141,5 +200,25 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "abc\n");
         assert_eq!(std::fs::read_dir(&d).unwrap().count(), 1);
         std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn times_are_rfc3339_nano() {
+        let t = UNIX_EPOCH + Duration::new(1_764_168_000, 123_456_789);
+        assert_eq!(rfc3339_nano(t), "2025-11-26T14:40:00.123456789Z");
+        assert_eq!(rfc3339_nano(UNIX_EPOCH), "1970-01-01T00:00:00.000000000Z");
+    }
+
+    #[test]
+    fn log_lines_are_docker_json() {
+        let t = UNIX_EPOCH;
+        assert_eq!(
+            log_line(b"a \"q\"\tb\n", "stdout", t),
+            "{\"log\":\"a \\\"q\\\"\\tb\\n\",\"stream\":\"stdout\",\"time\":\"1970-01-01T00:00:00.000000000Z\"}\n"
+        );
+        assert!(
+            log_line(&[0xff, 0x01], "stderr", t).contains("\\ufffd")
+                || log_line(&[0xff, 0x01], "stderr", t).contains('\u{fffd}')
+        );
     }
 }
