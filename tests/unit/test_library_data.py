@@ -374,3 +374,18 @@ def test_status_text_is_docker_s_status_column() -> None:
         status_text(c(state="running", restarting=True, exit_code=1, finished=now - 2))
         == "Restarting (1) 2 seconds ago"
     )
+
+
+def test_disk_size_counts_as_docker_and_never_follows_a_link(tmp_path: Path) -> None:
+    """SizeRw and volume sizes: files by size, a file with two names once, a
+    link by its own size, a linked directory (to the host's /usr) not entered."""
+    import os
+
+    from ketch.runtime.state import disk_size
+
+    (tmp_path / "a").write_bytes(b"x" * 1000)
+    os.link(tmp_path / "a", tmp_path / "a2")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b").write_bytes(b"y" * 24)
+    (tmp_path / "link").symlink_to("/usr")
+    assert disk_size(tmp_path) == 1000 + 24 + len("/usr")

@@ -196,10 +196,10 @@ def _duration(v: str) -> int:
 
     try:
         total = duration_ns(v)
+        if total < 0:
+            raise ValueError(f"invalid duration {v!r}")
     except ValueError as e:
         raise DockerfileError(f"HEALTHCHECK: {e}") from None
-    if total < 0:
-        raise DockerfileError(f"HEALTHCHECK: invalid duration {v!r}")
     return total
 
 

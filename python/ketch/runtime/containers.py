@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import stat
 import time
 from typing import TYPE_CHECKING
 
@@ -24,7 +23,7 @@ from ..store import Store
 from ..store import containers as rows_
 from . import cgroups, mounts, names, spec
 from .spec import Options
-from .state import Container, alive, container_dir, lookup, mark_stopped, refresh, release_network
+from .state import Container, alive, container_dir, disk_size, lookup, mark_stopped, refresh, release_network
 
 if TYPE_CHECKING:
     from ..models.system import Pruned
@@ -120,20 +119,6 @@ def remove(store: Store, ref: str, force: bool = False, volumes_too: bool = Fals
             except KetchError:
                 pass  # another container mounts it too (--volumes-from)
     return c
-
-
-def disk_size(path: os.PathLike[str] | str) -> int:
-    """Bytes of the regular files under `path`, links never followed (a container's SizeRw)."""
-    total = 0
-    for dirpath, _dirs, files in os.walk(path):
-        for f in files:
-            try:
-                st = os.lstat(os.path.join(dirpath, f))
-            except OSError:
-                continue
-            if stat.S_ISREG(st.st_mode):
-                total += st.st_size
-    return total
 
 
 def prune(store: Store) -> Pruned:

@@ -276,21 +276,10 @@ def mounts(store: Store, c: Container) -> list[MountPoint]:
 
 
 def size_rw(store: Store, c: Container) -> int:
-    """Bytes the container wrote to its own layer (docker's SizeRw): its
-    upper dir's regular files, links not followed."""
-    import os
+    """Bytes the container wrote to its own layer (docker's SizeRw)."""
+    from .state import disk_size
 
-    total = 0
-    upper = container_dir(store, c.id) / "upper"
-    for root, dirs, files in os.walk(upper):
-        for f in files:
-            try:
-                st = os.lstat(os.path.join(root, f))
-            except OSError:
-                continue
-            total += st.st_size
-        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(root, d))]
-    return total
+    return disk_size(container_dir(store, c.id) / "upper")
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ now (a process gone, a monitor that wrote its exit) and records it.
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -242,3 +243,24 @@ def lookup(store: Store, ref: str) -> Container:
     if row is None:
         raise ContainerNotFound(f"No such container: {ref}")
     return refresh(store, from_row(row))
+
+
+def disk_size(path: os.PathLike[str] | str) -> int:
+    """Bytes of what is under `path` but its directories (a container's
+    SizeRw, a volume's size), as docker's directory.Size counts them: links
+    by their own size, never followed; a file with several names once."""
+    total = 0
+    seen: set[tuple[int, int]] = set()
+    for root, dirs, files in os.walk(path):  # never into a linked directory
+        links = [d for d in dirs if os.path.islink(os.path.join(root, d))]  # counted as the links they are
+        for name in [*files, *links]:
+            try:
+                st = os.lstat(os.path.join(root, name))
+            except OSError:
+                continue
+            if st.st_nlink > 1:
+                if (st.st_dev, st.st_ino) in seen:
+                    continue
+                seen.add((st.st_dev, st.st_ino))
+            total += st.st_size
+    return total

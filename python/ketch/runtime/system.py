@@ -83,8 +83,7 @@ def disk_usage(store: Store) -> list[Usage]:
     from ..store import buildcache
     from ..store.images import layer_chain, list_images
     from . import volumes
-    from .containers import disk_size
-    from .state import container_dir, list_containers
+    from .state import container_dir, disk_size, list_containers
 
     cs = list_containers(store)
     used_images = {c.image_id for c in cs}
