@@ -28,7 +28,9 @@ def test_the_whole_application_has_nothing_the_table_lacks() -> None:
     assert [g.name for g in everything.registered_groups] == list(table.GROUPS)
 
 
-@pytest.mark.parametrize(("args", "noun"), [(["ps", "-a"], "containers"), (["images", "-q"], "images")])
+@pytest.mark.parametrize(
+    ("args", "noun"), [(["ps", "-a"], "container_io"), (["stop", "x"], "containers"), (["images", "-q"], "images")]
+)
 def test_a_command_imports_its_nouns_module_alone(tmp_path: Path, args: list[str], noun: str) -> None:
     code = (
         "import sys\n"

@@ -1,6 +1,6 @@
 """The command table: each `ketch` command and group, and the module of its
 noun. Only the module a command needs is imported (`ketch ps` loads
-containers.py alone); help, a typo or no command at all loads every one."""
+container_io.py alone); help, a typo or no command at all loads every one."""
 
 from __future__ import annotations
 
@@ -18,32 +18,32 @@ COMMANDS: dict[str, str] = {
     "rmi": "images",
     "tag": "images",
     "history": "images",
-    "inspect": "containers",  # containers first, then images, as docker resolves a name
+    "inspect": "container_io",  # containers first, then images, as docker resolves a name
     "import": "images",
     "save": "images",
     "load": "images",
     "run": "containers",
     "create": "containers",
     "start": "containers",
-    "ps": "containers",
+    "ps": "container_io",
     "rm": "containers",
     "stop": "containers",
     "restart": "containers",
-    "logs": "containers",
-    "exec": "containers",
-    "commit": "containers",
-    "cp": "containers",
-    "diff": "containers",
-    "port": "containers",
-    "top": "containers",
+    "logs": "container_io",
+    "exec": "container_io",
+    "commit": "container_io",
+    "cp": "container_io",
+    "diff": "container_io",
+    "port": "container_io",
+    "top": "container_io",
     "kill": "containers",
     "wait": "containers",
     "rename": "containers",
     "pause": "containers",
     "unpause": "containers",
-    "stats": "containers",
-    "attach": "containers",
-    "export": "containers",
+    "stats": "container_io",
+    "attach": "container_io",
+    "export": "container_io",
     "update": "containers",
     "build": "build",
     "push": "images",
@@ -55,7 +55,7 @@ COMMANDS: dict[str, str] = {
     "events": "system",
 }
 GROUPS: dict[str, str] = {
-    "container": "containers",
+    "container": "container_group",
     "image": "images",
     "volume": "volumes",
     "network": "networks",

@@ -1,5 +1,6 @@
-"""The option aliases more than one noun's commands share (docker's flag
-and help text, written once). A noun's own aliases are at the top of its module."""
+"""The option and argument aliases more than one CLI module's commands share
+(docker's flag and help text, written once). A module's own aliases are at
+the top of it."""
 
 from typing import Annotated
 
@@ -18,3 +19,14 @@ Format = Annotated[
 InspectFormat = Annotated[
     str | None, typer.Option("-f", "--format", help="Format output using a custom template: 'json' or a Go template")
 ]
+
+# The container commands' arguments (containers.py and container_io.py)
+Containers = Annotated[list[str], typer.Argument(metavar="CONTAINER [CONTAINER...]")]
+Container_ = Annotated[str, typer.Argument(metavar="CONTAINER")]
+Many = list[str] | None
+# Flags that run, create and exec share.
+Interactive = Annotated[bool, typer.Option("-i", "--interactive", help="Keep STDIN open")]
+Tty = Annotated[bool, typer.Option("-t", "--tty", help="Allocate a pseudo-TTY")]
+Env = Annotated[list[str] | None, typer.Option("-e", "--env", help="Set environment variables")]
+Workdir = Annotated[str | None, typer.Option("-w", "--workdir", help="Working directory inside the container")]
+User = Annotated[str | None, typer.Option("-u", "--user", help="Username or UID (format: <name|uid>[:<group|gid>])")]
