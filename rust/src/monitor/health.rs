@@ -262,18 +262,33 @@ mod tests {
         }
     }
 
+    /// Probes with these exit codes at these seconds after the start, and
+    /// (status, failing streak) after each, as docker's rules give them.
+    fn probes(h: &Health, steps: &[(i32, u64, &str, u32)]) -> State {
+        let mut s = State::new();
+        for &(code, at, status, streak) in steps {
+            s.record(entry(code), h, Duration::from_secs(at));
+            assert_eq!(
+                (s.status, s.failing_streak),
+                (status, streak),
+                "probe at {at}s"
+            );
+        }
+        s
+    }
+
     #[test]
     fn statuses_follow_dockers_rules() {
         let h = health(2, 0);
-        let mut s = State::new();
-        s.record(entry(1), &h, Duration::from_secs(1));
-        assert_eq!((s.status, s.failing_streak), ("starting", 1));
-        s.record(entry(0), &h, Duration::from_secs(2));
-        assert_eq!((s.status, s.failing_streak), ("healthy", 0));
-        s.record(entry(1), &h, Duration::from_secs(3));
-        assert_eq!(s.status, "healthy");
-        s.record(entry(2), &h, Duration::from_secs(4));
-        assert_eq!((s.status, s.failing_streak), ("unhealthy", 2));
+        let mut s = probes(
+            &h,
+            &[
+                (1, 1, "starting", 1),
+                (0, 2, "healthy", 0),
+                (1, 3, "healthy", 1),
+                (2, 4, "unhealthy", 2),
+            ],
+        );
         for _ in 0..10 {
             s.record(entry(1), &h, Duration::from_secs(5));
         }
@@ -282,12 +297,10 @@ mod tests {
 
     #[test]
     fn failures_in_the_start_period_do_not_count() {
-        let h = health(1, 10_000_000_000);
-        let mut s = State::new();
-        s.record(entry(1), &h, Duration::from_secs(1));
-        assert_eq!((s.status, s.failing_streak), ("starting", 0));
-        s.record(entry(1), &h, Duration::from_secs(11));
-        assert_eq!((s.status, s.failing_streak), ("unhealthy", 1));
+        probes(
+            &health(1, 10_000_000_000),
+            &[(1, 1, "starting", 0), (1, 11, "unhealthy", 1)],
+        );
     }
 
     #[test]

@@ -161,44 +161,51 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn tmpdir(name: &str) -> PathBuf {
+    /// `entries` written to a log `name`-json.log in a directory of its own
+    /// that rotates at `max_size` bytes keeping `max_files`: the directory
+    /// and the names of the files in it, sorted.
+    fn written(
+        name: &str,
+        max_size: u64,
+        max_files: u32,
+        entries: &[Vec<u8>],
+    ) -> (PathBuf, Vec<String>) {
         let d = std::env::temp_dir().join(format!("ketch-log-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
-        d
-    }
-
-    #[test]
-    fn rotation_keeps_max_files_and_the_newest_entries() {
-        let d = tmpdir("rot");
-        let p = d.join("x-json.log");
-        let mut log = Log::open(&p, 10, 3).unwrap();
-        for i in 0..10 {
-            log.write(format!("entry {i:02}\n").as_bytes()); // 9 bytes each
+        let mut log = Log::open(&d.join(format!("{name}-json.log")), max_size, max_files).unwrap();
+        for e in entries {
+            log.write(e);
         }
         let mut names: Vec<String> = std::fs::read_dir(&d)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         names.sort();
+        (d, names)
+    }
+
+    #[test]
+    fn rotation_keeps_max_files_and_the_newest_entries() {
+        let entries: Vec<Vec<u8>> = (0..10)
+            .map(|i| format!("entry {i:02}\n").into_bytes())
+            .collect(); // 9 bytes each
+        let (d, names) = written("x", 10, 3, &entries);
         assert_eq!(names, ["x-json.log", "x-json.log.1", "x-json.log.2"]);
-        assert_eq!(std::fs::read_to_string(&p).unwrap(), "entry 08\nentry 09\n");
-        assert_eq!(
-            std::fs::read_to_string(d.join("x-json.log.1")).unwrap(),
-            "entry 06\nentry 07\n"
-        );
+        let read = |n: &str| std::fs::read_to_string(d.join(n)).unwrap();
+        assert_eq!(read("x-json.log"), "entry 08\nentry 09\n");
+        assert_eq!(read("x-json.log.1"), "entry 06\nentry 07\n");
         std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
     fn one_file_is_cut_back() {
-        let d = tmpdir("one");
-        let p = d.join("y-json.log");
-        let mut log = Log::open(&p, 5, 1).unwrap();
-        log.write(b"123456\n");
-        log.write(b"abc\n");
-        assert_eq!(std::fs::read_to_string(&p).unwrap(), "abc\n");
-        assert_eq!(std::fs::read_dir(&d).unwrap().count(), 1);
+        let (d, names) = written("y", 5, 1, &[b"123456\n".to_vec(), b"abc\n".to_vec()]);
+        assert_eq!(names, ["y-json.log"]);
+        assert_eq!(
+            std::fs::read_to_string(d.join("y-json.log")).unwrap(),
+            "abc\n"
+        );
         std::fs::remove_dir_all(&d).unwrap();
     }
 
