@@ -23,6 +23,7 @@ import pytest
 
 from support.imagekit import Entry
 from support.ketch import KETCH, Ketch, requires_root
+from support.net import remove_networks
 from support.static import static_binary
 from support.wait import wait_for
 
@@ -39,19 +40,7 @@ def net(ketch: Ketch, tmp_path: Path) -> Iterator[Ketch]:
     ketch.env.update({"KETCH_DEFAULT_NETWORK": "bridge", "KETCH_BRIDGE_PREFIX": prefix, "KETCH_CHAIN_PREFIX": PREFIX})
     ketch.import_busybox("netbox")
     yield ketch
-    for cid in ketch("ps", "-a", "-q").out.split():
-        ketch("rm", "-f", cid)
-    code = (
-        "from ketch.store import Store\nfrom ketch.network import DEFAULT, networks as n\n"
-        f"s = Store({str(ketch.root)!r})\n"
-        "for net in sorted(n.list_networks(s), key=lambda x: x.name == DEFAULT):\n"
-        "    n.teardown(s, net.name)\n"
-    )
-    import sys
-
-    subprocess.run([sys.executable, "-c", code], env=ketch.env, check=True)
-    assert not [p for p in Path("/sys/class/net").iterdir() if p.name.startswith(prefix)]
-    assert PREFIX not in subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
+    remove_networks(ketch, prefix, PREFIX)
 
 
 def ours(prefix: str = PREFIX) -> list[str]:

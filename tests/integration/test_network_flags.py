@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from support.ketch import Ketch, requires_root
+from support.net import remove_networks
 
 pytestmark = requires_root
 
@@ -27,17 +25,7 @@ def net(ketch: Ketch) -> Iterator[Ketch]:
     ketch.env.update({"KETCH_DEFAULT_NETWORK": "none", "KETCH_BRIDGE_PREFIX": BRIDGES, "KETCH_CHAIN_PREFIX": CHAINS})
     ketch.import_busybox("netbox")
     yield ketch
-    for cid in ketch("ps", "-a", "-q").out.split():
-        ketch("rm", "-f", cid)
-    code = (
-        "from ketch.store import Store\nfrom ketch.network import networks as n\n"
-        f"s = Store({str(ketch.root)!r})\n"
-        "for net in n.list_networks(s):\n"
-        "    n.teardown(s, net.name)\n"
-    )
-    subprocess.run([sys.executable, "-c", code], env=ketch.env, check=True)
-    assert not [p for p in Path("/sys/class/net").iterdir() if p.name.startswith(BRIDGES)]
-    assert CHAINS not in subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
+    remove_networks(ketch, BRIDGES, CHAINS)
 
 
 def test_ip_and_aliases_on_a_user_defined_network(net: Ketch) -> None:

@@ -10,7 +10,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import tarfile
 import time
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from support.ketch import KETCH, Ketch, requires_root
+from support.net import remove_networks
 from support.wait import wait_for
 
 pytestmark = requires_root
@@ -408,17 +408,7 @@ def bridged(ketch: Ketch, bb: str) -> Iterator[Ketch]:
     """A ketch whose networks are bridges and chains of this test's own, all removed afterwards."""
     ketch.env.update({"KETCH_BRIDGE_PREFIX": BRIDGES_V, "KETCH_CHAIN_PREFIX": CHAINS_V})
     yield ketch
-    for cid in ketch("ps", "-a", "-q").out.split():
-        ketch("rm", "-f", cid)
-    code = (
-        "from ketch.store import Store\nfrom ketch.network import DEFAULT, networks as n\n"
-        f"s = Store({str(ketch.root)!r})\n"
-        "for net in sorted(n.list_networks(s), key=lambda x: x.name == DEFAULT):\n"
-        "    n.teardown(s, net.name)\n"
-    )
-    subprocess.run([sys.executable, "-c", code], env=ketch.env, check=True)
-    assert not [p for p in Path("/sys/class/net").iterdir() if p.name.startswith(BRIDGES_V)]
-    assert CHAINS_V not in subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
+    remove_networks(ketch, BRIDGES_V, CHAINS_V)
 
 
 def test_network_prune_keeps_a_network_in_use_and_its_events(bridged: Ketch, bb: str) -> None:
