@@ -38,7 +38,7 @@ mod _native {
         bridge_create, link_delete, net_configure, netns_create, netns_remove, proxy_start, veth,
     };
     #[pymodule_export]
-    use crate::process::bindings::{exec_in, process_config, spawn, wait};
+    use crate::process::bindings::{exec_in, process_config, ready_report, spawn, wait};
     #[pymodule_export]
     use crate::security::bindings::{docker_caps, seccomp_program};
 }

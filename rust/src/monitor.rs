@@ -8,8 +8,7 @@ mod log;
 mod restart;
 mod state;
 
-use std::fs::File;
-use std::io::{self, Write};
+use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
@@ -17,6 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::process::report::{report, report_started};
 use crate::process::{self, Config, Stage};
 use crate::sys::pipe;
 use crate::tty::{recv_fd, seqpacket_pair};
@@ -68,22 +68,6 @@ impl MonitorConfig {
         serde_json::from_str(text)
             .map_err(|e| Error::Invalid(format!("invalid monitor configuration: {e}")))
     }
-}
-
-/// The one message on the ready pipe, as JSON: {"pid": N} once the
-/// container has exec'd, or where it failed (process.start_detached
-/// reads it; nothing at all means the monitor died first).
-#[derive(Debug, Serialize)]
-#[serde(untagged)]
-pub enum Ready {
-    Started {
-        pid: i32,
-    },
-    Failed {
-        stage: &'static str,
-        errno: i32,
-        message: String,
-    },
 }
 
 struct Stream {
@@ -156,10 +140,9 @@ fn spawn_code(e: &Error) -> i32 {
 /// it writes there is logged as stdout (as docker logs a -t container).
 pub fn run(args: &MonitorConfig, ready: RawFd) -> Result<()> {
     let cgroup_dirs = &args.cgroup_dirs[..];
-    let ready = unsafe { File::from_raw_fd(ready) };
-    let tell = |r: Ready| {
-        let _ = (&ready).write_all(serde_json::to_string(&r).unwrap_or_default().as_bytes());
-    };
+    // The one answer on the ready pipe, on spawn's report protocol
+    // (process/report.rs): the container's pid, or where it failed.
+    let ready = unsafe { OwnedFd::from_raw_fd(ready) };
     let first = match start(args) {
         Ok(s) => s,
         Err(Error::Spawn {
@@ -167,20 +150,18 @@ pub fn run(args: &MonitorConfig, ready: RawFd) -> Result<()> {
             errno,
             message,
         }) => {
-            tell(Ready::Failed {
-                stage: stage.name(),
-                errno,
-                message,
-            });
+            report(ready.as_raw_fd(), stage, errno, message.as_bytes());
             cleanup(cgroup_dirs);
             return Ok(());
         }
         Err(e) => {
-            tell(Ready::Failed {
-                stage: Stage::Prepare.name(),
-                errno: e.raw_os_error().unwrap_or(libc::EIO),
-                message: e.to_string(),
-            });
+            let errno = e.raw_os_error().unwrap_or(libc::EIO);
+            report(
+                ready.as_raw_fd(),
+                Stage::Prepare,
+                errno,
+                e.to_string().as_bytes(),
+            );
             cleanup(cgroup_dirs);
             return Err(e);
         }
@@ -191,7 +172,7 @@ pub fn run(args: &MonitorConfig, ready: RawFd) -> Result<()> {
     for (fd, ip, port) in &args.proxies {
         crate::net::proxy_start(*fd, std::net::SocketAddrV4::new(*ip, *port));
     }
-    tell(Ready::Started { pid: first.pid });
+    report_started(ready.as_raw_fd(), first.pid);
     drop(ready);
 
     let mut log = Log::open(&args.log, args.log_max_size, args.log_max_files)?;
@@ -435,17 +416,29 @@ mod tests {
     }
 
     #[test]
-    fn the_ready_message_is_one_json_object() {
-        let ok = serde_json::to_string(&Ready::Started { pid: 42 }).unwrap();
-        assert_eq!(ok, r#"{"pid":42}"#);
-        let failed = Ready::Failed {
-            stage: Stage::Exec.name(),
-            errno: 2,
-            message: "No such file or directory (os error 2)".into(),
-        };
-        assert_eq!(
-            serde_json::to_string(&failed).unwrap(),
-            r#"{"stage":"exec","errno":2,"message":"No such file or directory (os error 2)"}"#
+    fn the_ready_answer_is_a_spawn_report() {
+        use crate::process::report::{decode, Report};
+        let (r, w) = pipe().unwrap();
+        report_started(w.as_raw_fd(), 42);
+        report(
+            w.as_raw_fd(),
+            Stage::Exec,
+            2,
+            b"No such file or directory (os error 2)",
         );
+        drop(w);
+        let mut buf = vec![0u8; 1024];
+        let n = unsafe { libc::read(r.as_raw_fd(), buf.as_mut_ptr().cast(), 12) };
+        assert_eq!(decode(&buf[..n as usize]), Some(Report::Started(42)));
+        let n = unsafe { libc::read(r.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        assert_eq!(
+            decode(&buf[..n as usize]),
+            Some(Report::Failed {
+                stage: Stage::Exec,
+                errno: 2,
+                message: "No such file or directory (os error 2)".into()
+            })
+        );
+        assert_eq!(decode(b"short"), None);
     }
 }

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ketch import _native
-from ketch.models.container import HealthConfig, MonitorConfig, NewContainer, ProcessConfig, RestartPolicy, ready
+from ketch.models.container import HealthConfig, MonitorConfig, NewContainer, ProcessConfig, RestartPolicy
 from ketch.runtime import seccomp
 
 FIXTURES = Path(__file__).resolve().parents[2] / "rust" / "tests" / "fixtures"
@@ -127,10 +127,14 @@ def test_spawn_and_exec_refuse_a_config_of_the_other_kind() -> None:
 
 
 def test_the_ready_message() -> None:
-    assert ready(b'{"pid":42}') == 42
-    assert ready(b'{"stage":"exec","errno":2,"message":"No such file or directory (os error 2)"}') == (
-        "exec",
-        2,
-        "No such file or directory (os error 2)",
-    )
-    assert ready(b"") == ready(b'{"pid":4') == ("start the monitor", 5, "Input/output error")
+    """The monitor answers on spawn's report protocol: (stage, errno, pid,
+    text), stage 0 once the container runs (rust/src/process/report.rs)."""
+    import struct
+
+    from ketch.runtime.process import ready
+
+    assert ready(struct.pack("=Iii", 0, 0, 42)) == 42
+    failed = struct.pack("=Iii", 14, 2, 0) + b"No such file or directory (os error 2)"  # 14: Stage::Exec
+    assert ready(failed) == ("exec", 2, "No such file or directory (os error 2)")
+    assert ready(struct.pack("=Iii", 14, 13, 0)) == ("exec", 13, "Permission denied (os error 13)")
+    assert ready(b"") == ready(struct.pack("=Iii", 0, 0, 4)[:7]) == ("start the monitor", 5, "Input/output error")

@@ -224,18 +224,3 @@ class MonitorConfig:
 
     def to_json(self) -> str:
         return json.dumps(self, default=_fields, separators=(",", ":"))
-
-
-def ready(answer: bytes) -> int | tuple[str, int, str]:
-    """The monitor's one message on its ready pipe (rust/src/monitor.rs
-    `Ready`): the container's pid, or (stage, errno, message) where its
-    start failed. Nothing (or half a message): the monitor died first."""
-    try:
-        msg = json.loads(answer) if answer else None
-    except ValueError:
-        msg = None  # cut short: the monitor died while it wrote
-    if not isinstance(msg, dict):
-        return ("start the monitor", 5, "Input/output error")  # EIO
-    if "pid" in msg:
-        return int(msg["pid"])
-    return (str(msg["stage"]), int(msg["errno"]), str(msg["message"]))

@@ -6,6 +6,7 @@ state written and the failure path are the launch's, written once."""
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import time
@@ -186,6 +187,18 @@ def _drop_held(cid: str) -> None:
         sock.close()
 
 
+def ready(answer: bytes) -> int | tuple[str, int, str]:
+    """The monitor's one answer on its ready pipe, on spawn's report
+    protocol (rust/src/process/report.rs): the container's pid, or (stage,
+    errno, message) where its start failed. Nothing, or less than a whole
+    report: the monitor died first."""
+    decoded = _native.ready_report(answer)
+    if decoded is None:
+        return ("start the monitor", errno.EIO, os.strerror(errno.EIO))
+    stage, err, pid, message = decoded
+    return pid if stage is None else (stage, err, message)
+
+
 def _launch(
     store: Store, c: Container, spawn: Callable[[ProcessConfig, Attached | None], int]
 ) -> tuple[int, Attached | None]:
@@ -309,7 +322,7 @@ def start_detached(store: Store, c: Container, autoremove: bool = False) -> int:
         import subprocess
         import sys
 
-        from ..models.container import MonitorConfig, RestartPolicy, ready
+        from ..models.container import MonitorConfig, RestartPolicy
         from .state import log_path
 
         # What is left for Python once the container has ended, exec'd by the

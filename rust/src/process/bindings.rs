@@ -1,5 +1,5 @@
 //! The Python face of process/: `_native.spawn`, `exec_in`, `wait`,
-//! `process_config`. Each takes `ProcessConfig.to_json()`
+//! `process_config`, `ready_report`. Each takes `ProcessConfig.to_json()`
 //! (python/ketch/models/container.py); descriptors come as arguments.
 
 use pyo3::prelude::*;
@@ -7,6 +7,21 @@ use pyo3::prelude::*;
 use crate::error::without_gil;
 
 use super::Config;
+
+/// A report read from a report pipe (the monitor's ready answer):
+/// (None, 0, pid, "") when the process runs, (stage, errno, 0, message)
+/// where it failed; None for less than a whole report (its writer died).
+#[pyfunction]
+pub fn ready_report(data: &[u8]) -> Option<(Option<&'static str>, i32, i32, String)> {
+    match super::report::decode(data)? {
+        super::report::Report::Started(pid) => Some((None, 0, pid, String::new())),
+        super::report::Report::Failed {
+            stage,
+            errno,
+            message,
+        } => Some((Some(stage.name()), errno, 0, message)),
+    }
+}
 
 /// Parses a process configuration as `spawn` would, and returns it
 /// re-serialised: what the helper gets.

@@ -1,8 +1,10 @@
 //! How a container process that failed before its exec says so: one
-//! message (stage, errno, text) in one write on a close-on-exec pipe; the
-//! pipe closed with nothing in it means the exec succeeded. The writing
+//! message (stage, errno, pid, text) in one write on a close-on-exec pipe;
+//! the pipe closed with nothing in it means the exec succeeded. The writing
 //! side allocates nothing (it runs in the child of a clone, and in the
-//! helper on its way to the exec).
+//! helper on its way to the exec). The monitor answers its caller on the
+//! same protocol: stage 0 with the container's pid once it runs
+//! (`report_started`), or where it failed (`decode` reads both).
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -84,15 +86,68 @@ impl std::fmt::Display for Stage {
     }
 }
 
+/// The header of a report: stage (u32; 0: started), errno (i32), pid (i32),
+/// native-endian; the text follows.
+const HEADER: usize = 12;
+const MAX: usize = 512;
+
+fn send(fd: RawFd, stage: u32, err: i32, pid: i32, message: &[u8]) {
+    let mut msg = [0u8; MAX];
+    msg[..4].copy_from_slice(&stage.to_ne_bytes());
+    msg[4..8].copy_from_slice(&err.to_ne_bytes());
+    msg[8..12].copy_from_slice(&pid.to_ne_bytes());
+    let n = message.len().min(MAX - HEADER);
+    msg[HEADER..HEADER + n].copy_from_slice(&message[..n]);
+    unsafe { libc::write(fd, msg.as_ptr().cast(), HEADER + n) };
+}
+
 /// Sends (stage, errno, message) to the parent over the error pipe, in one
 /// write (without allocating: it is called from the child of a clone too).
 pub(crate) fn report(err_fd: RawFd, stage: Stage, err: i32, message: &[u8]) {
-    let mut msg = [0u8; 512];
-    msg[..4].copy_from_slice(&(stage as u32).to_ne_bytes());
-    msg[4..8].copy_from_slice(&err.to_ne_bytes());
-    let n = message.len().min(msg.len() - 8);
-    msg[8..8 + n].copy_from_slice(&message[..n]);
-    unsafe { libc::write(err_fd, msg.as_ptr().cast(), 8 + n) };
+    send(err_fd, stage as u32, err, 0, message);
+}
+
+/// The monitor's answer once its container runs as `pid`.
+pub(crate) fn report_started(fd: RawFd, pid: i32) {
+    send(fd, 0, 0, pid, b"");
+}
+
+/// What a report says: the process runs as a pid, or where it failed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Report {
+    Started(i32),
+    Failed {
+        stage: Stage,
+        errno: i32,
+        message: String,
+    },
+}
+
+/// One report read back; None for nothing or less than a header (the
+/// writer died first).
+pub fn decode(msg: &[u8]) -> Option<Report> {
+    if msg.len() < HEADER {
+        return None;
+    }
+    let word = |i: usize| <[u8; 4]>::try_from(&msg[i..i + 4]).unwrap();
+    let (stage, err, pid) = (
+        u32::from_ne_bytes(word(0)),
+        i32::from_ne_bytes(word(4)),
+        i32::from_ne_bytes(word(8)),
+    );
+    if stage == 0 {
+        return Some(Report::Started(pid));
+    }
+    let message = if msg.len() > HEADER {
+        String::from_utf8_lossy(&msg[HEADER..]).into_owned()
+    } else {
+        io::Error::from_raw_os_error(err).to_string()
+    };
+    Some(Report::Failed {
+        stage: Stage::from_u32(stage).unwrap_or(Stage::Exec),
+        errno: err,
+        message,
+    })
 }
 
 /// Reports (stage, errno) to the parent and exits.
@@ -137,25 +192,23 @@ pub(crate) fn read_report(rd: &OwnedFd, pid: i32) -> Result<i32> {
     if got == 0 {
         return Ok(pid);
     }
-    let (stage, err) = if got >= 8 {
-        (
-            u32::from_ne_bytes(msg[..4].try_into().unwrap()),
-            i32::from_ne_bytes(msg[4..8].try_into().unwrap()),
-        )
-    } else {
-        (Stage::Helper as u32, libc::EPROTO)
-    };
     // The child exits right after reporting: reap it.
     let mut status = 0;
     unsafe { libc::waitpid(pid, &mut status, 0) };
-    let message = if got > 8 {
-        String::from_utf8_lossy(&msg[8..got]).into_owned()
-    } else {
-        io::Error::from_raw_os_error(err).to_string()
-    };
-    Err(Error::Spawn {
-        stage: Stage::from_u32(stage).unwrap_or(Stage::Exec),
-        errno: err,
-        message,
-    })
+    match decode(&msg[..got]) {
+        Some(Report::Failed {
+            stage,
+            errno,
+            message,
+        }) => Err(Error::Spawn {
+            stage,
+            errno,
+            message,
+        }),
+        _ => Err(Error::Spawn {
+            stage: Stage::Helper,
+            errno: libc::EPROTO,
+            message: io::Error::from_raw_os_error(libc::EPROTO).to_string(),
+        }),
+    }
 }
