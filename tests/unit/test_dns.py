@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from ketch.network import dns
+from support.hostfiles import fake_host_file
 
 BASE = (
     "127.0.0.1\tlocalhost\n"
@@ -25,9 +26,7 @@ BASE = (
 @pytest.fixture
 def host_resolv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Where resolv_conf reads "the host's /etc/resolv.conf" from in these tests."""
-    fake = tmp_path / "host-resolv.conf"
-    monkeypatch.setattr(dns, "Path", lambda p: fake if str(p) == "/etc/resolv.conf" else Path(p))
-    return fake
+    return fake_host_file(monkeypatch, dns, "/etc/resolv.conf", tmp_path / "host-resolv.conf")
 
 
 def test_the_hosts_loopback_servers_are_dropped_and_the_rest_kept(host_resolv: Path) -> None:

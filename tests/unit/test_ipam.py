@@ -11,6 +11,7 @@ import pytest
 
 from ketch.errors import ConflictError, KetchError
 from ketch.network import ipam
+from support.hostfiles import fake_host_file
 
 N = ipaddress.IPv4Network
 
@@ -25,9 +26,7 @@ ROUTE = (
 
 @pytest.fixture
 def routes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    fake = tmp_path / "route"
-    monkeypatch.setattr(ipam, "Path", lambda p: fake if str(p) == "/proc/net/route" else Path(p))
-    return fake
+    return fake_host_file(monkeypatch, ipam, "/proc/net/route", tmp_path / "route")
 
 
 def test_host_networks_from_the_route_table(routes: Path) -> None:
