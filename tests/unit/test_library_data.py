@@ -167,8 +167,13 @@ def test_container_inspect_and_inspect_any(tmp_path: Path) -> None:
     assert (doc["Id"], doc["Name"], doc["Path"], doc["Args"]) == (CID, "/web", "sh", ["-c", "echo hi"])
     assert doc["Created"] == "2023-11-14T22:13:20.000000Z"
     assert doc["State"]["Status"] == "created" and doc["State"]["StartedAt"] == "0001-01-01T00:00:00Z"
-    assert doc["HostConfig"] == {"NetworkMode": "none", "Memory": 1 << 30, "NanoCpus": 1_500_000_000, "PidsLimit": 64}
-    assert doc["NetworkSettings"] == {"IPAddress": "", "Ports": {}}
+    hc = doc["HostConfig"]
+    assert (hc["NetworkMode"], hc["Memory"], hc["NanoCpus"], hc["PidsLimit"]) == ("none", 1 << 30, 1_500_000_000, 64)
+    # every key docker shows, set or not (tests/integration/test_docker_parity.py holds the whole set to docker's)
+    assert hc["RestartPolicy"] == {"Name": "no", "MaximumRetryCount": 0} and hc["ShmSize"] == 64 << 20
+    assert hc["LogConfig"] == {"Type": "json-file", "Config": {}}
+    ns = doc["NetworkSettings"]
+    assert (ns["IPAddress"], ns["Ports"]) == ("", {}) and set(ns["Networks"]) == {"none"}
     assert inspect_any(store, "web")["Id"] == CID  # a container first
     assert inspect_any(store, "lab/base:1")["Id"] == base  # then an image
     with pytest.raises(ObjectNotFound, match="No such object: nothing"):

@@ -36,11 +36,15 @@ def _bridged_running(c: Container) -> bool:
 
 
 def container_inspect(store: Store, ref: str | Container) -> dict[str, Any]:
-    """`docker inspect CONTAINER`: its document, as the Engine API has it."""
+    """`docker inspect CONTAINER`: its document, as the Engine API has it:
+    every key docker shows, in docker's order, set or not (the defaults
+    docker's are where the container did not ask: `no` restart policy,
+    json-file logs, a 64 MiB /dev/shm...)."""
     c = ref if isinstance(ref, Container) else lookup(store, ref)
     p = c.config
-    running = c.state == "running"
-    limits = p.get("limits") or {}
+    running = c.state in ("running", "paused")
+    d = container_dir(store, c.id)
+    started = c.started is not None
     return {
         "Id": c.id,
         "Created": _time(c.created),
@@ -49,7 +53,7 @@ def container_inspect(store: Store, ref: str | Container) -> dict[str, Any]:
         "State": {
             "Status": "restarting" if c.restarting else c.state,
             "Running": running,
-            "Paused": False,
+            "Paused": c.state == "paused",
             "Restarting": c.restarting,
             "OOMKilled": False,
             "Dead": False,
@@ -61,32 +65,187 @@ def container_inspect(store: Store, ref: str | Container) -> dict[str, Any]:
             **({"Health": _health(c)} if p.get("healthcheck") else {}),
         },
         "Image": c.image_id,
-        "NetworkSettings": _network_settings(store, c),
+        # docker's are "" until the container first starts
+        "ResolvConfPath": str(d / "resolv.conf") if started else "",
+        "HostnamePath": str(d / "hostname") if started else "",
+        "HostsPath": str(d / "hosts") if started else "",
         "LogPath": str(log_path(store, c)),
         "Name": "/" + c.name,
         "RestartCount": c.restart_count,
         "Driver": "overlay2",
-        "HostConfig": {
-            "NetworkMode": p["network"],
-            "Memory": limits.get("memory") or 0,
-            "NanoCpus": int((limits.get("cpus") or 0) * 1e9),
-            "PidsLimit": limits.get("pids"),
-            # (shown when set: the row of a container without them has none)
-            **({"RestartPolicy": _restart_policy(p)} if p.get("restart") else {}),
-            **({"LogConfig": {"Type": "json-file", "Config": _log_config(p)}} if p.get("log_opts") else {}),
-            **_host_config_flags(p),
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": None,
+        "HostConfig": _host_config(p),
+        "GraphDriver": {
+            "Data": {
+                "LowerDir": ":".join([str(d / "init"), *p.get("lowerdirs", [])]),
+                "MergedDir": str(d / "rootfs"),
+                "UpperDir": str(d / "upper"),
+                "WorkDir": str(d / "work"),
+            },
+            "Name": "overlay2",
         },
-        "Config": {
-            "Hostname": p["hostname"],
-            "User": p.get("user", ""),
-            "Env": p["env"],
-            "Cmd": p["argv"],
-            "Image": c.image,
-            "WorkingDir": p["cwd"],
-            **({"Healthcheck": p["healthcheck"]} if p.get("healthcheck") else {}),
-            **_config_flags(p),
-        },
+        "Mounts": [_mount_doc(m) for m in mounts(store, c)],
+        "Config": _config(store, c),
+        "NetworkSettings": _network_settings(store, c),
     }
+
+
+# docker's defaults for what ketch masks and makes read-only in /proc and /sys (rust/src/rootfs/masked.rs)
+_MASKED = [
+    "/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+    "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
+]  # fmt: skip
+_READ_ONLY = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+
+
+def _host_config(p: dict[str, Any]) -> dict[str, Any]:
+    """docker's HostConfig, every key: what the container was made with, docker's zero values for the rest."""
+    from . import cgroups
+
+    limits = p.get("limits") or {}
+    publish = p.get("publish") or []
+    bindings: dict[str, list[dict[str, str]]] = {}
+    for x in publish:
+        bindings.setdefault(f"{x['port']}/{x['proto']}", []).append(
+            {"HostIp": "" if x["host_ip"] == "0.0.0.0" else x["host_ip"], "HostPort": str(x["host_port"] or "")}
+        )
+    binds = [f"{src}:{dst}" + (":ro" if ro else "") for src, dst, ro in p.get("binds") or []]
+    security = ([] if p.get("seccomp", "default") == "default" else ["seccomp=unconfined"]) + (
+        ["no-new-privileges"] if p.get("no_new_privileges") else []
+    )
+    privileged = bool(p.get("privileged"))
+    return {
+        "Binds": binds or None,
+        "ContainerIDFile": "",
+        "LogConfig": {"Type": "json-file", "Config": _log_config(p)},
+        "NetworkMode": p["network"],
+        "PortBindings": bindings,
+        "RestartPolicy": _restart_policy(p),
+        "AutoRemove": bool(p.get("autoremove")),
+        "VolumeDriver": "",
+        "VolumesFrom": None,
+        "CapAdd": p.get("cap_add") or None,
+        "CapDrop": p.get("cap_drop") or None,
+        "CgroupnsMode": "private" if cgroups.is_v2() else "host",
+        "Dns": list(p.get("dns") or []),
+        "DnsOptions": [],
+        "DnsSearch": list(p.get("dns_search") or []),
+        "ExtraHosts": [f"{h}:{ip}" for h, ip in p.get("extra_hosts") or []] or None,
+        "GroupAdd": p.get("group_add") or None,
+        "IpcMode": "private",
+        "Cgroup": "",
+        "Links": None,
+        "OomScoreAdj": 0,
+        "PidMode": "",
+        "Privileged": privileged,
+        "PublishAllPorts": bool(p.get("publish_all")),
+        "ReadonlyRootfs": bool(p.get("readonly_root")),
+        "SecurityOpt": security or None,
+        "UTSMode": "",
+        "UsernsMode": "",
+        "ShmSize": p.get("shm_size") or 64 << 20,
+        "Runtime": "ketch",
+        "ConsoleSize": [0, 0],
+        "Isolation": "",
+        "CpuShares": 0,
+        "Memory": limits.get("memory") or 0,
+        "NanoCpus": int((limits.get("cpus") or 0) * 1e9),
+        "CgroupParent": "",
+        "BlkioWeight": 0,
+        "BlkioWeightDevice": [],
+        "BlkioDeviceReadBps": [],
+        "BlkioDeviceWriteBps": [],
+        "BlkioDeviceReadIOps": [],
+        "BlkioDeviceWriteIOps": [],
+        "CpuPeriod": 0,
+        "CpuQuota": 0,
+        "CpuRealtimePeriod": 0,
+        "CpuRealtimeRuntime": 0,
+        "CpusetCpus": "",
+        "CpusetMems": "",
+        "Devices": [
+            {"PathOnHost": host, "PathInContainer": inside, "CgroupPermissions": perms}
+            for host, inside, perms in p.get("devices") or []
+        ],
+        "DeviceCgroupRules": None,
+        "DeviceRequests": None,
+        "KernelMemory": 0,
+        "KernelMemoryTCP": 0,
+        "MemoryReservation": 0,
+        "MemorySwap": 0,
+        "MemorySwappiness": None,
+        "OomKillDisable": False,
+        "PidsLimit": limits.get("pids"),
+        **({"Sysctls": p["sysctls"]} if p.get("sysctls") else {}),  # docker's omitempty
+        **({"Tmpfs": {t: "" for t in p["tmpfs"]}} if p.get("tmpfs") else {}),
+        "Ulimits": [{"Name": n, "Soft": soft, "Hard": hard} for n, soft, hard in p.get("ulimits") or []],
+        "CpuCount": 0,
+        "CpuPercent": 0,
+        "IOMaximumIOps": 0,
+        "IOMaximumBandwidth": 0,
+        "MaskedPaths": None if privileged else list(_MASKED),
+        "ReadonlyPaths": None if privileged else list(_READ_ONLY),
+    }
+
+
+def _config(store: Store, c: Container) -> dict[str, Any]:
+    """docker's Config: the image's and the flags' (Env without what the
+    engine adds itself: HOSTNAME, and HOME or PATH where the image had none)."""
+    p = c.config
+    image_env: list[str] = []
+    volumes: dict[str, Any] = {}
+    try:
+        from ..store import images as imgs
+
+        icfg = imgs.config(store, c.image_id).get("config") or {}
+        image_env = list(icfg.get("Env") or [])
+        volumes = dict(icfg.get("Volumes") or {})
+    except (KetchError, OSError, ValueError):
+        pass
+    keys = {e.partition("=")[0] for e in image_env}
+    env = [
+        e
+        for e in p["env"]
+        if not e.startswith("HOSTNAME=")
+        and not (e.startswith("HOME=") and p.get("home_set"))
+        and not (e.startswith("PATH=") and "PATH" not in keys and e == _DEFAULT_PATH)
+    ]
+    interactive = bool(p.get("interactive"))
+    return {
+        "Hostname": p["hostname"],
+        "Domainname": "",
+        "User": p.get("user", ""),
+        "AttachStdin": interactive,
+        "AttachStdout": False,
+        "AttachStderr": False,
+        "Tty": bool(p.get("tty")),
+        "OpenStdin": interactive,
+        "StdinOnce": False,
+        "Env": env or None,
+        "Cmd": p.get("cmd", p["argv"]) or None,
+        **({"Healthcheck": p["healthcheck"]} if p.get("healthcheck") else {}),
+        "Image": c.image,
+        "Volumes": volumes or None,
+        "WorkingDir": p["cwd"],
+        "Entrypoint": p.get("entrypoint") or None,
+        "OnBuild": None,
+        **_config_flags(p),
+    }
+
+
+_DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def _mount_doc(m: MountPoint) -> dict[str, Any]:
+    if m.volume:
+        return {"Type": "volume", "Name": m.name, "Source": m.source, "Destination": m.destination,
+                "Driver": "local", "Mode": "", "RW": not m.read_only, "Propagation": ""}  # fmt: skip
+    return {"Type": "bind", "Source": m.source, "Destination": m.destination, "Mode": "", "RW": not m.read_only,
+            "Propagation": "rprivate"}  # fmt: skip
 
 
 def _health(c: Container) -> dict[str, Any]:
@@ -111,22 +270,6 @@ def _log_config(p: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def _host_config_flags(p: dict[str, Any]) -> dict[str, Any]:
-    """HostConfig's keys of issue 12's flags, named and shaped as docker's
-    (those given: a container made without them shows what it did before)."""
-    out = {
-        "ShmSize": p.get("shm_size"),
-        "Sysctls": p.get("sysctls"),
-        "Ulimits": [{"Name": n, "Soft": soft, "Hard": hard} for n, soft, hard in p.get("ulimits") or []],
-        "Devices": [
-            {"PathOnHost": host, "PathInContainer": inside, "CgroupPermissions": perms}
-            for host, inside, perms in p.get("devices") or []
-        ],
-        "GroupAdd": p.get("group_add"),
-    }
-    return {k: v for k, v in out.items() if v}
-
-
 def _config_flags(p: dict[str, Any]) -> dict[str, Any]:
     """Config's keys of issue 12's flags: labels, the stop signal and timeout."""
     out: dict[str, Any] = {"Labels": p.get("labels") or {}}
@@ -138,14 +281,27 @@ def _config_flags(p: dict[str, Any]) -> dict[str, Any]:
 
 
 def _network_settings(store: Store, c: Container) -> dict[str, object]:
-    if not _bridged_running(c):
-        return {"IPAddress": "", "Ports": {}}
-    from ..store.networks import address_of, ports_of
-
+    """docker's NetworkSettings, every key; the address, its prefix, the
+    gateway and the ports of a bridged container while it runs."""
+    ip, prefix, gateway = "", 0, ""
     ports: dict[str, list[dict[str, str]]] = {}
-    for p in ports_of(store, c.id):
-        ports.setdefault(f"{p.port}/{p.proto}", []).append({"HostIp": p.host_ip, "HostPort": str(p.host_port)})
-    return {"IPAddress": address_of(store, c.id) or "", "Ports": ports}
+    if _bridged_running(c):
+        from ..store.networks import address_of, ports_of
+
+        for p in ports_of(store, c.id):
+            ports.setdefault(f"{p.port}/{p.proto}", []).append({"HostIp": p.host_ip, "HostPort": str(p.host_port)})
+        ip = address_of(store, c.id) or ""
+    endpoint = {
+        "IPAMConfig": None, "Links": None, "Aliases": c.config.get("network_aliases") or None, "NetworkID": "",
+        "EndpointID": "", "Gateway": gateway, "IPAddress": ip, "IPPrefixLen": prefix, "IPv6Gateway": "",
+        "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "MacAddress": "", "DriverOpts": None,
+    }  # fmt: skip
+    return {
+        "Bridge": "", "SandboxID": "", "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+        "Ports": ports, "SandboxKey": "", "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
+        "EndpointID": "", "Gateway": gateway, "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": ip,
+        "IPPrefixLen": prefix, "IPv6Gateway": "", "MacAddress": "", "Networks": {c.config["network"]: endpoint},
+    }  # fmt: skip
 
 
 def inspect_any(store: Store, name: str) -> dict[str, Any]:
@@ -174,6 +330,13 @@ class Top:
     @property
     def titles(self) -> list[str]:
         return self.header.split()
+
+    @property
+    def processes(self) -> list[list[str]]:
+        """Each row split as docker's daemon splits ps's output: on blanks, the
+        last column (the command, with its arguments) taking the rest."""
+        n = len(self.titles)
+        return [(f[: n - 1] + [" ".join(f[n - 1 :])]) if len(f := line.split()) > n else f for line in self.lines]
 
 
 def top(store: Store, ref: str, ps_args: list[str] | None = None) -> Top:
@@ -261,17 +424,18 @@ class MountPoint:
     source: str
     destination: str
     volume: bool
+    read_only: bool = False
 
 
 def mounts(store: Store, c: Container) -> list[MountPoint]:
     volumes_dir = store.root / "volumes"
     names = set(c.config.get("volume_names") or [])
     out = []
-    for src, dst, _ro in c.config.get("binds") or []:
+    for src, dst, ro in c.config.get("binds") or []:
         p = Path(src)
         name = p.parent.name if p.name == "_data" and p.parent.parent == volumes_dir else ""
         is_volume = bool(name) and name in names
-        out.append(MountPoint(name if is_volume else "", src, dst, is_volume))
+        out.append(MountPoint(name if is_volume else "", src, dst, is_volume, bool(ro)))
     return out
 
 
@@ -473,14 +637,54 @@ def _lines_after(paths: list[Path], inode: int) -> list[str]:
     return _lines(list(reversed(newer)) + [paths[-1]], None)
 
 
-def logs(store: Store, ref: str, follow: bool = False, tail: str = "all", poll: float = 0.05) -> Iterator[LogEntry]:
+def logs(
+    store: Store,
+    ref: str,
+    follow: bool = False,
+    tail: str = "all",
+    poll: float = 0.05,
+    since: str | None = None,
+    until: str | None = None,
+) -> Iterator[LogEntry]:
     """`docker logs`: the entries of the container's log (the last `tail`),
     across the files rotated from it, then with `follow` those written while
-    it runs (a rotation followed to the new file)."""
+    it runs (a rotation followed to the new file). `since` and `until` (a
+    time, Unix seconds or a duration ago, as docker takes them) keep the
+    entries written in between, as docker's reader does after the tail."""
+    n = _tail_count(tail)
+    window = _log_window(since, until)
+    c = lookup(store, ref)
+    if window == (None, None):
+        yield from _log_entries(store, c, follow, n, poll)
+        return
+    from ..models.ids import parse_rfc3339
+
+    low, high = window
+    for e in _log_entries(store, c, follow, n, poll):
+        t = parse_rfc3339(e.time)
+        when = t.timestamp() if t is not None else 0.0
+        if high is not None and when > high:
+            return
+        if low is None or when >= low:
+            yield e
+
+
+def _log_window(since: str | None, until: str | None) -> tuple[float | None, float | None]:
+    from ..models.filters import parse_time
+
+    now = time.time()
+    out: list[float | None] = []
+    for flag, v in (("since", since), ("until", until)):
+        try:
+            out.append(parse_time(v, now) if v else None)
+        except KetchError as e:
+            raise KetchError(f'invalid value for "{flag}": {e}') from None
+    return out[0], out[1]
+
+
+def _log_entries(store: Store, c: Container, follow: bool, n: int | None, poll: float) -> Iterator[LogEntry]:
     import os
 
-    n = _tail_count(tail)
-    c = lookup(store, ref)
     path = log_path(store, c)
     try:
         f = open(path, encoding="utf-8", errors="replace")  # noqa: SIM115 - followed below

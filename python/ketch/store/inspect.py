@@ -20,6 +20,32 @@ def _familiar_repo(repo: str) -> str:
     return parse(repo + ":x").familiar_name
 
 
+# docker's container.Config: the keys always shown (zero when the image has not set them), in its order;
+# the others (ExposedPorts, Healthcheck, ArgsEscaped, StopSignal, Shell...) only when set
+_CONFIG_KEYS: list[tuple[str, Any]] = [
+    ("Hostname", ""), ("Domainname", ""), ("User", ""), ("AttachStdin", False), ("AttachStdout", False),
+    ("AttachStderr", False), ("ExposedPorts", None), ("Tty", False), ("OpenStdin", False), ("StdinOnce", False),
+    ("Env", None), ("Cmd", None), ("Healthcheck", None), ("ArgsEscaped", None), ("Image", ""), ("Volumes", None),
+    ("WorkingDir", ""), ("Entrypoint", None), ("NetworkDisabled", None), ("MacAddress", None), ("OnBuild", None),
+    ("Labels", None), ("StopSignal", None), ("StopTimeout", None), ("Shell", None),
+]  # fmt: skip
+_OMIT_EMPTY = {"ExposedPorts", "Healthcheck", "ArgsEscaped", "NetworkDisabled", "MacAddress", "StopSignal",
+               "StopTimeout", "Shell"}  # fmt: skip
+
+
+def docker_config(given: dict[str, Any]) -> dict[str, Any]:
+    """An image's config (or container_config) as docker's inspect shows it:
+    every key of container.Config, docker's order, what the image has kept."""
+    out = {}
+    for key, zero in _CONFIG_KEYS:
+        v = given.get(key, zero)
+        if key in _OMIT_EMPTY and not v:
+            continue
+        out[key] = v
+    out.update({k: v for k, v in given.items() if k not in out})
+    return out
+
+
 def image_inspect(store: Store, name: str) -> dict[str, Any]:
     """`docker image inspect NAME`: its document, as the Engine API has it
     (`Variant` only when the image's config has one)."""
@@ -27,18 +53,21 @@ def image_inspect(store: Store, name: str) -> dict[str, Any]:
     cfg = imgs.config(store, img.id)
     doc: dict[str, Any] = {
         "Id": img.id,
-        "RepoTags": [parse(t).familiar() for t in img.tags],
+        "RepoTags": [parse(t).familiar() for t in sorted(img.tags)],
         "RepoDigests": [f"{_familiar_repo(repo)}@{d}" for repo, d in img.digests],
         "Parent": img.parent or "",
         "Comment": next((h.get("comment", "") for h in reversed(cfg.get("history") or []) if h.get("comment")), ""),
         "Created": cfg.get("created", ""),
+        "Container": cfg.get("container", ""),
+        "ContainerConfig": docker_config(cfg.get("container_config") or {}),
         "DockerVersion": cfg.get("docker_version", ""),
         "Author": cfg.get("author", ""),
-        "Config": cfg.get("config", {}),
+        "Config": docker_config(cfg.get("config") or {}),
         "Architecture": cfg.get("architecture", ""),
         "Variant": cfg.get("variant", None),
         "Os": cfg.get("os", ""),
         "Size": img.size,
+        "VirtualSize": img.size,  # docker 20.10's: the same as Size since layers are not shared in the count
         "GraphDriver": {
             "Data": {
                 "LowerDir": ":".join(str(store.layers.diff(c)) for c in reversed(imgs.layer_chain(store, img.id)))
@@ -318,7 +347,7 @@ def image_rows(
             continue
         entries: list[tuple[str, str, str]] = []  # repo (full), tag, digest
         digest_of = {repo: d for repo, d in img.digests}
-        for t in img.tags:
+        for t in sorted(img.tags):  # docker's reference store lists an image's names in lexical order
             ref = parse(t)
             if patterns and not _named(ref.name, ref.tag, patterns):
                 continue
