@@ -34,15 +34,27 @@ def network_create(
 def network_ls(
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Only display network IDs")] = False,
     no_trunc: Annotated[bool, typer.Option("--no-trunc", help="Do not truncate the output")] = False,
+    filter_: Annotated[
+        list[str] | None, typer.Option("-f", "--filter", help="Provide filter values (e.g. 'driver=bridge')")
+    ] = None,
     format_: Format = None,
 ) -> None:
     """List networks"""
+    from ..errors import KetchError
     from ..models.ids import short_id
     from ..network import networks
     from ._format import table
+    from ._shared import daemon_error
 
-    rows = networks.summaries(store())
+    try:
+        rows = networks.summaries(store(), list(filter_ or []))
+    except KetchError as e:
+        raise daemon_error(e) from None
     ids = [n.id if no_trunc else short_id(n.id) for n in rows]
+    if not format_ and not quiet:
+        from ._format import config_format
+
+        format_ = config_format("networksFormat")  # docker's default from ~/.docker/config.json
     if quiet and (not format_ or format_ == "table"):  # docker: a custom format wins over -q
         print("\n".join(ids))
         return
@@ -58,7 +70,8 @@ def network_ls(
             [
                 ["NETWORK ID", "NAME", "DRIVER", "SCOPE"],
                 *[[i, n.name, n.driver, "local"] for i, n in zip(ids, rows, strict=True)],
-            ]
+            ],
+            minwidth=10,
         )
     )
 
@@ -95,18 +108,12 @@ def network_rows(rows: "list[NetworkSummary]", ids: list[str]) -> "list[Row]":
 @subcommand(network, "inspect")
 def network_inspect(names: Networks, format_: InspectFormat = None) -> int:
     """Display detailed information on one or more networks"""
-    import json
-
+    from ..errors import KetchError
     from ..network.networks import inspect_document
+    from ._shared import documents
 
-    if format_:  # docker's -f: a Go template (or json), each network not found an error
-        from ..errors import KetchError
-        from ._shared import documents
-
-        return documents(names, inspect_document, KetchError, format_)
-    s = store()
-    print(json.dumps([inspect_document(s, n) for n in names], indent=4))
-    return 0
+    # docker's: those found (`[]` for none), then an error line for each not found; -f a Go template (or json)
+    return documents(names, inspect_document, KetchError, format_)
 
 
 @subcommand(network, "rm")

@@ -3,6 +3,7 @@ list, inspect, remove and prune. They return data; the CLI prints it."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -78,12 +79,40 @@ def list_networks(store: Store) -> list[Network]:
     return rows.all_networks(store)
 
 
-def summaries(store: Store) -> list[NetworkSummary]:
-    """`network ls`: every network, `host` and `none` too, by name."""
+_LS_FILTERS = ("driver", "id", "label", "name", "scope", "type", "dangling")
+
+
+def summaries(store: Store, filters: list[str] | None = None) -> list[NetworkSummary]:
+    """`network ls [-f ...]`: every network, `host` and `none` too, by name.
+    Filters as docker's daemon reads them: name= and id= match anywhere in
+    the name or id, driver= and scope= exactly, type=builtin|custom, label=
+    (ketch's networks have none), dangling=true|false (unused by any container)."""
+    from ..models.filters import match_labels, parse
+
+    f = parse(filters or [], _LS_FILTERS)
+    for t in f.get("type", []):
+        if t not in ("builtin", "custom"):
+            raise KetchError(f"invalid filter: 'type'='{t}'")
     ensure_default(store)
     out = [NetworkSummary(n.id, n.name, "bridge") for n in rows.all_networks(store)]
     out += [NetworkSummary(predefined_id(n), n, d) for n, d in (("host", "host"), ("none", "null"))]
-    return sorted(out, key=lambda s: s.name)
+
+    def keep(n: NetworkSummary) -> bool:
+        builtin = n.name in ("bridge", "host", "none")
+        checks = [
+            ("name", lambda v: v in n.name),
+            ("id", lambda v: v in n.id),
+            ("driver", lambda v: v == n.driver),
+            ("scope", lambda v: v == "local"),
+            ("type", lambda v: (v == "builtin") == builtin),
+            ("dangling", lambda v: v.lower() in ("true", "1") and not builtin and not rows.members(store, n.name)
+             or v.lower() in ("false", "0") and (builtin or bool(rows.members(store, n.name)))),
+        ]  # fmt: skip
+        if any(k in f and not any(test(v) for v in f[k]) for k, test in checks):
+            return False
+        return "label" not in f or match_labels(f["label"], {})
+
+    return sorted((n for n in out if keep(n)), key=lambda s: s.name)
 
 
 def inspect(store: Store, ref: str) -> NetworkInfo:
@@ -95,6 +124,8 @@ def inspect_document(store: Store, ref: str) -> dict[str, Any]:
     """`docker network inspect NETWORK`: its document, as the Engine API has it."""
     from ..models.ids import rfc3339
 
+    if ref in ("host", "none") or (len(ref) >= 12 and any(predefined_id(x).startswith(ref) for x in ("host", "none"))):
+        return _predefined_document(store, ref if ref in ("host", "none") else _predefined_name(ref))
     info = inspect(store, ref)
     n = info.network
     return {
@@ -107,11 +138,47 @@ def inspect_document(store: Store, ref: str) -> dict[str, Any]:
         "IPAM": {"Driver": "default", "Options": {}, "Config": [{"Subnet": str(n.subnet), "Gateway": str(n.gateway)}]},
         "Internal": False,
         "Attachable": False,
+        "Ingress": False,
+        "ConfigFrom": {"Network": ""},
+        "ConfigOnly": False,
         "Containers": {
             e.container: {"Name": e.name, "IPv4Address": f"{e.ip}/{n.subnet.prefixlen}", "IPv6Address": ""}
             for e in info.endpoints
         },
         "Options": {"com.docker.network.bridge.name": n.bridge},
+        "Labels": {},
+    }
+
+
+def _predefined_name(ref: str) -> str:
+    return next(x for x in ("host", "none") if predefined_id(x).startswith(ref))
+
+
+def _predefined_document(store: Store, name: str) -> dict[str, Any]:
+    """docker's document of `host` or `none`: no addresses; the running containers on it."""
+    from ..store import containers
+
+    on = [r for r in containers.every(store) if r["state"] in ("running", "paused")]
+    members = {}
+    for r in on:
+        if json.loads(r["config"]).get("network") == name:
+            members[r["id"]] = {"Name": r["name"], "EndpointID": "", "MacAddress": "", "IPv4Address": "",
+                                "IPv6Address": ""}  # fmt: skip
+    return {
+        "Name": name,
+        "Id": predefined_id(name),
+        "Created": "0001-01-01T00:00:00Z",
+        "Scope": "local",
+        "Driver": "host" if name == "host" else "null",
+        "EnableIPv6": False,
+        "IPAM": {"Driver": "default", "Options": None, "Config": []},
+        "Internal": False,
+        "Attachable": False,
+        "Ingress": False,
+        "ConfigFrom": {"Network": ""},
+        "ConfigOnly": False,
+        "Containers": members,
+        "Options": {},
         "Labels": {},
     }
 
