@@ -15,11 +15,22 @@ Volumes = Annotated[list[str], typer.Argument(metavar="VOLUME [VOLUME...]")]
 
 
 @subcommand(volume, "create")
-def volume_create(name: Annotated[str | None, typer.Argument(metavar="[VOLUME]")] = None) -> None:
+def volume_create(
+    name: Annotated[str | None, typer.Argument(metavar="[VOLUME]")] = None,
+    driver: Annotated[str, typer.Option("-d", "--driver", help="Specify volume driver name")] = "local",
+    labels: Annotated[list[str] | None, typer.Option("--label", help="Set metadata for a volume")] = None,
+) -> None:
     """Create a volume"""
+    from ..errors import KetchError
     from ..runtime import volumes
+    from ..runtime.hostconfig import label
 
-    print(volumes.create(store(), name)[0].name)
+    if driver != "local":  # docker's answer for a plugin it cannot find
+        raise KetchError(
+            f"Error response from daemon: create {name or ''}: error looking up volume plugin {driver}: "
+            "plugin not found"
+        )
+    print(volumes.create(store(), name, labels=dict(label(x, "--label") for x in labels or []) or None)[0].name)
 
 
 @subcommand(volume, "ls")
@@ -32,6 +43,10 @@ def volume_ls(
     from ._format import table
 
     vols = volumes.list_all(store())
+    if not format_ and not quiet:
+        from ._format import config_format
+
+        format_ = config_format("volumesFormat")  # docker's default from ~/.docker/config.json
     if quiet and (not format_ or format_ == "table"):  # docker: a custom format wins over -q
         for v in vols:
             print(v.name)
@@ -55,7 +70,7 @@ def volume_ls(
 
         sys.stdout.write(format_rows(format_, [row(v) for v in vols], VOLUME_HEADER))
         return
-    print(table([["DRIVER", "VOLUME NAME"], *[["local", v.name] for v in vols]]))
+    print(table([["DRIVER", "VOLUME NAME"], *[["local", v.name] for v in vols]], minwidth=10))
 
 
 VOLUME_HEADER = {
@@ -67,17 +82,11 @@ VOLUME_HEADER = {
 @subcommand(volume, "inspect")
 def volume_inspect(names: Volumes, format_: InspectFormat = None) -> int:
     """Display detailed information on one or more volumes"""
-    import json
-
     from ..runtime import volumes
+    from ._shared import documents
 
-    if format_:  # docker's -f: a Go template (or json), each volume not found an error
-        from ._shared import documents
-
-        return documents(names, lambda s, n: volumes.get(s, n).inspect(), volumes.VolumeNotFound, format_)
-    s = store()
-    print(json.dumps([volumes.get(s, n).inspect() for n in names], indent=4))
-    return 0
+    # docker's: those found (`[]` for none), then an error line for each not found; -f a Go template (or json)
+    return documents(names, lambda s, n: volumes.get(s, n).inspect(), volumes.VolumeNotFound, format_)
 
 
 @subcommand(volume, "rm")

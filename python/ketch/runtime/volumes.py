@@ -30,12 +30,14 @@ class Volume:
     mountpoint: Path
     created: str
     anonymous: bool
+    labels: dict[str, str] | None = None  # `volume create --label`
 
     def inspect(self) -> dict[str, Any]:
+        labels = {**(self.labels or {}), **({"com.docker.volume.anonymous": ""} if self.anonymous else {})}
         return {
             "CreatedAt": self.created,
             "Driver": "local",
-            "Labels": {"com.docker.volume.anonymous": ""} if self.anonymous else None,
+            "Labels": labels or None,
             "Mountpoint": str(self.mountpoint),
             "Name": self.name,
             "Options": None,
@@ -56,11 +58,13 @@ def get(store: Store, name: str) -> Volume:
     if not is_name(name) or not (d / "meta.json").is_file():
         raise VolumeNotFound(f"get {name}: no such volume")
     meta = json.loads((d / "meta.json").read_text())
-    return Volume(name, d / "_data", meta["created"], bool(meta.get("anonymous")))
+    return Volume(name, d / "_data", meta["created"], bool(meta.get("anonymous")), meta.get("labels") or None)
 
 
-def create(store: Store, name: str | None = None, anonymous: bool = False) -> tuple[Volume, bool]:
-    """The volume `name` (made if missing); the flag says whether it is new."""
+def create(
+    store: Store, name: str | None = None, anonymous: bool = False, labels: dict[str, str] | None = None
+) -> tuple[Volume, bool]:
+    """The volume `name` (made if missing, with `labels`); the flag says whether it is new."""
     if name is None:
         name = os.urandom(32).hex()
     if not is_name(name):
@@ -76,7 +80,7 @@ def create(store: Store, name: str | None = None, anonymous: bool = False) -> tu
     (d / "_data").mkdir(parents=True, exist_ok=True)
     now = rfc3339(fraction=False)
     tmp = d / "meta.json.tmp"
-    tmp.write_text(json.dumps({"created": now, "anonymous": anonymous}))
+    tmp.write_text(json.dumps({"created": now, "anonymous": anonymous, "labels": labels or None}))
     os.replace(tmp, d / "meta.json")
     from ..store import events
 
