@@ -52,7 +52,9 @@ def ensure_image(
     if have and pull_policy != "always":
         return None
     if not have and pull_policy == "never":
-        raise ImageNotFound(f"No such image: {image}")
+        from .reference import parse as parse_ref
+
+        raise ImageNotFound(f"No such image: {parse_ref(image).familiar()}")
     from .reference import parse
     from .registry.pull import pull  # pydantic and the HTTP client: only when pulling
 

@@ -117,6 +117,7 @@ def run(
 ) -> int:
     """Run a command in a new container"""
     # Registered as `create` too, which stops after printing the new id.
+    from ..errors import KetchError
     from ..images import ensure_image
     from ..runtime import launch
     from ._pull import print_pull
@@ -124,8 +125,13 @@ def run(
     # the parameters are named as the runtime's options are: all but run's own go to it
     opts = launch.options(_shared.settings, **{k: v for k, v in ctx.params.items() if k not in _RUN_ONLY})
     s = store()
-    ensure_image(s, image, pull_policy, print_pull)
-    c = launch.create(s, image, list(args or []), opts, rm)
+    try:
+        ensure_image(s, image, pull_policy, print_pull)
+        c = launch.create(s, image, list(args or []), opts, rm)
+    except KetchError as e:
+        if e.exit_code == 1 and ctx.info_name == "run":  # docker run: what fails before the container runs: 125
+            e.exit_code = 125
+        raise
     if ctx.info_name == "create":
         out(c.id)
         return 0
@@ -157,17 +163,21 @@ def start(
 
     s = store()
     rc = 0
+    failed: list[str] = []
     for n in names:
         try:
             code = launch.start(s, n, terminal() if attach or interactive else None, interactive)
         except KetchError as e:
             error(f"Error: {e}")
+            failed.append(n)
             rc = 1
             continue
         if code is None:
             out(n)
         else:
             rc = code
+    if failed:  # docker's last line: the containers it could not start
+        error(f"Error: failed to start containers: {', '.join(failed)}")
     return rc
 
 
@@ -229,11 +239,17 @@ def wait(names: Containers) -> int:
 
 
 @command("rename")
-def rename(container: Container_, new_name: Annotated[str, typer.Argument(metavar="NEW_NAME")]) -> None:
+def rename(container: Container_, new_name: Annotated[str, typer.Argument(metavar="NEW_NAME")]) -> int:
     """Rename a container"""
+    from ..errors import KetchError
     from ..runtime.containers import rename as do_rename
 
-    do_rename(store(), container, new_name)
+    try:
+        do_rename(store(), container, new_name)
+    except KetchError as e:  # docker's: the daemon's error, then the CLI's line naming the container
+        error(f"{e}\nError: failed to rename container named {container}")
+        return e.exit_code
+    return 0
 
 
 @command("pause")

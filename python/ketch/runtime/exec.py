@@ -70,7 +70,7 @@ def exec_in(
             master = fds[0]
         return pid, master
     except SpawnError as e:
-        raise describe(e, argv[0]) from e
+        raise describe(e, argv[0], exec_=True) from e
     finally:
         for sock in (ours, theirs):
             if sock is not None:

@@ -167,14 +167,21 @@ def exit_code(e: SpawnError) -> int:
     return 125
 
 
-def describe(e: SpawnError, cmd: str) -> KetchError:
+def describe(e: SpawnError, cmd: str, exec_: bool = False) -> KetchError:
+    """docker's (runc's) words for a process that did not start: a name
+    looked up on PATH is `executable file not found in $PATH`, a path
+    `stat PATH: no such file or directory`. `exec_`: the process of `exec`,
+    whose failure docker exits 126 whatever it was."""
     msg = str(e.args[2]).split(" (os error")[0].lower()
     if e.stage == "exec":
-        text = f'exec: "{cmd}": stat {cmd}: {msg}' if e.errno == 2 else f'exec: "{cmd}": {msg}'
+        if e.errno == 2:
+            text = f'exec: "{cmd}": ' + (f"stat {cmd}: {msg}" if "/" in cmd else "executable file not found in $PATH")
+        else:
+            text = f'exec: "{cmd}": {msg}'
     else:
         text = f"{e.stage}: {msg}"
     err = KetchError(f"ketch: failed to start container process: {text}")
-    err.exit_code = exit_code(e)
+    err.exit_code = 126 if exec_ and e.stage == "exec" else exit_code(e)
     return err
 
 

@@ -80,7 +80,8 @@ def lookup(store: Store, name: str) -> tuple[Image, Reference | None]:
             return get(store, rows[0]["id"]), None
         if len(rows) > 1:
             raise ConflictError(f"multiple IDs found with provided prefix: {hexpart}")
-    raise ImageNotFound(f"No such image: {name}")
+    # docker names what it looked for: the reference with its tag (`busybox:latest`)
+    raise ImageNotFound(f"No such image: {ref.familiar() if ref is not None else name}")
 
 
 def config(store: Store, image_id: str) -> dict[str, Any]:
