@@ -169,7 +169,8 @@ def test_named_volumes(ketch: Ketch, life_image: str) -> None:
         "cat /other/f; touch /other/g",
     )
     assert r.out == "mine\n" and "Read-only file system" in r.err
-    assert ketch("volume", "ls").out.splitlines() == ["DRIVER   VOLUME NAME", "local    data"]
+    # docker's table: columns at least 10 wide (ketch's had no minimum: "DRIVER   VOLUME NAME")
+    assert ketch("volume", "ls").out.splitlines() == ["DRIVER    VOLUME NAME", "local     data"]
     info = json.loads(ketch("volume", "inspect", "data").out)[0]
     assert (
         info["Name"] == "data" and info["Driver"] == "local" and Path(info["Mountpoint"], "f").read_text() == "mine\n"

@@ -81,3 +81,27 @@ def go_quote(s: str) -> str:
             out.append(f"\\U{o:08x}")
     out.append('"')
     return "".join(out)
+
+
+def config_format(key: str) -> str | None:
+    """The default format the user set for a listing in docker's CLI config
+    ($DOCKER_CONFIG/config.json, else ~/.docker/config.json: the file
+    registry/auth.py reads credentials from): `psFormat`, `imagesFormat`,
+    `networksFormat`, `volumesFormat`. docker uses it when no --format (nor
+    -q) is given; a file that is missing, unreadable or not JSON sets none."""
+    import json
+    import os
+    from pathlib import Path
+
+    from . import _shared
+
+    env = _shared.settings.env
+    base = env("DOCKER_CONFIG")
+    path = Path(base) / "config.json" if base else Path(env("HOME") or os.path.expanduser("~")) / ".docker/config.json"
+    try:
+        with open(path, "rb") as f:
+            cfg = json.loads(f.read(1 << 20))
+    except (OSError, ValueError):
+        return None
+    value = cfg.get(key) if isinstance(cfg, dict) else None
+    return value if isinstance(value, str) and value else None

@@ -79,5 +79,5 @@ def builder_prune(
     r = prune(store())
     if r.deleted:
         _shared.out("\n".join(["Deleted build cache objects:", *r.deleted, ""]))
-    _shared.out(f"Total reclaimed space: {human_size(r.reclaimed)}")
+    _shared.out(f"Total reclaimed space: {human_size(r.reclaimed, 4)}")
     return 0

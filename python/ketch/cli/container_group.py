@@ -28,7 +28,7 @@ def container_prune(
     r = prune(store())
     if r.deleted:
         out("\n".join(["Deleted Containers:", *r.deleted, ""]))
-    out(f"Total reclaimed space: {human_size(r.reclaimed)}")
+    out(f"Total reclaimed space: {human_size(r.reclaimed, 4)}")
     return 0
 
 

@@ -129,6 +129,10 @@ def ps(
 
     if format_ and quiet:
         error("WARNING: Ignoring custom format, because both --format and --quiet are set.")
+    if not format_ and not quiet:
+        from ._format import config_format
+
+        format_ = config_format("psFormat")  # docker's default from ~/.docker/config.json
     if format_ and not quiet:
         from .template import Method, Row, probe
 
@@ -160,7 +164,7 @@ def ps(
     columns = ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"] + (["Size"] if size else [])
     lines = [[PS_HEADER[k] for k in columns]]
     lines += [[str(f[k]() if callable(f[k]) else f[k]) for k in columns] for f in fields]
-    print(table(lines))
+    print(table(lines, minwidth=10))
 
 
 @command("logs")
@@ -169,11 +173,23 @@ def logs(
     follow: Annotated[bool, typer.Option("-f", "--follow", help="Follow log output")] = False,
     tail: Annotated[str, typer.Option("-n", "--tail", help="Number of lines to show from the end of the logs")] = "all",
     timestamps: Annotated[bool, typer.Option("-t", "--timestamps", help="Show timestamps")] = False,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since", help='Show logs since timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m")'
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--until", help='Show logs before a timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m")'
+        ),
+    ] = None,
 ) -> None:
     """Fetch the logs of a container"""
     from ..runtime.inspect import logs as entries
 
-    for e in entries(store(), name, follow, tail):
+    for e in entries(store(), name, follow, tail, since=since, until=until):
         stream = sys.stderr if e.stream == "stderr" else sys.stdout
         stream.write(f"{e.time} {e.text}" if timestamps else e.text)
         stream.flush()
@@ -263,9 +279,11 @@ def top(
 ) -> None:
     """Display the running processes of a container"""
     from ..runtime.inspect import top as processes
+    from .template.table import tabwrite
 
     t = processes(store(), container, ps_args)
-    print("\n".join([t.header, *t.lines]))
+    # docker top's table: Go's tabwriter, columns at least 20 wide, 3 apart
+    print(tabwrite("\n".join("\t".join(row) for row in [t.titles, *t.processes]), minwidth=20))
 
 
 def _stats_cells(r: "Stats", no_trunc: bool = False) -> dict[str, str]:

@@ -43,7 +43,7 @@ def pull(
 IMAGES_HEADER = {
     "ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST", "CreatedSince": "CREATED",
     "CreatedAt": "CREATED AT", "Size": "SIZE", "Containers": "CONTAINERS", "SharedSize": "SHARED SIZE",
-    "UniqueSize": "UNIQUE SIZE",
+    "UniqueSize": "UNIQUE SIZE", "VirtualSize": "VIRTUAL SIZE",
 }  # fmt: skip
 
 
@@ -70,8 +70,12 @@ def images(
         rows = image_rows(store(), repository, all_, list(filter_ or []))
     except KetchError as e:
         raise daemon_error(e) from None
+    if not format_ and not quiet:
+        from ._format import config_format
+
+        format_ = config_format("imagesFormat")  # docker's default from ~/.docker/config.json
     if quiet and (not format_ or format_ == "table"):  # docker: a custom format wins over -q
-        ids = list(dict.fromkeys(r.image.id if no_trunc else r.image.short_id for r in rows))
+        ids = [r.image.id if no_trunc else r.image.short_id for r in rows]  # docker: one per row, as the table
         if ids:
             print("\n".join(ids))
         return
@@ -95,6 +99,7 @@ def images(
                     "CreatedSince": Method(lambda r=r: "" if not r.image.created else ago(r.image.created)),
                     "CreatedAt": Method(lambda r=r: go_time(timestamp(r.image.created) or 0)),
                     "Size": Method(lambda r=r: human_size(r.image.size)),
+                    "VirtualSize": Method(lambda r=r: human_size(r.image.size, 4)),  # docker's HumanSize
                     "Containers": "N/A",  # docker's: counted by `system df` only
                     "SharedSize": "N/A",
                     "UniqueSize": "N/A",
@@ -110,7 +115,7 @@ def images(
         + [r.image.id if no_trunc else r.image.short_id, ago(r.image.created), human_size(r.image.size)]
         for r in rows
     ]
-    print(table([header, *lines]))
+    print(table([header, *lines], minwidth=10))
 
 
 @command("rmi", "rm")
@@ -197,7 +202,8 @@ def history(
                     + [e.comment]
                     for i, e in zip(ids, rows, strict=True)
                 ],
-            ]
+            ],
+            minwidth=10,
         )
     )
 
@@ -305,5 +311,5 @@ def image_prune(
     lines = [f"untagged: {x}" for x in r.untagged] + [f"deleted: {x}" for x in r.deleted]
     if lines:
         out("\n".join(["Deleted Images:", *lines, ""]))
-    out(f"Total reclaimed space: {human_size(r.reclaimed)}")
+    out(f"Total reclaimed space: {human_size(r.reclaimed, 4)}")
     return 0

@@ -177,4 +177,4 @@ def search(
         rows.append(
             [r.name, short, str(r.star_count), "[OK]" if r.is_official else "", "[OK]" if r.is_automated else ""]
         )
-    print(table(rows))
+    print(table(rows, minwidth=10))

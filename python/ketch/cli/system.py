@@ -160,11 +160,12 @@ def system_df(
     rows = disk_usage(store())
     docs = []
     for r in rows:
-        rec = human_size(r.reclaimable)
-        if r.type != "Build Cache":
-            rec += f" ({int(r.reclaimable * 100 / r.size) if r.size else 0}%)"
+        # docker's disk usage formatter: go-units HumanSize (4 digits), the share only of a size above 0
+        rec = human_size(r.reclaimable, 4)
+        if r.type != "Build Cache" and r.size > 0:
+            rec += f" ({r.reclaimable * 100 // r.size}%)"
         docs.append(
-            {"Type": r.type, "TotalCount": str(r.total), "Active": str(r.active), "Size": human_size(r.size),
+            {"Type": r.type, "TotalCount": str(r.total), "Active": str(r.active), "Size": human_size(r.size, 4),
              "Reclaimable": rec}
         )  # fmt: skip
     if format_:
@@ -207,7 +208,7 @@ def system_prune(
     for head, items in sections:
         if items:
             out("\n".join([head, *items, ""]))
-    out(f"Total reclaimed space: {human_size(r.reclaimed)}")
+    out(f"Total reclaimed space: {human_size(r.reclaimed, 4)}")
     return 0
 
 

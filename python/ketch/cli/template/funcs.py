@@ -87,9 +87,14 @@ def _jsonable(v: Any) -> Any:
 
 
 def go_json(v: Any) -> str:
-    """docker's `json` function: encoding/json, no HTML escaping, no newline."""
+    """docker's `json` function: encoding/json, no HTML escaping, no newline;
+    but a row context (`{{json .}}` in ps, images...) marshals itself with
+    json.Marshal, which escapes <, > and & as Go does."""
     s = _json.dumps(_jsonable(v), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return s.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    s = s.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    if isinstance(v, Row):
+        s = s.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return s
 
 
 # -- the functions -----------------------------------------------------------------
