@@ -1,0 +1,104 @@
+"""What the side-by-side comparison with docker (tests/integration/test_docker_parity.py)
+found, pinned where no root is needed: network ls's filters, docker's CLI config
+formats (psFormat...), top's rows as docker's daemon splits them, the row
+contexts' JSON (Go's HTML escaping), docker's tables' minimum width."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ketch.config import Settings
+from ketch.errors import KetchError
+from ketch.store import Store
+
+
+def _store(tmp_path: Path) -> Store:
+    return Store(settings=Settings(tmp_path / "root", environ={"KETCH_RUN_ROOT": str(tmp_path / "run")}))
+
+
+def test_network_ls_filters_as_dockers_daemon(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ketch.network import networks
+    from ketch.store import networks as rows
+
+    store = _store(tmp_path)
+    monkeypatch.setattr(networks, "ensure_default", lambda s: None)  # no bridge made: the rows are the test
+    monkeypatch.setattr(rows, "all_networks", lambda s: [])
+
+    def names(*filters: str) -> list[str]:
+        return [n.name for n in networks.summaries(store, list(filters))]
+
+    assert names() == ["host", "none"]
+    assert names("name=no") == ["none"]  # anywhere in the name
+    assert names("name=o") == ["host", "none"]
+    assert names("driver=null") == ["none"] and names("driver=nul") == []  # a driver exactly
+    assert names("type=builtin") == ["host", "none"] and names("type=custom") == []
+    assert names("id=" + networks.predefined_id("host")[:10]) == ["host"]
+    assert names("name=host", "name=none") == ["host", "none"]  # a key's values ORed
+    assert names("name=host", "driver=null") == []  # keys ANDed
+    assert names("label=x") == []
+    with pytest.raises(KetchError, match="invalid filter 'colour'"):
+        names("colour=red")
+    with pytest.raises(KetchError, match="invalid filter: 'type'='x'"):
+        names("type=x")
+
+
+def test_predefined_networks_inspect_as_dockers(tmp_path: Path) -> None:
+    from ketch.network.networks import inspect_document, predefined_id
+
+    doc = inspect_document(_store(tmp_path), "none")
+    assert (doc["Name"], doc["Id"], doc["Driver"], doc["Containers"]) == ("none", predefined_id("none"), "null", {})
+    assert doc["IPAM"] == {"Driver": "default", "Options": None, "Config": []} and doc["ConfigFrom"] == {"Network": ""}
+    assert inspect_document(_store(tmp_path), predefined_id("host")[:12])["Driver"] == "host"
+
+
+def test_listing_formats_from_dockers_cli_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ketch.cli import _shared
+    from ketch.cli._format import config_format
+
+    home = tmp_path / "home"
+    (home / ".docker").mkdir(parents=True)
+    (home / ".docker" / "config.json").write_text(json.dumps({"psFormat": "table {{.Names}}", "auths": {}}))
+    monkeypatch.setattr(_shared, "settings", Settings(tmp_path / "root", environ={"HOME": str(home)}))
+    assert config_format("psFormat") == "table {{.Names}}"
+    assert config_format("imagesFormat") is None
+    other = tmp_path / "cfg"
+    other.mkdir()
+    (other / "config.json").write_text('{"imagesFormat": "{{.ID}}", "psFormat": 3}')
+    monkeypatch.setattr(
+        _shared, "settings", Settings(tmp_path / "root", environ={"HOME": str(home), "DOCKER_CONFIG": str(other)})
+    )
+    assert (config_format("imagesFormat"), config_format("psFormat")) == ("{{.ID}}", None)  # a format is a string
+    (other / "config.json").write_text("{not json")
+    assert config_format("imagesFormat") is None
+
+
+def test_top_rows_split_as_dockers_daemon() -> None:
+    from ketch.runtime.inspect import Top
+
+    t = Top("UID   PID  CMD", ["root  12   sleep 600", "root  13   sh -c  x  y"])
+    assert t.processes == [["root", "12", "sleep 600"], ["root", "13", "sh -c x y"]]
+    from ketch.cli.template.table import tabwrite
+
+    text = tabwrite("\n".join("\t".join(r) for r in [t.titles, *t.processes]), minwidth=20)
+    assert text.splitlines()[0] == "UID" + " " * 17 + "PID" + " " * 17 + "CMD"
+
+
+def test_row_contexts_marshal_as_go_does() -> None:
+    from ketch.cli.template import Row
+    from ketch.cli.template.funcs import go_json
+
+    row = Row("*formatter.imageContext", {"Digest": "<none>", "Tag": "a&b"})
+    assert go_json(row) == '{"Digest":"\\u003cnone\\u003e","Tag":"a\\u0026b"}'
+    assert go_json({"Digest": "<none>"}) == '{"Digest":"<none>"}'  # docker's json function: no HTML escaping
+
+
+def test_volume_labels_are_kept(tmp_path: Path) -> None:
+    from ketch.runtime import volumes
+
+    store = _store(tmp_path)
+    v, new = volumes.create(store, "v1", labels={"k": "v"})
+    assert new and volumes.get(store, "v1").inspect()["Labels"] == {"k": "v"}
+    assert volumes.create(store, "v2")[0].inspect()["Labels"] is None
