@@ -24,17 +24,18 @@ def main(argv: list[str] | None = None) -> int:
     fast = parse(args)
     if fast is None:
         return typer_main(args)
-    from ..config import Settings
-    from . import _common
+    debug = False
+    if fast.store:
+        from ..config import Settings
+        from . import _common
 
-    root, command = fast
-    _common.settings = Settings()  # this command's: --root and KETCH_* as they are now
-    if root:
-        _common.settings.use_root(root)
-    debug = _common.settings.debug
+        _common.settings = Settings()  # this command's: --root and KETCH_* as they are now
+        if fast.root:
+            _common.settings.use_root(fast.root)
+        debug = _common.settings.debug
     try:
         try:
-            return command()
+            return fast.run()
         except EOFError:  # as the Typer path has it: Click's Abort
             print(file=sys.stderr)
             raise _Aborted() from None

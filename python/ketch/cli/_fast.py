@@ -166,8 +166,17 @@ def help_width() -> int:
     return max(min(columns, 80) - 2, 50)
 
 
-def parse(args: list[str]) -> tuple[str | None, Callable[[], int]] | None:
-    """(the --root given, the command to run) for `args`, or None: the Typer path's."""
+class Fast:
+    """What the fast path runs: `run()` gives the exit code; `root` is the
+    --root given; `store` says whether it reads the store (and so needs the
+    command's settings made first: the help text does not)."""
+
+    def __init__(self, run: Callable[[], int], root: str | None = None, store: bool = True) -> None:
+        self.run, self.root, self.store = run, root, store
+
+
+def parse(args: list[str]) -> Fast | None:
+    """What the fast path runs for `args`, or None: the Typer path's."""
     root: str | None = None
     i = 0
     while i < len(args):
@@ -184,7 +193,7 @@ def parse(args: list[str]) -> tuple[str | None, Callable[[], int]] | None:
 
         if help_width() != WIDTH:
             return None
-        return root, lambda: _show(HELP)
+        return Fast(lambda: _show(HELP), store=False)
     if not rest or rest[0] not in SPECS:
         return None
     params = options(SPECS[rest[0]], rest[1:])
@@ -193,10 +202,11 @@ def parse(args: list[str]) -> tuple[str | None, Callable[[], int]] | None:
     from . import _lists
 
     fn = _lists.ps if rest[0] == "ps" else _lists.images
-    return root, lambda: fn(**params) or 0  # type: ignore[arg-type, func-returns-value]
+    return Fast(lambda: fn(**params) or 0, root)  # type: ignore[arg-type, func-returns-value]
 
 
 def _show(text: str) -> int:
+    """Text on stdout, flushed, as Click's echo writes it."""
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
     return 0
