@@ -110,6 +110,25 @@ def test_forms_it_does_not_read_go_to_typer_unchanged(store: dict[str, str], arg
     _same(args, store)
 
 
+@pytest.mark.parametrize(
+    "args",
+    [["container", "ls", "-a"], ["container", "list", "-aq"], ["container", "ps", "--format", "{{.Names}}", "-a"],
+     ["image", "ls"], ["image", "ls", "-q", "fast/one"]],
+    ids=" ".join,
+)  # fmt: skip
+def test_the_groups_names_print_what_typer_prints(store: dict[str, str], args: list[str]) -> None:
+    assert _fast.parse(args) is not None
+    _same(args, store)
+
+
+@pytest.mark.parametrize(
+    "args", [["container", "ls", "-h"], ["container", "-h", "ls"], ["image", "list"], ["container", "ls", "x"]]
+)
+def test_the_groups_other_forms_go_to_typer(store: dict[str, str], args: list[str]) -> None:
+    assert _fast.parse(args) is None
+    _same(args, store)
+
+
 def test_root_given_as_an_option_is_the_store_read(store: dict[str, str], tmp_path: Path) -> None:
     env = {k: v for k, v in store.items() if k != "KETCH_ROOT"} | {"KETCH_ROOT": str(tmp_path / "elsewhere")}
     for args in (["--root", store["KETCH_ROOT"], "images"], [f"--root={store['KETCH_ROOT']}", "ps", "-aq"]):

@@ -2,7 +2,8 @@
 parsed before Typer and Click are imported (importing them costs more than
 the work of `ps` on a small store).
 
-`parse` reads `[--root DIR] ps|images FLAGS...` and `--help`/`-h` alone.
+`parse` reads `[--root DIR] ps|images FLAGS...` (also as `container
+ls|list|ps` and `image ls`) and `--help`/`-h` alone.
 It understands only what it can read exactly as the Typer path does
 (cli/_flags.normalize, then Click's parser): long and short flags, combined
 short flags (`-aq`, `-an3`), a value attached (`--format=X`, `-n=3`, `-n3`)
@@ -61,6 +62,8 @@ IMAGES = Spec(
     positionals=("repository",),
 )  # fmt: skip
 SPECS = {"ps": PS, "images": IMAGES}
+# docker's management-group names of the same commands (the same callbacks in Typer's tree)
+ALIASES = {("container", "ls"): "ps", ("container", "list"): "ps", ("container", "ps"): "ps", ("image", "ls"): "images"}
 
 
 def options(spec: Spec, args: list[str]) -> dict[str, object] | None:
@@ -194,6 +197,8 @@ def parse(args: list[str]) -> Fast | None:
         if help_width() != WIDTH:
             return None
         return Fast(lambda: _show(HELP), store=False)
+    if len(rest) >= 2 and (rest[0], rest[1]) in ALIASES:
+        rest = [ALIASES[rest[0], rest[1]], *rest[2:]]
     if not rest or rest[0] not in SPECS:
         return None
     params = options(SPECS[rest[0]], rest[1:])
