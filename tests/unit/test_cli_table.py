@@ -32,13 +32,25 @@ def test_the_whole_application_has_nothing_the_table_lacks() -> None:
     ("args", "noun"), [(["ps", "-a"], "container_io"), (["stop", "x"], "containers"), (["images", "-q"], "images")]
 )
 def test_a_command_imports_its_nouns_module_alone(tmp_path: Path, args: list[str], noun: str) -> None:
+    assert _nouns(tmp_path, "typer_main", args) == f"NOUNS={noun}"
+
+
+@pytest.mark.parametrize("args", [["ps", "-a"], ["images", "-q"], ["--help"]])
+def test_the_fast_path_imports_no_nouns_module(tmp_path: Path, args: list[str]) -> None:
+    """docker's simple forms of ps and images, and --help, are read before Typer (cli/_fast.py)."""
+    assert _nouns(tmp_path, "main", args) == "NOUNS="
+
+
+def _nouns(tmp_path: Path, entry: str, args: list[str]) -> str:
+    """The noun modules that running `args` through cli.`entry` imported."""
     code = (
         "import sys\n"
-        "from ketch.cli import main\n"
-        f"rc = main({args!r})\n"
+        f"from ketch.cli import {entry}\n"
+        f"rc = {entry}({args!r})\n"
         "nouns = sorted(m.rsplit('.', 1)[1] for m in sys.modules if m.startswith('ketch.cli.') and m[10] != '_')\n"
         "print('NOUNS=' + ','.join(n for n in nouns if n not in ('app', 'options')))\n"
     )
-    env = {**os.environ, "KETCH_ROOT": str(tmp_path / "root"), "KETCH_RUN_ROOT": str(tmp_path / "run")}
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}  # --help at its kept width
+    env |= {"KETCH_ROOT": str(tmp_path / "root"), "KETCH_RUN_ROOT": str(tmp_path / "run")}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
-    assert out.strip().splitlines()[-1] == f"NOUNS={noun}"
+    return out.strip().splitlines()[-1]

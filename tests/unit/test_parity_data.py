@@ -55,20 +55,20 @@ def test_predefined_networks_inspect_as_dockers(tmp_path: Path) -> None:
 
 
 def test_listing_formats_from_dockers_cli_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from ketch.cli import _shared
+    from ketch.cli import _common
     from ketch.cli._format import config_format
 
     home = tmp_path / "home"
     (home / ".docker").mkdir(parents=True)
     (home / ".docker" / "config.json").write_text(json.dumps({"psFormat": "table {{.Names}}", "auths": {}}))
-    monkeypatch.setattr(_shared, "settings", Settings(tmp_path / "root", environ={"HOME": str(home)}))
+    monkeypatch.setattr(_common, "settings", Settings(tmp_path / "root", environ={"HOME": str(home)}))
     assert config_format("psFormat") == "table {{.Names}}"
     assert config_format("imagesFormat") is None
     other = tmp_path / "cfg"
     other.mkdir()
     (other / "config.json").write_text('{"imagesFormat": "{{.ID}}", "psFormat": 3}')
     monkeypatch.setattr(
-        _shared, "settings", Settings(tmp_path / "root", environ={"HOME": str(home), "DOCKER_CONFIG": str(other)})
+        _common, "settings", Settings(tmp_path / "root", environ={"HOME": str(home), "DOCKER_CONFIG": str(other)})
     )
     assert (config_format("imagesFormat"), config_format("psFormat")) == ("{{.ID}}", None)  # a format is a string
     (other / "config.json").write_text("{not json")

@@ -1,5 +1,7 @@
-"""The `ketch` command. Imports stay lazy: a command loads Typer and the
-module of its noun only (app.py's table), `ketch --help` every noun module;
+"""The `ketch` command. Imports stay lazy: docker's simple forms of `ps`,
+`images` and `--help` are read by _fast.py before Typer or Click is
+imported; any other command loads Typer and the module of its noun only
+(app.py's table), `ketch --help` on a narrow terminal every noun module;
 each command imports what it uses when it runs."""
 
 from __future__ import annotations
@@ -9,11 +11,6 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..config import Settings
-    from ..errors import KetchError
-    from . import _click as click
-    from .app import load
-
     for fd in (0, 1, 2):
         # A closed 0, 1 or 2 (`ketch run ... >&-`) is /dev/null, or the next
         # file ketch opens (its database) would take its place.
@@ -22,19 +19,112 @@ def main(argv: list[str] | None = None) -> int:
         except OSError:
             os.open(os.devnull, os.O_RDWR)
     args = list(sys.argv[1:] if argv is None else argv)
-    app = load(args)  # the module of the command named, or all of them
-    from . import _shared
+    from ._fast import parse
 
-    _shared.settings = Settings()  # this command's: --root and KETCH_* as they are now
+    fast = parse(args)
+    if fast is None:
+        return typer_main(args)
+    debug = False
+    if fast.store:
+        from ..config import Settings
+        from . import _common
+
+        _common.settings = Settings()  # this command's: --root and KETCH_* as they are now
+        if fast.root:
+            _common.settings.use_root(fast.root)
+        debug = _common.settings.debug
+    try:
+        try:
+            return fast.run()
+        except EOFError:  # as the Typer path has it: Click's Abort
+            print(file=sys.stderr)
+            raise _Aborted() from None
+        except KeyboardInterrupt:
+            return 130
+        except OSError as e:
+            if e.errno == errno_EPIPE:
+                _quiet_streams()
+                sys.exit(1)
+            raise
+    except _Aborted:
+        print("aborted", file=sys.stderr)
+        return 130
+    except BaseException as e:
+        if isinstance(e, SystemExit):
+            raise
+        return failed(e, debug)
+
+
+errno_EPIPE = 32  # errno.EPIPE on Linux (errno's import is what this saves)
+
+
+class _Aborted(Exception):
+    pass
+
+
+class _Quiet:
+    """A stream whose flush ignores a reader gone (`ketch ps | head -0`),
+    as Click's wrapper of stdout and stderr does once it has seen EPIPE."""
+
+    def __init__(self, stream: object) -> None:
+        self._stream = stream
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()  # type: ignore[attr-defined]
+        except OSError:
+            pass
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._stream, name)
+
+
+def _quiet_streams() -> None:
+    sys.stdout = _Quiet(sys.stdout)  # type: ignore[assignment]
+    sys.stderr = _Quiet(sys.stderr)  # type: ignore[assignment]
+
+
+def failed(e: BaseException, debug: bool) -> int:
+    """An exception out of a command, worded as one line on stderr: its exit code.
+    With KETCH_DEBUG the exception itself (its traceback)."""
+    from ..errors import KetchError
+
+    if isinstance(e, KetchError):
+        if debug:
+            raise e
+        print(str(e), file=sys.stderr)
+        return e.exit_code
+    if isinstance(e, KeyboardInterrupt):
+        return 130
+    if isinstance(e, BrokenPipeError):
+        return 0
+    if isinstance(e, OSError):
+        if debug:
+            raise e
+        print(f"error: {e.strerror or e}" + (f": {e.filename}" if e.filename else ""), file=sys.stderr)
+        return 1
+    if not isinstance(e, Exception) or debug:
+        raise e
+    # a bug: still one line, the traceback with KETCH_DEBUG=1
+    print(f"error: {type(e).__name__}: {e} (KETCH_DEBUG=1 shows the traceback)", file=sys.stderr)
+    return 1
+
+
+def typer_main(args: list[str]) -> int:
+    """`args` parsed by Typer and Click: every command and form (the fast path's too)."""
+    from ..config import Settings
+    from . import _click as click
+    from .app import load
+
+    app = load(args)  # the module of the command named, or all of them
+    from . import _common, _shared
+
+    # this command's: --root and KETCH_* as they are now (one object, seen by both modules)
+    _shared.settings = _common.settings = Settings()
     debug = _shared.settings.debug
     try:
         rv = app(args=args, prog_name="ketch", standalone_mode=False)
         return int(rv) if isinstance(rv, int) else 0
-    except KetchError as e:
-        if debug:
-            raise
-        print(str(e), file=sys.stderr)
-        return e.exit_code
     except click.NoArgsIsHelp as e:
         e.show()  # the help text, as `ketch` alone prints it
         return 0
@@ -54,20 +144,10 @@ def main(argv: list[str] | None = None) -> int:
     except click.Abort:
         print("aborted", file=sys.stderr)
         return 130
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        return 0
-    except OSError as e:
-        if debug:
-            raise
-        print(f"error: {e.strerror or e}" + (f": {e.filename}" if e.filename else ""), file=sys.stderr)
-        return 1
-    except Exception as e:  # a bug: still one line, the traceback with KETCH_DEBUG=1
-        if debug:
-            raise
-        print(f"error: {type(e).__name__}: {e} (KETCH_DEBUG=1 shows the traceback)", file=sys.stderr)
-        return 1
+    except Exception as e:
+        return failed(e, debug)
+    except KeyboardInterrupt as e:
+        return failed(e, debug)
 
 
 def run() -> None:

@@ -93,9 +93,9 @@ def config_format(key: str) -> str | None:
     import os
     from pathlib import Path
 
-    from . import _shared
+    from . import _common
 
-    env = _shared.settings.env
+    env = _common.settings.env
     base = env("DOCKER_CONFIG")
     path = Path(base) / "config.json" if base else Path(env("HOME") or os.path.expanduser("~")) / ".docker/config.json"
     try:

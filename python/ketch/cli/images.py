@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from ._shared import Silent, command, daemon_error, documents, each, image_group, out, store, subcommand
+from ._shared import Silent, command, documents, each, image_group, out, store, subcommand
 from .options import Format, InspectFormat, NoTrunc
 
 Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="Suppress verbose output")]
@@ -40,13 +40,6 @@ def pull(
     print(str(ref) if ref.domain == "docker.io" else ref.familiar())
 
 
-IMAGES_HEADER = {
-    "ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST", "CreatedSince": "CREATED",
-    "CreatedAt": "CREATED AT", "Size": "SIZE", "Containers": "CONTAINERS", "SharedSize": "SHARED SIZE",
-    "UniqueSize": "UNIQUE SIZE", "VirtualSize": "VIRTUAL SIZE",
-}  # fmt: skip
-
-
 @command("images", "ls")
 def images(
     repository: Annotated[str | None, typer.Argument(metavar="[REPOSITORY[:TAG]]")] = None,
@@ -62,60 +55,9 @@ def images(
     format_: Format = None,
 ) -> None:
     """List images"""
-    from ..errors import KetchError
-    from ..store.inspect import image_rows
-    from ._format import ago, go_time, human_size, table, timestamp
+    from ._lists import images as listing
 
-    try:
-        rows = image_rows(store(), repository, all_, list(filter_ or []))
-    except KetchError as e:
-        raise daemon_error(e) from None
-    if not format_ and not quiet:
-        from ._format import config_format
-
-        format_ = config_format("imagesFormat")  # docker's default from ~/.docker/config.json
-    if quiet and (not format_ or format_ == "table"):  # docker: a custom format wins over -q
-        ids = [r.image.id if no_trunc else r.image.short_id for r in rows]  # docker: one per row, as the table
-        if ids:
-            print("\n".join(ids))
-        return
-    if format_ and format_ != "table":
-        from .template import Method, Row, format_rows
-
-        fmt = format_ + (
-            "\t{{.Digest}}" if format_.startswith("table") and digests and "{{.Digest}}" not in format_ else ""
-        )
-        shown = digests or "{{.Digest}}" in fmt
-        contexts = [
-            Row(
-                "*formatter.imageContext",
-                {
-                    "ID": r.image.id if no_trunc else r.image.short_id,
-                    "Repository": r.repository,
-                    "Tag": r.tag,
-                    "Digest": r.digest
-                    if shown
-                    else ("<none>" if r.tag != "<none>" or r.repository == "<none>" else ""),
-                    "CreatedSince": Method(lambda r=r: "" if not r.image.created else ago(r.image.created)),
-                    "CreatedAt": Method(lambda r=r: go_time(timestamp(r.image.created) or 0)),
-                    "Size": Method(lambda r=r: human_size(r.image.size)),
-                    "VirtualSize": Method(lambda r=r: human_size(r.image.size, 4)),  # docker's HumanSize
-                    "Containers": "N/A",  # docker's: counted by `system df` only
-                    "SharedSize": "N/A",
-                    "UniqueSize": "N/A",
-                },
-            )
-            for r in rows
-        ]
-        sys.stdout.write(format_rows(fmt, contexts, IMAGES_HEADER))
-        return
-    header = ["REPOSITORY", "TAG"] + (["DIGEST"] if digests else []) + ["IMAGE ID", "CREATED", "SIZE"]
-    lines = [
-        [r.repository, r.tag, *([r.digest] if digests else [])]
-        + [r.image.id if no_trunc else r.image.short_id, ago(r.image.created), human_size(r.image.size)]
-        for r in rows
-    ]
-    print(table([header, *lines], minwidth=10))
+    listing(repository, all_, quiet, digests, no_trunc, filter_, format_)
 
 
 @command("rmi", "rm")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import fcntl
 import os
 import re
-import uuid
 from pathlib import Path
 from types import TracebackType
 
@@ -46,6 +45,8 @@ class Ingest:
     of a killed writer, which `ContentStore.clean_ingest` removes."""
 
     def __init__(self, store: ContentStore, expected: str | None, expected_size: int | None) -> None:
+        import uuid
+
         self.store = store
         self.expected = expected
         self.expected_size = expected_size
@@ -141,6 +142,8 @@ class ContentStore:
         """A name under ingest/ for a file that a writer other than `ingest`
         makes (Rust: a layer tar, a gzipped layer) before `commit_file`;
         `prefix` is one that `clean_ingest` knows."""
+        import uuid
+
         assert prefix in _TEMP_PREFIXES
         return self.ingest_dir / f"{prefix}{uuid.uuid4().hex[:12]}"
 

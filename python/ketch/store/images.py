@@ -8,14 +8,16 @@ import json
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
 from ..errors import ConflictError, ImageNotFound, ReferenceError_
 from ..models.ids import host_arch, short_id
 from ..reference import Reference, parse
 from . import Store
 
+TYPE_CHECKING = False  # typing's import is ~3 ms of `ketch ps`; type checkers read this as True
 if TYPE_CHECKING:
+    from typing import Any
+
     from ..models.system import Pruned
 
 

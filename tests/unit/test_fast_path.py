@@ -1,0 +1,179 @@
+"""The fast path (cli/_fast.py) prints what the Typer path prints, byte for
+byte, with the same exit code, on the same store: for docker's forms of
+`ps` and `images` it reads, for those it hands over, and for `--help`.
+
+Each case runs `ketch ARGS` through main() (the fast path first) and through
+cli.typer_main (Typer and Click only) as separate processes. The listings
+say how long ago a thing was made, which ticks every second: the fast run
+is made between two Typer runs and must equal one of them (tried thrice)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ketch.cli import _fast
+from support.imagekit import Entry, busybox_entries, tar_bytes
+
+FAST = "import sys; from ketch.cli import main; sys.exit(main())"
+TYPER = "import sys; from ketch.cli import typer_main; sys.exit(typer_main(sys.argv[1:]))"
+
+# forms the fast path reads itself (checked below: none falls back by mistake)
+PS_FORMS = [
+    [], ["-a"], ["-q"], ["-aq"], ["-a", "-q"], ["--all"], ["--all=true"], ["-a=false"], ["--all=FALSE", "-q"],
+    ["-an1"], ["-n", "1"], ["-n=1"], ["-n1"], ["--last=1"], ["--last", "2"], ["-n", "0"], ["-l"], ["--latest"],
+    ["-a", "--no-trunc"], ["-aq", "--no-trunc"], ["-as"], ["-a", "--size"],
+    ["-a", "--format", "{{.Size}}"], ["-a", "--format", "{{.ID}} {{.Names}} {{.Label \"a\"}}"],
+    ["-a", "--format=json"], ["-a", "--format", "table {{.Names}}\t{{.Image}}\t{{.Status}}"], ["-a", "--format="],
+    ["-a", "-f", "name=c1"], ["-af", "label=a=b"], ["--filter=status=created", "-a"], ["-a", "-f=name=c", "-f", "id=0"],
+    ["-f", "bogus=1"], ["--format", "{{.Bad"], ["--format", "{{.Nope}}", "-a"], ["-q", "--format", "{{.ID}}"],
+    ["-a", "--no-trunc=1", "-q=t"],
+]  # fmt: skip
+IMAGES_FORMS = [
+    [], ["-a"], ["-q"], ["-aq"], ["--digests"], ["--no-trunc"], ["--quiet", "--no-trunc"], ["fast/one"],
+    ["fast/one:1"], ["fast/nothing"], ["fast/one", "-q"], ["-f", "reference=fast/*"], ["--filter=dangling=true"],
+    ["-f", "before=fast/two"], ["--format", "{{.Repository}}:{{.Tag}} {{.Size}}"], ["--format=json"],
+    ["-q", "--format", "table"], ["-q", "--format", "{{.ID}}"], ["--digests", "--format", "table {{.ID}}"],
+    ["--filter", "bogus=1"], ["--format", "{{.Bad"], [""], ["-"], ["--all=false", "--digests=true"],
+]  # fmt: skip
+# forms it hands to Typer (its errors, its help, what it does not read)
+TYPER_FORMS = [
+    ["ps", "-n", "abc"], ["ps", "-n", "-1"], ["ps", "-n", "+1"], ["ps", "--bogus"], ["ps", "-x"], ["ps", "-ah"],
+    ["ps", "extra"], ["ps", "-f"], ["ps", "--format"], ["ps", "--", "-a"], ["ps", "-h"], ["ps", "--help"],
+    ["ps", "--all=maybe"], ["ps", "--all="], ["ps", "-a=x"], ["ps", "-aq=true"], ["ps", "--last="], ["ps", "-n"],
+    ["images", "a", "b"], ["images", "--digests=no"], ["images", "-f"], ["images", "--bogus"], ["images", "--help"],
+    ["--root"], ["--bogus", "ps"], ["ps", "--root", "/nonexistent"], ["pss"], [],
+]  # fmt: skip
+
+
+def _run(code: str, args: list[str], env: dict[str, str]) -> tuple[int, str, str]:
+    p = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, timeout=60)
+    return p.returncode, p.stdout, p.stderr
+
+
+def _aged(r: tuple[int, str, str]) -> tuple[int, str, str]:
+    """A result with the rows' ages (`29 seconds ago`, `About a minute ago`)
+    and the column padding they set made equal."""
+    age = r"(?:\d+|About an?|Less than a) (?:second|minute|hour)s? ago"
+    return r[0], re.sub(r" {2,}", "  ", re.sub(age, "AGE", r[1])), r[2]
+
+
+def _same(args: list[str], env: dict[str, str]) -> None:
+    """The fast run equals a Typer run made just before or just after it
+    (three tries: each row's age may tick between them)."""
+    for _ in range(3):
+        before = _run(TYPER, args, env)
+        fast = _run(FAST, args, env)
+        after = fast if fast == before else _run(TYPER, args, env)
+        if fast in (before, after):
+            break
+    else:  # a loaded machine: each run can take seconds, so ages differ; the rest must not
+        fast, before, after = (_aged(r) for r in (fast, before, after))
+    assert fast in (before, after), (args, fast, before, after)
+    assert "Traceback" not in fast[2], (args, fast)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A store with two images (one tagged twice) and, as root, two created containers."""
+    tmp = tmp_path_factory.mktemp("fast")
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "KETCH_DEBUG")}
+    env |= {"KETCH_ROOT": str(tmp / "store"), "KETCH_RUN_ROOT": str(tmp / "run")}
+    one, two = tmp / "one.tar", tmp / "two.tar"
+    one.write_bytes(tar_bytes(busybox_entries()))
+    two.write_bytes(tar_bytes([*busybox_entries(), Entry("etc/extra", data=b"x")]))
+
+    def ketch(*args: str) -> None:
+        rc, out, err = _run(FAST, list(args), env)
+        assert rc == 0, (args, out, err)
+
+    ketch("import", str(one), "fast/one:1")
+    ketch("tag", "fast/one:1", "fast/one:2")
+    ketch("import", str(two), "fast/two")
+    if os.geteuid() == 0:  # a container's directories are made as root's
+        ketch("create", "--name", "c1", "-l", "a=b", "fast/one:1", "true")
+        ketch("create", "fast/two", "sh", "-c", "echo 'a b'")
+    yield env
+
+
+@pytest.mark.parametrize("args", PS_FORMS, ids=lambda a: " ".join(a) or "-")
+def test_ps_forms_print_what_typer_prints(store: dict[str, str], args: list[str]) -> None:
+    assert _fast.parse(["ps", *args]) is not None, "the fast path should read this form"
+    _same(["ps", *args], store)
+
+
+@pytest.mark.parametrize("args", IMAGES_FORMS, ids=lambda a: " ".join(a) or "-")
+def test_images_forms_print_what_typer_prints(store: dict[str, str], args: list[str]) -> None:
+    assert _fast.parse(["images", *args]) is not None, "the fast path should read this form"
+    _same(["images", *args], store)
+
+
+@pytest.mark.parametrize("args", TYPER_FORMS, ids=lambda a: " ".join(a) or "-")
+def test_forms_it_does_not_read_go_to_typer_unchanged(store: dict[str, str], args: list[str]) -> None:
+    assert _fast.parse(args) is None
+    _same(args, store)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["container", "ls", "-a"], ["container", "list", "-aq"], ["container", "ps", "--format", "{{.Names}}", "-a"],
+     ["image", "ls"], ["image", "ls", "-q", "fast/one"]],
+    ids=" ".join,
+)  # fmt: skip
+def test_the_groups_names_print_what_typer_prints(store: dict[str, str], args: list[str]) -> None:
+    assert _fast.parse(args) is not None
+    _same(args, store)
+
+
+@pytest.mark.parametrize(
+    "args", [["container", "ls", "-h"], ["container", "-h", "ls"], ["image", "list"], ["container", "ls", "x"]]
+)
+def test_the_groups_other_forms_go_to_typer(store: dict[str, str], args: list[str]) -> None:
+    assert _fast.parse(args) is None
+    _same(args, store)
+
+
+def test_root_given_as_an_option_is_the_store_read(store: dict[str, str], tmp_path: Path) -> None:
+    env = {k: v for k, v in store.items() if k != "KETCH_ROOT"} | {"KETCH_ROOT": str(tmp_path / "elsewhere")}
+    for args in (["--root", store["KETCH_ROOT"], "images"], [f"--root={store['KETCH_ROOT']}", "ps", "-aq"]):
+        assert _fast.parse(args) is not None
+        _same(args, env)
+        assert "fast/" in _run(FAST, ["--root", store["KETCH_ROOT"], "images"], env)[1]
+
+
+@pytest.mark.parametrize("columns", [None, "80", "200", "79", "60"])
+def test_help_is_typers_at_every_width(store: dict[str, str], columns: str | None) -> None:
+    env = store if columns is None else store | {"COLUMNS": columns}
+    for args in (["--help"], ["-h"], ["--root", "/x", "--help"]):
+        _same(args, env)
+
+
+def test_the_help_text_kept_is_typers() -> None:
+    """cli/_help.py is what Typer prints today (scripts/update_help.py rewrites it)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+    try:
+        import update_help
+    finally:
+        sys.path.pop(0)
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    out = subprocess.run(
+        [sys.executable, "-c", TYPER, "--help"], capture_output=True, text=True, env=env, check=True
+    ).stdout
+    kept = (Path(_fast.__file__).parent / "_help.py").read_text()
+    assert update_help.render(out) == kept, "run scripts/update_help.py: ketch --help changed"
+
+
+def test_a_parse_is_exactly_typers_reading() -> None:
+    """What the fast path hands the listing: the values Typer would."""
+    assert _fast.options(_fast.PS, ["-an3", "-f", "a=1", "--filter=b=2", "-f=c=3", "--format", "x"]) == {
+        "all_": True, "last": 3, "filter_": ["a=1", "b=2", "c=3"], "format_": "x",
+    }  # fmt: skip
+    assert _fast.options(_fast.PS, ["--all=false", "-q=true", "--last=07"]) == {"quiet": True, "last": 7}
+    assert _fast.options(_fast.IMAGES, ["busybox", "-a"]) == {"repository": "busybox", "all_": True}
+    assert _fast.options(_fast.IMAGES, ["-f"]) is None

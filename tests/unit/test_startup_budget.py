@@ -1,0 +1,113 @@
+"""The start-up budget (issue 14): what the commands typed all day import,
+counted, not timed. Each case runs `ketch ARGS` in a process of its own and
+reads sys.modules as the process exits; a heavy module where it has no work
+to do fails the test, whatever the machine's speed.
+
+- everywhere: pydantic (the pull path's models), the registry client, the
+  builder, http.client, asyncio, ssl, urllib.request, rich;
+- on the fast paths (`ps`, `images`, `--help`: cli/_fast.py): Typer and
+  Click too, and the noun modules built on them;
+- `run`: Typer and Click for its flags (typer.main brings its completion
+  modules with it at import), the containers module alone of the nouns.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from support.imagekit import busybox_entries, tar_bytes
+
+DUMP = (
+    "import atexit, sys\n"
+    "dump = sys.argv.pop(1)\n"
+    "atexit.register(lambda: open(dump, 'w').write('\\n'.join(sorted(sys.modules))))\n"
+    "from ketch.cli import main\n"
+    "sys.exit(main())\n"
+)
+HEAVY = (
+    "pydantic", "pydantic_core", "ketch.registry.client", "ketch.registry.pull", "ketch.builder", "http.client",
+    "asyncio", "ssl", "urllib.request", "rich", "typer.rich_utils", "socket",
+)  # fmt: skip
+CLI = ("typer", "click", "shellingham", "ketch.cli._shared", "ketch.cli._flags", "ketch.cli.app")
+NOUNS = (
+    "images", "containers", "container_io", "container_group", "build", "networks", "volumes", "registry", "system",
+)  # fmt: skip
+
+
+def modules(tmp_path: Path, args: list[str], ok: tuple[int, ...] = (0,)) -> set[str]:
+    """The modules loaded when `ketch ARGS` exits (against a store under tmp_path)."""
+    dump = tmp_path / "modules.txt"
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "KETCH_DEBUG")}
+    env |= {"KETCH_ROOT": str(tmp_path / "store"), "KETCH_RUN_ROOT": str(tmp_path / "run")}
+    p = subprocess.run(
+        [sys.executable, "-c", DUMP, str(dump), *args], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert p.returncode in ok, (args, p.returncode, p.stderr)
+    assert "Traceback" not in p.stderr
+    return set(dump.read_text().split())
+
+
+def heavy(mods: set[str], names: tuple[str, ...]) -> list[str]:
+    """Those of `mods` that are one of `names` or inside one of them."""
+    return sorted(m for m in mods if any(m == n or m.startswith(n + ".") for n in names))
+
+
+def nouns(mods: set[str]) -> list[str]:
+    return sorted(m for m in mods if m.startswith("ketch.cli.") and m.rsplit(".", 1)[1] in NOUNS)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["ps"], ["ps", "-a"], ["ps", "-aq", "--no-trunc"], ["ps", "--format", "{{.Names}}"], ["images"],
+     ["images", "-q"], ["images", "--digests", "-f", "dangling=false"], ["--help"], ["-h"]],
+    ids=" ".join,
+)  # fmt: skip
+def test_the_fast_paths_import_no_cli_framework_and_nothing_heavy(tmp_path: Path, args: list[str]) -> None:
+    mods = modules(tmp_path, args)
+    assert heavy(mods, HEAVY) == []
+    assert heavy(mods, CLI) == [], "read by cli/_fast.py: no Typer, no Click"
+    assert nouns(mods) == []
+
+
+def test_ps_and_images_do_not_load_each_others_part(tmp_path: Path) -> None:
+    """`images` reads image rows, not containers; `ps` containers, not the image listing."""
+    assert heavy(modules(tmp_path, ["images"]), ("ketch.runtime", "ketch.network")) == []
+    assert heavy(modules(tmp_path, ["ps"]), ("ketch.store.inspect", "ketch.network", "ketch.reference")) == []
+
+
+def test_help_loads_no_library_part(tmp_path: Path) -> None:
+    """The help text is kept (cli/_help.py): not even the settings are made."""
+    mods = modules(tmp_path, ["--help"])
+    ours = sorted(m for m in mods if m.startswith("ketch"))
+    assert ours == ["ketch", "ketch.cli", "ketch.cli._fast", "ketch.cli._help"]
+    assert heavy(mods, ("sqlite3", "pathlib", "typing", "json")) == []
+
+
+def test_run_of_an_image_not_there_imports_no_pull_machinery(tmp_path: Path) -> None:
+    """`run --pull never` of a missing image: Typer for its flags, the runtime's
+    options, and none of the registry (the pull path is what imports it)."""
+    mods = modules(tmp_path, ["run", "--rm", "--pull", "never", "--network", "none", "nothing/here", "true"], (1, 125))
+    assert heavy(mods, HEAVY) == []
+    assert nouns(mods) == ["ketch.cli.containers"]
+    assert "typer.main" in mods  # its flags are Typer's
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="runs a container: namespaces, mounts and cgroups need root")
+def test_run_of_a_local_image_imports_no_pull_machinery(tmp_path: Path) -> None:
+    rootfs = tmp_path / "busybox.tar"
+    rootfs.write_bytes(tar_bytes(busybox_entries()))
+    modules(tmp_path, ["import", str(rootfs), "budget/busybox"])
+    mods = modules(tmp_path, ["run", "--rm", "--network", "none", "budget/busybox", "true"])
+    assert heavy(mods, HEAVY) == []
+    assert nouns(mods) == ["ketch.cli.containers"]
+
+
+def test_the_budget_can_fail(tmp_path: Path) -> None:
+    """A command that needs the registry client does import it: the dump sees it."""
+    mods = modules(tmp_path, ["pull", "127.0.0.1:1/nothing"], (1, 125))
+    assert "ketch.registry.client" in mods
