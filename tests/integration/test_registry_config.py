@@ -121,6 +121,83 @@ def test_a_blocked_registry_and_a_malformed_file_are_one_line(ketch: Ketch, tmp_
     assert r.rc == 1 and r.err.strip() == f"{tmp_path / 'daemon.json'}: registry-mirrors is not a list of strings"
 
 
+# -- short names through unqualified-search-registries ------------------------------
+
+
+@pytest.fixture
+def two_registries(tmp_path: Path) -> Iterator[tuple[str, str, Image]]:
+    """Two `ketch registry serve`s on 127.0.0.1; only the second holds busybox
+    (as `busybox` and as `library/busybox`)."""
+    first, a = serve_ketch(tmp_path / "first")
+    second, b = serve_ketch(tmp_path / "second")
+    img = marked_image("from the second")
+    reg = Registry(f"http://{b}")
+    reg.push("busybox", "latest", img)
+    reg.push("library/busybox", "v2", img)
+    try:
+        yield a, b, img
+    finally:
+        stop_served(first)
+        stop_served(second)
+
+
+def search_conf(tmp_path: Path, mode: str, *registries: str) -> None:
+    regs = ", ".join(f'"{r}"' for r in registries)
+    (tmp_path / "registries.conf").write_text(f'unqualified-search-registries = [{regs}]\nshort-name-mode = "{mode}"\n')
+
+
+@pytest.mark.parametrize("mode", ["permissive", "disabled"])
+def test_a_short_name_is_pulled_from_the_first_search_registry_that_has_it(
+    ketch: Ketch, tmp_path: Path, two_registries: tuple[str, str, Image], mode: str
+) -> None:
+    a, b, img = two_registries
+    search_conf(tmp_path, mode, a, b)
+    env = isolated(tmp_path)
+    r = ketch("pull", "busybox", env=env)
+    assert r.rc == 0, r.err
+    assert f"Status: Downloaded newer image for {b}/busybox:latest" in r.out
+    assert r.out.splitlines()[-1] == f"{b}/busybox:latest"
+    assert image_id(ketch, f"{b}/busybox:latest", env) == img.id
+    r = ketch("pull", "library/busybox:v2", env=env)
+    assert r.rc == 0 and r.out.splitlines()[-1] == f"{b}/library/busybox:v2", r.err
+    # `create busybox` finds the pulled one by the same resolution: no second pull
+    r = ketch("create", "--network", "none", "busybox", "true", env=env)
+    assert r.rc == 0 and "Unable to find image" not in r.err, r.err
+    cid = r.out.strip()
+    assert json.loads(ketch("inspect", cid, env=env).out)[0]["Image"] == img.id
+    assert ketch("rm", cid, env=env).rc == 0
+
+
+def test_a_short_name_in_no_search_registry_is_one_line_and_stores_nothing(
+    ketch: Ketch, tmp_path: Path, two_registries: tuple[str, str, Image]
+) -> None:
+    a, b, _ = two_registries
+    search_conf(tmp_path, "permissive", a, b)
+    env = isolated(tmp_path)
+    r = ketch("pull", "nosuch", env=env)
+    err = r.err.strip()
+    assert r.rc == 1 and len(err.splitlines()) == 1 and "Traceback" not in err, r.err
+    assert "search registries" in err and f"{a}/nosuch" in err and f"{b}/nosuch" in err
+    assert ketch("images", "-q", env=env).out == ""
+
+
+def test_enforcing_with_two_search_registries_wants_a_qualified_name(
+    ketch: Ketch, tmp_path: Path, two_registries: tuple[str, str, Image]
+) -> None:
+    a, b, img = two_registries
+    search_conf(tmp_path, "enforcing", a, b)
+    env = isolated(tmp_path)
+    for argv in (["pull", "busybox"], ["create", "--network", "none", "busybox", "true"]):
+        r = ketch(*argv, env=env)
+        err = r.err.strip()
+        assert r.rc != 0 and "fully qualified name" in err and err.count("\n") == 0, r.err
+    assert ketch("images", "-q", env=env).out == ""
+    # one search registry: nothing to choose between, enforcing pulls it
+    search_conf(tmp_path, "enforcing", b)
+    r = ketch("pull", "busybox", env=env)
+    assert r.rc == 0 and image_id(ketch, f"{b}/busybox", env) == img.id, r.err
+
+
 # -- credential helpers ------------------------------------------------------------
 
 

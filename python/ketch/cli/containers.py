@@ -117,7 +117,7 @@ def run(
 ) -> int:
     """Run a command in a new container"""
     # Registered as `create` too, which stops after printing the new id.
-    from ..images import ensure_image
+    from ..images import ensure_image, local_name
     from ..runtime import launch
     from ._pull import print_pull
 
@@ -125,7 +125,7 @@ def run(
     opts = launch.options(_shared.settings, **{k: v for k, v in ctx.params.items() if k not in _RUN_ONLY})
     s = store()
     ensure_image(s, image, pull_policy, print_pull)
-    c = launch.create(s, image, list(args or []), opts, rm)
+    c = launch.create(s, local_name(s, image), list(args or []), opts, rm)
     if ctx.info_name == "create":
         out(c.id)
         return 0

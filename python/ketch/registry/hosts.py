@@ -25,9 +25,14 @@ from ..errors import KetchError, RegistryError
 
 if TYPE_CHECKING:
     from ..config import Settings
+    from ..reference import Reference
 
 DOCKER_HUB = "docker.io"
 SHORT_NAME_MODES = ("disabled", "permissive", "enforcing")
+
+
+class ShortNameError(RegistryError):
+    """A short name that registries.conf's short-name-mode forbids resolving."""
 
 
 class RegistriesConfigError(KetchError):
@@ -226,10 +231,34 @@ def registry_mirrors(settings: Settings) -> dict[str, list[str]]:
 
 
 def search_registries(settings: Settings) -> tuple[list[str], str]:
-    """(unqualified-search-registries, short-name-mode) as registries.conf says.
-    ketch resolves a short name as docker does (docker.io), whatever these say."""
+    """(unqualified-search-registries, short-name-mode) as registries.conf says."""
     cfg = load(settings)
     return list(cfg.search), cfg.short_name_mode
+
+
+def candidates(name: str, settings: Settings, default_tag: bool = True) -> list[Reference]:
+    """The references a pull of `name` tries, in order, as podman resolves
+    them: a fully qualified name is itself; a short name (`busybox`,
+    `library/busybox`) is one reference per unqualified-search-registries
+    entry (docker.io's with `library/` as docker adds it), or docker.io's
+    alone when the list is empty (docker's rule). In `enforcing` mode a short
+    name with more than one candidate is an error: podman would prompt on a
+    terminal, a library cannot, so the user is told to qualify it."""
+    from ..reference import is_short_name, parse
+
+    ref = parse(name, default_tag)
+    if not is_short_name(name):
+        return [ref]
+    search, mode = search_registries(settings)
+    if not search:
+        return [ref]
+    out = [parse(f"{_strip_scheme(reg)}/{name}", default_tag) for reg in search]
+    if mode == "enforcing" and len(out) > 1:
+        raise ShortNameError(
+            f"short-name resolution enforced but cannot prompt without a TTY: {name!r} could be any of "
+            f"{', '.join(r.name for r in out)} ({settings.registries_conf}); use a fully qualified name"
+        )
+    return out
 
 
 # -- endpoints ----------------------------------------------------------------
