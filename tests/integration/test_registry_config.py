@@ -321,6 +321,71 @@ def test_certs_d_lets_ketch_pull_from_a_tls_registry(ketch: Ketch, tmp_path: Pat
         stop_served(proc)
 
 
+def test_a_registry_that_requires_client_certificates(ketch: Ketch, tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path / "pki", "server")
+    client, client_key = self_signed(tmp_path / "pki", "client")
+    stranger, stranger_key = self_signed(tmp_path / "pki", "stranger")
+    flags = ["--tls-cert", str(cert), "--tls-key", str(key), "--tls-client-ca", str(client)]
+    proc, addr = serve_ketch(tmp_path / "mtls", *flags)
+    k2 = Ketch(tmp_path / "s2", tmp_path / "r2")
+    try:
+        certs = tmp_path / "certs.d" / addr
+        certs.mkdir(parents=True)
+        (certs / "ca.crt").write_bytes(cert.read_bytes())
+        env = isolated(tmp_path)
+        ketch.import_busybox(f"{addr}/lab/mtls:v1")
+        # no client certificate: refused at the handshake, one line, nothing stored
+        for argv in (["push", f"{addr}/lab/mtls:v1"], ["pull", f"{addr}/lab/mtls:v1"]):
+            r = (ketch if argv[0] == "push" else k2)(*argv, env=env)
+            err = r.err.strip()
+            assert r.rc == 1 and len(err.splitlines()) == 1 and "Traceback" not in err, r.err
+            assert "certificate" in err.lower(), err
+        # a certificate the server's CA did not sign: refused too
+        (certs / "client.cert").write_bytes(stranger.read_bytes())
+        (certs / "client.key").write_bytes(stranger_key.read_bytes())
+        r = ketch("push", f"{addr}/lab/mtls:v1", env=env)
+        assert r.rc == 1 and len(r.err.strip().splitlines()) == 1, r.err
+        # the client's own: push and pull work
+        (certs / "client.cert").write_bytes(client.read_bytes())
+        (certs / "client.key").write_bytes(client_key.read_bytes())
+        r = ketch("push", f"{addr}/lab/mtls:v1", env=env)
+        assert r.rc == 0 and "Pushed" in r.out, r.err
+        assert k2("images", "-q", env=env).out == ""
+        assert not list((k2.root / "content" / "blobs" / "sha256").glob("*"))
+        r = k2("pull", f"{addr}/lab/mtls:v1", env=env)
+        assert r.rc == 0 and "Downloaded newer image" in r.out, r.err
+        # and without the certificate again, a fresh pull fails and stores nothing
+        (certs / "client.cert").unlink()
+        (certs / "client.key").unlink()
+        assert k2("rmi", f"{addr}/lab/mtls:v1", env=env).rc == 0
+        r = k2("pull", f"{addr}/lab/mtls:v1", env=env)
+        assert r.rc == 1 and len(r.err.strip().splitlines()) == 1, r.err
+        assert k2("images", "-q", env=env).out == ""
+    finally:
+        k2.clean_up()
+        stop_served(proc)
+
+
+def test_tls_client_ca_needs_tls_and_a_readable_file(tmp_path: Path) -> None:
+    import subprocess
+
+    from support.ketch import KETCH
+
+    cert, key = self_signed(tmp_path / "pki", "server")
+    for flags, want in [
+        (["--tls-client-ca", str(cert)], "--tls-client-ca needs --tls-cert and --tls-key"),
+        (["--tls-cert", str(cert), "--tls-key", str(key), "--tls-client-ca", str(tmp_path / "nope")],
+         f"--tls-client-ca {tmp_path / 'nope'}: No such file or directory"),
+        (["--tls-cert", str(cert), "--tls-key", str(key), "--tls-client-ca", str(key)], f"--tls-client-ca {key}: "),
+    ]:  # fmt: skip
+        r = subprocess.run(
+            [KETCH, "registry", "serve", "--addr", "127.0.0.1:0", "--root", str(tmp_path / "r"), *flags],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        err = r.stderr.strip()
+        assert r.returncode == 125 and err.startswith(want) and len(err.splitlines()) == 1, r.stderr
+
+
 # -- a proxy ---------------------------------------------------------------------------
 
 
