@@ -200,6 +200,8 @@ def test_health_status_events_at_each_change(ketch: Ketch, box: str) -> None:
     time.sleep(2.2)  # more healthy probes: no more events
     ketch("exec", "hev", "rm", "/tmp/ok", check=True)
     assert wait_for(lambda: health(ketch, "hev")["Status"] == "unhealthy", timeout=15)
+    assert ketch("ps", "-q", "--no-trunc", "--filter", "health=unhealthy").out == f"{cid}\n"
+    assert ketch("ps", "-q", "--filter", "health=healthy").out == ""
     ketch("exec", "hev", "touch", "/tmp/ok", check=True)
     assert wait_for(lambda: health(ketch, "hev")["Status"] == "healthy", timeout=15)
     fmt = "{{.Type}}|{{.Action}}|{{.Actor.ID}}|{{json .Actor.Attributes}}"

@@ -216,7 +216,11 @@ def wait_exit(store: Store, ref: str, poll: float = 0.05) -> int:
 
 # docker's container states (a status= filter names one of them)
 _STATES = ("created", "running", "paused", "restarting", "removing", "exited", "dead")
-_FILTERS = ("status", "name", "id", "ancestor", "label", "exited", "before", "since", "network", "volume")
+_FILTERS = (
+    "status", "name", "id", "ancestor", "label", "exited", "before", "since", "network", "volume", "health",
+    "publish", "expose", "is-task", "isolation",
+)  # fmt: skip
+_HEALTH = ("starting", "healthy", "unhealthy", "none")
 
 
 def labels(store: Store, c: Container) -> dict[str, str]:
@@ -289,6 +293,9 @@ class ContainerFilter:
 
     values: dict[str, list[str]]
     exited: list[int]
+    publish: frozenset[str] = frozenset()  # "80/tcp": the container ports asked for
+    expose: frozenset[str] = frozenset()
+    is_task: bool | None = None  # is-task=true|false; None: not asked
 
     @property
     def every_state(self) -> bool:
@@ -314,13 +321,88 @@ def parse_filters(filters: list[str]) -> ContainerFilter:
             raise KetchError(
                 f"invalid filter 'status={v}': invalid value for state ({v}): must be one of {', '.join(_STATES)}"
             )
-    return ContainerFilter(values, exited)
+    is_task = None
+    if "is-task" in values:
+        tasks = values["is-task"]
+        if "true" in tasks:
+            is_task = True
+        elif "false" in tasks:
+            is_task = False
+        else:
+            raise KetchError(f"Invalid filter 'is-task=[{' '.join(tasks)}]'")
+    for v in values.get("health", []):
+        if v not in _HEALTH:
+            raise KetchError(f"Unrecognised filter value for health: {v}")
+    publish = frozenset(p for v in values.get("publish", []) for p in _filter_ports("publish", v))
+    expose = frozenset(p for v in values.get("expose", []) for p in _filter_ports("expose", v))
+    return ContainerFilter(values, exited, publish, expose, is_task)
+
+
+def _filter_ports(key: str, value: str) -> list[str]:
+    """publish= and expose= values as docker reads them: PORT[/PROTO] or
+    START-END[/PROTO] (tcp when no protocol), each port as "80/tcp"."""
+    if ":" in value:
+        raise KetchError(f"filter for '{key}' should not contain ':': {value}")
+    port, _, proto = value.partition("/")
+    proto = proto or "tcp"
+    lo, sep, hi = port.partition("-")
+
+    def number(s: str) -> int:
+        if not (s.isascii() and s.isdigit()):
+            raise KetchError(
+                f'error while looking up for {key} {value}: strconv.ParseUint: parsing "{s}": invalid syntax'
+            )
+        n = int(s)
+        if n > 65535:
+            raise KetchError(
+                f'error while looking up for {key} {value}: strconv.ParseUint: parsing "{s}": value out of range'
+            )
+        return n
+
+    if not port:
+        raise KetchError(f"error while looking up for {key} {value}: Empty string specified for ports.")
+    start = number(lo)
+    end = number(hi) if sep else start
+    if end < start:
+        raise KetchError(f"error while looking up for {key} {value}: Invalid range specified for the Port: {port}")
+    return [f"{n}/{proto.lower()}" for n in range(start, end + 1)]
+
+
+def health_status(c: Container) -> str:
+    """What ps's health= filter matches: the healthcheck's status
+    (starting, healthy, unhealthy), or none for a container without one, or
+    not started since it was made (docker keeps no State.Health then)."""
+    if not c.config.get("healthcheck"):
+        return "none"
+    status = (c.health or {}).get("Status")
+    if isinstance(status, str) and status:
+        return status
+    return "starting" if c.state == "running" else "none"
+
+
+def _bound_ports(c: Container) -> set[str]:
+    """The container ports it publishes (docker's HostConfig.PortBindings' keys), as "80/tcp"."""
+    return {f"{p['port']}/{p.get('proto') or 'tcp'}" for p in c.config.get("publish") or []}
+
+
+def exposed_ports(store: Store, c: Container) -> set[str]:
+    """docker's Config.ExposedPorts: its image's EXPOSE, and the ports it publishes."""
+    from ..store import images as imgs
+
+    try:
+        image = set((imgs.config(store, c.image_id).get("config") or {}).get("ExposedPorts") or {})
+    except KetchError:
+        image = set()
+    return {p if "/" in p else f"{p}/tcp" for p in image} | _bound_ports(c)
 
 
 def container_filter(store: Store, filters: list[str]) -> Callable[[Container], bool]:
     """docker ps -f for one container at a time: status=, name= (a substring),
     id= (a prefix), ancestor= (image name or id), label=KEY or KEY=VALUE,
-    exited=CODE, network= (name or id prefix), volume= (name or mount point).
+    exited=CODE, network= (name or id prefix), volume= (name or mount point),
+    health=starting|healthy|unhealthy|none, publish= and expose=
+    PORT[/PROTO] or a range (the container's ports), is-task=true|false,
+    isolation= (Windows': any value keeps all, as docker on Linux).
     (before= and since= are about the list: `select` applies them.)"""
     f = parse_filters(filters)
     return lambda c: _matches(store, f, c)
@@ -352,6 +434,15 @@ def _matches(store: Store, f: ContainerFilter, c: Container) -> bool:
         names = {m.name or m.source for m in ms} | {m.destination for m in ms}
         if not any(x in names for x in v["volume"]):
             return False
+    if "health" in v and health_status(c) not in v["health"]:
+        return False
+    if f.is_task is True:  # ketch runs no swarm tasks: none is one ("is-task=false" keeps all)
+        return False
+    # isolation= is Windows' (process, hyperv); on Linux docker accepts any value and keeps every container
+    if f.publish and not f.publish & _bound_ports(c):
+        return False
+    if f.expose and not f.expose & exposed_ports(store, c):
+        return False
     return True
 
 
