@@ -138,14 +138,62 @@ def _config_flags(p: dict[str, Any]) -> dict[str, Any]:
 
 
 def _network_settings(store: Store, c: Container) -> dict[str, object]:
+    # Networks only for a container on a user-defined network for now: the
+    # whole of docker's key set (Networks of bridge, host and none too) is
+    # the inspect-parity work's, which owns this document's shape.
+    nets = {"Networks": endpoints(store, c)} if _on_user_network(store, c) else {}
     if not _bridged_running(c):
-        return {"IPAddress": "", "Ports": {}}
+        return {"IPAddress": "", "Ports": {}, **nets}
     from ..store.networks import address_of, ports_of
 
     ports: dict[str, list[dict[str, str]]] = {}
     for p in ports_of(store, c.id):
         ports.setdefault(f"{p.port}/{p.proto}", []).append({"HostIp": p.host_ip, "HostPort": str(p.host_port)})
-    return {"IPAddress": address_of(store, c.id) or "", "Ports": ports}
+    return {"IPAddress": address_of(store, c.id) or "", "Ports": ports, **nets}
+
+
+def _on_user_network(store: Store, c: Container) -> bool:
+    return any(n not in ("bridge", "host", "none") for n in networks(store, c))
+
+
+def endpoints(store: Store, c: Container) -> dict[str, dict[str, Any]]:
+    """docker's NetworkSettings.Networks (its EndpointSettings, docker 28's
+    keys): one per network the container is on. `Aliases` are its
+    --network-alias names on the network it was run on (null elsewhere, and
+    on bridge, host and none); `DNSNames`, on a user-defined network once
+    started, what peers resolve it by: its name, those aliases, its short id
+    and its hostname (docker >= 25; docker 20.10 put the short id in
+    Aliases instead). ketch has no endpoint ids or MAC addresses to show."""
+    from ..models.ids import short_id
+    from ..store.networks import address_of, by_name
+
+    own = c.config.get("network") or "none"
+    aliases = list(c.config.get("network_aliases") or [])
+    up = _bridged_running(c)
+    out: dict[str, dict[str, Any]] = {}
+    for name in networks(store, c):
+        net = by_name(store, name) if name not in ("host", "none") else None
+        user_defined = name not in ("bridge", "host", "none")
+        ip = (address_of(store, c.id, name) or "") if up and net is not None else ""
+        names = [c.name, *aliases, short_id(c.id), c.config.get("hostname") or ""] if name == own else [c.name]
+        out[name] = {
+            "IPAMConfig": {"IPv4Address": c.config["ip"]} if name == own and c.config.get("ip") else None,
+            "Links": None,
+            "Aliases": aliases if user_defined and name == own and aliases else None,
+            "MacAddress": "",
+            "DriverOpts": None,
+            "GwPriority": 0,
+            "NetworkID": net.id if net is not None else _network_id(store, name),
+            "EndpointID": "",
+            "Gateway": str(net.gateway) if ip and net is not None else "",
+            "IPAddress": ip,
+            "IPPrefixLen": net.subnet.prefixlen if ip and net is not None else 0,
+            "IPv6Gateway": "",
+            "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0,
+            "DNSNames": list(dict.fromkeys(n for n in names if n)) if user_defined and c.started else None,
+        }
+    return out
 
 
 def inspect_any(store: Store, name: str) -> dict[str, Any]:
