@@ -384,6 +384,22 @@ def test_volume_prune_reports_the_space_it_freed(ketch: Ketch, bb: str) -> None:
     assert ketch("volume", "prune", "-a", "-f").out == "Deleted Volumes:\nkeepme\n\nTotal reclaimed space: 0B\n"
 
 
+def test_volume_prune_of_a_link_out_removes_the_link_only(ketch: Ketch, bb: str, tmp_path: Path) -> None:
+    host = tmp_path / "host-data"
+    host.mkdir()
+    (host / "precious").write_bytes(b"x" * 300_000)
+    # the container makes links out of its volume: to a host directory and to a host file
+    script = f"ln -s {host} /data/out && ln -s {host}/precious /data/file && head -c 1000 /dev/zero > /data/f"
+    ketch("run", "--name", "vl", "-v", "/data", bb, "sh", "-c", script, check=True)
+    ketch("rm", "vl", check=True)
+    r = ketch("volume", "prune", "-f")
+    assert r.rc == 0, r.err
+    size = r.out.splitlines()[-1].removeprefix("Total reclaimed space: ")
+    assert size.endswith("kB") and float(size[:-2]) < 2, r.out  # the links by their own size, never followed
+    assert (host / "precious").read_bytes() == b"x" * 300_000  # the host's files are untouched
+    assert ketch("volume", "ls", "-q").out == ""
+
+
 def test_the_container_group_has_the_container_verbs(ketch: Ketch, bb: str) -> None:
     r = ketch("container", "run", "--name", "gg", bb, "echo", "hi")
     assert (r.rc, r.out) == (0, "hi\n"), r.err

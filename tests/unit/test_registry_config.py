@@ -108,6 +108,8 @@ def test_daemon_json_mirrors_and_insecure_registries(tmp_path: Path) -> None:
         ("registries.conf", "[[registry]\nlocation = 'x'", "not valid TOML"),
         ("registries.conf", "unqualified-search-registries = 'docker.io'", "not a list of strings"),
         ("registries.conf", "short-name-mode = 'sometimes'", "short-name-mode 'sometimes' is not one of"),
+        ("registries.conf", "unqualified-search-registries = ['quay.io/evil/..']", "is not a registry"),
+        ("registries.conf", "unqualified-search-registries = ['a b']", "is not a registry"),
         ("registries.conf", "[[registry]]\ninsecure = true", "registry #1 has no location"),
         ("registries.conf", "[[registry]]\nlocation = 'a'\ninsecure = 'yes'", "insecure is not true or false"),
         ("registries.conf", "[[registry]]\nlocation = 'a'\n[[registry.mirror]]\ninsecure = true", "a mirror has no"),

@@ -101,6 +101,11 @@ def parse_registries_conf(text: str, path: str) -> RegistriesConfig:
     search = doc.get("unqualified-search-registries", [])
     if not isinstance(search, list) or not all(isinstance(s, str) for s in search):
         raise bad("unqualified-search-registries is not a list of strings")
+    from ..reference import valid_domain
+
+    for s in search:  # each is a registry a short name is put under: host[:port], nothing more
+        if not valid_domain(s):
+            raise bad(f"unqualified-search-registries: {s[:100]!r} is not a registry (host[:port])")
     mode = doc.get("short-name-mode", "")
     if mode and mode not in SHORT_NAME_MODES:
         raise bad(f"short-name-mode {str(mode)[:40]!r} is not one of {', '.join(SHORT_NAME_MODES)}")
