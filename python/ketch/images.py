@@ -40,15 +40,9 @@ def ensure_image(
     lacks it; `always`; `never`: ImageNotFound if it lacks it). Returns the
     pull's result, None when nothing was pulled. `on_event` may be called
     from the pull's worker threads."""
-    from .store import images as imgs
-
     if pull_policy not in POLICIES:
         raise KetchError(f'invalid pull option: "{pull_policy}": must be one of "always", "missing" or "never"')
-    try:
-        imgs.lookup(store, image)
-        have = True
-    except ImageNotFound:
-        have = False
+    have = _stored(store, image) is not None
     if have and pull_policy != "always":
         return None
     if not have and pull_policy == "never":
@@ -56,10 +50,60 @@ def ensure_image(
 
         raise ImageNotFound(f"No such image: {parse_ref(image).familiar()}")
     from .reference import parse
+    from .registry.hosts import candidates
     from .registry.pull import pull  # pydantic and the HTTP client: only when pulling
 
     emit = on_event or (lambda ev: None)
-    ref = parse(image)
+    refs = candidates(image, store.settings)  # a short name that cannot be resolved fails here, before any line
     if not have:
-        emit(NotFoundLocally(ref.familiar()))
-    return pull(store, ref, lambda e: emit(PullLine(e)))
+        emit(NotFoundLocally(parse(image).familiar()))
+    return pull(store, refs, lambda e: emit(PullLine(e)))
+
+
+def _short_candidates(store: Store, image: str) -> list[str]:
+    """A short name's search-registry candidates (registries.conf), none when
+    `image` is qualified, an id, or no search registries are set."""
+    from .errors import ReferenceError_
+    from .reference import is_short_name
+
+    if not is_short_name(image):
+        return []
+    from .registry.hosts import candidates, search_registries
+
+    if not search_registries(store.settings)[0]:
+        return []
+    try:
+        return [str(r) for r in candidates(image, store.settings)]
+    except ReferenceError_:
+        return []
+    except KetchError:  # enforcing mode, several candidates: the stored one may still be found
+        from .reference import parse
+
+        search = search_registries(store.settings)[0]
+        return [str(parse(f"{reg}/{image}")) for reg in search]
+
+
+def _stored(store: Store, image: str) -> str | None:
+    """The name the store knows `image` by: itself, or, for a short name
+    with search registries set, the first candidate it holds (a pull from
+    the second search registry stores `HOST/busybox:latest`, which `run
+    busybox` then finds). None when it has neither."""
+    from .store import images as imgs
+
+    for name in _short_candidates(store, image):
+        try:
+            imgs.lookup(store, name)
+            return name
+        except ImageNotFound:
+            pass
+    try:
+        imgs.lookup(store, image)
+    except ImageNotFound:
+        return None
+    return image
+
+
+def local_name(store: Store, image: str) -> str:
+    """What to look `image` up by once ensure_image has run: the candidate
+    of a short name the store holds, else `image` unchanged."""
+    return _stored(store, image) or image

@@ -107,6 +107,17 @@ def _split_domain(name: str) -> tuple[str, str]:
     return domain, remainder
 
 
+def is_short_name(s: str) -> bool:
+    """True when `s` names no registry (`busybox`, `library/busybox`): the
+    names registries.conf's unqualified-search-registries resolve. A first
+    component with a `.` or `:`, `localhost`, or an upper-case letter is a
+    domain, as docker splits it."""
+    first, slash, _ = s.partition("/")
+    if not slash:
+        return True
+    return not (any(c in first for c in ".:") or first == "localhost" or first.lower() != first)
+
+
 def parse(s: str, default_tag: bool = True) -> Reference:
     """Parses a reference as `docker pull` does; adds `:latest` when there is no
     tag or digest and `default_tag` is set."""

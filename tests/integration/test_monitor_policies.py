@@ -192,6 +192,34 @@ def test_health_goes_starting_healthy_unhealthy_and_ps_shows_it(ketch: Ketch, bo
     ketch("rm", "-f", "hc", check=True)
 
 
+def test_health_status_events_at_each_change(ketch: Ketch, box: str) -> None:
+    since = f"{time.time():.3f}"
+    cid = run_d(ketch, "--name", "hev", "--label", "team=a", "--health-cmd", "cat /tmp/ok", "--health-interval",
+                "1s", "--health-retries", "1", box, "sh", "-c", "touch /tmp/ok; sleep 600")  # fmt: skip
+    assert wait_for(lambda: health(ketch, "hev")["Status"] == "healthy", timeout=15)
+    time.sleep(2.2)  # more healthy probes: no more events
+    ketch("exec", "hev", "rm", "/tmp/ok", check=True)
+    assert wait_for(lambda: health(ketch, "hev")["Status"] == "unhealthy", timeout=15)
+    assert ketch("ps", "-q", "--no-trunc", "--filter", "health=unhealthy").out == f"{cid}\n"
+    assert ketch("ps", "-q", "--filter", "health=healthy").out == ""
+    ketch("exec", "hev", "touch", "/tmp/ok", check=True)
+    assert wait_for(lambda: health(ketch, "hev")["Status"] == "healthy", timeout=15)
+    fmt = "{{.Type}}|{{.Action}}|{{.Actor.ID}}|{{json .Actor.Attributes}}"
+    r = ketch("events", "--since", since, "--until", "0s", "--filter", "event=health_status", "--format", fmt)
+    assert r.rc == 0, r.err
+    attrs = json.dumps({"image": "box", "name": "hev", "team": "a"}, separators=(",", ":"), sort_keys=True)
+    assert r.out.splitlines() == [
+        f"container|health_status: healthy|{cid}|{attrs}",
+        f"container|health_status: unhealthy|{cid}|{attrs}",
+        f"container|health_status: healthy|{cid}|{attrs}",
+    ], r.out
+    # docker's line format carries the action whole, and --until before them shows none
+    line = ketch("events", "--since", since, "--until", "0s", "--filter", "event=health_status").out.splitlines()[0]
+    assert f" container health_status: healthy {cid} (image=box, name=hev, team=a)" in line, line
+    assert ketch("events", "--since", since, "--until", since, "-f", "event=health_status").out == ""
+    ketch("rm", "-f", "hev", check=True)
+
+
 def test_the_images_healthcheck_runs_and_no_healthcheck_turns_it_off(ketch: Ketch, box: str, tmp_path: Path) -> None:
     ctx = tmp_path / "ctx"
     ctx.mkdir()

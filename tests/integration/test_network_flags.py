@@ -47,3 +47,34 @@ def test_ip_and_aliases_on_a_user_defined_network(net: Ketch) -> None:
     assert sum(f"{SUBNET}.50" in ln for ln in leases) == 1, leases
     net("rm", "-f", "na", "nb", "nc", "nd")
     net("network", "rm", "flagsnet", check=True)
+
+
+def test_ip_needs_a_subnet_the_user_set_and_inspect_has_the_aliases(net: Ketch) -> None:
+    net("network", "create", "autonet", check=True)  # ketch picks its subnet
+    before = net("ps", "-aq").out
+    r = net("run", "-d", "--name", "ipauto", "--ip", "10.99.0.5", "--network", "autonet", "netbox", "sleep", "60")
+    err = r.err.strip()
+    assert r.rc == 125 and err.count("\n") == 0 and "Traceback" not in err, r.err
+    assert err.endswith(
+        "user specified IP address is supported only when connecting to networks with user configured subnets"
+    )
+    assert net("ps", "-aq").out == before  # nothing made
+    r = net("run", "-d", "--name", "ipbridge", "--ip", "10.99.0.5", "netbox", "true")
+    assert r.rc == 125 and "user specified IP address is supported on user defined networks only" in r.err
+    # the aliases in inspect: docker 28's Aliases and DNSNames
+    cid = net("run", "-d", "--name", "al", "-h", "alhost", "--network", "autonet", "--network-alias", "db",
+              "--network-alias", "cache", "netbox", "sleep", "60", check=True).out.strip()  # fmt: skip
+    plain = net("run", "-d", "--name", "noal", "--network", "autonet", "netbox", "sleep", "60", check=True).out.strip()
+    doc = json.loads(net("inspect", "al", check=True).out)[0]
+    ep = doc["NetworkSettings"]["Networks"]["autonet"]
+    assert ep["Aliases"] == ["db", "cache"]
+    assert ep["DNSNames"] == ["al", "db", "cache", cid[:12], "alhost"]
+    assert ep["IPAddress"] == doc["NetworkSettings"]["IPAddress"] != "" and ep["IPPrefixLen"] > 0
+    network_id = json.loads(net("network", "inspect", "autonet", check=True).out)[0]["Id"]
+    assert ep["NetworkID"] == network_id and ep["IPAMConfig"] is None
+    assert net("inspect", "--format", "{{json .NetworkSettings.Networks.autonet.Aliases}}", "noal").out == "null\n"
+    assert net("inspect", "--format", "{{range .NetworkSettings.Networks.autonet.Aliases}}{{.}} {{end}}", "al").out == (
+        "db cache \n"
+    )
+    net("rm", "-f", cid, plain)
+    net("network", "rm", "autonet", check=True)

@@ -121,6 +121,83 @@ def test_a_blocked_registry_and_a_malformed_file_are_one_line(ketch: Ketch, tmp_
     assert r.rc == 1 and r.err.strip() == f"{tmp_path / 'daemon.json'}: registry-mirrors is not a list of strings"
 
 
+# -- short names through unqualified-search-registries ------------------------------
+
+
+@pytest.fixture
+def two_registries(tmp_path: Path) -> Iterator[tuple[str, str, Image]]:
+    """Two `ketch registry serve`s on 127.0.0.1; only the second holds busybox
+    (as `busybox` and as `library/busybox`)."""
+    first, a = serve_ketch(tmp_path / "first")
+    second, b = serve_ketch(tmp_path / "second")
+    img = marked_image("from the second")
+    reg = Registry(f"http://{b}")
+    reg.push("busybox", "latest", img)
+    reg.push("library/busybox", "v2", img)
+    try:
+        yield a, b, img
+    finally:
+        stop_served(first)
+        stop_served(second)
+
+
+def search_conf(tmp_path: Path, mode: str, *registries: str) -> None:
+    regs = ", ".join(f'"{r}"' for r in registries)
+    (tmp_path / "registries.conf").write_text(f'unqualified-search-registries = [{regs}]\nshort-name-mode = "{mode}"\n')
+
+
+@pytest.mark.parametrize("mode", ["permissive", "disabled"])
+def test_a_short_name_is_pulled_from_the_first_search_registry_that_has_it(
+    ketch: Ketch, tmp_path: Path, two_registries: tuple[str, str, Image], mode: str
+) -> None:
+    a, b, img = two_registries
+    search_conf(tmp_path, mode, a, b)
+    env = isolated(tmp_path)
+    r = ketch("pull", "busybox", env=env)
+    assert r.rc == 0, r.err
+    assert f"Status: Downloaded newer image for {b}/busybox:latest" in r.out
+    assert r.out.splitlines()[-1] == f"{b}/busybox:latest"
+    assert image_id(ketch, f"{b}/busybox:latest", env) == img.id
+    r = ketch("pull", "library/busybox:v2", env=env)
+    assert r.rc == 0 and r.out.splitlines()[-1] == f"{b}/library/busybox:v2", r.err
+    # `create busybox` finds the pulled one by the same resolution: no second pull
+    r = ketch("create", "--network", "none", "busybox", "true", env=env)
+    assert r.rc == 0 and "Unable to find image" not in r.err, r.err
+    cid = r.out.strip()
+    assert json.loads(ketch("inspect", cid, env=env).out)[0]["Image"] == img.id
+    assert ketch("rm", cid, env=env).rc == 0
+
+
+def test_a_short_name_in_no_search_registry_is_one_line_and_stores_nothing(
+    ketch: Ketch, tmp_path: Path, two_registries: tuple[str, str, Image]
+) -> None:
+    a, b, _ = two_registries
+    search_conf(tmp_path, "permissive", a, b)
+    env = isolated(tmp_path)
+    r = ketch("pull", "nosuch", env=env)
+    err = r.err.strip()
+    assert r.rc == 1 and len(err.splitlines()) == 1 and "Traceback" not in err, r.err
+    assert "search registries" in err and f"{a}/nosuch" in err and f"{b}/nosuch" in err
+    assert ketch("images", "-q", env=env).out == ""
+
+
+def test_enforcing_with_two_search_registries_wants_a_qualified_name(
+    ketch: Ketch, tmp_path: Path, two_registries: tuple[str, str, Image]
+) -> None:
+    a, b, img = two_registries
+    search_conf(tmp_path, "enforcing", a, b)
+    env = isolated(tmp_path)
+    for argv in (["pull", "busybox"], ["create", "--network", "none", "busybox", "true"]):
+        r = ketch(*argv, env=env)
+        err = r.err.strip()
+        assert r.rc != 0 and "fully qualified name" in err and err.count("\n") == 0, r.err
+    assert ketch("images", "-q", env=env).out == ""
+    # one search registry: nothing to choose between, enforcing pulls it
+    search_conf(tmp_path, "enforcing", b)
+    r = ketch("pull", "busybox", env=env)
+    assert r.rc == 0 and image_id(ketch, f"{b}/busybox", env) == img.id, r.err
+
+
 # -- credential helpers ------------------------------------------------------------
 
 
@@ -242,6 +319,71 @@ def test_certs_d_lets_ketch_pull_from_a_tls_registry(ketch: Ketch, tmp_path: Pat
             k2.clean_up()
     finally:
         stop_served(proc)
+
+
+def test_a_registry_that_requires_client_certificates(ketch: Ketch, tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path / "pki", "server")
+    client, client_key = self_signed(tmp_path / "pki", "client")
+    stranger, stranger_key = self_signed(tmp_path / "pki", "stranger")
+    flags = ["--tls-cert", str(cert), "--tls-key", str(key), "--tls-client-ca", str(client)]
+    proc, addr = serve_ketch(tmp_path / "mtls", *flags)
+    k2 = Ketch(tmp_path / "s2", tmp_path / "r2")
+    try:
+        certs = tmp_path / "certs.d" / addr
+        certs.mkdir(parents=True)
+        (certs / "ca.crt").write_bytes(cert.read_bytes())
+        env = isolated(tmp_path)
+        ketch.import_busybox(f"{addr}/lab/mtls:v1")
+        # no client certificate: refused at the handshake, one line, nothing stored
+        for argv in (["push", f"{addr}/lab/mtls:v1"], ["pull", f"{addr}/lab/mtls:v1"]):
+            r = (ketch if argv[0] == "push" else k2)(*argv, env=env)
+            err = r.err.strip()
+            assert r.rc == 1 and len(err.splitlines()) == 1 and "Traceback" not in err, r.err
+            assert "certificate" in err.lower(), err
+        # a certificate the server's CA did not sign: refused too
+        (certs / "client.cert").write_bytes(stranger.read_bytes())
+        (certs / "client.key").write_bytes(stranger_key.read_bytes())
+        r = ketch("push", f"{addr}/lab/mtls:v1", env=env)
+        assert r.rc == 1 and len(r.err.strip().splitlines()) == 1, r.err
+        # the client's own: push and pull work
+        (certs / "client.cert").write_bytes(client.read_bytes())
+        (certs / "client.key").write_bytes(client_key.read_bytes())
+        r = ketch("push", f"{addr}/lab/mtls:v1", env=env)
+        assert r.rc == 0 and "Pushed" in r.out, r.err
+        assert k2("images", "-q", env=env).out == ""
+        assert not list((k2.root / "content" / "blobs" / "sha256").glob("*"))
+        r = k2("pull", f"{addr}/lab/mtls:v1", env=env)
+        assert r.rc == 0 and "Downloaded newer image" in r.out, r.err
+        # and without the certificate again, a fresh pull fails and stores nothing
+        (certs / "client.cert").unlink()
+        (certs / "client.key").unlink()
+        assert k2("rmi", f"{addr}/lab/mtls:v1", env=env).rc == 0
+        r = k2("pull", f"{addr}/lab/mtls:v1", env=env)
+        assert r.rc == 1 and len(r.err.strip().splitlines()) == 1, r.err
+        assert k2("images", "-q", env=env).out == ""
+    finally:
+        k2.clean_up()
+        stop_served(proc)
+
+
+def test_tls_client_ca_needs_tls_and_a_readable_file(tmp_path: Path) -> None:
+    import subprocess
+
+    from support.ketch import KETCH
+
+    cert, key = self_signed(tmp_path / "pki", "server")
+    for flags, want in [
+        (["--tls-client-ca", str(cert)], "--tls-client-ca needs --tls-cert and --tls-key"),
+        (["--tls-cert", str(cert), "--tls-key", str(key), "--tls-client-ca", str(tmp_path / "nope")],
+         f"--tls-client-ca {tmp_path / 'nope'}: No such file or directory"),
+        (["--tls-cert", str(cert), "--tls-key", str(key), "--tls-client-ca", str(key)], f"--tls-client-ca {key}: "),
+    ]:  # fmt: skip
+        r = subprocess.run(
+            [KETCH, "registry", "serve", "--addr", "127.0.0.1:0", "--root", str(tmp_path / "r"), *flags],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        err = r.stderr.strip()
+        assert r.returncode == 125 and err.startswith(want) and len(err.splitlines()) == 1, r.stderr
 
 
 # -- a proxy ---------------------------------------------------------------------------

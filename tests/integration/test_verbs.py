@@ -336,10 +336,68 @@ def test_builder_prune_forgets_the_step_cache(ketch: Ketch, bb: str, tmp_path: P
     (ctx / "Dockerfile").write_text("FROM bb\nRUN echo hi > /x\nLABEL a=b\n")
     assert ketch("build", "--network", "none", "-t", "b1", str(ctx)).rc == 0
     assert "Using cache" in ketch("build", "--network", "none", "-t", "b1", str(ctx)).out
+    # without -a only the dangling cache goes (docker's): b1's steps are kept by b1
     r = ketch("builder", "prune", "-f")
+    assert r.rc == 0 and r.out == "Total reclaimed space: 0B\n", r.err
+    assert "Using cache" in ketch("build", "--network", "none", "-t", "b1", str(ctx)).out
+    r = ketch("builder", "prune", "-a", "-f")
     assert r.rc == 0, r.err
     assert r.out.splitlines()[-1].startswith("Total reclaimed space: ")
     assert "Using cache" not in ketch("build", "--network", "none", "-t", "b1", str(ctx)).out
+
+
+def test_builder_prune_frees_the_dangling_cache_and_with_a_all_of_it(ketch: Ketch, bb: str, tmp_path: Path) -> None:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM bb\nRUN head -c 300000 /dev/urandom > /blob\nLABEL v=1\n")
+    first = ketch("build", "-q", "--network", "none", "-t", "bp", str(ctx)).out.strip()
+    (ctx / "Dockerfile").write_text("FROM bb\nRUN head -c 200000 /dev/urandom > /blob\nLABEL v=2\n")
+    second = ketch("build", "-q", "--network", "none", "-t", "bp", str(ctx)).out.strip()
+    assert first != second  # the first build's images are dangling now: bp names the second
+    r = ketch("builder", "prune", "-f")
+    assert r.rc == 0, r.err
+    lines = r.out.splitlines()
+    assert lines[0] == "Deleted build cache objects:" and first in lines, r.out
+    assert second not in lines
+    size = lines[-1].removeprefix("Total reclaimed space: ")
+    assert size.endswith("kB") and 300 <= float(size[:-2]) < 400, r.out  # the 300 kB layer of the first RUN
+    assert ketch("image", "inspect", first).rc != 0 and ketch("image", "inspect", "bp").rc == 0
+    # -a: the rest of the cache (the second build's steps) forgotten; bp and its layers stay
+    r = ketch("builder", "prune", "-a", "-f")
+    assert r.rc == 0 and r.out.startswith("Deleted build cache objects:\n") and second in r.out, r.out
+    assert r.out.endswith("Total reclaimed space: 0B\n")
+    assert ketch("run", "--rm", "bp", "wc", "-c", "/blob").out.split()[0] == "200000"
+    assert ketch("builder", "prune", "-a", "-f").out == "Total reclaimed space: 0B\n"
+
+
+def test_volume_prune_reports_the_space_it_freed(ketch: Ketch, bb: str) -> None:
+    ketch("run", "--name", "vp", "-v", "/data", bb, "sh", "-c", "head -c 500000 /dev/zero > /data/f", check=True)
+    ketch("rm", "vp", check=True)  # the anonymous volume stays, unused
+    ketch("volume", "create", "keepme", check=True)
+    r = ketch("volume", "prune", "-f")
+    assert r.rc == 0, r.err
+    lines = r.out.splitlines()
+    assert lines[0] == "Deleted Volumes:" and len(lines) == 4 and "keepme" not in r.out, r.out
+    assert lines[-1] == "Total reclaimed space: 500kB", r.out
+    assert ketch("volume", "ls", "-q").out == "keepme\n"
+    assert ketch("volume", "prune", "-f").out == "Total reclaimed space: 0B\n"
+    assert ketch("volume", "prune", "-a", "-f").out == "Deleted Volumes:\nkeepme\n\nTotal reclaimed space: 0B\n"
+
+
+def test_volume_prune_of_a_link_out_removes_the_link_only(ketch: Ketch, bb: str, tmp_path: Path) -> None:
+    host = tmp_path / "host-data"
+    host.mkdir()
+    (host / "precious").write_bytes(b"x" * 300_000)
+    # the container makes links out of its volume: to a host directory and to a host file
+    script = f"ln -s {host} /data/out && ln -s {host}/precious /data/file && head -c 1000 /dev/zero > /data/f"
+    ketch("run", "--name", "vl", "-v", "/data", bb, "sh", "-c", script, check=True)
+    ketch("rm", "vl", check=True)
+    r = ketch("volume", "prune", "-f")
+    assert r.rc == 0, r.err
+    size = r.out.splitlines()[-1].removeprefix("Total reclaimed space: ")
+    assert size.endswith("kB") and float(size[:-2]) < 2, r.out  # the links by their own size, never followed
+    assert (host / "precious").read_bytes() == b"x" * 300_000  # the host's files are untouched
+    assert ketch("volume", "ls", "-q").out == ""
 
 
 def test_the_container_group_has_the_container_verbs(ketch: Ketch, bb: str) -> None:
@@ -397,6 +455,72 @@ def test_image_and_volume_events(ketch: Ketch, bb: str, tmp_path: Path) -> None:
         )
         == 2
     )
+
+
+def test_exec_events_carry_the_command_the_exec_id_and_its_exit_code(ketch: Ketch, bb: str) -> None:
+    cid = ketch("run", "-d", "--name", "ex", bb, "sleep", "60").out.strip()
+    try:
+        since = f"{time.time():.3f}"
+        assert ketch("exec", "ex", "sh", "-c", "exit 3").rc == 3
+        assert ketch("exec", "ex", "true").rc == 0
+        assert ketch("exec", "ex", "/no/such/program").rc != 0
+        until = f"{time.time():.3f}"
+        fmt = "{{.Action}}|{{.Actor.ID}}|{{.Actor.Attributes.execID}}|{{.Actor.Attributes.exitCode}}"
+        r = ketch("events", "--since", since, "--until", until, "--format", fmt, "-f", "type=container")
+        assert r.rc == 0, r.err
+        rows = [x.split("|") for x in r.out.splitlines()]
+        assert [a for a, *_ in rows] == [
+            "exec_create: sh -c exit 3", "exec_start: sh -c exit 3", "exec_die",
+            "exec_create: true ", "exec_start: true ", "exec_die",  # docker's: the entrypoint, a space, the args
+            "exec_create: /no/such/program ",  # it never started: no exec_start, no exec_die
+        ], r.out  # fmt: skip
+        assert all(i == cid for _, i, _, _ in rows)
+        ids = [x for _, _, x, _ in rows]
+        assert re.fullmatch(r"[0-9a-f]{64}", ids[0]) and ids[0] == ids[1] == ids[2] != ids[3] == ids[4] == ids[5]
+        assert [code for a, _, _, code in rows if a == "exec_die"] == ["3", "0"]
+        assert [code for a, _, _, code in rows if a != "exec_die"] == ["<no value>"] * 5
+        # --filter event=exec_die matches the action's name, --until before them shows none
+        only = ketch("events", "--since", since, "--until", until, "-f", "event=exec_die", "--format", "{{.Action}}")
+        assert only.out.splitlines() == ["exec_die", "exec_die"]
+        assert ketch("events", "--since", since, "--until", since, "-f", "event=exec_die").out == ""
+    finally:
+        ketch("rm", "-f", "ex")
+
+
+def test_commit_events_are_dockers(ketch: Ketch, bb: str) -> None:
+    cid = ketch("run", "-d", "--name", "cm", "--label", "team=a", bb, "sleep", "60").out.strip()
+    try:
+        since = f"{time.time():.3f}"
+        tagged = ketch("commit", "-m", "first", "cm", "snap:v1").out.strip()
+        untagged = ketch("commit", "--pause=false", "cm").out.strip()
+        r = ketch("events", "--since", since, "--until", "0s", "--format",
+                  "{{.Type}} {{.Action}} {{.Actor.ID}} {{json .Actor.Attributes}}")  # fmt: skip
+        assert r.rc == 0, r.err
+        lines = r.out.splitlines()
+        attrs = {"image": "bb", "name": "cm", "team": "a"}
+        assert [x.split(" ", 3)[:3] for x in lines] == [
+            ["container", "pause", cid], ["container", "unpause", cid],
+            ["image", "tag", tagged], ["container", "commit", cid],
+            ["container", "commit", cid],  # --pause=false: not paused
+        ], r.out  # fmt: skip
+        assert json.loads(lines[2].split(" ", 3)[3]) == {"name": "snap:v1"}
+        first = json.loads(lines[3].split(" ", 3)[3])
+        assert first == {**attrs, "comment": "first", "imageID": tagged, "imageRef": "snap:v1"}
+        second = json.loads(lines[4].split(" ", 3)[3])
+        assert second == {**attrs, "comment": "", "imageID": untagged, "imageRef": ""}
+    finally:
+        ketch("rm", "-f", "cm")
+
+
+def test_a_build_tags_its_image_as_dockers_legacy_builder_does(ketch: Ketch, bb: str, tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM bb\nRUN echo hi > /x\n")
+    since = f"{time.time():.3f}"
+    r = ketch("build", "-q", "--network", "none", "-t", "built:v1", "-t", "built:v2", str(tmp_path))
+    assert r.rc == 0, r.err
+    image_id = r.out.strip()
+    r = ketch("events", "--since", since, "--until", "0s", "-f", "type=image", "--format",
+              "{{.Action}} {{.Actor.ID}} {{.Actor.Attributes.name}}")  # fmt: skip
+    assert r.out.splitlines() == [f"tag {image_id} built:v1", f"tag {image_id} built:v2"], r.out
 
 
 BRIDGES_V = f"khv{os.getpid() % 1000}n"  # this run's bridges (test_network.py's fixture, our own names)

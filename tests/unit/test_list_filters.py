@@ -101,6 +101,75 @@ def test_network_and_volume(three: Store) -> None:
     assert _names(three, ["volume=other"]) == []
 
 
+@pytest.fixture
+def ported(tmp_path: Path) -> Store:
+    """web (publishes 8080->80/tcp and 53/udp; its image EXPOSEs 443), hc
+    (a healthcheck its monitor found unhealthy), new (a healthcheck, never
+    started: no health yet), plain (none of these)."""
+    import json
+
+    from ketch.runtime.state import container_dir
+
+    store = _store(tmp_path)
+    cfg = {**imgs.scratch_config(), "created": "2024-01-01T00:00:00Z", "config": {"ExposedPorts": {"443/tcp": {}}}}
+    cfg["history"] = [{"created": "2024-01-01T00:00:00Z", "created_by": "x", "empty_layer": True}]
+    img = imgs.create_image(store, cfg, tag=parse("lab/web:1"))
+    web = [
+        {"host_ip": "0.0.0.0", "host_port": 8080, "proto": "tcp", "port": 80},
+        {"host_ip": "0.0.0.0", "host_port": 5353, "proto": "udp", "port": 53},
+    ]
+    hc = {"Test": ["CMD-SHELL", "true"]}
+    _container(store, "a" * 64, "web", img, 1000.0, 0, network="bridge", publish=web)
+    _container(store, "b" * 64, "hc", img, 2000.0, 0, healthcheck=hc)
+    _container(store, "d" * 64, "plain", img, 4000.0, 0)
+    d = container_dir(store, "b" * 64)
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "state.json").write_text(json.dumps({"health": {"Status": "unhealthy", "FailingStreak": 3, "Log": []}}))
+    p = {"argv": ["sleep", "1"], "env": [], "cwd": "/", "hostname": "h", "network": "none", "healthcheck": hc}
+    rows.insert(store, "c" * 64, "new", img, "lab/web:1", p, 3000.0, lambda: "x")  # created, never started
+    return store
+
+
+def test_health_publish_expose_is_task_and_isolation(ported: Store) -> None:
+    assert _names(ported, ["health=unhealthy"]) == ["hc"]
+    assert _names(ported, ["health=none"]) == ["plain", "new", "web"]  # no check, or no result yet: docker's none
+    assert _names(ported, ["health=healthy"]) == [] and _names(ported, ["health=starting"]) == []
+    assert _names(ported, ["health=healthy", "health=unhealthy"]) == ["hc"]
+    assert _names(ported, ["publish=80"]) == ["web"]  # the container port, tcp by default
+    assert _names(ported, ["publish=80/tcp"]) == ["web"]
+    assert _names(ported, ["publish=8080"]) == []  # not the host port
+    assert _names(ported, ["publish=80/udp"]) == [] and _names(ported, ["publish=53/UDP"]) == ["web"]
+    assert _names(ported, ["publish=79-81"]) == ["web"]
+    assert _names(ported, ["publish=443"]) == []  # exposed, not published
+    assert _names(ported, ["expose=443"]) == ["plain", "new", "hc", "web"]  # the image's EXPOSE
+    assert _names(ported, ["expose=80"]) == ["web"]  # a published port is exposed too
+    assert _names(ported, ["expose=53/udp", "publish=80"]) == ["web"]
+    assert _names(ported, ["expose=9000-9999"]) == []
+    assert _names(ported, ["is-task=true"]) == []  # no swarm task here
+    assert _names(ported, ["is-task=false"]) == ["plain", "new", "hc", "web"]
+    every = ["plain", "new", "hc", "web"]
+    assert _names(ported, ["isolation=default"]) == _names(ported, ["isolation=hyperv"]) == every
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("health=sick", "Unrecognised filter value for health: sick"),
+        ("is-task=maybe", "Invalid filter 'is-task=[maybe]'"),
+        ("publish=80:80", "filter for 'publish' should not contain ':': 80:80"),
+        ("expose=abc", 'error while looking up for expose abc: strconv.ParseUint: parsing "abc": invalid syntax'),
+        ("publish=70000", 'error while looking up for publish 70000: strconv.ParseUint: parsing "70000": value out'),
+        ("expose=90-80", "error while looking up for expose 90-80: Invalid range specified for the Port: 90-80"),
+        ("publish=", "error while looking up for publish : Empty string specified for ports."),
+        ("expose=a-b", 'error while looking up for expose a-b: strconv.ParseUint: parsing "a": invalid syntax'),
+    ],
+)
+def test_bad_health_port_and_task_filters_are_dockers_errors(ported: Store, spec: str, message: str) -> None:
+    with pytest.raises(KetchError) as e:
+        _names(ported, [spec])
+    assert str(e.value).startswith(message)
+
+
 def test_a_bad_filter_is_dockers_error(three: Store) -> None:
     with pytest.raises(KetchError, match="invalid filter 'colour'"):
         _names(three, ["colour=red"])

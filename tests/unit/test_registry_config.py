@@ -108,6 +108,8 @@ def test_daemon_json_mirrors_and_insecure_registries(tmp_path: Path) -> None:
         ("registries.conf", "[[registry]\nlocation = 'x'", "not valid TOML"),
         ("registries.conf", "unqualified-search-registries = 'docker.io'", "not a list of strings"),
         ("registries.conf", "short-name-mode = 'sometimes'", "short-name-mode 'sometimes' is not one of"),
+        ("registries.conf", "unqualified-search-registries = ['quay.io/evil/..']", "is not a registry"),
+        ("registries.conf", "unqualified-search-registries = ['a b']", "is not a registry"),
         ("registries.conf", "[[registry]]\ninsecure = true", "registry #1 has no location"),
         ("registries.conf", "[[registry]]\nlocation = 'a'\ninsecure = 'yes'", "insecure is not true or false"),
         ("registries.conf", "[[registry]]\nlocation = 'a'\n[[registry.mirror]]\ninsecure = true", "a mirror has no"),
@@ -129,6 +131,47 @@ def test_no_files_change_nothing(tmp_path: Path) -> None:
     s = settings(tmp_path)
     assert [(e.host, e.path) for e in hosts.endpoints("docker.io", "library/x", s)] == [("docker.io", "library/x")]
     assert hosts.registry_mirrors(s) == {} and hosts.search_registries(s) == ([], "")
+
+
+DIG = "sha256:" + "a" * 64
+
+
+@pytest.mark.parametrize(
+    ("mode", "name", "want"),
+    [
+        ("permissive", "busybox", ["quay.io/busybox:latest", "docker.io/library/busybox:latest"]),
+        ("disabled", "library/busybox:1", ["quay.io/library/busybox:1", "docker.io/library/busybox:1"]),
+        ("", "team/app@" + DIG, ["quay.io/team/app@" + DIG, "docker.io/team/app@" + DIG]),
+        ("enforcing", "quay.io/busybox", ["quay.io/busybox:latest"]),  # qualified: itself in every mode
+        ("enforcing", "localhost/busybox", ["localhost/busybox:latest"]),
+        ("enforcing", "127.0.0.1:5000/busybox", ["127.0.0.1:5000/busybox:latest"]),
+        ("enforcing", "docker.io/busybox", ["docker.io/library/busybox:latest"]),
+    ],
+)
+def test_a_short_name_resolves_through_the_search_registries_in_order(
+    tmp_path: Path, mode: str, name: str, want: list[str]
+) -> None:
+    mode_line = f'short-name-mode = "{mode}"\n' if mode else ""
+    (tmp_path / "registries.conf").write_text(f'unqualified-search-registries = ["quay.io", "docker.io"]\n{mode_line}')
+    assert [str(r) for r in hosts.candidates(name, settings(tmp_path))] == want
+
+
+def test_enforcing_with_several_candidates_asks_for_a_qualified_name(tmp_path: Path) -> None:
+    conf = tmp_path / "registries.conf"
+    conf.write_text('unqualified-search-registries = ["quay.io", "docker.io"]\nshort-name-mode = "enforcing"\n')
+    with pytest.raises(hosts.ShortNameError) as e:
+        hosts.candidates("busybox", settings(tmp_path))
+    msg = str(e.value)
+    assert "fully qualified name" in msg and "quay.io/busybox" in msg and str(conf) in msg and "\n" not in msg
+    conf.write_text('unqualified-search-registries = ["quay.io"]\nshort-name-mode = "enforcing"\n')
+    assert [str(r) for r in hosts.candidates("busybox", settings(tmp_path))] == ["quay.io/busybox:latest"]
+
+
+def test_without_search_registries_a_short_name_is_docker_hubs(tmp_path: Path) -> None:
+    s = settings(tmp_path)
+    assert [str(r) for r in hosts.candidates("busybox", s)] == ["docker.io/library/busybox:latest"]
+    (tmp_path / "registries.conf").write_text('short-name-mode = "enforcing"\nunqualified-search-registries = []\n')
+    assert [str(r) for r in hosts.candidates("busybox", settings(tmp_path))] == ["docker.io/library/busybox:latest"]
 
 
 # -- proxies ------------------------------------------------------------------

@@ -211,3 +211,30 @@ def test_no_setting_is_read_at_import_and_root_is_not_written_to_the_environment
     assert "READ" not in out
     assert out.strip().splitlines()[-1] == "RC 0 ENV None"
     assert (tmp_path / "flag" / "ketch.db").exists()
+
+
+def test_networks_made_before_user_subnet_keep_taking_ip(tmp_path: Path) -> None:
+    """Step 2 (networks.user_subnet): a network of a store at step 1 keeps
+    taking --ip (it was, whatever its subnet's origin); a new one records
+    whether --subnet was given."""
+    import ipaddress
+
+    from ketch.models.network import Network
+    from ketch.store import networks as nets
+
+    root = tmp_path / "s"
+    old_store(root, True, False)
+    c = sqlite3.connect(root / "ketch.db", isolation_level=None)
+    c.execute("INSERT INTO networks VALUES ('old', 'aa', '10.1.0.0/24', '10.1.0.1', 'k0', 2, 1.0)")
+    c.execute("PRAGMA user_version=1")
+    c.close()
+    store = Store(root)
+    assert store.db.query("PRAGMA user_version")[0][0] == dbmod.VERSION
+    old = nets.by_name(store, "old")
+    assert old is not None and old.user_subnet
+    for name, given in (("picked", False), ("asked", True)):
+        sub = ipaddress.IPv4Network("10.2.0.0/24" if given else "10.3.0.0/24")
+        nets.insert(store, Network(name, name * 4, sub, sub[1], "k1", 2.0, given))
+        got = nets.by_name(store, name)
+        assert got is not None and got.user_subnet is given
+    store.close()

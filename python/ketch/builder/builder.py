@@ -45,10 +45,13 @@ class Builder:
         self.roots = Roots(store, context)
         self.steps: dict[str, steps.Step] = {**steps.STEPS, "COPY": copy, "ADD": copy}
 
-    def ensure_image(self, name: str, policy: str) -> None:
-        from ..images import ensure_image
+    def ensure_image(self, name: str, policy: str) -> str:
+        """Pulls `name` if the policy says so; the name the store knows it by
+        (a short name's search-registry candidate, images.local_name)."""
+        from ..images import ensure_image, local_name
 
         ensure_image(self.store, name, policy, self.emit)
+        return local_name(self.store, name)
 
     def build(self, text: str, name: str) -> str:
         instructions = parse(text, name)
@@ -134,8 +137,7 @@ class Builder:
         earlier = next((s for s in self.stages if s.name == base), None)
         if earlier is not None:
             return Stage(name, earlier.image_id, json.loads(json.dumps(earlier.config)), shell=list(earlier.shell))
-        self.ensure_image(base, "always" if self.opts.pull else "missing")
-        img, _ = imgs.lookup(self.store, base)
+        img, _ = imgs.lookup(self.store, self.ensure_image(base, "always" if self.opts.pull else "missing"))
         return Stage(name, img.id, imgs.config(self.store, img.id))
 
     def _onbuild(self, stage: Stage) -> None:

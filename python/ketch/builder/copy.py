@@ -229,8 +229,7 @@ def _from_root(b: Builder, name: str) -> int:
     if st is not None:
         image_id = st.image_id
     else:
-        b.ensure_image(name, "missing")
-        image_id = imgs.lookup(b.store, name)[0].id
+        image_id = imgs.lookup(b.store, b.ensure_image(name, "missing"))[0].id
     view = b.roots.view(image_id)
     if view is None:
         raise KetchError(f"COPY --from={name}: the stage has no files")

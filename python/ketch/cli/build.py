@@ -76,7 +76,7 @@ def builder_prune(
 
     if not force and not _shared.confirm(f"WARNING! This will remove {'all' if all_ else 'all dangling'} build cache."):
         return 0
-    r = prune(store())
+    r = prune(store(), all_)
     if r.deleted:
         _shared.out("\n".join(["Deleted build cache objects:", *r.deleted, ""]))
     _shared.out(f"Total reclaimed space: {human_size(r.reclaimed, 4)}")

@@ -118,7 +118,7 @@ def run(
     """Run a command in a new container"""
     # Registered as `create` too, which stops after printing the new id.
     from ..errors import KetchError
-    from ..images import ensure_image
+    from ..images import ensure_image, local_name
     from ..runtime import launch
     from ._pull import print_pull
 
@@ -127,7 +127,7 @@ def run(
     s = store()
     try:
         ensure_image(s, image, pull_policy, print_pull)
-        c = launch.create(s, image, list(args or []), opts, rm)
+        c = launch.create(s, local_name(s, image), list(args or []), opts, rm)
     except KetchError as e:
         if e.exit_code == 1 and ctx.info_name == "run":  # docker run: what fails before the container runs: 125
             e.exit_code = 125

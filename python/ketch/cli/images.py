@@ -24,19 +24,22 @@ def pull(
 ) -> None:
     """Download an image from a registry"""
     from ..reference import parse
+    from ..registry.hosts import candidates
     from ..registry.pull import pull as do_pull
 
     ref = parse(name, default_tag=False)
     if not ref.tag and not ref.digest:
         if not quiet:
             out("Using default tag: latest")
-        ref = ref.with_tag("latest")
+        name += ":latest"
+    s = store()
+    refs = candidates(name, s.settings)  # a short name: each search registry's (registries.conf)
     if not quiet:  # TerminalReporter prints docker's plain lines when stdout is no terminal
         from ._progress import TerminalReporter
 
-        do_pull(store(), ref, TerminalReporter(), platform=platform)
+        ref = do_pull(s, refs, TerminalReporter(), platform=platform).ref
     else:
-        do_pull(store(), ref, out, platform=platform, quiet=quiet)
+        ref = do_pull(s, refs, out, platform=platform, quiet=quiet).ref
     print(str(ref) if ref.domain == "docker.io" else ref.familiar())
 
 

@@ -27,6 +27,10 @@ def registry_serve(
     ] = None,
     tls_cert: Annotated[str | None, typer.Option("--tls-cert", help="TLS certificate (PEM)")] = None,
     tls_key: Annotated[str | None, typer.Option("--tls-key", help="TLS private key (PEM)")] = None,
+    tls_client_ca: Annotated[
+        str | None,
+        typer.Option("--tls-client-ca", help="Require client certificates signed by this CA (PEM)", metavar="FILE"),
+    ] = None,
     auth: Annotated[
         str, typer.Option("--auth", help="basic, or token (Docker Hub's flow, this server issuing)")
     ] = "basic",
@@ -53,10 +57,14 @@ def registry_serve(
 
     check_serve_options(addr, auth, access, timeout, max_blob, max_connections)
     tls = (tls_cert, tls_key) if tls_cert and tls_key else None
+    if tls_client_ca and not tls:
+        from ..errors import UsageError
+
+        raise UsageError("--tls-client-ca needs --tls-cert and --tls-key")
     limits = Limits(timeout=timeout, max_blob=max_blob, max_connections=max_connections)
     run(
-        addr, Path(root), htpasswd=htpasswd, tls=tls, auth=auth, access=access, upload_ttl=upload_ttl, rate=rate,
-        limits=limits,
+        addr, Path(root), htpasswd=htpasswd, tls=tls, tls_client_ca=tls_client_ca, auth=auth, access=access,
+        upload_ttl=upload_ttl, rate=rate, limits=limits,
     )  # fmt: skip
 
 

@@ -198,7 +198,7 @@ def system_prune(
     sections = [
         ("Deleted Containers:", r.containers.deleted),
         ("Deleted Networks:", r.networks),
-        ("Deleted Volumes:", r.volumes),
+        ("Deleted Volumes:", r.volumes.deleted),
         (
             "Deleted Images:",
             [f"untagged: {x}" for x in r.images.untagged] + [f"deleted: {x}" for x in r.images.deleted],

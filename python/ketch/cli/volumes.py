@@ -110,8 +110,9 @@ def volume_prune(
 ) -> None:
     """Remove unused local volumes"""
     from ..runtime import volumes
+    from ._format import human_size
 
-    gone = volumes.prune(store(), all_)
-    if gone:
-        out("\n".join(["Deleted Volumes:", *gone, ""]))
-    print("Total reclaimed space: 0B")
+    r = volumes.prune(store(), all_)
+    if r.deleted:
+        out("\n".join(["Deleted Volumes:", *r.deleted, ""]))
+    out(f"Total reclaimed space: {human_size(r.reclaimed)}")

@@ -201,6 +201,11 @@ class HealthConfig:
     timeout_ns: int
     start_period_ns: int
     retries: int
+    # each change of status appended to the store's event log as docker's
+    # `health_status: STATUS` event (store/events.py's line); "": none
+    events_file: str
+    event_id: str
+    event_attributes: dict[str, str]
 
 
 @dataclass(repr=False, eq=False)

@@ -16,6 +16,7 @@ class Network(NamedTuple):
     gateway: ipaddress.IPv4Address
     bridge: str
     created: float = 0.0
+    user_subnet: bool = False  # --subnet given at create: --ip is taken (docker's rule)
 
 
 class Port(NamedTuple):

@@ -40,7 +40,7 @@ def create(
     if name in PREDEFINED or rows.exists(store, name):
         raise ConflictError(f"network with name {name} already exists")
     net, gw = ipam.choose_subnet(subnet, gateway, [n.subnet for n in rows.all_networks(store)])
-    rows.insert(store, Network(name, new_id(), net, gw, bridge.bridge_name(), time.time()))
+    rows.insert(store, Network(name, new_id(), net, gw, bridge.bridge_name(), time.time(), subnet is not None))
     n = get(store, name)
     try:
         bridge.ensure(n)

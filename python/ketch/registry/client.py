@@ -46,6 +46,17 @@ class _Fallback(Exception):
     """The https attempt to an insecure registry failed: plain http next."""
 
 
+def _refused_handshake(e: Exception | None) -> bool:
+    """A server that closed a TLS connection at once, or sent a certificate alert."""
+    import ssl
+
+    if isinstance(e, http.client.RemoteDisconnected | ConnectionResetError | ssl.SSLEOFError):
+        return True
+    return isinstance(e, ssl.SSLError) and any(
+        w in str(e) for w in ("CERTIFICATE_REQUIRED", "BAD_CERTIFICATE", "UNKNOWN_CA", "CERTIFICATE_UNKNOWN")
+    )
+
+
 @dataclass
 class Response:
     status: int
@@ -264,7 +275,26 @@ class RegistryClient:
         reason = getattr(last, "strerror", None) or str(last)
         if isinstance(last, socket.gaierror):
             reason = "no such host"
+        elif u.scheme == "https" and _refused_handshake(last):
+            reason = self._client_cert_hint(u.netloc, reason)
         raise UnreachableError(f'{method.title()} "{url}": {reason}')
+
+    def _client_cert_hint(self, netloc: str, reason: str) -> str:
+        """A TLS connection the registry dropped or refused with an alert: a
+        registry that requires client certificates does that (Python's own
+        server closes without its alert), so say which certificate was sent."""
+        try:
+            pairs = hosts.tls_files(netloc, self.settings)[1]
+        except RegistryError:
+            pairs = []
+        if not pairs:
+            return (
+                f"the registry ended the TLS connection ({reason}); it may require a client certificate: "
+                f"certs.d has no client.cert/client.key for {netloc}"
+            )
+        return (
+            f"the registry ended the TLS connection ({reason}); it may not accept the client certificate {pairs[0][0]}"
+        )
 
     # -- auth --------------------------------------------------------------
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import ssl
 import stat
 import threading
 import urllib.parse
@@ -24,10 +23,17 @@ from typing import TYPE_CHECKING, Any
 from ..errors import KetchError, RegistryError
 
 if TYPE_CHECKING:
+    import ssl
+
     from ..config import Settings
+    from ..reference import Reference
 
 DOCKER_HUB = "docker.io"
 SHORT_NAME_MODES = ("disabled", "permissive", "enforcing")
+
+
+class ShortNameError(RegistryError):
+    """A short name that registries.conf's short-name-mode forbids resolving."""
 
 
 class RegistriesConfigError(KetchError):
@@ -96,6 +102,11 @@ def parse_registries_conf(text: str, path: str) -> RegistriesConfig:
     search = doc.get("unqualified-search-registries", [])
     if not isinstance(search, list) or not all(isinstance(s, str) for s in search):
         raise bad("unqualified-search-registries is not a list of strings")
+    from ..reference import valid_domain
+
+    for s in search:  # each is a registry a short name is put under: host[:port], nothing more
+        if not valid_domain(s):
+            raise bad(f"unqualified-search-registries: {s[:100]!r} is not a registry (host[:port])")
     mode = doc.get("short-name-mode", "")
     if mode and mode not in SHORT_NAME_MODES:
         raise bad(f"short-name-mode {str(mode)[:40]!r} is not one of {', '.join(SHORT_NAME_MODES)}")
@@ -226,10 +237,34 @@ def registry_mirrors(settings: Settings) -> dict[str, list[str]]:
 
 
 def search_registries(settings: Settings) -> tuple[list[str], str]:
-    """(unqualified-search-registries, short-name-mode) as registries.conf says.
-    ketch resolves a short name as docker does (docker.io), whatever these say."""
+    """(unqualified-search-registries, short-name-mode) as registries.conf says."""
     cfg = load(settings)
     return list(cfg.search), cfg.short_name_mode
+
+
+def candidates(name: str, settings: Settings, default_tag: bool = True) -> list[Reference]:
+    """The references a pull of `name` tries, in order, as podman resolves
+    them: a fully qualified name is itself; a short name (`busybox`,
+    `library/busybox`) is one reference per unqualified-search-registries
+    entry (docker.io's with `library/` as docker adds it), or docker.io's
+    alone when the list is empty (docker's rule). In `enforcing` mode a short
+    name with more than one candidate is an error: podman would prompt on a
+    terminal, a library cannot, so the user is told to qualify it."""
+    from ..reference import is_short_name, parse
+
+    ref = parse(name, default_tag)
+    if not is_short_name(name):
+        return [ref]
+    search, mode = search_registries(settings)
+    if not search:
+        return [ref]
+    out = [parse(f"{_strip_scheme(reg)}/{name}", default_tag) for reg in search]
+    if mode == "enforcing" and len(out) > 1:
+        raise ShortNameError(
+            f"short-name resolution enforced but cannot prompt without a TTY: {name!r} could be any of "
+            f"{', '.join(r.name for r in out)} ({settings.registries_conf}); use a fully qualified name"
+        )
+    return out
 
 
 # -- endpoints ----------------------------------------------------------------
@@ -337,7 +372,7 @@ def endpoints(domain: str, path: str, settings: Settings) -> list[Endpoint]:
 
 # -- TLS ----------------------------------------------------------------------
 
-_contexts: dict[tuple[Any, ...], ssl.SSLContext] = {}
+_contexts: dict[tuple[Any, ...], ssl.SSLContext] = {}  # ssl: imported when a context is made
 _contexts_lock = threading.Lock()
 contexts_built = 0  # how many were built in this process (a test and a bench read it)
 
@@ -399,6 +434,8 @@ def ssl_context(domain: str, settings: Settings, verify: bool = True) -> ssl.SSL
     """The SSL context for `domain`: the system's CAs plus certs.d's, its
     client certificate; without `verify` (an insecure registry) no
     verification. Shared by every connection of the process with the same files."""
+    import ssl  # here: `run` of a short name reads this module's registries.conf, not TLS
+
     global contexts_built
     cas, pairs = tls_files(domain, settings)
     ident: list[Any] = []

@@ -8,6 +8,7 @@ import fcntl
 import json
 import os
 import time
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -78,19 +79,49 @@ def _first_manifest(store: Store, ref: Reference, what: str) -> tuple[RegistryCl
     raise AssertionError("endpoints() always ends with the registry itself")
 
 
+def _first_candidate(
+    store: Store, refs: Sequence[Reference], emit: progress.OnPull
+) -> tuple[Reference, str, RegistryClient, bytes, str]:
+    """The first of a short name's candidates (hosts.candidates) whose
+    registry has it, as podman tries them; when none has it, one error naming
+    what each said."""
+    failed: list[str] = []
+    last: RegistryError | None = None
+    for ref in refs:
+        what = ref.familiar() if ref.domain != "docker.io" else str(ref)
+        try:
+            client, body, ctype = _first_manifest(store, ref, what)
+        except RegistryError as e:
+            failed.append(f"{ref.name}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+            last = e
+            continue
+        emit(progress.PullingFrom(ref.ident, ref.path))
+        return ref, what, client, body, ctype
+    assert last is not None
+    first = refs[0]
+    short = first.path + (f":{first.tag}" if first.tag else "") + (f"@{first.digest}" if first.digest else "")
+    raise type(last)(f"{short} is in none of the search registries: " + "; ".join(failed)) from None
+
+
 def pull(
     store: Store,
-    ref: Reference,
+    ref: Reference | Sequence[Reference],
     on_event: progress.OnPull | None = None,
     platform: str | None = None,
     quiet: bool = False,
 ) -> PullResult:
     """Pulls `ref` into `store`, telling `on_event` how it goes (typed
-    events, registry/progress.py; none when `quiet`)."""
+    events, registry/progress.py; none when `quiet`). A sequence is a short
+    name's candidates (hosts.candidates): the first registry that has it is
+    pulled from, and the result's `ref` says which."""
     emit = progress.serialised(None if quiet else on_event)
-    emit(progress.PullingFrom(ref.ident, ref.path))
-    what = ref.familiar() if ref.domain != "docker.io" else str(ref)
-    client, body, ctype = _first_manifest(store, ref, what)  # digest checked there
+    if isinstance(ref, Reference) or len(ref) == 1:
+        ref = ref if isinstance(ref, Reference) else ref[0]
+        emit(progress.PullingFrom(ref.ident, ref.path))
+        what = ref.familiar() if ref.domain != "docker.io" else str(ref)
+        client, body, ctype = _first_manifest(store, ref, what)  # digest checked there
+    else:
+        ref, what, client, body, ctype = _first_candidate(store, ref, emit)
     repo = client.endpoint.path
     top_digest = _native.sha256_bytes(body)
     doc = parse_document(body, ctype)

@@ -71,8 +71,12 @@ def commit(
 ) -> str:
     """A new image: the container's image plus one layer holding its changes;
     returns the image id. A running container is frozen while its upper dir
-    is read (`pause`), as docker does."""
+    is read (`pause`), as docker does. Its events are docker's: pause and
+    unpause around the read, the image's tag, then the container's commit
+    (comment, imageID, imageRef)."""
     from ..reference import parse
+    from ..store import events
+    from .events import container as event
 
     c = state.lookup(store, ref)
     tag = parse(target) if target else None  # a bad name fails before any work
@@ -81,12 +85,23 @@ def commit(
     if not imgs.manifest_digest(store, c.image_id):
         raise KetchError(f"cannot commit {c.name}: the layers of its image {short_id(c.image_id)} are not in the store")
     freeze = c.id if pause and c.state == "running" and not c.paused else None
-    layer = write_layer_blob(store, state.container_dir(store, c.id) / "upper", freeze)
+    if freeze:
+        event(store, c, "pause")
+    try:
+        layer = write_layer_blob(store, state.container_dir(store, c.id) / "upper", freeze)
+    finally:
+        if freeze:
+            event(store, c, "unpause")
     entry: dict[str, Any] = {"created": rfc3339(), "created_by": shlex.join(c.config["argv"])}
     if author:
         entry["author"] = author
     if message:
         entry["comment"] = message
-    return imgs.create_image(
+    image_id = imgs.create_image(
         store, config_part, [layer], parent=c.image_id, parent_config=parent, history=entry, author=author, tag=tag
     )
+    if tag is not None:
+        events.record(store, "image", "tag", image_id, {"name": tag.familiar()})
+    imageref = tag.familiar() if tag is not None else ""
+    event(store, c, "commit", comment=message, imageID=image_id, imageRef=imageref)
+    return image_id

@@ -13,8 +13,13 @@ if TYPE_CHECKING:
     from .state import Container
 
 
-def container(store: Store, c: Container, action: str, when: float | None = None, **extra: str) -> None:
+def attributes(c: Container, **extra: str) -> dict[str, str]:
+    """A container event's attributes: its labels, image and name, and `extra`."""
     labels = c.config.get("labels") or {}
     attrs = {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
     attrs.update({"image": c.image, "name": c.name, **extra})
-    events.record(store, "container", action, c.id, attrs, when)
+    return attrs
+
+
+def container(store: Store, c: Container, action: str, when: float | None = None, **extra: str) -> None:
+    events.record(store, "container", action, c.id, attributes(c, **extra), when)

@@ -27,13 +27,19 @@ def exec_in(
     tty: bool = False,
     detach: bool = False,
     io: Pipes | None = None,
+    exec_id: str | None = None,
 ) -> tuple[int, int | None]:
     """`docker exec`: a process in the running container's cgroups and
     namespaces, with its capabilities, seccomp filter and environment.
     Returns the pid to wait for and, with `tty`, the master side of the pty
     it got from the container's devpts. Without `tty` its stdio are `io`'s
-    pipes; with `detach` (or without `io`) it runs on /dev/null, and after the caller."""
+    pipes; with `detach` (or without `io`) it runs on /dev/null, and after the caller.
+    Records docker's `exec_create: ARGV` and, once it runs, `exec_start:
+    ARGV` events under `exec_id` (a new one when None); its `exec_die` is the
+    waiter's (exec_died)."""
     import socket
+
+    from .events import container as event
 
     c = lookup(store, ref)
     if c.state != "running" or c.pid is None:
@@ -55,6 +61,9 @@ def exec_in(
         ids = p["uid"], p["gid"], p["groups"]
     procs = [str(d / "cgroup.procs") for d in cgroups.dirs(c.id) if d.is_dir()]
     process = confined(p, argv, environment, workdir or p["cwd"], ids, procs, detached=detach)
+    exec_id = exec_id or new_exec_id()
+    command = argv[0] + " " + " ".join(argv[1:])  # docker's: the entrypoint, a space, the arguments
+    event(store, c, f"exec_create: {command}", execID=exec_id)
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET) if tty and not detach else (None, None)
     try:
         pid = _native.exec_in(
@@ -63,6 +72,7 @@ def exec_in(
             theirs.fileno() if theirs is not None else -1,
             io.child if io is not None and not detach and not tty else None,
         )
+        event(store, c, f"exec_start: {command}", execID=exec_id)
         master = None
         if ours is not None and theirs is not None:
             theirs.close()
@@ -77,3 +87,22 @@ def exec_in(
                 sock.close()
         if io is not None:
             io.started()
+
+
+def new_exec_id() -> str:
+    """An exec's id, as docker makes them: 64 random hex digits."""
+    import secrets
+
+    return secrets.token_hex(32)
+
+
+def exec_died(store: Store, ref: str, exec_id: str, code: int) -> None:
+    """docker's `exec_die` event (with the exec's exitCode), once the process has been waited for."""
+    from ..errors import ContainerNotFound
+    from .events import container as event
+
+    try:
+        c = lookup(store, ref)
+    except ContainerNotFound:
+        return  # removed meanwhile (rm -f): its events end with its destroy
+    event(store, c, "exec_die", execID=exec_id, exitCode=str(code))

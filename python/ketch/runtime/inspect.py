@@ -284,26 +284,63 @@ def _config_flags(p: dict[str, Any]) -> dict[str, Any]:
 
 def _network_settings(store: Store, c: Container) -> dict[str, object]:
     """docker's NetworkSettings, every key; the address, its prefix, the
-    gateway and the ports of a bridged container while it runs."""
-    ip, prefix, gateway = "", 0, ""
+    gateway and the ports of a bridged container while it runs; `Networks`
+    one endpoint per network the container is on (`endpoints`)."""
     ports: dict[str, list[dict[str, str]]] = {}
     if _bridged_running(c):
-        from ..store.networks import address_of, ports_of
+        from ..store.networks import ports_of
 
         for p in ports_of(store, c.id):
             ports.setdefault(f"{p.port}/{p.proto}", []).append({"HostIp": p.host_ip, "HostPort": str(p.host_port)})
-        ip = address_of(store, c.id) or ""
-    endpoint = {
-        "IPAMConfig": None, "Links": None, "Aliases": c.config.get("network_aliases") or None, "NetworkID": "",
-        "EndpointID": "", "Gateway": gateway, "IPAddress": ip, "IPPrefixLen": prefix, "IPv6Gateway": "",
-        "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "MacAddress": "", "DriverOpts": None,
-    }  # fmt: skip
+    nets = endpoints(store, c)
+    own = nets.get(c.config.get("network") or "none") or {}
+    ip, prefix, gateway = own.get("IPAddress", ""), own.get("IPPrefixLen", 0), own.get("Gateway", "")
     return {
         "Bridge": "", "SandboxID": "", "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
         "Ports": ports, "SandboxKey": "", "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
         "EndpointID": "", "Gateway": gateway, "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": ip,
-        "IPPrefixLen": prefix, "IPv6Gateway": "", "MacAddress": "", "Networks": {c.config["network"]: endpoint},
+        "IPPrefixLen": prefix, "IPv6Gateway": "", "MacAddress": "", "Networks": nets,
     }  # fmt: skip
+
+
+def endpoints(store: Store, c: Container) -> dict[str, dict[str, Any]]:
+    """docker's NetworkSettings.Networks (its EndpointSettings, docker 28's
+    keys): one per network the container is on. `Aliases` are its
+    --network-alias names on the network it was run on (null elsewhere, and
+    on bridge, host and none); `DNSNames`, on a user-defined network once
+    started, what peers resolve it by: its name, those aliases, its short id
+    and its hostname (docker >= 25; docker 20.10 put the short id in
+    Aliases instead). ketch has no endpoint ids or MAC addresses to show."""
+    from ..models.ids import short_id
+    from ..store.networks import address_of, by_name
+
+    own = c.config.get("network") or "none"
+    aliases = list(c.config.get("network_aliases") or [])
+    up = _bridged_running(c)
+    out: dict[str, dict[str, Any]] = {}
+    for name in networks(store, c):
+        net = by_name(store, name) if name not in ("host", "none") else None
+        user_defined = name not in ("bridge", "host", "none")
+        ip = (address_of(store, c.id, name) or "") if up and net is not None else ""
+        names = [c.name, *aliases, short_id(c.id), c.config.get("hostname") or ""] if name == own else [c.name]
+        out[name] = {
+            "IPAMConfig": {"IPv4Address": c.config["ip"]} if name == own and c.config.get("ip") else None,
+            "Links": None,
+            "Aliases": aliases if user_defined and name == own and aliases else None,
+            "MacAddress": "",
+            "DriverOpts": None,
+            "GwPriority": 0,
+            "NetworkID": net.id if net is not None else _network_id(store, name),
+            "EndpointID": "",
+            "Gateway": str(net.gateway) if ip and net is not None else "",
+            "IPAddress": ip,
+            "IPPrefixLen": net.subnet.prefixlen if ip and net is not None else 0,
+            "IPv6Gateway": "",
+            "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0,
+            "DNSNames": list(dict.fromkeys(n for n in names if n)) if user_defined and c.started else None,
+        }
+    return out
 
 
 def inspect_any(store: Store, name: str) -> dict[str, Any]:
@@ -381,7 +418,11 @@ def wait_exit(store: Store, ref: str, poll: float = 0.05) -> int:
 
 # docker's container states (a status= filter names one of them)
 _STATES = ("created", "running", "paused", "restarting", "removing", "exited", "dead")
-_FILTERS = ("status", "name", "id", "ancestor", "label", "exited", "before", "since", "network", "volume")
+_FILTERS = (
+    "status", "name", "id", "ancestor", "label", "exited", "before", "since", "network", "volume", "health",
+    "publish", "expose", "is-task", "isolation",
+)  # fmt: skip
+_HEALTH = ("starting", "healthy", "unhealthy", "none")
 
 
 def labels(store: Store, c: Container) -> dict[str, str]:
@@ -455,6 +496,9 @@ class ContainerFilter:
 
     values: dict[str, list[str]]
     exited: list[int]
+    publish: frozenset[str] = frozenset()  # "80/tcp": the container ports asked for
+    expose: frozenset[str] = frozenset()
+    is_task: bool | None = None  # is-task=true|false; None: not asked
 
     @property
     def every_state(self) -> bool:
@@ -480,13 +524,88 @@ def parse_filters(filters: list[str]) -> ContainerFilter:
             raise KetchError(
                 f"invalid filter 'status={v}': invalid value for state ({v}): must be one of {', '.join(_STATES)}"
             )
-    return ContainerFilter(values, exited)
+    is_task = None
+    if "is-task" in values:
+        tasks = values["is-task"]
+        if "true" in tasks:
+            is_task = True
+        elif "false" in tasks:
+            is_task = False
+        else:
+            raise KetchError(f"Invalid filter 'is-task=[{' '.join(tasks)}]'")
+    for v in values.get("health", []):
+        if v not in _HEALTH:
+            raise KetchError(f"Unrecognised filter value for health: {v}")
+    publish = frozenset(p for v in values.get("publish", []) for p in _filter_ports("publish", v))
+    expose = frozenset(p for v in values.get("expose", []) for p in _filter_ports("expose", v))
+    return ContainerFilter(values, exited, publish, expose, is_task)
+
+
+def _filter_ports(key: str, value: str) -> list[str]:
+    """publish= and expose= values as docker reads them: PORT[/PROTO] or
+    START-END[/PROTO] (tcp when no protocol), each port as "80/tcp"."""
+    if ":" in value:
+        raise KetchError(f"filter for '{key}' should not contain ':': {value}")
+    port, _, proto = value.partition("/")
+    proto = proto or "tcp"
+    lo, sep, hi = port.partition("-")
+
+    def number(s: str) -> int:
+        if not (s.isascii() and s.isdigit()):
+            raise KetchError(
+                f'error while looking up for {key} {value}: strconv.ParseUint: parsing "{s}": invalid syntax'
+            )
+        n = int(s)
+        if n > 65535:
+            raise KetchError(
+                f'error while looking up for {key} {value}: strconv.ParseUint: parsing "{s}": value out of range'
+            )
+        return n
+
+    if not port:
+        raise KetchError(f"error while looking up for {key} {value}: Empty string specified for ports.")
+    start = number(lo)
+    end = number(hi) if sep else start
+    if end < start:
+        raise KetchError(f"error while looking up for {key} {value}: Invalid range specified for the Port: {port}")
+    return [f"{n}/{proto.lower()}" for n in range(start, end + 1)]
+
+
+def health_status(c: Container) -> str:
+    """What ps's health= filter matches: the healthcheck's status
+    (starting, healthy, unhealthy), or none for a container without one, or
+    not started since it was made (docker keeps no State.Health then)."""
+    if not c.config.get("healthcheck"):
+        return "none"
+    status = (c.health or {}).get("Status")
+    if isinstance(status, str) and status:
+        return status
+    return "starting" if c.state == "running" else "none"
+
+
+def _bound_ports(c: Container) -> set[str]:
+    """The container ports it publishes (docker's HostConfig.PortBindings' keys), as "80/tcp"."""
+    return {f"{p['port']}/{p.get('proto') or 'tcp'}" for p in c.config.get("publish") or []}
+
+
+def exposed_ports(store: Store, c: Container) -> set[str]:
+    """docker's Config.ExposedPorts: its image's EXPOSE, and the ports it publishes."""
+    from ..store import images as imgs
+
+    try:
+        image = set((imgs.config(store, c.image_id).get("config") or {}).get("ExposedPorts") or {})
+    except KetchError:
+        image = set()
+    return {p if "/" in p else f"{p}/tcp" for p in image} | _bound_ports(c)
 
 
 def container_filter(store: Store, filters: list[str]) -> Callable[[Container], bool]:
     """docker ps -f for one container at a time: status=, name= (a substring),
     id= (a prefix), ancestor= (image name or id), label=KEY or KEY=VALUE,
-    exited=CODE, network= (name or id prefix), volume= (name or mount point).
+    exited=CODE, network= (name or id prefix), volume= (name or mount point),
+    health=starting|healthy|unhealthy|none, publish= and expose=
+    PORT[/PROTO] or a range (the container's ports), is-task=true|false,
+    isolation= (Windows': any value keeps all, as docker on Linux).
     (before= and since= are about the list: `select` applies them.)"""
     f = parse_filters(filters)
     return lambda c: _matches(store, f, c)
@@ -518,6 +637,15 @@ def _matches(store: Store, f: ContainerFilter, c: Container) -> bool:
         names = {m.name or m.source for m in ms} | {m.destination for m in ms}
         if not any(x in names for x in v["volume"]):
             return False
+    if "health" in v and health_status(c) not in v["health"]:
+        return False
+    if f.is_task is True:  # ketch runs no swarm tasks: none is one ("is-task=false" keeps all)
+        return False
+    # isolation= is Windows' (process, hyperv); on Linux docker accepts any value and keeps every container
+    if f.publish and not f.publish & _bound_ports(c):
+        return False
+    if f.expose and not f.expose & exposed_ports(store, c):
+        return False
     return True
 
 

@@ -161,18 +161,21 @@ def exec_foreground(
     workdir, user, tty, detach); with `detach` left to run (0), else its
     stdio relayed to the face's `stdio` (a terminal to its pty with `tty`)
     until it ends, signals forwarded. Its exit code."""
-    from .exec import exec_in
+    from .exec import exec_died, exec_in, new_exec_id
     from .stdio import Pipes
 
     tty, detach = bool(how.get("tty")), bool(how.get("detach"))
     io = Pipes(interactive, stdio) if not tty and not detach else None
+    exec_id = new_exec_id()
     try:
-        pid, master = exec_in(store, ref, argv, io=io, **how)
+        pid, master = exec_in(store, ref, argv, io=io, exec_id=exec_id, **how)
         if detach:
-            return 0
+            return 0  # no one waits for it: docker's daemon would, ketch has none (no exec_die)
         if master is not None:
             _relay_pty(master, interactive, stdio)
-        return process.wait_forwarding(pid, io.relay if io is not None else None)
+        code = process.wait_forwarding(pid, io.relay if io is not None else None)
+        exec_died(store, ref, exec_id, code)
+        return code
     finally:
         if io is not None:
             io.close()

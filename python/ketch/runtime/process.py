@@ -294,13 +294,16 @@ def start(store: Store, c: Container, tty: bool = False, io: Pipes | None = None
     return pid, master
 
 
-def health_config(c: Container, process: ProcessConfig) -> HealthConfig | None:
+def health_config(c: Container, process: ProcessConfig, events_file: str = "") -> HealthConfig | None:
     """The container's healthcheck as its monitor runs it: the probe exec'd
     as the container's own processes are (its user, environment, cgroups
     and confinement), dying with the monitor's helper when killed; docker's
-    defaults where the check leaves a field at 0."""
+    defaults where the check leaves a field at 0. Its changes of status go
+    to `events_file` (the store's event log) with the container's event
+    attributes (runtime/events.py)."""
     from ..models.container import HealthConfig
     from . import policies
+    from .events import attributes
 
     hc = c.config.get("healthcheck")
     if not hc:
@@ -315,6 +318,9 @@ def health_config(c: Container, process: ProcessConfig) -> HealthConfig | None:
         timeout_ns=hc.get("Timeout") or policies.DEFAULT_TIMEOUT,
         start_period_ns=hc.get("StartPeriod") or 0,
         retries=hc.get("Retries") or policies.DEFAULT_RETRIES,
+        events_file=events_file,
+        event_id=c.id,
+        event_attributes=attributes(c),
     )
 
 
@@ -330,6 +336,7 @@ def start_detached(store: Store, c: Container, autoremove: bool = False) -> int:
         import sys
 
         from ..models.container import MonitorConfig, RestartPolicy
+        from ..store import events
         from .state import log_path
 
         # What is left for Python once the container has ended, exec'd by the
@@ -346,7 +353,7 @@ def start_detached(store: Store, c: Container, autoremove: bool = False) -> int:
             proxies=[(sock.fileno(), att.ip, port) for sock, port in att.proxies] if att is not None else [],
             after=[sys.executable, "-S", "-E", script, str(store.root), c.id, *flags],
             restart=RestartPolicy(**(c.config.get("restart") or {"policy": "no"})),
-            health=health_config(c, process),
+            health=health_config(c, process, str(events.path(store))),
             log_max_size=int((c.config.get("log_opts") or {}).get("max_size", 0)),
             log_max_files=int((c.config.get("log_opts") or {}).get("max_file", 1)),
             state_file=str(d / "state.json"),

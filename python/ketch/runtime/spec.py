@@ -86,10 +86,12 @@ def build(store: Store, image_name: str, args: list[str], opts: Options | None =
     if not lowerdirs:
         raise KetchError(f"image {image_name} has no layers to run")
     network = o.network
+    user_subnet = False
     if network not in ("none", "host", "bridge", "default"):
         from ..network.networks import get as get_network
 
-        network = get_network(store, network).name  # a user-defined network, by name or id
+        net = get_network(store, network)  # a user-defined network, by name or id
+        network, user_subnet = net.name, net.user_subnet
     if network == "default":
         network = "bridge"
     icfg = config.get("config") or {}
@@ -106,6 +108,10 @@ def build(store: Store, image_name: str, args: list[str], opts: Options | None =
     if home_set:
         environment.append(f"HOME={home_of(uid, layer_paths)}")  # docker's (runc's) HOME: the user's passwd entry
     flags = host_flags(o, network, icfg, layer_paths)
+    if o.ip is not None and not user_subnet:  # a user-defined network whose subnet ketch chose
+        raise KetchError(
+            "user specified IP address is supported only when connecting to networks with user configured subnets"
+        )
     flags["home_set"] = home_set
     groups = sorted({*groups, *flags.pop("group_ids")})
     name = names.check(o.name) if o.name else None

@@ -137,13 +137,13 @@ def disk_usage(store: Store) -> list[Usage]:
 class SystemPruned:
     containers: Pruned
     networks: list[str]
-    volumes: list[str]
+    volumes: Pruned
     images: Pruned
     build_cache: Pruned
 
     @property
     def reclaimed(self) -> int:
-        return self.containers.reclaimed + self.images.reclaimed + self.build_cache.reclaimed
+        return self.containers.reclaimed + self.volumes.reclaimed + self.images.reclaimed + self.build_cache.reclaimed
 
 
 def prune(store: Store, all_images: bool = False, volumes_too: bool = False) -> SystemPruned:
@@ -157,7 +157,7 @@ def prune(store: Store, all_images: bool = False, volumes_too: bool = False) -> 
 
     c = containers.prune(store)
     n = networks.prune(store)
-    v = volumes.prune(store) if volumes_too else []
+    v = volumes.prune(store) if volumes_too else Pruned()
     i = imgs.prune(store, all_images)
-    b = buildcache.prune(store)
+    b = buildcache.prune(store, all_images)  # docker's -a: all the build cache, not only the dangling
     return SystemPruned(c, n, v, i, b)

@@ -11,11 +11,14 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConflictError, KetchError
 from ..models.ids import rfc3339
 from ..store import Store
+
+if TYPE_CHECKING:
+    from ..models.system import Pruned
 
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 
@@ -119,17 +122,25 @@ def remove(store: Store, name: str, force: bool = False) -> None:
     events.record(store, "volume", "destroy", name, {"driver": "local"})
 
 
-def prune(store: Store, all_: bool = False) -> list[str]:
-    """Unused volumes: anonymous ones (all with `all_`), as docker 23+ prunes."""
-    gone = []
+def prune(store: Store, all_: bool = False) -> Pruned:
+    """Unused volumes: anonymous ones (all with `all_`), as docker 23+
+    prunes; their names and the bytes their data held (docker's
+    directory.Size of each, taken before it goes)."""
+    from ..models.system import Pruned
+    from ..store import events
+    from .state import disk_size
+
+    gone, reclaimed = [], 0
     for v in list_all(store):
         if (v.anonymous or all_) and not users(store, v.name):
+            size = disk_size(v.mountpoint)
             shutil.rmtree(v.mountpoint.parent, ignore_errors=True)
+            if v.mountpoint.parent.exists():
+                continue  # not removed (a mount on it, a read-only file system): neither listed nor counted
             gone.append(v.name)
-            from ..store import events
-
+            reclaimed += size
             events.record(store, "volume", "destroy", v.name, {"driver": "local"})
-    return gone
+    return Pruned(gone, reclaimed)
 
 
 def copy_up(lowerdirs: list[str], target: str, data: Path) -> None:

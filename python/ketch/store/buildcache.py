@@ -62,20 +62,22 @@ def cached_images(store: Store) -> set[str]:
     return {r["image_id"] for r in store.db.query("SELECT image_id FROM build_cache")}
 
 
-def prune(store: Store) -> Pruned:
-    """`builder prune`: the step cache forgotten (and the context digests),
-    then the images only it kept (untagged, used by no container, parent of
-    no image): what was removed and the bytes of the layers freed."""
+def prune(store: Store, all_: bool = False) -> Pruned:
+    """`builder prune`: the dangling build cache, as docker's (its steps'
+    images that nothing keeps: untagged, used by no container, parent of no
+    image; and the records of images gone); with `all_` (-a) all of it:
+    every step forgotten (and the context digests), so that the next build
+    runs each step again. Those images are removed; what was removed (the
+    images, and with `all_` each step record forgotten, by its image) and
+    the bytes of the layers freed."""
     from ..errors import KetchError
     from ..models.system import Pruned
     from . import images
-
-    cached = cached_images(store)
-    with store.db.write() as db:
-        db.execute("DELETE FROM build_cache")
-        db.execute("DELETE FROM build_files")
     from .containers import using_image
 
+    ensure(store)
+    rows = store.db.query("SELECT parent, key, image_id FROM build_cache")
+    cached = {r["image_id"] for r in rows}
     deleted: list[str] = []
     reclaimed = 0
     progress = True
@@ -93,4 +95,11 @@ def prune(store: Store) -> Pruned:
             deleted += [x for x in report.deleted if x == img.id or x not in sizes]
             reclaimed += sum(sizes.get(x, 0) for x in report.deleted)
             progress = True
+    with store.db.write() as db:
+        if all_:
+            db.execute("DELETE FROM build_cache")
+            db.execute("DELETE FROM build_files")
+            deleted += sorted(cached - set(deleted))  # records of images still kept (a tagged build's steps)
+        else:
+            db.execute("DELETE FROM build_cache WHERE image_id NOT IN (SELECT id FROM images)")
     return Pruned(deleted, reclaimed)

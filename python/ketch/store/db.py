@@ -130,7 +130,15 @@ def _v1(c: sqlite3.Connection) -> None:
         c.execute("ALTER TABLE images ADD COLUMN manifest TEXT")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1]
+def _v2(c: sqlite3.Connection) -> None:
+    """networks.user_subnet: whether `network create` was given --subnet
+    (docker takes --ip only on such a network). The networks made before
+    were taking --ip: they keep doing so."""
+    c.execute("ALTER TABLE networks ADD COLUMN user_subnet INTEGER NOT NULL DEFAULT 0")
+    c.execute("UPDATE networks SET user_subnet=1")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2]
 VERSION = len(MIGRATIONS)
 
 

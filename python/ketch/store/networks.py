@@ -23,13 +23,24 @@ def _network(r: Any) -> Network:
         ipaddress.IPv4Address(r["gateway"]),
         r["bridge"],
         r["created"],
+        bool(r["user_subnet"]),
     )
 
 
 def _insert(db: Any, net: Network) -> None:
     db.execute(
-        "INSERT INTO networks(name, id, subnet, gateway, bridge, next_ip, created) VALUES (?,?,?,?,?,?,?)",
-        (net.name, net.id, str(net.subnet), str(net.gateway), net.bridge, 2, net.created or time.time()),
+        "INSERT INTO networks(name, id, subnet, gateway, bridge, next_ip, created, user_subnet) "
+        "VALUES (?,?,?,?,?,?,?,?)",
+        (
+            net.name,
+            net.id,
+            str(net.subnet),
+            str(net.gateway),
+            net.bridge,
+            2,
+            net.created or time.time(),
+            int(net.user_subnet),
+        ),  # fmt: skip
     )
 
 

@@ -3,10 +3,12 @@
 //! `ketch exec` does), its output kept (the first 4 KiB, as docker), killed
 //! once `timeout` has passed; its results make docker's `State.Health`.
 
-use std::collections::VecDeque;
-use std::io;
+use std::collections::{BTreeMap, VecDeque};
+use std::io::{self, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::time::{Duration, Instant, SystemTime};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +19,8 @@ use crate::sys::pipe;
 /// docker keeps this much of a probe's output, and this many results.
 pub const MAX_OUTPUT: usize = 4096;
 const MAX_LOG: usize = 5;
+/// store/events.py's MAX_BYTES: the event log is rotated past it.
+const EVENTS_MAX: u64 = 1 << 20;
 
 /// What Python's `HealthConfig` says (python/ketch/models/container.py).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -28,9 +32,56 @@ pub struct Health {
     pub timeout_ns: u64,
     pub start_period_ns: u64,
     pub retries: u32,
+    /// The store's event log (python/ketch/store/events.py): each change of
+    /// status is appended there as docker's `health_status: STATUS` event
+    /// of `event_id` with `event_attributes`; an empty path: none.
+    pub events_file: PathBuf,
+    pub event_id: String,
+    pub event_attributes: BTreeMap<String, String>,
 }
 
 impl Health {
+    /// Appends one `health_status: STATUS` line to the event log, as
+    /// store/events.py writes its lines (one O_APPEND write, the log renamed
+    /// to `.1` once past EVENTS_MAX bytes); a failure is said on stderr and
+    /// changes nothing else.
+    fn log_status(&self, status: &str) {
+        if self.events_file.as_os_str().is_empty() {
+            return;
+        }
+        let nano = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        let line = serde_json::json!({
+            "Type": "container",
+            "Action": format!("health_status: {status}"),
+            "ID": self.event_id,
+            "Attributes": self.event_attributes,
+            "timeNano": nano,
+        })
+        .to_string()
+            + "\n";
+        let written = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&self.events_file)
+            .and_then(|mut f| {
+                f.write_all(line.as_bytes())?;
+                if f.metadata()?.len() > EVENTS_MAX {
+                    let mut old = self.events_file.clone().into_os_string();
+                    old.push(".1");
+                    std::fs::rename(&self.events_file, old)?;
+                }
+                Ok(())
+            });
+        if let Err(e) = written {
+            eprintln!("ketch-monitor: {}: {e}", self.events_file.display());
+        }
+    }
+
     pub fn interval(&self) -> Duration {
         Duration::from_nanos(self.interval_ns.max(1_000_000))
     }
@@ -76,6 +127,7 @@ impl State {
     /// `retries` unless no probe has succeeded yet and the start period is
     /// still on; `retries` failures in a row are unhealthy.
     pub fn record(&mut self, e: Entry, h: &Health, since_start: Duration) {
+        let before = self.status;
         if e.exit_code == 0 {
             self.failing_streak = 0;
             self.status = "healthy";
@@ -90,6 +142,9 @@ impl State {
         self.log.push_back(e);
         while self.log.len() > MAX_LOG {
             self.log.pop_front();
+        }
+        if self.status != before {
+            h.log_status(self.status); // docker's rule: an event at each change only
         }
     }
 }
@@ -250,6 +305,9 @@ mod tests {
             timeout_ns: 1_000_000_000,
             start_period_ns,
             retries,
+            events_file: PathBuf::new(),
+            event_id: "c0ffee".into(),
+            event_attributes: BTreeMap::from([("name".into(), "web".into())]),
         }
     }
 
@@ -301,6 +359,40 @@ mod tests {
             &health(1, 10_000_000_000),
             &[(1, 1, "starting", 0), (1, 11, "unhealthy", 1)],
         );
+    }
+
+    #[test]
+    fn each_change_of_status_is_one_event_line() {
+        let dir = std::env::temp_dir().join(format!("ketch-health-events-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut h = health(2, 0);
+        h.events_file = dir.join("events.jsonl");
+        let mut s = State::new();
+        for code in [1, 0, 0, 1, 1, 1, 0] {
+            s.record(entry(code), &h, Duration::from_secs(5));
+        }
+        let text = std::fs::read_to_string(&h.events_file).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let actions: Vec<&str> = lines
+            .iter()
+            .map(|l| l["Action"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                "health_status: healthy",
+                "health_status: unhealthy",
+                "health_status: healthy"
+            ]
+        );
+        assert_eq!(lines[0]["Type"], "container");
+        assert_eq!(lines[0]["ID"], "c0ffee");
+        assert_eq!(lines[0]["Attributes"]["name"], "web");
+        assert!(lines[0]["timeNano"].as_u64().unwrap() > 1_600_000_000_000_000_000);
     }
 
     #[test]

@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ...errors import UsageError
 from .http import Limits
 from .routes import Registry
+
+if TYPE_CHECKING:
+    import ssl
 
 
 async def serve(
@@ -17,6 +21,7 @@ async def serve(
     ready: Any = None,
     htpasswd: str | None = None,
     tls: tuple[str, str] | None = None,
+    tls_client_ca: str | None = None,
     auth: str = "basic",
     access: str | None = None,
     upload_ttl: float = 3600.0,
@@ -25,6 +30,7 @@ async def serve(
 ) -> None:
     import resource
 
+    ctx = tls_context(tls, tls_client_ca) if tls else None
     host, _, port = addr.rpartition(":")
     root.mkdir(parents=True, exist_ok=True)
     limits = limits or Limits()
@@ -34,13 +40,8 @@ async def serve(
         resource.setrlimit(resource.RLIMIT_NOFILE, (want if hard == resource.RLIM_INFINITY else min(want, hard), hard))
     reg = Registry(root, htpasswd, auth, access, limits)
     reg.rate = rate
-    ctx = None
-    if tls:
-        import ssl
-
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(*tls)
     reg.scheme = "https" if ctx else "http"
+
     # The stream's limit bounds one head line (and what is buffered per
     # connection); bodies are read in what the transport delivers.
     server = await asyncio.start_server(
@@ -75,8 +76,34 @@ async def serve(
                 reg._bcrypt.shutdown(wait=False, cancel_futures=True)
 
 
+def tls_context(tls: tuple[str, str], client_ca: str | None = None) -> ssl.SSLContext:
+    """The server's SSL context: its certificate and key; with `client_ca`,
+    a client must present a certificate that CA signed, or the handshake
+    fails (docker's registry: `http.tls.clientcas`). A file that cannot be
+    used is one UsageError naming it."""
+    import ssl
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        ctx.load_cert_chain(*tls)
+    except (OSError, ssl.SSLError) as e:
+        raise UsageError(f"--tls-cert {tls[0]} / --tls-key {tls[1]}: {_why(e)}") from None
+    if client_ca:
+        try:
+            ctx.load_verify_locations(cafile=client_ca)
+        except (OSError, ssl.SSLError) as e:
+            raise UsageError(f"--tls-client-ca {client_ca}: {_why(e)}") from None
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
+def _why(e: Exception) -> str:
+    return getattr(e, "strerror", None) or getattr(e, "reason", None) or str(e) or type(e).__name__
+
+
 def run(addr: str, root: Path, **options: Any) -> None:
-    """Serves until interrupted; `options` are serve()'s (htpasswd, tls, auth, access, upload_ttl, rate, limits)."""
+    """Serves until interrupted; `options` are serve()'s (htpasswd, tls, tls_client_ca, auth, access, upload_ttl,
+    rate, limits)."""
 
     def ready(where: str) -> None:
         print(f"ketch registry listening on {where}, storing in {root}", file=sys.stderr, flush=True)
