@@ -53,7 +53,7 @@ def exec_in(
             environment.append(f"HOME={spec.home_of(ids[0], layers)}")
     else:
         ids = p["uid"], p["gid"], p["groups"]
-    procs = [str(d / "cgroup.procs") for d in cgroups.dirs(c.id) if d.is_dir()]
+    procs = cgroups.join_files(c.id)
     process = confined(p, argv, environment, workdir or p["cwd"], ids, procs, detached=detach)
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET) if tty and not detach else (None, None)
     try:
