@@ -10,7 +10,6 @@ import json
 import os
 import posixpath
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -105,6 +104,8 @@ def layer_step(
     step_key = key(key_parts)
     if cached(b, stage, step_key):
         return
+    import tempfile  # 1.3 ms (random, hashlib's sha512): only when a step writes
+
     tmp = Path(tempfile.mkdtemp(prefix="build-", dir=b.store.root))
     try:
         upper = tmp / "upper"
