@@ -36,10 +36,11 @@ def ensure(store: Store) -> None:
 
 def lookup(store: Store, parent: str | None, key: str) -> str | None:
     """The image a step made on `parent` (None: scratch), if that image is still in the store."""
-    rows = store.db.query("SELECT image_id FROM build_cache WHERE parent=? AND key=?", (parent or "scratch", key))
-    if rows and store.db.query("SELECT 1 FROM images WHERE id=?", (rows[0]["image_id"],)):
-        return str(rows[0]["image_id"])
-    return None
+    rows = store.db.query(
+        "SELECT c.image_id FROM build_cache c JOIN images i ON i.id = c.image_id WHERE c.parent=? AND c.key=?",
+        (parent or "scratch", key),
+    )  # one statement a step
+    return str(rows[0][0]) if rows else None
 
 
 def remember(store: Store, parent: str | None, key: str, image_id: str) -> None:
