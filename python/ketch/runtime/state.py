@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConflictError, ContainerNotFound, NoSpaceError
+from ..models.records import Record
 from ..store import Store
 from ..store import containers as rows_
 from . import cgroups
 
 
-@dataclass
-class Container:
+@dataclass(eq=False, repr=False)  # compared and shown as a dataclass is, by Record
+class Container(Record):
     id: str
     name: str
     image_id: str
