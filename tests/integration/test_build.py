@@ -450,3 +450,32 @@ def test_the_library_prints_nothing_and_tells_events(ketch: Ketch, build_base: s
         "Built", "Tagged",
     ]  # fmt: skip
     assert again[-2] == events[-2]
+
+
+def test_workdir_is_a_config_step_or_a_layer_the_same_when_cached(
+    ketch: Ketch, build_base: str, tmp_path: Path
+) -> None:
+    """WORKDIR of a directory the image has (/bin) changes only the config;
+    of one it lacks (/made), it adds a layer with it. A cached rebuild takes
+    that decision from its cache, not from the image: the same steps hit,
+    the same image, the same layers; with --no-cache it is looked up again."""
+    ctx = context(tmp_path, "FROM lab/busybox\nWORKDIR /bin\nWORKDIR /made\nRUN pwd > /where\n")
+
+    def layers(image: str) -> list[str]:
+        return json.loads(ketch("image", "inspect", image).out)[0]["RootFS"]["Layers"]
+
+    base = len(layers("lab/busybox"))
+    first = ketch("build", "-t", "wd", str(ctx))
+    assert first.rc == 0, first.err
+    assert "Using cache" not in first.out
+    one = layers("wd")
+    assert len(one) == base + 2  # /made's layer and RUN's; /bin made none
+    again = ketch("build", "-t", "wd", str(ctx))
+    assert again.rc == 0, again.err
+    assert again.out.count("---> Using cache") == 3, again.out
+    assert again.out.splitlines()[-2:] == first.out.splitlines()[-2:]  # Successfully built <the same id>, tagged
+    assert layers("wd") == one
+    cold = ketch("build", "--no-cache", "-t", "wd2", str(ctx))
+    assert cold.rc == 0, cold.err
+    assert len(layers("wd2")) == base + 2
+    assert ketch("run", "--rm", "wd", "cat", "/where").out == "/made\n"

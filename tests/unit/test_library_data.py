@@ -394,3 +394,31 @@ def test_disk_size_counts_as_docker_and_never_follows_a_link(tmp_path: Path) -> 
     (tmp_path / "sub" / "b").write_bytes(b"y" * 24)
     (tmp_path / "link").symlink_to("/usr")
     assert disk_size(tmp_path) == 1000 + 24 + len("/usr")
+
+
+def test_wide_records_compare_and_print_as_dataclass_makes_them() -> None:
+    """runtime.spec.Options and runtime.state.Container take their equality
+    and repr from models.records.Record: the same as the dataclass-generated
+    ones of a class with their fields (and unhashable, as those are)."""
+    import dataclasses
+
+    from ketch.runtime.spec import Options
+
+    def spec(f: dataclasses.Field) -> tuple[str, object, dataclasses.Field]:
+        if f.default_factory is not dataclasses.MISSING:
+            return f.name, f.type, dataclasses.field(default_factory=f.default_factory)
+        return f.name, f.type, dataclasses.field(default=f.default)
+
+    plain = dataclasses.make_dataclass("Options", [spec(f) for f in dataclasses.fields(Options)])
+    a, b = Options(name="web", env=["A=1"]), Options(name="web", env=["A=1"])
+    assert a == b and a != Options(name="db") and a != "web" and (a == object()) is False
+    assert repr(a) == repr(plain(name="web", env=["A=1"]))
+    with pytest.raises(TypeError):
+        hash(a)
+    assert dataclasses.asdict(a) == dataclasses.asdict(plain(name="web", env=["A=1"]))
+
+    from ketch.runtime.state import Container
+
+    row = ["c" * 64, "web", "sha256:" + "1" * 64, "busybox", {"argv": ["true"]}, 1.0, "exited", None, None, 0, 2.0, 3.0]
+    plain_c = dataclasses.make_dataclass("Container", [spec(f) for f in dataclasses.fields(Container)])
+    assert repr(Container(*row)) == repr(plain_c(*row)) and Container(*row) == Container(*row)

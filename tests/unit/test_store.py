@@ -238,3 +238,27 @@ def test_networks_made_before_user_subnet_keep_taking_ip(tmp_path: Path) -> None
         got = nets.by_name(store, name)
         assert got is not None and got.user_subnet is given
     store.close()
+
+
+def test_build_file_digests_are_read_for_the_sources_only(tmp_path: Path) -> None:
+    """The digests a COPY's rebuild reuses: the rows of its source and what is
+    under it, by path prefix (not a sibling whose name merely starts the same,
+    not the rows of every other context ever built); the tables' check on a
+    store that has them writes nothing."""
+    from ketch.store import buildcache
+
+    store = Store(tmp_path / "s")
+    buildcache.ensure(store)
+    rows = {p: (f"st-{i}", f"dg-{i}") for i, p in enumerate(
+        ["/c/files", "/c/files/a", "/c/files/sub/b", "/c/files2/x", "/c/filesX", "/c/file", "/other/ctx/y", "/c/blob"]
+    )}  # fmt: skip
+    buildcache.save_file_digests(store, rows)
+    got = buildcache.file_digests(store, ["/c/files", "/c/blob"])
+    assert got == {p: rows[p] for p in ("/c/files", "/c/files/a", "/c/files/sub/b", "/c/blob")}
+    assert set(buildcache.file_digests(store, ["/"])) == set(rows)  # a context at / holds every path
+    assert buildcache.file_digests(store, ["/nowhere"]) == {}
+    before = os.stat(store.root / "ketch.db-wal").st_size if (store.root / "ketch.db-wal").exists() else 0
+    buildcache.ensure(store)  # the tables are there: a read, no transaction
+    after = os.stat(store.root / "ketch.db-wal").st_size if (store.root / "ketch.db-wal").exists() else 0
+    assert after == before
+    store.close()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import select
 import sys
-import tempfile
 from collections.abc import Callable
 from typing import IO, Any
 
@@ -41,6 +40,8 @@ class BuildPrinter:
             else:
                 self._write(e.stream, e.data)
         elif isinstance(e, ev.ContainerStarted) and self.quiet:
+            import tempfile  # 1.3 ms: only for -q's RUN steps
+
             self.close()
             self._log = tempfile.TemporaryFile()
         elif isinstance(e, ev.Built) and self.quiet:

@@ -169,7 +169,7 @@ class ProcessConfig:
     caps: int  # capability bit mask kept
     seccomp: dict[str, Any] | None  # seccomp.compile_rules's result; None: unconfined
     no_new_privileges: bool
-    cgroup_procs: list[str]  # cgroup.procs files joined first
+    cgroup_procs: list[str]  # the files of the cgroups it joins first (runtime/cgroups.join_file)
     helper: str  # the ketch-monitor program, re-executed sealed (rust/src/process/reexec.rs)
     detached: bool  # does not die with the caller
     container: NewContainer | None

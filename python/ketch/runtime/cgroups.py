@@ -2,7 +2,7 @@
 `<hierarchy>/ketch/<id>` for each v1 controller ketch uses (hybrid hosts like
 this one), or `/sys/fs/cgroup/ketch/<id>` on a pure v2 host. Limits:
 `--memory`, `--cpus`, `--pids-limit`. The container process joins them itself
-before its exec (rust/src/process/child.rs writes 0 to each `cgroup.procs`)."""
+before its exec (rust/src/process/child.rs writes 0 to each of `join_files`)."""
 
 from __future__ import annotations
 
@@ -30,9 +30,11 @@ def _parent() -> str:
     return process_settings().cgroup_parent
 
 
-# Each hierarchy joined costs the start ~10 ms on v1 (the kernel's
-# synchronize_rcu on a migration): cpuacct and blkio are not joined, and
-# `stats` adds up the processes' own counters instead (runtime/stats.py).
+# A process joining a v1 hierarchy by its `cgroup.procs` costs the start
+# ~10 ms (the kernel write-locks every thread group, a synchronize_rcu);
+# by `tasks` the single-threaded child moves only itself, which the kernel
+# does without that lock (0.2 ms): see `join_file`. cpuacct and blkio are not
+# joined, and `stats` adds up the processes' own counters instead (runtime/stats.py).
 V1_CONTROLLERS = ("memory", "pids", "cpu", "freezer", "devices")  # devices only with --device
 CPU_PERIOD = 100_000
 
@@ -154,6 +156,21 @@ def _limits_v1(d: Path, ctl: str, limits: Limits) -> None:
         _write(d / "cpu.cfs_quota_us", str(int(limits.cpus * CPU_PERIOD)))
 
 
+def join_file(d: Path) -> Path:
+    """The file in the container's cgroup directory `d` that a process
+    joins it by, writing 0 (itself): on v1 `tasks`, which moves the writing
+    thread alone (the child that writes is single-threaded, so that is the
+    whole process) without the kernel's global thread-group lock and its
+    ~10 ms synchronize_rcu; on v2 `cgroup.procs` (`cgroup.threads` is for
+    threaded subtrees only)."""
+    return d / ("cgroup.procs" if is_v2() else "tasks")
+
+
+def join_files(cid: str) -> list[str]:
+    """The `join_file`s of the container's existing cgroups (what an exec'd process joins)."""
+    return [str(join_file(d)) for d in dirs(cid) if d.is_dir()]
+
+
 def pids(cid: str) -> set[int]:
     """The processes in the container's cgroup (the first hierarchy that has it)."""
     for d in dirs(cid):
@@ -171,7 +188,7 @@ def device_rules(devices: list[tuple[str, int, int, str]]) -> list[str]:
 
 def create(cid: str, limits: Limits, devices: list[str] | None = None) -> list[str]:
     """Makes the container's cgroups with their limits; returns the
-    `cgroup.procs` files the process must join. `devices` (devices.allow
+    files the process must join them by (`join_file`). `devices` (devices.allow
     lines for --device nodes; v1 only): the container's devices cgroup
     allows those and docker's defaults, nothing else; without them no
     devices cgroup is made (/dev's nodev mounts keep other devices out)."""
@@ -206,13 +223,13 @@ def create(cid: str, limits: Limits, devices: list[str] | None = None) -> list[s
         for d in made:
             _rmdir(d)
         raise
-    return [str(d / "cgroup.procs") for d in made]
+    return [str(join_file(d)) for d in made]
 
 
 def mounts(procs: list[str]) -> list[tuple[str, str]]:
     """What the container sees at /sys/fs/cgroup (read-only, as docker mounts
     it): its own cgroup directories (`create`'s result, by their
-    cgroup.procs), as (host directory, path inside). v2: its one directory is
+    `join_file`s), as (host directory, path inside). v2: its one directory is
     /sys/fs/cgroup itself; v1: each hierarchy's under its name (cpu,cpuacct
     where the host co-mounts them; rust/src/rootfs adds the cpu and cpuacct links)."""
     out = []

@@ -59,7 +59,7 @@ def exec_in(
             environment.append(f"HOME={spec.home_of(ids[0], layers)}")
     else:
         ids = p["uid"], p["gid"], p["groups"]
-    procs = [str(d / "cgroup.procs") for d in cgroups.dirs(c.id) if d.is_dir()]
+    procs = cgroups.join_files(c.id)
     process = confined(p, argv, environment, workdir or p["cwd"], ids, procs, detached=detach)
     exec_id = exec_id or new_exec_id()
     command = argv[0] + " " + " ".join(argv[1:])  # docker's: the entrypoint, a space, the arguments

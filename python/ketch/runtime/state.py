@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConflictError, ContainerNotFound, NoSpaceError
+from ..models.records import Record
 from ..store import Store
 from ..store import containers as rows_
 from . import cgroups
@@ -27,8 +28,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-@dataclass
-class Container:
+@dataclass(eq=False, repr=False)  # compared and shown as a dataclass is, by Record
+class Container(Record):
     id: str
     name: str
     image_id: str

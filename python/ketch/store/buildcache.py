@@ -22,6 +22,13 @@ _FILES_DDL = "CREATE TABLE IF NOT EXISTS build_files(path TEXT PRIMARY KEY, stat
 
 
 def ensure(store: Store) -> None:
+    """The two tables made if a store lacks them: found by a read on every
+    build but the first (no write lock taken, no transaction written)."""
+    have = store.db.query(
+        "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN ('build_cache','build_files')"
+    )
+    if have[0][0] == 2:
+        return
     with store.db.write() as db:
         db.execute(_CACHE_DDL)
         db.execute(_FILES_DDL)
@@ -29,10 +36,11 @@ def ensure(store: Store) -> None:
 
 def lookup(store: Store, parent: str | None, key: str) -> str | None:
     """The image a step made on `parent` (None: scratch), if that image is still in the store."""
-    rows = store.db.query("SELECT image_id FROM build_cache WHERE parent=? AND key=?", (parent or "scratch", key))
-    if rows and store.db.query("SELECT 1 FROM images WHERE id=?", (rows[0]["image_id"],)):
-        return str(rows[0]["image_id"])
-    return None
+    rows = store.db.query(
+        "SELECT c.image_id FROM build_cache c JOIN images i ON i.id = c.image_id WHERE c.parent=? AND c.key=?",
+        (parent or "scratch", key),
+    )  # one statement a step
+    return str(rows[0][0]) if rows else None
 
 
 def remember(store: Store, parent: str | None, key: str, image_id: str) -> None:
@@ -43,9 +51,19 @@ def remember(store: Store, parent: str | None, key: str, image_id: str) -> None:
         )
 
 
-def file_digests(store: Store) -> dict[str, tuple[str, str]]:
-    """Every hashed file: host path -> (stat, digest)."""
-    return {r["path"]: (r["stat"], r["digest"]) for r in store.db.query("SELECT path, stat, digest FROM build_files")}
+def file_digests(store: Store, roots: list[str]) -> dict[str, tuple[str, str]]:
+    """The hashed files at or under the host paths `roots` (a COPY's
+    sources), not every file any build hashed: host path -> (stat, digest)."""
+    out: dict[str, tuple[str, str]] = {}
+    for root in roots:
+        # the path itself and what is under it: ["root/", "root0") holds exactly the paths
+        # that start with "root/" ("0" follows "/")
+        for path, stat, digest in store.db.query(
+            "SELECT path, stat, digest FROM build_files WHERE path=? OR (path>=? AND path<?)",
+            (root, root.rstrip("/") + "/", root.rstrip("/") + "0"),
+        ):
+            out[path] = (stat, digest)
+    return out
 
 
 def save_file_digests(store: Store, digests: dict[str, tuple[str, str]]) -> None:

@@ -32,7 +32,8 @@ pub struct Config {
     /// --security-opt no-new-privileges: setuid binaries and file
     /// capabilities give nothing more after the exec.
     pub no_new_privileges: bool,
-    /// `cgroup.procs` files the process joins before anything else; a new
+    /// The cgroup files the process joins by writing 0 before anything else
+    /// (v1's `tasks`, v2's `cgroup.procs`: runtime/cgroups.py's join_file); a new
     /// container's cgroup namespace is made after, so that its own cgroup is its root.
     pub cgroup_procs: Vec<PathBuf>,
     /// The static helper program (`ketch-monitor`) whose sealed memfd copy
