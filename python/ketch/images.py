@@ -66,7 +66,7 @@ def _short_candidates(store: Store, image: str) -> list[str]:
     from .errors import ReferenceError_
     from .reference import is_short_name
 
-    if not is_short_name(image):
+    if not is_short_name(image) or not _may_search(store):
         return []
     from .registry.hosts import candidates, search_registries
 
@@ -81,6 +81,21 @@ def _short_candidates(store: Store, image: str) -> list[str]:
 
         search = search_registries(store.settings)[0]
         return [str(parse(f"{reg}/{image}")) for reg in search]
+
+
+def _may_search(store: Store) -> bool:
+    """Whether registries.conf may name search registries: the file is
+    parsed (and ssl and tomllib imported, ~20 ms) only when a line sets the
+    key, so that `run` of an image the store has pays nothing on a host
+    whose file is the distribution's, all comments."""
+    import re
+
+    try:
+        with open(store.settings.registries_conf, "rb") as f:
+            text = f.read(1 << 20)
+    except OSError:
+        return False
+    return re.search(rb'^[ \t]*["\']?unqualified-search-registries["\']?[ \t]*=', text, re.M) is not None
 
 
 def _stored(store: Store, image: str) -> str | None:

@@ -141,9 +141,11 @@ def two_registries(tmp_path: Path) -> Iterator[tuple[str, str, Image]]:
         stop_served(second)
 
 
-def search_conf(tmp_path: Path, mode: str, *registries: str) -> None:
+def search_conf(tmp_path: Path, mode: str, *registries: str) -> dict[str, str]:
+    """A registries.conf searching `registries` in `mode`; the environment that reads it."""
     regs = ", ".join(f'"{r}"' for r in registries)
     (tmp_path / "registries.conf").write_text(f'unqualified-search-registries = [{regs}]\nshort-name-mode = "{mode}"\n')
+    return isolated(tmp_path)
 
 
 @pytest.mark.parametrize("mode", ["permissive", "disabled"])
@@ -151,8 +153,7 @@ def test_a_short_name_is_pulled_from_the_first_search_registry_that_has_it(
     ketch: Ketch, tmp_path: Path, two_registries: tuple[str, str, Image], mode: str
 ) -> None:
     a, b, img = two_registries
-    search_conf(tmp_path, mode, a, b)
-    env = isolated(tmp_path)
+    env = search_conf(tmp_path, mode, a, b)
     r = ketch("pull", "busybox", env=env)
     assert r.rc == 0, r.err
     assert f"Status: Downloaded newer image for {b}/busybox:latest" in r.out
@@ -172,21 +173,18 @@ def test_a_short_name_in_no_search_registry_is_one_line_and_stores_nothing(
     ketch: Ketch, tmp_path: Path, two_registries: tuple[str, str, Image]
 ) -> None:
     a, b, _ = two_registries
-    search_conf(tmp_path, "permissive", a, b)
-    env = isolated(tmp_path)
-    r = ketch("pull", "nosuch", env=env)
+    r = ketch("pull", "nosuch", env=search_conf(tmp_path, "permissive", a, b))
     err = r.err.strip()
     assert r.rc == 1 and len(err.splitlines()) == 1 and "Traceback" not in err, r.err
     assert "search registries" in err and f"{a}/nosuch" in err and f"{b}/nosuch" in err
-    assert ketch("images", "-q", env=env).out == ""
+    assert ketch("images", "-q").out == ""
 
 
 def test_enforcing_with_two_search_registries_wants_a_qualified_name(
     ketch: Ketch, tmp_path: Path, two_registries: tuple[str, str, Image]
 ) -> None:
     a, b, img = two_registries
-    search_conf(tmp_path, "enforcing", a, b)
-    env = isolated(tmp_path)
+    env = search_conf(tmp_path, "enforcing", a, b)
     for argv in (["pull", "busybox"], ["create", "--network", "none", "busybox", "true"]):
         r = ketch(*argv, env=env)
         err = r.err.strip()

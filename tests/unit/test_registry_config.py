@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -172,6 +173,23 @@ def test_without_search_registries_a_short_name_is_docker_hubs(tmp_path: Path) -
     assert [str(r) for r in hosts.candidates("busybox", s)] == ["docker.io/library/busybox:latest"]
     (tmp_path / "registries.conf").write_text('short-name-mode = "enforcing"\nunqualified-search-registries = []\n')
     assert [str(r) for r in hosts.candidates("busybox", settings(tmp_path))] == ["docker.io/library/busybox:latest"]
+
+
+def test_run_reads_registries_conf_only_when_a_line_sets_search_registries(tmp_path: Path) -> None:
+    """`run` of a stored image parses no registries.conf (ssl, tomllib: ~20 ms)
+    unless a line of it sets unqualified-search-registries."""
+    from types import SimpleNamespace
+
+    from ketch.images import _may_search
+
+    store: Any = SimpleNamespace(settings=settings(tmp_path))
+    conf = tmp_path / "registries.conf"
+    assert not _may_search(store)  # no file
+    conf.write_text('# unqualified-search-registries = ["example.com"]\n[[registry]]\nlocation = "x"\n')
+    assert not _may_search(store)  # the distribution's: the key in a comment only
+    for line in ('unqualified-search-registries = ["quay.io"]', '  "unqualified-search-registries"=["quay.io"]'):
+        conf.write_text(f"# a comment\n{line}\n")
+        assert _may_search(store), line
 
 
 # -- proxies ------------------------------------------------------------------
