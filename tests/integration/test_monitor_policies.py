@@ -168,10 +168,15 @@ def health(ketch: Ketch, name: str) -> dict[str, Any]:
 
 
 def test_health_goes_starting_healthy_unhealthy_and_ps_shows_it(ketch: Ketch, box: str) -> None:
+    # failing probes in the start period do not count: it stays `starting`
+    # however slow this machine is, until a probe succeeds
     run_d(ketch, "--name", "hc", "--health-cmd", "cat /tmp/ok", "--health-interval", "1s", "--health-retries", "2",
-          box, "sh", "-c", "echo fine > /tmp/ok; sleep 600")  # fmt: skip
+          "--health-start-period", "600s", box, "sleep", "600")  # fmt: skip
     assert health(ketch, "hc")["Status"] == "starting"
     assert status(ketch, "hc").endswith("(health: starting)")
+    assert wait_for(lambda: len(health(ketch, "hc")["Log"]) >= 1, timeout=15)
+    assert health(ketch, "hc")["Status"] == "starting"
+    ketch("exec", "hc", "sh", "-c", "echo fine > /tmp/ok", check=True)
     assert wait_for(lambda: health(ketch, "hc")["Status"] == "healthy", timeout=15)
     assert status(ketch, "hc").endswith("(healthy)")
     h = health(ketch, "hc")
