@@ -167,3 +167,23 @@ def test_a_parse_is_exactly_typers_reading() -> None:
     assert _fast.options(_fast.PS, ["--all=false", "-q=true", "--last=07"]) == {"quiet": True, "last": 7}
     assert _fast.options(_fast.IMAGES, ["busybox", "-a"]) == {"repository": "busybox", "all_": True}
     assert _fast.options(_fast.IMAGES, ["-f"]) is None
+
+
+@pytest.mark.parametrize("args", [["ps", "-a"], ["ps", "-aq"], ["images"], ["--help"]], ids=" ".join)
+def test_a_reader_gone_ends_both_paths_alike(store: dict[str, str], args: list[str]) -> None:
+    """`ketch ps | head -0`: stdout is a pipe nobody reads (EPIPE); the same exit code, no traceback."""
+
+    def closed(code: str) -> tuple[int, str]:
+        r, w = os.pipe()
+        os.close(r)
+        try:
+            p = subprocess.run(
+                [sys.executable, "-c", code, *args], stdout=w, stderr=subprocess.PIPE, text=True, env=store, timeout=60
+            )
+        finally:
+            os.close(w)
+        return p.returncode, p.stderr
+
+    fast, typer = closed(FAST), closed(TYPER)
+    assert fast == typer
+    assert "Traceback" not in fast[1]
