@@ -1,5 +1,5 @@
 """`ketch --help` as the Typer path prints it at Click's default width:
-what the fast path prints (cli/_fast.py). Written by scripts/update_help.py;
+what the fast path prints (cli/_fast.py). Written by scripts/update_fast.py;
 tests/unit/test_fast_path.py checks it is the same text."""
 
 WIDTH = 78
