@@ -208,7 +208,7 @@ RUN_FORMS = [
     ["-h", "host", "-m", "64m", "--cpus", "1.5", "--pids-limit", "-1", "img"], ["--cpus=2", "img"],
     ["-p", "80", "-p=81:81", "-v", "/a:/b", "-v=/c:/d:ro", "--tmpfs", "/t", "img"], ["--pull", "never", "img"],
     ["--entrypoint", "", "img"], ["--name", "--rm", "img"], ["-l", "a=b", "--label=c", "--stop-timeout", "3", "img"],
-    ["--health-retries=2", "--init", "--read-only", "-P", "img"], ["-e", "-e", "img"], ["-itd", "img"],
+    ["--health-retries=2", "--init", "--read-only", "-P", "img"], ["-e", "-e", "img"], ["-itd", "img"], ["img", "--", "-x"],
 ]  # fmt: skip
 RUN_TYPER_FORMS = [
     [], ["--rm"], ["--help"], ["--bogus", "img"], ["--", "img"], ["--rm=maybe", "img"], ["--cpus", "x", "img"],
