@@ -208,7 +208,8 @@ RUN_FORMS = [
     ["-h", "host", "-m", "64m", "--cpus", "1.5", "--pids-limit", "-1", "img"], ["--cpus=2", "img"],
     ["-p", "80", "-p=81:81", "-v", "/a:/b", "-v=/c:/d:ro", "--tmpfs", "/t", "img"], ["--pull", "never", "img"],
     ["--entrypoint", "", "img"], ["--name", "--rm", "img"], ["-l", "a=b", "--label=c", "--stop-timeout", "3", "img"],
-    ["--health-retries=2", "--init", "--read-only", "-P", "img"], ["-e", "-e", "img"], ["-itd", "img"], ["img", "--", "-x"],
+    ["--health-retries=2", "--init", "--read-only", "-P", "img"], ["-e", "-e", "img"], ["-itd", "img"],
+    ["img", "--", "-x"],
 ]  # fmt: skip
 RUN_TYPER_FORMS = [
     [], ["--rm"], ["--help"], ["--bogus", "img"], ["--", "img"], ["--rm=maybe", "img"], ["--cpus", "x", "img"],
@@ -309,3 +310,18 @@ def test_a_reader_gone_ends_both_paths_alike(store: dict[str, str], args: list[s
     fast, typer = closed(FAST), closed(TYPER)
     assert fast == typer
     assert "Traceback" not in fast[1]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["ps", "-n", "9" * 5000], ["ps", "-n", "\u0663"], ["ps", "--last=\uff13"],
+     ["run", "--pids-limit", "1" * 5000, "x"], ["ps", "-f", "x" * 100_000], ["images", "-" * 3],
+     ["ps", "-" + "a" * 10_000 + "x"]],
+    ids=["int-too-long", "arabic-digit", "fullwidth-digit", "run-int-too-long", "huge-value", "dashes", "long-flags"],
+)  # fmt: skip
+def test_hostile_arguments_end_as_typers(store: dict[str, str], args: list[str]) -> None:
+    """Numbers Click refuses or converts otherwise, huge values, runs of flags:
+    the same output and exit code, one line on stderr at most, no traceback."""
+    _same(args, store)
+    rc, _, err = _run(FAST, args, store)
+    assert len(err.strip().splitlines()) <= 2, err  # a usage error is its line and `See 'ketch ps --help'.`

@@ -121,7 +121,10 @@ def _number(value: str, decimal: bool) -> int | float | None:
     whole, dot, frac = digits.partition(".")
     if not (whole.isascii() and whole.isdigit()) or (dot and not (decimal and frac.isascii() and frac.isdigit())):
         return None
-    return float(value) if decimal else int(value)
+    try:
+        return float(value) if decimal else int(value)
+    except ValueError:  # more digits than int() converts (sys.get_int_max_str_digits): Click refuses it too
+        return None
 
 
 def click_parse(spec: Spec, args: list[str]) -> dict[str, object] | None:
