@@ -39,13 +39,23 @@ def typer_help() -> str:
     return buf.getvalue()
 
 
+def help_sources() -> dict[str, int]:
+    """The modules `ketch --help` is made from (the table, the application, every noun's) and their CRC-32s."""
+    from ketch.cli.app import NOUNS
+
+    names = ["app.py", "_shared.py", *(f"{n}.py" for n in NOUNS)]
+    return {name: zlib.crc32((CLI / name).read_bytes()) for name in names}
+
+
 def render(text: str) -> str:
     """_help.py's source: the text as one literal, one line of source per line of help."""
     assert text.endswith("\n") and '"""' not in text and "\\" not in text
     return (
         '"""`ketch --help` as the Typer path prints it at Click\'s default width:\n'
-        "what the fast path prints (cli/_fast.py). Written by scripts/update_fast.py;\n"
+        "what the fast path prints (cli/_fast.py) while the modules it is made\n"
+        "from have the CRC-32s in SOURCES. Written by scripts/update_fast.py;\n"
         'tests/unit/test_fast_path.py checks it is the same text."""\n\n'
+        f"SOURCES = {lit(help_sources())}\n"
         f"WIDTH = {WIDTH}\n"
         f'HELP = """\\\n{text[:-1]}"""\n'
     )

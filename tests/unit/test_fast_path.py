@@ -282,6 +282,17 @@ def test_a_run_table_older_than_its_sources_is_not_used(monkeypatch: pytest.Monk
     assert _fast.parse(["ps"]) is not None
 
 
+def test_a_help_text_older_than_its_sources_is_not_printed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A noun module changed since the help text was kept: Typer prints the help."""
+    from ketch.cli import _help
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    assert _fast.parse(["--help"]) is not None
+    monkeypatch.setitem(_help.SOURCES, "images.py", _help.SOURCES["images.py"] ^ 1)
+    assert _fast.parse(["--help"]) is None
+    assert _fast.parse(["images"]) is not None
+
+
 def test_a_parse_is_exactly_typers_reading() -> None:
     """What the fast path hands the listing: the values Typer would."""
     assert _fast.options(_fast.PS, ["-an3", "-f", "a=1", "--filter=b=2", "-f=c=3", "--format", "x"]) == {

@@ -16,8 +16,9 @@ then run the same code (`_lists`, `_run`): the output is the same byte for
 byte (tests/unit/test_fast_path.py runs both paths).
 
 `run`'s flags are many and still growing: their table (`_run_table.py`)
-is written from Typer's own command by scripts/update_fast.py, and is used
-only while the sources it was made from are unchanged (their CRCs).
+is written from Typer's own command by scripts/update_fast.py, as the help
+text is (`_help.py`), and each is used only while the sources it was made
+from are unchanged (their CRCs).
 """
 
 from __future__ import annotations
@@ -207,21 +208,29 @@ def options(spec: Spec, args: list[str]) -> dict[str, object] | None:
     return click_parse(spec, normalize_args(args, takes_value, booleans, spec.interspersed))
 
 
-def run_spec() -> tuple[Spec, dict[str, object]] | None:
-    """`run`'s Spec and its parameters' defaults from _run_table.py, while the
-    sources it was written from are as they were (else None: Typer reads run)."""
+def unchanged(sources: dict[str, int]) -> bool:
+    """Whether each of these modules of cli/ still has the CRC-32 it had
+    when what the fast path keeps of it was written (scripts/update_fast.py)."""
     import zlib
 
-    from . import _run_table as t
-
     here = os.path.dirname(__file__)
-    for name, crc in t.SOURCES.items():
+    for name, crc in sources.items():
         try:
             with open(os.path.join(here, name), "rb") as f:
                 if zlib.crc32(f.read()) != crc:
-                    return None
+                    return False
         except OSError:
-            return None
+            return False
+    return True
+
+
+def run_spec() -> tuple[Spec, dict[str, object]] | None:
+    """`run`'s Spec and its parameters' defaults from _run_table.py, while the
+    sources it was written from are as they were (else None: Typer reads run)."""
+    from . import _run_table as t
+
+    if not unchanged(t.SOURCES):
+        return None
     spec = Spec(t.FLAGS, t.VALUES, t.MANY, t.INTS, t.FLOATS, ("image", "args"), rest=True, interspersed=False)
     return spec, dict(t.DEFAULTS)
 
@@ -265,9 +274,9 @@ def parse(args: list[str]) -> Fast | None:
             break
     rest = args[i:]
     if rest in (["--help"], ["-h"]):
-        from ._help import HELP, WIDTH
+        from ._help import HELP, SOURCES, WIDTH
 
-        if help_width() != WIDTH:
+        if help_width() != WIDTH or not unchanged(SOURCES):
             return None
         return Fast(lambda: _show(HELP), store=False)
     if len(rest) >= 2 and (rest[0], rest[1]) in ALIASES:
