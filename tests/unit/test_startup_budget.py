@@ -7,8 +7,8 @@ to do fails the test, whatever the machine's speed.
   builder, http.client, asyncio, ssl, urllib.request, rich;
 - on the fast paths (`ps`, `images`, `--help`: cli/_fast.py): Typer and
   Click too, and the noun modules built on them;
-- `run`: Typer and Click for its flags (typer.main brings its completion
-  modules with it at import), the containers module alone of the nouns.
+- `run` of docker's forms (cli/_fast.py, its flags kept in cli/_run_table.py)
+  neither, nor any noun module; what it imports beyond is the runtime's.
 """
 
 from __future__ import annotations
@@ -89,12 +89,20 @@ def test_help_loads_no_library_part(tmp_path: Path) -> None:
 
 
 def test_run_of_an_image_not_there_imports_no_pull_machinery(tmp_path: Path) -> None:
-    """`run --pull never` of a missing image: Typer for its flags, the runtime's
-    options, and none of the registry (the pull path is what imports it)."""
+    """`run --pull never` of a missing image: its flags read by the fast path, the
+    runtime's options, and none of the registry (the pull path is what imports it)."""
     mods = modules(tmp_path, ["run", "--rm", "--pull", "never", "--network", "none", "nothing/here", "true"], (1, 125))
     assert heavy(mods, HEAVY) == []
+    assert heavy(mods, CLI) == []
+    assert nouns(mods) == []
+
+
+def test_run_read_by_typer_loads_its_nouns_module_alone(tmp_path: Path) -> None:
+    """A form the fast path hands over (here `--help`): Typer, and the containers module alone."""
+    mods = modules(tmp_path, ["run", "--help"])
+    assert heavy(mods, HEAVY) == []
     assert nouns(mods) == ["ketch.cli.containers"]
-    assert "typer.main" in mods  # its flags are Typer's
+    assert "typer.main" in mods
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="runs a container: namespaces, mounts and cgroups need root")
@@ -104,7 +112,8 @@ def test_run_of_a_local_image_imports_no_pull_machinery(tmp_path: Path) -> None:
     modules(tmp_path, ["import", str(rootfs), "budget/busybox"])
     mods = modules(tmp_path, ["run", "--rm", "--network", "none", "budget/busybox", "true"])
     assert heavy(mods, HEAVY) == []
-    assert nouns(mods) == ["ketch.cli.containers"]
+    assert heavy(mods, CLI) == []
+    assert nouns(mods) == []
 
 
 def test_the_budget_can_fail(tmp_path: Path) -> None:

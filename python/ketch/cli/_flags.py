@@ -9,14 +9,14 @@ from typing import Any
 import typer.core
 
 from . import _click as click
-
-_BOOL = {"true": True, "1": True, "t": True, "false": False, "0": False, "f": False}
+from ._fast import normalize_args
 
 
 def normalize(command: click.Command, args: list[str], interspersed: bool) -> list[str]:
     """Splits `-x=value` into `-x value` for short options that take a value.
     Stops at `--`, and at the first positional when the command's positionals
-    end its own arguments (run/exec: the rest belongs to the container)."""
+    end its own arguments (run/exec: the rest belongs to the container).
+    (The rewriting itself is _fast.normalize_args: the fast path does the same.)"""
     takes_value: set[str] = set()
     # flag name -> (what `=true` becomes, what `=false` becomes: the secondary name or nothing)
     booleans: dict[str, tuple[str, str | None]] = {}
@@ -26,31 +26,7 @@ def normalize(command: click.Command, args: list[str], interspersed: bool) -> li
         elif isinstance(p, click.Option) and p.is_flag and not p.count:
             for o in p.opts:
                 booleans[o] = (o, p.secondary_opts[0] if p.secondary_opts else None)
-    out: list[str] = []
-    i = 0
-    while i < len(args):
-        a = args[i]
-        if a == "--":
-            out.extend(args[i:])
-            break
-        name, eq, value = a.partition("=")
-        if len(a) > 2 and a[0] == "-" and a[1] != "-" and a[2] == "=" and a[:2] in takes_value:
-            out.extend([a[:2], a[3:]])
-        elif eq and name in booleans and value.lower() in _BOOL:
-            yes, no = booleans[name]
-            chosen = yes if _BOOL[value.lower()] else no
-            if chosen is not None:
-                out.append(chosen)
-        elif not a.startswith("-") and not interspersed:
-            out.extend(args[i:])
-            break
-        else:
-            out.append(a)
-            if a in takes_value and i + 1 < len(args):
-                out.append(args[i + 1])
-                i += 1
-        i += 1
-    return out
+    return normalize_args(args, takes_value, booleans, interspersed)
 
 
 class DockerCommand(typer.core.TyperCommand):

@@ -15,9 +15,6 @@ StopTime = Annotated[
     int | None, typer.Option("-t", "--time", help="Seconds to wait for stop before killing it", show_default=False)
 ]
 
-# run's parameters that are not the new container's options
-_RUN_ONLY = ("image", "args", "rm", "detach", "interactive", "pull_policy")
-
 
 # Everything after the image is the container's command; -h is --hostname, as in docker.
 @command("run", allow_interspersed_args=False, help_option_names=["--help"])
@@ -117,29 +114,9 @@ def run(
 ) -> int:
     """Run a command in a new container"""
     # Registered as `create` too, which stops after printing the new id.
-    from ..errors import KetchError
-    from ..images import ensure_image, local_name
-    from ..runtime import launch
-    from ._pull import print_pull
+    from ._run import run as run_parsed
 
-    # the parameters are named as the runtime's options are: all but run's own go to it
-    opts = launch.options(_shared.settings, **{k: v for k, v in ctx.params.items() if k not in _RUN_ONLY})
-    s = store()
-    try:
-        ensure_image(s, image, pull_policy, print_pull)
-        c = launch.create(s, local_name(s, image), list(args or []), opts, rm)
-    except KetchError as e:
-        if e.exit_code == 1 and ctx.info_name == "run":  # docker run: what fails before the container runs: 125
-            e.exit_code = 125
-        raise
-    if ctx.info_name == "create":
-        out(c.id)
-        return 0
-    if detach:
-        launch.start_detached(s, c, rm)
-        out(c.id)
-        return 0
-    return launch.run_foreground(s, c, terminal(), tty, interactive, rm)
+    return run_parsed(ctx.params, ctx.info_name or "run")
 
 
 # `create` takes run's flags and stops before starting.
