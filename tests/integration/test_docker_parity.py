@@ -310,18 +310,18 @@ _USER_MAPS = {
 }  # fmt: skip
 
 
+_JSON_TYPES: list[tuple[Any, str]] = [
+    (type(None), "null"),
+    (bool, "bool"),
+    (int | float, "number"),
+    (str, "string"),
+    (list, "array"),
+]  # bool before number: a bool is an int in Python
+
+
 def type_name(v: Any) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "bool"
-    if isinstance(v, int | float):
-        return "number"
-    if isinstance(v, str):
-        return "string"
-    if isinstance(v, list):
-        return "array"
-    return "object"
+    """A JSON value's type by JSON's names."""
+    return next((name for kind, name in _JSON_TYPES if isinstance(v, kind)), "object")
 
 
 def record_of(case: Case, r: Result) -> dict[str, Any]:
@@ -425,12 +425,12 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ketch]:
 
 
 def config_env(case: Case, tmp: Path) -> dict[str, str]:
-    """DOCKER_CONFIG for a case with a CLI config (its config.json written in `tmp`), else nothing."""
-    if case.config is None:
-        return {}
+    """DOCKER_CONFIG for a case: a directory of the test's own with the case's
+    CLI config (none: no config.json, so that the user's psFormat... is not the test's)."""
     d = tmp / f"docker-config-{case.id}"
     d.mkdir(exist_ok=True)
-    (d / "config.json").write_text(json.dumps(case.config))
+    if case.config is not None:
+        (d / "config.json").write_text(json.dumps(case.config))
     return {"DOCKER_CONFIG": str(d)}
 
 
