@@ -46,6 +46,7 @@ SETUP: list[list[str]] = [
     ["create", "--net=none", "--name", P + "new", "-l", "tier=back", IMAGE, "echo", "hi"],
     ["run", "-d", "--net=none", "--name", P + "out", IMAGE, "sh", "-c", "echo one; echo two; echo three"],
     ["wait", P + "out"],
+    ["run", "--net=none", "--name", P + "fg", IMAGE, "sh", "-c", "echo out; echo err >&2; printf part"],
     ["volume", "create", "--label", "k=v", P + "vol"],
 ]
 
@@ -121,6 +122,27 @@ CASES: list[Case] = [
     Case("logs-t", ["logs", "-t", P + "out"]),
     Case("logs-since-past", ["logs", "--since", "2000-01-01T00:00:00Z", P + "out"]),
     Case("logs-since-future", ["logs", "--since", "2099-01-01T00:00:00Z", P + "out"]),
+    Case("logs-foreground", ["logs", P + "fg"]),  # a run attached has its log too
+    Case("logs-foreground-t", ["logs", "-t", P + "fg"]),
+    Case(
+        "events",
+        [
+            "events",
+            "--since",
+            "10m",
+            "--until",
+            "0s",
+            "--filter",
+            "container=" + P + "fg",
+            "--format",
+            "{{.ID}} {{.Type}} {{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.exitCode}}",
+        ],
+    ),
+    Case(
+        "events-json",
+        ["events", "--since", "10m", "--until", "0s", "--filter", "container=" + P + "fg", "--format", "{{json .}}"],
+        "jsonl",
+    ),
     Case("top", ["top", P + "up"], "table", minwidth=20, columns=["UID", "TTY", "CMD"]),
     Case("top-o", ["top", P + "up", "-o", "pid,comm"], "table", minwidth=20, columns=["COMMAND"]),
     Case("diff", ["diff", P + "up"]),
@@ -188,12 +210,14 @@ CASES: list[Case] = [
     Case("network-rm-builtin", ["network", "rm", "none"], "rc"),
     Case("system-df", ["system", "df"], "table", columns=["TYPE"]),
     # docker's CLI config: psFormat and imagesFormat are the default formats
-    Case("config-ps", ["ps", "-a"], "table", config={"psFormat": 'table {{.Names}}\t{{.Command}}\t{{.Label "tier"}}'}),
-    Case("config-ps-q", ["ps", "-a", "-q"], config={"psFormat": "{{.Names}}"}),
-    Case("config-ps-format", ["ps", "-a", "--format", "{{.Names}}"], config={"psFormat": "{{.ID}}"}),
-    Case("config-images", ["images"], config={"imagesFormat": "{{.Repository}}:{{.Tag}}"}),
-    Case("config-images-table", ["images"], "table", config={"imagesFormat": "table {{.Repository}}\t{{.Tag}}"}),
-    Case("config-volumes", ["volume", "ls"], config={"volumesFormat": "{{.Name}} {{.Driver}}"}),
+    Case(
+        "cliconfig-ps", ["ps", "-a"], "table", config={"psFormat": 'table {{.Names}}\t{{.Command}}\t{{.Label "tier"}}'}
+    ),
+    Case("cliconfig-ps-q", ["ps", "-a", "-q"], config={"psFormat": "{{.Names}}"}),
+    Case("cliconfig-ps-format", ["ps", "-a", "--format", "{{.Names}}"], config={"psFormat": "{{.ID}}"}),
+    Case("cliconfig-images", ["images"], config={"imagesFormat": "{{.Repository}}:{{.Tag}}"}),
+    Case("cliconfig-images-table", ["images"], "table", config={"imagesFormat": "table {{.Repository}}\t{{.Tag}}"}),
+    Case("cliconfig-volumes", ["volume", "ls"], config={"volumesFormat": "{{.Name}} {{.Driver}}"}),
     Case("version-format", ["version", "--format", "{{json .}}"], "jsonl"),
     Case("info-format", ["info", "--format", "{{json .}}"], "jsonl", subset=True),
     Case("info", ["info"], "labels", subset=True),
@@ -286,18 +310,18 @@ _USER_MAPS = {
 }  # fmt: skip
 
 
+_JSON_TYPES: list[tuple[Any, str]] = [
+    (type(None), "null"),
+    (bool, "bool"),
+    (int | float, "number"),
+    (str, "string"),
+    (list, "array"),
+]  # bool before number: a bool is an int in Python
+
+
 def type_name(v: Any) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "bool"
-    if isinstance(v, int | float):
-        return "number"
-    if isinstance(v, str):
-        return "string"
-    if isinstance(v, list):
-        return "array"
-    return "object"
+    """A JSON value's type by JSON's names."""
+    return next((name for kind, name in _JSON_TYPES if isinstance(v, kind)), "object")
 
 
 def record_of(case: Case, r: Result) -> dict[str, Any]:
@@ -373,9 +397,12 @@ def only_ours(case: Case, r: Result, ids: list[str]) -> Result:
             if isinstance(d.get("Containers"), dict):
                 d["Containers"] = {k: v for k, v in d["Containers"].items() if v.get("Name", "").startswith(P)}
         return Result(r.rc, json.dumps(docs, indent=4) + "\n", r.err)
-    if case.argv[0] not in ("ps", "images") and case.argv[:2] != ["volume", "ls"]:
+    if case.argv[0] not in ("ps", "images", "events") and case.argv[:2] != ["volume", "ls"]:
         return r
-    keys = [P, IMAGE, *ids, *(i[:12] for i in ids)]
+    if case.argv[0] == "events":  # this recording's containers only (an earlier one had the same name)
+        keys = [*ids]
+    else:
+        keys = [P, IMAGE, *ids, *(i[:12] for i in ids)]
     lines = r.out.splitlines(keepends=True)
     head = lines[:1] if case.kind == "table" else []
     body = lines[1:] if case.kind == "table" else lines
@@ -398,12 +425,12 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ketch]:
 
 
 def config_env(case: Case, tmp: Path) -> dict[str, str]:
-    """DOCKER_CONFIG for a case with a CLI config (its config.json written in `tmp`), else nothing."""
-    if case.config is None:
-        return {}
+    """DOCKER_CONFIG for a case: a directory of the test's own with the case's
+    CLI config (none: no config.json, so that the user's psFormat... is not the test's)."""
     d = tmp / f"docker-config-{case.id}"
     d.mkdir(exist_ok=True)
-    (d / "config.json").write_text(json.dumps(case.config))
+    if case.config is not None:
+        (d / "config.json").write_text(json.dumps(case.config))
     return {"DOCKER_CONFIG": str(d)}
 
 

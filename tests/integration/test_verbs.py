@@ -81,14 +81,14 @@ def test_events_of_a_run_in_dockers_line_format(ketch: Ketch, bb: str) -> None:
     parsed = [EVENT_LINE.match(x) for x in r.out.splitlines()]
     assert all(parsed), r.out
     container = [(m[1], m[2], m[4]) for m in parsed if m and m[1] == "container"]
-    assert [a for _, a, _ in container] == ["create", "start", "die", "destroy"]
-    assert container[2][2] == "exitCode=3, image=bb, name=ev"
+    assert [a for _, a, _ in container] == ["create", "attach", "start", "die", "destroy"]  # docker's, attach too
+    assert container[3][2] == "exitCode=3, image=bb, name=ev"
     # filters: the type and the action; --format
     only = ketch("system", "events", "--since", "1m", "--until", "0s", "--filter", "event=die")
     assert [EVENT_LINE.match(x)[2] for x in only.out.splitlines()] == ["die"]  # type: ignore[index]
     fmt = ketch("events", "--since", "1m", "--until", "0s", "-f", "type=container", "--format", "{{json .}}")
     docs = [json.loads(x) for x in fmt.out.splitlines()]
-    assert docs[2]["Actor"]["Attributes"]["exitCode"] == "3" and docs[2]["status"] == "die"
+    assert docs[3]["Actor"]["Attributes"]["exitCode"] == "3" and docs[3]["status"] == "die"
     assert all(d["Type"] == "container" and d["scope"] == "local" for d in docs)
     assert ketch("events", "--since", "1m", "--until", "0s", "--filter", "image=nope").out == ""
     bad = ketch("events", "--since", "yesterday-ish", "--until", "0s")

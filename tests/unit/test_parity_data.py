@@ -102,3 +102,44 @@ def test_volume_labels_are_kept(tmp_path: Path) -> None:
     v, new = volumes.create(store, "v1", labels={"k": "v"})
     assert new and volumes.get(store, "v1").inspect()["Labels"] == {"k": "v"}
     assert volumes.create(store, "v2")[0].inspect()["Labels"] is None
+
+
+def test_events_are_dockers_message_in_templates() -> None:
+    from ketch.cli.system import _event_row
+    from ketch.cli.template import TemplateError, render
+    from ketch.store.events import Event
+
+    e = Event("container", "die", "c" * 64, {"name": "web", "image": "a<b", "exitCode": "3"}, 1_700_000_000_123)
+    row = _event_row(e)
+    assert render("{{.ID}} {{.Status}} {{.From}} {{.Actor.Attributes.name}} {{.Actor.Attributes.nope}}", row) == (
+        "c" * 64 + " die a<b web <no value>"
+    )
+    assert render("{{json .}}", row).startswith('{"status":"die","id":"' + "c" * 64 + '","from":"a<b","Type"')
+    with pytest.raises(TemplateError, match=r"can't evaluate field Nope in type \*events.Message"):
+        render("{{.Nope}}", row)
+
+
+def test_an_attached_run_is_logged_as_json_file(tmp_path: Path) -> None:
+    from ketch.runtime.inspect import _entry
+    from ketch.runtime.stdio import JsonFileLog
+
+    path = tmp_path / "c-json.log"
+    log = JsonFileLog(str(path))
+    log.write(b"one\ntw", "stdout")
+    log.write(b"o\n", "stdout")
+    log.write(b"err\n", "stderr")
+    log.write(b"x" * (JsonFileLog.MAX_LINE + 5), "stdout")
+    log.write(b"partial", "stderr")
+    log.close()
+    entries = [_entry(line) for line in path.read_text().splitlines()]
+    assert [(e.stream, e.text) for e in entries if e] == [
+        ("stdout", "one\n"), ("stdout", "two\n"), ("stderr", "err\n"), ("stdout", "x" * JsonFileLog.MAX_LINE),
+        ("stdout", "xxxxx"), ("stderr", "partial"),
+    ]  # fmt: skip
+    assert all(e and e.time.endswith("Z") and len(e.time) == 30 for e in entries)
+    assert path.stat().st_mode & 0o137 == 0  # 0640 at most, as docker's
+    link = tmp_path / "link-json.log"
+    link.symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(OSError):
+        JsonFileLog(str(link))  # never through a link
+    assert not (tmp_path / "elsewhere").exists()

@@ -1,12 +1,16 @@
 """The system commands: version, info, events, and `system df|prune|events|info`."""
 
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ._shared import command, confirm, group, out, store, subcommand
 from .options import PruneForce
+
+if TYPE_CHECKING:
+    from ..store.events import Event
+    from .template import Row
 
 system = group("system", "Manage ketch")
 Format = Annotated[str | None, typer.Option("-f", "--format", help="Format output using a custom template")]
@@ -229,7 +233,7 @@ def _events(since: str | None, until: str | None, filters: list[str], format_: s
 
     def show(e: "events.Event") -> None:
         if format_:
-            out(render(format_, e.document()))
+            out(render(format_, _event_row(e)))
         else:
             from ..models.ids import rfc3339
 
@@ -257,6 +261,21 @@ def _events(since: str | None, until: str | None, filters: list[str], format_: s
         if matches(ev, wanted):
             show(ev)
     return 0
+
+
+def _event_row(e: "Event") -> "Row":
+    """An event as docker's templates see it: its events.Message, fields by
+    their Go names (`{{.ID}}`, `{{.Actor.Attributes.name}}`), `{{json .}}` its JSON."""
+    from .template import GoMap, Row
+
+    doc = e.document()
+    actor = Row("events.Actor", {"ID": e.id, "Attributes": GoMap(e.attributes)}, json_doc=doc["Actor"])
+    return Row(
+        "*events.Message",
+        {"Status": doc.get("status", ""), "ID": doc.get("id", ""), "From": doc.get("from", ""), "Type": e.type,
+         "Action": e.action, "Actor": actor, "Scope": "local", "Time": doc["time"], "TimeNano": doc["timeNano"]},
+        json_doc=doc,
+    )  # fmt: skip
 
 
 Since = Annotated[str | None, typer.Option("--since", help="Show all events created since timestamp")]

@@ -89,13 +89,22 @@ def start_detached(store: Store, c: Container, rm: bool = False) -> None:
         raise
 
 
+def _attached(store: Store, c: Container) -> None:
+    """docker's `attach` event: a face's streams are the container's (run without -d, start -a)."""
+    from .events import container as event
+
+    event(store, c, "attach")
+
+
 def run_attached(store: Store, c: Container, stdio: Stdio, interactive: bool = False) -> int:
     """Without -t: the container's output relayed to the face's `stdio`, and
     its stdin to the container's with -i (else it reads an empty pipe, as
     /dev/null under docker). Its exit code."""
+    from .state import log_path
     from .stdio import Pipes
 
-    io = Pipes(interactive, stdio)
+    io = Pipes(interactive, stdio, log=str(log_path(store, c)))  # `logs` shows it after, as docker's
+    _attached(store, c)
     try:
         pid, _ = process.start(store, c, io=io)
         return process.wait(store, c, pid, io)
@@ -117,6 +126,7 @@ def _relay_pty(master: int, interactive: bool, stdio: Stdio) -> None:
 
 def run_tty(store: Store, c: Container, stdio: Stdio, interactive: bool = False) -> int:
     """With -t: the face's terminal relayed to the container's pty. Its exit code."""
+    _attached(store, c)
     pid, master = process.start(store, c, tty=True)
     assert master is not None
     _relay_pty(master, interactive, stdio)

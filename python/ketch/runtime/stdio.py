@@ -43,6 +43,55 @@ class Stdio(NamedTuple):
     stderr: int
 
 
+class JsonFileLog:
+    """docker's json-file log of an attached container (what the monitor
+    writes for a detached one, rust/src/monitor/log.rs): one JSON line per
+    line of output, `{"log": ..., "stream": "stdout"|"stderr", "time": RFC 3339 with nanoseconds}`;
+    a line longer than 16 KiB, or one left without its newline at the end, as
+    docker's copier cuts it. Appended to `path` (made 0640 if missing)."""
+
+    MAX_LINE = 16 << 10
+
+    def __init__(self, path: str) -> None:
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o640)
+        self._partial: dict[str, bytes] = {"stdout": b"", "stderr": b""}
+
+    def write(self, data: bytes, stream: str) -> None:
+        buf = self._partial[stream] + data
+        lines = buf.split(b"\n")
+        self._partial[stream] = lines.pop()
+        out = [line + b"\n" for line in lines]
+        while len(self._partial[stream]) >= self.MAX_LINE:
+            out.append(self._partial[stream][: self.MAX_LINE])
+            self._partial[stream] = self._partial[stream][self.MAX_LINE :]
+        self._emit(out, stream)
+
+    def _emit(self, pieces: list[bytes], stream: str) -> None:
+        import json
+        import time
+
+        if not pieces:
+            return
+        ns = time.time_ns()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000)) + f".{ns % 1_000_000_000:09d}Z"
+        text = "".join(
+            json.dumps(
+                {"log": p.decode("utf-8", errors="replace"), "stream": stream, "time": stamp},
+                ensure_ascii=False,
+                separators=(",", ":"),
+            )
+            + "\n"
+            for p in pieces
+        )
+        _write_all(self._fd, text.encode())
+
+    def close(self) -> None:
+        for stream, rest in self._partial.items():
+            self._emit([rest] if rest else [], stream)
+        self._partial = {"stdout": b"", "stderr": b""}
+        os.close(self._fd)
+
+
 class Pipes:
     """Three pipes for a container process. With `interactive` (-i) the
     face's stdin is copied to the container's; without it the container
@@ -55,15 +104,18 @@ class Pipes:
         interactive: bool = False,
         stdio: Stdio | None = None,
         sink: Callable[[bytes, int], None] | None = None,
+        log: str | None = None,
     ) -> None:
         if (stdio is None) == (sink is None):
             raise ValueError("Pipes relays to a face's stdio or to a sink: one of them")
         self._sink = sink
+        self._log = JsonFileLog(log) if log else None  # docker keeps an attached container's output too
         self._fds: list[int] = []
         in_r, self._in_w = self._pipe()
         out_r, out_w = self._pipe()
         err_r, err_w = self._pipe()
         self.child = (in_r, out_w, err_w)
+        self._streams = {out_r: "stdout", err_r: "stderr"}
         self._src = stdio.stdin if interactive and stdio is not None else None
         self._outs = {out_r: stdio.stdout, err_r: stdio.stderr} if stdio is not None else {out_r: 1, err_r: 2}
         if self._src is None:
@@ -89,6 +141,9 @@ class Pipes:
     def close(self) -> None:
         for fd in list(self._fds):
             self._close(fd)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     def relay(self, pid: int) -> None:
         """Copies until the process `pid` (our child) has ended, then what
@@ -141,6 +196,8 @@ class Pipes:
             del self._outs[fd]
             self._close(fd)
             return False
+        if self._log is not None:
+            self._log.write(data, self._streams[fd])
         if self._sink is not None:
             self._sink(data, self._outs[fd])
         elif not _write_all(self._outs[fd], data):

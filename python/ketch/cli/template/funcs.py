@@ -69,6 +69,8 @@ def to_text(v: Any) -> str:
 
 
 def _jsonable(v: Any) -> Any:
+    if isinstance(v, Row) and v.json_doc is not None:
+        return _jsonable(v.json_doc)
     if isinstance(v, Row):
         return {k: _jsonable(x) for k, x in v.plain().items()}
     if isinstance(v, GoMap):
@@ -92,7 +94,7 @@ def go_json(v: Any) -> str:
     json.Marshal, which escapes <, > and & as Go does."""
     s = _json.dumps(_jsonable(v), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     s = s.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-    if isinstance(v, Row):
+    if isinstance(v, Row) and v.json_doc is None:
         s = s.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return s
 

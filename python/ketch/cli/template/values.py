@@ -50,10 +50,14 @@ class Row(Mapping[str, Any]):
     error, as on a Go struct; `{{json .}}` is every field taking no argument,
     keys sorted (docker marshals the context as a map)."""
 
-    def __init__(self, type_name: str, fields: dict[str, Any], strict: bool = True) -> None:
+    def __init__(
+        self, type_name: str, fields: dict[str, Any], strict: bool = True, json_doc: Any | None = None
+    ) -> None:
         self.type_name = type_name
         self._fields = fields
         self.strict = strict  # False: a missing field is `<no value>` (docker's header map)
+        # a Go struct's own JSON (its json tags, its order: an event's `{{json .}}`), else the fields, sorted
+        self.json_doc = json_doc
 
     def __getitem__(self, key: str) -> Any:
         return self._fields[key]
