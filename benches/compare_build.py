@@ -1,7 +1,8 @@
 """Times `ketch build` against docker's legacy builder (and, with --podman,
 `podman build`) on the same Dockerfile and context, in one run: cold
 (--no-cache) and fully cached, the commands of each kind interleaved (round
-after round, each once a round, so that a neighbour's load falls on all
+after round, each once a round, each round starting one further on, so
+that a neighbour's load and the previous build's writeback fall on all
 alike). Optionally (--big) a cached rebuild of a 10,000-file context.
 
     .venv/bin/python benches/compare_build.py [--runs N] [--base PYTHONPATH] [--podman] [--big-mb 1000]
@@ -68,8 +69,10 @@ def interleaved(cmds: dict[str, Cmd], runs: int, made: list[str]) -> dict[str, f
     """Each command once a round, `runs` rounds; the median of each (None: it failed)."""
     times: dict[str, list[float]] = {k: [] for k in cmds}
     failed: set[str] = set()
-    for _ in range(runs):
-        for label, (cmd, env) in cmds.items():
+    labels = list(cmds)
+    for r in range(runs):
+        for label in labels[r % len(labels) :] + labels[: r % len(labels)]:  # each round starts one further on
+            cmd, env = cmds[label]
             if label in failed:
                 continue
             t = timed(cmd, env, made if cmd[0] == "docker" else None)

@@ -1,8 +1,9 @@
 """Times `ketch run --rm --network none IMAGE true` against `docker run --rm
 --net=none` and podman's (runc, cgroupfs, the rlimits this host allows), on
 the same busybox image, in one run with the commands interleaved (round
-after round, each command once a round, so that a neighbour's load falls on
-all of them alike), plus the in-process library spawn-and-wait (no CLI) and
+after round, each command once a round, each round starting one further
+on, so that a neighbour's load and the previous command's writeback fall
+on all of them alike), plus the in-process library spawn-and-wait (no CLI) and
 the floors: `unshare` + `chroot` + `true` and the interpreter's `python -c pass`.
 
     .venv/bin/python benches/compare_run.py [--runs N] [--base PYTHONPATH] [--bridge]
@@ -59,8 +60,10 @@ def works(label: str, cmd: list[str], env: dict[str, str] | None = None) -> bool
 def interleaved(cmds: dict[str, Cmd], runs: int) -> dict[str, float]:
     """Each command once a round, `runs` rounds; the median of each."""
     times: dict[str, list[float]] = {k: [] for k in cmds}
-    for _ in range(runs):
-        for label, (cmd, env) in cmds.items():
+    labels = list(cmds)
+    for r in range(runs):
+        for label in labels[r % len(labels) :] + labels[: r % len(labels)]:  # each round starts one further on
+            cmd, env = cmds[label]
             times[label].append(once(cmd, env))
     return {k: statistics.median(v) for k, v in times.items()}
 

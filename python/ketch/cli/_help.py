@@ -11,7 +11,7 @@ SOURCES = {
     "containers.py": 204721717,
     "build.py": 1705817868,
     "registry.py": 1146052988,
-    "system.py": 3533767799,
+    "system.py": 2524716600,
     "container_group.py": 1393475589,
     "volumes.py": 1397570904,
     "networks.py": 3624679049,
