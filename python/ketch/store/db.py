@@ -8,6 +8,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -167,6 +168,19 @@ def _full(e: sqlite3.OperationalError) -> bool:
     return "disk is full" in str(e) or "disk I/O error" in str(e)
 
 
+# Every Database of the process, so that a face ending the process at once
+# (the CLI, by os._exit) can still close them first: `close_all`.
+_opened: weakref.WeakSet[Database] = weakref.WeakSet()
+
+
+def close_all() -> None:
+    """Closes this thread's connection of every Database still open: the
+    last close of a database checkpoints its log to disk, the durability the
+    interpreter's own teardown gives when it collects them."""
+    for d in list(_opened):
+        d.close()
+
+
 class Database:
     """One connection per thread; writes are `BEGIN IMMEDIATE` transactions.
 
@@ -179,6 +193,7 @@ class Database:
         self.path = path
         self.reserve = path.with_name(path.name + ".reserve")
         self._local = threading.local()
+        _opened.add(self)
         self._balance_reserve()
         # Two commands opening a new store at once race to set it up: switching
         # to WAL takes an exclusive lock that SQLite does not wait for.
