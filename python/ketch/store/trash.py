@@ -24,13 +24,13 @@ from __future__ import annotations
 import fcntl
 import os
 import stat
-import subprocess
-import sys
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+# (subprocess, uuid and threading are imported where used: `Store` imports
+# this module on every command.)
 
 # How long a new deleter waits before its first deletion: a command chained
 # after the one that spawned it (`rmi && pull`) starts within it.
@@ -48,6 +48,8 @@ def ensure(trash: Path) -> None:
 def put(trash: Path, path: Path, name: str) -> Path:
     """Moves `path` (a directory the store no longer points to) into the
     trash under a fresh name starting with `name`; returns its new path."""
+    import uuid
+
     ensure(trash)
     dest = trash / f"{name}-{uuid.uuid4().hex[:12]}"
     os.rename(path, dest)
@@ -88,6 +90,10 @@ def start_deleter(trash: Path) -> None:
             return  # one runs: it deletes what is there now too
     finally:
         os.close(fd)
+    import subprocess
+    import sys
+    import threading
+
     package_parent = str(Path(__file__).resolve().parents[2])
     code = "import sys; sys.path.insert(0, sys.argv[1]); from ketch.store.trash import main; main(sys.argv[2])"
     proc = subprocess.Popen(
@@ -98,8 +104,6 @@ def start_deleter(trash: Path) -> None:
         close_fds=True,
         start_new_session=True,
     )
-    import threading
-
     # Reaped by a thread of a long-lived caller; a command that exits first leaves it to init.
     threading.Thread(target=proc.wait, daemon=True).start()
 
@@ -146,15 +150,19 @@ def empty(trash: Path, grace: float = 0.0) -> None:
             return
         if grace:
             time.sleep(grace)
+        failed: set[str] = set()  # what cannot be deleted (a mount on it...) is left, not retried forever
         while True:
-            items = [p for p in trash.iterdir() if not p.name.startswith(".")]
+            items = [p for p in trash.iterdir() if not p.name.startswith(".") and p.name not in failed]
             if not items:
                 return
             for p in items:
-                if p.is_dir() and not p.is_symlink():
-                    _remove_tree(p, writers)
-                else:
-                    p.unlink(missing_ok=True)
+                try:
+                    if p.is_dir() and not p.is_symlink():
+                        _remove_tree(p, writers)
+                    else:
+                        p.unlink(missing_ok=True)
+                except OSError:
+                    failed.add(p.name)
     finally:
         os.close(writers)
         os.close(lock)
