@@ -1,13 +1,26 @@
 """Times `ketch pull` against the other tools on one multi-layer image from
-one local registry, in one run, syncing the disk before each pull.
+one local registry, in one run, syncing the disk before each pull; then,
+with `--cycles N`, N rounds of the rmi-then-pull cycle (`rmi IMG && pull
+IMG`) of every tool, interleaved.
 
     .venv/bin/python benches/compare_pull.py [--pause SECONDS] [--order ketch,docker,podman]
+        [--cycles N] [--ketch NAME=PYTHONPATH ...] [--docker-host unix:///run/ketch-bench/docker.sock]
 
 Before each timed command the disk is synced and left to go idle (see
 `settle`). The image is made from this host's own files (a busybox base, /usr/share and
 /usr/lib/x86_64-linux-gnu as two more layers: about 1.3 GB and 53,000 files
 unpacked) and cached under /var/tmp/ketch-bench. Peers that are not
 installed (docker needs a running dockerd) are skipped and said so.
+`--ketch` (repeatable) times several ketch trees side by side (each its
+own store; `old=/tmp/old/python`), else the ketch on PYTHONPATH. Each
+ketch pull's peak RSS is read from wait4. The floor: `gzip -dc` of every
+blob to /dev/null.
+
+The cycle on this disk (journal-less ext4): creating tens of thousands of
+files where as many were just deleted is slow for a few minutes (the inode
+allocator skips recently deleted inodes), so a cycle measures the layout as
+much as the unpacker; `--cycle-pause` seconds separate one tool's cycle from
+the next tool's.
 """
 
 from __future__ import annotations
@@ -27,6 +40,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 from support.imagekit import busybox_entries, sha256, tar_bytes  # noqa: E402
+
+# A small launcher that reports its child's peak RSS: a child forked from this
+# process (which holds the blobs it pushed) would inherit this one's high-water mark.
+from support.ketch import _LAUNCH  # noqa: E402
 from support.registry import start_registry, stop_registry  # noqa: E402
 
 CACHE = Path("/var/tmp/ketch-bench")
@@ -101,30 +118,61 @@ def push(reg, layers: list[tuple[Path, str, str]]) -> None:  # type: ignore[no-u
     reg.client.push_manifest("bench/big", "latest", manifest, "application/vnd.docker.distribution.manifest.v2+json")
 
 
-def _disk_stat() -> list[str]:
+def _disk_stat() -> list[list[int]]:
     """Counters of every block device: reads, writes, discards."""
-    return [Path(p).read_text() for p in sorted(Path("/sys/block").glob("*/stat"))]
+    return [[int(x) for x in Path(p).read_text().split()] for p in sorted(Path("/sys/block").glob("*/stat"))]
 
 
-def settle(limit: float = 180.0) -> None:
-    """sync, then wait until the disks have been idle for 2 s: deleting a tree
-    on a filesystem mounted with `discard` leaves the disk busy for tens of
-    seconds, which would be charged to whichever tool runs next."""
+def _busy(a: list[list[int]], b: list[list[int]], sectors: int) -> bool:
+    """Whether more than `sectors` were read or written between two `_disk_stat`s, or I/O is in flight."""
+    for x, y in zip(a, b, strict=True):
+        if y[2] - x[2] > sectors or y[6] - x[6] > sectors or y[8] > 0:
+            return True
+    return False
+
+
+def settle(limit: float = 30.0, sectors: int = 4096) -> None:
+    """sync, then wait until the disks have been quiet for 2 s (at most 2 MiB
+    a second: a shared machine's other sessions never stop entirely), at
+    most `limit` seconds: deleting a tree on a filesystem mounted with
+    `discard` leaves the disk busy for tens of seconds, which would be
+    charged to whichever tool runs next."""
     subprocess.run(["sync"], check=True)
     end = time.monotonic() + limit
     quiet, last = 0, _disk_stat()
     while quiet < 2 and time.monotonic() < end:
         time.sleep(1)
         now = _disk_stat()
-        quiet = quiet + 1 if now == last else 0
+        quiet = 0 if _busy(last, now, sectors) else quiet + 1
         last = now
 
 
-def timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
-    settle()
+def timed(cmd: list[str], env: dict[str, str] | None = None, quiet_disk: bool = True) -> float:
+    if quiet_disk:
+        settle()
     t = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=env)
     return time.perf_counter() - t
+
+
+def timed_rss(cmd: list[str], env: dict[str, str], quiet_disk: bool = True) -> tuple[float, int]:
+    """Seconds and the peak RSS (KiB) of `cmd` (wait4's rusage, through `_LAUNCH`: a process of its own)."""
+    if quiet_disk:
+        settle()
+    with tempfile.NamedTemporaryFile(prefix="ketch-bench-rss-") as out:
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-c", _LAUNCH, out.name, *cmd], check=True, stdout=subprocess.DEVNULL, env=env)
+        took = time.perf_counter() - t
+        return took, int(Path(out.name).read_text())
+
+
+def docker_host(flag: str | None) -> str | None:
+    if flag:
+        return flag
+    if os.environ.get("DOCKER_HOST"):
+        return os.environ["DOCKER_HOST"]
+    shared = "/run/ketch-bench/docker.sock"
+    return f"unix://{shared}" if os.path.exists(shared) else None
 
 
 def main() -> int:
@@ -133,11 +181,27 @@ def main() -> int:
     ap.add_argument(
         "--order", default="ketch,docker,podman", help="which pullers run first (the disk favours the first)"
     )
+    ap.add_argument("--cycles", type=int, default=0, help="rounds of `rmi && pull` of every tool after the pulls")
+    ap.add_argument("--cycle-pause", type=float, default=30.0, help="seconds between one tool's cycle and the next's")
+    ap.add_argument("--ketch", action="append", default=[], help="NAME=PYTHONPATH of a ketch tree to time (repeat)")
+    ap.add_argument("--docker-host", default=None, help="dockerd to time (default $DOCKER_HOST, else the shared one)")
+    ap.add_argument("--no-floors", action="store_true", help="skip skopeo/umoci/tar/gzip")
     args = ap.parse_args()
     layers = make_layers()
     total = sum(p.stat().st_size for p, _, _ in layers)
-    results: dict[str, float] = {}
+    results: dict[str, list[float]] = {}
+    rss: dict[str, list[int]] = {}
     cleanup: list[list[str]] = []
+    denv = {**os.environ}
+    host = docker_host(args.docker_host)
+    if host:
+        denv["DOCKER_HOST"] = host
+    trees = [tuple(k.split("=", 1)) for k in args.ketch] or [("ketch", os.environ.get("PYTHONPATH", ""))]
+
+    def note(key: str, v: float) -> None:
+        results.setdefault(key, []).append(v)
+        print(f"  {key}: {v:.2f} s", flush=True)
+
     with tempfile.TemporaryDirectory(prefix="ketch-bench-", dir="/var/tmp") as tmp:
         tmpd = Path(tmp)
         (tmpd / "registry").mkdir()
@@ -150,52 +214,122 @@ def main() -> int:
             # slows this disk's writes for a while afterwards (ext4 `discard` on a
             # virtual disk), which would be charged to whichever tool ran next.
             time.sleep(args.pause)
-            env = {**os.environ, "KETCH_ROOT": str(tmpd / "ketch"), "KETCH_RUN_ROOT": str(tmpd / "run")}
 
-            def run_ketch() -> None:
-                results["ketch pull"] = timed([KETCH, "pull", name], env)
+            def ketch_env(tree: str, pypath: str) -> dict[str, str]:
+                env = {**os.environ, "KETCH_ROOT": str(tmpd / f"ketch-{tree}")}
+                env["KETCH_RUN_ROOT"] = str(tmpd / f"run-{tree}")
+                if pypath:
+                    env["PYTHONPATH"] = pypath
+                return env
+
+            def ketch_pull(tree: str, pypath: str, label: str, quiet_disk: bool = True) -> None:
+                took, peak = timed_rss([KETCH, "pull", name], ketch_env(tree, pypath), quiet_disk)
+                note(f"{tree} {label}", took)
+                rss.setdefault(tree, []).append(peak)
+
+            def docker_ok() -> bool:
+                answers = (
+                    shutil.which("docker")
+                    and not subprocess.run(["docker", "info"], capture_output=True, env=denv).returncode
+                )
+                if not answers:
+                    print("docker pull: skipped, no dockerd answers (set DOCKER_HOST or --docker-host)")
+                    return False
+                return True
 
             def run_docker() -> None:
-                if not shutil.which("docker") or subprocess.run(["docker", "info"], capture_output=True).returncode:
-                    print("docker pull: skipped, no dockerd answers (apt-get install docker.io; dockerd &)")
-                elif subprocess.run(["docker", "image", "inspect", name], capture_output=True).returncode == 0:
+                if not docker_ok():
+                    return
+                if subprocess.run(["docker", "image", "inspect", name], capture_output=True, env=denv).returncode == 0:
                     print("docker pull: skipped, docker already has the image (docker rmi it first)")
-                else:
-                    results["docker pull"] = timed(["docker", "pull", "-q", name])
-                    cleanup.append(["docker", "rmi", "-f", name])
+                    return
+                cleanup.append(["docker", "rmi", "-f", name])
+                note("docker pull", timed(["docker", "pull", "-q", name], denv))
 
             def run_podman() -> None:
                 if not shutil.which("podman"):
                     print("podman pull: skipped, podman is not installed")
                     return
-                results["podman pull"] = timed(["podman", "pull", "-q", "--tls-verify=false", name])
                 cleanup.append(["podman", "rmi", "-f", name])
+                note("podman pull", timed(["podman", "pull", "-q", "--tls-verify=false", name]))
+
+            def run_ketch() -> None:
+                for tree, pypath in trees:
+                    ketch_pull(tree, pypath, "pull")
 
             runners = {"ketch": run_ketch, "docker": run_docker, "podman": run_podman}
-            for tool in args.order.split(","):
+            order = args.order.split(",")
+            for tool in order:
                 runners[tool]()
-            if shutil.which("skopeo") and shutil.which("umoci"):
-                oci = tmpd / "oci"
-                results["skopeo copy (download only)"] = timed(
-                    ["skopeo", "copy", "-q", "--src-tls-verify=false", f"docker://{name}", f"oci:{oci}:big"]
+
+            # The cycle: `rmi IMG && pull IMG`, rmi and pull timed apart, nothing between them.
+            def cycle(label: str, rmi: list[str], pull: list[str] | None, env: dict[str, str], tree: str = "") -> None:
+                settle()
+                t_rmi = timed(rmi, env, quiet_disk=False)
+                if pull is None:
+                    ketch_pull(tree, env.get("PYTHONPATH", ""), "pull in the cycle", quiet_disk=False)
+                    t_pull = results[f"{tree} pull in the cycle"][-1]
+                else:
+                    t_pull = timed(pull, env, quiet_disk=False)
+                    note(f"{label} pull in the cycle", t_pull)
+                note(f"{label} rmi in the cycle", t_rmi)
+                note(f"{label} rmi && pull", t_rmi + t_pull)
+                time.sleep(args.cycle_pause)
+
+            for _ in range(args.cycles):
+                for tool in order:
+                    if tool == "ketch":
+                        for tree, pypath in trees:
+                            env = ketch_env(tree, pypath)
+                            cycle(tree, [KETCH, "rmi", name], None, env, tree)
+                    elif tool == "docker" and "docker pull" in results:
+                        cycle("docker", ["docker", "rmi", name], ["docker", "pull", "-q", name], denv)
+                    elif tool == "podman" and "podman pull" in results:
+                        cycle(
+                            "podman",
+                            ["podman", "rmi", name],
+                            ["podman", "pull", "-q", "--tls-verify=false", name],
+                            os.environ.copy(),
+                        )
+            if not args.no_floors:
+                if shutil.which("skopeo") and shutil.which("umoci"):
+                    oci = tmpd / "oci"
+                    note(
+                        "skopeo copy (download only)",
+                        timed(["skopeo", "copy", "-q", "--src-tls-verify=false", f"docker://{name}", f"oci:{oci}:big"]),
+                    )
+                    note(
+                        "umoci unpack (of skopeo's copy)",
+                        timed(["umoci", "unpack", "--image", f"{oci}:big", str(tmpd / "bundle")]),
+                    )
+                out = tmpd / "x"
+                out.mkdir()
+                note(
+                    f"tar -xzf of the largest layer alone ({largest.stat().st_size >> 20} MiB)",
+                    timed(["tar", "-xzf", str(largest), "-C", str(out)]),
                 )
-                results["umoci unpack (of skopeo's copy)"] = timed(
-                    ["umoci", "unpack", "--image", f"{oci}:big", str(tmpd / "bundle")]
-                )
-            out = tmpd / "x"
-            out.mkdir()
-            results[f"tar -xzf of the largest layer alone ({largest.stat().st_size >> 20} MiB)"] = timed(
-                ["tar", "-xzf", str(largest), "-C", str(out)]
-            )
-            results["gzip -dc of the largest layer alone"] = timed(["sh", "-c", f"gzip -dc {largest} > /dev/null"])
+                note("gzip -dc of the largest layer alone", timed(["sh", "-c", f"gzip -dc {largest} > /dev/null"]))
+                blobs = " ".join(str(p) for p, _, _ in layers)
+                note("gzip -dc of every blob, one after another", timed(["sh", "-c", f"gzip -dc {blobs} > /dev/null"]))
         finally:
             stop_registry(reg)
             for cmd in cleanup:
-                subprocess.run(cmd, capture_output=True)
+                subprocess.run(cmd, capture_output=True, env=denv)
     print(f"image: {len(layers)} layers, {total / 1e6:.0f} MB compressed")
-    base = results["ketch pull"]
+    base_key = f"{trees[0][0]} pull"
+    base = min(results[base_key])
     for k, v in results.items():
-        print(f"{k:55s} {v:7.2f} s   ({v / base:.2f}x ketch)")
+        runs = ", ".join(f"{x:.2f}" for x in v)
+        print(f"{k:55s} {min(v):7.2f} s   ({min(v) / base:.2f}x {trees[0][0]})   runs: {runs}")
+    for k, v in results.items():
+        if k.startswith("docker "):
+            for tree, _ in trees:
+                mine = results.get(f"{tree} {k[7:]}")
+                if mine:
+                    ratios = ", ".join(f"{a / b:.2f}" for a, b in zip(mine, v, strict=False))
+                    print(f"{tree} / docker, {k[7:]:40s} {ratios}")
+    for tree, peaks in rss.items():
+        print(f"{tree} pull peak RSS: {', '.join(f'{p / 1024:.0f}' for p in peaks)} MiB")
     return 0
 
 

@@ -210,6 +210,35 @@ fn expected_digests_are_checked() {
     ));
 }
 
+/// Wrong bytes under a digest that also break the stream (a registry that
+/// sent another blob) are told as a digest mismatch: the caller hashes
+/// nothing itself. Without an expected digest, or with the right one, the
+/// corruption is what is reported.
+#[test]
+fn corrupt_bytes_under_a_digest_are_a_digest_mismatch() {
+    let tar = Tar::new().file("big", &vec![7u8; 100_000]).finish();
+    let good = gzip(&tar);
+    let mut bad = good.clone();
+    let n = bad.len();
+    bad[n - 1] ^= 0xff; // the gzip trailer's size: the stream fails its check
+    let with = |digest: Option<String>| Options {
+        expected_digest: digest,
+        ..Default::default()
+    };
+    let s = Scratch::new();
+    let err = unpack(&bad[..], &s.dest(), &with(Some(sha256_bytes(&good)))).unwrap_err();
+    assert!(
+        matches!(err, Error::DigestMismatch { what: "layer", .. }),
+        "{err}"
+    );
+    let s = Scratch::new();
+    let err = unpack(&bad[..], &s.dest(), &with(None)).unwrap_err();
+    assert!(matches!(err, Error::BadLayer(_)), "{err}");
+    let s = Scratch::new();
+    let err = unpack(&bad[..], &s.dest(), &with(Some(sha256_bytes(&bad)))).unwrap_err();
+    assert!(matches!(err, Error::BadLayer(_)), "{err}");
+}
+
 #[test]
 fn later_entries_replace_earlier_ones_and_hardlinks_share_inodes() {
     let tar = Tar::new()

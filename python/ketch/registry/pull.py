@@ -141,7 +141,12 @@ def pull(
     with Lease(store) as lease:
         # What this pull finds in the store is leased before it looks: `rmi` keeps it meanwhile.
         lease.add([manifest.config.digest, *(d for d, _ in documents), *(layer.digest for layer in manifest.layers)])
-        result = _pull_image(store, client, ref, emit, what, documents, manifest, lease)
+        try:
+            result = _pull_image(store, client, ref, emit, what, documents, manifest, lease)
+        finally:
+            # What rmi (or a failed or killed pull) left in the trash goes now that
+            # this pull makes no more files: in the background, never while they are made.
+            store.layers.empty_trash()
     from ..store import events
 
     events.record(store, "image", "pull", ref.familiar(), {"name": ref.familiar_name})
@@ -205,11 +210,13 @@ def _pull_image(
         for _, desc, _, _ in todo:
             emit(progress.LayerStarted(desc.digest))
 
-        def download(desc: Descriptor, pipe: int | None = None, unpacking: Future[bool] | None = None) -> None:
+        def download(desc: Descriptor, pipe: int | None = None, unpacking: Future[str | None] | None = None) -> None:
             """Fetches a blob into the content store, copying it into `pipe`
             (the input of the `unpacking` layer) as it arrives; verifies it
-            before it is committed."""
-            with store.content.ingest(desc.digest, desc.size) as ing:
+            before it is committed. With an unpacker the bytes are hashed
+            once, by it (it checks them against the digest, and fails the
+            layer if they differ): the blob is committed after it, with its digest."""
+            with store.content.ingest(desc.digest, desc.size, hashed=unpacking is None) as ing:
                 last = 0.0
 
                 def write(chunk: bytes) -> None:
@@ -238,7 +245,8 @@ def _pull_image(
                     if pipe is not None:
                         os.close(pipe)
                 emit(progress.LayerVerifying(desc.digest))
-                ing.commit()
+                # None: the unpacker read nothing (the layer was there), and commit reads the file.
+                ing.commit(unpacking.result() if unpacking is not None else None)
 
         def fetch_and_unpack(item: tuple[int, Descriptor, str, str]) -> None:
             i, desc, diff_id, chain = item
@@ -247,7 +255,8 @@ def _pull_image(
             try:
                 if store.content.has(desc.digest):
                     emit(progress.LayerExtracting(desc.digest))
-                    store.layers.create(chain, diff_id, parent, store.content.path(desc.digest), desc.digest, max_bytes)
+                    path = store.content.path(desc.digest)
+                    store.layers.create(chain, diff_id, parent, path, desc.digest, max_bytes, record=False)
                 else:
                     # Unpack while downloading: the bytes go to the blob file and,
                     # through a pipe, to the unpacker (Rust, on its own thread).
@@ -257,7 +266,10 @@ def _pull_image(
                     except OSError:
                         pass
                     with ThreadPoolExecutor(max_workers=1) as one:
-                        unpacking = one.submit(store.layers.create, chain, diff_id, parent, r, desc.digest, max_bytes)
+                        # Its row comes with the image's (create_image: one transaction for all).
+                        unpacking = one.submit(
+                            store.layers.create, chain, diff_id, parent, r, desc.digest, max_bytes, False
+                        )
                         download(desc, w, unpacking)
                         unpacking.result()
                     emit(progress.LayerDownloaded(desc.digest))
@@ -271,7 +283,10 @@ def _pull_image(
             emit(progress.LayerExtracted(desc.digest))
 
         if todo or blobs_only:
-            with ThreadPoolExecutor(max_workers=min(len(todo) + len(blobs_only), 4)) as pool:
+            with (
+                store.layers.flushing(),
+                ThreadPoolExecutor(max_workers=min(len(todo) + len(blobs_only), 4)) as pool,
+            ):
                 futures = [pool.submit(fetch_and_unpack, t) for t in todo]
                 futures += [pool.submit(download, d) for d in blobs_only]
                 errors = [f.exception() for f in futures]

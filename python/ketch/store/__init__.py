@@ -5,6 +5,7 @@ keyed by chain id, and the image/tag metadata in SQLite.
     <root>/content/blobs/sha256/<hex>
     <root>/content/ingest/<ref>      partial downloads
     <root>/layers/<chain-hex>/diff   an overlay lowerdir (+ meta.json beside it)
+    <root>/trash/                    layer trees taken out, deleted in the background (trash.py)
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ class Store:
         # What killed writers left: only looked at when there is anything (no scan on every `ps`).
         if self.content.has_ingests():
             self.content.clean_ingest()
+        # Layer trees a killed deleter left (one directory read; deleted in the background).
+        from .trash import has_items
+
+        if has_items(self.layers.trash):
+            self.layers.empty_trash()
 
     def close(self) -> None:
         self.db.close()

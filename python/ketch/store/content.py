@@ -42,9 +42,13 @@ class Ingest:
     """A blob being written. `commit()` checks size and digest, fsyncs and
     renames it into place; leaving the `with` block without a commit removes it.
     Its file stays flock'ed while it is open: a free lock marks the leftover
-    of a killed writer, which `ContentStore.clean_ingest` removes."""
+    of a killed writer, which `ContentStore.clean_ingest` removes. Without
+    `hashed` its writer hashes the bytes elsewhere (a pull's unpacker reads
+    the same stream) and hands the digest to `commit`."""
 
-    def __init__(self, store: ContentStore, expected: str | None, expected_size: int | None) -> None:
+    def __init__(
+        self, store: ContentStore, expected: str | None, expected_size: int | None, hashed: bool = True
+    ) -> None:
         import uuid
 
         self.store = store
@@ -63,7 +67,7 @@ class Ingest:
                 pass
             os.close(fd)
         self.file = os.fdopen(fd, "wb")  # closed in commit/abort, after the rename/unlink
-        self.hasher = _native.Sha256()
+        self.hasher = _native.Sha256() if hashed else None
         self.size = 0
 
     def write(self, data: bytes) -> None:
@@ -73,14 +77,19 @@ class Ingest:
             if e.errno == 28:
                 raise NoSpaceError(f"no space left on device writing {self.path.parent}") from e
             raise
-        self.hasher.update(data)
+        if self.hasher is not None:
+            self.hasher.update(data)
         self.size += len(data)
 
-    def commit(self) -> str:
-        """Returns the blob's digest (checked against the expected one, if any)."""
+    def commit(self, digest: str | None = None) -> str:
+        """Returns the blob's digest (checked against the expected one, if
+        any): its own hash's, else `digest` (what hashed the same bytes as
+        they were written, e.g. the unpacker), else the file is read."""
         self.file.flush()
+        if self.hasher is not None:
+            digest = self.hasher.digest()
         # still locked while it is renamed: no cleaner takes it meanwhile
-        actual = self.store.commit_file(self.path, self.expected, self.expected_size, digest=self.hasher.digest())
+        actual = self.store.commit_file(self.path, self.expected, self.expected_size, digest=digest)
         self.file.close()
         return actual
 
@@ -147,8 +156,8 @@ class ContentStore:
         assert prefix in _TEMP_PREFIXES
         return self.ingest_dir / f"{prefix}{uuid.uuid4().hex[:12]}"
 
-    def ingest(self, expected: str | None, expected_size: int | None = None) -> Ingest:
-        return Ingest(self, expected, expected_size)
+    def ingest(self, expected: str | None, expected_size: int | None = None, hashed: bool = True) -> Ingest:
+        return Ingest(self, expected, expected_size, hashed)
 
     def write(self, data: bytes, expected: str | None = None) -> str:
         digest = expected or _native.sha256_bytes(data)

@@ -190,10 +190,10 @@ def create_image(
     chains = chain_ids(diff_ids)
     for i in range(len(below), len(everything)):
         blob = everything[i]
-        if not store.layers.exists(chains[i]):
+        if not store.layers.present(chains[i]):
             below_chain = chains[i - 1] if i else None
             path = store.content.path(blob.digest)
-            store.layers.create(chains[i], diff_ids[i], below_chain, path, blob.digest, max_bytes)
+            store.layers.create(chains[i], diff_ids[i], below_chain, path, blob.digest, max_bytes, record=False)
     store.content.write(config_bytes, image_id)
     if manifest is None:
         body = oci_manifest((image_id, len(config_bytes)), [(x.digest, x.size, x.media_type) for x in everything])
@@ -225,10 +225,19 @@ def _record(
     manifest: str,
 ) -> None:
     """The rows of an image whose layers and blobs are in the store, in one
-    transaction. Recorded again, an image keeps its place (`added`)."""
-    size = sum(store.layers.size(c) for c in chains)
+    transaction, with those of its layers that have none yet (made for it
+    without their row: `layers.create(record=False)`). Recorded again, an
+    image keeps its place (`added`)."""
+    unrecorded = store.layers.missing_rows(chains)
     now = time.time()
     with store.db.write() as c:
+        store.layers.insert_rows(c, unrecorded)
+        marks = ",".join("?" * len(chains))
+        size = (
+            sum(r[0] for r in c.execute(f"SELECT size FROM layers WHERE chain_id IN ({marks})", tuple(chains)))
+            if chains
+            else 0
+        )
         c.execute(
             "INSERT OR IGNORE INTO images(id, parent, created, size, added, manifest) VALUES (?,?,?,?,?,?)",
             (image_id, parent, created, size, now, manifest),
@@ -415,23 +424,17 @@ def _delete_image_chain(store: Store, image_id: str, images: list[str]) -> list[
         ):
             break
         current = parent
-    import shutil
-
     from .leases import delete_unused_blobs, gc_lock, held
 
-    trash = []
     with gc_lock(store):  # what a running pull has leased stays: it is about to be used
         protected = held(store)
         for chain_id in freed_layers:
             if chain_id in protected:
                 continue
-            t = store.layers.unlink(chain_id)
-            if t is not None:
-                trash.append(t)
+            store.layers.unlink(chain_id)  # into the trash
             out.append(chain_id)
     delete_unused_blobs(store, blobs)
-    for t in trash:
-        shutil.rmtree(t, ignore_errors=True)
+    store.layers.empty_trash()  # in the background (store/trash.py)
     return out
 
 

@@ -88,31 +88,15 @@ pub fn unpack_into<R: Read>(reader: R, root: &Root, opts: &Options) -> Result<Un
     });
     let mut archive = tar::Archive::new(BufReader::with_capacity(BUF, plain));
     let mut stats = Unpacked::default();
-    let mut dir_times: Vec<(Vec<Vec<u8>>, i64)> = Vec::new();
-    let mut buf = vec![0u8; 256 * 1024];
-
-    for entry in archive.entries().map_err(read_error)? {
-        let mut entry = entry.map_err(read_error)?;
-        stats.entries += 1;
-        extract_entry(
-            root,
-            &mut entry,
-            &mut dir_times,
-            &mut stats,
-            &mut buf,
-            opts.literal,
-        )?;
-    }
-    // Directories' times last, deepest first, once nothing more is written in them.
-    for (parts, mtime) in dir_times.iter().rev() {
-        if let Ok(fd) = root.open_in(parts, libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW) {
-            set_times_path(&fd, *mtime).ctx(|| format!("set times of {}", display(parts)))?;
-        }
+    if let Err(e) = extract_all(&mut archive, root, opts, &mut stats) {
+        return Err(digest_first(e, archive, opts));
     }
 
     // Drain the rest (tar padding, the compressor's trailer) so both digests cover everything.
     let mut rest = archive.into_inner();
-    io::copy(&mut rest, &mut io::sink()).map_err(read_error)?;
+    if let Err(e) = io::copy(&mut rest, &mut io::sink()) {
+        return Err(digest_first_of(read_error(e), rest, opts));
+    }
     let (limited, diff_id, tar_size) = rest.into_inner().into_parts();
     let mut compressed = limited.inner.into_inner();
     io::copy(&mut compressed, &mut io::sink()).map_err(read_error)?;
@@ -129,6 +113,71 @@ pub fn unpack_into<R: Read>(reader: R, root: &Root, opts: &Options) -> Result<Un
         &stats.diff_id,
     )?;
     Ok(stats)
+}
+
+type Layer<R> = tar::Archive<BufReader<HashingReader<Limit<Decoder<R>>>>>;
+
+/// Every entry of the archive into `root`, then the directories' times.
+fn extract_all<R: Read>(
+    archive: &mut Layer<R>,
+    root: &Root,
+    opts: &Options,
+    stats: &mut Unpacked,
+) -> Result<()> {
+    let mut dir_times: Vec<(Vec<Vec<u8>>, i64)> = Vec::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    for entry in archive.entries().map_err(read_error)? {
+        let mut entry = entry.map_err(read_error)?;
+        stats.entries += 1;
+        extract_entry(
+            root,
+            &mut entry,
+            &mut dir_times,
+            stats,
+            &mut buf,
+            opts.literal,
+        )?;
+    }
+    // Directories' times last, deepest first, once nothing more is written in them.
+    for (parts, mtime) in dir_times.iter().rev() {
+        if let Ok(fd) = root.open_in(parts, libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW) {
+            set_times_path(&fd, *mtime).ctx(|| format!("set times of {}", display(parts)))?;
+        }
+    }
+    Ok(())
+}
+
+/// A layer that fails as corrupt may be bytes other than its digest's (a
+/// registry or mirror that sent the wrong blob): the rest of the stream is
+/// read and hashed, and a digest that differs is the error reported. The
+/// caller hashes nothing itself, so this is the one check of those bytes.
+fn digest_first<R: Read>(e: Error, archive: Layer<R>, opts: &Options) -> Error {
+    digest_first_of(e, archive.into_inner(), opts)
+}
+
+/// `digest_first` once the tar reader is gone: `rest` is the uncompressed stream.
+fn digest_first_of<R: Read>(
+    e: Error,
+    rest: BufReader<HashingReader<Limit<Decoder<R>>>>,
+    opts: &Options,
+) -> Error {
+    let (Error::BadLayer(_), Some(want)) = (&e, opts.expected_digest.as_ref()) else {
+        return e;
+    };
+    let (limited, _, _) = rest.into_inner().into_parts();
+    let mut compressed = limited.inner.into_inner();
+    if io::copy(&mut compressed, &mut io::sink()).is_err() {
+        return e;
+    }
+    let (actual, _) = compressed.into_inner().finish();
+    if actual == *want {
+        return e;
+    }
+    Error::DigestMismatch {
+        what: "layer",
+        expected: want.clone(),
+        actual,
+    }
 }
 
 /// The digest `actual` against the one the caller expects, if any.
