@@ -65,7 +65,7 @@ class Case:
     minwidth: int = 10  # docker's formatter tables; top has 20
     columns: list[str] | None = None  # the table columns compared cell by cell (None: all)
     rows: bool = True  # False: only the header and the layout
-    sizes: bool = True  # False: sizes normalised too (ketch counts a layer's symlinks as 0 bytes, docker by length)
+    sizes: bool = True  # False: sizes normalised too
     config: dict[str, str] | None = None  # a docker CLI config.json both engines read (DOCKER_CONFIG)
     subset: bool = False  # jsonl, labels: what ketch prints is among docker's (docker's says more than ketch claims)
 
@@ -80,7 +80,7 @@ CASES: list[Case] = [
     Case("images-no-trunc", ["images", "--no-trunc"], "table"),
     Case("images-format-table", ["images", "--format", "table"], "table"),
     Case("images-format-json", ["images", "--format", "json"], "jsonl"),
-    Case("images-format-json-text", ["images", "--format", "json"], sizes=False),
+    Case("images-format-json-text", ["images", "--format", "json"], sizes=False),  # recorded with sizes normalised
     Case("images-format-tpl", ["images", "--format", "table {{.Repository}}\t{{.Tag}}\t{{.Size}}"], "table"),
     Case("images-repo", ["images", IMAGE], "table"),
     # -- ps --

@@ -196,6 +196,8 @@ pub(super) fn extract_entry<R: Read>(
                 .ok_or_else(|| Error::BadLayer(format!("symlink {name_str} has no target")))?;
             symlink(pfd, &cname, &target, (uid, gid), &name_str)?;
             set_times_at(pfd, &cname, mtime).ctx(|| format!("set times of {name_str}"))?;
+            // docker's layer size counts a symlink as lstat does: its target's length
+            stats.content_size += target.len() as u64;
         }
         EntryType::Link => {
             let target = entry
