@@ -16,7 +16,7 @@ StopTime = Annotated[
 ]
 
 # run's parameters that are not the new container's options
-_RUN_ONLY = ("image", "args", "rm", "detach", "interactive", "pull_policy")
+_RUN_ONLY = ("image", "args", "rm", "detach", "pull_policy")
 
 
 # Everything after the image is the container's command; -h is --hostname, as in docker.
@@ -150,6 +150,9 @@ def start(
     names: Containers,
     attach: Annotated[bool, typer.Option("-a", "--attach", help="Attach STDOUT/STDERR and forward signals")] = False,
     interactive: Annotated[bool, typer.Option("-i", "--interactive", help="Attach container's STDIN")] = False,
+    detach_keys: Annotated[
+        str | None, typer.Option("--detach-keys", help="Override the key sequence for detaching a container")
+    ] = None,
 ) -> int:
     """Start one or more stopped containers"""
     from ..errors import KetchError
@@ -159,7 +162,7 @@ def start(
     rc = 0
     for n in names:
         try:
-            code = launch.start(s, n, terminal() if attach or interactive else None, interactive)
+            code = launch.start(s, n, terminal() if attach or interactive else None, interactive, detach_keys)
         except KetchError as e:
             error(f"Error: {e}")
             rc = 1

@@ -83,6 +83,8 @@ def container_inspect(store: Store, ref: str | Container) -> dict[str, Any]:
             "Cmd": p["argv"],
             "Image": c.image,
             "WorkingDir": p["cwd"],
+            "Tty": bool(p.get("tty")),
+            "OpenStdin": bool(p.get("open_stdin")),
             **({"Healthcheck": p["healthcheck"]} if p.get("healthcheck") else {}),
             **_config_flags(p),
         },
