@@ -187,14 +187,17 @@ def start(
     store: Store, ref: str, attach: Stdio | None = None, interactive: bool = False, keys: str | None = None
 ) -> int | None:
     """`start`: a stopped container detached under its monitor (None), or
-    with `attach` (-a) under its monitor with the face's files attached
-    from the start (runtime/attach.py): its exit code (0 after a detach by
-    `keys`, as docker's). With `interactive` (-i) the face's stdin is sent (the
+    with `attach` (-a) as a foreground `run` is: a container with a restart
+    policy, a healthcheck or -t under its monitor with the face's files
+    attached from the start (runtime/attach.py), the others directly. Its
+    exit code (0 after a detach by `keys`, as docker's). With `interactive` (-i) the face's stdin is sent (the
     container has -i), and its end closes the container's (docker's StdinOnce).
     A running one is left be."""
     c = state.lookup(store, ref)
     if c.state == "running":
         return None
+    if attach is not None and not (needs_monitor(c) or c.config.get("tty")):
+        return run_attached(store, c, attach, interactive)  # as a foreground run: no monitor, faster
     if attach is not None:
         from .attach import run_attached as join
 

@@ -608,3 +608,89 @@ fn mark_dead(c: &mut Client) {
 fn is_dead(c: &Client) -> bool {
     c.dead
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair() -> (OwnedFd, OwnedFd) {
+        let mut fds = [0; 2];
+        let r = unsafe {
+            libc::socketpair(
+                libc::AF_UNIX,
+                libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+                0,
+                fds.as_mut_ptr(),
+            )
+        };
+        assert_eq!(r, 0);
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+    }
+
+    fn read_all(fd: &OwnedFd) -> Vec<u8> {
+        nonblocking(fd.as_raw_fd());
+        let mut out = Vec::new();
+        let mut buf = [0u8; 65536];
+        loop {
+            let r = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            if r <= 0 {
+                return out;
+            }
+            out.extend_from_slice(&buf[..r as usize]);
+        }
+    }
+
+    #[test]
+    fn output_is_framed_by_stream_and_ends_with_the_exit() {
+        let (ours, theirs) = pair();
+        let mut a = Attach::none();
+        a.add(theirs, STDOUT); // stdout only
+        a.output(KIND_STDOUT, b"out");
+        a.output(KIND_STDERR, b"err");
+        a.ended(7, Duration::from_millis(100));
+        let got = read_all(&ours);
+        let mut want = header(KIND_STDOUT, 3).to_vec();
+        want.extend_from_slice(b"out");
+        want.extend_from_slice(&header(KIND_EXIT, 4));
+        want.extend_from_slice(&7i32.to_be_bytes());
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_client_that_does_not_read_is_dropped_not_waited_for() {
+        let (ours, theirs) = pair();
+        let mut a = Attach::none();
+        a.add(theirs, STDOUT | STDERR);
+        let chunk = vec![b'x'; 64 * 1024];
+        let began = Instant::now();
+        for _ in 0..200 {
+            a.output(KIND_STDOUT, &chunk); // 12.5 MiB, never read
+        }
+        assert!(a.clients.is_empty());
+        assert!(began.elapsed() < Duration::from_secs(5));
+        drop(ours);
+    }
+
+    #[test]
+    fn stdin_frames_reach_the_pipe_and_a_close_frame_ends_it() {
+        let (ours, theirs) = pair();
+        let (r, w) = crate::sys::pipe().unwrap();
+        let mut a = Attach::none();
+        a.add(theirs, STDIN | STDOUT);
+        a.started(Some(Stdin::Pipe(w)), None);
+        let mut msg = header(KIND_STDIN, 5).to_vec();
+        msg.extend_from_slice(b"hello");
+        msg.extend_from_slice(&header(KIND_CLOSE_STDIN, 0));
+        let n = unsafe { libc::write(ours.as_raw_fd(), msg.as_ptr().cast(), msg.len()) };
+        assert_eq!(n as usize, msg.len());
+        let mut pfds = a.pollfds();
+        unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, 1000) };
+        a.serve(&pfds);
+        let mut buf = [0u8; 16];
+        let n = unsafe { libc::read(r.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        assert_eq!(&buf[..n as usize], b"hello");
+        // the write end is closed: end of file
+        let n = unsafe { libc::read(r.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        assert_eq!(n, 0);
+    }
+}
