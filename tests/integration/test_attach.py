@@ -273,3 +273,34 @@ def test_a_foreground_run_without_either_keeps_no_monitor(ketch: Ketch, bb: str)
     assert (r.rc, r.out) == (0, "hi\n")
     assert not (cdir(ketch, "fast") / "monitor.json").exists()
     ketch("rm", "fast", check=True)
+
+
+def test_garbage_and_oversized_frames_drop_that_client_only(ketch: Ketch, bb: str) -> None:
+    """Hostile: a client that speaks something else, and one that announces
+    a 4 GiB stdin frame: each is disconnected; the container runs on and a
+    proper client still gets its stdin through."""
+    ketch("run", "-d", "-i", "--name", "gb", bb, "cat", check=True)
+    dfd = os.open(cdir(ketch, "gb"), os.O_PATH | os.O_DIRECTORY)
+    try:
+        for hello in (b"GET / HTTP/1.1\r\n\r\n", b"KA\x01\x07" + struct.pack(">B3xI", 0, 0xFFFFFFFF) + b"x" * 100):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(10)
+            s.connect(f"/proc/self/fd/{dfd}/attach.sock")
+            s.sendall(hello)
+            try:
+                assert s.recv(100) == b""  # closed by the monitor
+            except ConnectionResetError:
+                pass
+            s.close()
+    finally:
+        os.close(dfd)
+    assert inspect(ketch, "gb")["State"]["Status"] == "running"
+    p = attach(ketch, "gb")
+    assert p.stdin is not None and p.stdout is not None
+    p.stdin.write(b"still here\n")
+    p.stdin.flush()
+    assert read_until(p.stdout, b"still here\n") == b"still here\n"
+    p.kill()
+    p.wait()
+    assert inspect(ketch, "gb")["State"]["Status"] == "running"  # a client killed: a detach
+    ketch("rm", "-f", "gb", check=True)

@@ -6,8 +6,13 @@ here, the exit code when the process ends while attached. The library never
 touches fds 0-2: the face hands its files as a `Stdio`.
 
 `ketch start -a` and a foreground `run` that needs the monitor (a restart
-policy, a healthcheck) take the same path with a client socket the monitor
-is started with (`pair`), so that no output comes before the client.
+policy, a healthcheck; for `start -a` also -t) take the same path with a
+client socket the monitor is started with (`pair`), so that no output comes
+before the client. The end of the face's stdin: `run -i` and `start -a -i`
+close the container's stdin then (docker's StdinOnce, which `docker run -i`
+sets); `attach` leaves it open (docker's for a `run -d -i` container), so a
+later attach can still write to it. A detach (the keys, or the client
+going) never closes it.
 
 A container started before the monitor had the socket: its json-file log
 followed (output only), as attach did before."""
