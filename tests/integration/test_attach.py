@@ -261,6 +261,10 @@ def test_a_foreground_run_with_a_healthcheck_shows_its_health(ketch: Ketch, bb: 
         p.wait()
     assert (rc, out) == (3, b"got-x\n")
     ketch("rm", "hc", check=True)
+    # with --rm: its code, and the monitor's removal waited for
+    r = ketch("run", "--rm", "--health-cmd", "true", bb, "sh", "-c", "echo hi; exit 2")
+    assert (r.rc, r.out, r.err) == (2, "hi\n", "")
+    assert ketch("ps", "-a", "-q").out == ""
 
 
 def finish_with(p: subprocess.Popen[bytes], data: bytes) -> tuple[int, bytes, bytes]:

@@ -158,13 +158,13 @@ def run_monitored(store: Store, c: Container, stdio: Stdio, interactive: bool, r
 def _wait_removed(store: Store, cid: str, timeout: float = 10.0) -> None:
     import time
 
-    from ..errors import ObjectNotFound
+    from ..errors import ContainerNotFound
 
     until = time.monotonic() + timeout
     while time.monotonic() < until:
         try:
             state.lookup(store, cid)
-        except ObjectNotFound:
+        except ContainerNotFound:
             return
         time.sleep(0.05)
 
