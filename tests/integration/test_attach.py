@@ -308,3 +308,22 @@ def test_garbage_and_oversized_frames_drop_that_client_only(ketch: Ketch, bb: st
     p.wait()
     assert inspect(ketch, "gb")["State"]["Status"] == "running"  # a client killed: a detach
     ketch("rm", "-f", "gb", check=True)
+
+
+def test_a_foreground_tty_run_under_the_monitor_detaches_and_restarts(ketch: Ketch, bb: str) -> None:
+    """`run -it --restart` under a pty (script): typed commands reach the
+    shell, `exit 5` is run's code and the monitor restarts it; a detach by
+    the keys is docker's (nothing said, 0) and leaves it running."""
+    def typed(keys: list[bytes], name: str) -> subprocess.CompletedProcess[bytes]:
+        feed = b"".join(b"sleep 1; printf '%s'; " % k for k in keys) + b"sleep 2"
+        cmd = f"{KETCH} run -it --restart on-failure:1 --name {name} {bb} sh; echo RC=$?"
+        return subprocess.run(["sh", "-c", f"({feed.decode()}) | script -qc '{cmd}' /dev/null"],
+                              capture_output=True, env=ketch.env, timeout=60)  # fmt: skip
+
+    r = typed([b"echo in-$((6*7))\\r", b"exit 5\\r"], "ti")
+    assert b"in-42" in r.stdout and b"RC=5" in r.stdout, r.stdout
+    assert wait_for(lambda: inspect(ketch, "ti")["RestartCount"] == 1)
+    r = typed([b"\\020\\021"], "td")  # ctrl-p ctrl-q as printf's octal escapes
+    assert b"RC=0" in r.stdout and b"escape" not in r.stdout, r.stdout
+    assert inspect(ketch, "td")["State"]["Status"] == "running"
+    ketch("rm", "-f", "ti", "td", check=True)
