@@ -314,6 +314,7 @@ def test_a_foreground_tty_run_under_the_monitor_detaches_and_restarts(ketch: Ket
     """`run -it --restart` under a pty (script): typed commands reach the
     shell, `exit 5` is run's code and the monitor restarts it; a detach by
     the keys is docker's (nothing said, 0) and leaves it running."""
+
     def typed(keys: list[bytes], name: str) -> subprocess.CompletedProcess[bytes]:
         feed = b"".join(b"sleep 1; printf '%s'; " % k for k in keys) + b"sleep 2"
         cmd = f"{KETCH} run -it --restart on-failure:1 --name {name} {bb} sh; echo RC=$?"
