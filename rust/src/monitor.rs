@@ -71,10 +71,9 @@ pub struct MonitorConfig {
     /// null: none.
     #[serde(deserialize_with = "crate::process::config::present")]
     pub attach_dir: Option<PathBuf>,
-    /// A client connected before the start (`run`, `start -a`): its socket
-    /// and its hello's flags; null: none.
-    #[serde(deserialize_with = "crate::process::config::present")]
-    pub attached: Option<(RawFd, u8)>,
+    /// The clients connected before the start (`run`, `start -a`; the
+    /// Engine API's attach before its start): each one's socket and hello's flags.
+    pub attached: Vec<(RawFd, u8)>,
 }
 
 impl MonitorConfig {
@@ -184,7 +183,7 @@ pub fn run(args: &MonitorConfig, ready: RawFd) -> Result<()> {
     // The attach socket before the first start (its umask is set while
     // the monitor has one thread), with the client that came with us.
     let mut attach = Attach::new(args.attach_dir.as_deref());
-    if let Some((fd, flags)) = args.attached {
+    for &(fd, flags) in &args.attached {
         attach.add(unsafe { OwnedFd::from_raw_fd(fd) }, flags);
     }
     let first = match start(args) {
@@ -489,7 +488,7 @@ mod tests {
         );
         assert!(m.stdin);
         assert_eq!(m.attach_dir.as_deref(), Some(std::path::Path::new("/c")));
-        assert_eq!(m.attached, Some((9, 6)));
+        assert_eq!(m.attached, vec![(9, 6)]);
         let h = m.health.unwrap();
         assert!(h.process.container.is_none());
         assert_eq!((h.retries, h.interval()), (3, Duration::from_secs(30)));

@@ -328,3 +328,24 @@ def test_a_foreground_tty_run_under_the_monitor_detaches_and_restarts(ketch: Ket
     assert b"RC=0" in r.stdout and b"escape" not in r.stdout, r.stdout
     assert inspect(ketch, "td")["State"]["Status"] == "running"
     ketch("rm", "-f", "ti", "td", check=True)
+
+
+def test_resize_sets_the_pty_size_and_stdin_reaches_several_clients_output(ketch: Ketch, bb: str) -> None:
+    """`runtime.attach.resize` (the Engine API's) through the socket; two
+    clients attached at once both see the output."""
+    from ketch.runtime.attach import resize
+    from ketch.store import Store
+
+    ketch("run", "-d", "-i", "-t", "--name", "rs", bb, "sh", check=True)
+    resize(Store(ketch.root), "rs", 33, 99)
+    a, b = attach(ketch, "rs"), attach(ketch, "rs")
+    assert a.stdin is not None and a.stdout is not None and b.stdout is not None
+    time.sleep(1)  # both connected
+    a.stdin.write(b"stty size\n")
+    a.stdin.flush()
+    assert b"33 99" in read_until(a.stdout, b"33 99")
+    assert b"33 99" in read_until(b.stdout, b"33 99")
+    for p in (a, b):
+        p.kill()
+        p.wait()
+    ketch("rm", "-f", "rs", check=True)

@@ -74,7 +74,7 @@ MONITOR = MonitorConfig(
     stop_file="/c/stopped",
     stdin=True,
     attach_dir="/c",
-    attached=(9, 6),
+    attached=[(9, 6)],
 )
 
 

@@ -226,7 +226,8 @@ class MonitorConfig:
     # -- attach (rust/src/monitor/attach.rs) --
     stdin: bool = False  # -i: the container's stdin is the monitor's pipe (the pty with -t), else /dev/null
     attach_dir: str | None = None  # where the attach socket is made (the container's directory); None: none
-    attached: tuple[int, int] | None = None  # a client connected before the start: (its socket, its hello's flags)
+    # the clients connected before the start: (each one's socket, its hello's flags)
+    attached: list[tuple[int, int]] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(self, default=_fields, separators=(",", ":"))

@@ -270,6 +270,21 @@ def _flush(sock: socket.socket, data: bytes) -> None:
         sock.sendall(data)
 
 
+def resize(store: Store, ref: str, rows: int, cols: int) -> None:
+    """A -t container's pty made `rows` x `cols` through its monitor (what
+    the Engine API's resize asks); nothing for one without a pty."""
+    c = lookup(store, ref)
+    _check(c)
+    if not (0 < rows < 65536 and 0 < cols < 65536):
+        raise UsageError(f"invalid terminal size: {rows}x{cols}")
+    try:
+        sock = connect(store, c, 0)
+    except (FileNotFoundError, ConnectionRefusedError):
+        raise KetchError(f"cannot resize {c.name}: its monitor has no attach socket") from None
+    with sock:
+        sock.sendall(HEADER.pack(K_RESIZE, 4) + struct.pack(">HH", rows, cols))
+
+
 def _check(c: Container) -> None:
     if c.state != "running":
         raise KetchError("You cannot attach to a stopped container, start it first")

@@ -140,7 +140,7 @@ def run_monitored(store: Store, c: Container, stdio: Stdio, interactive: bool, r
     from .attach import run_attached as join
 
     def start(attached: tuple[int, int]) -> int:
-        return process.start_detached(store, c, autoremove=rm, attached=attached)
+        return process.start_detached(store, c, autoremove=rm, attached=[attached])
 
     try:
         outcome = join(store, c, stdio, start, interactive=interactive, stdin_once=interactive)
@@ -205,7 +205,7 @@ def start(
             store,
             c,
             attach,
-            lambda attached: process.start_detached(store, c, attached=attached),
+            lambda attached: process.start_detached(store, c, attached=[attached]),
             interactive=interactive,
             stdin_once=interactive,
             keys=keys,

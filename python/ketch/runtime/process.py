@@ -312,16 +312,17 @@ def health_config(c: Container, process: ProcessConfig) -> HealthConfig | None:
 
 
 def start_detached(
-    store: Store, c: Container, autoremove: bool = False, attached: tuple[int, int] | None = None
+    store: Store, c: Container, autoremove: bool = False, attached: list[tuple[int, int]] | None = None
 ) -> int:
     """Starts the container under a monitor process of its own (the
     ketch-monitor program, rust/src/monitor.rs) and returns the container's
     pid. A container created with -t gets a pty, logged as its stdout; with `autoremove`
     (--rm) the monitor removes the container once it has exited. The monitor
     listens on the container's attach socket (rust/src/monitor/attach.rs;
-    with -i it holds the container's stdin); `attached` is a client's socket
-    (and its hello's flags) the monitor serves from before the start, so that
-    it misses no output: the caller keeps its own end and closes this one."""
+    with -i it holds the container's stdin); `attached` are clients' sockets
+    (each with its hello's flags, runtime/attach.pair) the monitor serves
+    from before the start, so that they miss no output: the caller keeps
+    their other ends and closes these."""
     d = container_dir(store, c.id)
 
     def spawn(process: ProcessConfig, att: Attached | None) -> int:
@@ -352,7 +353,7 @@ def start_detached(
             stop_file=str(d / "stopped"),
             stdin=bool(c.config.get("open_stdin")),
             attach_dir=str(d),
-            attached=attached,
+            attached=list(attached or []),
         )
         (d / "monitor.json").write_text(args.to_json())
         ports = att.held + [x for x, _ in att.proxies] if att is not None else []
@@ -361,7 +362,7 @@ def start_detached(
             monitor = subprocess.Popen(
                 [process.helper, str(d / "monitor.json"), str(w)],  # ketch-monitor: the helper is the monitor too
                 # the monitor holds the ports (and the attached client's socket)
-                pass_fds=(w, *(sock.fileno() for sock in ports), *([attached[0]] if attached else [])),
+                pass_fds=(w, *(sock.fileno() for sock in ports), *(fd for fd, _ in attached or [])),
                 start_new_session=True,
                 cwd="/",
                 stdin=subprocess.DEVNULL,
