@@ -379,7 +379,10 @@ fn supervise(
             }
             let r = unsafe { libc::read(s.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
             if r <= 0 {
-                if r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                // EAGAIN: with -t -i the pty's master is non-blocking (its
+                // stdin side shares the open file); nothing there yet
+                let e = io::Error::last_os_error().raw_os_error();
+                if r < 0 && (e == Some(libc::EINTR) || e == Some(libc::EAGAIN)) {
                     continue;
                 }
                 s.open = false;

@@ -255,11 +255,11 @@ def test_a_foreground_run_with_a_healthcheck_shows_its_health(ketch: Ketch, bb: 
     try:
         assert wait_for(lambda: inspect(ketch, "hc").get("State", {}).get("Health", {}).get("Status") == "healthy", 20)
         assert p.poll() is None
-        rc, out, _ = finish_with(p, b"x\n")
+        rc, out, err = finish_with(p, b"x\n")
     finally:
         p.kill()
         p.wait()
-    assert (rc, out) == (3, b"got-x\n")
+    assert (rc, out) == (3, b"got-x\n"), (err, ketch("logs", "hc").out)
     ketch("rm", "hc", check=True)
     # with --rm: its code, and the monitor's removal waited for
     r = ketch("run", "--rm", "--health-cmd", "true", bb, "sh", "-c", "echo hi; exit 2")
