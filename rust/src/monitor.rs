@@ -3,6 +3,7 @@
 //! reaps it, records its exit, and removes its cgroups. One small process
 //! per container, no daemon.
 
+pub mod attach;
 mod health;
 mod log;
 mod restart;
@@ -20,6 +21,7 @@ use crate::process::report::{report, report_started};
 use crate::process::{self, Config, Stage};
 use crate::sys::pipe;
 use crate::tty::{recv_fd, seqpacket_pair};
+use attach::Attach;
 pub use health::{go_duration, Health};
 pub use log::{json_string, log_line, rfc3339_nano};
 use log::{Log, MAX_LINE};
@@ -61,6 +63,17 @@ pub struct MonitorConfig {
     pub state_file: PathBuf,
     /// Made by `ketch stop` (and kill, rm): the process is not started again.
     pub stop_file: PathBuf,
+    // -- attach (monitor/attach.rs) --
+    /// -i: the container's stdin is a pipe the monitor holds (the pty's
+    /// master with -t) for attached clients to write to; else /dev/null.
+    pub stdin: bool,
+    /// The directory the attach socket is made in (the container's own);
+    /// null: none.
+    #[serde(deserialize_with = "crate::process::config::present")]
+    pub attach_dir: Option<PathBuf>,
+    /// The clients connected before the start (`run`, `start -a`; the
+    /// Engine API's attach before its start): each one's socket and hello's flags.
+    pub attached: Vec<(RawFd, u8)>,
 }
 
 impl MonitorConfig {
@@ -77,10 +90,12 @@ struct Stream {
     open: bool,
 }
 
-/// A started process: its pid and the descriptors its output comes from.
+/// A started process: its pid, the descriptors its output comes from and
+/// its stdin (with -i).
 struct Started {
     pid: i32,
     streams: Vec<Stream>,
+    stdin: Option<attach::Stdin>,
 }
 
 /// Starts the container's process once: its stdout and stderr on pipes of
@@ -89,8 +104,15 @@ fn start(args: &MonitorConfig) -> Result<Started> {
     let mut config = args.process.clone();
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
-    // stdin: the container's own /dev/null (-1), as docker's without -i.
-    config.stdio = [-1, out_w.as_raw_fd(), err_w.as_raw_fd()];
+    // stdin: a pipe of ours with -i, else the container's own /dev/null
+    // (-1), as docker's.
+    let stdin = if args.stdin && !args.tty {
+        Some(pipe()?)
+    } else {
+        None
+    };
+    let in_r = stdin.as_ref().map_or(-1, |(r, _)| r.as_raw_fd());
+    config.stdio = [in_r, out_w.as_raw_fd(), err_w.as_raw_fd()];
     let sockets = if args.tty {
         let (ours, theirs) = seqpacket_pair()?;
         config.tty_socket = theirs.as_raw_fd();
@@ -100,6 +122,10 @@ fn start(args: &MonitorConfig) -> Result<Started> {
     };
     let pid = process::spawn(&config)?;
     drop((out_w, err_w));
+    let mut stdin = stdin.map(|(r, w)| {
+        drop(r);
+        attach::Stdin::Pipe(w)
+    });
     let stream = |fd, name| Stream {
         fd,
         name,
@@ -111,11 +137,22 @@ fn start(args: &MonitorConfig) -> Result<Started> {
         // (its master side sent by the child, which has exec'd by now).
         Some((ours, theirs)) => {
             drop(theirs);
-            vec![stream(recv_fd(&ours)?, "stdout")]
+            let master = recv_fd(&ours)?;
+            if args.stdin {
+                let fd = unsafe { libc::fcntl(master.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
+                if fd >= 0 {
+                    stdin = Some(attach::Stdin::Pty(unsafe { OwnedFd::from_raw_fd(fd) }));
+                }
+            }
+            vec![stream(master, "stdout")]
         }
         None => vec![stream(out_r, "stdout"), stream(err_r, "stderr")],
     };
-    Ok(Started { pid, streams })
+    Ok(Started {
+        pid,
+        streams,
+        stdin,
+    })
 }
 
 /// docker's exit code for a process that could not start (127 not found, 126 not executable).
@@ -143,6 +180,12 @@ pub fn run(args: &MonitorConfig, ready: RawFd) -> Result<()> {
     // The one answer on the ready pipe, on spawn's report protocol
     // (process/report.rs): the container's pid, or where it failed.
     let ready = unsafe { OwnedFd::from_raw_fd(ready) };
+    // The attach socket before the first start (its umask is set while
+    // the monitor has one thread), with the client that came with us.
+    let mut attach = Attach::new(args.attach_dir.as_deref());
+    for &(fd, flags) in &args.attached {
+        attach.add(unsafe { OwnedFd::from_raw_fd(fd) }, flags);
+    }
     let first = match start(args) {
         Ok(s) => s,
         Err(Error::Spawn {
@@ -183,7 +226,13 @@ pub fn run(args: &MonitorConfig, ready: RawFd) -> Result<()> {
         let began = Instant::now();
         let started = epoch(SystemTime::now());
         let code = match current.take() {
-            Some(Started { pid, streams }) => {
+            Some(Started {
+                pid,
+                streams,
+                stdin,
+            }) => {
+                let pty = args.tty.then(|| streams[0].fd.as_raw_fd());
+                attach.started(stdin, pty);
                 let mut health = args.health.as_ref().map(|_| health::State::new());
                 let status = |h: Option<&health::State>| {
                     Status {
@@ -198,12 +247,24 @@ pub fn run(args: &MonitorConfig, ready: RawFd) -> Result<()> {
                     .write(&args.state_file)
                 };
                 status(health.as_ref());
-                supervise(args, pid, streams, &mut log, health.as_mut(), began, |h| {
-                    status(Some(h))
-                })?
+                let mut watch = Watch {
+                    log: &mut log,
+                    attach: &mut attach,
+                };
+                supervise(
+                    args,
+                    pid,
+                    streams,
+                    &mut watch,
+                    health.as_mut(),
+                    began,
+                    |h| status(Some(h)),
+                )?
             }
             None => 125,
         };
+        // the clients attached to this run of the process see its end
+        attach.ended(code, ATTACH_GRACE);
         let ran = began.elapsed();
         let finished = epoch(SystemTime::now());
         if stopped(args) || !args.restart.again(code, restarts) {
@@ -245,13 +306,24 @@ pub fn run(args: &MonitorConfig, ready: RawFd) -> Result<()> {
     written
 }
 
-/// Logs the process's output until it has ended, running its healthcheck
-/// meanwhile (`report` is given the health after each probe); its exit code.
+/// How long the clients attached when the process ends are given to read
+/// what they were sent.
+const ATTACH_GRACE: Duration = Duration::from_secs(1);
+
+/// Where a process's output goes: its log and the attached clients.
+struct Watch<'a> {
+    log: &'a mut Log,
+    attach: &'a mut Attach,
+}
+
+/// Logs the process's output (and hands it to the attached clients) until
+/// it has ended, running its healthcheck meanwhile (`report` is given the
+/// health after each probe); its exit code.
 fn supervise(
     args: &MonitorConfig,
     pid: i32,
     mut streams: Vec<Stream>,
-    log: &mut Log,
+    watch: &mut Watch,
     mut health: Option<&mut health::State>,
     began: Instant,
     report: impl Fn(&health::State),
@@ -270,6 +342,8 @@ fn supervise(
             })
             .collect();
         let n_streams = pfds.len();
+        pfds.extend(watch.attach.pollfds());
+        let n_attach = pfds.len();
         if let Some(p) = &probe {
             for fd in [
                 p.out.as_ref().map_or(-1, |f| f.as_raw_fd()),
@@ -298,13 +372,17 @@ fn supervise(
             }
             break;
         }
+        let log = &mut *watch.log;
         for (s, pfd) in streams.iter_mut().zip(&pfds[..n_streams]) {
             if !s.open || pfd.revents == 0 {
                 continue;
             }
             let r = unsafe { libc::read(s.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
             if r <= 0 {
-                if r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                // EAGAIN: with -t -i the pty's master is non-blocking (its
+                // stdin side shares the open file); nothing there yet
+                let e = io::Error::last_os_error().raw_os_error();
+                if r < 0 && (e == Some(libc::EINTR) || e == Some(libc::EAGAIN)) {
                     continue;
                 }
                 s.open = false;
@@ -315,6 +393,12 @@ fn supervise(
                 }
                 continue;
             }
+            let kind = if s.name == "stderr" {
+                attach::KIND_STDERR
+            } else {
+                attach::KIND_STDOUT
+            };
+            watch.attach.output(kind, &buf[..r as usize]);
             s.pending.extend_from_slice(&buf[..r as usize]);
             let now = SystemTime::now();
             while let Some(i) = s.pending.iter().position(|&b| b == b'\n') {
@@ -327,15 +411,14 @@ fn supervise(
             }
             log.flush();
         }
+        watch.attach.serve(&pfds[n_streams..n_attach]);
         let (Some(h), Some(state)) = (check, health.as_deref_mut()) else {
             continue;
         };
         let now = Instant::now();
         if let Some(mut p) = probe.take() {
-            let (out_ready, exited) = (
-                pfds[n_streams].revents != 0,
-                pfds[n_streams + 1].revents != 0,
-            );
+            let (out_ready, exited) =
+                (pfds[n_attach].revents != 0, pfds[n_attach + 1].revents != 0);
             if out_ready {
                 p.read();
             }
@@ -406,6 +489,9 @@ mod tests {
             (m.restart.max_retries, m.log_max_size, m.log_max_files),
             (2, 1000, 3)
         );
+        assert!(m.stdin);
+        assert_eq!(m.attach_dir.as_deref(), Some(std::path::Path::new("/c")));
+        assert_eq!(m.attached, vec![(9, 6)]);
         let h = m.health.unwrap();
         assert!(h.process.container.is_none());
         assert_eq!((h.retries, h.interval()), (3, Duration::from_secs(30)));

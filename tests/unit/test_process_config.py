@@ -75,6 +75,9 @@ MONITOR = MonitorConfig(
     log_max_files=3,
     state_file="/c/state.json",
     stop_file="/c/stopped",
+    stdin=True,
+    attach_dir="/c",
+    attached=[(9, 6)],
 )
 
 

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 # run's parameters that are not the new container's options
-RUN_ONLY = ("image", "args", "rm", "detach", "interactive", "pull_policy")
+RUN_ONLY = ("image", "args", "rm", "detach", "pull_policy")
 
 
 def run(params: dict[str, Any], info_name: str = "run") -> int:

@@ -253,17 +253,18 @@ def attach(
     sig_proxy: Annotated[
         bool, typer.Option("--sig-proxy/--no-sig-proxy", help="Proxy all received signals to the process")
     ] = True,
+    detach_keys: Annotated[
+        str | None, typer.Option("--detach-keys", help="Override the key sequence for detaching a container")
+    ] = None,
 ) -> int:
     """Attach local standard input, output, and error streams to a running container"""
-    from ..runtime.attach import attach as follow
-    from ..runtime.attach import exit_code
+    from ..runtime.attach import attach as join
 
-    s = store()
-    for e in follow(s, container, sig_proxy):
-        stream = sys.stderr if e.stream == "stderr" else sys.stdout
-        stream.write(e.text)
-        stream.flush()
-    return exit_code(s, container)
+    outcome = join(store(), container, terminal(), stdin=not no_stdin, sig_proxy=sig_proxy, keys=detach_keys)
+    if outcome.exit_code is None:
+        error("read escape sequence")  # docker's words and code on a detach
+        return 1
+    return outcome.exit_code
 
 
 @command("export")

@@ -133,6 +133,9 @@ def start(
     names: Containers,
     attach: Annotated[bool, typer.Option("-a", "--attach", help="Attach STDOUT/STDERR and forward signals")] = False,
     interactive: Annotated[bool, typer.Option("-i", "--interactive", help="Attach container's STDIN")] = False,
+    detach_keys: Annotated[
+        str | None, typer.Option("--detach-keys", help="Override the key sequence for detaching a container")
+    ] = None,
 ) -> int:
     """Start one or more stopped containers"""
     from ..errors import KetchError
@@ -143,7 +146,7 @@ def start(
     failed: list[str] = []
     for n in names:
         try:
-            code = launch.start(s, n, terminal() if attach or interactive else None, interactive)
+            code = launch.start(s, n, terminal() if attach or interactive else None, interactive, detach_keys)
         except KetchError as e:
             error(f"Error: {e}")
             failed.append(n)

@@ -75,6 +75,7 @@ class ContainerSpec:
     network_aliases: list[str] = field(default_factory=list)  # --network-alias (user-defined networks)
     ip: str | None = None  # --ip (user-defined networks)
     group_add: list[str] = field(default_factory=list)  # --group-add as given (their gids are in `groups`)
+    open_stdin: bool = False  # -i: its stdin stays open for attached clients (docker's OpenStdin)
     home_set: bool = False  # HOME is ketch's (the user's passwd entry): `exec -u` gives its user's instead
 
     def config(self) -> dict[str, Any]:
@@ -105,6 +106,7 @@ class ContainerSpec:
             "seccomp": self.seccomp,
             "no_new_privileges": self.no_new_privileges,
             "tty": self.tty,
+            **({"open_stdin": True} if self.open_stdin else {}),
             "extra_hosts": [list(x) for x in self.extra_hosts],  # the hosts file is made from these
             # issue 12's, kept only when they say something (readers take the defaults otherwise)
             **({"restart": self.restart} if self.restart.get("policy", "no") != "no" else {}),
@@ -226,6 +228,11 @@ class MonitorConfig:
     log_max_files: int  # --log-opt max-file
     state_file: str  # the monitor's {pid, started, restart_count, restarting, exit_code, finished, health}
     stop_file: str  # made by stop/kill/rm: the process is not started again
+    # -- attach (rust/src/monitor/attach.rs) --
+    stdin: bool = False  # -i: the container's stdin is the monitor's pipe (the pty with -t), else /dev/null
+    attach_dir: str | None = None  # where the attach socket is made (the container's directory); None: none
+    # the clients connected before the start: (each one's socket, its hello's flags)
+    attached: list[tuple[int, int]] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(self, default=_fields, separators=(",", ":"))

@@ -216,12 +216,12 @@ def _config(store: Store, c: Container) -> dict[str, Any]:
         and not (e.startswith("HOME=") and p.get("home_set"))
         and not (e.startswith("PATH=") and "PATH" not in keys and e == _DEFAULT_PATH)
     ]
-    interactive = bool(p.get("interactive"))
+    interactive = bool(p.get("open_stdin"))  # -i (whether a client was attached is not recorded)
     return {
         "Hostname": p["hostname"],
         "Domainname": "",
         "User": p.get("user", ""),
-        "AttachStdin": interactive,
+        "AttachStdin": False,
         "AttachStdout": False,
         "AttachStderr": False,
         "Tty": bool(p.get("tty")),

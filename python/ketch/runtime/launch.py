@@ -133,9 +133,59 @@ def run_tty(store: Store, c: Container, stdio: Stdio, interactive: bool = False)
     return process.wait(store, c, pid)
 
 
+def needs_monitor(c: Container) -> bool:
+    """A restart policy other than `no`, or a healthcheck (the flags' or the
+    image's): what only a monitor does, so a foreground `run` goes through one."""
+    restart = c.config.get("restart") or {}
+    return restart.get("policy", "no") != "no" or bool(c.config.get("healthcheck"))
+
+
+def run_monitored(store: Store, c: Container, stdio: Stdio, interactive: bool, rm: bool = False) -> int:
+    """A foreground `run` as docker's: started detached under its monitor
+    with our client attached from the start, until the process's first exit
+    (its code) or a detach (0, the container runs on); the monitor applies
+    the restart policy and the healthcheck from then on. With `rm` the
+    monitor removes it (a healthcheck's container: --rm and a policy exclude
+    each other), which is waited for, as docker's `run --rm` does."""
+    from .attach import run_attached as join
+
+    def start(attached: tuple[int, int]) -> int:
+        return process.start_detached(store, c, autoremove=rm, attached=[attached])
+
+    try:
+        outcome = join(store, c, stdio, start, interactive=interactive, stdin_once=interactive)
+    except KetchError:
+        if rm:
+            containers.remove(store, c.id, force=True, volumes_too=True)
+        raise
+    if outcome.exit_code is None:
+        return 0
+    if rm:
+        _wait_removed(store, c.id)
+    return outcome.exit_code
+
+
+def _wait_removed(store: Store, cid: str, timeout: float = 10.0) -> None:
+    import time
+
+    from ..errors import ContainerNotFound
+
+    until = time.monotonic() + timeout
+    while time.monotonic() < until:
+        try:
+            state.lookup(store, cid)
+        except ContainerNotFound:
+            return
+        time.sleep(0.05)
+
+
 def run_foreground(store: Store, c: Container, stdio: Stdio, tty: bool, interactive: bool, rm: bool = False) -> int:
     """`run` without -d: attached to the face's `stdio` until it ends; with
-    `rm`, removed after. Its exit code."""
+    `rm`, removed after. Its exit code. One with a restart policy or a
+    healthcheck goes through its monitor (`run_monitored`); the others keep
+    the direct path (no monitor: faster)."""
+    if needs_monitor(c):
+        return run_monitored(store, c, stdio, interactive, rm)
     try:
         return run_tty(store, c, stdio, interactive) if tty else run_attached(store, c, stdio, interactive)
     finally:
@@ -143,15 +193,34 @@ def run_foreground(store: Store, c: Container, stdio: Stdio, tty: bool, interact
             containers.remove(store, c.id, force=True, volumes_too=True)
 
 
-def start(store: Store, ref: str, attach: Stdio | None = None, interactive: bool = False) -> int | None:
+def start(
+    store: Store, ref: str, attach: Stdio | None = None, interactive: bool = False, keys: str | None = None
+) -> int | None:
     """`start`: a stopped container detached under its monitor (None), or
-    attached in the foreground to the face's `attach` files (its exit
-    code). A running one is left be."""
+    with `attach` (-a) as a foreground `run` is: a container with a restart
+    policy, a healthcheck or -t under its monitor with the face's files
+    attached from the start (runtime/attach.py), the others directly. Its
+    exit code (0 after a detach by `keys`, as docker's). With `interactive` (-i) the face's stdin is sent (the
+    container has -i), and its end closes the container's (docker's StdinOnce).
+    A running one is left be."""
     c = state.lookup(store, ref)
     if c.state == "running":
         return None
+    if attach is not None and not (needs_monitor(c) or c.config.get("tty")):
+        return run_attached(store, c, attach, interactive)  # as a foreground run: no monitor, faster
     if attach is not None:
-        return run_attached(store, c, attach, interactive)
+        from .attach import run_attached as join
+
+        outcome = join(
+            store,
+            c,
+            attach,
+            lambda attached: process.start_detached(store, c, attached=[attached]),
+            interactive=interactive,
+            stdin_once=interactive,
+            keys=keys,
+        )
+        return 0 if outcome.exit_code is None else outcome.exit_code
     process.start_detached(store, c)
     return None
 

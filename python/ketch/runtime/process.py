@@ -324,11 +324,18 @@ def health_config(c: Container, process: ProcessConfig, events_file: str = "") -
     )
 
 
-def start_detached(store: Store, c: Container, autoremove: bool = False) -> int:
+def start_detached(
+    store: Store, c: Container, autoremove: bool = False, attached: list[tuple[int, int]] | None = None
+) -> int:
     """Starts the container under a monitor process of its own (the
     ketch-monitor program, rust/src/monitor.rs) and returns the container's
     pid. A container created with -t gets a pty, logged as its stdout; with `autoremove`
-    (--rm) the monitor removes the container once it has exited."""
+    (--rm) the monitor removes the container once it has exited. The monitor
+    listens on the container's attach socket (rust/src/monitor/attach.rs;
+    with -i it holds the container's stdin); `attached` are clients' sockets
+    (each with its hello's flags, runtime/attach.pair) the monitor serves
+    from before the start, so that they miss no output: the caller keeps
+    their other ends and closes these."""
     d = container_dir(store, c.id)
 
     def spawn(process: ProcessConfig, att: Attached | None) -> int:
@@ -358,6 +365,9 @@ def start_detached(store: Store, c: Container, autoremove: bool = False) -> int:
             log_max_files=int((c.config.get("log_opts") or {}).get("max_file", 1)),
             state_file=str(d / "state.json"),
             stop_file=str(d / "stopped"),
+            stdin=bool(c.config.get("open_stdin")),
+            attach_dir=str(d),
+            attached=list(attached or []),
         )
         (d / "monitor.json").write_text(args.to_json())
         ports = att.held + [x for x, _ in att.proxies] if att is not None else []
@@ -365,7 +375,8 @@ def start_detached(store: Store, c: Container, autoremove: bool = False) -> int:
         try:
             monitor = subprocess.Popen(
                 [process.helper, str(d / "monitor.json"), str(w)],  # ketch-monitor: the helper is the monitor too
-                pass_fds=(w, *(sock.fileno() for sock in ports)),  # the monitor holds the ports
+                # the monitor holds the ports (and the attached client's socket)
+                pass_fds=(w, *(sock.fileno() for sock in ports), *(fd for fd, _ in attached or [])),
                 start_new_session=True,
                 cwd="/",
                 stdin=subprocess.DEVNULL,

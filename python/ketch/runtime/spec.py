@@ -43,6 +43,7 @@ class Options(Record):
     privileged: bool = False
     security_opt: list[str] = field(default_factory=list)
     tty: bool = False
+    interactive: bool = False  # -i: docker's OpenStdin
     mounts: list[str] = field(default_factory=list)
     init: bool = False
     publish: list[str] = field(default_factory=list)
@@ -154,6 +155,7 @@ def build(store: Store, image_name: str, args: list[str], opts: Options | None =
         seccomp=seccomp_profile,
         no_new_privileges=nnp,
         tty=o.tty,
+        open_stdin=o.interactive,
         extra_hosts=[add_host(x) for x in o.add_host],
         dns=o.dns,
         dns_search=o.dns_search,
