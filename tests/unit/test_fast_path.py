@@ -261,6 +261,39 @@ def test_run_forms_it_does_not_read_go_to_typer(args: list[str]) -> None:
     assert _fast.run_params(args) is None
 
 
+BUILD_FORMS = [
+    ["."], ["ctx", "-t", "a", "-t=b", "--build-arg", "X=1", "-q"], ["--no-cache=true", "."], ["-tx:1", "-"],
+    ["-f", "D", "--label", "a=b", "--network", "none", "--iidfile", "/tmp/x", "--target", "s", "--pull", "ctx"],
+    ["--quiet", "--file=Dockerfile.x", "--tag", "t", "."],
+]  # fmt: skip
+BUILD_TYPER_FORMS = [[], ["-t", "x"], [".", "extra"], ["--bogus", "."], ["--help"], ["-h", "."], ["-t"], ["--", "."]]
+
+
+@pytest.mark.parametrize("args", BUILD_FORMS, ids=" ".join)
+def test_build_is_read_as_typer_reads_it(args: list[str]) -> None:
+    fast = _fast.build_params(args)
+    assert fast is not None, "the fast path should read this form"
+    assert fast == _typer_params("build", args)
+
+
+@pytest.mark.parametrize("args", BUILD_TYPER_FORMS, ids=lambda a: " ".join(a) or "-")
+def test_build_forms_it_does_not_read_go_to_typer(args: list[str]) -> None:
+    assert _fast.build_params(args) is None
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="builds: the store's layers are mounted as root's")
+def test_a_build_and_its_cached_rebuild_are_typers(store: dict[str, str], tmp_path: Path) -> None:
+    """Step N/M, `---> Using cache`, the id, and a failing build's error, on both paths."""
+    (tmp_path / "f").write_text("x\n")
+    (tmp_path / "Dockerfile").write_text("FROM fast/one:1\nENV A=1\nCOPY f /f\nLABEL k=v\n")
+    args = ["build", "-t", "fast/built", str(tmp_path)]
+    assert _fast.parse(args) is not None
+    _same(args, store)  # the first Typer run builds; the fast one is cached, as the next Typer one
+    (tmp_path / "Dockerfile").write_text("FROM fast/one:1\nCOPY missing /m\n")
+    _same(args, store)
+    _same(["build", "-q", "-f", str(tmp_path / "nope"), str(tmp_path)], store)
+
+
 @pytest.mark.parametrize(("name", "spec"), [("ps", _fast.PS), ("images", _fast.IMAGES)])
 def test_ps_and_images_are_read_as_typer_reads_them(name: str, spec: _fast.Spec) -> None:
     defaults = _typer_params(name, [])

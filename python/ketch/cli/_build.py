@@ -83,3 +83,34 @@ class BuildPrinter:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+
+def build_parsed(params: dict[str, Any]) -> None:
+    """`ketch build` once its flags are parsed, by Typer (build.py) or by the
+    fast path (cli/_fast.py, which needs no Typer): the parameters by name."""
+    from ..builder.builder import BuildFailed, Options
+    from ..builder.builder import build as do_build
+    from ..builder.state import build_args, labels
+    from . import _common
+
+    opts = Options(
+        tags=list(params["tag"] or []),
+        dockerfile=params["file"],
+        build_args=build_args(list(params["build_arg"] or [])),
+        no_cache=params["no_cache"],
+        target=params["target"],
+        labels=labels(list(params["label"] or [])),
+        pull=params["pull"],
+        network=params["network"] or _common.settings.default_network or "default",
+    )
+    printer = BuildPrinter(params["quiet"])
+    try:
+        image_id = do_build(_common.store(), params["path"], opts, printer)
+    except BuildFailed:
+        printer.failed()
+        raise
+    finally:
+        printer.close()
+    if params["iidfile"]:
+        with open(params["iidfile"], "w") as f:
+            f.write(image_id)

@@ -2,7 +2,7 @@
 before Typer and Click are imported (importing them costs more than the
 work of `ps` on a small store, and a fifth of a `run`).
 
-`parse` reads `[--root DIR] ps|images|run ARGS...` (`ps` and `images` also
+`parse` reads `[--root DIR] ps|images|run|build ARGS...` (`ps` and `images` also
 as `container ls|list|ps` and `image ls`) and `--help`/`-h` alone, exactly
 as the Typer path reads them: first cli/_flags' rewriting of docker's
 syntax (`normalize_args`, which _flags runs too), then Click's parser
@@ -12,7 +12,7 @@ types (text, integers, decimals). Whatever it does not read the way Click
 would (an option it does not know, a help flag, `--`, a missing or surplus
 argument, a value Click would refuse or convert otherwise) returns None,
 and the Typer path parses the same arguments, errors and all. The commands
-then run the same code (`_lists`, `_run`): the output is the same byte for
+then run the same code (`_lists`, `_run`, `_build.build_parsed`): the output is the same byte for
 byte (tests/unit/test_fast_path.py runs both paths).
 
 `run`'s flags are many and still growing: their table (`_run_table.py`)
@@ -110,6 +110,20 @@ IMAGES = Spec(
     many=("filter_",),
     positionals=("repository",),
 )  # fmt: skip
+# `build`'s options (cli/build.py; tests/unit/test_fast_path.py checks they are Click's)
+BUILD = Spec(
+    flags={"--no-cache": "no_cache", "-q": "quiet", "--quiet": "quiet", "--pull": "pull"},
+    values={
+        "-t": "tag", "--tag": "tag", "-f": "file", "--file": "file", "--build-arg": "build_arg", "--target": "target",
+        "--label": "label", "--network": "network", "--iidfile": "iidfile",
+    },
+    many=("tag", "build_arg", "label"),
+    positionals=("path",),
+)  # fmt: skip
+BUILD_DEFAULTS: dict[str, object] = {
+    "tag": (), "file": None, "build_arg": (), "no_cache": False, "quiet": False, "target": None,
+    "label": (), "pull": False, "network": None, "iidfile": None,
+}  # fmt: skip
 SPECS = {"ps": PS, "images": IMAGES}
 # docker's management-group names of the same commands (the same callbacks in Typer's tree)
 ALIASES = {("container", "ls"): "ps", ("container", "list"): "ps", ("container", "ps"): "ps", ("image", "ls"): "images"}
@@ -283,6 +297,8 @@ def parse(args: list[str]) -> Fast | None:
         rest = [ALIASES[rest[0], rest[1]], *rest[2:]]
     if rest[:1] == ["run"]:
         return _run(rest[1:], root)
+    if rest[:1] == ["build"]:
+        return _build(rest[1:], root)
     if not rest or rest[0] not in SPECS:
         return None
     params = options(SPECS[rest[0]], rest[1:])
@@ -316,6 +332,23 @@ def _run(args: list[str], root: str | None) -> Fast | None:
     from ._run import run
 
     return Fast(lambda: run(params), root)
+
+
+def build_params(args: list[str]) -> dict[str, object] | None:
+    """`build ARGS`' parameters as Click's context holds them, or None: the Typer path's."""
+    given = options(BUILD, args)
+    if given is None or "path" not in given:
+        return None
+    return BUILD_DEFAULTS | {k: tuple(v) if isinstance(v, list) else v for k, v in given.items()}
+
+
+def _build(args: list[str], root: str | None) -> Fast | None:
+    params = build_params(args)
+    if params is None:
+        return None
+    from ._build import build_parsed
+
+    return Fast(lambda: build_parsed(params) or 0, root)  # type: ignore[func-returns-value]
 
 
 def _show(text: str) -> int:

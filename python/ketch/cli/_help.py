@@ -9,7 +9,7 @@ SOURCES = {
     "images.py": 1651670626,
     "container_io.py": 1200859572,
     "containers.py": 1794390822,
-    "build.py": 1705817868,
+    "build.py": 3476358639,
     "registry.py": 1146052988,
     "system.py": 2524716600,
     "container_group.py": 1393475589,

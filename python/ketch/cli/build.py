@@ -32,32 +32,9 @@ def build(
     iidfile: Annotated[str | None, typer.Option("--iidfile", help="Write the image ID to the file")] = None,
 ) -> None:
     """Build an image from a Dockerfile"""
-    from ..builder.builder import BuildFailed, Options
-    from ..builder.builder import build as do_build
-    from ..builder.state import build_args, labels
-    from ._build import BuildPrinter
+    from ._build import build_parsed
 
-    opts = Options(
-        tags=list(tag or []),
-        dockerfile=file,
-        build_args=build_args(list(build_arg or [])),
-        no_cache=no_cache,
-        target=target,
-        labels=labels(list(label or [])),
-        pull=pull,
-        network=network or _shared.settings.default_network or "default",
-    )
-    printer = BuildPrinter(quiet)
-    try:
-        image_id = do_build(store(), path, opts, printer)
-    except BuildFailed:
-        printer.failed()
-        raise
-    finally:
-        printer.close()
-    if iidfile:
-        with open(iidfile, "w") as f:
-            f.write(image_id)
+    build_parsed(dict(locals()))
 
 
 _builder = _shared.group("builder", "Manage builds")
