@@ -120,8 +120,10 @@ def main() -> None:
         try:
             trees = {"ketch": env, **({"ketch (--base tree)": {**env, "PYTHONPATH": args.base}} if args.base else {})}
             for label, tenv in trees.items():
-                cold[f"{label} build, cold (--no-cache)"] = ([KETCH, "build", "--no-cache", "-t", "b", str(ctx)], tenv)
-                cached[f"{label} build, cached"] = ([KETCH, "build", "-t", "b", str(ctx)], tenv)
+                # --network none as docker's below (and no bridge left on the host by the bench)
+                build = [KETCH, "build", "--network", "none", "-t", "b"]
+                cold[f"{label} build, cold (--no-cache)"] = ([*build, "--no-cache", str(ctx)], tenv)
+                cached[f"{label} build, cached"] = ([*build, str(ctx)], tenv)
             docker = shutil.which("docker") and subprocess.run(["docker", "info"], capture_output=True).returncode == 0
             if docker:
                 subprocess.run(["docker", "load", "-q", "-i", str(archive)], check=True, stdout=subprocess.DEVNULL)
