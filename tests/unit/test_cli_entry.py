@@ -4,6 +4,7 @@ must still happen. No root needed."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -45,3 +46,13 @@ def test_a_reader_gone_is_quiet(tmp_path: Path) -> None:
     err = p.stderr.read().decode()
     p.wait(timeout=60)
     assert "Traceback" not in err and "Exception ignored" not in err, err
+
+
+def test_a_closed_stdout_at_start_is_no_error(tmp_path: Path) -> None:
+    """fd 1 closed before the interpreter starts (sys.stdout is None): main's exit code, no traceback."""
+    r = subprocess.run(
+        [sys.executable, "-c", ENTRY, "--root", str(tmp_path), "volume", "inspect", "nope"],
+        capture_output=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=60,
+        preexec_fn=lambda: os.close(1),
+    )  # fmt: skip
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr

@@ -92,7 +92,8 @@ def entry() -> None:
         gc.collect()  # a connection whose Database is gone lives on in a cycle (its statement cache): closed here
     for stream in (sys.stdout, sys.stderr):
         try:
-            stream.flush()
+            if stream is not None:  # None: the fd was closed when the interpreter started
+                stream.flush()
         except (OSError, ValueError):  # a reader gone (`ketch ps | head -0`), or closed: as Click's streams
             pass
     os._exit(rc & 0xFF)
