@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from support.engine import Engine, start_engine, stop_engine
 from support.ketch import Ketch
 from support.registry import RunningRegistry, start_registry, stop_registry
 
@@ -25,3 +26,11 @@ def ketch(tmp_path: Path) -> Iterator[Ketch]:
     k = Ketch(tmp_path / "store", tmp_path / "run")
     yield k
     k.clean_up()
+
+
+@pytest.fixture
+def engine(ketch: Ketch) -> Iterator[Engine]:
+    """`ketch system service` on a socket of this test's own, over the `ketch` fixture's store."""
+    e = start_engine(ketch)
+    yield e
+    stop_engine(e)

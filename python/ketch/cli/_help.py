@@ -11,7 +11,7 @@ SOURCES = {
     "containers.py": 1794390822,
     "build.py": 3476358639,
     "registry.py": 1146052988,
-    "system.py": 2524716600,
+    "system.py": 3499840487,
     "container_group.py": 1393475589,
     "volumes.py": 1397570904,
     "networks.py": 3624679049,

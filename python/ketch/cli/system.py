@@ -296,4 +296,36 @@ def system_events(since: Since = None, until: Until = None, filter_: Filter = No
     return _events(since, until, list(filter_ or []), format_)
 
 
+@subcommand(system, "service")
+def system_service(
+    uri: Annotated[
+        str | None, typer.Argument(help="unix:///path of the socket (default unix:///run/ketch/docker.sock)")
+    ] = None,
+    socket_: Annotated[str | None, typer.Option("--socket", help="Path of the socket to listen on")] = None,
+    time_: Annotated[
+        float, typer.Option("-t", "--time", help="Seconds with no connection before the service exits (0: never)")
+    ] = 0.0,
+    group_: Annotated[str | None, typer.Option("--group", help="Group that may open the socket (mode 0660)")] = None,
+) -> None:
+    """Serve the Docker Engine API on a unix socket, so docker's clients drive ketch"""
+    from ..api.server import DEFAULT_SOCKET, serve
+    from ..errors import UsageError
+
+    path = socket_ or DEFAULT_SOCKET
+    if uri:
+        if not uri.startswith("unix://"):
+            raise UsageError(f"{uri}: only unix:// sockets are served (never TCP without TLS)")
+        path = uri[len("unix://") :]
+    if time_ < 0:
+        raise UsageError("--time must be 0 or more seconds")
+
+    def ready(where: str) -> None:
+        print(f"ketch API listening on unix://{where}", file=sys.stderr, flush=True)
+
+    try:
+        serve(store(), path, idle=time_, group=group_, ready=ready)
+    except KeyboardInterrupt:
+        pass
+
+
 from . import _boot  # noqa: E402, F401  - `system boot` (the restart policies after a reboot) joins this group

@@ -1,0 +1,3 @@
+"""build routes (to be filled)."""
+
+ROUTES: list = []

@@ -1,0 +1,3 @@
+"""containers routes (to be filled)."""
+
+ROUTES: list = []

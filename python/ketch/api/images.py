@@ -1,0 +1,3 @@
+"""images routes (to be filled)."""
+
+ROUTES: list = []

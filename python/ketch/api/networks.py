@@ -1,0 +1,3 @@
+"""networks routes (to be filled)."""
+
+ROUTES: list = []

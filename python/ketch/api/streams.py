@@ -1,0 +1,3 @@
+"""streams routes (to be filled)."""
+
+ROUTES: list = []

@@ -1,0 +1,3 @@
+"""volumes routes (to be filled)."""
+
+ROUTES: list = []
