@@ -9,11 +9,11 @@ whole (`send`, `json`), chunked streams (`stream`), or a hijacked socket
 from __future__ import annotations
 
 import io
-import typing
 import json
 import re
 import select
 import socket
+import typing
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
