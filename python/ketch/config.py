@@ -44,6 +44,9 @@ class Settings:
         self._root = Path(root) if root else None
         self._environ = environ
         self._read: dict[str, str | None] = {}
+        # credentials a caller gave for this work alone (the Engine API's X-Registry-Auth):
+        # domain -> (user, password, identity token), looked up before any config file
+        self.given_auth: dict[str, tuple[str, str, str]] = {}
 
     def _get(self, name: str) -> str | None:
         """The variable as it was the first time it was asked for."""
@@ -55,6 +58,16 @@ class Settings:
         """The variable, or `default` when it is unset (set but empty stays empty)."""
         v = self._get(name)
         return v if v is not None else default
+
+    def with_auth(self, domain: str, user: str, password: str, token: str = "") -> Settings:
+        """A copy of these settings that answers `domain`'s challenges with
+        these credentials (none of them written anywhere)."""
+        import copy
+
+        other = copy.copy(self)
+        other._read = self._read  # the same variables, as read once
+        other.given_auth = {**self.given_auth, domain: (user, password, token)}
+        return other
 
     def use_root(self, root: str | os.PathLike[str]) -> None:
         """--root, given before the store is opened."""

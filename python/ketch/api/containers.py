@@ -1,3 +1,558 @@
-"""containers routes (to be filled)."""
+"""Container routes: create, list, inspect, start, stop, restart, kill,
+pause, unpause, rename, wait, logs, delete, top, changes, prune.
 
-ROUTES: list = []
+`create` turns the request's Config, HostConfig and NetworkingConfig into
+the runtime's Options, each value checked here as a string the library's
+parsers then read exactly as they read docker's flags: a value that could
+be read as a second field of those strings (a comma in a --mount part, a
+colon in a port) is refused, never passed on."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import time
+from typing import Any
+
+from .http import HTTPError
+from .router import Call
+from .util import filter_list
+
+NS = 1_000_000_000
+
+
+# -- create ----------------------------------------------------------------------
+
+
+def _strs(doc: dict[str, Any], key: str) -> list[str]:
+    """A list of strings (or null), as the API gives Env, Cmd, CapAdd ..."""
+    v = doc.get(key)
+    if v is None:
+        return []
+    if isinstance(v, str):
+        return [v]
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise HTTPError(400, f"{key} must be a list of strings")
+    return list(v)
+
+
+def _str(doc: dict[str, Any], key: str) -> str | None:
+    v = doc.get(key)
+    if v is None or v == "":
+        return None
+    if not isinstance(v, str):
+        raise HTTPError(400, f"{key} must be a string")
+    return v
+
+
+def _int(doc: dict[str, Any], key: str) -> int | None:
+    v = doc.get(key)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise HTTPError(400, f"{key} must be an integer")
+    return v
+
+
+def _obj(doc: dict[str, Any], key: str) -> dict[str, Any]:
+    v = doc.get(key)
+    if v is None:
+        return {}
+    if not isinstance(v, dict):
+        raise HTTPError(400, f"{key} must be a JSON object")
+    return v
+
+
+def _plain(what: str, value: str, forbidden: str) -> str:
+    """`value` as one field of a flag's syntax: none of `forbidden`, no control character."""
+    if any(ch in value for ch in forbidden) or any(ord(ch) < 32 for ch in value):
+        raise HTTPError(400, f"invalid {what}: {value[:80]!r}")
+    return value
+
+
+_PORT = re.compile(r"[0-9]{1,5}(-[0-9]{1,5})?(/(tcp|udp|sctp))?")
+
+
+def _publish(bindings: dict[str, Any]) -> list[str]:
+    """HostConfig.PortBindings as -p values: {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}."""
+    out = []
+    for cport, hosts in bindings.items():
+        if not _PORT.fullmatch(cport):
+            raise HTTPError(400, f"invalid port specification: {cport[:40]!r}")
+        for h in hosts or [{}]:
+            if not isinstance(h, dict):
+                raise HTTPError(400, "PortBindings: each binding must be an object")
+            ip, hp = str(h.get("HostIp") or ""), str(h.get("HostPort") or "")
+            if hp and not re.fullmatch(r"[0-9]{1,5}(-[0-9]{1,5})?", hp):
+                raise HTTPError(400, f"invalid port specification: {hp[:40]!r}")
+            if ip:
+                try:
+                    addr = ipaddress.ip_address(ip)
+                except ValueError:
+                    raise HTTPError(400, f"invalid IP address: {ip[:60]!r}") from None
+                host = f"[{addr}]" if addr.version == 6 else str(addr)
+                out.append(f"{host}:{hp}:{cport}")
+            else:
+                out.append(f"{hp}:{cport}" if hp else cport)
+    return out
+
+
+def _mount(m: Any) -> str:
+    """One HostConfig.Mounts entry as a --mount value."""
+    if not isinstance(m, dict):
+        raise HTTPError(400, "Mounts: each mount must be an object")
+    kind = str(m.get("Type") or "volume")
+    if kind not in ("bind", "volume", "tmpfs"):
+        raise HTTPError(400, f"mount type {kind[:20]!r} is not supported")
+    parts = [f"type={kind}"]
+    for key, name in (("Source", "source"), ("Target", "target")):
+        v = m.get(key)
+        if v:
+            parts.append(f"{name}={_plain(f'mount {name}', str(v), ',=')}")
+    if m.get("ReadOnly"):
+        parts.append("readonly")
+    t = m.get("TmpfsOptions") or {}
+    if kind == "tmpfs" and isinstance(t, dict):
+        if t.get("SizeBytes"):
+            parts.append(f"tmpfs-size={int(t['SizeBytes'])}")
+        if t.get("Mode"):
+            parts.append(f"tmpfs-mode={int(t['Mode']):o}")
+    b = m.get("BindOptions") or {}
+    if kind == "bind" and isinstance(b, dict) and b.get("Propagation"):
+        parts.append(f"bind-propagation={_plain('propagation', str(b['Propagation']), ',=')}")
+    return ",".join(parts)
+
+
+def _healthcheck(hc: dict[str, Any], o: dict[str, Any]) -> None:
+    test = _strs(hc, "Test")
+    if test:
+        if test[0] not in ("CMD", "CMD-SHELL", "NONE"):
+            raise HTTPError(400, f"Healthcheck.Test must start with CMD, CMD-SHELL or NONE, not {test[0][:20]!r}")
+        o["health_test"] = test
+    for key, name in (("Interval", "health_interval"), ("Timeout", "health_timeout"),
+                      ("StartPeriod", "health_start_period")):  # fmt: skip
+        ns = _int(hc, key)
+        if ns:
+            o[name] = f"{ns}ns"
+    retries = _int(hc, "Retries")
+    if retries:
+        o["health_retries"] = retries
+
+
+def options_of(store: Any, body: Any) -> tuple[str, list[str], Any]:
+    """(image, command, Options) of a create request's body."""
+    from ..runtime.cgroups import Limits, check_cpus, parse_bytes
+    from ..runtime.spec import Options
+
+    if not isinstance(body, dict):
+        raise HTTPError(400, "the body must be a JSON object (the container's config)")
+    image = _str(body, "Image")
+    if image is None:
+        raise HTTPError(400, "config has no image: Image is required")
+    host = _obj(body, "HostConfig")
+    o: dict[str, Any] = {}
+    o["env"] = _strs(body, "Env")
+    o["workdir"] = _str(body, "WorkingDir")
+    o["user"] = _str(body, "User")
+    o["hostname"] = _str(body, "Hostname")
+    if "Entrypoint" in body and body["Entrypoint"] is not None:
+        ep = _strs(body, "Entrypoint")
+        o["entrypoint"] = [] if ep == [""] else ep
+    o["tty"] = bool(body.get("Tty"))
+    o["interactive"] = bool(body.get("OpenStdin"))
+    o["stdin_once"] = bool(body.get("StdinOnce"))
+    o["label"] = [f"{k}={v}" for k, v in _obj(body, "Labels").items()]
+    o["stop_signal"] = _str(body, "StopSignal")
+    o["stop_timeout"] = _int(body, "StopTimeout")
+    if body.get("Healthcheck"):
+        _healthcheck(_obj(body, "Healthcheck"), o)
+    # HostConfig
+    o["volumes"] = _strs(host, "Binds")
+    o["mounts"] = [_mount(m) for m in host.get("Mounts") or []]
+    o["tmpfs"] = [f"{p}:{v}" if v else p for p, v in _obj(host, "Tmpfs").items()]
+    o["publish"] = _publish(_obj(host, "PortBindings"))
+    o["publish_all"] = bool(host.get("PublishAllPorts"))
+    mode = _str(host, "NetworkMode") or "default"
+    if mode.startswith("container:"):
+        raise HTTPError(400, "network mode container:<name|id> is not supported")
+    endpoints = _obj(_obj(body, "NetworkingConfig"), "EndpointsConfig")
+    if mode == "default" and len(endpoints) == 1:
+        mode = next(iter(endpoints))
+    endpoint: Any = endpoints.get(mode) or {}
+    if isinstance(endpoint, dict):
+        o["network_alias"] = _strs(endpoint, "Aliases")
+        ipam = endpoint.get("IPAMConfig") or {}
+        if isinstance(ipam, dict) and ipam.get("IPv4Address"):
+            o["ip"] = str(ipam["IPv4Address"])
+    o["network"] = None if mode == "default" else mode
+    policy = _obj(host, "RestartPolicy")
+    name = str(policy.get("Name") or "no")
+    retries = _int(policy, "MaximumRetryCount") or 0
+    o["restart"] = f"{name}:{retries}" if name == "on-failure" and retries else name
+    o["autoremove"] = bool(host.get("AutoRemove"))
+    o["privileged"] = bool(host.get("Privileged"))
+    o["read_only"] = bool(host.get("ReadonlyRootfs"))
+    o["init"] = bool(host.get("Init"))
+    o["cap_add"] = _strs(host, "CapAdd")
+    o["cap_drop"] = _strs(host, "CapDrop")
+    o["security_opt"] = _strs(host, "SecurityOpt")
+    o["dns"] = _strs(host, "Dns")
+    o["dns_search"] = _strs(host, "DnsSearch")
+    o["add_host"] = _strs(host, "ExtraHosts")
+    o["group_add"] = _strs(host, "GroupAdd")
+    log = _obj(host, "LogConfig")
+    if (log.get("Type") or "json-file") != "json-file":
+        raise HTTPError(400, f"logging driver {str(log.get('Type'))[:40]!r} is not supported: ketch logs json-file")
+    o["log_opt"] = [f"{k}={v}" for k, v in _obj(log, "Config").items()]
+    o["ulimit"] = [
+        f"{_plain('ulimit', str(u.get('Name')), '=:')}={int(u.get('Soft', 0))}:{int(u.get('Hard', 0))}"
+        for u in host.get("Ulimits") or []
+        if isinstance(u, dict)
+    ]
+    o["sysctl"] = [f"{k}={v}" for k, v in _obj(host, "Sysctls").items()]
+    if _int(host, "ShmSize"):
+        o["shm_size"] = str(host["ShmSize"])
+    o["device"] = [
+        ":".join(_plain("device", str(d.get(k) or ""), ":") for k in ("PathOnHost", "PathInContainer"))
+        + f":{_plain('device permissions', str(d.get('CgroupPermissions') or 'rwm'), ':')}"
+        for d in host.get("Devices") or []
+        if isinstance(d, dict)
+    ]
+    for d in o["device"]:
+        if d.split(":")[1] == "":
+            raise HTTPError(400, "Devices: PathInContainer is required")
+    memory, nano = _int(host, "Memory"), _int(host, "NanoCpus")
+    pids = _int(host, "PidsLimit")
+    cpus = nano / NS if nano else None
+    try:
+        check_cpus(cpus)
+        limits = Limits(parse_bytes(str(memory)) if memory else None, cpus, pids if pids and pids > 0 else None)
+    except Exception as e:
+        raise HTTPError(400, str(e)) from None
+    cmd = _strs(body, "Cmd")
+    given = {k: v for k, v in o.items() if v is not None}
+    settings = store.settings
+    network = given.pop("network", None) or settings.default_network or "bridge"
+    opts = Options(network=network, limits=limits, **given)
+    return image, cmd, opts
+
+
+def create(call: Call) -> None:
+    """POST /containers/create?name=: 201 {Id, Warnings}; 404 when the image is
+    not here (the CLI pulls it then and asks again)."""
+    from ..errors import KetchError
+    from ..images import local_name
+    from ..runtime import containers, policies
+
+    image, cmd, opts = options_of(call.store, call.req.json())
+    name = call.req.arg("name")
+    if name:
+        opts.name = name
+    if opts.autoremove and opts.restart not in ("no", ""):
+        raise HTTPError(409, "conflicting options: cannot specify both --restart and --rm")
+    try:
+        policies.restart_policy(opts.restart)
+    except KetchError as e:
+        raise HTTPError(400, str(e)) from None
+    try:
+        local = local_name(call.store, image)
+    except KetchError as e:
+        raise HTTPError(404, f"No such image: {image}") from e
+    c = containers.create(call.store, local, cmd, opts)
+    call.req.json_answer({"Id": c.id, "Warnings": []}, 201)
+
+
+# -- list and inspect ----------------------------------------------------------------
+
+
+def _ports(store: Any, c: Any) -> list[dict[str, Any]]:
+    from ..runtime import inspect as ri
+
+    out: list[dict[str, Any]] = []
+    published = set()
+    for p in ri.published_ports(store, c):
+        published.add((p.port, p.proto))
+        out.append({"IP": p.host_ip, "PrivatePort": p.port, "PublicPort": p.host_port, "Type": p.proto})
+    for e in sorted(ri.exposed_ports(store, c)):
+        num, _, proto = e.partition("/")
+        if num.isdigit() and (int(num), proto or "tcp") not in published:
+            out.append({"PrivatePort": int(num), "Type": proto or "tcp"})
+    return out
+
+
+def summary(call: Call, c: Any, size: bool = False) -> dict[str, Any]:
+    """One container as GET /containers/json lists it."""
+    from ..runtime import inspect as ri
+
+    nets = ri.endpoints(call.store, c)
+    doc: dict[str, Any] = {
+        "Id": c.id, "Names": ["/" + c.name], "Image": c.image, "ImageID": c.image_id,
+        "Command": " ".join(c.config.get("argv") or []), "Created": int(c.created),
+        "Ports": _ports(call.store, c), "Labels": ri.labels(call.store, c),
+        "State": "paused" if c.paused else ("restarting" if c.restarting else c.state),
+        "Status": ri.status_text(c), "HostConfig": {"NetworkMode": c.config.get("network") or "none"},
+        "NetworkSettings": {"Networks": nets},
+        "Mounts": [ri._mount_doc(m) for m in ri.mounts(call.store, c)],
+    }  # fmt: skip
+    if size:
+        rw = ri.size_rw(call.store, c)
+        doc["SizeRw"] = rw
+        try:
+            from ..store.images import get
+
+            doc["SizeRootFs"] = rw + get(call.store, c.image_id).size
+        except Exception:
+            doc["SizeRootFs"] = rw
+    return doc
+
+
+def list_(call: Call) -> list[dict[str, Any]]:
+    """GET /containers/json?all=&limit=&size=&filters=."""
+    from ..runtime.inspect import select
+
+    limit = call.req.integer("limit", -1) or -1
+    found = select(call.store, call.req.flag("all") or limit > 0, filter_list(call.req))
+    if limit > 0:
+        found = found[:limit]
+    size = call.req.flag("size")
+    return [summary(call, c, size) for c in found]
+
+
+def inspect(call: Call) -> dict[str, Any]:
+    from ..runtime.inspect import container_inspect
+
+    doc = container_inspect(call.store, call.params["id"])
+    if call.req.flag("size"):
+        from ..runtime import inspect as ri
+        from ..runtime.state import lookup
+
+        c = lookup(call.store, call.params["id"])
+        doc["SizeRw"] = ri.size_rw(call.store, c)
+    return doc
+
+
+# -- life cycle ----------------------------------------------------------------------
+
+
+def start(call: Call) -> None:
+    """POST /containers/{id}/start: 204; 304 when it runs already. Clients
+    attached before (streams.py) are served from its first byte."""
+    from ..runtime.state import lookup
+
+    c = lookup(call.store, call.params["id"])
+    if c.state == "running" and not c.restarting:
+        call.req.send(304)
+        return
+    from . import streams
+
+    streams.start(call.service, call.store, c)
+    call.req.no_content()
+
+
+def _timeout(call: Call) -> float | None:
+    t = call.req.integer("t")
+    if t is None:
+        t = call.req.integer("timeout")
+    return None if t is None else float(t)
+
+
+def stop(call: Call) -> None:
+    from ..runtime.signals import stop as do_stop
+    from ..runtime.state import lookup
+
+    c = lookup(call.store, call.params["id"])
+    if c.state != "running":
+        call.req.send(304)
+        return
+    do_stop(call.store, c.id, _timeout(call))
+    call.req.no_content()
+
+
+def restart(call: Call) -> None:
+    from ..runtime.signals import stop as do_stop
+    from ..runtime.state import lookup
+
+    c = lookup(call.store, call.params["id"])
+    do_stop(call.store, c.id, _timeout(call))
+    from . import streams
+
+    streams.start(call.service, call.store, lookup(call.store, c.id))
+    call.req.no_content()
+
+
+def kill(call: Call) -> None:
+    from ..runtime.signals import kill as do_kill
+
+    do_kill(call.store, call.params["id"], call.req.arg("signal") or "KILL")
+    call.req.no_content()
+
+
+def pause(call: Call) -> None:
+    from ..runtime.state import pause as do_pause
+
+    do_pause(call.store, call.params["id"], True)
+    call.req.no_content()
+
+
+def unpause(call: Call) -> None:
+    from ..runtime.state import pause as do_pause
+
+    do_pause(call.store, call.params["id"], False)
+    call.req.no_content()
+
+
+def rename(call: Call) -> None:
+    from ..runtime.containers import rename as do_rename
+
+    new = call.req.arg("name") or ""
+    if not new:
+        raise HTTPError(400, "a new name is required")
+    do_rename(call.store, call.params["id"], new)
+    call.req.no_content()
+
+
+def delete(call: Call) -> None:
+    """The container removed (`force`: even running; `v`: its anonymous volumes too)."""
+    from ..runtime.containers import remove
+
+    remove(call.store, call.params["id"], force=call.req.flag("force"), volumes_too=call.req.flag("v"))
+    call.req.no_content()
+
+
+def prune(call: Call) -> dict[str, Any]:
+    from ..runtime.containers import prune as do_prune
+
+    if filter_list(call.req):
+        raise HTTPError(400, "container prune filters are not supported yet")
+    r = do_prune(call.store)
+    return {"ContainersDeleted": list(r.deleted) or None, "SpaceReclaimed": r.reclaimed}
+
+
+def _gone(store: Any, cid: str) -> bool:
+    from ..errors import ContainerNotFound
+    from ..runtime.state import lookup
+
+    try:
+        lookup(store, cid)
+    except ContainerNotFound:
+        return True
+    return False
+
+
+def wait(call: Call) -> None:
+    """POST /containers/{id}/wait?condition=not-running|next-exit|removed: the
+    head goes at once (the CLI starts the container only after it has it),
+    the body {StatusCode, Error} when the condition is met."""
+    from ..runtime.state import lookup
+
+    condition = call.req.arg("condition") or "not-running"
+    if condition not in ("not-running", "next-exit", "removed"):
+        raise HTTPError(400, f"invalid condition: {condition[:40]!r}")
+    c = lookup(call.store, call.params["id"])
+    out = call.req.stream()
+    code = _wait_for(call, c, condition)
+    out.json({"StatusCode": code, "Error": None})
+    out.close()
+
+
+def _wait_for(call: Call, c: Any, condition: str, poll: float = 0.05) -> int:
+    """The exit code once `condition` holds (of the last exit seen)."""
+    from ..errors import ContainerNotFound
+    from ..runtime.state import lookup
+
+    store = call.store
+    first_exit = c.finished if condition == "next-exit" or c.state != "running" else None
+    code = c.exit_code or 0
+    while not call.service.stopping.is_set():
+        try:
+            c = lookup(store, c.id)
+        except ContainerNotFound:
+            return code
+        if c.state != "running" and c.exit_code is not None:
+            code = c.exit_code
+        done = c.state != "running" and not c.restarting
+        if condition == "next-exit":
+            done = done and c.finished is not None and c.finished != first_exit
+        if condition == "not-running" and done:
+            return code
+        if condition == "next-exit" and done:
+            return code
+        if call.req.conn.gone():
+            return code
+        time.sleep(poll)
+    return code
+
+
+# -- logs, top, changes ----------------------------------------------------------------
+
+
+def logs(call: Call) -> None:
+    """GET /containers/{id}/logs: stdcopy frames (raw with a tty), `follow`,
+    `since`, `until`, `tail`, `timestamps`, `stdout`, `stderr`."""
+    from ..runtime.inspect import logs as entries
+    from ..runtime.state import lookup
+
+    req = call.req
+    want_out, want_err = req.flag("stdout"), req.flag("stderr")
+    if not (want_out or want_err):
+        raise HTTPError(400, "Bad parameters: you must choose at least one stream")
+    c = lookup(call.store, call.params["id"])
+    tty = bool(c.config.get("tty"))
+    stamps = req.flag("timestamps")
+    since = req.arg("since") or None
+    until = req.arg("until") or None
+    if since == "0":
+        since = None
+    if until == "0":
+        until = None
+    it = entries(call.store, c.id, follow=req.flag("follow"), tail=req.arg("tail") or "all", since=since, until=until)
+    first = next(it, None)  # a bad value fails before the head
+    out = req.stream("application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream")
+    e = first
+    while e is not None:
+        if (e.stream == "stderr" and want_err) or (e.stream != "stderr" and want_out):
+            text = (e.time + " " if stamps else "") + e.text
+            data = text.encode("utf-8", "surrogateescape")
+            if tty:
+                out.write(data)
+            else:
+                kind = 2 if e.stream == "stderr" else 1
+                out.write(bytes([kind, 0, 0, 0]) + len(data).to_bytes(4, "big") + data)
+        e = next(it, None)
+    out.close()
+
+
+def top(call: Call) -> dict[str, Any]:
+    from ..runtime.inspect import top as do_top
+
+    args = (call.req.arg("ps_args") or "").split() or None
+    t = do_top(call.store, call.params["id"], args)
+    return {"Titles": t.titles, "Processes": t.processes}
+
+
+def changes(call: Call) -> list[dict[str, Any]] | None:
+    from ..runtime.commit import diff
+
+    kinds = {"C": 0, "A": 1, "D": 2}  # dockerd's archive.ChangeType
+    out = [{"Path": path, "Kind": kinds.get(kind, 0)} for kind, path in diff(call.store, call.params["id"])]
+    return out or None
+
+
+ROUTES = [
+    ("POST", "/containers/create", create),
+    ("GET", "/containers/json", list_),
+    ("POST", "/containers/prune", prune),
+    ("GET", "/containers/{id}/json", inspect),
+    ("POST", "/containers/{id}/start", start),
+    ("POST", "/containers/{id}/stop", stop),
+    ("POST", "/containers/{id}/restart", restart),
+    ("POST", "/containers/{id}/kill", kill),
+    ("POST", "/containers/{id}/pause", pause),
+    ("POST", "/containers/{id}/unpause", unpause),
+    ("POST", "/containers/{id}/rename", rename),
+    ("POST", "/containers/{id}/wait", wait),
+    ("GET", "/containers/{id}/logs", logs),
+    ("GET", "/containers/{id}/top", top),
+    ("GET", "/containers/{id}/changes", changes),
+    ("DELETE", "/containers/{id}", delete),
+]

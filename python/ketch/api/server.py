@@ -85,6 +85,55 @@ class Service:
                 self.last = time.monotonic()
 
 
+class Workers:
+    """The threads that serve connections: an idle one takes the next
+    connection, else a new one is started; one idle for IDLE_WORKER seconds
+    ends. Each keeps its database connection (the store's are per thread)
+    from one client connection to the next: no thread, and no SQLite
+    connection, is made per request, and their number is bounded by the
+    most connections ever open at once."""
+
+    IDLE_WORKER = 60.0
+
+    def __init__(self, serve: Any) -> None:
+        import queue
+
+        self.serve = serve
+        self.lock = threading.Lock()
+        self.idle = 0
+        self.queue: queue.SimpleQueue[socket.socket] = queue.SimpleQueue()
+
+    def take(self, sock: socket.socket) -> None:
+        with self.lock:
+            if self.idle > 0:
+                self.idle -= 1
+                self.queue.put(sock)
+                return
+        threading.Thread(target=self._work, args=(sock,), daemon=True).start()
+
+    def _work(self, sock: socket.socket) -> None:
+        import queue
+
+        from ..store.db import close_all
+
+        try:
+            while True:
+                self.serve(sock)
+                with self.lock:
+                    self.idle += 1
+                try:
+                    sock = self.queue.get(timeout=self.IDLE_WORKER)
+                except queue.Empty:
+                    with self.lock:
+                        try:
+                            sock = self.queue.get_nowait()  # handed over as the wait ended
+                        except queue.Empty:
+                            self.idle -= 1
+                            return
+        finally:
+            close_all()  # this thread's database connections
+
+
 def listener(path: str, group: str | None) -> socket.socket:
     """systemd's socket (LISTEN_FDS, fd 3) when activated, else `path` bound
     afresh: an old socket there is replaced only if no one answers on it;
@@ -141,6 +190,7 @@ def serve(
     import signal
 
     service = Service(store, debug=bool(os.environ.get("KETCH_DEBUG")))
+    workers = Workers(service.serve_connection)
     s = listener(path, group)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: service.stopping.set())  # systemd's stop: the socket goes
@@ -164,7 +214,7 @@ def serve(
                     c.close()
                     continue
                 service.active += 1
-            threading.Thread(target=service.serve_connection, args=(c,), daemon=True).start()
+            workers.take(c)
     finally:
         s.close()
         if isinstance(bound, str) and bound == path and os.environ.get("LISTEN_FDS") is None:

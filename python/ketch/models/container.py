@@ -76,6 +76,8 @@ class ContainerSpec:
     ip: str | None = None  # --ip (user-defined networks)
     group_add: list[str] = field(default_factory=list)  # --group-add as given (their gids are in `groups`)
     open_stdin: bool = False  # -i: its stdin stays open for attached clients (docker's OpenStdin)
+    stdin_once: bool = False  # the API's StdinOnce (attached clients: the end of stdin closes it)
+    autoremove: bool = False  # --rm / AutoRemove: removed by its monitor once it exited
     home_set: bool = False  # HOME is ketch's (the user's passwd entry): `exec -u` gives its user's instead
 
     def config(self) -> dict[str, Any]:
@@ -129,6 +131,8 @@ class ContainerSpec:
             "ip": self.ip,
             "group_add": self.group_add,
             "home_set": self.home_set or None,
+            "autoremove": self.autoremove or None,
+            "stdin_once": self.stdin_once or None,
         }
         return {k: v for k, v in flags.items() if v not in (None, [], {})}
 

@@ -125,7 +125,11 @@ def _from_entry(entry: object) -> Credentials | None:
 
 
 def lookup(domain: str, settings: Settings | None = None) -> Credentials | None:
-    """The credentials for `domain` (host[:port], docker.io for Docker Hub), or None."""
+    """The credentials for `domain` (host[:port], docker.io for Docker Hub), or None:
+    those the caller gave for this work (Settings.given_auth) before any file's."""
+    given = settings.given_auth.get(domain) if settings is not None else None
+    if given is not None:
+        return Credentials(*given)
     for path in auth_files(settings):
         cfg = _load(path)
         if cfg is None:

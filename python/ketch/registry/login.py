@@ -56,8 +56,9 @@ class Login:
     helper: str | None
 
 
-def login(server: str | None, user: str, password: str, settings: Settings | None = None) -> Login:
-    domain, key = server_key(server)
+def check_login(server: str | None, user: str, password: str, settings: Settings | None = None) -> None:
+    """The registry accepts these credentials (AuthError if not); nothing is kept."""
+    domain, _ = server_key(server)
     client = RegistryClient(domain, settings)
     client.creds = (user, password)
     r = client.request("GET", "/v2/", "")
@@ -65,6 +66,12 @@ def login(server: str | None, user: str, password: str, settings: Settings | Non
         raise AuthError(f"login attempt to {client.scheme}://{client.host}/v2/ failed with status: 401 Unauthorized")
     if r.status != 200:
         raise KetchError(f"login attempt to {client.scheme}://{client.host}/v2/ failed with status: {r.status}")
+
+
+def login(server: str | None, user: str, password: str, settings: Settings | None = None) -> Login:
+    """`docker login`: the credentials checked, then kept (a credential helper's or config.json)."""
+    check_login(server, user, password, settings)
+    domain, key = server_key(server)
     cfg = _config(settings)
     helper = auth.helper_for(cfg, domain)
     auths = cfg.setdefault("auths", {})

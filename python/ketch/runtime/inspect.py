@@ -226,7 +226,7 @@ def _config(store: Store, c: Container) -> dict[str, Any]:
         "AttachStderr": False,
         "Tty": bool(p.get("tty")),
         "OpenStdin": interactive,
-        "StdinOnce": False,
+        "StdinOnce": bool(p.get("stdin_once")),
         "Env": env or None,
         "Cmd": p.get("cmd", p["argv"]) or None,
         **({"Healthcheck": p["healthcheck"]} if p.get("healthcheck") else {}),

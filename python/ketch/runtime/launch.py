@@ -73,6 +73,8 @@ def create(store: Store, image: str, args: list[str], opts: Options, rm: bool = 
     docker's); `rm` (--rm) and a restart policy exclude each other."""
     if rm and opts.restart != "no":
         raise UsageError(f'Conflicting options: --restart and --rm (restart policy "{opts.restart[:40]}")')
+    if rm:
+        opts.autoremove = True  # inspect's HostConfig.AutoRemove; a later `start` honours it too
     try:
         return containers.create(store, image, args, opts)
     except KetchError as e:

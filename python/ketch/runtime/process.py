@@ -337,6 +337,7 @@ def start_detached(
     from before the start, so that they miss no output: the caller keeps
     their other ends and closes these."""
     d = container_dir(store, c.id)
+    autoremove = autoremove or bool(c.config.get("autoremove"))  # created with --rm (or AutoRemove)
 
     def spawn(process: ProcessConfig, att: Attached | None) -> int:
         import subprocess

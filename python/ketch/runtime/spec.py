@@ -31,7 +31,7 @@ class Options(Record):
     env: list[str] = field(default_factory=list)
     workdir: str | None = None
     user: str | None = None
-    entrypoint: str | None = None
+    entrypoint: str | list[str] | None = None  # the API's Entrypoint is a list
     hostname: str | None = None
     network: str = "none"
     limits: cgroups.Limits = field(default_factory=cgroups.Limits)
@@ -59,6 +59,7 @@ class Options(Record):
     health_start_period: str | None = None
     health_retries: int | None = None
     no_healthcheck: bool = False
+    health_test: list[str] | None = None  # the API's Healthcheck.Test (CMD, CMD-SHELL or NONE form)
     log_opt: list[str] = field(default_factory=list)
     # -- issue 12's run/create flags (wt-flags): runtime/hostconfig.py parses them
     label: list[str] = field(default_factory=list)
@@ -72,6 +73,8 @@ class Options(Record):
     group_add: list[str] = field(default_factory=list)
     network_alias: list[str] = field(default_factory=list)
     ip: str | None = None
+    stdin_once: bool = False  # the API's StdinOnce: the first attached client's end of stdin closes it
+    autoremove: bool = False  # --rm (the API's HostConfig.AutoRemove): its monitor removes it once it exited
 
 
 def build(store: Store, image_name: str, args: list[str], opts: Options | None = None) -> ContainerSpec:
@@ -124,7 +127,10 @@ def build(store: Store, image_name: str, args: list[str], opts: Options | None =
     from . import policies
 
     restart = policies.restart_policy(o.restart)
-    hc = policies.healthcheck(icfg.get("Healthcheck"), o.health_cmd, o.health_interval, o.health_timeout,
+    image_hc = icfg.get("Healthcheck")
+    if o.health_test:  # the API's Test over the image's, its other fields kept, as dockerd merges them
+        image_hc = {**(image_hc or {}), "Test": list(o.health_test)}
+    hc = policies.healthcheck(image_hc, o.health_cmd, o.health_interval, o.health_timeout,
                               o.health_start_period, o.health_retries, o.no_healthcheck)  # fmt: skip
     log_opts = policies.log_options(o.log_opt)
     return ContainerSpec(
@@ -162,6 +168,8 @@ def build(store: Store, image_name: str, args: list[str], opts: Options | None =
         restart=restart,
         healthcheck=hc,
         log_opts=log_opts,
+        autoremove=o.autoremove,
+        stdin_once=o.stdin_once,
         **flags,
     )
 
@@ -297,13 +305,13 @@ def add_host(spec: str) -> tuple[str, str]:
     return host, ip.strip("[]")
 
 
-def command(config: dict[str, Any], args: list[str], entrypoint: str | None) -> tuple[list[str], list[str]]:
+def command(config: dict[str, Any], args: list[str], entrypoint: str | list[str] | None) -> tuple[list[str], list[str]]:
     """(Entrypoint, Cmd) by docker's rule: an --entrypoint replaces the
     image's and drops its Cmd; arguments after the image replace Cmd. The
     process runs Entrypoint + Cmd."""
     img = config.get("config") or {}
     if entrypoint is not None:
-        ep = [entrypoint] if entrypoint else []
+        ep = list(entrypoint) if isinstance(entrypoint, list) else [entrypoint] if entrypoint else []
         cmd = args
     else:
         ep = list(img.get("Entrypoint") or [])

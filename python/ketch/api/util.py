@@ -1,0 +1,28 @@
+"""What several areas of the API read the same way: `filters`."""
+
+from __future__ import annotations
+
+from .http import HTTPError, Request
+
+
+def filter_list(req: Request) -> list[str]:
+    """The `filters` query (JSON: {"key": {"value": true}}, or the older
+    {"key": ["value"]}) as the library's KEY=VALUE list."""
+    doc = req.json_arg("filters")
+    if doc is None:
+        return []
+    if not isinstance(doc, dict):
+        raise HTTPError(400, "invalid filters: not a JSON object")
+    out: list[str] = []
+    for key, values in doc.items():
+        if isinstance(values, dict):
+            chosen = [v for v, on in values.items() if on]
+        elif isinstance(values, list):
+            chosen = values
+        else:
+            raise HTTPError(400, f"invalid filter {key!r}: its values must be an object or a list")
+        for v in chosen:
+            if not isinstance(v, str):
+                raise HTTPError(400, f"invalid filter {key!r}: a value is not a string")
+            out.append(f"{key}={v}")
+    return out

@@ -1,0 +1,270 @@
+"""docker's own CLI (the static 28 at /usr/local/bin/docker) driving ketch
+through `ketch system service`: images (pull with X-Registry-Auth, list,
+tag, history, rmi, save | load) and containers (run in the foreground and
+detached, with piped stdin, ps with filters, logs, stop, rm), the same
+containers `ketch ps` shows; and create requests that try to smuggle a
+second field into the flags they are turned into."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from support.engine import Engine
+from support.imagekit import build, busybox_entries, tar_bytes
+from support.ketch import requires_root
+from support.registry import RunningRegistry, start_registry, stop_registry
+
+pytestmark = requires_root
+
+USER, PASSWORD = "apiuser", "api-secret"
+
+
+@pytest.fixture
+def box(engine: Engine) -> Engine:
+    engine.ketch.import_busybox("busybox")
+    return engine
+
+
+def _ids(e: Engine) -> list[str]:
+    return e.ketch("ps", "-aq", "--no-trunc").out.split()
+
+
+def test_run_in_the_foreground_gives_output_and_exit_codes(box: Engine) -> None:
+    r = box.docker("run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3")
+    assert (r.rc, r.out, r.err) == (3, "out\n", "err\n")
+    r = box.docker("run", "-i", "--rm", "busybox", "sh", "-c", "read x; echo got $x", input="piped stdin\n")
+    assert (r.rc, r.out) == (0, "got piped stdin\n"), r.err
+    assert _ids(box) == []  # --rm: gone, as docker's
+    r = box.docker("run", "--name", "kept", "busybox", "echo", "kept")
+    assert r.rc == 0 and r.out == "kept\n"
+    doc = json.loads(box.ketch("inspect", "kept").out)[0]
+    assert doc["State"]["Status"] == "exited" and doc["State"]["ExitCode"] == 0
+    assert box.docker("rm", "kept").rc == 0 and _ids(box) == []
+
+
+def test_detached_containers_are_ketchs_own(box: Engine) -> None:
+    r = box.docker("run", "-d", "--name", "web", "-l", "tier=front", "-e", "WHO=api", "busybox", "sh", "-c",
+                   "echo hello $WHO; echo oops >&2; exec sleep 60")  # fmt: skip
+    assert r.rc == 0, r.err
+    cid = r.out.strip()
+    assert len(cid) == 64 and _ids(box) == [cid]
+    assert box.ketch("ps", "--format", "{{.Names}} {{.State}}").out.split() == ["web", "running"]
+    r = box.docker("ps", "--format", "{{.Names}}|{{.Status}}|{{.Labels}}")
+    name, status, labels = r.out.strip().split("|")
+    assert name == "web" and status.startswith("Up") and labels == "tier=front"
+    assert box.docker("ps", "-q", "--filter", "label=tier=front").out.split() == [cid[:12]]
+    assert box.docker("ps", "-q", "--filter", "label=tier=back").out.split() == []
+    logs = box.docker("logs", "web")
+    assert (logs.out, logs.err) == ("hello api\n", "oops\n")
+    assert box.docker("inspect", "-f", "{{.Name}} {{.HostConfig.LogConfig.Type}} {{.Config.Labels.tier}}",
+                      "web").out.split() == ["/web", "json-file", "front"]  # fmt: skip
+    r = box.docker("rm", "web")
+    assert r.rc == 1 and "You cannot remove a running container" in r.err  # a 409, as dockerd's
+    assert box.docker("stop", "-t", "1", "web").rc == 0
+    r = box.docker("ps", "-a", "--format", "{{.Status}}")
+    assert r.out.startswith("Exited (")
+    assert box.docker("rm", "web").rc == 0 and _ids(box) == []
+    r = box.docker("logs", "web")
+    assert r.rc == 1 and "No such container: web" in r.err
+
+
+def test_images_tag_history_and_rmi(box: Engine) -> None:
+    r = box.docker("images", "--format", "{{.Repository}}:{{.Tag}}")
+    assert r.out.split() == ["busybox:latest"]
+    assert box.docker("tag", "busybox", "lab/copy:v1").rc == 0
+    assert sorted(box.ketch("images", "--format", "{{.Repository}}:{{.Tag}}").out.split()) == [
+        "busybox:latest", "lab/copy:v1"]  # fmt: skip
+    r = box.docker("image", "inspect", "-f", "{{json .RepoTags}}", "lab/copy:v1")
+    assert sorted(json.loads(r.out)) == ["busybox:latest", "lab/copy:v1"]
+    assert "Imported from" in box.docker("history", "busybox").out
+    r = box.docker("rmi", "lab/copy:v1")
+    assert (r.rc, r.out) == (0, "Untagged: lab/copy:v1\n")
+    r = box.docker("rmi", "nosuch")
+    assert r.rc == 1 and "No such image: nosuch:latest" in r.err
+    r = box.docker("run", "-d", "--name", "user", "busybox", "sleep", "30")
+    r = box.docker("rmi", "busybox")
+    assert r.rc == 1 and "conflict" in r.err.lower()  # a container uses it: 409
+    assert box.docker("rm", "-f", "user").rc == 0
+
+
+def test_save_and_load_through_the_socket(box: Engine, tmp_path: Path) -> None:
+    tar = tmp_path / "saved.tar"
+    assert box.docker("save", "-o", str(tar), "busybox").rc == 0
+    assert tar.stat().st_size > 1 << 20
+    assert box.docker("rmi", "busybox").rc == 0
+    assert box.ketch("images", "-q").out == ""
+    r = box.docker("load", "-i", str(tar))
+    assert r.rc == 0 and "Loaded image: busybox:latest" in r.out, r.err
+    assert box.ketch("images", "--format", "{{.Repository}}").out.split() == ["busybox"]
+
+
+@pytest.fixture(scope="module")
+def basic_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRegistry]:
+    tmp = tmp_path_factory.mktemp("api-basic-registry")
+    hp = tmp / "htpasswd"
+    hp.write_text(
+        subprocess.run(["htpasswd", "-Bbn", USER, PASSWORD], capture_output=True, text=True, check=True).stdout
+    )
+    reg = start_registry(tmp, f"auth:\n  htpasswd:\n    realm: basic-realm\n    path: {hp}\n", creds=(USER, PASSWORD))
+    reg.client.push("lab/busybox", "latest", build([(tar_bytes(busybox_entries()), "gzip")]))
+    yield reg
+    stop_registry(reg)
+
+
+def test_login_then_pull_with_the_clients_credentials(engine: Engine, basic_registry: RunningRegistry) -> None:
+    """The service has no credentials of its own: docker login checks them
+    through /auth (kept by the client, not by ketch), and the pull carries
+    them in X-Registry-Auth."""
+    name = f"{basic_registry.addr}/lab/busybox"
+    r = engine.docker("pull", name)
+    assert r.rc == 1 and "no basic auth credentials" in r.err, (r.out, r.err)
+    assert engine.ketch("images", "-q").out == ""
+    r = engine.docker("login", "-u", USER, "--password-stdin", basic_registry.addr, input="wrong\n")
+    assert r.rc == 1
+    r = engine.docker("login", "-u", USER, "--password-stdin", basic_registry.addr, input=PASSWORD + "\n")
+    assert r.rc == 0 and "Login Succeeded" in r.out, r.err
+    ketch_config = Path(engine.ketch.env.get("DOCKER_CONFIG", str(Path.home() / ".docker"))) / "config.json"
+    assert basic_registry.addr not in (ketch_config.read_text() if ketch_config.exists() else "")
+    r = engine.docker("pull", name)
+    assert r.rc == 0, r.err
+    assert (
+        "Pull complete" in r.out
+        and "Status: Downloaded newer image for" in r.out
+        and r.out.endswith(name + ":latest\n")
+    )
+    assert engine.ketch("images", "--format", "{{.Repository}}").out.split() == [name]
+    r = engine.docker("run", "--rm", name, "echo", "pulled")
+    assert r.out == "pulled\n"
+
+
+def test_a_pull_of_a_missing_image_is_an_error_answer(engine: Engine, registry: RunningRegistry) -> None:
+    r = engine.docker("pull", f"{registry.addr}/lab/absent-from-here")
+    assert r.rc == 1 and "Error response from daemon" in r.err and "Traceback" not in r.err
+    assert engine.ketch("images", "-q").out == ""
+    status, _, body = engine.request("POST", "/images/create?fromImage=busybox&tag=latest",
+                                     headers={"X-Registry-Auth": "%%%not-base64"})  # fmt: skip
+    assert status == 400 and b"X-Registry-Auth" in body
+
+
+def _create(e: Engine, body: dict[str, object]) -> tuple[int, str]:
+    status, _, out = e.request("POST", "/containers/create", body)
+    return status, json.loads(out).get("message", "") if status != 201 else json.loads(out)["Id"]
+
+
+def test_create_refuses_a_second_field_smuggled_into_a_flag(box: Engine, tmp_path: Path) -> None:
+    """Each value becomes one field of a flag's syntax or nothing: a comma in
+    a mount's source (`,target=/etc` would mount elsewhere), a colon or a
+    range in a host port, an address that is not one, a device's extra
+    field: 400, and no container is made."""
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    hostile = [
+        {"HostConfig": {"Mounts": [{"Type": "bind", "Source": f"{secret},target=/etc", "Target": "/mnt"}]}},
+        {"HostConfig": {"Mounts": [{"Type": "bind", "Source": str(secret), "Target": "/mnt,readonly=false"}]}},
+        {"HostConfig": {"PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "1:2"}]}}},
+        {"HostConfig": {"PortBindings": {"80/tcp": [{"HostIp": "0.0.0.0:1", "HostPort": "8080"}]}}},
+        {"HostConfig": {"PortBindings": {"80/tcp:x": [{"HostPort": "8080"}]}}},
+        {"HostConfig": {"Devices": [{"PathOnHost": "/dev/null:/dev/x", "PathInContainer": "/dev/y"}]}},
+        {"HostConfig": {"Ulimits": [{"Name": "nofile=1:1", "Soft": 1, "Hard": 1}]}},
+        {"HostConfig": {"LogConfig": {"Type": "syslog"}}},
+        {"HostConfig": {"NetworkMode": "container:other"}},
+        {"Env": "not-a-list-of-strings", "Cmd": [1, 2]},
+        {"Healthcheck": {"Test": ["SHELL", "true"]}},
+    ]
+    for extra in hostile:
+        status, msg = _create(box, {"Image": "busybox", "Cmd": ["true"], **extra})
+        assert status == 400 and msg, (extra, status, msg)
+    status, msg = _create(box, {"Image": "nosuch", "Cmd": ["true"]})
+    assert status == 404 and msg == "No such image: nosuch:latest"
+    status, msg = _create(box, {"Image": "busybox", "HostConfig": {"AutoRemove": True,
+                                                                   "RestartPolicy": {"Name": "always"}}})  # fmt: skip
+    assert status == 409
+    assert _ids(box) == []
+    # a well-formed one is made, with each value where it belongs
+    status, cid = _create(box, {
+        "Image": "busybox", "Cmd": ["cat", "/mnt/f"], "Entrypoint": None, "Labels": {"k": "v"},
+        "HostConfig": {"Mounts": [{"Type": "bind", "Source": str(secret), "Target": "/mnt", "ReadOnly": True}],
+                       "AutoRemove": False, "Memory": 64 << 20, "NanoCpus": 500_000_000},
+    })  # fmt: skip
+    assert status == 201, cid
+    (secret / "f").write_text("from the bind\n")
+    doc = box.get_json(f"/containers/{cid}/json")
+    assert doc["HostConfig"]["Memory"] == 64 << 20 and doc["Config"]["Labels"] == {"k": "v"}
+    r = box.docker("start", "-a", cid)
+    assert r.out == "from the bind\n", r.err
+    box.docker("rm", cid)
+
+
+def test_attach_before_start_misses_nothing_and_one_never_started_ends(box: Engine) -> None:
+    """An attach made before the start (as `docker run` does) gets the first
+    line; one whose container is removed before it started ends."""
+    status, cid = _create(box, {"Image": "busybox", "Cmd": ["echo", "first"], "AttachStdout": True})
+    assert status == 201
+    s = _attach(box, cid)
+    assert box.request("POST", f"/containers/{cid}/start")[0] == 204
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    assert data == b"\x01\x00\x00\x00\x00\x00\x00\x06first\n"  # one stdcopy frame, then the end
+    status, _, body = box.request("POST", f"/containers/{cid}/wait")
+    assert status == 200 and json.loads(body) == {"StatusCode": 0, "Error": None}
+    assert box.request("POST", f"/containers/{cid}/start")[0] == 204  # it had exited: started again
+    assert box.request("POST", f"/containers/{cid}/wait")[0] == 200
+    assert box.request("DELETE", f"/containers/{cid}")[0] == 204
+    # an attach waiting for a start that will not come: the container removed, the stream ends
+    status, cid = _create(box, {"Image": "busybox", "Cmd": ["true"]})
+    s = _attach(box, cid)
+    assert box.request("DELETE", f"/containers/{cid}")[0] == 204
+    s.settimeout(10)
+    assert s.recv(100) == b""  # closed, well before the 300 s a pending attach may wait
+    s.close()
+
+    def rounds(n: int) -> int:
+        for _ in range(n):
+            _, cid = _create(box, {"Image": "busybox", "Cmd": ["true"]})
+            s = _attach(box, cid)
+            assert box.request("DELETE", f"/containers/{cid}")[0] == 204
+            assert s.recv(100) == b""  # the service let it go
+            s.close()
+        time.sleep(0.5)
+        return len(os.listdir(f"/proc/{box.proc.pid}/fd"))
+
+    warm = rounds(3)
+    assert rounds(10) <= warm  # no socket pair, no database connection left behind per request
+
+
+def _attach(e: Engine, cid: str) -> socket.socket:
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(20)
+    s.connect(e.socket)
+    s.sendall(f"POST /containers/{cid}/attach?stream=1&stdout=1&stderr=1 HTTP/1.1\r\nHost: x\r\n"
+              "Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n".encode())  # fmt: skip
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += s.recv(1)
+    assert head.startswith(b"HTTP/1.1 101 UPGRADED") and b"Upgrade: tcp" in head
+    return s
+
+
+def test_an_auth_header_is_used_for_that_request_alone(engine: Engine) -> None:
+    """X-Registry-Auth's decoding: base64url JSON; anything else a 400."""
+    good = base64.urlsafe_b64encode(json.dumps({"username": "u", "password": "p"}).encode()).decode().rstrip("=")
+    from ketch.api.images import decode_auth
+
+    assert decode_auth(good) == {"username": "u", "password": "p"}
+    status, _, body = engine.request("POST", "/images/create?fromImage=busybox",
+                                     headers={"X-Registry-Auth": base64.b64encode(b"[1]").decode()})  # fmt: skip
+    assert status == 400 and b"not a JSON object" in body
