@@ -22,6 +22,7 @@ from support.engine import Engine
 from support.imagekit import build, busybox_entries, tar_bytes
 from support.ketch import requires_root
 from support.registry import RunningRegistry, start_registry, stop_registry
+from support.wait import wait_for
 
 pytestmark = requires_root
 
@@ -73,8 +74,23 @@ def test_detached_containers_are_ketchs_own(box: Engine) -> None:
     r = box.docker("ps", "-a", "--format", "{{.Status}}")
     assert r.out.startswith("Exited (")
     assert box.docker("rm", "web").rc == 0 and _ids(box) == []
+    assert wait_for(lambda: _zombies(box) == [], timeout=10)  # the service waits for the monitors it started
     r = box.docker("logs", "web")
     assert r.rc == 1 and "No such container: web" in r.err
+
+
+def _zombies(e: Engine) -> list[int]:
+    """The service's children that ended and were not waited for."""
+    out = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                fields = (p / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] == "Z" and int(fields[1]) == e.proc.pid:
+                out.append(int(p.name))
+    return out
 
 
 def test_images_tag_history_and_rmi(box: Engine) -> None:
@@ -268,3 +284,41 @@ def test_an_auth_header_is_used_for_that_request_alone(engine: Engine) -> None:
     status, _, body = engine.request("POST", "/images/create?fromImage=busybox",
                                      headers={"X-Registry-Auth": base64.b64encode(b"[1]").decode()})  # fmt: skip
     assert status == 400 and b"not a JSON object" in body
+
+
+def test_exec_through_the_socket(box: Engine) -> None:
+    """docker exec: output and exit codes, piped stdin, -w and -e, -d, a
+    command that is not there (126, its reason in the stream), and under a
+    real pty with -t; each exec's ExitCode in its inspect."""
+    assert box.docker("run", "-d", "--name", "shell", "busybox", "sleep", "60").rc == 0
+    r = box.docker("exec", "shell", "sh", "-c", "echo out; echo err >&2; exit 5")
+    assert (r.rc, r.out, r.err) == (5, "out\n", "err\n")
+    r = box.docker("exec", "-i", "shell", "sh", "-c", "read x; echo got $x", input="line\n")
+    assert (r.rc, r.out) == (0, "got line\n")
+    r = box.docker("exec", "-w", "/tmp", "-e", "WHO=exec", "shell", "sh", "-c", 'echo "$(pwd) $WHO"')
+    assert r.out == "/tmp exec\n"
+    r = box.docker("exec", "shell", "nosuchcmd")
+    assert r.rc == 126 and "nosuchcmd" in r.err and "executable file not found" in r.err
+    assert box.docker("exec", "-d", "shell", "sh", "-c", "echo detached > /tmp/mark").rc == 0
+    assert box.docker("exec", "shell", "cat", "/tmp/mark").out == "detached\n"
+    r = subprocess.run(["script", "-qec", "docker exec -t shell sh -c 'tty; exit 4'", "/dev/null"],
+                       capture_output=True, text=True, env=box.env(), timeout=60, stdin=subprocess.DEVNULL)  # fmt: skip
+    assert r.returncode == 4 and "/dev/pts/" in r.stdout, (r.stdout, r.stderr)
+    # the API's own view: create, start, inspect
+    status, _, body = box.request("POST", "/containers/shell/exec",
+                                  {"Cmd": ["sh", "-c", "exit 9"], "AttachStdout": True})  # fmt: skip
+    assert status == 201
+    xid = json.loads(body)["Id"]
+    assert box.get_json(f"/exec/{xid}/json")["Running"] is False
+    status, _, _ = box.request("POST", f"/exec/{xid}/start", {"Detach": False, "Tty": False})
+    assert status == 200
+    doc = box.get_json(f"/exec/{xid}/json")
+    assert doc["ExitCode"] == 9 and doc["Running"] is False and doc["ProcessConfig"]["entrypoint"] == "sh"
+    status, _, _ = box.request("POST", f"/exec/{xid}/start", {"Detach": False})
+    assert status == 409  # an exec runs once
+    assert box.request("GET", "/exec/" + "0" * 64 + "/json")[0] == 404
+    status, _, body = box.request("POST", "/containers/shell/exec", {"Cmd": []})
+    assert status == 400
+    assert box.docker("rm", "-f", "shell").rc == 0
+    status, _, body = box.request("POST", "/containers/shell/exec", {"Cmd": ["true"]})
+    assert status == 404 and b"No such container: shell" in body

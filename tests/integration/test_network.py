@@ -63,7 +63,7 @@ def links() -> list[str]:
 
 
 def get(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=5) as r:
+    with urllib.request.urlopen(url, timeout=20) as r:  # a loaded CI machine: 5 s was seen to run out
         return r.read().decode()
 
 

@@ -85,6 +85,18 @@ class Service:
                 self.last = time.monotonic()
 
 
+def _reap_monitors() -> None:
+    """The monitors this service started (subprocess children it no longer
+    holds) that have ended, waited for: a long-lived face would otherwise
+    keep them as zombies. subprocess does this at its next Popen; a
+    service may start none for a long time."""
+    import subprocess
+
+    cleanup = getattr(subprocess, "_cleanup", None)
+    if cleanup is not None:
+        cleanup()
+
+
 class Workers:
     """The threads that serve connections: an idle one takes the next
     connection, else a new one is started; one idle for IDLE_WORKER seconds
@@ -203,6 +215,7 @@ def serve(
             try:
                 c, _ = s.accept()
             except TimeoutError:
+                _reap_monitors()
                 with service.lock:
                     quiet = service.active == 0 and time.monotonic() - service.last >= idle
                 if idle > 0 and quiet:

@@ -15,8 +15,10 @@ import os
 import select
 import socket
 import threading
+import time
 from typing import Any
 
+from ..errors import KetchError
 from .http import HTTPError
 from .router import Call
 
@@ -270,7 +272,340 @@ def resize(call: Call) -> None:
     call.req.send(200, b"", "text/plain; charset=utf-8")
 
 
-ROUTES = [
+ROUTES: list[tuple[str, str, Any]] = [
     ("POST", "/containers/{id}/attach", attach),
     ("POST", "/containers/{id}/resize", resize),
+]
+
+
+# -- exec ---------------------------------------------------------------------------
+
+MAX_EXECS = 4096  # exec instances remembered (the oldest ended ones are forgotten first)
+
+
+class Exec:
+    """An exec instance: made by exec create, run by exec start (once)."""
+
+    def __init__(self, cid: str, body: dict[str, Any]) -> None:
+        import secrets
+
+        self.id = secrets.token_hex(32)
+        self.cid = cid
+        self.argv = list(body["Cmd"])
+        self.env = list(body.get("Env") or [])
+        self.workdir = body.get("WorkingDir") or None
+        self.user = body.get("User") or None
+        self.tty = bool(body.get("Tty"))
+        self.stdin = bool(body.get("AttachStdin"))
+        self.stdout = bool(body.get("AttachStdout"))
+        self.stderr = bool(body.get("AttachStderr"))
+        self.privileged = bool(body.get("Privileged"))
+        self.detach_keys = body.get("DetachKeys") or None
+        self.running = False
+        self.started = False
+        self.exit_code: int | None = None
+        self.pid = 0
+        self.master: int | None = None  # a tty exec's pty, for resize
+
+    def doc(self) -> dict[str, Any]:
+        return {
+            "ID": self.id, "Running": self.running, "ExitCode": self.exit_code, "ContainerID": self.cid,
+            "ProcessConfig": {"tty": self.tty, "entrypoint": self.argv[0], "arguments": self.argv[1:],
+                              "privileged": self.privileged, "user": self.user or ""},
+            "OpenStdin": self.stdin, "OpenStdout": self.stdout, "OpenStderr": self.stderr,
+            "CanRemove": False, "DetachKeys": self.detach_keys or "", "Pid": self.pid,
+        }  # fmt: skip
+
+
+def _execs(service: Any) -> dict[str, Exec]:
+    return service.area("exec", dict)
+
+
+def _find_exec(call: Call) -> Exec:
+    e = _execs(call.service).get(call.params["id"])
+    if e is None:
+        raise HTTPError(404, f"No such exec instance: {call.params['id']}")
+    return e
+
+
+def exec_create(call: Call) -> None:
+    """POST /containers/{id}/exec: 201 {Id}."""
+    from ..runtime.state import lookup
+
+    body = call.req.json()
+    if not isinstance(body, dict):
+        raise HTTPError(400, "the body must be a JSON object")
+    cmd = body.get("Cmd")
+    if isinstance(cmd, str):
+        body["Cmd"] = cmd = [cmd]
+    if not cmd or not isinstance(cmd, list) or not all(isinstance(a, str) for a in cmd):
+        raise HTTPError(400, "No exec command specified")
+    env = body.get("Env")
+    if env is not None and (not isinstance(env, list) or not all(isinstance(x, str) for x in env)):
+        raise HTTPError(400, "Env must be a list of strings")
+    c = lookup(call.store, call.params["id"])
+    if c.state != "running":
+        raise HTTPError(409, f"Container {c.id} is not running")
+    if c.paused:
+        raise HTTPError(409, f"Container {c.id} is paused, unpause the container before exec")
+    e = Exec(c.id, body)
+    table = _execs(call.service)
+    with _LOCK:
+        if len(table) >= MAX_EXECS:
+            for old in [x for x in table.values() if x.started and not x.running][: MAX_EXECS // 4]:
+                del table[old.id]
+        if len(table) >= MAX_EXECS:
+            raise HTTPError(503, "too many exec instances: start or forget some first")
+        table[e.id] = e
+    call.req.json_answer({"Id": e.id}, 201)
+
+
+def exec_inspect(call: Call) -> dict[str, Any]:
+    return _find_exec(call).doc()
+
+
+def exec_resize(call: Call) -> None:
+    import fcntl
+    import struct
+    import termios
+
+    e = _find_exec(call)
+    h, w = call.req.integer("h", 0) or 0, call.req.integer("w", 0) or 0
+    if not (0 < h < 65536 and 0 < w < 65536):
+        raise HTTPError(400, f"invalid terminal size: {h}x{w}")
+    if e.master is None:
+        raise HTTPError(409, f"exec {e.id} has no terminal to resize" if not e.tty else f"exec {e.id} is not running")
+    try:
+        fcntl.ioctl(e.master, termios.TIOCSWINSZ, struct.pack("HHHH", h, w, 0, 0))
+    except OSError as err:
+        raise HTTPError(409, f"cannot resize exec {e.id}: {err.strerror}") from None
+    call.req.send(200, b"", "text/plain; charset=utf-8")
+
+
+class _ExecPipes:
+    """The exec'd process's stdin, stdout and stderr pipes (exec_in's `io`)."""
+
+    def __init__(self) -> None:
+        self.fds: list[int] = []
+        in_r, self.in_w = self._pipe()
+        self.out_r, out_w = self._pipe()
+        self.err_r, err_w = self._pipe()
+        self.child = (in_r, out_w, err_w)
+
+    def _pipe(self) -> tuple[int, int]:
+        r, w = os.pipe2(os.O_CLOEXEC)
+        self.fds += [r, w]
+        return r, w
+
+    def close_fd(self, fd: int) -> None:
+        if fd in self.fds:
+            self.fds.remove(fd)
+            os.close(fd)
+
+    def started(self) -> None:
+        for fd in self.child:
+            self.close_fd(fd)
+
+    def close(self) -> None:
+        for fd in list(self.fds):
+            self.close_fd(fd)
+
+
+def exec_start(call: Call) -> None:
+    """POST /exec/{id}/start {Detach, Tty}: the connection hijacked and the
+    process's stdio relayed (stdcopy frames unless Tty) until it exits; its
+    ExitCode is recorded before the stream ends. Detach: 200 at once, the
+    process waited for by a thread of the service."""
+    e = _find_exec(call)
+    body = call.req.json() if call.req.body_left else {}
+    detach = bool(isinstance(body, dict) and body.get("Detach"))
+    with _LOCK:
+        if e.started:
+            raise HTTPError(409, f"Error: Exec command {e.id} has already run")
+        e.started = True
+    if detach:
+        pid, _ = _spawn_exec(call, e, None, detach=True)
+        threading.Thread(target=_reap, args=(call, e, pid), daemon=True).start()
+        call.req.send(200, b"", "application/json")
+        return
+    media = "application/vnd.docker.raw-stream" if e.tty else "application/vnd.docker.multiplexed-stream"
+    client, early = call.req.hijack(media)  # first: a process that cannot start says so in the stream, as dockerd's
+    pipes = _ExecPipes() if not e.tty else None
+    master: int | None = None
+    try:
+        try:
+            pid, master = _spawn_exec(call, e, pipes, detach=False)
+        except KetchError as err:
+            text = (str(err) + "\r\n" if e.tty else str(err) + "\n").encode()
+            _send(client, text if e.tty else _frame(2, text))
+            return
+        if master is not None:
+            _relay_tty(client, early, master, pid, e)
+        elif pipes is not None:
+            _relay_pipes(client, early, pipes, pid, e)
+        _reap(call, e, pid)
+    finally:
+        if master is not None:
+            e.master = None
+            os.close(master)
+        if pipes is not None:
+            pipes.close()
+        _close(client)
+
+
+def _spawn_exec(call: Call, e: Exec, pipes: _ExecPipes | None, detach: bool) -> tuple[int, int | None]:
+    from ..runtime.exec import exec_in
+
+    try:
+        pid, master = exec_in(
+            call.store, e.cid, e.argv, env=e.env, workdir=e.workdir, user=e.user, tty=e.tty, detach=detach,
+            io=pipes,  # type: ignore[arg-type]  # exec_in reads `child` and calls `started()`: all Pipes gives it
+            exec_id=e.id,
+        )  # fmt: skip
+    except KetchError as err:
+        e.exit_code = err.exit_code if err.exit_code in (126, 127) else 126  # docker's for an exec that cannot start
+        raise
+    e.pid, e.master, e.running = pid, master, True
+    return pid, master
+
+
+def _reap(call: Call, e: Exec, pid: int) -> int:
+    """Waits for the exec'd process (the service's child); its exit code, recorded."""
+    from ..runtime.exec import exec_died
+
+    try:
+        _, status = os.waitpid(pid, 0)
+    except ChildProcessError:  # not ours to wait for (a detached one is reparented): its end, unknown code
+        while os.path.exists(f"/proc/{pid}"):
+            time.sleep(0.1)
+        e.running = False
+        return -1
+    code = os.waitstatus_to_exitcode(status)
+    code = 128 - code if code < 0 else code
+    e.exit_code, e.running = code, False
+    exec_died(call.store, e.cid, e.id, code)
+    return code
+
+
+def _frame(kind: int, data: bytes) -> bytes:
+    return bytes([kind, 0, 0, 0]) + len(data).to_bytes(4, "big") + data
+
+
+def _relay_pipes(client: socket.socket, early: bytes, pipes: _ExecPipes, pid: int, e: Exec) -> None:
+    """The client's bytes to the process's stdin (its half-close: the end
+    of the process's stdin), its stdout and stderr to the client as stdcopy
+    frames, until it exited and its pipes are drained."""
+    client.setblocking(True)
+    outs = {pipes.out_r: 1, pipes.err_r: 2}
+    want = {1: e.stdout, 2: e.stderr}
+    stdin: int | None = pipes.in_w if e.stdin else None
+    if stdin is None:
+        pipes.close_fd(pipes.in_w)
+    else:
+        os.set_blocking(stdin, False)  # a process that does not read its stdin never stops its output's relay
+    pending = early if stdin is not None else b""
+    closing = False  # the client's half-close: stdin ends once `pending` is written
+    pidfd = os.pidfd_open(pid)
+    reading_client = stdin is not None
+    try:
+        while outs:
+            rd = list(outs) + [pidfd] + ([client] if reading_client and len(pending) < (1 << 20) else [])
+            ready, writable, _ = select.select(rd, [stdin] if stdin is not None and pending else [], [])
+            if writable and stdin is not None:
+                try:
+                    pending = pending[os.write(stdin, pending) :]
+                except BlockingIOError:
+                    pass
+                except OSError:  # the process closed its stdin
+                    pending, closing = b"", True
+            if stdin is not None and closing and not pending:
+                pipes.close_fd(stdin)
+                stdin = None
+            if client in ready:
+                data = b""
+                try:
+                    data = client.recv(65536)
+                except OSError:
+                    pass
+                if not data:
+                    reading_client = False
+                    closing = True
+                    if stdin is not None and not pending:
+                        pipes.close_fd(stdin)
+                        stdin = None
+                else:
+                    pending += data
+            for fd in [f for f in ready if f in outs]:
+                data = os.read(fd, 65536)
+                if not data:
+                    del outs[fd]
+                elif want[outs[fd]] and not _send(client, _frame(outs[fd], data)):
+                    want[outs[fd]] = False  # the client is gone: the process runs on to its end
+            if pidfd in ready:
+                for fd, kind in list(outs.items()):  # what the pipes hold now, without waiting for
+                    os.set_blocking(fd, False)  # processes it left behind
+                    while True:
+                        try:
+                            data = os.read(fd, 65536)
+                        except BlockingIOError:
+                            break
+                        if not data:
+                            break
+                        if want[kind]:
+                            _send(client, _frame(kind, data))
+                return
+    finally:
+        os.close(pidfd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _relay_tty(client: socket.socket, early: bytes, master: int, pid: int, e: Exec) -> None:
+    """A tty exec: the client's bytes to the pty, the pty's to the client, raw."""
+    client.setblocking(True)
+    if early and e.stdin:
+        _write_all(master, early)
+    pidfd = os.pidfd_open(pid)
+    reading_client = e.stdin
+    try:
+        while True:
+            rd = [master, pidfd] + ([client] if reading_client else [])
+            ready, _, _ = select.select(rd, [], [])
+            if client in ready:
+                data = b""
+                try:
+                    data = client.recv(65536)
+                except OSError:
+                    pass
+                if not data:
+                    reading_client = False
+                else:
+                    try:
+                        _write_all(master, data)
+                    except OSError:
+                        reading_client = False
+            if master in ready:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:  # EIO: every holder of the pty's other side is gone
+                    data = b""
+                if not data:
+                    return
+                if e.stdout and not _send(client, data):
+                    e.stdout = False
+            if pidfd in ready and master not in ready:
+                return
+    finally:
+        os.close(pidfd)
+
+
+ROUTES += [
+    ("POST", "/containers/{id}/exec", exec_create),
+    ("POST", "/exec/{id}/start", exec_start),
+    ("POST", "/exec/{id}/resize", exec_resize),
+    ("GET", "/exec/{id}/json", exec_inspect),
 ]
