@@ -20,7 +20,7 @@ import pytest
 
 from support.engine import Engine
 from support.imagekit import build, busybox_entries, tar_bytes
-from support.ketch import requires_root
+from support.ketch import Ketch, requires_root
 from support.registry import RunningRegistry, start_registry, stop_registry
 from support.wait import wait_for
 
@@ -322,3 +322,47 @@ def test_exec_through_the_socket(box: Engine) -> None:
     assert box.docker("rm", "-f", "shell").rc == 0
     status, _, body = box.request("POST", "/containers/shell/exec", {"Cmd": ["true"]})
     assert status == 404 and b"No such container: shell" in body
+
+
+@pytest.fixture
+def netted(ketch: Ketch) -> Iterator[Engine]:
+    """A service whose networks are bridges of this test's own (own names, own chains), all removed afterwards."""
+    from support.engine import start_engine, stop_engine
+    from support.net import remove_networks
+
+    prefix = f"ka{os.getpid() % 10000}n"
+    ketch.env.update({"KETCH_BRIDGE_PREFIX": prefix, "KETCH_CHAIN_PREFIX": "KAPI"})
+    ketch.import_busybox("busybox")
+    e = start_engine(ketch)
+    try:
+        yield e
+    finally:
+        stop_engine(e)
+        remove_networks(ketch, prefix, "KAPI")
+
+
+def test_networks_and_volumes_through_the_socket(netted: Engine) -> None:
+    e = netted
+    r = e.docker("network", "create", "--label", "team=api", "--subnet", "10.231.7.0/24", "labnet")
+    assert r.rc == 0, r.err
+    nid = r.out.strip()
+    assert e.docker("network", "ls", "-q", "--filter", "label=team=api", "--no-trunc").out.split() == [nid]
+    doc = json.loads(e.docker("network", "inspect", "labnet").out)[0]
+    assert doc["Labels"] == {"team": "api"} and doc["IPAM"]["Config"][0]["Subnet"] == "10.231.7.0/24"
+    r = e.docker("network", "create", "labnet")
+    assert r.rc == 1 and "already exists" in r.err
+    assert e.docker("volume", "create", "--label", "keep=yes", "data").out.strip() == "data"
+    vols = json.loads(e.docker("volume", "ls", "--format", "{{json .}}").out.splitlines()[0])
+    assert vols["Name"] == "data" and vols["Labels"] == "keep=yes"
+    r = e.docker("run", "--rm", "--network", "labnet", "--network-alias", "db", "-v", "data:/data", "busybox",
+                 "sh", "-c", "echo kept > /data/f; ip -4 addr show eth0 | grep -o '10.231.7.[0-9]*'")  # fmt: skip
+    assert r.rc == 0 and r.out.startswith("10.231.7."), r.err
+    r = e.docker("run", "--rm", "-v", "data:/data", "busybox", "cat", "/data/f")
+    assert r.out == "kept\n"
+    doc = json.loads(e.docker("volume", "inspect", "data").out)[0]
+    assert doc["Labels"] == {"keep": "yes"} and doc["CreatedAt"][:2] == "20"
+    assert e.docker("volume", "rm", "data").rc == 0
+    assert e.docker("volume", "ls", "-q").out == ""
+    assert e.docker("network", "rm", "labnet").rc == 0
+    assert e.docker("network", "inspect", "labnet").rc == 1
+    assert e.ketch("network", "ls", "--format", "{{.Name}}").out.split() == ["bridge", "host", "none"]

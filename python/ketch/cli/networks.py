@@ -23,11 +23,14 @@ def network_create(
     driver: Annotated[str, typer.Option("-d", "--driver", help="Driver to manage the Network")] = "bridge",
     subnet: Annotated[str | None, typer.Option("--subnet", help="Subnet in CIDR format")] = None,
     gateway: Annotated[str | None, typer.Option("--gateway", help="IPv4 Gateway for the master subnet")] = None,
+    labels: Annotated[list[str] | None, typer.Option("--label", help="Set metadata on a network")] = None,
 ) -> None:
     """Create a network"""
     from ..network import networks
+    from ..runtime.hostconfig import label
 
-    print(networks.create(store(), name, subnet, gateway, driver).id)
+    given = dict(label(x, "--label") for x in labels or []) or None
+    print(networks.create(store(), name, subnet, gateway, driver, given).id)
 
 
 @subcommand(network, "ls")

@@ -17,6 +17,7 @@ class Network(NamedTuple):
     bridge: str
     created: float = 0.0
     user_subnet: bool = False  # --subnet given at create: --ip is taken (docker's rule)
+    labels: dict[str, str] | None = None  # --label (None: none)
 
 
 class Port(NamedTuple):
@@ -40,6 +41,7 @@ class NetworkSummary(NamedTuple):
     id: str
     name: str
     driver: str
+    labels: dict[str, str] | None = None
 
 
 class NetworkInfo(NamedTuple):

@@ -30,9 +30,14 @@ def predefined_id(name: str) -> str:
 
 
 def create(
-    store: Store, name: str, subnet: str | None = None, gateway: str | None = None, driver: str = "bridge"
+    store: Store,
+    name: str,
+    subnet: str | None = None,
+    gateway: str | None = None,
+    driver: str = "bridge",
+    labels: dict[str, str] | None = None,
 ) -> Network:
-    """`network create`: a user-defined bridge network (the one driver ketch has)."""
+    """`network create`: a user-defined bridge network (the one driver ketch has), with `labels`."""
     if driver != "bridge":
         raise KetchError(f'plugin "{driver}" not found: ketch has the bridge driver only')
     if not re.match(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", name):
@@ -40,7 +45,8 @@ def create(
     if name in PREDEFINED or rows.exists(store, name):
         raise ConflictError(f"network with name {name} already exists")
     net, gw = ipam.choose_subnet(subnet, gateway, [n.subnet for n in rows.all_networks(store)])
-    rows.insert(store, Network(name, new_id(), net, gw, bridge.bridge_name(), time.time(), subnet is not None))
+    given = dict(labels or {}) or None
+    rows.insert(store, Network(name, new_id(), net, gw, bridge.bridge_name(), time.time(), subnet is not None, given))
     n = get(store, name)
     try:
         bridge.ensure(n)
@@ -86,7 +92,7 @@ def summaries(store: Store, filters: list[str] | None = None) -> list[NetworkSum
     """`network ls [-f ...]`: every network, `host` and `none` too, by name.
     Filters as docker's daemon reads them: name= and id= match anywhere in
     the name or id, driver= and scope= exactly, type=builtin|custom, label=
-    (ketch's networks have none), dangling=true|false (unused by any container)."""
+    (KEY or KEY=VALUE, ANDed), dangling=true|false (unused by any container)."""
     from ..models.filters import match_labels, parse
 
     f = parse(filters or [], _LS_FILTERS)
@@ -94,7 +100,7 @@ def summaries(store: Store, filters: list[str] | None = None) -> list[NetworkSum
         if t not in ("builtin", "custom"):
             raise KetchError(f"invalid filter: 'type'='{t}'")
     ensure_default(store)
-    out = [NetworkSummary(n.id, n.name, "bridge") for n in rows.all_networks(store)]
+    out = [NetworkSummary(n.id, n.name, "bridge", n.labels) for n in rows.all_networks(store)]
     out += [NetworkSummary(predefined_id(n), n, d) for n, d in (("host", "host"), ("none", "null"))]
 
     def keep(n: NetworkSummary) -> bool:
@@ -110,7 +116,7 @@ def summaries(store: Store, filters: list[str] | None = None) -> list[NetworkSum
         ]  # fmt: skip
         if any(k in f and not any(test(v) for v in f[k]) for k, test in checks):
             return False
-        return "label" not in f or match_labels(f["label"], {})
+        return "label" not in f or match_labels(f["label"], n.labels or {})
 
     return sorted((n for n in out if keep(n)), key=lambda s: s.name)
 
@@ -146,7 +152,7 @@ def inspect_document(store: Store, ref: str) -> dict[str, Any]:
             for e in info.endpoints
         },
         "Options": {"com.docker.network.bridge.name": n.bridge},
-        "Labels": {},
+        "Labels": dict(n.labels or {}),
     }
 
 

@@ -139,7 +139,12 @@ def _v2(c: sqlite3.Connection) -> None:
     c.execute("UPDATE networks SET user_subnet=1")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2]
+def _v3(c: sqlite3.Connection) -> None:
+    """networks.labels: `network create --label` (and the Engine API's Labels), a JSON object."""
+    c.execute("ALTER TABLE networks ADD COLUMN labels TEXT NOT NULL DEFAULT '{}'")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3]
 VERSION = len(MIGRATIONS)
 
 

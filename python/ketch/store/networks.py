@@ -5,6 +5,7 @@ The policy (which subnet, which address, which rules) is network/'s."""
 from __future__ import annotations
 
 import ipaddress
+import json
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -24,13 +25,14 @@ def _network(r: Any) -> Network:
         r["bridge"],
         r["created"],
         bool(r["user_subnet"]),
+        json.loads(r["labels"]) or None,
     )
 
 
 def _insert(db: Any, net: Network) -> None:
     db.execute(
-        "INSERT INTO networks(name, id, subnet, gateway, bridge, next_ip, created, user_subnet) "
-        "VALUES (?,?,?,?,?,?,?,?)",
+        "INSERT INTO networks(name, id, subnet, gateway, bridge, next_ip, created, user_subnet, labels) "
+        "VALUES (?,?,?,?,?,?,?,?,?)",
         (
             net.name,
             net.id,
@@ -40,6 +42,7 @@ def _insert(db: Any, net: Network) -> None:
             2,
             net.created or time.time(),
             int(net.user_subnet),
+            json.dumps(net.labels or {}),
         ),  # fmt: skip
     )
 
