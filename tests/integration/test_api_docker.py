@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from support.engine import Engine
-from support.imagekit import build, busybox_entries, tar_bytes
+from support.imagekit import Entry, build, busybox_entries, tar_bytes
 from support.ketch import Ketch, requires_root
 from support.registry import RunningRegistry, start_registry, stop_registry
 from support.wait import wait_for
@@ -366,3 +366,55 @@ def test_networks_and_volumes_through_the_socket(netted: Engine) -> None:
     assert e.docker("network", "rm", "labnet").rc == 0
     assert e.docker("network", "inspect", "labnet").rc == 1
     assert e.ketch("network", "ls", "--format", "{{.Name}}").out.split() == ["bridge", "host", "none"]
+
+
+def _context(entries: list[Entry]) -> bytes:
+    return tar_bytes(entries)
+
+
+def test_build_through_the_socket(box: Engine, tmp_path: Path) -> None:
+    """docker build with the legacy builder (DOCKER_BUILDKIT=0, and docker
+    28's fallback when the engine has no BuildKit): Step N/M lines, build
+    args, --iidfile from the aux ID, a failing RUN's code, a Dockerfile
+    outside the context (the CLI's tar without its end blocks)."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nARG WHO=nobody\nRUN echo hello $WHO\nCOPY f /f\n")
+    (ctx / "f").write_text("copied\n")
+    iid = tmp_path / "iid"
+    r = box.docker("build", "-t", "built:1", "--build-arg", "WHO=api", "--iidfile", str(iid), str(ctx),
+                   DOCKER_BUILDKIT="0")  # fmt: skip
+    assert r.rc == 0, r.err
+    assert "Step 1/4 : FROM busybox" in r.out and "hello api\n" in r.out and "Successfully tagged built:1" in r.out
+    image_id = iid.read_text()
+    assert image_id.startswith("sha256:") and json.loads(box.ketch("inspect", "built:1").out)[0]["Id"] == image_id
+    assert box.docker("run", "--rm", "built:1", "cat", "/f").out == "copied\n"
+    r = box.docker("build", "-q", str(ctx), DOCKER_BUILDKIT="0")
+    assert r.rc == 0 and r.out.strip().startswith("sha256:")
+    r = box.docker("build", str(ctx))  # docker 28 without DOCKER_BUILDKIT: Builder-Version 1, the legacy path
+    assert r.rc == 0 and "Using cache" in r.out, r.err
+    (tmp_path / "outside.Dockerfile").write_text("FROM busybox\nRUN exit 3\n")
+    r = box.docker("build", "-f", str(tmp_path / "outside.Dockerfile"), str(ctx), DOCKER_BUILDKIT="0")
+    assert r.rc == 3 and "returned a non-zero code: 3" in r.err, (r.out, r.err)
+
+
+def test_a_hostile_build_context_changes_nothing_on_the_host(box: Engine, tmp_path: Path) -> None:
+    """A Dockerfile named outside the context (../, absolute, a symlink out)
+    is refused before it is read; a context whose entries climb out is
+    refused by the extractor; nothing is written outside the store."""
+    plain = [Entry("Dockerfile", data=b"FROM busybox\n")]
+    for name in ("../../../../etc/passwd", "/etc/passwd", "link"):
+        entries = plain + [Entry("link", "symlink", link="/etc/passwd")]
+        status, _, body = box.request("POST", f"/build?dockerfile={name}", _context(entries),
+                                      {"Content-Type": "application/x-tar"})  # fmt: skip
+        assert status == 400 and b"inside the build context" in body, (name, status, body)
+    victim = tmp_path / "victim"
+    climbing = plain + [Entry(f"../../../../../../..{victim}", data=b"pwned")]
+    status, _, body = box.request("POST", "/build", _context(climbing), {"Content-Type": "application/x-tar"})
+    assert status in (200, 400), body  # refused, or confined to the context (the extractor's choice)
+    assert not victim.exists()
+    assert not [p for p in box.ketch.root.iterdir() if p.name.startswith("api-context-")]  # each one removed
+    status, _, body = box.request("POST", "/build?remote=https://example.com/x.git", b"")
+    assert status == 400
+    status, _, body = box.request("POST", "/build?networkmode=container:x", _context(plain))
+    assert status == 400

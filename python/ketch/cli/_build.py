@@ -26,6 +26,13 @@ _LINES: dict[type, Callable[[Any], str]] = {
 }
 
 
+def step_line(e: Any) -> str | None:
+    """The line docker's legacy builder prints for a build event (None: none);
+    the Engine API's build stream sends the same lines."""
+    line = _LINES.get(type(e))
+    return line(e) if line is not None else None
+
+
 class BuildPrinter:
     def __init__(self, quiet: bool = False) -> None:
         self.quiet = quiet
@@ -55,8 +62,7 @@ class BuildPrinter:
 
     @staticmethod
     def _line(e: Any) -> str | None:
-        line = _LINES.get(type(e))
-        return line(e) if line is not None else None
+        return step_line(e)
 
     def _write(self, fd: int, data: bytes) -> None:
         """A RUN's bytes, unbuffered, to our stdout or stderr; dropped once

@@ -429,8 +429,13 @@ def wait(store: Store, c: Container, pid: int, io: Pipes | None = None) -> int:
 
 def wait_forwarding(pid: int, relay: Callable[[int], None] | None = None) -> int:
     """Waits for a child (after `relay(pid)`, which copies its stdio until it
-    ends), forwarding SIGINT/SIGTERM/SIGHUP to it; its exit code as docker reports it."""
-    forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    ends), forwarding SIGINT/SIGTERM/SIGHUP to it; its exit code as docker
+    reports it. Off the main thread (a build served by the Engine API) the
+    signals are the process's, not this child's: none is forwarded."""
+    import threading
+
+    main = threading.current_thread() is threading.main_thread()
+    forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP) if main else ()
     old = {s: signal.getsignal(s) for s in forwarded}
 
     def forward(signum: int, _frame: object) -> None:
