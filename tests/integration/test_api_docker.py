@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from support.engine import Engine
+from support.engine import DOCKER28, Engine
 from support.imagekit import Entry, build, busybox_entries, tar_bytes
 from support.ketch import Ketch, requires_root
 from support.registry import RunningRegistry, start_registry, stop_registry
@@ -418,3 +418,76 @@ def test_a_hostile_build_context_changes_nothing_on_the_host(box: Engine, tmp_pa
     assert status == 400
     status, _, body = box.request("POST", "/build?networkmode=container:x", _context(plain))
     assert status == 400
+
+
+def test_events_df_and_prunes(box: Engine) -> None:
+    """docker events (streamed as they come, with filters; the past with
+    --since/--until), system df's sums, and the prunes system prune calls."""
+    p = subprocess.Popen([DOCKER28, "events", "--filter", "type=container", "--filter", "event=die", "--format",
+                          "{{.Status}} {{.Actor.Attributes.name}} {{.Actor.Attributes.exitCode}}"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=box.env())  # fmt: skip
+    try:
+        time.sleep(1.0)
+        assert box.docker("run", "--rm", "--name", "dies", "busybox", "sh", "-c", "exit 2").rc == 2
+        assert p.stdout is not None
+        assert p.stdout.readline() == "die dies 2\n"  # streamed at once, before the client stops
+    finally:
+        p.kill()
+        p.wait()
+    time.sleep(1.1)  # the CLI sends --until in whole seconds: this second's events are after it
+    r = box.docker("events", "--since", "60s", "--until", "0s", "--format", "{{.Type}} {{.Action}}")
+    assert r.rc == 0 and "container start" in r.out.splitlines() and "container destroy" in r.out.splitlines()
+    assert box.docker("run", "-d", "--name", "idle", "busybox", "sleep", "60").rc == 0
+    rows = {ln.split()[0]: ln.split() for ln in box.docker("system", "df").out.splitlines()[1:]}
+    assert rows["Images"][1:3] == ["1", "1"] and rows["Containers"][1:3] == ["1", "1"], rows
+    box.docker("rm", "-f", "idle")
+    assert box.docker("run", "--name", "stopped", "busybox", "true").rc == 0
+    r = box.docker("system", "prune", "-f")
+    assert r.rc == 0 and "Deleted Containers:" in r.out, r.err
+    assert box.ketch("ps", "-aq").out == ""
+    r = box.docker("image", "prune", "-a", "-f")
+    assert r.rc == 0 and "deleted: sha256:" in r.out
+    assert box.ketch("images", "-q").out == ""
+
+
+def test_docker_py_drives_ketch(box: Engine, registry: RunningRegistry, tmp_path: Path) -> None:
+    """docker-py (the `docker` package): containers.run detached and not,
+    logs, exec_run, images.pull/build/push, networks, volumes."""
+    docker = pytest.importorskip("docker")
+    client = docker.DockerClient(base_url=box.host, timeout=60)
+    try:
+        assert client.containers.run("busybox", ["sh", "-c", "echo out; echo err >&2"], remove=True) == b"out\n"
+        ct = client.containers.run("busybox", ["sh", "-c", "echo up; exec sleep 60"], detach=True, name="pyc",
+                                   labels={"by": "docker-py"}, environment={"K": "v"})  # fmt: skip
+        assert wait_for(lambda: ct.logs() == b"up\n")
+        assert ct.exec_run(["sh", "-c", "echo $K; exit 3"]) == (3, b"v\n")
+        assert [c.name for c in client.containers.list(filters={"label": "by=docker-py"})] == ["pyc"]
+        ct.reload()
+        assert ct.status == "running" and ct.attrs["Config"]["Labels"] == {"by": "docker-py"}
+        ct.stop(timeout=1)
+        assert ct.wait()["StatusCode"] == 137
+        ct.remove()
+        with pytest.raises(docker.errors.NotFound):
+            client.containers.get("pyc")
+        with pytest.raises(docker.errors.ImageNotFound):
+            client.images.get("nosuch:latest")
+        import io
+
+        img, logs = client.images.build(fileobj=io.BytesIO(b"FROM busybox\nRUN echo built > /b\n"), tag="pyimg:1")
+        assert any("Successfully built" in x.get("stream", "") for x in logs)
+        assert client.containers.run("pyimg:1", ["cat", "/b"], remove=True) == b"built\n"
+        target = f"{registry.addr}/api/pyimg"
+        assert img.tag(target, "v1")
+        lines = list(client.images.push(target, "v1", stream=True, decode=True))
+        assert any("aux" in x and x["aux"]["Digest"].startswith("sha256:") for x in lines), lines
+        client.images.remove(f"{target}:v1")
+        pulled = client.images.pull(target, tag="v1")
+        assert pulled.id == img.id
+        net = client.networks.create("pynet", labels={"a": "b"})
+        assert client.networks.get("pynet").attrs["Labels"] == {"a": "b"}
+        net.remove()
+        vol = client.volumes.create("pyvol", labels={"a": "b"})
+        assert [v.name for v in client.volumes.list()] == ["pyvol"]
+        vol.remove()
+    finally:
+        client.close()

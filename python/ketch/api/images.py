@@ -387,6 +387,21 @@ def load(call: Call) -> None:
     out.close()
 
 
+def prune(call: Call) -> dict[str, Any]:
+    """POST /images/prune?filters=: dangling images (all unused with dangling=false)."""
+    from ..store.images import prune as do_prune
+
+    f = filter_list(call.req)
+    all_ = any(x in ("dangling=false", "dangling=0") for x in f)
+    if [x for x in f if not x.startswith("dangling=")]:
+        raise HTTPError(400, "image prune takes the dangling filter only, for now")
+    r = do_prune(call.store, all_)
+    return {
+        "ImagesDeleted": [{"Untagged": x} for x in r.untagged] + [{"Deleted": x} for x in r.deleted] or None,
+        "SpaceReclaimed": r.reclaimed,
+    }
+
+
 def search(call: Call) -> list[dict[str, Any]]:
     from ..registry.search import search as do_search
 
@@ -422,6 +437,7 @@ ROUTES = [
     ("GET", "/images/search", search),
     ("GET", "/images/get", get_many),
     ("POST", "/images/load", load),
+    ("POST", "/images/prune", prune),
     ("POST", "/auth", auth),
     ("GET", "/images/{name:.+}/json", inspect),
     ("GET", "/images/{name:.+}/history", history),

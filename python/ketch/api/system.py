@@ -110,9 +110,91 @@ def _now() -> str:
     return rfc3339(time.time())
 
 
+def events(call: Call) -> None:
+    """GET /events?since=&until=&filters=: the past ones asked for, then
+    those to come (chunked, a JSON message each) until `until` or the
+    client goes; docker's Type, Action, Actor, and the old status/id/from."""
+    import time
+
+    from ..store import events as ev
+    from .http import HTTPError
+    from .util import filter_list
+
+    now = time.time()
+    try:
+        since = ev.parse_time(call.req.arg("since") or "", now, "since") if call.req.arg("since") else None
+        until = ev.parse_time(call.req.arg("until") or "", now, "until") if call.req.arg("until") else None
+        wanted = ev.parse_filters(filter_list(call.req))
+    except Exception as bad:
+        raise HTTPError(400, str(bad)) from None
+    follow = ev.follow(call.store)
+    next(follow)  # the position from now on is taken before the past is read: nothing falls between
+    out = call.req.stream()
+    if since is not None or until is not None:
+        for e in ev.past(call.store):
+            if e.time_nano > now * 1e9:
+                break
+            if (since is None or e.time >= since) and (until is None or e.time <= until) and ev.matches(e, wanted):
+                out.json(e.document())
+    if until is None or until > now:
+        for new in follow:
+            if call.service.stopping.is_set() or (until is not None and time.time() > until):
+                break
+            if new is None:
+                if call.req.conn.gone():
+                    return
+                continue
+            if until is not None and new.time > until:
+                break
+            if ev.matches(new, wanted):
+                out.json(new.document())
+    out.close()
+
+
+def df(call: Call) -> dict[str, Any]:
+    """GET /system/df: what docker's `system df` adds up (images, containers
+    with their sizes, volumes with their usage, the build cache)."""
+    from ..runtime import volumes as vols
+    from ..runtime.state import disk_size, list_containers
+    from ..store.images import layer_chain, list_images
+    from . import containers, images
+
+    cs = list_containers(call.store)
+    users: dict[str, int] = {}
+    for c in cs:
+        users[c.image_id] = users.get(c.image_id, 0) + 1
+    layers: set[str] = set()
+    image_docs = []
+    from ..store.inspect import image_rows
+
+    by_id: dict[str, list[Any]] = {}
+    for row in image_rows(call.store, None, True):
+        by_id.setdefault(row.image.id, []).append(row)
+    for img in list_images(call.store):
+        layers.update(layer_chain(call.store, img.id))
+        doc = images._image_summary(call, img, by_id.get(img.id, []))
+        doc["Containers"], doc["SharedSize"] = users.get(img.id, 0), 0
+        image_docs.append(doc)
+    volume_docs = []
+    for v in vols.list_all(call.store):
+        doc = v.inspect()
+        doc["UsageData"] = {"Size": disk_size(v.mountpoint), "RefCount": len(vols.users(call.store, v.name))}
+        volume_docs.append(doc)
+    return {
+        "LayersSize": sum(call.store.layers.size(ch) for ch in layers),
+        "Images": image_docs,
+        "Containers": [containers.summary(call, c, size=True) for c in cs],
+        "Volumes": volume_docs,
+        "BuildCache": [],
+        "BuilderSize": 0,
+    }
+
+
 ROUTES = [
     ("GET", "/_ping", ping),
     ("HEAD", "/_ping", ping),
     ("GET", "/version", version),
     ("GET", "/info", info),
+    ("GET", "/events", events),
+    ("GET", "/system/df", df),
 ]
