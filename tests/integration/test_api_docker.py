@@ -491,3 +491,71 @@ def test_docker_py_drives_ketch(box: Engine, registry: RunningRegistry, tmp_path
         vol.remove()
     finally:
         client.close()
+
+
+COMPOSE = """\
+version: "3.8"
+services:
+  web:
+    build: ./app
+    image: kproj-web:latest
+    restart: unless-stopped
+    volumes:
+      - www:/www
+    healthcheck:
+      test: ["CMD-SHELL", "wget -q -O /dev/null http://127.0.0.1:8080/ || exit 1"]
+      interval: 1s
+      timeout: 2s
+      retries: 30
+  client:
+    image: busybox
+    command: ["sh", "-c", "wget -q -O - http://web:8080/ && exec sleep 120"]
+    depends_on:
+      web:
+        condition: service_healthy
+volumes:
+  www:
+"""
+
+WEB = """\
+FROM busybox
+CMD ["sh", "-c", "echo hello from web > /www/index.html; exec httpd -f -p 8080 -h /www"]
+"""
+
+
+def test_docker_compose_brings_a_project_up_and_down(netted: Engine, tmp_path: Path) -> None:
+    """docker-compose 1.29 (Debian's, on docker-py): two services on the
+    project's network (the client reaches the web server by its service
+    name), a named volume, a build, a healthcheck that the client's
+    depends_on waits for, a restart policy; ps, logs, exec, down -v."""
+    import shutil
+
+    compose = shutil.which("docker-compose")
+    if compose is None:
+        pytest.skip("docker-compose is not installed (apt-get install docker-compose)")
+    proj = tmp_path / "proj"
+    (proj / "app").mkdir(parents=True)
+    (proj / "docker-compose.yml").write_text(COMPOSE)
+    (proj / "app" / "Dockerfile").write_text(WEB)
+
+    def dc(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([compose, "-p", "kproj", *args], cwd=proj, capture_output=True, text=True,
+                              env=netted.env(), timeout=180, stdin=subprocess.DEVNULL)  # fmt: skip
+
+    try:
+        r = dc("up", "-d")
+        assert r.returncode == 0, r.stderr
+        assert wait_for(lambda: "hello from web" in dc("logs", "client").stdout, timeout=30)
+        r = dc("ps")
+        assert "Up (healthy)" in r.stdout and "kproj_client_1" in r.stdout, r.stdout
+        r = dc("exec", "-T", "web", "cat", "/www/index.html")
+        assert (r.returncode, r.stdout) == (0, "hello from web\n"), r.stderr
+        doc = json.loads(netted.ketch("inspect", "kproj_web_1").out)[0]
+        assert doc["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
+        assert doc["Config"]["Labels"]["com.docker.compose.service"] == "web"
+        assert netted.ketch("volume", "ls", "-q").out.split() == ["kproj_www"]
+    finally:
+        r = dc("down", "-v")
+    assert r.returncode == 0, r.stderr
+    assert netted.ketch("ps", "-aq").out == "" and netted.ketch("volume", "ls", "-q").out == ""
+    assert "kproj_default" not in netted.ketch("network", "ls").out

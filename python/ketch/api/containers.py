@@ -322,6 +322,8 @@ def inspect(call: Call) -> dict[str, Any]:
     from ..runtime.inspect import container_inspect
 
     doc = container_inspect(call.store, call.params["id"])
+    if call.req.api_version is None or call.req.api_version < (1, 45):
+        _short_id_alias(doc)
     if call.req.flag("size"):
         from ..runtime import inspect as ri
         from ..runtime.state import lookup
@@ -329,6 +331,17 @@ def inspect(call: Call) -> dict[str, Any]:
         c = lookup(call.store, call.params["id"])
         doc["SizeRw"] = ri.size_rw(call.store, c)
     return doc
+
+
+def _short_id_alias(doc: dict[str, Any]) -> None:
+    """dockerd before API 1.45: a container's short id among its Aliases on
+    each user-defined network (compose 1.29 reads it there to know the
+    container is already connected)."""
+    short = doc["Id"][:12]
+    for name, ep in (doc.get("NetworkSettings", {}).get("Networks") or {}).items():
+        if name not in ("bridge", "host", "none") and isinstance(ep, dict):
+            aliases = list(ep.get("Aliases") or [])
+            ep["Aliases"] = aliases if short in aliases else [*aliases, short]
 
 
 # -- life cycle ----------------------------------------------------------------------
