@@ -15,8 +15,10 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   # C parts of the build and the static ketch-monitor (glibc's libc.a);
   # iptables: NAT and published ports. (No tini: ketch-monitor is --init's
   # init; no conntrack: a removed UDP port's flows go by ctnetlink.)
+  # docker-compose: the Engine API's compose 1.29 test (on Debian's docker-py).
   apt-get install -y -qq --no-install-recommends \
-    docker-registry busybox-static zstd apache2-utils python3-venv ca-certificates gcc libc6-dev iptables >/dev/null
+    docker-registry busybox-static zstd apache2-utils python3-venv ca-certificates gcc libc6-dev iptables \
+    docker-compose >/dev/null
 fi
 
 PY=${PYTHON:-python3}

@@ -139,7 +139,6 @@ def build(call: Call) -> None:
     from ..builder import events as ev
     from ..builder.builder import build as do_build
     from ..builder.state import Options
-    from ..cli._build import step_line
     from ..images import PullLine
 
     req = call.req
@@ -178,8 +177,8 @@ def build(call: Call) -> None:
                 if quiet:
                     out.send({"stream": e.image_id + "\n"})
                 else:
-                    out.send({"stream": f"{step_line(e)}\n"})
-            elif not quiet and (line := step_line(e)) is not None:
+                    out.send({"stream": f"{ev.legacy_line(e)}\n"})
+            elif not quiet and (line := ev.legacy_line(e)) is not None:
                 out.send({"stream": line + "\n"})
 
         try:

@@ -1,7 +1,8 @@
 """What a build tells its caller, step by step: typed events, in the order
-docker's legacy builder prints its lines. The builder never prints; the
-CLI turns these into docker's text (cli/app.py), the Engine API will turn
-them into its JSON stream. A FROM that pulls also passes on the pull
+docker's legacy builder prints its lines. The builder never prints; both
+faces send docker's words for them (`legacy_line`, the text dockerd's
+legacy builder itself streams): the CLI as lines, the Engine API as its
+JSON stream. A FROM that pulls also passes on the pull
 policy's events (ketch.images.NotFoundLocally, PullLine)."""
 
 from __future__ import annotations
@@ -79,3 +80,26 @@ Event = (
     | Built
     | Tagged
 )
+
+
+def legacy_line(e: object) -> str | None:
+    """The line docker's legacy builder prints for a build event (None: none)."""
+    from ..models.ids import short_id
+
+    if isinstance(e, StepStarted):
+        return f"Step {e.n}/{e.total} : {e.instruction}"
+    if isinstance(e, StepDone):
+        return f" ---> {short_id(e.image_id)}" if e.image_id else " ---> Running in scratch"
+    if isinstance(e, CacheHit):
+        return " ---> Using cache"
+    if isinstance(e, ContainerStarted):
+        return f" ---> Running in {short_id(e.container_id)}"
+    if isinstance(e, ContainerRemoved):
+        return f"Removing intermediate container {short_id(e.container_id)}"
+    if isinstance(e, TriggersRunning):
+        return f"# Executing {e.count} build trigger{'s' if e.count > 1 else ''}"
+    if isinstance(e, Built):
+        return f"Successfully built {short_id(e.image_id)}"
+    if isinstance(e, Tagged):
+        return f"Successfully tagged {e.ref}"
+    return None

@@ -6,31 +6,10 @@ from __future__ import annotations
 import os
 import select
 import sys
-from collections.abc import Callable
 from typing import IO, Any
 
 from .. import images
 from ..builder import events as ev
-from ..models.ids import short_id
-
-# the builder's events, as docker's legacy builder words them
-_LINES: dict[type, Callable[[Any], str]] = {
-    ev.StepStarted: lambda e: f"Step {e.n}/{e.total} : {e.instruction}",
-    ev.StepDone: lambda e: f" ---> {short_id(e.image_id)}" if e.image_id else " ---> Running in scratch",
-    ev.CacheHit: lambda e: " ---> Using cache",
-    ev.ContainerStarted: lambda e: f" ---> Running in {short_id(e.container_id)}",
-    ev.ContainerRemoved: lambda e: f"Removing intermediate container {short_id(e.container_id)}",
-    ev.TriggersRunning: lambda e: f"# Executing {e.count} build trigger{'s' if e.count > 1 else ''}",
-    ev.Built: lambda e: f"Successfully built {short_id(e.image_id)}",
-    ev.Tagged: lambda e: f"Successfully tagged {e.ref}",
-}
-
-
-def step_line(e: Any) -> str | None:
-    """The line docker's legacy builder prints for a build event (None: none);
-    the Engine API's build stream sends the same lines."""
-    line = _LINES.get(type(e))
-    return line(e) if line is not None else None
 
 
 class BuildPrinter:
@@ -62,7 +41,7 @@ class BuildPrinter:
 
     @staticmethod
     def _line(e: Any) -> str | None:
-        return step_line(e)
+        return ev.legacy_line(e)
 
     def _write(self, fd: int, data: bytes) -> None:
         """A RUN's bytes, unbuffered, to our stdout or stderr; dropped once
