@@ -331,7 +331,7 @@ def netted(ketch: Ketch) -> Iterator[Engine]:
     from support.net import remove_networks
 
     prefix = f"ka{os.getpid() % 10000}n"
-    ketch.env.update({"KETCH_BRIDGE_PREFIX": prefix, "KETCH_CHAIN_PREFIX": "KAPI"})
+    ketch.env.update({"KETCH_BRIDGE_PREFIX": prefix, "KETCH_CHAIN_PREFIX": "KAPI", "KETCH_DEFAULT_NETWORK": "bridge"})
     ketch.import_busybox("busybox")
     e = start_engine(ketch)
     try:
@@ -559,3 +559,43 @@ def test_docker_compose_brings_a_project_up_and_down(netted: Engine, tmp_path: P
     assert r.returncode == 0, r.stderr
     assert netted.ketch("ps", "-aq").out == "" and netted.ketch("volume", "ls", "-q").out == ""
     assert "kproj_default" not in netted.ketch("network", "ls").out
+
+
+def test_testcontainers_waits_for_a_published_port_and_a_log_line(netted: Engine) -> None:
+    """testcontainers-python (its reaper off): a generic container with a
+    published port found through inspect, a log wait strategy, the port
+    reached from the host, the container removed at the end."""
+    pytest.importorskip("testcontainers")
+    env = {"DOCKER_HOST": netted.host, "TESTCONTAINERS_RYUK_DISABLED": "true"}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        from testcontainers.core.container import DockerContainer
+        from testcontainers.core.waiting_utils import wait_for_logs
+
+        c = DockerContainer("busybox").with_exposed_ports(8080)
+        c = c.with_command(["sh", "-c", "mkdir /w && echo served > /w/index.html && echo ready && "
+                                        "exec httpd -f -p 8080 -h /w"])  # fmt: skip
+        with c:
+            wait_for_logs(c, "ready", timeout=30)
+            host, port = c.get_container_host_ip(), c.get_exposed_port(8080)
+            url = f"http://{'127.0.0.1' if host == 'localhost' else host}:{port}/"
+            assert wait_for(lambda: _fetch(url) == "served\n", timeout=15), url
+            cid = c.get_wrapped_container().id
+        assert cid not in netted.ketch("ps", "-aq", "--no-trunc").out
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _fetch(url: str) -> str | None:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.read().decode()
+    except OSError:
+        return None
