@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from support.engine import DOCKER28, Engine
+from support.engine import DOCKER20, DOCKER28, Engine
 from support.imagekit import Entry, build, busybox_entries, tar_bytes
 from support.ketch import Ketch, requires_root
 from support.registry import RunningRegistry, start_registry, stop_registry
@@ -599,3 +599,31 @@ def _fetch(url: str) -> str | None:
             return r.read().decode()
     except OSError:
         return None
+
+
+@pytest.mark.parametrize("client", [DOCKER28, DOCKER20], ids=["docker28", "docker20"])
+def test_both_docker_clients_do_the_daily_work(box: Engine, client: str, tmp_path: Path) -> None:
+    """The static docker 28 and Debian's docker 20.10 client: version, run
+    (--rm, -i, -d, -e, --name), ps, exec, logs, stop, rm, a legacy build,
+    tag, rmi, with the exit codes ketch's own CLI gives for the same work."""
+    r = box.docker("version", "--format", "{{.Server.APIVersion}}", client=client)
+    assert (r.rc, r.out.strip()) == (0, "1.44")
+    assert box.docker("run", "--rm", "-e", "X=1", "busybox", "sh", "-c", "echo $X; exit 7", client=client).rc == 7
+    assert box.ketch("run", "--rm", "busybox", "sh", "-c", "exit 7").rc == 7  # the same code as ketch's own
+    r = box.docker("run", "-i", "--rm", "busybox", "cat", client=client, input="stdin\n")
+    assert r.out == "stdin\n"
+    assert box.docker("run", "-d", "--name", "daily", "busybox", "sh", "-c", "echo log; exec sleep 60",
+                      client=client).rc == 0  # fmt: skip
+    assert box.docker("ps", "--format", "{{.Names}}", client=client).out.split() == ["daily"]
+    assert box.docker("exec", "daily", "echo", "in", client=client).out == "in\n"
+    assert wait_for(lambda: box.docker("logs", "daily", client=client).out == "log\n")
+    assert box.docker("stop", "-t", "1", "daily", client=client).rc == 0
+    assert box.docker("rm", "daily", client=client).rc == 0
+    r = box.docker("rm", "daily", client=client)
+    assert r.rc == 1 and "No such container: daily" in r.err
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN echo layer > /l\n")
+    r = box.docker("build", "-t", "daily:1", str(tmp_path), client=client, DOCKER_BUILDKIT="0")
+    assert r.rc == 0 and "Successfully tagged daily:1" in r.out, r.err
+    assert box.docker("tag", "daily:1", "daily:2", client=client).rc == 0
+    assert box.docker("rmi", "daily:1", "daily:2", client=client).rc == 0
+    assert box.ketch("images", "--format", "{{.Repository}}").out.split() == ["busybox"]
