@@ -627,3 +627,20 @@ def test_both_docker_clients_do_the_daily_work(box: Engine, client: str, tmp_pat
     assert box.docker("tag", "daily:1", "daily:2", client=client).rc == 0
     assert box.docker("rmi", "daily:1", "daily:2", client=client).rc == 0
     assert box.ketch("images", "--format", "{{.Repository}}").out.split() == ["busybox"]
+
+
+def test_a_terminal_logs_follow_and_the_socket_inside_a_container(box: Engine) -> None:
+    """docker run -it under a real pty (script), logs -f until the container
+    ends, and the static docker CLI inside a container that has the socket
+    bind-mounted (as reaper-style tools run)."""
+    r = subprocess.run(["script", "-qec", "docker run -it --rm busybox sh -c 'tty; exit 3'", "/dev/null"],
+                       capture_output=True, text=True, env=box.env(), timeout=60, stdin=subprocess.DEVNULL)  # fmt: skip
+    assert r.returncode == 3 and "/dev/pts/" in r.stdout, (r.stdout, r.stderr)
+    assert box.docker("run", "-d", "--name", "talker", "busybox", "sh", "-c",
+                      "echo one; sleep 1; echo two >&2; sleep 1; echo three").rc == 0  # fmt: skip
+    r = box.docker("logs", "-f", "talker", timeout=30)
+    assert (r.rc, r.out, r.err) == (0, "one\nthree\n", "two\n")
+    r = box.docker("run", "--rm", "-v", f"{box.socket}:/var/run/docker.sock", "-v", f"{DOCKER28}:/usr/bin/docker:ro",
+                   "busybox", "/usr/bin/docker", "ps", "-a", "--format", "{{.Names}}")  # fmt: skip
+    assert r.rc == 0 and "talker" in r.out.split(), (r.out, r.err)
+    assert box.docker("rm", "talker").rc == 0
