@@ -30,6 +30,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 sys.path.insert(0, str(HERE))
 
 from compare_run import Cmd, interleaved, works  # noqa: E402
+
 from support.imagekit import build, busybox_entries, tar_bytes  # noqa: E402
 from support.registry import start_registry, stop_registry  # noqa: E402
 
