@@ -104,8 +104,9 @@ def main() -> int:
                 service.terminate()
                 service.wait(10)
             stop_registry(reg)
-            subprocess.run([KETCH, "rm", "-f", *subprocess.run([KETCH, "ps", "-aq"], capture_output=True, text=True,
-                                                                 env=env).stdout.split()], capture_output=True, env=env)  # fmt: skip
+            left = subprocess.run([KETCH, "ps", "-aq"], capture_output=True, text=True, env=env).stdout.split()
+            if left:
+                subprocess.run([KETCH, "rm", "-f", *left], capture_output=True, env=env)
     width = max(len(k) for k in results)
     print(f"{'command':<{width}}  median")
     for k, v in results.items():
