@@ -644,3 +644,41 @@ def test_a_terminal_logs_follow_and_the_socket_inside_a_container(box: Engine) -
                    "busybox", "/usr/bin/docker", "ps", "-a", "--format", "{{.Names}}")  # fmt: skip
     assert r.rc == 0 and "talker" in r.out.split(), (r.out, r.err)
     assert box.docker("rm", "talker").rc == 0
+
+
+def test_docker_cp_both_ways_and_hostile_archives(box: Engine, tmp_path: Path) -> None:
+    """docker cp out (a directory, a file to stdout) and in (into a
+    directory, under a new name), the path stat header; an uploaded tar that
+    climbs out, and a container symlink aimed at the host's root, change
+    nothing on the host."""
+    assert box.docker("run", "-d", "--name", "files", "busybox", "sh", "-c",
+                      "mkdir -p /d/sub && echo a > /d/a && ln -s / /d/up && exec sleep 60").rc == 0  # fmt: skip
+    assert wait_for(lambda: box.docker("exec", "files", "sh", "-c", "[ -L /d/up ]").rc == 0)
+    out = tmp_path / "out"
+    out.mkdir()
+    assert box.docker("cp", "files:/d", str(out)).rc == 0
+    assert (out / "d" / "a").read_text() == "a\n" and (out / "d" / "sub").is_dir()
+    assert os.readlink(out / "d" / "up") in ("/", "//")  # a symlink copied as one, not followed (cp.rs writes //)
+    host = tmp_path / "host.txt"
+    host.write_text("from the host\n")
+    assert box.docker("cp", str(host), "files:/d/").rc == 0
+    assert box.docker("cp", str(host), "files:/d/renamed").rc == 0
+    assert box.docker("exec", "files", "cat", "/d/host.txt", "/d/renamed").out == "from the host\n" * 2
+    status, headers, _ = box.request("HEAD", "/containers/files/archive?path=/d/a")
+    stat = json.loads(base64.b64decode(headers["x-docker-container-path-stat"]))
+    assert status == 200 and stat["name"] == "a" and stat["size"] == 2
+    r = box.docker("cp", "files:/nosuch", str(out))
+    assert r.rc == 1 and "Could not find the file /nosuch" in r.err
+    # hostile: an entry that climbs out of the upload, and a symlink in the container aimed at /
+    victim = tmp_path / "climbed"
+    climbing = tar_bytes([Entry(f"../../../../../../..{victim}", data=b"pwned"), Entry("plain", data=b"ok")])
+    status, _, body = box.request("PUT", "/containers/files/archive?path=/d", climbing,
+                                  {"Content-Type": "application/x-tar"})  # fmt: skip
+    assert not victim.exists() and status in (200, 400), body
+    marker = f"ketch-cp-{os.getpid()}"
+    status, _, body = box.request("PUT", "/containers/files/archive?path=/d/up", tar_bytes([Entry(marker, data=b"x")]),
+                                  {"Content-Type": "application/x-tar"})  # fmt: skip
+    assert status == 200, body
+    assert not Path("/" + marker).exists()  # the container's / got it, not the host's
+    assert box.docker("exec", "files", "cat", "/" + marker).out == "x"
+    assert box.docker("rm", "-f", "files").rc == 0

@@ -10,6 +10,7 @@ colon in a port) is refused, never passed on."""
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import time
 from typing import Any
@@ -551,6 +552,139 @@ def changes(call: Call) -> list[dict[str, Any]] | None:
     return out or None
 
 
+# -- archive (docker cp) --------------------------------------------------------------
+
+MAX_ARCHIVE_UPLOAD = 64 << 30
+
+
+def _go_mode(st: os.stat_result) -> int:
+    """A file's mode as Go's os.FileMode (what X-Docker-Container-Path-Stat carries)."""
+    import stat as s
+
+    m = st.st_mode & 0o777
+    kinds = ((s.S_ISDIR, 1 << 31), (s.S_ISLNK, 1 << 27), (s.S_ISFIFO, 1 << 25), (s.S_ISSOCK, 1 << 24),
+             (s.S_ISBLK, 1 << 26), (s.S_ISCHR, (1 << 26) | (1 << 21)))  # fmt: skip
+    for test, bit in kinds:
+        if test(st.st_mode):
+            m |= bit
+    if st.st_mode & s.S_ISUID:
+        m |= 1 << 23
+    if st.st_mode & s.S_ISGID:
+        m |= 1 << 22
+    if st.st_mode & s.S_ISVTX:
+        m |= 1 << 20
+    return m
+
+
+def _copied_out(call: Call) -> tuple[Any, str, Any]:
+    """The `path` query's file or directory copied out of the container
+    (Rust's cp, every path resolved inside it) into a directory of the
+    store's own: (that directory, the entry's name, its lstat)."""
+    import tempfile
+
+    from .. import _native
+    from ..runtime import cp
+    from ..runtime.state import lookup
+
+    path = call.req.arg("path") or ""
+    if not path:
+        raise HTTPError(400, "a path is required")
+    c = lookup(call.store, call.params["id"])
+    target = cp._target(call.store, c)
+    full = path if path.startswith("/") else "/" + path
+    base = cp._base(full)
+    if _native.cp_stat(target, base) is None:
+        raise HTTPError(404, f"Could not find the file {path} in container {call.params['id']}")
+    name = os.path.basename(base.rstrip("/")) or "/"
+    tmp = tempfile.mkdtemp(prefix="api-cp-", dir=call.store.root)
+    try:
+        _native.cp_out(target, base, name if name != "/" else "root", tmp)
+    except (ValueError, OSError) as e:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise HTTPError(500, f"copying {path[:200]} out of the container: {e}") from None
+    name = name if name != "/" else "root"
+    return tmp, name, os.lstat(os.path.join(tmp, name))
+
+
+def _path_stat(name: str, st: os.stat_result, link: str) -> str:
+    import base64
+    import json
+
+    from ..models.ids import rfc3339
+
+    doc = {"name": name, "size": st.st_size, "mode": _go_mode(st), "mtime": rfc3339(st.st_mtime), "linkTarget": link}
+    return base64.b64encode(json.dumps(doc).encode()).decode()
+
+
+def archive_get(call: Call) -> None:
+    """GET/HEAD /containers/{id}/archive?path=: a tar of the path (HEAD: its
+    stat alone), the stat in X-Docker-Container-Path-Stat."""
+    import shutil
+    import tarfile
+
+    tmp, name, st = _copied_out(call)
+    try:
+        full = os.path.join(tmp, name)
+        link = os.readlink(full) if os.path.islink(full) else ""
+        header = {"X-Docker-Container-Path-Stat": _path_stat(name, st, link)}
+        if call.req.method == "HEAD":
+            call.req.send(200, b"", "application/x-tar", **header)
+            return
+        from .images import _ChunkFile
+
+        f = _ChunkFile(call, headers=header)
+        with tarfile.open(fileobj=f, mode="w|", format=tarfile.PAX_FORMAT) as tf:  # type: ignore[call-overload]
+            tf.add(full, arcname=name, recursive=True)  # symlinks as symlinks (no dereference)
+        f.end()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def archive_put(call: Call) -> None:
+    """PUT /containers/{id}/archive?path=DIR: the body's tar unpacked (by the
+    Rust extractor, confined to a directory of the store's own) and copied
+    into DIR inside the container (Rust's cp, resolved inside it)."""
+    import shutil
+    import tempfile
+
+    from .. import _native
+    from ..errors import KetchError
+    from ..runtime import cp
+    from ..runtime.state import lookup
+
+    path = call.req.arg("path") or ""
+    if not path:
+        raise HTTPError(400, "a path is required")
+    c = lookup(call.store, call.params["id"])
+    target = cp._target(call.store, c)
+    full = path if path.startswith("/") else "/" + path
+    if _native.cp_stat(target, full.rstrip("/") or "/", follow=True) != "dir":
+        raise HTTPError(404, f"Could not find the file {path} in container {call.params['id']}: not a directory")
+    tmp = tempfile.mkdtemp(prefix="api-cp-", dir=call.store.root)
+    try:
+        tar = os.path.join(tmp, "upload.tar")
+        with open(tar, "wb") as f:
+            for piece in call.req.chunks(MAX_ARCHIVE_UPLOAD):
+                f.write(piece)
+        tree = os.path.join(tmp, "tree")
+        os.mkdir(tree, 0o700)
+        fd = os.open(tar, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            _native.extract_tar_fd(fd, tree)
+        except (OSError, ValueError, KetchError) as e:
+            raise HTTPError(400, f"the archive could not be read: {e}") from None
+        for entry in sorted(os.listdir(tree)):
+            try:
+                _native.cp_in(target, os.path.join(tree, entry), entry, full.rstrip("/") or "/")
+            except (ValueError, OSError) as e:
+                raise HTTPError(500, f"copying {entry[:200]} into the container: {e}") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    call.req.send(200, b"", "application/json")
+
+
 ROUTES = [
     ("POST", "/containers/create", create),
     ("GET", "/containers/json", list_),
@@ -567,5 +701,7 @@ ROUTES = [
     ("GET", "/containers/{id}/logs", logs),
     ("GET", "/containers/{id}/top", top),
     ("GET", "/containers/{id}/changes", changes),
+    ("GET", "/containers/{id}/archive", archive_get),
+    ("PUT", "/containers/{id}/archive", archive_put),
     ("DELETE", "/containers/{id}", delete),
 ]

@@ -203,9 +203,10 @@ class Request:
     def no_content(self) -> None:
         self.send(204)
 
-    def stream(self, content_type: str = "application/json", status: int = 200) -> ChunkedWriter:
+    def stream(self, content_type: str = "application/json", status: int = 200, **headers: str) -> ChunkedWriter:
         """A chunked answer written as it comes (pull progress, events, logs)."""
-        self.conn.answer(self, status, {"Content-Type": content_type, "Transfer-Encoding": "chunked"}, b"")
+        h = {"Content-Type": content_type, "Transfer-Encoding": "chunked", **headers}
+        self.conn.answer(self, status, h, b"")
         return ChunkedWriter(self.conn)
 
     def hijack(self, content_type: str = "application/vnd.docker.raw-stream") -> tuple[socket.socket, bytes]:

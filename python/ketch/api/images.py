@@ -305,20 +305,26 @@ def push(call: Call) -> None:
 
 
 class _ChunkFile:
-    """A file-like `write` onto a chunked answer (save's archive)."""
+    """A file-like `write` onto a chunked answer (an archive), begun at the first write."""
 
-    def __init__(self, call: Call) -> None:
+    def __init__(self, call: Call, headers: dict[str, str] | None = None) -> None:
         self.req = call.req
+        self.headers = headers or {}
         self.out: Any = None
 
     def write(self, data: bytes) -> int:
         if self.out is None:
-            self.out = self.req.stream("application/x-tar")
+            self.out = self.req.stream("application/x-tar", 200, **self.headers)
         self.out.write(bytes(data))
         return len(data)
 
     def flush(self) -> None:
         pass
+
+    def end(self) -> None:
+        if self.out is None:
+            self.out = self.req.stream("application/x-tar", 200, **self.headers)
+        self.out.close()
 
 
 def _save(call: Call, names: list[str]) -> None:
@@ -337,9 +343,7 @@ def _save(call: Call, names: list[str]) -> None:
             raise
         call.req.conn.broken = True  # the archive is cut short: the client sees a broken stream
         raise
-    if f.out is None:
-        f.out = f.req.stream("application/x-tar")
-    f.out.close()
+    f.end()
 
 
 def get_one(call: Call) -> None:
