@@ -682,3 +682,24 @@ def test_docker_cp_both_ways_and_hostile_archives(box: Engine, tmp_path: Path) -
     assert not Path("/" + marker).exists()  # the container's / got it, not the host's
     assert box.docker("exec", "files", "cat", "/" + marker).out == "x"
     assert box.docker("rm", "-f", "files").rc == 0
+
+
+def test_stats_update_and_export(box: Engine) -> None:
+    """docker stats --no-stream (CPU from dockerd's cpu and system deltas,
+    the memory limit), docker update of a running container's limits,
+    docker export's tar of its filesystem."""
+    assert box.docker("run", "-d", "--name", "busy", "-m", "64m", "busybox", "sh", "-c",
+                      "echo x > /marker; while :; do :; done").rc == 0  # fmt: skip
+    r = box.docker("stats", "--no-stream", "--format", "{{.Name}} {{.CPUPerc}} {{.MemUsage}}", "busy", timeout=60)
+    name, cpu, usage = r.out.split(" ", 2)
+    assert name == "busy" and float(cpu.rstrip("%")) > 10 and usage.endswith("/ 64MiB\n"), r.out
+    assert box.docker("update", "--memory", "128m", "--cpus", "0.5", "busy").rc == 0
+    r = box.docker("inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}", "busy")
+    assert r.out.split() == [str(128 << 20), "500000000"]
+    p = subprocess.run([DOCKER28, "export", "busy"], capture_output=True, env=box.env(), timeout=60)
+    import io
+    import tarfile
+
+    names = tarfile.open(fileobj=io.BytesIO(p.stdout)).getnames()
+    assert p.returncode == 0 and "marker" in names and "bin/busybox" in names
+    assert box.docker("rm", "-f", "busy").rc == 0

@@ -552,6 +552,103 @@ def changes(call: Call) -> list[dict[str, Any]] | None:
     return out or None
 
 
+# -- stats, export, update ------------------------------------------------------------
+
+
+def _system_ns() -> int:
+    """The host's CPU time so far (all CPUs, /proc/stat), in nanoseconds: docker's system_cpu_usage."""
+    with open("/proc/stat") as f:
+        fields = f.readline().split()[1:8]
+    return sum(int(x) for x in fields) * (1_000_000_000 // os.sysconf("SC_CLK_TCK"))
+
+
+def _stats_doc(c: Any, pre: Any, pre_sys: int, now: Any, now_sys: int, read: float, preread: float) -> dict[str, Any]:
+    from ..models.ids import rfc3339
+    from ..runtime.stats import online_cpus
+
+    def cpu(smp: Any, system: int) -> dict[str, Any]:
+        return {"cpu_usage": {"total_usage": smp.cpu_ns, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
+                "system_cpu_usage": system, "online_cpus": online_cpus(),
+                "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}}  # fmt: skip
+
+    return {
+        "read": rfc3339(read), "preread": rfc3339(preread) if preread else "0001-01-01T00:00:00Z",
+        "id": c.id, "name": "/" + c.name,
+        "pids_stats": {"current": now.pids},
+        "blkio_stats": {"io_service_bytes_recursive": [
+            {"major": 0, "minor": 0, "op": "read", "value": now.blk_read},
+            {"major": 0, "minor": 0, "op": "write", "value": now.blk_write}]},
+        "cpu_stats": cpu(now, now_sys), "precpu_stats": cpu(pre, pre_sys),
+        "memory_stats": {"usage": now.mem_usage, "limit": now.mem_limit, "stats": {}},
+        "networks": {"eth0": {"rx_bytes": now.net_rx, "tx_bytes": now.net_tx, "rx_packets": 0, "tx_packets": 0,
+                              "rx_errors": 0, "tx_errors": 0, "rx_dropped": 0, "tx_dropped": 0}},
+    }  # fmt: skip
+
+
+def stats(call: Call) -> None:
+    """GET /containers/{id}/stats?stream=&one-shot=: dockerd's stats JSON,
+    one (stream=false) or one a second until the client goes or it stops."""
+    from ..runtime.state import lookup
+    from ..runtime.stats import sample
+
+    c = lookup(call.store, call.params["id"])
+    stream = call.req.flag("stream", True)
+    one_shot = call.req.flag("one-shot")
+    pre, pre_sys, preread = sample(c), _system_ns(), time.time()
+    if not one_shot:
+        time.sleep(1.0 if c.state == "running" else 0)
+    out = call.req.stream()
+    while True:
+        c = lookup(call.store, c.id)
+        now, now_sys, read = sample(c), _system_ns(), time.time()
+        out.json(_stats_doc(c, pre, pre_sys, now, now_sys, read, 0 if one_shot else preread))
+        if not stream or c.state != "running" or call.service.stopping.is_set():
+            break
+        pre, pre_sys, preread = now, now_sys, read
+        time.sleep(1.0)
+        if call.req.conn.gone():
+            return
+    out.close()
+
+
+def export(call: Call) -> None:
+    """GET /containers/{id}/export: the container's filesystem as a tar."""
+    from ..runtime.export import export as do_export
+    from ..runtime.state import lookup
+    from .images import _ChunkFile
+
+    lookup(call.store, call.params["id"])  # a 404 before the stream
+    f = _ChunkFile(call)
+    do_export(call.store, call.params["id"], f)  # type: ignore[arg-type]
+    f.end()
+
+
+def update(call: Call) -> dict[str, Any]:
+    """POST /containers/{id}/update {Memory, NanoCpus, PidsLimit, RestartPolicy}."""
+    from ..runtime.cgroups import Limits, parse_bytes
+    from ..runtime.containers import update as do_update
+
+    doc = call.req.json()
+    if not isinstance(doc, dict):
+        raise HTTPError(400, "the body must be a JSON object")
+    known = {"Memory", "NanoCpus", "PidsLimit", "RestartPolicy", "MemorySwap", "CpuShares"}
+    given = {k for k, v in doc.items() if v not in (None, 0, "", {}, [])}
+    if given - known:
+        raise HTTPError(
+            400, f"ketch's update takes Memory, NanoCpus and PidsLimit: not {', '.join(sorted(given - known))}"
+        )
+    if doc.get("RestartPolicy") and (doc["RestartPolicy"].get("Name") or "no") != "no":
+        raise HTTPError(400, "changing a restart policy with update is not supported yet")
+    memory, nano, pids = _int(doc, "Memory"), _int(doc, "NanoCpus"), _int(doc, "PidsLimit")
+    try:
+        limits = Limits(parse_bytes(str(memory)) if memory else None, nano / NS if nano else None,
+                        pids if pids and pids > 0 else None)  # fmt: skip
+    except Exception as e:
+        raise HTTPError(400, str(e)) from None
+    do_update(call.store, call.params["id"], limits)
+    return {"Warnings": []}
+
+
 # -- archive (docker cp) --------------------------------------------------------------
 
 MAX_ARCHIVE_UPLOAD = 64 << 30
@@ -702,6 +799,9 @@ ROUTES = [
     ("GET", "/containers/{id}/top", top),
     ("GET", "/containers/{id}/changes", changes),
     ("GET", "/containers/{id}/archive", archive_get),
+    ("GET", "/containers/{id}/stats", stats),
+    ("GET", "/containers/{id}/export", export),
+    ("POST", "/containers/{id}/update", update),
     ("PUT", "/containers/{id}/archive", archive_put),
     ("DELETE", "/containers/{id}", delete),
 ]
