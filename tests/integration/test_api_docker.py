@@ -112,6 +112,17 @@ def test_images_tag_history_and_rmi(box: Engine) -> None:
     assert box.docker("rm", "-f", "user").rc == 0
 
 
+def test_push_through_the_socket(box: Engine, registry: RunningRegistry) -> None:
+    target = f"{registry.addr}/api/pushed:v1"
+    assert box.docker("tag", "busybox", target).rc == 0
+    r = box.docker("push", target)
+    assert r.rc == 0, r.err
+    assert f"The push refers to repository [{registry.addr}/api/pushed]" in r.out and "v1: digest: sha256:" in r.out
+    assert box.docker("rmi", target).rc == 0
+    r = box.docker("pull", target)
+    assert r.rc == 0 and ("Status: Image is up to date" in r.out or "Downloaded newer image" in r.out), r.out
+
+
 def test_save_and_load_through_the_socket(box: Engine, tmp_path: Path) -> None:
     tar = tmp_path / "saved.tar"
     assert box.docker("save", "-o", str(tar), "busybox").rc == 0
@@ -361,6 +372,17 @@ def test_networks_and_volumes_through_the_socket(netted: Engine) -> None:
     assert r.out == "kept\n"
     doc = json.loads(e.docker("volume", "inspect", "data").out)[0]
     assert doc["Labels"] == {"keep": "yes"} and doc["CreatedAt"][:2] == "20"
+    www = Path(e.ketch.root.parent / "www")
+    www.mkdir()
+    (www / "index.html").write_text("published\n")
+    r = e.docker("run", "-d", "--name", "pub", "-p", "127.0.0.1::80", "-v", f"{www}:/www:ro", "busybox",
+                 "httpd", "-f", "-p", "80", "-h", "/www")  # fmt: skip
+    assert r.rc == 0, r.err
+    line = e.docker("port", "pub", "80").out.strip()
+    assert line.startswith("127.0.0.1:"), line
+    assert wait_for(lambda: _fetch(f"http://{line}/") == "published\n", timeout=15)
+    assert f"{line}->80/tcp" in e.docker("ps", "--format", "{{.Ports}}").out
+    assert e.docker("rm", "-f", "pub").rc == 0
     assert e.docker("volume", "rm", "data").rc == 0
     assert e.docker("volume", "ls", "-q").out == ""
     assert e.docker("network", "rm", "labnet").rc == 0
