@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from support.engine import DOCKER20, DOCKER28, Engine
+from support.engine import DOCKER20, DOCKER28, Engine, UnixHTTP
 from support.imagekit import Entry, build, busybox_entries, tar_bytes
 from support.ketch import Ketch, requires_root
 from support.registry import RunningRegistry, start_registry, stop_registry
@@ -725,3 +725,102 @@ def test_stats_update_and_export(box: Engine) -> None:
     names = tarfile.open(fileobj=io.BytesIO(p.stdout)).getnames()
     assert p.returncode == 0 and "marker" in names and "bin/busybox" in names
     assert box.docker("rm", "-f", "busy").rc == 0
+
+
+def test_the_services_own_environment_never_reaches_a_container(ketch: Ketch) -> None:
+    """An Env entry without `=` is the client's to fill (docker's CLI does);
+    the service, root, never fills it from its own environment."""
+    from support.engine import start_engine, stop_engine
+
+    ketch.env["KETCH_TEST_SECRET"] = "hunter2"
+    ketch.import_busybox("busybox")
+    e = start_engine(ketch)
+    try:
+        status, cid = _create(e, {"Image": "busybox", "Cmd": ["env"], "Env": ["KETCH_TEST_SECRET", "KETCH_ROOT"]})
+        assert status == 201
+        assert e.request("POST", f"/containers/{cid}/start")[0] == 204
+        e.request("POST", f"/containers/{cid}/wait")
+        logs = e.ketch("logs", cid).out
+        assert "hunter2" not in logs and "KETCH_ROOT" not in logs and "KETCH_TEST_SECRET" not in logs
+        e.ketch("rm", cid)
+        assert e.docker("run", "-d", "--name", "ex", "busybox", "sleep", "30").rc == 0
+        status, _, body = e.request("POST", "/containers/ex/exec", {"Cmd": ["env"], "Env": ["KETCH_TEST_SECRET"],
+                                                                     "AttachStdout": True})  # fmt: skip
+        xid = json.loads(body)["Id"]
+        _, _, out = e.request("POST", f"/exec/{xid}/start", {"Detach": False})
+        assert b"hunter2" not in out and b"HOSTNAME=" in out
+        e.ketch("rm", "-f", "ex")
+    finally:
+        stop_engine(e)
+
+
+def _threads(e: Engine) -> int:
+    return len(os.listdir(f"/proc/{e.proc.pid}/task"))
+
+
+def test_streams_whose_client_went_away_end(box: Engine) -> None:
+    """An attach and a logs -f on a quiet container, their clients gone:
+    their threads end (the service does not fill up with them); logs -f
+    sends its head at once; starts at once give one 204, the rest 304;
+    a paused container's start is a 409."""
+    assert box.docker("run", "-d", "--name", "quiet", "busybox", "sleep", "120").rc == 0
+    box.request("GET", "/_ping")
+    time.sleep(0.5)
+    base = _threads(box)
+    for _ in range(3):
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(box.socket)
+        s.sendall(b"POST /containers/quiet/attach?stream=1&stdout=1 HTTP/1.1\r\nHost: x\r\n"
+                  b"Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n")  # fmt: skip
+        s.recv(200)
+        s.close()
+        c = UnixHTTP(box.socket, timeout=5)
+        c.request("GET", "/containers/quiet/logs?follow=1&stdout=1")
+        r = c.getresponse()  # the head at once, with no line logged yet
+        assert r.status == 200
+        c.close()
+    # each ended: back to the warm workers (idle ones are kept, so allow the three reused)
+    assert wait_for(lambda: _threads(box) <= base + 3, timeout=10), (_threads(box), base)
+    assert box.docker("pause", "quiet").rc == 0
+    assert box.request("POST", "/containers/quiet/start")[0] == 409
+    box.docker("rm", "-f", "quiet")
+    status, cid = _create(box, {"Image": "busybox", "Cmd": ["sleep", "30"]})
+    results: list[int] = []
+
+    def start() -> None:
+        results.append(box.request("POST", f"/containers/{cid}/start")[0])
+
+    import threading
+
+    ts = [threading.Thread(target=start) for _ in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert sorted(results) == [204, 304, 304, 304], results
+    box.ketch("rm", "-f", cid)
+
+
+def test_create_refuses_what_would_open_host_files_or_break_names(box: Engine, tmp_path: Path) -> None:
+    """SecurityOpt seccomp= takes a profile's JSON (as docker's CLI sends
+    it), never a path the service would open; a name or a volume with a
+    newline; a value of the wrong type: 400, nothing made."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for opt in ("seccomp=/etc/shadow", f"seccomp={fifo}", "seccomp=/dev/zero"):
+        status, msg = _create(box, {"Image": "busybox", "HostConfig": {"SecurityOpt": [opt]}})
+        assert status == 400 and "JSON" in msg, (opt, status, msg)
+    status, _, body = box.request("POST", "/volumes/create", {"Name": "evil\n"})
+    assert status >= 400, body
+    status, msg = _create(box, {"Image": "busybox", "HostConfig": {"Binds": ["evil\n:/data"]}})
+    assert status == 400
+    status, _, body = box.request("POST", "/containers/create?name=web%0A", {"Image": "busybox"})
+    assert status == 400
+    status, msg = _create(box, {"Image": "busybox", "HostConfig": {"Ulimits": [{"Name": "nofile", "Soft": "a"}]}})
+    assert status == 400
+    assert _ids(box) == [] and box.ketch("volume", "ls", "-q").out == ""
+    profile = tmp_path / "allow.json"
+    profile.write_text('{"defaultAction": "SCMP_ACT_ALLOW"}')
+    r = box.docker("run", "--rm", "--security-opt", f"seccomp={profile}", "busybox", "echo", "profiled")
+    assert (r.rc, r.out) == (0, "profiled\n"), r.err
+    assert not [p for p in (box.ketch.root / "tmp").glob("seccomp-*")]  # the profile's file went with the create

@@ -12,7 +12,9 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from .http import HTTPError
@@ -114,10 +116,10 @@ def _mount(m: Any) -> str:
         parts.append("readonly")
     t = m.get("TmpfsOptions") or {}
     if kind == "tmpfs" and isinstance(t, dict):
-        if t.get("SizeBytes"):
-            parts.append(f"tmpfs-size={int(t['SizeBytes'])}")
-        if t.get("Mode"):
-            parts.append(f"tmpfs-mode={int(t['Mode']):o}")
+        if _int(t, "SizeBytes"):
+            parts.append(f"tmpfs-size={t['SizeBytes']}")
+        if _int(t, "Mode"):
+            parts.append(f"tmpfs-mode={t['Mode']:o}")
     b = m.get("BindOptions") or {}
     if kind == "bind" and isinstance(b, dict) and b.get("Propagation"):
         parts.append(f"bind-propagation={_plain('propagation', str(b['Propagation']), ',=')}")
@@ -140,8 +142,47 @@ def _healthcheck(hc: dict[str, Any], o: dict[str, Any]) -> None:
         o["health_retries"] = retries
 
 
-def options_of(store: Any, body: Any) -> tuple[str, list[str], Any]:
-    """(image, command, Options) of a create request's body."""
+MAX_SECCOMP = 1 << 20
+
+
+def _security_opts(store: Any, values: list[str], temps: list[str]) -> list[str]:
+    """SecurityOpt as --security-opt values. docker's CLI sends a seccomp
+    profile's JSON text (`seccomp=<json>`), never a path: it is written to a
+    file of the store's own for the create to read, and a value that is not
+    JSON (a host path, /dev/zero, a fifo) is refused: the service never opens
+    a file a request names."""
+    import json
+    import tempfile
+
+    out = []
+    for v in values:
+        key, sep, value = v.partition("=")
+        if not sep:
+            key, sep, value = v.partition(":")
+        if key == "seccomp" and value and value != "unconfined":
+            if len(value) > MAX_SECCOMP:
+                raise HTTPError(400, "seccomp profile too large")
+            try:
+                json.loads(value)
+            except ValueError:
+                raise HTTPError(
+                    400, "SecurityOpt seccomp must be a profile's JSON (or unconfined), not a path"
+                ) from None
+            tmp = Path(store.root) / "tmp"
+            tmp.mkdir(exist_ok=True, mode=0o700)
+            fd, path = tempfile.mkstemp(prefix="seccomp-", suffix=".json", dir=tmp)
+            with os.fdopen(fd, "w") as f:
+                f.write(value)
+            temps.append(path)
+            out.append(f"seccomp={path}")
+        else:
+            out.append(v)
+    return out
+
+
+def options_of(store: Any, body: Any, temps: list[str]) -> tuple[str, list[str], Any]:
+    """(image, command, Options) of a create request's body; `temps` gets
+    the files written for it (a seccomp profile), the caller's to remove."""
     from ..runtime.cgroups import Limits, check_cpus, parse_bytes
     from ..runtime.spec import Options
 
@@ -152,7 +193,7 @@ def options_of(store: Any, body: Any) -> tuple[str, list[str], Any]:
         raise HTTPError(400, "config has no image: Image is required")
     host = _obj(body, "HostConfig")
     o: dict[str, Any] = {}
-    o["env"] = _strs(body, "Env")
+    o["env"] = [x for x in _strs(body, "Env") if "=" in x]  # a bare NAME: the client's to fill, never ours
     o["workdir"] = _str(body, "WorkingDir")
     o["user"] = _str(body, "User")
     o["hostname"] = _str(body, "Hostname")
@@ -196,7 +237,7 @@ def options_of(store: Any, body: Any) -> tuple[str, list[str], Any]:
     o["init"] = bool(host.get("Init"))
     o["cap_add"] = _strs(host, "CapAdd")
     o["cap_drop"] = _strs(host, "CapDrop")
-    o["security_opt"] = _strs(host, "SecurityOpt")
+    o["security_opt"] = _security_opts(store, _strs(host, "SecurityOpt"), temps)
     o["dns"] = _strs(host, "Dns")
     o["dns_search"] = _strs(host, "DnsSearch")
     o["add_host"] = _strs(host, "ExtraHosts")
@@ -206,7 +247,7 @@ def options_of(store: Any, body: Any) -> tuple[str, list[str], Any]:
         raise HTTPError(400, f"logging driver {str(log.get('Type'))[:40]!r} is not supported: ketch logs json-file")
     o["log_opt"] = [f"{k}={v}" for k, v in _obj(log, "Config").items()]
     o["ulimit"] = [
-        f"{_plain('ulimit', str(u.get('Name')), '=:')}={int(u.get('Soft', 0))}:{int(u.get('Hard', 0))}"
+        f"{_plain('ulimit', str(u.get('Name')), '=:')}={_int(u, 'Soft') or 0}:{_int(u, 'Hard') or 0}"
         for u in host.get("Ulimits") or []
         if isinstance(u, dict)
     ]
@@ -241,12 +282,20 @@ def options_of(store: Any, body: Any) -> tuple[str, list[str], Any]:
 def create(call: Call) -> None:
     """POST /containers/create?name=: 201 {Id, Warnings}; 404 when the image is
     not here (the CLI pulls it then and asks again)."""
-    from ..errors import KetchError
+    temps: list[str] = []
+    try:
+        image, cmd, opts = options_of(call.store, call.req.json(), temps)
+        _create(call, image, cmd, opts, call.req.arg("name"))
+    finally:
+        for path in temps:
+            os.unlink(path)
+
+
+def _create(call: Call, image: str, cmd: list[str], opts: Any, name: str | None) -> None:
+    from ..errors import ConflictError, ImageNotFound, KetchError
     from ..images import local_name
     from ..runtime import containers, policies
 
-    image, cmd, opts = options_of(call.store, call.req.json())
-    name = call.req.arg("name")
     if name:
         opts.name = name
     if opts.autoremove and opts.restart not in ("no", ""):
@@ -259,7 +308,12 @@ def create(call: Call) -> None:
         local = local_name(call.store, image)
     except KetchError as e:
         raise HTTPError(404, f"No such image: {image}") from e
-    c = containers.create(call.store, local, cmd, opts)
+    try:
+        c = containers.create(call.store, local, cmd, opts)
+    except (ImageNotFound, ConflictError):
+        raise
+    except KetchError as e:  # what the flags' parsers refused: the request's fault, as dockerd's 400
+        raise HTTPError(400, str(e)) from None
     call.req.json_answer({"Id": c.id, "Warnings": []}, 201)
 
 
@@ -352,15 +406,44 @@ def start(call: Call) -> None:
     """POST /containers/{id}/start: 204; 304 when it runs already. Clients
     attached before (streams.py) are served from its first byte."""
     from ..runtime.state import lookup
-
-    c = lookup(call.store, call.params["id"])
-    if c.state == "running" and not c.restarting:
-        call.req.send(304)
-        return
     from . import streams
 
-    streams.start(call.service, call.store, c)
+    c = lookup(call.store, call.params["id"])
+    if c.paused:
+        raise HTTPError(409, "cannot start a paused container, try unpause instead")
+    with _start_lock(c.id):  # two starts at once: the second finds it running
+        c = lookup(call.store, c.id)
+        if c.state == "running" or c.restarting:  # its monitor's (restarting: the monitor starts it again)
+            call.req.send(304)
+            return
+        streams.start(call.service, call.store, c)
     call.req.no_content()
+
+
+_STARTS: dict[str, Any] = {}
+_STARTS_LOCK = threading.Lock()
+
+
+def _start_lock(cid: str) -> Any:
+    """The lock of one container's start (its entry goes once no start holds it)."""
+    import contextlib
+    import threading
+
+    @contextlib.contextmanager
+    def held() -> Any:
+        with _STARTS_LOCK:
+            entry = _STARTS.setdefault(cid, [threading.Lock(), 0])
+            entry[1] += 1
+        try:
+            with entry[0]:
+                yield
+        finally:
+            with _STARTS_LOCK:
+                entry[1] -= 1
+                if entry[1] == 0:
+                    _STARTS.pop(cid, None)
+
+    return held()
 
 
 def _timeout(call: Call) -> float | None:
@@ -390,7 +473,10 @@ def restart(call: Call) -> None:
     do_stop(call.store, c.id, _timeout(call))
     from . import streams
 
-    streams.start(call.service, call.store, lookup(call.store, c.id))
+    with _start_lock(c.id):
+        c = lookup(call.store, c.id)
+        if not (c.state == "running" or c.restarting):
+            streams.start(call.service, call.store, c)
     call.req.no_content()
 
 
@@ -519,10 +605,14 @@ def logs(call: Call) -> None:
         since = None
     if until == "0":
         until = None
-    it = entries(call.store, c.id, follow=req.flag("follow"), tail=req.arg("tail") or "all", since=since, until=until)
-    first = next(it, None)  # a bad value fails before the head
+    from ..runtime.inspect import _log_window, _tail_count
+
+    tail = req.arg("tail") or "all"
+    _tail_count(tail), _log_window(since, until)  # a bad value fails before the head, which goes at once
+    it = entries(call.store, c.id, follow=req.flag("follow"), tail=tail, since=since, until=until,
+                 stop=req.conn.gone)  # fmt: skip
     out = req.stream("application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream")
-    e = first
+    e = next(it, None)
     while e is not None:
         if (e.stream == "stderr" and want_err) or (e.stream != "stderr" and want_out):
             text = (e.time + " " if stamps else "") + e.text

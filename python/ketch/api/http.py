@@ -279,9 +279,13 @@ class Connection:
     def gone(self) -> bool:
         """The client hung up (a stream's end: events, a wait, logs -f)."""
         try:
-            r, _, _ = select.select([self.sock], [], [], 0)
-            if not r:
+            p = select.poll()  # not select(): a service may hold more than 1024 fds
+            p.register(self.sock, select.POLLIN | select.POLLHUP | select.POLLERR)
+            ev = p.poll(0)
+            if not ev:
                 return False
+            if ev[0][1] & (select.POLLHUP | select.POLLERR):
+                return True
             return self.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
         except (BlockingIOError, InterruptedError):
             return False

@@ -199,19 +199,21 @@ def relay(
         return
     client.setblocking(True)
     monitor.setblocking(True)
+    poll = _Poll()
+    cfd, mfd = client.fileno(), monitor.fileno()
     while True:
-        rd = [monitor] + ([client] if reading_client and len(tomon) < (1 << 20) else [])
-        try:
-            ready, wr, _ = select.select(rd, [monitor] if tomon else [], [], 1.0)
-        except InterruptedError:
-            continue
-        if wr:
+        poll.want(cfd, IN if reading_client and len(tomon) < (1 << 20) else 0)
+        poll.want(mfd, IN | (OUT if tomon else 0))
+        ev = poll.wait(1000)
+        if ev.get(cfd, 0) & HUP and not ev.get(cfd, 0) & IN:
+            return  # the client hung up altogether
+        if ev.get(mfd, 0) & OUT and tomon:
             try:
                 n = monitor.send(tomon)
                 tomon = tomon[n:]
             except OSError:
                 return
-        if client in ready:
+        if ev.get(cfd, 0) & IN:
             try:
                 data = client.recv(65536)
             except OSError:
@@ -223,7 +225,7 @@ def relay(
             elif from_client(data):
                 _flush(monitor, tomon)
                 return
-        if monitor in ready:
+        if ev.get(mfd, 0) & (IN | HUP):
             try:
                 data = monitor.recv(256 * 1024)
             except OSError:
@@ -244,6 +246,36 @@ def relay(
                     out += frame[8:] if tty else frame
             if out and not _send(client, bytes(out)):
                 return
+
+
+class _Poll:
+    """select.poll over fds (select() cannot take an fd above 1024, and a
+    busy service has them): `wait` gives {fd: revents}. A client whose
+    reading side has ended is still watched for its hang-up (POLLHUP: both
+    directions closed), so a stream whose client went away ends even while
+    the container is quiet."""
+
+    def __init__(self) -> None:
+        self.p = select.poll()
+        self.fds: dict[int, int] = {}
+
+    def want(self, fd: int, events: int) -> None:
+        if self.fds.get(fd) != events:
+            if fd in self.fds:
+                self.p.modify(fd, events)
+            else:
+                self.p.register(fd, events)
+            self.fds[fd] = events
+
+    def wait(self, timeout_ms: int | None = None) -> dict[int, int]:
+        while True:
+            try:
+                return dict(self.p.poll(timeout_ms))
+            except InterruptedError:
+                continue
+
+
+IN, OUT, HUP = select.POLLIN, select.POLLOUT, select.POLLHUP | select.POLLERR
 
 
 def _send(sock: socket.socket, data: bytes) -> bool:
@@ -281,6 +313,8 @@ ROUTES: list[tuple[str, str, Any]] = [
 # -- exec ---------------------------------------------------------------------------
 
 MAX_EXECS = 4096  # exec instances remembered (the oldest ended ones are forgotten first)
+MAX_EXEC_ARGS = 256 << 10  # bytes of an exec's Cmd and Env
+EXEC_UNSTARTED = 300.0  # an exec created and never started is forgotten after this (as dockerd's)
 
 
 class Exec:
@@ -306,6 +340,7 @@ class Exec:
         self.exit_code: int | None = None
         self.pid = 0
         self.master: int | None = None  # a tty exec's pty, for resize
+        self.made = time.monotonic()
 
     def doc(self) -> dict[str, Any]:
         return {
@@ -343,6 +378,12 @@ def exec_create(call: Call) -> None:
     env = body.get("Env")
     if env is not None and (not isinstance(env, list) or not all(isinstance(x, str) for x in env)):
         raise HTTPError(400, "Env must be a list of strings")
+    body["Env"] = [x for x in env or [] if "=" in x]  # a bare NAME: the client's to fill, never the service's
+    for key in ("User", "WorkingDir", "DetachKeys"):
+        if body.get(key) is not None and not isinstance(body[key], str):
+            raise HTTPError(400, f"{key} must be a string")
+    if sum(len(x) for x in [*cmd, *body["Env"]]) > MAX_EXEC_ARGS:
+        raise HTTPError(400, "the exec's command and environment are too large")
     c = lookup(call.store, call.params["id"])
     if c.state != "running":
         raise HTTPError(409, f"Container {c.id} is not running")
@@ -351,8 +392,11 @@ def exec_create(call: Call) -> None:
     e = Exec(c.id, body)
     table = _execs(call.service)
     with _LOCK:
-        if len(table) >= MAX_EXECS:
-            for old in [x for x in table.values() if x.started and not x.running][: MAX_EXECS // 4]:
+        if len(table) >= MAX_EXECS // 2:
+            now = time.monotonic()
+            ended = [x for x in table.values() if x.started and not x.running]
+            stale = [x for x in table.values() if not x.started and now - x.made > EXEC_UNSTARTED]
+            for old in ended + stale:
                 del table[old.id]
         if len(table) >= MAX_EXECS:
             raise HTTPError(503, "too many exec instances: start or forget some first")
@@ -432,6 +476,7 @@ def exec_start(call: Call) -> None:
     client, early = call.req.hijack(media)  # first: a process that cannot start says so in the stream, as dockerd's
     pipes = _ExecPipes() if not e.tty else None
     master: int | None = None
+    pid = 0
     try:
         try:
             pid, master = _spawn_exec(call, e, pipes, detach=False)
@@ -444,7 +489,10 @@ def exec_start(call: Call) -> None:
         elif pipes is not None:
             _relay_pipes(client, early, pipes, pid, e)
         _reap(call, e, pid)
+        pid = 0
     finally:
+        if pid:  # the relay failed: the process is still waited for, by a thread of its own
+            threading.Thread(target=_reap, args=(call, e, pid), daemon=True).start()
         if master is not None:
             e.master = None
             os.close(master)
@@ -507,10 +555,21 @@ def _relay_pipes(client: socket.socket, early: bytes, pipes: _ExecPipes, pid: in
     closing = False  # the client's half-close: stdin ends once `pending` is written
     pidfd = os.pidfd_open(pid)
     reading_client = stdin is not None
+    poll = _Poll()
+    cfd = client.fileno()
     try:
         while outs:
-            rd = list(outs) + [pidfd] + ([client] if reading_client and len(pending) < (1 << 20) else [])
-            ready, writable, _ = select.select(rd, [stdin] if stdin is not None and pending else [], [])
+            for fd in outs:
+                poll.want(fd, IN)
+            poll.want(pidfd, IN)
+            poll.want(cfd, IN if reading_client and len(pending) < (1 << 20) else 0)
+            if stdin is not None:
+                poll.want(stdin, OUT if pending else 0)
+            ev = poll.wait()
+            ready = [fd for fd, bits in ev.items() if bits & (IN | HUP) and fd != cfd]
+            if ev.get(cfd, 0) & IN:
+                ready.append(client)  # type: ignore[arg-type]
+            writable = stdin is not None and ev.get(stdin, 0) & (OUT | HUP)
             if writable and stdin is not None:
                 try:
                     pending = pending[os.write(stdin, pending) :]
@@ -519,6 +578,8 @@ def _relay_pipes(client: socket.socket, early: bytes, pipes: _ExecPipes, pid: in
                 except OSError:  # the process closed its stdin
                     pending, closing = b"", True
             if stdin is not None and closing and not pending:
+                poll.p.unregister(stdin)
+                poll.fds.pop(stdin, None)
                 pipes.close_fd(stdin)
                 stdin = None
             if client in ready:
@@ -531,6 +592,8 @@ def _relay_pipes(client: socket.socket, early: bytes, pipes: _ExecPipes, pid: in
                     reading_client = False
                     closing = True
                     if stdin is not None and not pending:
+                        poll.p.unregister(stdin)
+                        poll.fds.pop(stdin, None)
                         pipes.close_fd(stdin)
                         stdin = None
                 else:
@@ -539,6 +602,8 @@ def _relay_pipes(client: socket.socket, early: bytes, pipes: _ExecPipes, pid: in
                 data = os.read(fd, 65536)
                 if not data:
                     del outs[fd]
+                    poll.p.unregister(fd)
+                    poll.fds.pop(fd, None)
                 elif want[outs[fd]] and not _send(client, _frame(outs[fd], data)):
                     want[outs[fd]] = False  # the client is gone: the process runs on to its end
             if pidfd in ready:
@@ -571,10 +636,17 @@ def _relay_tty(client: socket.socket, early: bytes, master: int, pid: int, e: Ex
         _write_all(master, early)
     pidfd = os.pidfd_open(pid)
     reading_client = e.stdin
+    poll = _Poll()
+    cfd = client.fileno()
     try:
         while True:
-            rd = [master, pidfd] + ([client] if reading_client else [])
-            ready, _, _ = select.select(rd, [], [])
+            poll.want(master, IN)
+            poll.want(pidfd, IN)
+            poll.want(cfd, IN if reading_client else 0)
+            ev = poll.wait()
+            ready = [fd for fd, bits in ev.items() if bits & (IN | HUP) and fd != cfd]
+            if ev.get(cfd, 0) & IN:
+                ready.append(client)  # type: ignore[arg-type]
             if client in ready:
                 data = b""
                 try:

@@ -40,7 +40,7 @@ def create(
     """`network create`: a user-defined bridge network (the one driver ketch has), with `labels`."""
     if driver != "bridge":
         raise KetchError(f'plugin "{driver}" not found: ketch has the bridge driver only')
-    if not re.match(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", name):
+    if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*", name):  # fullmatch: `$` would take a trailing newline
         raise KetchError(f"invalid network name {name!r}")
     if name in PREDEFINED or rows.exists(store, name):
         raise ConflictError(f"network with name {name} already exists")

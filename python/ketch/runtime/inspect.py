@@ -775,22 +775,24 @@ def logs(
     poll: float = 0.05,
     since: str | None = None,
     until: str | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> Iterator[LogEntry]:
     """`docker logs`: the entries of the container's log (the last `tail`),
     across the files rotated from it, then with `follow` those written while
-    it runs (a rotation followed to the new file). `since` and `until` (a
-    time, Unix seconds or a duration ago, as docker takes them) keep the
-    entries written in between, as docker's reader does after the tail."""
+    it runs (a rotation followed to the new file) or until `stop()` says so
+    (a reader that went away). `since` and `until` (a time, Unix seconds or
+    a duration ago, as docker takes them) keep the entries written in
+    between, as docker's reader does after the tail."""
     n = _tail_count(tail)
     window = _log_window(since, until)
     c = lookup(store, ref)
     if window == (None, None):
-        yield from _log_entries(store, c, follow, n, poll)
+        yield from _log_entries(store, c, follow, n, poll, stop)
         return
     from ..models.ids import parse_rfc3339
 
     low, high = window
-    for e in _log_entries(store, c, follow, n, poll):
+    for e in _log_entries(store, c, follow, n, poll, stop):
         t = parse_rfc3339(e.time)
         when = t.timestamp() if t is not None else 0.0
         if high is not None and when > high:
@@ -812,7 +814,9 @@ def _log_window(since: str | None, until: str | None) -> tuple[float | None, flo
     return out[0], out[1]
 
 
-def _log_entries(store: Store, c: Container, follow: bool, n: int | None, poll: float) -> Iterator[LogEntry]:
+def _log_entries(
+    store: Store, c: Container, follow: bool, n: int | None, poll: float, stop: Callable[[], bool] | None = None
+) -> Iterator[LogEntry]:
     import os
 
     path = log_path(store, c)
@@ -849,6 +853,8 @@ def _log_entries(store: Store, c: Container, follow: bool, n: int | None, poll: 
             if lookup(store, c.id).state != "running":
                 lines, follow = f.readlines(), False
                 continue
+            if stop is not None and stop():
+                return
             lines = []
             time.sleep(poll)
     finally:

@@ -19,7 +19,7 @@ _NAME = r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$"  # compiled at the first check: a run 
 
 def check(name: str) -> str:
     """A name as given (docker's leading / allowed), without that slash; else an error."""
-    if not re.match(_NAME, name):
+    if not re.fullmatch(_NAME, name):  # fullmatch: `$` would take a trailing newline
         raise KetchError(f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
     return name.lstrip("/")
 

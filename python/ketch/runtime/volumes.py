@@ -53,7 +53,7 @@ def _root(store: Store) -> Path:
 
 
 def is_name(s: str) -> bool:
-    return bool(_NAME.match(s))
+    return bool(_NAME.fullmatch(s))  # fullmatch: `$` would take a name ending in a newline
 
 
 def get(store: Store, name: str) -> Volume:
