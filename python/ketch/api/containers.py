@@ -763,6 +763,18 @@ def _go_mode(st: os.stat_result) -> int:
     return m
 
 
+def _archive_target(call: Call) -> tuple[str, dict[str, Any], str]:
+    """The `path` query as given, the container as Rust's cp reaches it, and the path made absolute."""
+    from ..runtime import cp
+    from ..runtime.state import lookup
+
+    path = call.req.arg("path") or ""
+    if not path:
+        raise HTTPError(400, "a path is required")
+    target = cp._target(call.store, lookup(call.store, call.params["id"]))
+    return path, target, path if path.startswith("/") else "/" + path
+
+
 def _copied_out(call: Call) -> tuple[Any, str, Any]:
     """The `path` query's file or directory copied out of the container
     (Rust's cp, every path resolved inside it) into a directory of the
@@ -771,14 +783,8 @@ def _copied_out(call: Call) -> tuple[Any, str, Any]:
 
     from .. import _native
     from ..runtime import cp
-    from ..runtime.state import lookup
 
-    path = call.req.arg("path") or ""
-    if not path:
-        raise HTTPError(400, "a path is required")
-    c = lookup(call.store, call.params["id"])
-    target = cp._target(call.store, c)
-    full = path if path.startswith("/") else "/" + path
+    path, target, full = _archive_target(call)
     base = cp._base(full)
     if _native.cp_stat(target, base) is None:
         raise HTTPError(404, f"Could not find the file {path} in container {call.params['id']}")
@@ -838,15 +844,8 @@ def archive_put(call: Call) -> None:
 
     from .. import _native
     from ..errors import KetchError
-    from ..runtime import cp
-    from ..runtime.state import lookup
 
-    path = call.req.arg("path") or ""
-    if not path:
-        raise HTTPError(400, "a path is required")
-    c = lookup(call.store, call.params["id"])
-    target = cp._target(call.store, c)
-    full = path if path.startswith("/") else "/" + path
+    path, target, full = _archive_target(call)
     if _native.cp_stat(target, full.rstrip("/") or "/", follow=True) != "dir":
         raise HTTPError(404, f"Could not find the file {path} in container {call.params['id']}: not a directory")
     tmp = tempfile.mkdtemp(prefix="api-cp-", dir=call.store.root)

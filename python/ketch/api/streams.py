@@ -267,6 +267,11 @@ class _Poll:
                 self.p.register(fd, events)
             self.fds[fd] = events
 
+    def drop(self, fd: int) -> None:
+        if fd in self.fds:
+            del self.fds[fd]
+            self.p.unregister(fd)
+
     def wait(self, timeout_ms: int | None = None) -> dict[int, int]:
         while True:
             try:
@@ -276,6 +281,14 @@ class _Poll:
 
 
 IN, OUT, HUP = select.POLLIN, select.POLLOUT, select.POLLHUP | select.POLLERR
+
+
+def _recv(sock: socket.socket) -> bytes:
+    """What the client sent (b"": its end, or an error that is one)."""
+    try:
+        return sock.recv(65536)
+    except OSError:
+        return b""
 
 
 def _send(sock: socket.socket, data: bytes) -> bool:
@@ -578,22 +591,16 @@ def _relay_pipes(client: socket.socket, early: bytes, pipes: _ExecPipes, pid: in
                 except OSError:  # the process closed its stdin
                     pending, closing = b"", True
             if stdin is not None and closing and not pending:
-                poll.p.unregister(stdin)
-                poll.fds.pop(stdin, None)
+                poll.drop(stdin)
                 pipes.close_fd(stdin)
                 stdin = None
             if client in ready:
-                data = b""
-                try:
-                    data = client.recv(65536)
-                except OSError:
-                    pass
+                data = _recv(client)
                 if not data:
                     reading_client = False
                     closing = True
                     if stdin is not None and not pending:
-                        poll.p.unregister(stdin)
-                        poll.fds.pop(stdin, None)
+                        poll.drop(stdin)
                         pipes.close_fd(stdin)
                         stdin = None
                 else:
@@ -602,8 +609,7 @@ def _relay_pipes(client: socket.socket, early: bytes, pipes: _ExecPipes, pid: in
                 data = os.read(fd, 65536)
                 if not data:
                     del outs[fd]
-                    poll.p.unregister(fd)
-                    poll.fds.pop(fd, None)
+                    poll.drop(fd)
                 elif want[outs[fd]] and not _send(client, _frame(outs[fd], data)):
                     want[outs[fd]] = False  # the client is gone: the process runs on to its end
             if pidfd in ready:
@@ -648,11 +654,7 @@ def _relay_tty(client: socket.socket, early: bytes, master: int, pid: int, e: Ex
             if ev.get(cfd, 0) & IN:
                 ready.append(client)  # type: ignore[arg-type]
             if client in ready:
-                data = b""
-                try:
-                    data = client.recv(65536)
-                except OSError:
-                    pass
+                data = _recv(client)
                 if not data:
                     reading_client = False
                 else:
