@@ -824,3 +824,16 @@ def test_create_refuses_what_would_open_host_files_or_break_names(box: Engine, t
     r = box.docker("run", "--rm", "--security-opt", f"seccomp={profile}", "busybox", "echo", "profiled")
     assert (r.rc, r.out) == (0, "profiled\n"), r.err
     assert not [p for p in (box.ketch.root / "tmp").glob("seccomp-*")]  # the profile's file went with the create
+
+
+def test_attach_to_a_container_without_a_monitor_follows_its_log(box: Engine) -> None:
+    """A container run in the foreground by ketch's own CLI has no monitor's
+    attach socket: docker attach follows its log instead, to its end."""
+    p = box.ketch.popen("run", "--name", "fg", "busybox", "sh", "-c", "sleep 1; echo late; sleep 1; echo later")
+    try:
+        assert wait_for(lambda: box.ketch("ps", "-q", "--filter", "name=fg").out.strip() != "")
+        r = box.docker("attach", "fg", timeout=30)
+        assert r.out.endswith("later\n") and "late\n" in r.out, (r.out, r.err)
+    finally:
+        p.wait(30)
+    assert box.ketch("rm", "fg").rc == 0

@@ -79,11 +79,12 @@ def attach(call: Call) -> None:
         raise HTTPError(409, "You cannot attach to a paused container, unpause it first")
     monitor: socket.socket | None = None
     pending: Pending | None = None
+    follow_log = False
     if stream and c.state == "running":
         try:
             monitor = at.connect(call.store, c, flags)
         except (FileNotFoundError, ConnectionRefusedError):
-            monitor = None  # a monitor without an attach socket: the log is followed instead
+            follow_log = True  # no monitor's attach socket (a foreground run): its log is followed instead
     elif stream:
         ours, theirs = at.pair(flags)
         pending = Pending(theirs)
@@ -108,6 +109,8 @@ def attach(call: Call) -> None:
             event(call.store, c, "attach")
             relay(monitor, client, early, tty=tty, send_stdin=bool(flags & at.STDIN), keys=keys,
                   stdin_once=bool(c.config.get("stdin_once")))  # fmt: skip
+        elif follow_log:
+            _send_logs(call, c, client, tty, want_out, want_err, follow=True)
     finally:
         _drop(call, c.id, pending, monitor)
         _close(client)
@@ -152,10 +155,17 @@ def _close(sock: socket.socket) -> None:
         pass
 
 
-def _send_logs(call: Call, c: Any, client: socket.socket, tty: bool, want_out: bool, want_err: bool) -> None:
+def _send_logs(
+    call: Call, c: Any, client: socket.socket, tty: bool, want_out: bool, want_err: bool, follow: bool = False
+) -> None:
+    """The log so far as the stream's frames; with `follow`, from now on, until it stops or the client goes."""
     from ..runtime.inspect import logs
 
-    for e in logs(call.store, c.id):
+    if follow:
+        entries = logs(call.store, c.id, follow=True, tail="0", stop=lambda: _hung_up(client))
+    else:
+        entries = logs(call.store, c.id)
+    for e in entries:
         if (e.stream == "stderr" and not want_err) or (e.stream != "stderr" and not want_out):
             continue
         data = e.text.encode("utf-8", "surrogateescape")
@@ -281,6 +291,13 @@ class _Poll:
 
 
 IN, OUT, HUP = select.POLLIN, select.POLLOUT, select.POLLHUP | select.POLLERR
+
+
+def _hung_up(sock: socket.socket) -> bool:
+    """The client closed both ways (a half-close, the end of its stdin, is not a hang-up)."""
+    p = select.poll()
+    p.register(sock, 0)
+    return any(bits & HUP for _, bits in p.poll(0))
 
 
 def _recv(sock: socket.socket) -> bytes:
