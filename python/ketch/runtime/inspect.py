@@ -5,10 +5,11 @@ words it (the CLI as docker's text, the Engine API as its JSON)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -814,6 +815,26 @@ def _log_window(since: str | None, until: str | None) -> tuple[float | None, flo
     return out[0], out[1]
 
 
+def _last_lines(f: Any, n: int, block: int = 64 << 10) -> list[str]:
+    """The last `n` lines of the text file `f`, read from its end back (a
+    tail of a log of gigabytes reads kilobytes); `f` is left at that end,
+    where a follower goes on."""
+    import os
+
+    fd = f.fileno()
+    end = os.fstat(fd).st_size
+    at, data = end, b""
+    while at > 0 and data.count(b"\n") <= n:
+        step = min(block, at)
+        at -= step
+        data = os.pread(fd, step, at) + data
+    f.seek(end)  # a UTF-8 log's byte offset is its text position (no decoder state between lines)
+    lines = data.decode("utf-8", errors="replace").splitlines(keepends=True)
+    if at > 0:
+        lines = lines[1:]  # the first may be cut: more than n are kept, so it is not needed
+    return lines[-n:] if n > 0 else []
+
+
 def _log_entries(
     store: Store, c: Container, follow: bool, n: int | None, poll: float, stop: Callable[[], bool] | None = None
 ) -> Iterator[LogEntry]:
@@ -826,11 +847,14 @@ def _log_entries(
         return
     with_rotated = log_files(path, int((c.config.get("log_opts") or {}).get("max_file", 1)))
     try:
-        lines = f.readlines()
-        if n is None or len(lines) < n:
-            lines = _lines(with_rotated, None if n is None else n - len(lines)) + lines
-        if n is not None:
-            lines = lines[-n:] if n > 0 else []
+        lines: Iterable[str]
+        if n is None:  # all of it: the rotated files, then the current one read as it is iterated (not held)
+            lines = itertools.chain(_lines(with_rotated, None), f)
+        else:
+            tail = _last_lines(f, n)
+            if len(tail) < n:
+                tail = _lines(with_rotated, n - len(tail)) + tail
+            lines = tail[-n:] if n > 0 else []
         while True:
             for line in lines:
                 if (e := _entry(line)) is not None:
