@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from support.engine import DOCKER20, DOCKER28, Engine, UnixHTTP
-from support.imagekit import Entry, build, busybox_entries, tar_bytes
+from support.imagekit import Entry, tar_bytes
 from support.ketch import Ketch, requires_root
-from support.registry import RunningRegistry, start_registry, stop_registry
+from support.registry import RunningRegistry, start_basic_registry, stop_registry
 from support.wait import wait_for
 
 pytestmark = requires_root
@@ -136,13 +136,7 @@ def test_save_and_load_through_the_socket(box: Engine, tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def basic_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRegistry]:
-    tmp = tmp_path_factory.mktemp("api-basic-registry")
-    hp = tmp / "htpasswd"
-    hp.write_text(
-        subprocess.run(["htpasswd", "-Bbn", USER, PASSWORD], capture_output=True, text=True, check=True).stdout
-    )
-    reg = start_registry(tmp, f"auth:\n  htpasswd:\n    realm: basic-realm\n    path: {hp}\n", creds=(USER, PASSWORD))
-    reg.client.push("lab/busybox", "latest", build([(tar_bytes(busybox_entries()), "gzip")]))
+    reg = start_basic_registry(tmp_path_factory.mktemp("api-basic-registry"), USER, PASSWORD)
     yield reg
     stop_registry(reg)
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +12,7 @@ import pytest
 
 from support.imagekit import build, busybox_entries, tar_bytes
 from support.ketch import Ketch, requires_root
-from support.registry import RunningRegistry, start_registry, stop_registry
+from support.registry import RunningRegistry, start_basic_registry, start_registry, stop_registry
 from support.tokenserver import TokenServer
 
 pytestmark = requires_root
@@ -80,15 +78,7 @@ def test_bearer_flow_with_a_wrong_password(
 
 @pytest.fixture(scope="module")
 def basic_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRegistry]:
-    if not shutil.which("htpasswd"):
-        pytest.skip("htpasswd is not installed (apt-get install apache2-utils)")
-    tmp = tmp_path_factory.mktemp("basic-registry")
-    hp = tmp / "htpasswd"
-    hp.write_text(
-        subprocess.run(["htpasswd", "-Bbn", USER, PASSWORD], capture_output=True, text=True, check=True).stdout
-    )
-    reg = start_registry(tmp, f"auth:\n  htpasswd:\n    realm: basic-realm\n    path: {hp}\n", creds=(USER, PASSWORD))
-    reg.client.push("lab/busybox", "latest", build([(tar_bytes(busybox_entries()), "gzip")]))
+    reg = start_basic_registry(tmp_path_factory.mktemp("basic-registry"), USER, PASSWORD)
     yield reg
     stop_registry(reg)
 

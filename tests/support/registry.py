@@ -68,6 +68,21 @@ http:
     return RunningRegistry(addr, Registry(f"http://{addr}", creds), proc)
 
 
+def start_basic_registry(tmp: Path, user: str, password: str) -> RunningRegistry:
+    """docker-registry behind basic auth (htpasswd) for `user`, holding lab/busybox:latest."""
+    from support.imagekit import build, busybox_entries, tar_bytes
+
+    if not shutil.which("htpasswd"):
+        pytest.skip("htpasswd is not installed (apt-get install apache2-utils)")
+    hp = tmp / "htpasswd"
+    hp.write_text(
+        subprocess.run(["htpasswd", "-Bbn", user, password], capture_output=True, text=True, check=True).stdout
+    )
+    reg = start_registry(tmp, f"auth:\n  htpasswd:\n    realm: basic-realm\n    path: {hp}\n", creds=(user, password))
+    reg.client.push("lab/busybox", "latest", build([(tar_bytes(busybox_entries()), "gzip")]))
+    return reg
+
+
 def stop_registry(r: RunningRegistry) -> None:
     r.proc.send_signal(signal.SIGTERM)
     try:

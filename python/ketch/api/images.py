@@ -17,7 +17,7 @@ from typing import Any
 
 from .http import HTTPError
 from .router import Call
-from .util import filter_list
+from .util import filter_list, prune_switch
 
 MAX_ARCHIVE = 64 << 30  # an image archive's upload (`load`): beyond, 413
 
@@ -395,11 +395,7 @@ def prune(call: Call) -> dict[str, Any]:
     """POST /images/prune?filters=: dangling images (all unused with dangling=false)."""
     from ..store.images import prune as do_prune
 
-    f = filter_list(call.req)
-    all_ = any(x in ("dangling=false", "dangling=0") for x in f)
-    if [x for x in f if not x.startswith("dangling=")]:
-        raise HTTPError(400, "image prune takes the dangling filter only, for now")
-    r = do_prune(call.store, all_)
+    r = do_prune(call.store, prune_switch(call.req, "dangling", ("false", "0"), "image prune"))
     return {
         "ImagesDeleted": [{"Untagged": x} for x in r.untagged] + [{"Deleted": x} for x in r.deleted] or None,
         "SpaceReclaimed": r.reclaimed,

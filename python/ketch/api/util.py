@@ -26,3 +26,11 @@ def filter_list(req: Request) -> list[str]:
                 raise HTTPError(400, f"invalid filter {key!r}: a value is not a string")
             out.append(f"{key}={v}")
     return out
+
+
+def prune_switch(req: Request, key: str, on: tuple[str, ...], what: str) -> bool:
+    """A prune's one accepted filter (`key`), on when it has one of `on`; any other filter is a 400."""
+    f = filter_list(req)
+    if [x for x in f if not x.startswith(key + "=")]:
+        raise HTTPError(400, f"{what} takes the {key} filter only, for now")
+    return any(x in tuple(f"{key}={v}" for v in on) for x in f)

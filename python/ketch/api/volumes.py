@@ -6,7 +6,7 @@ from typing import Any
 
 from .http import HTTPError
 from .router import Call
-from .util import filter_list
+from .util import filter_list, prune_switch
 
 
 def list_(call: Call) -> dict[str, Any]:
@@ -72,11 +72,7 @@ def delete(call: Call) -> None:
 def prune(call: Call) -> dict[str, Any]:
     from ..runtime.volumes import prune as do_prune
 
-    f = filter_list(call.req)
-    all_ = any(x in ("all=true", "all=1") for x in f)
-    if [x for x in f if not x.startswith("all=")]:
-        raise HTTPError(400, "volume prune takes the all filter only, for now")
-    r = do_prune(call.store, all_)
+    r = do_prune(call.store, prune_switch(call.req, "all", ("true", "1"), "volume prune"))
     return {"VolumesDeleted": list(r.deleted) or None, "SpaceReclaimed": r.reclaimed}
 
 
