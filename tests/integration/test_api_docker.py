@@ -264,7 +264,10 @@ def test_attach_before_start_misses_nothing_and_one_never_started_ends(box: Engi
         return len(os.listdir(f"/proc/{box.proc.pid}/fd"))
 
     warm = rounds(3)
-    assert rounds(10) <= warm  # no socket pair, no database connection left behind per request
+    # no socket pair, no database connection left behind per request (ten
+    # rounds would leave ten); a loaded machine may need a second worker
+    # thread, with its own database connection, for an overlapping request
+    assert rounds(10) <= warm + 4
 
 
 def _attach(e: Engine, cid: str) -> socket.socket:
@@ -376,7 +379,22 @@ def test_networks_and_volumes_through_the_socket(netted: Engine) -> None:
     assert line.startswith("127.0.0.1:"), line
     assert wait_for(lambda: _fetch(f"http://{line}/") == "published\n", timeout=15)
     assert f"{line}->80/tcp" in e.docker("ps", "--format", "{{.Ports}}").out
-    assert e.docker("rm", "-f", "pub").rc == 0
+    # connect: a running container at once, a created one kept for its start; hostile values a 400
+    r = e.docker("network", "connect", "--alias", "web2", "--ip", "10.231.7.50", "labnet", "pub")
+    assert r.rc == 0, r.err
+    assert "inet 10.231.7.50/24" in e.docker("exec", "pub", "sh", "-c", "ip -4 addr show eth1").out
+    assert e.docker("create", "--name", "late", "busybox", "true").rc == 0
+    for cfg in ({"Aliases": ["x\n10.9.9.9 evil"]}, {"IPAMConfig": {"IPv4Address": "10.9.9.9"}}, {"Aliases": [7]}):
+        status, _, body = e.request("POST", "/networks/labnet/connect", {"Container": "late", "EndpointConfig": cfg})
+        assert status == 400 and json.loads(body)["message"], (cfg, status, body)
+    status, _, body = e.request("POST", "/networks/nosuchnet/connect", {"Container": "late"})
+    assert status == 404, body
+    assert e.docker("network", "connect", "--alias", "late2", "labnet", "late").rc == 0
+    doc = json.loads(e.docker("inspect", "late").out)[0]["NetworkSettings"]["Networks"]
+    assert doc["labnet"]["Aliases"][0] == "late2", doc  # (and its short id, below API 1.45)
+    assert e.docker("network", "disconnect", "labnet", "pub").rc == 0
+    assert "eth1" not in e.docker("exec", "pub", "sh", "-c", "ls /sys/class/net").out.split()
+    assert e.docker("rm", "-f", "pub", "late").rc == 0
     assert e.docker("volume", "rm", "data").rc == 0
     assert e.docker("volume", "ls", "-q").out == ""
     assert e.docker("network", "rm", "labnet").rc == 0
@@ -523,14 +541,21 @@ services:
       interval: 1s
       timeout: 2s
       retries: 30
+    networks:
+      default:
+      back:
+        aliases: [api]
   client:
     image: busybox
-    command: ["sh", "-c", "wget -q -O - http://web:8080/ && exec sleep 120"]
+    command: ["sh", "-c", "wget -q -O - http://web:8080/ && wget -q -O - http://api:8080/ && exec sleep 120"]
     depends_on:
       web:
         condition: service_healthy
+    networks: [back]
 volumes:
   www:
+networks:
+  back:
 """
 
 WEB = """\
@@ -540,10 +565,12 @@ CMD ["sh", "-c", "echo hello from web > /www/index.html; exec httpd -f -p 8080 -
 
 
 def test_docker_compose_brings_a_project_up_and_down(netted: Engine, tmp_path: Path) -> None:
-    """docker-compose 1.29 (Debian's, on docker-py): two services on the
-    project's network (the client reaches the web server by its service
-    name), a named volume, a build, a healthcheck that the client's
-    depends_on waits for, a restart policy; ps, logs, exec, down -v."""
+    """docker-compose 1.29 (Debian's, on docker-py): two services, the web
+    server on two networks (the second joined before its start, as compose
+    connects it) and the client on the second only, reaching the server by
+    its service name and by its alias there; a named volume, a build, a
+    healthcheck that the client's depends_on waits for, a restart policy;
+    ps, logs, exec, down -v."""
     import shutil
 
     compose = shutil.which("docker-compose")
@@ -561,7 +588,7 @@ def test_docker_compose_brings_a_project_up_and_down(netted: Engine, tmp_path: P
     try:
         r = dc("up", "-d")
         assert r.returncode == 0, r.stderr
-        assert wait_for(lambda: "hello from web" in dc("logs", "client").stdout, timeout=30)
+        assert wait_for(lambda: dc("logs", "client").stdout.count("hello from web") == 2, timeout=30)
         r = dc("ps")
         assert "Up (healthy)" in r.stdout and "kproj_client_1" in r.stdout, r.stdout
         r = dc("exec", "-T", "web", "cat", "/www/index.html")
@@ -569,12 +596,14 @@ def test_docker_compose_brings_a_project_up_and_down(netted: Engine, tmp_path: P
         doc = json.loads(netted.ketch("inspect", "kproj_web_1").out)[0]
         assert doc["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
         assert doc["Config"]["Labels"]["com.docker.compose.service"] == "web"
+        nets = doc["NetworkSettings"]["Networks"]
+        assert sorted(nets) == ["kproj_back", "kproj_default"] and "api" in nets["kproj_back"]["Aliases"], nets
         assert netted.ketch("volume", "ls", "-q").out.split() == ["kproj_www"]
     finally:
         r = dc("down", "-v")
     assert r.returncode == 0, r.stderr
     assert netted.ketch("ps", "-aq").out == "" and netted.ketch("volume", "ls", "-q").out == ""
-    assert "kproj_default" not in netted.ketch("network", "ls").out
+    assert "kproj_" not in netted.ketch("network", "ls").out
 
 
 def test_testcontainers_waits_for_a_published_port_and_a_log_line(netted: Engine) -> None:

@@ -476,6 +476,58 @@ def test_connect_and_disconnect_a_running_container(net: Ketch, tmp_path: Path) 
     )
 
 
+def test_a_created_container_connected_with_an_alias_joins_at_every_start(net: Ketch, tmp_path: Path) -> None:
+    """docker's daemon keeps `network connect` in the container: one not
+    running yet joins at its start, and again after a stop; its peers on
+    that network know it by its --alias; a hostile alias is refused and
+    writes nothing; a network removed meanwhile fails the start cleanly."""
+    import json
+
+    net("network", "create", "--subnet", "10.213.10.0/24", "third", check=True)
+    web(net, tmp_path, "--network", "third", name="svc2")
+    assert net("create", "--name", "late", "netbox", "sleep", "30").rc == 0
+    bad = net("network", "connect", "--alias", "x\n10.9.9.9 evil", "third", "late")
+    assert bad.rc != 0 and bad.err.count("\n") == 1 and "alias" in bad.err, bad.err
+    net("network", "connect", "--alias", "backend", "--ip", "10.213.10.77", "third", "late", check=True)
+    again = net("network", "connect", "third", "late")
+    assert again.rc != 0 and "already exists in network third" in again.err, again.err
+    doc = json.loads(net("inspect", "late", check=True).out)[0]["NetworkSettings"]["Networks"]
+    assert doc["third"]["Aliases"] == ["backend"] and doc["third"]["IPAMConfig"] == {"IPv4Address": "10.213.10.77"}
+    for verb in ("start", "restart"):  # its first start, and a stop with a start at once
+        net(verb, *(["-t", "0"] if verb == "restart" else []), "late", check=True)
+        r = net("exec", "late", "sh", "-c", "ip -4 -o addr show eth1; wget -qO- http://svc2/")
+        assert "inet 10.213.10.77/24" in r.out and r.out.endswith("hello from svc2\n"), r.out + r.err
+        hosts = net("exec", "svc2", "cat", "/etc/hosts", check=True).out
+        assert re.search(r"^10\.213\.10\.77\tlate backend\t", hosts, re.M) and "evil" not in hosts, hosts
+    # a running one: after leaving the first of two extra networks, a connect finds a free interface name
+    net("network", "create", "--subnet", "10.213.11.0/24", "fourth", check=True)
+    net("network", "connect", "fourth", "late", check=True)
+    net("network", "disconnect", "third", "late", check=True)
+    net("network", "connect", "third", "late", check=True)
+    r = net("exec", "late", "sh", "-c", "ip -4 -o addr", check=True)
+    assert "10.213.10." in r.out and "10.213.11." in r.out, r.out
+    net("network", "disconnect", "fourth", "late", check=True)
+    net("network", "rm", "fourth", check=True)
+    net("stop", "-t", "0", "late", check=True)
+    r = net("network", "connect", "--ip", "10.213.9.9", "bridge", "late")
+    assert r.rc != 0 and "user defined networks" in r.err, r.err
+    net("network", "disconnect", "third", "late", check=True)  # stopped: forgotten, not joined again
+    net("start", "late", check=True)
+    assert "eth1" not in net("exec", "late", "ls", "/sys/class/net", check=True).out.split()
+    net("stop", "-t", "0", "late", check=True)
+    net("network", "connect", "third", "late", check=True)
+    net("rm", "-f", "svc2", check=True)
+    net("network", "rm", "third", check=True)  # no active endpoint: docker lets it go too
+    r = net("start", "late")
+    assert r.rc != 0 and "network third not found" in r.err and "Traceback" not in r.err, r.err
+    assert json.loads(net("inspect", "late", check=True).out)[0]["State"]["Status"] != "running"
+    assert ours() == [] and wait_for(lambda: links() == [])  # the failed start left no veth or rule
+    net("network", "disconnect", "third", "late", check=True)  # a removed network is only forgotten
+    net("start", "late", check=True)
+    net("rm", "-f", "late", check=True)
+    assert wait_for(lambda: links() == [])
+
+
 # -- what a container must not reach -------------------------------------------
 
 

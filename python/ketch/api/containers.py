@@ -284,14 +284,33 @@ def create(call: Call) -> None:
     not here (the CLI pulls it then and asks again)."""
     temps: list[str] = []
     try:
-        image, cmd, opts = options_of(call.store, call.req.json(), temps)
-        _create(call, image, cmd, opts, call.req.arg("name"))
+        body = call.req.json()
+        image, cmd, opts = options_of(call.store, body, temps)
+        _create(call, image, cmd, opts, call.req.arg("name"), _more_endpoints(body, opts.network))
     finally:
         for path in temps:
             os.unlink(path)
 
 
-def _create(call: Call, image: str, cmd: list[str], opts: Any, name: str | None) -> None:
+def _more_endpoints(body: Any, own: str | None) -> list[tuple[str, list[str], str | None]]:
+    """The networks past its own that a container is created on (API 1.44's
+    several EndpointsConfig): (name, aliases, fixed address), joined as
+    `network connect` joins them."""
+    endpoints = _obj(_obj(body, "NetworkingConfig"), "EndpointsConfig")
+    out = []
+    for name, ep in endpoints.items():
+        if name in ("default", own or "bridge"):
+            continue  # its own network
+        ep = ep if isinstance(ep, dict) else {}
+        ipam = _obj(ep, "IPAMConfig")
+        ip = ipam.get("IPv4Address") or None
+        out.append((name, _strs(ep, "Aliases"), str(ip) if ip is not None else None))
+    return out
+
+
+def _create(
+    call: Call, image: str, cmd: list[str], opts: Any, name: str | None, more: list[tuple[str, list[str], str | None]]
+) -> None:
     from ..errors import ConflictError, ImageNotFound, KetchError
     from ..images import local_name
     from ..runtime import containers, policies
@@ -314,6 +333,19 @@ def _create(call: Call, image: str, cmd: list[str], opts: Any, name: str | None)
         raise
     except KetchError as e:  # what the flags' parsers refused: the request's fault, as dockerd's 400
         raise HTTPError(400, str(e)) from None
+    if more:
+        from ..runtime.launch import connect
+
+        try:
+            for network, aliases, ip in more:
+                connect(call.store, network, c.id, aliases, ip)
+        except BaseException as e:
+            containers.remove(call.store, c.id, quiet=True, volumes_too=True)
+            if isinstance(e, KetchError):
+                from .util import refused
+
+                raise refused(e) from None
+            raise
     call.req.json_answer({"Id": c.id, "Warnings": []}, 201)
 
 

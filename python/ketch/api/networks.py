@@ -70,9 +70,22 @@ def connect(call: Call) -> None:
     if not isinstance(doc, dict) or not isinstance(doc.get("Container"), str):
         raise HTTPError(400, "a container to connect is required")
     cfg = doc.get("EndpointConfig") or {}
-    if isinstance(cfg, dict) and (cfg.get("IPAMConfig") or {}).get("IPv4Address"):
-        raise HTTPError(400, "a fixed address on connect is not supported yet")
-    do_connect(call.store, call.params["id"], doc["Container"])
+    if not isinstance(cfg, dict):
+        raise HTTPError(400, "EndpointConfig must be an object")
+    aliases = cfg.get("Aliases") or []
+    ipam = cfg.get("IPAMConfig") or {}
+    if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases) or not isinstance(ipam, dict):
+        raise HTTPError(400, "EndpointConfig.Aliases must be a list of strings, IPAMConfig an object")
+    ip = ipam.get("IPv4Address") or None
+    if ip is not None and not isinstance(ip, str):
+        raise HTTPError(400, "IPAMConfig.IPv4Address must be a string")
+    from ..errors import KetchError
+    from .util import refused
+
+    try:
+        do_connect(call.store, call.params["id"], doc["Container"], aliases, ip)
+    except KetchError as e:  # an alias or address the request got wrong: dockerd's 400
+        raise refused(e) from None
     call.req.send(200, b"", "application/json")
 
 

@@ -1,4 +1,5 @@
-"""What several areas of the API read the same way: `filters`."""
+"""What several areas of the API read the same way: `filters`, and the
+library's refusal of a request's values."""
 
 from __future__ import annotations
 
@@ -34,3 +35,12 @@ def prune_switch(req: Request, key: str, on: tuple[str, ...], what: str) -> bool
     if [x for x in f if not x.startswith(key + "=")]:
         raise HTTPError(400, f"{what} takes the {key} filter only, for now")
     return any(x in tuple(f"{key}={v}" for v in on) for x in f)
+
+
+def refused(e: Exception) -> HTTPError:
+    """A library error raised by what a request asked for: dockerd's 404 or
+    409 where status_of finds one, else a 400 (the request's values, not the engine, were wrong)."""
+    from .router import status_of
+
+    err = status_of(e)
+    return HTTPError(400, str(e)) if err.status == 500 and not isinstance(e, HTTPError) else err

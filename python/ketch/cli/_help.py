@@ -14,7 +14,7 @@ SOURCES = {
     "system.py": 3499840487,
     "container_group.py": 1393475589,
     "volumes.py": 1397570904,
-    "networks.py": 4265223025,
+    "networks.py": 3617622342,
 }
 WIDTH = 78
 HELP = """\

@@ -129,11 +129,18 @@ def network_rm(names: Networks) -> int:
 
 
 @subcommand(network, "connect")
-def network_connect(name: Network, container: Container) -> None:
+def network_connect(
+    name: Network,
+    container: Container,
+    alias: Annotated[
+        list[str] | None, typer.Option("--alias", help="Add network-scoped alias for the container")
+    ] = None,
+    ip: Annotated[str | None, typer.Option("--ip", help='IPv4 address (e.g., "172.30.100.104")')] = None,
+) -> None:
     """Connect a container to a network"""
     from ..runtime.launch import connect
 
-    connect(store(), name, container)
+    connect(store(), name, container, list(alias or []), ip)
 
 
 @subcommand(network, "disconnect")

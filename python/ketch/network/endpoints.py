@@ -105,9 +105,10 @@ def detach(store: Store, cid: str) -> None:
         _native.netns_remove(netns)
 
 
-def connect(store: Store, cid: str, name: str) -> str:
+def connect(store: Store, cid: str, name: str, wanted_ip: str | None = None) -> str:
     """`network connect`: a running bridged container gets one more
-    interface (eth1, eth2, ...) on another network; returns its address."""
+    interface (eth1, eth2, ...) on another network, at `wanted_ip` if
+    given; returns its address."""
     net = get(store, name)
     bridge.ensure(net)
     netns = run_root() / "netns" / cid
@@ -118,11 +119,19 @@ def connect(store: Store, cid: str, name: str) -> str:
         )
     if rows.is_member(store, cid, net.name):
         raise ConflictError(f"endpoint with name {short_id(cid)} already exists in network {net.name}")
-    n = len(rows.networks_of(store, cid))
-    ip = _lease(store, net, cid)
+    first = len(rows.networks_of(store, cid))
+    ip = _lease(store, net, cid, wanted_ip)
     host_if = _extra_if(cid, net)
     try:
-        _native.veth(host_if, f"eth{n}", netns, net.bridge)
+        _native.link_delete(host_if)  # a stopped run's, which the kernel may not have removed yet
+        for n in range(first, first + 64):  # the first free ethN: after a disconnect, ethN may be taken
+            try:
+                _native.veth(host_if, f"eth{n}", netns, net.bridge)
+                break
+            except FileExistsError:
+                _native.link_delete(host_if)
+        else:
+            raise KetchError(f"no free interface name in container {short_id(cid)}")
         _native.net_configure(
             netns, f"eth{n}", list(ipaddress.IPv4Address(ip).packed), net.subnet.prefixlen, [0, 0, 0, 0]
         )

@@ -307,27 +307,32 @@ def _network_settings(store: Store, c: Container) -> dict[str, object]:
 def endpoints(store: Store, c: Container) -> dict[str, dict[str, Any]]:
     """docker's NetworkSettings.Networks (its EndpointSettings, docker 28's
     keys): one per network the container is on. `Aliases` are its
-    --network-alias names on the network it was run on (null elsewhere, and
-    on bridge, host and none); `DNSNames`, on a user-defined network once
+    --network-alias names on the network it was run on, and `network connect
+    --alias` names on one it was connected to (null without, and on bridge,
+    host and none); `DNSNames`, on a user-defined network once
     started, what peers resolve it by: its name, those aliases, its short id
     and its hostname (docker >= 25; docker 20.10 put the short id in
     Aliases instead). ketch has no endpoint ids or MAC addresses to show."""
     from ..models.ids import short_id
-    from ..store.networks import address_of, by_name
+    from ..store.networks import address_of, aliases_on, by_name
 
     own = c.config.get("network") or "none"
-    aliases = list(c.config.get("network_aliases") or [])
+    connected = c.config.get("connected") or {}
     up = _bridged_running(c)
     out: dict[str, dict[str, Any]] = {}
     for name in networks(store, c):
         net = by_name(store, name) if name not in ("host", "none") else None
         user_defined = name not in ("bridge", "host", "none")
         ip = (address_of(store, c.id, name) or "") if up and net is not None else ""
-        names = [c.name, *aliases, short_id(c.id), c.config.get("hostname") or ""] if name == own else [c.name]
+        aliases = aliases_on(c.config, name)
+        names = (
+            [c.name, *aliases, short_id(c.id), c.config.get("hostname") or ""] if name == own else [c.name, *aliases]
+        )
+        fixed = c.config.get("ip") if name == own else (connected.get(name) or {}).get("ip")
         out[name] = {
-            "IPAMConfig": {"IPv4Address": c.config["ip"]} if name == own and c.config.get("ip") else None,
+            "IPAMConfig": {"IPv4Address": fixed} if fixed else None,
             "Links": None,
-            "Aliases": aliases if user_defined and name == own and aliases else None,
+            "Aliases": aliases if user_defined and aliases else None,
             "MacAddress": "",
             "DriverOpts": None,
             "GwPriority": 0,
@@ -444,7 +449,7 @@ def networks(store: Store, c: Container) -> list[str]:
     first: `bridge`, `host`, `none` or a user-defined one), as docker's NetworkSettings.Networks."""
     from ..store.networks import networks_of
 
-    named = [c.config.get("network") or "none"]
+    named = [c.config.get("network") or "none", *(c.config.get("connected") or {})]
     return list(dict.fromkeys(named + networks_of(store, c.id)))
 
 

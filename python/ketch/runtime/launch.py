@@ -262,19 +262,73 @@ def exec_foreground(
             io.close()
 
 
-def connect(store: Store, network: str, ref: str) -> str:
-    """`network connect`: a running container (by name or id) gets an
-    interface on `network`; its address there."""
+def connect(
+    store: Store, network: str, ref: str, aliases: list[str] | None = None, ip: str | None = None
+) -> str | None:
+    """`network connect [--alias A] [--ip IP]`: the container (by name or id)
+    joins `network`, kept in its config so that every later start joins it
+    again, as docker's daemon does; a running one gets its interface now
+    and its address there is returned (None for one not running)."""
     from ..network.endpoints import connect as join
+    from ..network.networks import get
+    from ..store import containers as rows_
+    from ..store import networks as rows
+    from .spec import check_alias
 
     c = state.lookup(store, ref)
-    if c.state != "running":
-        raise ConflictError(f"container {c.id} is not running: ketch connects running containers only")
-    return join(store, c.id, network)
+    net = get(store, network)
+    own = c.config.get("network") or "none"
+    if own in ("host", "none"):
+        raise ConflictError(f"container {c.name} is on the {own} network: it cannot be connected to another network")
+    if net.name == "bridge" and (aliases or ip):
+        raise KetchError("network-scoped alias is supported only for containers in user defined networks")
+    for alias in aliases or []:
+        check_alias(alias, "--alias")
+    if ip is not None:
+        from ..network.ipam import requested_address
+
+        if not net.user_subnet:
+            raise KetchError(
+                "user specified IP address is supported only when connecting to networks with user configured subnets"
+            )
+        requested_address(net.subnet, net.gateway, ip, 0, set())  # a malformed or foreign address, refused now
+    if net.name == own or net.name in (c.config.get("connected") or {}):
+        raise ConflictError(f"endpoint with name {c.name} already exists in network {net.name}")
+    entry = {"aliases": list(dict.fromkeys(aliases or [])), "ip": ip, "id": net.id}
+    rows_.set_connected(store, c.id, net.name, entry)
+    c = state.lookup(store, c.id)  # started meanwhile: it joins now
+    if c.state != "running" or rows.is_member(store, c.id, net.name):
+        return None
+    try:
+        return join(store, c.id, net.name, ip)  # its peers' hosts files name it by its aliases too
+    except BaseException:
+        rows_.set_connected(store, c.id, net.name, None)
+        raise
 
 
 def disconnect(store: Store, network: str, ref: str) -> None:
-    """`network disconnect`: the container (by name or id) leaves `network`."""
+    """`network disconnect`: the container (by name or id) leaves `network`
+    (its interface goes if it runs) and does not join it again."""
     from ..network.endpoints import disconnect as leave
+    from ..network.networks import get
+    from ..store import containers as rows_
+    from ..store import networks as rows
 
-    leave(store, state.lookup(store, ref).id, network)
+    c = state.lookup(store, ref)
+    connected = c.config.get("connected") or {}
+    try:
+        net = get(store, network)
+    except KetchError:
+        if network not in connected:
+            raise
+        rows_.set_connected(store, c.id, network, None)  # removed since: it is only forgotten
+        return
+    if net.name == (c.config.get("network") or "none"):
+        raise ConflictError(f"container {c.name} runs on network {net.name}: ketch cannot take it off its own network")
+    member = rows.is_member(store, c.id, net.name)
+    if net.name not in connected and not member:
+        raise KetchError(f"container {c.id[:12]} is not connected to network {net.name}")
+    if member:
+        leave(store, c.id, net.name)
+    if net.name in connected:
+        rows_.set_connected(store, c.id, net.name, None)

@@ -20,7 +20,7 @@ from ..errors import KetchError, SpawnError
 from ..store import Store
 from ..store import containers as rows_
 from . import cgroups
-from .state import Container, bridged, container_dir, proc_start, record_monitor, release_network
+from .state import Container, await_monitor, bridged, container_dir, proc_start, record_monitor, release_network
 
 if TYPE_CHECKING:
     from ..models.container import HealthConfig, NewContainer, ProcessConfig
@@ -216,6 +216,7 @@ def _launch(
     process that could not start records the container exited with docker's
     code (127, 126) and raises docker's message."""
     d = container_dir(store, c.id)
+    await_monitor(store, c.id)  # a restart: the last run's monitor may still be releasing its network
     for previous in ("exit.json", "monitor.pid", "state.json", "stopped"):  # a previous run's
         (d / previous).unlink(missing_ok=True)
     rules = device_rules(c.config) if c.config.get("devices") and not cgroups.is_v2() else None
@@ -226,10 +227,15 @@ def _launch(
             from ..network.endpoints import attach
 
             att = attach(store, c.id, c.config["network"], c.config.get("publish") or [], c.config.get("ip"))
+            if c.config.get("connected"):
+                _join_connected(store, c)
         pid = spawn(process_config(store, c, procs, att.netns if att is not None else None), att)
     except BaseException as e:
         cgroups.remove(c.id)
         _drop_held(c.id)
+        if att is not None:  # the published ports it held (a second close is nothing)
+            for sock in att.held + [x for x, _ in att.proxies]:
+                sock.close()
         release_network(store, c)
         if not isinstance(e, SpawnError):
             raise
@@ -243,6 +249,21 @@ def _launch(
 
     event(store, c, "start")
     return pid, att
+
+
+def _join_connected(store: Store, c: Container) -> None:
+    """The networks `network connect` added to the container, joined again
+    at its start (eth1, eth2, ...); one that is gone fails the start, as docker's does."""
+    from ..network.endpoints import connect
+    from ..store import networks as rows
+
+    for name, how in c.config["connected"].items():
+        net = rows.by_name(store, name)
+        if net is None or net.id != how.get("id", net.id):  # gone, or another network made under its name
+            raise KetchError(
+                f"network {name} not found: `ketch network disconnect {name} {c.name}`, then connect it again"
+            )
+        connect(store, c.id, name, how.get("ip"))
 
 
 def _socketpair() -> tuple[Any, Any]:

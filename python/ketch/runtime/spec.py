@@ -200,11 +200,8 @@ def host_flags(o: Options, network: str, icfg: dict[str, Any], layers: list[Path
     user_defined = network not in ("none", "host", "bridge")
     if o.network_alias and not user_defined:
         raise KetchError("network-scoped alias is supported only for containers in user defined networks")
-    import re
-
-    for alias in o.network_alias:  # a hosts-file name: never a second line or field
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}", alias):
-            raise KetchError(f'invalid argument "{alias[:80]}" for "--network-alias" flag: not a valid DNS name')
+    for alias in o.network_alias:
+        check_alias(alias, "--network-alias")
     if o.ip is not None:
         if not user_defined:
             raise KetchError("user specified IP address is supported on user defined networks only")
@@ -228,6 +225,15 @@ def host_flags(o: Options, network: str, icfg: dict[str, Any], layers: list[Path
         "group_add": list(o.group_add),
         "group_ids": hc.group_add(o.group_add, group_file),
     }
+
+
+def check_alias(alias: str, flag: str) -> None:
+    """A network alias is a hosts-file name: never a second line or field."""
+    import json
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}", alias):
+        raise KetchError(f'invalid argument {json.dumps(alias[:80])} for "{flag}" flag: not a valid DNS name')
 
 
 def perms_need_v1(devices: list[tuple[str, str, str]]) -> bool:

@@ -111,6 +111,15 @@ def _monitor_alive(store: Store, cid: str) -> bool:
     return proc_start(pid) == start
 
 
+def await_monitor(store: Store, cid: str, seconds: float = 10.0) -> None:
+    """Until the container's last monitor has ended (the exit it recorded is
+    followed by its after-program, which releases the container's network):
+    a start that did not wait would have its new network released with the old."""
+    deadline = time.monotonic() + seconds
+    while _monitor_alive(store, cid) and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
 def mark_stopped(store: Store, cid: str) -> None:
     """A stop asked for (docker's HasBeenManuallyStopped): the monitor
     starts the process no more, and `system boot` leaves an unless-stopped

@@ -10,7 +10,7 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import ConflictError, KetchError
+from ..errors import ConflictError, ContainerNotFound, KetchError
 from . import Store
 
 TYPE_CHECKING = False  # typing's import is ~3 ms of `ketch ps`; type checkers read this as True
@@ -134,6 +134,26 @@ def set_config(store: Store, cid: str, config: str) -> None:
     """The JSON a container is started with, replaced (`update`'s new limits)."""
     with store.db.write() as db:
         db.execute("UPDATE containers SET config=? WHERE id=?", (config, cid))
+
+
+def set_connected(store: Store, cid: str, network: str, entry: dict[str, Any] | None) -> dict[str, Any]:
+    """One network of the container's `network connect` list (config key
+    `connected`) set to `entry`, or dropped with None, read and written in
+    one transaction: a concurrent `update` or connect loses nothing. The
+    config as written."""
+    with store.db.write() as db:
+        row = db.execute("SELECT config FROM containers WHERE id=?", (cid,)).fetchone()
+        if row is None:
+            raise ContainerNotFound(f"No such container: {cid}")
+        config = json.loads(row[0])
+        connected = dict(config.get("connected") or {})
+        if entry is None:
+            connected.pop(network, None)
+        else:
+            connected[network] = entry
+        config["connected"] = connected
+        db.execute("UPDATE containers SET config=? WHERE id=?", (json.dumps(config), cid))
+        return config
 
 
 def delete(store: Store, cid: str) -> None:

@@ -154,12 +154,20 @@ def peers(store: Store, cid: str, skip: str) -> list[tuple[str, str, list[str]]]
     import json
 
     rows = store.db.query(
-        "SELECT l2.ip, c.name, c.config FROM leases l1 JOIN leases l2 ON l1.network = l2.network "
+        "SELECT l2.ip, l2.network, c.name, c.config FROM leases l1 JOIN leases l2 ON l1.network = l2.network "
         "JOIN containers c ON c.id = l2.container "
         "WHERE l1.container=? AND l2.container != ? AND l1.network != ?",
         (cid, cid, skip),
     )
-    return [(r["ip"], r["name"], list(json.loads(r["config"]).get("network_aliases") or [])) for r in rows]
+    return [(r["ip"], r["name"], aliases_on(json.loads(r["config"]), r["network"])) for r in rows]
+
+
+def aliases_on(config: dict[str, Any], network: str) -> list[str]:
+    """A container's alias names on `network`: --network-alias's on its own
+    network, `network connect --alias`'s on one it was connected to."""
+    if network == config.get("network"):
+        return list(config.get("network_aliases") or [])
+    return list(((config.get("connected") or {}).get(network) or {}).get("aliases") or [])
 
 
 # -- published ports -----------------------------------------------------------
