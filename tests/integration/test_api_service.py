@@ -6,6 +6,7 @@ import json
 import os
 import socket
 import stat
+import time
 
 from support.engine import DOCKER28, Engine
 
@@ -75,6 +76,49 @@ def test_hostile_requests_get_an_answer_and_the_service_lives(engine: Engine) ->
     assert bad.startswith(b"HTTP/1.1 400 ")
     assert engine.request("GET", "/_ping")[0] == 200
     assert engine.proc.poll() is None
+
+
+def test_idle_connections_cannot_lock_clients_out(engine: Engine) -> None:
+    """A client that opens the connection cap's worth of sockets and sends
+    nothing (or half a head) keeps no one out: past the cap the connection
+    that waited longest for a request is ended, never one being served (an
+    /events stream stays open)."""
+    import select
+
+    from ketch.api.server import MAX_CONNECTIONS
+
+    events = socket.socket(socket.AF_UNIX)
+    events.settimeout(10)
+    events.connect(engine.socket)
+    events.sendall(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert events.recv(4096).startswith(b"HTTP/1.1 200 ")
+    idle: list[socket.socket] = []
+    try:
+        for i in range(MAX_CONNECTIONS + 8):
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(engine.socket)
+            if i % 2:
+                s.sendall(b"GET /_ping HTTP/1.1\r\nHost")  # a head that never ends
+            idle.append(s)
+        deadline = time.monotonic() + 20
+        while True:  # the service may still be taking the last ones off its backlog
+            try:
+                assert engine.request("GET", "/_ping")[0] == 200
+                break
+            except BlockingIOError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        first = idle[0]
+        first.settimeout(10)
+        assert first.recv(1) == b""  # ended for the newer ones
+        p = select.poll()
+        p.register(events, select.POLLIN | select.POLLHUP)
+        assert p.poll(300) == []  # the stream is neither ended nor sent to
+        assert engine.proc.poll() is None
+    finally:
+        for s in idle:
+            s.close()
+        events.close()
 
 
 def test_a_second_service_on_the_same_socket_is_refused(engine: Engine) -> None:

@@ -13,6 +13,8 @@ import json
 import re
 import select
 import socket
+import threading
+import time
 import typing
 from collections.abc import Iterator
 from typing import Any
@@ -256,6 +258,9 @@ class Connection:
         self.keep = True
         self.broken = False  # a body left half-read: the connection cannot carry another request
         self.answered = False
+        self.waiting: float | None = None  # since when it waits for a request's head (monotonic)
+        self.evicted = False
+        self._lock = threading.Lock()  # `waiting` and `evicted` against evict() from the accepting thread
 
     def timeout(self, seconds: float | None) -> None:
         self.sock.settimeout(seconds)
@@ -292,10 +297,39 @@ class Connection:
         except OSError:
             return True
 
+    def evict(self) -> bool:
+        """Ends the connection (from another thread) if it still waits for a
+        request: its reader sees the end of the stream, and a head it had
+        read meanwhile is dropped, never served. Whether it was ended."""
+        with self._lock:
+            if self.waiting is None:
+                return False
+            self.evicted = True
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return True
+
     def read_request(self) -> Request | None:
         """The next request's head; None when the client ended or stayed idle."""
         self.answered = False
         self.timeout(HEAD_TIMEOUT)
+        with self._lock:
+            if self.evicted:
+                return None
+            self.waiting = time.monotonic()
+        req = None
+        try:
+            req = self._read_head()
+        finally:
+            with self._lock:
+                self.waiting = None
+                if self.evicted:
+                    req = None
+        return req
+
+    def _read_head(self) -> Request | None:
         f = self.rfile
         try:
             raw = f.readline(MAX_HEAD)

@@ -24,7 +24,7 @@ from .http import Closed, Connection, HTTPError, Request
 from .router import Call, Router, status_of
 
 DEFAULT_SOCKET = "/run/ketch/docker.sock"
-MAX_CONNECTIONS = 512  # beyond: closed before anything is read
+MAX_CONNECTIONS = 512  # beyond: the one idle longest is closed, else the new one
 
 
 class Service:
@@ -41,6 +41,24 @@ class Service:
         self.last = time.monotonic()
         self.state: dict[str, Any] = {}  # per area: streams' pending attaches, exec instances ...
         self.stopping = threading.Event()
+        self.conns: set[Connection] = set()
+
+    def admit(self) -> bool:
+        """Whether one more connection may be served: below the cap, or once
+        the connection that has waited longest for a request (a kept-alive
+        one gone quiet, or one that never sent a whole head) was ended for
+        it. Streams, attaches and requests being served are never ended so."""
+        with self.lock:
+            if self.active < MAX_CONNECTIONS:
+                self.active += 1
+                return True
+            waiting = sorted((since, id(c), c) for c in self.conns if (since := c.waiting) is not None)
+            for _, _, c in waiting:
+                if c.evict():  # else a request came on it meanwhile: it is served
+                    self.conns.discard(c)
+                    self.active += 1
+                    return True
+            return False
 
     def area(self, name: str, make: Any) -> Any:
         """The shared state of one area of the API, made on first use."""
@@ -51,6 +69,8 @@ class Service:
 
     def serve_connection(self, sock: socket.socket) -> None:
         conn = Connection(sock)
+        with self.lock:
+            self.conns.add(conn)
         try:
             while conn.keep:
                 req: Request | None = None
@@ -81,6 +101,7 @@ class Service:
         finally:
             conn.close()
             with self.lock:
+                self.conns.discard(conn)
                 self.active -= 1
                 self.last = time.monotonic()
 
@@ -222,11 +243,9 @@ def serve(
                     return
                 continue
             c.settimeout(None)
-            with service.lock:
-                if service.active >= MAX_CONNECTIONS:
-                    c.close()
-                    continue
-                service.active += 1
+            if not service.admit():
+                c.close()
+                continue
             workers.take(c)
     finally:
         s.close()
