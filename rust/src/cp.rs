@@ -270,7 +270,8 @@ fn add<W: Write>(
     } else if ft.is_symlink() {
         let target = std::fs::read_link(path).map_err(err)?;
         h.set_entry_type(tar::EntryType::Symlink);
-        b.append_link(&mut h, name, target).map_err(err)?;
+        let raw = std::os::unix::ffi::OsStrExt::as_bytes(target.as_os_str());
+        crate::layer::diff::append_symlink(b, &mut h, name, raw).map_err(err)?;
     } else {
         let kind = if ft.is_char_device() {
             tar::EntryType::Char

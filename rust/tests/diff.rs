@@ -50,6 +50,18 @@ fn set_opaque(path: &Path) {
     assert_eq!(r, 0);
 }
 
+/// Symlink targets a tar writer must keep byte for byte (the root, doubled
+/// slashes and dots, one longer than the header's 100 bytes).
+fn odd_links() -> Vec<(&'static str, String)> {
+    vec![
+        ("root", "/".to_string()),
+        ("dots", "a//b/./c/".to_string()),
+        ("long", format!("/{}/x", "d".repeat(150))),
+        ("full", format!("{}/", "e".repeat(99))), // exactly the header's 100 bytes
+        ("longdots", format!("a//./{}", "f".repeat(97))), // 102: tidied, it would fit the header
+    ]
+}
+
 /// lower: /etc/passwd, /etc/old, /var/cache/a ; upper: the changes.
 fn make(s: &Scratch) -> (PathBuf, PathBuf) {
     let lower = s.0.join("lower");
@@ -70,6 +82,9 @@ fn make(s: &Scratch) -> (PathBuf, PathBuf) {
     fs::write(upper.join("new/deep/file"), "data").unwrap();
     fs::hard_link(upper.join("new/deep/file"), upper.join("new/link")).unwrap();
     symlink("../etc/passwd", upper.join("new/sym")).unwrap();
+    for (name, target) in odd_links() {
+        symlink(target, upper.join("new").join(name)).unwrap();
+    }
     fs::write(upper.join("etc-a"), "sorts between etc and etc/").unwrap();
     (lower, upper)
 }
@@ -91,7 +106,12 @@ fn changes_as_docker_lists_them() {
         ('A', "/new"),
         ('A', "/new/deep"),
         ('A', "/new/deep/file"),
+        ('A', "/new/dots"),
+        ('A', "/new/full"),
         ('A', "/new/link"),
+        ('A', "/new/long"),
+        ('A', "/new/longdots"),
+        ('A', "/new/root"),
         ('A', "/new/sym"),
         ('C', "/var"),
         ('C', "/var/cache"),
@@ -152,6 +172,11 @@ fn layer_tar_has_whiteouts_opaque_links_and_round_trips() {
                         Some("../etc/passwd")
                     );
                 }
+                for (odd, target) in odd_links() {
+                    if name == format!("new/{odd}") {
+                        assert_eq!(e.link_name_bytes().unwrap().as_ref(), target.as_bytes());
+                    }
+                }
                 if name == "etc/passwd" {
                     assert_eq!(e.header().mode().unwrap(), 0o600);
                     let mut body = String::new();
@@ -191,6 +216,10 @@ fn layer_tar_has_whiteouts_opaque_links_and_round_trips() {
             fs::read_link(dest.join("new/sym")).unwrap().to_str(),
             Some("../etc/passwd")
         );
+        for (odd, target) in odd_links() {
+            let back = fs::read_link(dest.join("new").join(odd)).unwrap();
+            assert_eq!(back.as_os_str().to_str(), Some(target.as_str()), "{odd}");
+        }
     }
 }
 

@@ -15,7 +15,7 @@ pytestmark = requires_root
 SETUP = (
     "mkdir -p /d/sub; echo a > /d/a; echo b > /d/sub/b; echo .wh.x > /d/.wh.x; "
     # symlinks that would name host files if resolved on the host
-    "ln -s /etc /d/etc; ln -s ../../../../../../etc/passwd /d/up"
+    "ln -s /etc /d/etc; ln -s ../../../../../../etc/passwd /d/up; ln -s / /d/top"
 )
 
 
@@ -45,10 +45,11 @@ def test_copy_out_by_docker_rules(ketch: Ketch, box: str, tmp_path: Path) -> Non
     assert (out / "d" / "a").read_text() == "a\n" and (out / "d" / "sub" / "b").read_text() == "b\n"
     assert (out / "d" / ".wh.x").read_text() == ".wh.x\n"  # an ordinary file, not a whiteout
     assert os.readlink(out / "d" / "etc") == "/etc"  # the link itself, not the host's /etc
+    assert os.readlink(out / "d" / "top") == "/"  # its target as it was (never "//")
     assert ketch("cp", f"{box}:/d/a", str(out / "renamed")).rc == 0
     assert (out / "renamed").read_text() == "a\n"
     assert ketch("cp", f"{box}:/d/.", str(out / "contents")).rc == 0  # a new dir with d's contents
-    assert sorted(os.listdir(out / "contents")) == [".wh.x", "a", "etc", "sub", "up"]
+    assert sorted(os.listdir(out / "contents")) == [".wh.x", "a", "etc", "sub", "top", "up"]
     # a path through a symlink resolves inside the container
     assert ketch("cp", f"{box}:/d/etc/passwd", str(out / "passwd")).rc == 0
     assert (out / "passwd").read_text().startswith("root:x:0:0:root:/root:/bin/sh\nweb:")
@@ -98,4 +99,4 @@ def test_copy_out_to_a_trailing_slash_needs_that_directory(ketch: Ketch, box: st
     assert (out / "made" / "a").read_text() == "a\n" and (out / "made" / "sub" / "b").read_text() == "b\n"
     assert ketch("cp", f"{box}:/d/a", f"{out}/").rc == 0 and (out / "a").read_text() == "a\n"
     assert ketch("cp", f"{box}:/d/.", f"{out}/contents/.").rc == 0
-    assert sorted(os.listdir(out / "contents")) == [".wh.x", "a", "etc", "sub", "up"]
+    assert sorted(os.listdir(out / "contents")) == [".wh.x", "a", "etc", "sub", "top", "up"]

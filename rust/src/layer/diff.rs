@@ -327,8 +327,7 @@ fn append<W: Write>(
         let target =
             readlinkat(n.parent, &n.name).ctx(|| format!("readlink {}", path.display()))?;
         let mut h = header_for(st, tar::EntryType::Symlink);
-        b.append_link(&mut h, name, std::ffi::OsStr::from_bytes(&target))
-            .map_err(tar_err)?;
+        append_symlink(b, &mut h, name, &target).map_err(tar_err)?;
     } else {
         let kind = if is(st, libc::S_IFCHR) {
             tar::EntryType::Char
@@ -347,6 +346,33 @@ fn append<W: Write>(
         b.append_data(&mut h, name, io::empty()).map_err(tar_err)?;
     }
     Ok(())
+}
+
+/// A symlink entry whose target is written as readlink gave it: tar's
+/// `append_link` rewrites targets by their path components (`/` became `//`,
+/// `a//b` `a/b`). A target longer than the header's 100 bytes goes first in
+/// a GNU long-link entry (`././@LongLink`, type K), written here too.
+pub(crate) fn append_symlink<W: Write, P: AsRef<Path>>(
+    b: &mut tar::Builder<W>,
+    h: &mut tar::Header,
+    name: P,
+    target: &[u8],
+) -> io::Result<()> {
+    let room = h.as_old().linkname.len();
+    if target.len() > room {
+        let mut long = tar::Header::new_gnu();
+        long.as_gnu_mut().expect("a GNU header").name[..13].copy_from_slice(b"././@LongLink");
+        long.set_mode(0o644);
+        long.set_uid(0);
+        long.set_gid(0);
+        long.set_mtime(0);
+        long.set_size(target.len() as u64 + 1);
+        long.set_entry_type(tar::EntryType::GNULongLink);
+        long.set_cksum();
+        b.append(&long, io::Read::chain(target, &[0u8][..]))?;
+    }
+    h.set_link_name_literal(&target[..target.len().min(room)])?;
+    b.append_data(h, name, io::empty())
 }
 
 /// Gzips the file `src` (a plain layer tar) into `dst`, a new file, fsynced:
