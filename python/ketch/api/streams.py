@@ -553,9 +553,20 @@ def _reap(call: Call, e: Exec, pid: int) -> int:
 
     try:
         _, status = os.waitpid(pid, 0)
-    except ChildProcessError:  # not ours to wait for (a detached one is reparented): its end, unknown code
-        while os.path.exists(f"/proc/{pid}"):
-            time.sleep(0.1)
+    except ChildProcessError:  # waited for elsewhere: its end seen through a pidfd, its code unknown
+        import select
+
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError:  # gone already (or no fd to be had: it is let go as ended)
+            fd = -1
+        if fd >= 0:
+            try:
+                p = select.poll()
+                p.register(fd, select.POLLIN)
+                p.poll()
+            finally:
+                os.close(fd)
         e.running = False
         return -1
     code = os.waitstatus_to_exitcode(status)
