@@ -476,6 +476,14 @@ def test_events_df_and_prunes(box: Engine) -> None:
     assert rows["Images"][1:3] == ["1", "1"] and rows["Containers"][1:3] == ["1", "1"], rows
     box.docker("rm", "-f", "idle")
     assert box.docker("run", "--name", "stopped", "busybox", "true").rc == 0
+    assert box.docker("create", "--name", "tagged", "-l", "keep=yes", "busybox", "true").rc == 0
+    r = box.docker("container", "prune", "-f", "--filter", "label!=keep")  # prune filters reach the library
+    assert r.rc == 0, r.err
+    assert box.docker("ps", "-a", "--format", "{{.Names}}").out.split() == ["tagged"], r.out
+    r = box.docker("container", "prune", "-f", "--filter", "bogus=1")
+    assert r.rc == 1 and "invalid filter 'bogus'" in r.err, r.err
+    assert box.docker("container", "prune", "-f", "--filter", "label=keep=yes").rc == 0
+    assert box.docker("run", "--name", "stopped", "busybox", "true").rc == 0
     r = box.docker("system", "prune", "-f")
     assert r.rc == 0 and "Deleted Containers:" in r.out, r.err
     assert box.ketch("ps", "-aq").out == ""

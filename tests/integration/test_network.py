@@ -528,6 +528,19 @@ def test_a_created_container_connected_with_an_alias_joins_at_every_start(net: K
     assert wait_for(lambda: links() == [])
 
 
+def test_network_prune_takes_until_and_labels(net: Ketch) -> None:
+    net("network", "create", "--label", "team=x", "--subnet", "10.213.12.0/24", "pr-x", check=True)
+    net("network", "create", "--subnet", "10.213.13.0/24", "pr-plain", check=True)
+    mine = lambda: sorted(n for n in net("network", "ls", "--format", "{{.Name}}").out.split() if n.startswith("pr-"))  # noqa: E731
+    r = net("network", "prune", "-f", "--filter", "until=2001-01-01")
+    assert r.rc == 0 and mine() == ["pr-plain", "pr-x"], r.out + r.err
+    r = net("network", "prune", "-f", "--filter", "label=team=x")
+    assert r.rc == 0 and r.out == "Deleted Networks:\npr-x\n\n" and mine() == ["pr-plain"], r.out + r.err
+    r = net("network", "prune", "-f", "--filter", "nope=1")
+    assert r.rc != 0 and "invalid filter 'nope'" in r.err and mine() == ["pr-plain"]
+    assert net("network", "prune", "-f", "--filter", "label!=team").rc == 0 and mine() == []
+
+
 # -- what a container must not reach -------------------------------------------
 
 

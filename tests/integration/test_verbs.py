@@ -280,6 +280,45 @@ def test_container_prune_keeps_running_ones(ketch: Ketch, bb: str) -> None:
         ketch("rm", "-f", "live", "again")
 
 
+def test_prunes_take_dockers_filters(ketch: Ketch, bb: str) -> None:
+    """until=, label= and label!= as docker's daemon reads them, for
+    containers, images and volumes (networks: test_network); a bad filter
+    is one line and removes nothing."""
+    for name, label in (("c-a", "tier=a"), ("c-b", "tier=b")):
+        ketch("create", "--name", name, "--label", label, bb, "true", check=True)
+    ketch("create", "--name", "c-none", bb, "true", check=True)
+    names = lambda: sorted(ketch("ps", "-a", "--format", "{{.Names}}").out.split())  # noqa: E731
+    for bad, says in ((["bogus=1"], "invalid filter 'bogus'"), (["until=1h", "until=2h"], "more than one until"),
+                      (["until=soon"], "failed to parse value as time")):  # fmt: skip
+        r = ketch("container", "prune", "-f", *(x for f in bad for x in ("--filter", f)))
+        assert r.rc != 0 and says in r.err and r.err.count("\n") == 1, r.err
+    assert names() == ["c-a", "c-b", "c-none"]
+    assert "Deleted Containers:" not in ketch("container", "prune", "-f", "--filter", "until=2001-01-01").out
+    r = ketch("container", "prune", "-f", "--filter", "label=tier=a")
+    assert r.rc == 0 and names() == ["c-b", "c-none"], r.out + r.err
+    assert ketch("container", "prune", "-f", "--filter", "label!=tier").rc == 0
+    assert names() == ["c-b"]
+    assert ketch("container", "prune", "-f", "--filter", "until=0s").rc == 0 and names() == []
+    # images: by their config's labels and Created
+    ketch("create", "--name", "src", bb, "true", check=True)
+    ketch("commit", "-c", "LABEL stage=tmp", "src", "lab:1", check=True)
+    ketch("commit", "src", "plain:1", check=True)
+    ketch("rm", "src", check=True)
+    tags = lambda: sorted(ketch("images", "--format", "{{.Repository}}:{{.Tag}}").out.split())  # noqa: E731
+    before = tags()
+    assert ketch("image", "prune", "-a", "-f", "--filter", "until=2001-01-01T00:00:00Z").rc == 0 and tags() == before
+    r = ketch("image", "prune", "-a", "-f", "--filter", "label=stage=tmp")
+    assert r.rc == 0 and "untagged: lab:1" in r.out and tags() == [t for t in before if t != "lab:1"], r.out
+    # volumes: labels only (a volume has no until)
+    ketch("volume", "create", "--label", "keep=1", "v-keep", check=True)
+    ketch("volume", "create", "v-go", check=True)
+    r = ketch("volume", "prune", "-a", "-f", "--filter", "until=1h")
+    assert r.rc != 0 and "invalid filter 'until'" in r.err
+    r = ketch("volume", "prune", "-a", "-f", "--filter", "label!=keep")
+    assert r.rc == 0 and ketch("volume", "ls", "-q").out.split() == ["v-keep"], r.out + r.err
+    ketch("volume", "rm", "v-keep", check=True)
+
+
 def test_image_prune_never_removes_an_image_a_container_uses(ketch: Ketch, bb: str, tmp_path: Path) -> None:
     """Hostile for a prune: an untagged image a (stopped) container was made from stays."""
     from support.imagekit import Entry, busybox_entries, tar_bytes

@@ -552,11 +552,14 @@ def delete(call: Call) -> None:
 
 
 def prune(call: Call) -> dict[str, Any]:
+    from ..errors import KetchError
     from ..runtime.containers import prune as do_prune
+    from .util import refused
 
-    if filter_list(call.req):
-        raise HTTPError(400, "container prune filters are not supported yet")
-    r = do_prune(call.store)
+    try:
+        r = do_prune(call.store, filter_list(call.req))
+    except KetchError as e:
+        raise refused(e) from None
     return {"ContainersDeleted": list(r.deleted) or None, "SpaceReclaimed": r.reclaimed}
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from .http import HTTPError
 from .router import Call
-from .util import filter_list, prune_switch
+from .util import filter_list, prune_filters
 
 MAX_ARCHIVE = 64 << 30  # an image archive's upload (`load`): beyond, 413
 
@@ -392,10 +392,17 @@ def load(call: Call) -> None:
 
 
 def prune(call: Call) -> dict[str, Any]:
-    """POST /images/prune?filters=: dangling images (all unused with dangling=false)."""
+    """POST /images/prune?filters=: dangling images (all unused with
+    dangling=false), as until, label and label! take them."""
+    from ..errors import KetchError
     from ..store.images import prune as do_prune
+    from .util import refused
 
-    r = do_prune(call.store, prune_switch(call.req, "dangling", ("false", "0"), "image prune"))
+    all_, rest = prune_filters(call.req, "dangling", ("false", "0"))
+    try:
+        r = do_prune(call.store, all_, rest)
+    except KetchError as e:
+        raise refused(e) from None
     return {
         "ImagesDeleted": [{"Untagged": x} for x in r.untagged] + [{"Deleted": x} for x in r.deleted] or None,
         "SpaceReclaimed": r.reclaimed,

@@ -107,11 +107,14 @@ def delete(call: Call) -> None:
 
 
 def prune(call: Call) -> dict[str, Any]:
+    from ..errors import KetchError
     from ..network.networks import prune as do_prune
+    from .util import refused
 
-    if filter_list(call.req):
-        raise HTTPError(400, "network prune filters are not supported yet")
-    return {"NetworksDeleted": do_prune(call.store) or None}
+    try:
+        return {"NetworksDeleted": do_prune(call.store, filter_list(call.req)) or None}
+    except KetchError as e:
+        raise refused(e) from None
 
 
 ROUTES = [

@@ -29,12 +29,13 @@ def filter_list(req: Request) -> list[str]:
     return out
 
 
-def prune_switch(req: Request, key: str, on: tuple[str, ...], what: str) -> bool:
-    """A prune's one accepted filter (`key`), on when it has one of `on`; any other filter is a 400."""
+def prune_filters(req: Request, key: str = "", on: tuple[str, ...] = ()) -> tuple[bool, list[str]]:
+    """A prune's `filters`: whether its switch `key` (images' dangling,
+    volumes' all) has one of the values `on`, and the others (until,
+    label, label!) for the library, which refuses what it does not take."""
     f = filter_list(req)
-    if [x for x in f if not x.startswith(key + "=")]:
-        raise HTTPError(400, f"{what} takes the {key} filter only, for now")
-    return any(x in tuple(f"{key}={v}" for v in on) for x in f)
+    switch = [x for x in f if key and x.startswith(key + "=")]
+    return any(x.partition("=")[2] in on for x in switch), [x for x in f if x not in switch]
 
 
 def refused(e: Exception) -> HTTPError:

@@ -6,7 +6,7 @@ from typing import Any
 
 from .http import HTTPError
 from .router import Call
-from .util import filter_list, prune_switch
+from .util import filter_list, prune_filters
 
 
 def list_(call: Call) -> dict[str, Any]:
@@ -70,9 +70,15 @@ def delete(call: Call) -> None:
 
 
 def prune(call: Call) -> dict[str, Any]:
+    from ..errors import KetchError
     from ..runtime.volumes import prune as do_prune
+    from .util import refused
 
-    r = do_prune(call.store, prune_switch(call.req, "all", ("true", "1"), "volume prune"))
+    all_, rest = prune_filters(call.req, "all", ("true", "1"))
+    try:
+        r = do_prune(call.store, all_, rest)
+    except KetchError as e:
+        raise refused(e) from None
     return {"VolumesDeleted": list(r.deleted) or None, "SpaceReclaimed": r.reclaimed}
 
 

@@ -6,7 +6,7 @@ while they are unchanged."""
 
 SOURCES = {
     "containers.py": 1794390822,
-    "options.py": 3670893440,
+    "options.py": 3185029299,
     "_flags.py": 110904774,
     "_shared.py": 2164165430,
 }

@@ -11,21 +11,25 @@ from ._flags import DockerCommand
 from ._shared import out, store
 from .container_io import attach, commit, container_inspect, cp, diff, exec_, export, logs, port, ps, stats, top
 from .containers import kill, pause, rename, restart, rm_, run, start, stop, unpause, update, wait
+from .options import PruneUntil
 
 _container = _shared.group("container", "Manage containers")
 
 
 @_shared.subcommand(_container, "prune")
 def container_prune(
+    filter_: PruneUntil = None,
     force: Annotated[bool, typer.Option("-f", "--force", help="Do not prompt for confirmation")] = False,
 ) -> int:
     """Remove all stopped containers"""
+    from ..models.filters import PruneFilter
     from ..runtime.containers import prune
     from ._format import human_size
 
+    PruneFilter(filter_)  # refused before the prompt, as docker's daemon would after it
     if not force and not _shared.confirm("WARNING! This will remove all stopped containers."):
         return 0
-    r = prune(store())
+    r = prune(store(), filter_)
     if r.deleted:
         out("\n".join(["Deleted Containers:", *r.deleted, ""]))
     out(f"Total reclaimed space: {human_size(r.reclaimed, 4)}")

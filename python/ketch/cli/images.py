@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from ._shared import Silent, command, documents, each, image_group, out, store, subcommand
-from .options import Format, InspectFormat, NoTrunc
+from .options import Format, InspectFormat, NoTrunc, PruneUntil
 
 Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="Suppress verbose output")]
 QuietIds = Annotated[bool, typer.Option("-q", "--quiet", help="Only show image IDs")]
@@ -242,17 +242,20 @@ def push(name: Annotated[str, typer.Argument(metavar="NAME[:TAG]")], quiet: Quie
 @subcommand(image_group(), "prune")
 def image_prune(
     all_: Annotated[bool, typer.Option("-a", "--all", help="Remove all unused images, not just dangling ones")] = False,
+    filter_: PruneUntil = None,
     force: Annotated[bool, typer.Option("-f", "--force", help="Do not prompt for confirmation")] = False,
 ) -> int:
     """Remove unused images"""
+    from ..models.filters import PruneFilter
     from ..store.images import prune
     from ._format import human_size
     from ._shared import confirm
 
+    PruneFilter(filter_)
     what = "all images without at least one container associated to them" if all_ else "all dangling images"
     if not force and not confirm(f"WARNING! This will remove {what}."):
         return 0
-    r = prune(store(), all_)
+    r = prune(store(), all_, filter_)
     lines = [f"untagged: {x}" for x in r.untagged] + [f"deleted: {x}" for x in r.deleted]
     if lines:
         out("\n".join(["Deleted Images:", *lines, ""]))

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ._shared import each, group, store, subcommand
-from .options import Format, InspectFormat, PruneForce
+from .options import Format, InspectFormat, PruneForce, PruneUntil
 
 if TYPE_CHECKING:
     from ..models.network import NetworkSummary
@@ -156,10 +156,10 @@ def network_disconnect(
 
 
 @subcommand(network, "prune")
-def network_prune(force: PruneForce = False) -> None:
+def network_prune(filter_: PruneUntil = None, force: PruneForce = False) -> None:
     """Remove all unused networks"""
     from ..network import networks
 
-    gone = networks.prune(store())
+    gone = networks.prune(store(), filter_)
     if gone:
         print("Deleted Networks:\n" + "\n".join(gone) + "\n")  # docker: the list, then a blank line

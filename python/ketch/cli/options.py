@@ -8,6 +8,10 @@ import typer
 
 NoTrunc = Annotated[bool, typer.Option("--no-trunc", help="Don't truncate output")]
 PruneForce = Annotated[bool, typer.Option("-f", "--force", help="Do not prompt for confirmation")]
+PruneUntil = Annotated[
+    list[str] | None, typer.Option("--filter", help='Provide filter values (e.g. "until=<timestamp>")')
+]
+PruneLabel = Annotated[list[str] | None, typer.Option("--filter", help='Provide filter values (e.g. "label=<label>")')]
 Format = Annotated[
     str | None,
     typer.Option(

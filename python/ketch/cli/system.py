@@ -184,12 +184,17 @@ def system_df(
 def system_prune(
     all_: Annotated[bool, typer.Option("-a", "--all", help="Remove all unused images not just dangling ones")] = False,
     volumes: Annotated[bool, typer.Option("--volumes", help="Prune anonymous volumes")] = False,
+    filter_: Annotated[
+        list[str] | None, typer.Option("--filter", help='Provide filter values (e.g. "label=<key>=<value>")')
+    ] = None,
     force: PruneForce = False,
 ) -> int:
     """Remove unused data"""
+    from ..models.filters import PruneFilter
     from ..runtime.system import prune
     from ._format import human_size
 
+    PruneFilter(filter_)
     if not force:
         items = ["all stopped containers", "all networks not used by at least one container"]
         if volumes:
@@ -198,7 +203,7 @@ def system_prune(
         items.append("unused build cache")
         if not confirm("WARNING! This will remove:\n" + "\n".join(f"  - {x}" for x in items) + "\n"):
             return 0
-    r = prune(store(), all_, volumes)
+    r = prune(store(), all_, volumes, filter_)
     sections = [
         ("Deleted Containers:", r.containers.deleted),
         ("Deleted Networks:", r.networks),

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ._shared import each, group, out, store, subcommand
-from .options import Format, InspectFormat, PruneForce
+from .options import Format, InspectFormat, PruneForce, PruneLabel
 
 if TYPE_CHECKING:
     from ..runtime.volumes import Volume
@@ -106,13 +106,14 @@ def volume_prune(
     all_: Annotated[
         bool, typer.Option("-a", "--all", help="Remove all unused volumes, not just anonymous ones")
     ] = False,
+    filter_: PruneLabel = None,
     force: PruneForce = False,
 ) -> None:
     """Remove unused local volumes"""
     from ..runtime import volumes
     from ._format import human_size
 
-    r = volumes.prune(store(), all_)
+    r = volumes.prune(store(), all_, filter_)
     if r.deleted:
         out("\n".join(["Deleted Volumes:", *r.deleted, ""]))
     out(f"Total reclaimed space: {human_size(r.reclaimed)}")

@@ -59,3 +59,30 @@ def parse_time(value: str, now: float) -> float:
             return float(v)
         raise KetchError(f'failed to parse value as time or duration: "{value}"') from None
     return (t if t.tzinfo else t.astimezone()).timestamp()
+
+
+class PruneFilter:
+    """docker's prune filters, as its daemon reads them: `until=TIME`
+    (created at or before it; once at most), `label=KEY[=VALUE]` (every one
+    holds), `label!=KEY[=VALUE]` (spared when every one holds). `accepted`:
+    the keys the prune takes (a volume has no `until`); unknown keys are
+    refused in docker's words."""
+
+    def __init__(self, filters: Iterable[str] | None, accepted: Iterable[str] = ("until", "label", "label!")) -> None:
+        f = parse(filters or [], accepted)
+        untils = f.get("until", [])
+        if len(untils) > 1:
+            raise KetchError("more than one until filter specified")
+        import time
+
+        self.until = parse_time(untils[0], time.time()) if untils else None
+        self.labels = f.get("label", [])
+        self.spared = f.get("label!", [])
+
+    def takes(self, created: float | None, labels: Mapping[str, str] | None) -> bool:
+        """Whether an unused object created at `created` (Unix seconds) with `labels` is pruned."""
+        if self.until is not None and (created is None or created > self.until):
+            return False
+        if self.labels and not match_labels(self.labels, labels or {}):
+            return False
+        return not (self.spared and match_labels(self.spared, labels or {}))

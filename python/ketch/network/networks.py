@@ -212,11 +212,15 @@ def remove(store: Store, ref: str) -> None:
     teardown(store, get(store, ref).name)
 
 
-def prune(store: Store) -> list[str]:
-    """`network prune`: every user-defined network with no container on it; the names removed."""
+def prune(store: Store, filters: list[str] | None = None) -> list[str]:
+    """`network prune [--filter until=|label=|label!=]`: every user-defined
+    network with no container on it (that the filters take); the names removed."""
+    from ..models.filters import PruneFilter
+
+    f = PruneFilter(filters)
     gone = []
     for n in rows.all_networks(store):
-        if n.name != DEFAULT and not rows.members(store, n.name):
+        if n.name != DEFAULT and not rows.members(store, n.name) and f.takes(n.created, n.labels):
             teardown(store, n.name)
             gone.append(n.name)
     return gone

@@ -121,15 +121,18 @@ def remove(store: Store, ref: str, force: bool = False, volumes_too: bool = Fals
     return c
 
 
-def prune(store: Store) -> Pruned:
-    """`container prune`: every container not running; their ids and the
-    bytes their writable layers held."""
+def prune(store: Store, filters: list[str] | None = None) -> Pruned:
+    """`container prune [--filter until=|label=|label!=]`: every container
+    not running (that the filters take); their ids and the bytes their
+    writable layers held."""
+    from ..models.filters import PruneFilter
     from ..models.system import Pruned
     from .state import list_containers
 
+    f = PruneFilter(filters)
     deleted, reclaimed = [], 0
     for c in list_containers(store):
-        if c.state == "running":
+        if c.state == "running" or not f.takes(c.created, c.config.get("labels")):
             continue
         size = disk_size(container_dir(store, c.id) / "upper")
         try:

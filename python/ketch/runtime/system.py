@@ -146,18 +146,24 @@ class SystemPruned:
         return self.containers.reclaimed + self.volumes.reclaimed + self.images.reclaimed + self.build_cache.reclaimed
 
 
-def prune(store: Store, all_images: bool = False, volumes_too: bool = False) -> SystemPruned:
-    """`system prune`: stopped containers, unused networks, (with
-    `volumes_too`) unused anonymous volumes, dangling images (with
-    `all_images`: every unused one), the build cache."""
+def prune(
+    store: Store, all_images: bool = False, volumes_too: bool = False, filters: list[str] | None = None
+) -> SystemPruned:
+    """`system prune [--filter until=|label=|label!=]`: stopped containers,
+    unused networks, (with `volumes_too`) unused anonymous volumes, dangling
+    images (with `all_images`: every unused one), each as the filters take
+    (volumes by their labels only), then the build cache."""
+    from ..models.filters import PruneFilter
     from ..network import networks
     from ..store import buildcache
     from ..store import images as imgs
     from . import containers, volumes
 
-    c = containers.prune(store)
-    n = networks.prune(store)
-    v = volumes.prune(store) if volumes_too else Pruned()
-    i = imgs.prune(store, all_images)
+    PruneFilter(filters)  # a bad filter refused before anything goes
+    c = containers.prune(store, filters)
+    n = networks.prune(store, filters)
+    labels_only = [x for x in filters or [] if not x.strip().lower().startswith("until=")]
+    v = volumes.prune(store, filters=labels_only) if volumes_too else Pruned()
+    i = imgs.prune(store, all_images, filters)
     b = buildcache.prune(store, all_images)  # docker's -a: all the build cache, not only the dangling
     return SystemPruned(c, n, v, i, b)

@@ -122,17 +122,20 @@ def remove(store: Store, name: str, force: bool = False) -> None:
     events.record(store, "volume", "destroy", name, {"driver": "local"})
 
 
-def prune(store: Store, all_: bool = False) -> Pruned:
+def prune(store: Store, all_: bool = False, filters: list[str] | None = None) -> Pruned:
     """Unused volumes: anonymous ones (all with `all_`), as docker 23+
-    prunes; their names and the bytes their data held (docker's
+    prunes, that the filters take (`label=`, `label!=`; a volume has no
+    `until`); their names and the bytes their data held (docker's
     directory.Size of each, taken before it goes)."""
+    from ..models.filters import PruneFilter
     from ..models.system import Pruned
     from ..store import events
     from .state import disk_size
 
+    f = PruneFilter(filters, ("label", "label!"))
     gone, reclaimed = [], 0
     for v in list_all(store):
-        if (v.anonymous or all_) and not users(store, v.name):
+        if (v.anonymous or all_) and not users(store, v.name) and f.takes(None, v.labels):
             size = disk_size(v.mountpoint)
             shutil.rmtree(v.mountpoint.parent, ignore_errors=True)
             if v.mountpoint.parent.exists():

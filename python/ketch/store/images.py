@@ -438,14 +438,29 @@ def _delete_image_chain(store: Store, image_id: str, images: list[str]) -> list[
     return out
 
 
-def prune(store: Store, all_: bool = False) -> Pruned:
-    """`image prune`: the dangling images (untagged; with `all_`, every
-    image) that no container uses and no image derives from, the newest
-    first so that a parent freed by its child goes too; what was untagged
-    and deleted, and the bytes of the layers freed."""
+def prune(store: Store, all_: bool = False, filters: list[str] | None = None) -> Pruned:
+    """`image prune [--filter until=|label=|label!=]`: the dangling images
+    (untagged; with `all_`, every image) that no container uses, no image
+    derives from and the filters take (its config's Created and Labels),
+    the newest first so that a parent freed by its child goes too; what was
+    untagged and deleted, and the bytes of the layers freed."""
+    import re
+
     from ..errors import KetchError
+    from ..models.filters import PruneFilter, parse_time
     from ..models.system import Pruned
     from .containers import using_image
+
+    f = PruneFilter(filters)
+
+    def taken(img: Image) -> bool:
+        if f.until is None and not f.labels and not f.spared:
+            return True
+        try:
+            created = parse_time(re.sub(r"(\.\d{6})\d+", r"\1", img.created), 0) if img.created else None
+        except KetchError:
+            created = None
+        return f.takes(created, (config(store, img.id).get("config") or {}).get("Labels"))
 
     untagged: list[str] = []
     deleted: list[str] = []
@@ -454,7 +469,7 @@ def prune(store: Store, all_: bool = False) -> Pruned:
     while progress:
         progress = False
         for img in sorted(list_images(store), key=lambda i: i.added, reverse=True):
-            if (img.tags and not all_) or using_image(store, img.id) or _children(store, img.id):
+            if (img.tags and not all_) or using_image(store, img.id) or _children(store, img.id) or not taken(img):
                 continue
             sizes = {ch: store.layers.size(ch) for ch in layer_chain(store, img.id)}
             try:
