@@ -5,10 +5,11 @@ events and never prints; each face words them its own way."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from .errors import ImageNotFound, KetchError
 from .models.events import Event
+
+TYPE_CHECKING = False  # typing's import is ~3 ms of `ketch run`; type checkers read this as True
 
 if TYPE_CHECKING:
     from .registry.progress import PullProgress

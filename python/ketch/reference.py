@@ -8,9 +8,9 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from .errors import ReferenceError_
+from .records import record
 
 DEFAULT_DOMAIN = "docker.io"
 LEGACY_DEFAULT_DOMAIN = "index.docker.io"
@@ -43,7 +43,7 @@ _digest_re = re.compile(r"^sha256:[a-f0-9]{64}$")
 _domain_re = re.compile(rf"^{_domain}$")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Reference:
     """A normalised reference: domain, path (`library/ubuntu`), tag and/or digest."""
 

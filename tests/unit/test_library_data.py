@@ -402,23 +402,29 @@ def test_wide_records_compare_and_print_as_dataclass_makes_them() -> None:
     ones of a class with their fields (and unhashable, as those are)."""
     import dataclasses
 
+    from ketch import records
     from ketch.runtime.spec import Options
 
-    def spec(f: dataclasses.Field) -> tuple[str, object, dataclasses.Field]:
-        if f.default_factory is not dataclasses.MISSING:
-            return f.name, f.type, dataclasses.field(default_factory=f.default_factory)
-        return f.name, f.type, dataclasses.field(default=f.default)
+    def plain_of(cls: type) -> type:
+        def spec(name: str, value: object) -> tuple[str, object, dataclasses.Field]:
+            if isinstance(value, records._Factory):
+                return name, object, dataclasses.field(default_factory=value.make)
+            if value is records._MISSING:
+                return name, object, dataclasses.field()
+            return name, object, dataclasses.field(default=value)
 
-    plain = dataclasses.make_dataclass("Options", [spec(f) for f in dataclasses.fields(Options)])
+        return dataclasses.make_dataclass(cls.__name__, [spec(n, v) for n, v in cls.__record_specs__.items()])  # type: ignore[attr-defined]
+
+    plain = plain_of(Options)
     a, b = Options(name="web", env=["A=1"]), Options(name="web", env=["A=1"])
     assert a == b and a != Options(name="db") and a != "web" and (a == object()) is False
     assert repr(a) == repr(plain(name="web", env=["A=1"]))
     with pytest.raises(TypeError):
         hash(a)
-    assert dataclasses.asdict(a) == dataclasses.asdict(plain(name="web", env=["A=1"]))
+    assert {n: getattr(a, n) for n in records.fields_of(a)} == dataclasses.asdict(plain(name="web", env=["A=1"]))
 
     from ketch.runtime.state import Container
 
     row = ["c" * 64, "web", "sha256:" + "1" * 64, "busybox", {"argv": ["true"]}, 1.0, "exited", None, None, 0, 2.0, 3.0]
-    plain_c = dataclasses.make_dataclass("Container", [spec(f) for f in dataclasses.fields(Container)])
+    plain_c = plain_of(Container)
     assert repr(Container(*row)) == repr(plain_c(*row)) and Container(*row) == Container(*row)

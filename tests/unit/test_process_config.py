@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from ketch import _native
 from ketch.models.container import HealthConfig, MonitorConfig, NewContainer, ProcessConfig, RestartPolicy
+from ketch.records import replace
 from ketch.runtime import seccomp
 
 FIXTURES = Path(__file__).resolve().parents[2] / "rust" / "tests" / "fixtures"

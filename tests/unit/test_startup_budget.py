@@ -8,7 +8,9 @@ to do fails the test, whatever the machine's speed.
 - on the fast paths (`ps`, `images`, `--help`: cli/_fast.py): Typer and
   Click too, and the noun modules built on them;
 - `run` of docker's forms (cli/_fast.py, its flags kept in cli/_run_table.py)
-  neither, nor any noun module; what it imports beyond is the runtime's.
+  neither, nor any noun module; what it imports beyond is the runtime's;
+- `ps`, `images` and `run` of a local image: neither dataclasses (and the
+  inspect, ast and dis it brings) nor typing nor threading (records.py).
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ HEAVY = (
     "pydantic", "pydantic_core", "ketch.registry.client", "ketch.registry.pull", "ketch.builder", "http.client",
     "asyncio", "ssl", "urllib.request", "rich", "typer.rich_utils", "socket",
 )  # fmt: skip
+# what the hot paths' data classes and annotations would cost (records.py, TYPE_CHECKING = False)
+LEAN = ("dataclasses", "inspect", "ast", "dis", "typing", "threading")
 CLI = ("typer", "click", "shellingham", "ketch.cli._shared", "ketch.cli._flags", "ketch.cli.app")
 NOUNS = (
     "images", "containers", "container_io", "container_group", "build", "networks", "volumes", "registry", "system",
@@ -72,6 +76,7 @@ def test_the_fast_paths_import_no_cli_framework_and_nothing_heavy(tmp_path: Path
     assert heavy(mods, HEAVY) == []
     assert heavy(mods, CLI) == [], "read by cli/_fast.py: no Typer, no Click"
     assert nouns(mods) == []
+    assert heavy(mods, LEAN) == [], "records (records.py), not dataclasses; typing for type checkers only"
 
 
 def test_ps_and_images_do_not_load_each_others_part(tmp_path: Path) -> None:
@@ -114,6 +119,7 @@ def test_run_of_a_local_image_imports_no_pull_machinery(tmp_path: Path) -> None:
     assert heavy(mods, HEAVY) == []
     assert heavy(mods, CLI) == []
     assert nouns(mods) == []
+    assert heavy(mods, LEAN) == []
 
 
 def test_the_budget_can_fail(tmp_path: Path) -> None:

@@ -77,9 +77,10 @@ def entry() -> None:
     elif not isinstance(rc, int):
         print(rc, file=sys.stderr)
         rc = 1
-    import threading
-
-    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+    threading = sys.modules.get("threading")  # not imported: no thread was started (0.7 ms of `ketch ps`)
+    if threading is not None and any(
+        t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()
+    ):
         sys.exit(rc)
     import atexit
 

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any, cast
 
 from ..errors import ManifestInvalid
 
+TYPE_CHECKING = False  # typing's import is ~3 ms of `ketch run`; type checkers read this as True
+if TYPE_CHECKING:
+    from typing import Any
+
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
-Check = Callable[[Any], bool]
+Check = Callable[[object], bool]
 
 
 def _str(v: Any) -> bool:
@@ -130,7 +133,8 @@ def _fields(doc: dict[str, Any], checks: dict[str, Check], where: str, what: str
         name, expected = f"{where}{key}", _EXPECTED.get(ok, "a list of objects")
         kind, item_ok = _ITEM.get(ok, (type(None), ok))
         if type(v) is kind:  # the container is right, an item is not: name that one
-            items = enumerate(cast(list[Any], v)) if kind is list else cast(dict[str, Any], v).items()
+            seq: Any = v  # its kind was just checked
+            items = enumerate(seq) if kind is list else seq.items()
             i, bad = next((i, x) for i, x in items if not item_ok(x))
             name = f"{name}[{i}]" if kind is list else f"{name}.{str(i)[:40]}"
             expected = "an object" if ok is _set else "a string"

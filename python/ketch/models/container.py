@@ -6,7 +6,7 @@ detached container's monitor is given (`MonitorConfig`, rust/src/monitor.rs).
 Each is serialised once, to JSON; Rust takes every field as required and
 refuses any other, so the two sides cannot drift apart silently.
 
-Plain dataclasses rather than pydantic: they are made on every `ketch run`,
+Plain records rather than pydantic: they are made on every `ketch run`,
 and pydantic's import alone costs 30-100 ms. Not frozen, and without the
 generated __eq__ and __repr__ (`to_json()` is their readable form): those
 methods cost ~2.5 ms of every run's start-up for nothing the contract
@@ -15,15 +15,19 @@ needs; defined so, the module takes ~1.5 ms to import."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Any
+
+from ..records import field, fields_of, record
+
+TYPE_CHECKING = False  # typing's import is ~3 ms of `ketch run`; type checkers read this as True
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _fields(obj: Any) -> dict[str, Any]:
-    return {name: getattr(obj, name) for name in obj.__dataclass_fields__}
+    return {name: getattr(obj, name) for name in fields_of(obj)}
 
 
-@dataclass(repr=False, eq=False, slots=True)
+@record(repr=False, eq=False, slots=True)
 class ContainerSpec:
     """Every decision `create` makes from the image's config and the flags
     (runtime/spec.py's `build`), before anything is written: the container's
@@ -137,7 +141,7 @@ class ContainerSpec:
         return {k: v for k, v in flags.items() if v not in (None, [], {})}
 
 
-@dataclass(repr=False, eq=False)
+@record(repr=False, eq=False)
 class NewContainer:
     """What a new container is made of (absent for a process exec'd into one)."""
 
@@ -161,7 +165,7 @@ class NewContainer:
     cgroup_mounts: list[tuple[str, str]]
 
 
-@dataclass(repr=False, eq=False)
+@record(repr=False, eq=False)
 class ProcessConfig:
     """A container process: the first of a new container (with `container`)
     or one exec'd into a running container (without)."""
@@ -186,7 +190,7 @@ class ProcessConfig:
         return json.dumps(self, default=_fields, separators=(",", ":"))
 
 
-@dataclass(repr=False, eq=False)
+@record(repr=False, eq=False)
 class RestartPolicy:
     """--restart: "no", "on-failure" (at most `max_retries` restarts, 0: no
     maximum), "always" or "unless-stopped" (rust/src/monitor.rs `Restart`)."""
@@ -195,7 +199,7 @@ class RestartPolicy:
     max_retries: int = 0
 
 
-@dataclass(repr=False, eq=False)
+@record(repr=False, eq=False)
 class HealthConfig:
     """The healthcheck the monitor runs (rust/src/monitor/health.rs `Health`):
     `process` exec'd into the container every `interval_ns`, killed after
@@ -214,7 +218,7 @@ class HealthConfig:
     event_attributes: dict[str, str]
 
 
-@dataclass(repr=False, eq=False)
+@record(repr=False, eq=False)
 class MonitorConfig:
     """What `ketch-monitor MONITOR.JSON READY_FD` runs a detached container with."""
 

@@ -7,12 +7,15 @@ container: rewritten in place, so a running container sees the change."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from ..models.ids import short_id
 from . import DEFAULT
 
+TYPE_CHECKING = False  # typing's import is ~3 ms of `ketch run`; type checkers read this as True
+
 if TYPE_CHECKING:
+    from typing import Any
+
     from ..store import Store
 
 PEER = "# ketch peer"

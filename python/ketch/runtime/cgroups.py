@@ -10,10 +10,10 @@ import errno
 import math
 import re
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import KetchError
+from ..records import record
 
 
 def _root() -> Path:
@@ -60,7 +60,7 @@ def is_v2() -> bool:
     return (_root() / "cgroup.controllers").exists()
 
 
-@dataclass
+@record()
 class Limits:
     memory: int | None = None  # bytes
     cpus: float | None = None

@@ -4,9 +4,9 @@ Recorded through the store's event log (store/events.py)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ..store import events
+
+TYPE_CHECKING = False  # typing's import is ~3 ms of `ketch run`; type checkers read this as True
 
 if TYPE_CHECKING:
     from ..store import Store

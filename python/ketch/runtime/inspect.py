@@ -10,11 +10,11 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConflictError, ImageNotFound, KetchError
 from ..models.ids import rfc3339
+from ..records import record
 from ..store import Store
 from .state import Container, container_dir, list_containers, log_path, lookup
 
@@ -365,7 +365,7 @@ def inspect_any(store: Store, name: str) -> dict[str, Any]:
         raise ObjectNotFound(f"No such object: {name}") from None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Top:
     """`docker top`: the host's `ps` header and its rows for the container's processes."""
 
@@ -464,7 +464,7 @@ def _network_id(store: Store, name: str) -> str:
     return predefined_id(name)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class MountPoint:
     """One of a container's mounts as `ps` shows it: a named volume by its
     name, a bind by its host source."""
@@ -495,7 +495,7 @@ def size_rw(store: Store, c: Container) -> int:
     return disk_size(container_dir(store, c.id) / "upper")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ContainerFilter:
     """docker ps -f, parsed: values by key (values of one key are ORed, the
     keys ANDed; label values are ANDed, as docker's MatchKVList)."""
@@ -714,7 +714,7 @@ def port(store: Store, ref: str, which: str | None = None) -> list[Port]:
 # -- logs ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class LogEntry:
     """One line of a container's json-file log."""
 

@@ -14,11 +14,10 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConflictError, ContainerNotFound, NoSpaceError
-from ..models.records import Record
+from ..records import Record, record
 from ..store import Store
 from ..store import containers as rows_
 from . import cgroups
@@ -28,7 +27,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-@dataclass(eq=False, repr=False)  # compared and shown as a dataclass is, by Record
+@record(eq=False, repr=False)  # compared and shown by Record
 class Container(Record):
     id: str
     name: str

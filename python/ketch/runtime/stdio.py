@@ -16,7 +16,8 @@ import errno
 import os
 import select
 from collections.abc import Callable
-from typing import NamedTuple
+
+from ..records import record
 
 
 def _write_all(fd: int, data: bytes) -> bool:
@@ -33,7 +34,8 @@ def _write_all(fd: int, data: bytes) -> bool:
     return True
 
 
-class Stdio(NamedTuple):
+@record(frozen=True)
+class Stdio:
     """The files a face hands the runtime for a container's stdio: the CLI
     its own 0, 1 and 2; the Engine API its connection's. The library has
     none of its own."""

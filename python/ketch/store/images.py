@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 
 from ..errors import ConflictError, ImageNotFound, ReferenceError_
 from ..models.ids import host_arch, short_id
+from ..records import field, record
 from ..reference import Reference, parse
 from . import Store
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from ..models.system import Pruned
 
 
-@dataclass
+@record()
 class Image:
     id: str
     created: str | None
@@ -96,7 +96,7 @@ def config(store: Store, image_id: str) -> dict[str, Any]:
 _read_config = config  # for create_image, whose argument of that name hides it
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class LayerBlob:
     """A layer's blob in content/: its descriptor, and its diff id when it is
     known without its image's config (a layer made here: commit, build)."""
@@ -318,7 +318,7 @@ def _children(store: Store, image_id: str) -> list[str]:
     return [r["id"] for r in store.db.query("SELECT id FROM images WHERE parent=?", (image_id,))]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RemoveReport:
     """What `docker rmi NAME` did: the names it untagged (as docker shows
     them), then the images and layers it deleted (ids), in that order."""

@@ -4,9 +4,8 @@ the Engine API as its JSON."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ..errors import ImageNotFound
+from ..records import record
 from ..reference import parse
 from . import images as imgs
 
@@ -84,7 +83,7 @@ def image_inspect(store: Store, name: str) -> dict[str, Any]:
     return doc
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class HistoryEntry:
     """One row of `docker history`, newest first. `image`: the image whose
     top this row is, when it is still in the store (else docker's <missing>)."""
@@ -131,7 +130,7 @@ def history(store: Store, name: str) -> list[HistoryEntry]:
     ]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ImageRow:
     """One row of `docker images`: an image under one of its names (repository
     and tag as docker shows them, `<none>` for none) and that repository's digest."""
@@ -145,7 +144,7 @@ class ImageRow:
 _IMAGE_FILTERS = ("dangling", "label", "before", "since", "reference", "until")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ImageFilter:
     """docker images -f, parsed: values by key (a key's values ORed, the keys
     ANDed; label values ANDed, as docker's MatchKVList)."""

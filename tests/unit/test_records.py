@@ -1,0 +1,64 @@
+"""`models.records.record`: what @dataclass would make, without importing dataclasses."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+
+import pytest
+
+from ketch.records import FrozenError, Record, field, fields_of, record
+
+
+@record(frozen=True)
+class Point:
+    x: int
+    y: int = 0
+    tags: list[str] = field(default_factory=list)
+
+
+@record(eq=False, repr=False)
+class Row(Record):
+    a: int
+    b: str = "b"
+
+
+@dataclasses.dataclass(frozen=True)
+class DPoint:
+    x: int
+    y: int = 0
+    tags: list[str] = dataclasses.field(default_factory=list)
+
+
+def test_a_record_behaves_as_the_dataclass_would() -> None:
+    p, d = Point(1), DPoint(1)
+    assert (p.x, p.y, p.tags) == (d.x, d.y, d.tags) == (1, 0, [])
+    assert repr(p) == repr(d).replace("DPoint", "Point")
+    assert Point(1) == Point(1, 0, []) and Point(1) != Point(2) and Point(1) != DPoint(1)
+    assert hash(Point(1, 2, ())) == hash(Point(1, 2, ())) == hash(DPoint(1, 2, ()))  # type: ignore[arg-type]
+    assert Point(1).tags is not Point(1).tags  # a default made afresh each time
+    with pytest.raises(FrozenError):
+        p.x = 3  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        Point()  # type: ignore[call-arg]
+    assert Point(x=5, tags=["t"]).tags == ["t"] and fields_of(Point) == ("x", "y", "tags") == fields_of(p)
+    assert fields_of(DPoint) == ("x", "y", "tags")
+
+
+def test_a_mutable_record_on_record_compares_and_prints_by_its_fields() -> None:
+    r = Row(1)
+    r.b = "c"
+    assert r == Row(1, "c") and r != Row(2, "c") and repr(r) == "Row(a=1, b='c')"
+    with pytest.raises(TypeError):
+        hash(r)
+
+
+def test_listing_paths_import_no_dataclasses() -> None:
+    """What `ps` and `images` read (state, inspect, cgroups, images) is made of records."""
+    code = (
+        "import sys; import ketch.runtime.inspect, ketch.runtime.state, ketch.store.images, ketch.cli._lists; "
+        "print(sorted(m for m in ('dataclasses', 'inspect', 'ast', 'dis') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
