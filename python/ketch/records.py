@@ -87,8 +87,7 @@ def record(
             value = cls.__dict__.get(n, _MISSING)
             if isinstance(value, _Factory):
                 delattr(cls, n)
-            specs.pop(n, None)
-            specs[n] = value
+            specs[n] = value  # a field declared again keeps its place, as dataclass keeps it
         names = tuple(specs)
         if slots:  # a new class whose instances have no __dict__ (dataclass's slots=True)
             body_ns = {k: v for k, v in cls.__dict__.items() if k not in (*names, "__dict__", "__weakref__")}
@@ -138,7 +137,8 @@ def record(
         if frozen:
             made["__setattr__"], made["__delattr__"] = _frozen_setattr, _frozen_delattr
         for name, value in made.items():
-            setattr(cls, name, value)
+            if name.startswith("__record") or name not in cls.__dict__:  # what the class wrote itself stays
+                setattr(cls, name, value)
         return cls
 
     return make
@@ -161,7 +161,7 @@ class Record:
 
 
 def _compared(obj: Any) -> tuple[str, ...]:
-    if hasattr(obj, "__record_fields__"):
+    if "__record_fields__" in type(obj).__dict__:  # a dataclass derived from a record: its own fields
         return obj.__record_fields__  # type: ignore[no-any-return]
     from dataclasses import fields
 
@@ -169,7 +169,7 @@ def _compared(obj: Any) -> tuple[str, ...]:
 
 
 def _shown(obj: Any) -> tuple[str, ...]:
-    if hasattr(obj, "__record_fields__"):
+    if "__record_fields__" in type(obj).__dict__:
         return obj.__record_fields__  # type: ignore[no-any-return]
     from dataclasses import fields
 

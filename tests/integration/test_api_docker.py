@@ -483,6 +483,8 @@ def test_events_df_and_prunes(box: Engine) -> None:
     r = box.docker("container", "prune", "-f", "--filter", "bogus=1")
     assert r.rc == 1 and "invalid filter 'bogus'" in r.err, r.err
     assert box.docker("container", "prune", "-f", "--filter", "label=keep=yes").rc == 0
+    status, _, body = box.request("POST", '/images/prune?filters={"dangling":["maybe"]}')
+    assert status == 400 and b"invalid filter" in body, body
     assert box.docker("run", "--name", "stopped", "busybox", "true").rc == 0
     r = box.docker("system", "prune", "-f")
     assert r.rc == 0 and "Deleted Containers:" in r.out, r.err

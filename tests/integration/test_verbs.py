@@ -314,6 +314,9 @@ def test_prunes_take_dockers_filters(ketch: Ketch, bb: str) -> None:
     ketch("volume", "create", "v-go", check=True)
     r = ketch("volume", "prune", "-a", "-f", "--filter", "until=1h")
     assert r.rc != 0 and "invalid filter 'until'" in r.err
+    r = ketch("system", "prune", "-f", "--volumes", "--filter", "until=24h")  # docker's CLI refuses it too
+    assert r.rc != 0 and 'The "until" filter is not supported with "--volumes"' in r.err, r.err
+    assert sorted(ketch("volume", "ls", "-q").out.split()) == ["v-go", "v-keep"]
     r = ketch("volume", "prune", "-a", "-f", "--filter", "label!=keep")
     assert r.rc == 0 and ketch("volume", "ls", "-q").out.split() == ["v-keep"], r.out + r.err
     ketch("volume", "rm", "v-keep", check=True)

@@ -62,3 +62,20 @@ def test_listing_paths_import_no_dataclasses() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_inherited_fields_keep_their_place_and_own_methods_stay() -> None:
+    @record()
+    class A:
+        x: int
+        y: int = 1
+        z: int = 2
+
+    @record()
+    class B(A):
+        x: int = 5  # declared again: still the first field, as dataclass orders it
+
+        def __repr__(self) -> str:
+            return "mine"
+
+    assert fields_of(B) == ("x", "y", "z") and (B().x, B(7).x) == (5, 7) and repr(B()) == "mine"

@@ -34,8 +34,11 @@ def prune_filters(req: Request, key: str = "", on: tuple[str, ...] = ()) -> tupl
     volumes' all) has one of the values `on`, and the others (until,
     label, label!) for the library, which refuses what it does not take."""
     f = filter_list(req)
-    switch = [x for x in f if key and x.startswith(key + "=")]
-    return any(x.partition("=")[2] in on for x in switch), [x for x in f if x not in switch]
+    switch = [x for x in f if key and x.partition("=")[0].strip().lower() == key]
+    for x in switch:
+        if x.partition("=")[2].lower() not in ("true", "false", "1", "0"):
+            raise HTTPError(400, f"invalid filter '{key}={x.partition('=')[2][:40]}'")
+    return any(x.partition("=")[2].lower() in on for x in switch), [x for x in f if x not in switch]
 
 
 def refused(e: Exception) -> HTTPError:

@@ -11,7 +11,7 @@ SOURCES = {
     "containers.py": 1794390822,
     "build.py": 3476358639,
     "registry.py": 1146052988,
-    "system.py": 3143398615,
+    "system.py": 3365646722,
     "container_group.py": 3754090750,
     "volumes.py": 102068932,
     "networks.py": 1765394877,

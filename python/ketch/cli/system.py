@@ -190,11 +190,13 @@ def system_prune(
     force: PruneForce = False,
 ) -> int:
     """Remove unused data"""
+    from ..errors import KetchError
     from ..models.filters import PruneFilter
     from ..runtime.system import prune
     from ._format import human_size
 
-    PruneFilter(filter_)
+    if PruneFilter(filter_).until is not None and volumes:
+        raise KetchError('The "until" filter is not supported with "--volumes"')
     if not force:
         items = ["all stopped containers", "all networks not used by at least one container"]
         if volumes:

@@ -70,7 +70,7 @@ class PruneFilter:
 
     def __init__(self, filters: Iterable[str] | None, accepted: Iterable[str] = ("until", "label", "label!")) -> None:
         f = parse(filters or [], accepted)
-        untils = f.get("until", [])
+        untils = list(dict.fromkeys(f.get("until", [])))  # docker's filters are sets: a repeat is one
         if len(untils) > 1:
             raise KetchError("more than one until filter specified")
         import time

@@ -152,18 +152,22 @@ def prune(
     """`system prune [--filter until=|label=|label!=]`: stopped containers,
     unused networks, (with `volumes_too`) unused anonymous volumes, dangling
     images (with `all_images`: every unused one), each as the filters take
-    (volumes by their labels only), then the build cache."""
+    (volumes by their labels only: with `volumes_too`, `until` is refused,
+    as docker's CLI refuses it), then the build cache (the filters do not reach it)."""
     from ..models.filters import PruneFilter
     from ..network import networks
     from ..store import buildcache
     from ..store import images as imgs
     from . import containers, volumes
 
-    PruneFilter(filters)  # a bad filter refused before anything goes
+    f = PruneFilter(filters)  # a bad filter refused before anything goes
+    if volumes_too and f.until is not None:
+        from ..errors import KetchError
+
+        raise KetchError('The "until" filter is not supported with "--volumes"')
     c = containers.prune(store, filters)
     n = networks.prune(store, filters)
-    labels_only = [x for x in filters or [] if not x.strip().lower().startswith("until=")]
-    v = volumes.prune(store, filters=labels_only) if volumes_too else Pruned()
+    v = volumes.prune(store, filters=filters) if volumes_too else Pruned()
     i = imgs.prune(store, all_images, filters)
     b = buildcache.prune(store, all_images)  # docker's -a: all the build cache, not only the dangling
     return SystemPruned(c, n, v, i, b)

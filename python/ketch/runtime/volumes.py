@@ -135,7 +135,7 @@ def prune(store: Store, all_: bool = False, filters: list[str] | None = None) ->
     f = PruneFilter(filters, ("label", "label!"))
     gone, reclaimed = [], 0
     for v in list_all(store):
-        if (v.anonymous or all_) and not users(store, v.name) and f.takes(None, v.labels):
+        if (v.anonymous or all_) and not users(store, v.name) and f.takes(None, v.inspect()["Labels"]):
             size = disk_size(v.mountpoint)
             shutil.rmtree(v.mountpoint.parent, ignore_errors=True)
             if v.mountpoint.parent.exists():
