@@ -42,6 +42,8 @@ def _ids(e: Engine) -> list[str]:
 def test_run_in_the_foreground_gives_output_and_exit_codes(box: Engine) -> None:
     r = box.docker("run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3")
     assert (r.rc, r.out, r.err) == (3, "out\n", "err\n")
+    for _ in range(8):  # removed before the wait's next look: the code comes from its die event
+        assert box.docker("run", "--rm", "busybox", "sh", "-c", "exit 7").rc == 7
     r = box.docker("run", "-i", "--rm", "busybox", "sh", "-c", "read x; echo got $x", input="piped stdin\n")
     assert (r.rc, r.out) == (0, "got piped stdin\n"), r.err
     assert _ids(box) == []  # --rm: gone, as docker's

@@ -601,8 +601,8 @@ def _wait_for(call: Call, c: Any, condition: str, poll: float = 0.05) -> int:
     while not call.service.stopping.is_set():
         try:
             c = lookup(store, c.id)
-        except ContainerNotFound:
-            return code
+        except ContainerNotFound:  # removed (--rm) between two looks: its exit is in its die event
+            return _last_exit(store, c.id, code)
         if c.state != "running" and c.exit_code is not None:
             code = c.exit_code
         done = c.state != "running" and not c.restarting
@@ -616,6 +616,23 @@ def _wait_for(call: Call, c: Any, condition: str, poll: float = 0.05) -> int:
             return code
         time.sleep(poll)
     return code
+
+
+def _last_exit(store: Any, cid: str, known: int) -> int:
+    """The exit code of the container's last `die` event (the journal keeps
+    it once the container is gone), else `known`."""
+    from ..store import events
+
+    for e in reversed(events.past(store)):
+        if e.type == "container" and e.id == cid:
+            if e.action == "die":
+                try:
+                    return int(e.attributes.get("exitCode", known))
+                except ValueError:
+                    return known
+            if e.action == "start":
+                break  # it started again after its last die: none recorded since
+    return known
 
 
 # -- logs, top, changes ----------------------------------------------------------------
