@@ -275,7 +275,7 @@ def connect(
     from ..network.networks import get
     from ..store import containers as rows_
     from ..store import networks as rows
-    from .spec import check_alias
+    from .spec import USER_SUBNET_ONLY, check_alias
 
     c = state.lookup(store, ref)
     net = get(store, network)
@@ -290,9 +290,7 @@ def connect(
         from ..network.ipam import requested_address
 
         if not net.user_subnet:
-            raise KetchError(
-                "user specified IP address is supported only when connecting to networks with user configured subnets"
-            )
+            raise KetchError(USER_SUBNET_ONLY)
         requested_address(net.subnet, net.gateway, ip, 0, set())  # a malformed or foreign address, refused now
     if net.name == own or net.name in (c.config.get("connected") or {}):
         raise ConflictError(f"endpoint with name {c.name} already exists in network {net.name}")

@@ -116,9 +116,7 @@ def build(store: Store, image_name: str, args: list[str], opts: Options | None =
         environment.append(f"HOME={home_of(uid, layer_paths)}")  # docker's (runc's) HOME: the user's passwd entry
     flags = host_flags(o, network, icfg, layer_paths)
     if o.ip is not None and not user_subnet:  # a user-defined network whose subnet ketch chose
-        raise KetchError(
-            "user specified IP address is supported only when connecting to networks with user configured subnets"
-        )
+        raise KetchError(USER_SUBNET_ONLY)
     flags["home_set"] = home_set
     groups = sorted({*groups, *flags.pop("group_ids")})
     name = names.check(o.name) if o.name else None
@@ -227,6 +225,11 @@ def host_flags(o: Options, network: str, icfg: dict[str, Any], layers: list[Path
         "group_add": list(o.group_add),
         "group_ids": hc.group_add(o.group_add, group_file),
     }
+
+
+USER_SUBNET_ONLY = (
+    "user specified IP address is supported only when connecting to networks with user configured subnets"
+)
 
 
 def check_alias(alias: str, flag: str) -> None:
