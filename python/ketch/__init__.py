@@ -61,7 +61,7 @@ _ENTRIES = {
     "exec": "ketch.runtime.exec:exec_in",
     "logs": "ketch.runtime.inspect:logs",
     "inspect": "ketch.runtime.inspect:container_inspect",
-    "list_containers": "ketch.runtime.inspect:select",
+    "list_containers": "ketch.runtime.listing:select",
     "top": "ketch.runtime.inspect:top",
     "port": "ketch.runtime.inspect:port",
     "diff": "ketch.runtime.commit:diff",
@@ -153,13 +153,13 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
     from .runtime.inspect import container_inspect as inspect
     from .runtime.inspect import logs as logs
     from .runtime.inspect import port as port
-    from .runtime.inspect import select as list_containers
     from .runtime.inspect import top as top
     from .runtime.inspect import wait_exit as wait
     from .runtime.launch import connect as connect
     from .runtime.launch import disconnect as disconnect
     from .runtime.launch import restart as restart
     from .runtime.launch import start as start
+    from .runtime.listing import select as list_containers
     from .runtime.signals import kill as kill
     from .runtime.signals import stop as stop
     from .runtime.spec import Options as ContainerOptions

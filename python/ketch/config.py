@@ -30,8 +30,11 @@ HTTPS_PROXY, NO_PROXY (either case), REGISTRY_AUTH_FILE, XDG_RUNTIME_DIR.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from pathlib import Path
+
+TYPE_CHECKING = False  # pathlib's import is ~5 ms of `ketch ps`: the listings use the str forms (root_dir, run_dir)
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
 
 DEFAULT_ROOT = "/var/lib/ketch"
 
@@ -41,7 +44,7 @@ class Settings:
     overrides KETCH_ROOT; `environ` (default os.environ) is read lazily."""
 
     def __init__(self, root: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> None:
-        self._root = Path(root) if root else None
+        self._root = os.fspath(root) if root else None
         self._environ = environ
         self._read: dict[str, str | None] = {}
         # credentials a caller gave for this work alone (the Engine API's X-Registry-Auth):
@@ -71,17 +74,31 @@ class Settings:
 
     def use_root(self, root: str | os.PathLike[str]) -> None:
         """--root, given before the store is opened."""
-        self._root = Path(root)
+        self._root = os.fspath(root)
 
     @property
-    def root(self) -> Path:
+    def root_dir(self) -> str:
+        """The store's directory (--root, KETCH_ROOT, /var/lib/ketch), as given."""
         if self._root is None:
-            self._root = Path(self._get("KETCH_ROOT") or DEFAULT_ROOT)
+            self._root = self._get("KETCH_ROOT") or DEFAULT_ROOT
         return self._root
 
     @property
+    def root(self) -> Path:
+        from pathlib import Path
+
+        return Path(self.root_dir)
+
+    @property
+    def run_dir(self) -> str:
+        """The runtime state's directory (KETCH_RUN_ROOT, /run/ketch), as given."""
+        return self._get("KETCH_RUN_ROOT") or "/run/ketch"
+
+    @property
     def run_root(self) -> Path:
-        return Path(self._get("KETCH_RUN_ROOT") or "/run/ketch")
+        from pathlib import Path
+
+        return Path(self.run_dir)
 
     @property
     def max_layer_bytes(self) -> int | None:
@@ -113,8 +130,15 @@ class Settings:
         return self._get("KETCH_INIT_PATH") or None
 
     @property
+    def cgroup_dir(self) -> str:
+        """The cgroup hierarchy (KETCH_CGROUP_ROOT, /sys/fs/cgroup), as given."""
+        return self._get_or("KETCH_CGROUP_ROOT", "/sys/fs/cgroup")
+
+    @property
     def cgroup_root(self) -> Path:
-        return Path(self._get_or("KETCH_CGROUP_ROOT", "/sys/fs/cgroup"))
+        from pathlib import Path
+
+        return Path(self.cgroup_dir)
 
     @property
     def cgroup_parent(self) -> str:
@@ -134,16 +158,22 @@ class Settings:
 
     @property
     def registries_conf(self) -> Path:
+        from pathlib import Path
+
         return Path(self._get("KETCH_REGISTRIES_CONF") or "/etc/containers/registries.conf")
 
     @property
     def daemon_json(self) -> Path:
+        from pathlib import Path
+
         return Path(self._get("KETCH_DAEMON_JSON") or "/etc/docker/daemon.json")
 
     @property
     def certs_dirs(self) -> list[Path]:
         v = self._get("KETCH_CERTS_DIRS")
         dirs = v.split(":") if v is not None else ["/etc/docker/certs.d", "/etc/containers/certs.d"]
+        from pathlib import Path
+
         return [Path(d) for d in dirs if d]
 
     def env(self, name: str) -> str | None:

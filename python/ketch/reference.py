@@ -7,10 +7,12 @@
 
 from __future__ import annotations
 
-import re
-
 from .errors import ReferenceError_
 from .records import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import re
 
 DEFAULT_DOMAIN = "docker.io"
 LEGACY_DEFAULT_DOMAIN = "index.docker.io"
@@ -37,10 +39,26 @@ _tag = r"[\w][\w.-]{0,127}"
 _digest = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
 _remote_name = _list(_path_component, "/")
 _name = rf"(?:{_domain}/)?{_remote_name}"
-_reference_re = re.compile(rf"^({_name})(?::({_tag}))?(?:@({_digest}))?$")
-_anchored_identifier = re.compile(r"^[a-f0-9]{64}$")
-_digest_re = re.compile(r"^sha256:[a-f0-9]{64}$")
-_domain_re = re.compile(rf"^{_domain}$")
+
+
+class _Grammar:
+    """The grammar's regular expressions, compiled when first used: `ketch
+    images` reads the names it stored without them (`_plain`), and
+    without importing re (~5 ms)."""
+
+    def __getattr__(self, name: str) -> re.Pattern[str]:
+        if name not in ("reference", "identifier", "digest", "domain"):
+            raise AttributeError(name)
+        import re
+
+        self.reference = re.compile(rf"^({_name})(?::({_tag}))?(?:@({_digest}))?$")
+        self.identifier = re.compile(r"^[a-f0-9]{64}$")
+        self.digest = re.compile(r"^sha256:[a-f0-9]{64}$")
+        self.domain = re.compile(rf"^{_domain}$")
+        return getattr(self, name)  # type: ignore[no-any-return]
+
+
+_grammar = _Grammar()
 
 
 @record(frozen=True)
@@ -120,8 +138,18 @@ def is_short_name(s: str) -> bool:
 
 def parse(s: str, default_tag: bool = True) -> Reference:
     """Parses a reference as `docker pull` does; adds `:latest` when there is no
-    tag or digest and `default_tag` is set."""
-    if _anchored_identifier.match(s):
+    tag or digest and `default_tag` is set. The names typed and stored all day
+    are read without regular expressions (`_plain`: `ketch images NAME` does
+    not import re); the rest by the grammar."""
+    plain = _plain(s)
+    if plain is not None:
+        return plain.with_tag(DEFAULT_TAG) if plain.tag is None and default_tag else plain
+    return _grammar_parse(s, default_tag)
+
+
+def _grammar_parse(s: str, default_tag: bool = True) -> Reference:
+    """`parse` by the grammar's regular expressions, as distribution/reference has them."""
+    if _grammar.identifier.match(s):
         raise ReferenceError_(f"invalid repository name ({s}), cannot specify 64-byte hexadecimal strings")
     domain, remainder = _split_domain(s)
     # The lowercase check comes before the grammar, as in docker.
@@ -132,7 +160,7 @@ def parse(s: str, default_tag: bool = True) -> Reference:
         path_part = path_part.rsplit(":", 1)[0]
     if path_part.lower() != path_part:
         raise ReferenceError_(f"invalid reference format: repository name ({path_part}) must be lowercase")
-    m = _reference_re.match(f"{domain}/{remainder}")
+    m = _grammar.reference.match(f"{domain}/{remainder}")
     if not m:
         raise ReferenceError_("invalid reference format")
     name, tag, digest = m.group(1), m.group(2), m.group(3)
@@ -143,7 +171,7 @@ def parse(s: str, default_tag: bool = True) -> Reference:
     if digest is not None:
         if not digest.startswith("sha256:"):
             raise ReferenceError_(f"invalid reference format: unsupported digest algorithm in {digest}")
-        if not _digest_re.match(digest):
+        if not _grammar.digest.match(digest):
             raise ReferenceError_("invalid reference format: invalid checksum digest format")
     path = name[len(domain) + 1 :]
     if tag is None and digest is None and default_tag:
@@ -151,9 +179,78 @@ def parse(s: str, default_tag: bool = True) -> Reference:
     return Reference(domain, path, tag, digest)
 
 
+_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+_HOST_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+_TAG_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+
+
+def _component_ok(c: str) -> bool:
+    """The grammar's path component: [a-z0-9]+ joined by `.`, `_`, `__` or `-`+."""
+    i, n = 0, len(c)
+    while True:
+        j = i
+        while j < n and c[j] in _ALNUM:
+            j += 1
+        if j == i:
+            return False
+        if j == n:
+            return True
+        k = j + 1
+        if c[j] == "_" and k < n and c[k] == "_":
+            k += 1
+        elif c[j] == "-":
+            while k < n and c[k] == "-":
+                k += 1
+        elif c[j] not in "._":
+            return False
+        i = k
+
+
+def _domain_ok(d: str) -> bool:
+    """The grammar's domain: host names joined by `.` (letters, digits, inner
+    `-`), or an IPv6 address in brackets; then `:port`."""
+    if d.startswith("["):
+        host, close, after = d[1:].partition("]")
+        if not (close and host and set(host) <= set("0123456789abcdefABCDEF:")):
+            return False
+        if not after:
+            return True
+        colon, port = after[:1] == ":", after[1:]
+    else:
+        host, sep, port = d.partition(":")
+        for label in host.split("."):
+            if not (label and _HOST_CHARS.issuperset(label.replace("-", "")) and label[0] != "-" and label[-1] != "-"):
+                return False
+        colon = bool(sep)
+        if not colon:
+            return True
+    return colon and port.isascii() and port.isdigit()
+
+
+def _plain(s: str) -> Reference | None:
+    """`s` read without the grammar's regular expressions, when it is in the
+    form names mostly are (`[domain/]path[:tag]`, no digest) and the grammar
+    takes it: what `_grammar_parse(s, default_tag=False)` gives for it. None
+    for anything else (a digest, a character or a part the grammar has not,
+    an upper-case path): the grammar decides, and words its error."""
+    if "@" in s or (len(s) == 64 and all(c in "0123456789abcdef" for c in s)):
+        return None
+    domain, remainder = _split_domain(s)
+    colon, last_slash = remainder.rfind(":"), remainder.rfind("/")
+    path, tag = (remainder[:colon], remainder[colon + 1 :]) if colon > last_slash else (remainder, None)
+    if (
+        _domain_ok(domain)
+        and all(_component_ok(c) for c in path.split("/"))
+        and len(domain) + 1 + len(path) <= NAME_TOTAL_LENGTH_MAX
+        and (tag is None or (0 < len(tag) <= 128 and tag[0] not in ".-" and _TAG_CHARS.issuperset(tag)))
+    ):
+        return Reference(domain, path, tag, None)
+    return None
+
+
 def is_digest(s: str) -> bool:
-    return bool(_digest_re.match(s))
+    return bool(_grammar.digest.match(s))
 
 
 def valid_domain(s: str) -> bool:
-    return bool(_domain_re.match(s))
+    return bool(_grammar.domain.match(s))

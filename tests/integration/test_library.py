@@ -82,7 +82,8 @@ def test_a_container_inspected_its_processes_and_its_exit(ketch: Ketch, lib_stor
     from ketch.images import ensure_image
     from ketch.runtime import containers as ctr
     from ketch.runtime import launch, process
-    from ketch.runtime.inspect import container_inspect, select, top, wait_exit
+    from ketch.runtime.inspect import container_inspect, top, wait_exit
+    from ketch.runtime.listing import select
 
     ensure_image(lib_store, lib_image, "missing")
     opts = launch.options(lib_store.settings, name="libface", env=["WHO=library"])

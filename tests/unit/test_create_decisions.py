@@ -402,7 +402,7 @@ def test_refresh_reads_without_waiting(tmp_path: Path) -> None:
     gone too (no waiting for an exit file that will never come), running
     while its monitor lives (its exit is still to be written), and what the
     monitor wrote once it has."""
-    store = SimpleNamespace(root=tmp_path)
+    store = SimpleNamespace(root=tmp_path, dir=str(tmp_path))
     d = tmp_path / "containers" / ("c" * 64)
     d.mkdir(parents=True)
     gone = subprocess.Popen([sys.executable, "-c", ""])
@@ -429,7 +429,7 @@ def test_refresh_gives_a_monitor_of_an_older_ketch_its_time(tmp_path: Path) -> N
     a moment later by that monitor, is what refresh reports, not 137."""
     import threading
 
-    store = SimpleNamespace(root=tmp_path)
+    store = SimpleNamespace(root=tmp_path, dir=str(tmp_path))
     d = tmp_path / "containers" / ("c" * 64)
     d.mkdir(parents=True)
     (d / "monitor.json").write_text("{}")

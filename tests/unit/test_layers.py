@@ -11,14 +11,15 @@ PKG = Path(__file__).resolve().parents[2] / "python" / "ketch"
 
 # part -> the parts it may import (itself always). A part is a top-level
 # module or package of ketch; "_native" is the Rust extension.
-BASE = {"errors", "records", "config", "_native"}
+BASE = {"errors", "records", "fastjson", "config", "_native"}
 RULES: dict[str, set[str]] = {
     "errors": set(),
     "records": set(),
+    "fastjson": set(),
     "config": {"errors"},
     "_native": set(),
     "reference": {"errors", "records"},
-    "models": {"errors", "records", "reference"},
+    "models": {"errors", "records", "fastjson", "reference"},
     "store": BASE | {"models", "reference"},
     "registry": BASE | {"models", "reference", "store"},
     "network": BASE | {"models", "store"},

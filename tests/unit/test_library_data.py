@@ -189,7 +189,7 @@ def test_wait_exit_gives_the_recorded_code(tmp_path: Path) -> None:
 
 
 def test_select_keeps_what_ps_filters_keep(tmp_path: Path) -> None:
-    from ketch.runtime.inspect import select
+    from ketch.runtime.listing import select
 
     store = _store(tmp_path)
     _container(store, _base(store), state="exited")
@@ -358,7 +358,7 @@ def test_status_text_is_docker_s_status_column() -> None:
     import time
     from types import SimpleNamespace
 
-    from ketch.runtime.inspect import status_text
+    from ketch.runtime.listing import status_text
 
     now = time.time()
 

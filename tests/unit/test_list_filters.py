@@ -38,7 +38,7 @@ def _container(store: Store, cid: str, name: str, image: str, created: float, co
 
 
 def _names(store: Store, filters: list[str], all_: bool = True) -> list[str]:
-    from ketch.runtime.inspect import select
+    from ketch.runtime.listing import select
 
     return [c.name for c in select(store, all_, filters)]
 
@@ -68,7 +68,7 @@ def test_label_filters_and_their_values(three: Store) -> None:
 
 
 def test_a_container_made_before_labels_has_its_images(three: Store) -> None:
-    from ketch.runtime.inspect import labels
+    from ketch.runtime.listing import labels
     from ketch.runtime.state import lookup
 
     assert labels(three, lookup(three, "b")) == {"tier": "img"}  # no "labels" key: the image's
@@ -180,7 +180,7 @@ def test_a_bad_filter_is_dockers_error(three: Store) -> None:
 
 
 def test_mounts_name_volumes_and_bind_sources(three: Store) -> None:
-    from ketch.runtime.inspect import mounts
+    from ketch.runtime.listing import mounts
     from ketch.runtime.state import lookup
 
     ms = mounts(three, lookup(three, "b"))

@@ -10,7 +10,13 @@ to do fails the test, whatever the machine's speed.
 - `run` of docker's forms (cli/_fast.py, its flags kept in cli/_run_table.py)
   neither, nor any noun module; what it imports beyond is the runtime's;
 - `ps`, `images` and `run` of a local image: neither dataclasses (and the
-  inspect, ast and dis it brings) nor typing nor threading (records.py).
+  inspect, ast and dis it brings) nor typing nor threading (records.py);
+- `ps` and `images` with rows to show (a running container, a created one,
+  an image): nothing of the standard library but what SQLite itself loads
+  (functools, for its statement cache): no pathlib (the store's str paths),
+  no json package (fastjson.py), no re (the references' fast reading,
+  filters compiled when used), no datetime (ids.rfc3339_epoch), no
+  contextlib, weakref, shlex or urllib.
 """
 
 from __future__ import annotations
@@ -37,6 +43,11 @@ HEAVY = (
 )  # fmt: skip
 # what the hot paths' data classes and annotations would cost (records.py, TYPE_CHECKING = False)
 LEAN = ("dataclasses", "inspect", "ast", "dis", "typing", "threading")
+# what the listings do without, with rows to show (tests/unit/test_startup_budget.py's last part)
+LISTING_FREE = (
+    "pathlib", "json", "re", "enum", "datetime", "contextlib", "weakref", "shlex", "urllib", "ipaddress",
+    "fnmatch", "sqlite3", "ketch.store.content", "ketch.store.layers", "ketch.runtime.inspect", "ketch._native",
+)  # fmt: skip
 CLI = ("typer", "click", "shellingham", "ketch.cli._shared", "ketch.cli._flags", "ketch.cli.app")
 NOUNS = (
     "images", "containers", "container_io", "container_group", "build", "networks", "volumes", "registry", "system",
@@ -126,3 +137,41 @@ def test_the_budget_can_fail(tmp_path: Path) -> None:
     """A command that needs the registry client does import it: the dump sees it."""
     mods = modules(tmp_path, ["pull", "127.0.0.1:1/nothing"], (1, 125))
     assert "ketch.registry.client" in mods
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="runs a container: namespaces, mounts and cgroups need root")
+def test_the_listings_with_rows_import_only_what_sqlite_needs(tmp_path: Path) -> None:
+    """`ps` of a running and a created container, `images` of a tagged image,
+    with their common flags: what they import of the standard library stops
+    at SQLite's C module (which loads functools itself)."""
+    rootfs = tmp_path / "busybox.tar"
+    rootfs.write_bytes(tar_bytes(busybox_entries()))
+    modules(tmp_path, ["import", str(rootfs), "budget/busybox"])
+    modules(tmp_path, ["create", "--name", "made", "--network", "none", "-v", "/tmp:/host", "budget/busybox", "true"])
+    modules(tmp_path, ["run", "-d", "--name", "up", "--network", "none", "-l", "a=b", "budget/busybox", "sleep", "60"])
+    try:
+        cases = [
+            ["ps"], ["ps", "-a"], ["ps", "-a", "--no-trunc"], ["ps", "-aq"], ["ps", "-a", "-f", "status=running"],
+            ["ps", "-a", "-s"], ["images"], ["images", "-a"], ["images", "--digests"], ["images", "budget/busybox"],
+            ["images", "-f", "dangling=false"], ["images", "-q"],
+        ]  # fmt: skip
+        for args in cases:
+            mods = modules(tmp_path, args)
+            assert heavy(mods, LISTING_FREE) == [], args
+            assert heavy(mods, HEAVY + LEAN) == [], args
+        # --format: its template engine (cli/template) lexes with re and has json's functions; the
+        # store's part stays as lean
+        for args in (["ps", "-a", "--format", "{{.Names}} {{.Status}} {{.Mounts}} {{.Command}}"],
+                     ["images", "--format", "{{.Repository}}:{{.Tag}} {{.CreatedSince}} {{.Size}}"]):  # fmt: skip
+            mods = modules(tmp_path, args)
+            assert heavy(mods, ("pathlib", "sqlite3", "datetime", "ketch.runtime.inspect", "ketch._native")) == []
+        # the same rows shown: the test would pass on a listing that printed nothing
+        out = subprocess.run(
+            [sys.executable, "-c", "import sys; from ketch.cli import main; sys.exit(main())", "ps", "-a", "--format",
+             "{{.Names}} {{.State}}"],
+            capture_output=True, text=True, timeout=60,
+            env={**os.environ, "KETCH_ROOT": str(tmp_path / "store"), "KETCH_RUN_ROOT": str(tmp_path / "run")},
+        )  # fmt: skip
+        assert sorted(out.stdout.split("\n")[:2]) == ["made created", "up running"], out.stderr
+    finally:
+        modules(tmp_path, ["rm", "-f", "up", "made"])

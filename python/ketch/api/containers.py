@@ -353,14 +353,14 @@ def _create(
 
 
 def _ports(store: Any, c: Any) -> list[dict[str, Any]]:
-    from ..runtime import inspect as ri
+    from ..runtime import listing as rl
 
     out: list[dict[str, Any]] = []
     published = set()
-    for p in ri.published_ports(store, c):
+    for p in rl.published_ports(store, c):
         published.add((p.port, p.proto))
         out.append({"IP": p.host_ip, "PrivatePort": p.port, "PublicPort": p.host_port, "Type": p.proto})
-    for e in sorted(ri.exposed_ports(store, c)):
+    for e in sorted(rl.exposed_ports(store, c)):
         num, _, proto = e.partition("/")
         if num.isdigit() and (int(num), proto or "tcp") not in published:
             out.append({"PrivatePort": int(num), "Type": proto or "tcp"})
@@ -370,19 +370,20 @@ def _ports(store: Any, c: Any) -> list[dict[str, Any]]:
 def summary(call: Call, c: Any, size: bool = False) -> dict[str, Any]:
     """One container as GET /containers/json lists it."""
     from ..runtime import inspect as ri
+    from ..runtime import listing as rl
 
     nets = ri.endpoints(call.store, c)
     doc: dict[str, Any] = {
         "Id": c.id, "Names": ["/" + c.name], "Image": c.image, "ImageID": c.image_id,
         "Command": " ".join(c.config.get("argv") or []), "Created": int(c.created),
-        "Ports": _ports(call.store, c), "Labels": ri.labels(call.store, c),
+        "Ports": _ports(call.store, c), "Labels": rl.labels(call.store, c),
         "State": "paused" if c.paused else ("restarting" if c.restarting else c.state),
-        "Status": ri.status_text(c), "HostConfig": {"NetworkMode": c.config.get("network") or "none"},
+        "Status": rl.status_text(c), "HostConfig": {"NetworkMode": c.config.get("network") or "none"},
         "NetworkSettings": {"Networks": nets},
-        "Mounts": [ri._mount_doc(m) for m in ri.mounts(call.store, c)],
+        "Mounts": [ri._mount_doc(m) for m in rl.mounts(call.store, c)],
     }  # fmt: skip
     if size:
-        rw = ri.size_rw(call.store, c)
+        rw = rl.size_rw(call.store, c)
         doc["SizeRw"] = rw
         try:
             from ..store.images import get
@@ -395,7 +396,7 @@ def summary(call: Call, c: Any, size: bool = False) -> dict[str, Any]:
 
 def list_(call: Call) -> list[dict[str, Any]]:
     """GET /containers/json?all=&limit=&size=&filters=."""
-    from ..runtime.inspect import select
+    from ..runtime.listing import select
 
     limit = call.req.integer("limit", -1) or -1
     found = select(call.store, call.req.flag("all") or limit > 0, filter_list(call.req))
@@ -412,11 +413,11 @@ def inspect(call: Call) -> dict[str, Any]:
     if call.req.api_version is None or call.req.api_version < (1, 45):
         _short_id_alias(doc)
     if call.req.flag("size"):
-        from ..runtime import inspect as ri
+        from ..runtime import listing as rl
         from ..runtime.state import lookup
 
         c = lookup(call.store, call.params["id"])
-        doc["SizeRw"] = ri.size_rw(call.store, c)
+        doc["SizeRw"] = rl.size_rw(call.store, c)
     return doc
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as _dt
+from ..models.ids import human_duration, rfc3339_epoch
 
-from ..models.ids import human_duration
+TYPE_CHECKING = False  # datetime where a time is written whole (go_time): `ps` and `images` do without
+if TYPE_CHECKING:
+    import datetime as _dt
 
 __all__ = ["human_duration"]  # docker's durations live in models/ids (the Engine API's Status strings use them too)
 
@@ -28,11 +30,12 @@ def parse_time(s: str | None) -> _dt.datetime | None:
 
 
 def ago(created: str | None) -> str:
-    t = parse_time(created)
+    import time
+
+    t = rfc3339_epoch(created)
     if t is None:
         return "N/A"
-    delta = (_dt.datetime.now(_dt.UTC) - t).total_seconds()
-    return human_duration(max(delta, 0)) + " ago"
+    return human_duration(max(time.time() - t, 0)) + " ago"
 
 
 def ellipsis(s: str, n: int) -> str:
@@ -54,12 +57,13 @@ def table(rows: list[list[str]], minwidth: int = 0) -> str:
 
 def go_time(t: float) -> str:
     """Go's time.Time.String() of a Unix time, in local time: `2006-01-02 15:04:05 -0700 MST`."""
+    import datetime as _dt
+
     return _dt.datetime.fromtimestamp(int(t)).astimezone().strftime("%Y-%m-%d %H:%M:%S %z %Z")
 
 
 def timestamp(s: str | None) -> float | None:
-    t = parse_time(s)
-    return t.timestamp() if t else None
+    return rfc3339_epoch(s)
 
 
 def go_quote(s: str) -> str:
@@ -89,18 +93,18 @@ def config_format(key: str) -> str | None:
     registry/auth.py reads credentials from): `psFormat`, `imagesFormat`,
     `networksFormat`, `volumesFormat`. docker uses it when no --format (nor
     -q) is given; a file that is missing, unreadable or not JSON sets none."""
-    import json
     import os
-    from pathlib import Path
 
+    from ..fastjson import loads
     from . import _common
 
     env = _common.settings.env
     base = env("DOCKER_CONFIG")
-    path = Path(base) / "config.json" if base else Path(env("HOME") or os.path.expanduser("~")) / ".docker/config.json"
+    home = env("HOME") or os.path.expanduser("~")
+    path = os.path.join(base, "config.json") if base else os.path.join(home, ".docker", "config.json")
     try:
         with open(path, "rb") as f:
-            cfg = json.loads(f.read(1 << 20))
+            cfg = loads(f.read(1 << 20))
     except (OSError, ValueError):
         return None
     value = cfg.get(key) if isinstance(cfg, dict) else None

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 def _ports(s: Store, c: Container) -> str:
     """docker's PORTS: `0.0.0.0:32768->80/tcp` (the IPv6 side as `:::32768`)."""
-    from ..runtime.inspect import published_ports
+    from ..runtime.listing import published_ports
 
     return ", ".join(
         f"{':::' if p.host_ip == '::' else p.host_ip + ':'}{p.host_port}->{p.port}/{p.proto}"
@@ -40,14 +40,14 @@ PS_TYPE = "*formatter.ContainerContext"
 def ps_fields(s: Store, c: Container, trunc: bool, with_size: bool) -> dict[str, Any]:
     """One container as docker's ps sees it (formatter.ContainerContext):
     each field a value or a function computing it when read (`Label` takes a name)."""
-    import shlex
     import time
 
-    from ..runtime import inspect as ri
+    from ..runtime import listing as ri
     from ._format import ellipsis, go_quote, go_time, human_duration, human_size
 
     def command() -> str:
-        cmd = " ".join(shlex.quote(a) if " " in a else a for a in c.config["argv"])
+        # an argument with a space as shlex.quote has it (a space is always quoted): no shlex, no re
+        cmd = " ".join("'" + a.replace("'", "'\"'\"'") + "'" if " " in a else a for a in c.config["argv"])
         return go_quote(ellipsis(cmd, 20) if trunc else cmd)
 
     def labels() -> str:
@@ -108,7 +108,7 @@ def ps(
 ) -> None:
     """`ketch ps`: docker's ps output for these flags."""
     from ..errors import KetchError
-    from ..runtime.inspect import select
+    from ..runtime.listing import select
     from ._format import table
 
     if format_ and quiet:

@@ -4,10 +4,11 @@ as its MatchKVList does (every label value must hold)."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping
-
 from ..errors import KetchError, UsageError
+
+TYPE_CHECKING = False  # `ps` and `images` parse their filters here: re is imported by the times alone
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
 
 
 def parse(filters: Iterable[str], accepted: Iterable[str]) -> dict[str, list[str]]:
@@ -37,7 +38,7 @@ def match_labels(wanted: Iterable[str], labels: Mapping[str, str]) -> bool:
     return True
 
 
-_DURATION = re.compile(r"([0-9]*\.?[0-9]+)(ns|us|µs|ms|s|m|h)")
+_DURATION = r"([0-9]*\.?[0-9]+)(ns|us|µs|ms|s|m|h)"
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
@@ -46,11 +47,12 @@ def parse_time(value: str, now: float) -> float:
     a Go duration before `now` (`10m`, `1h30m`), an RFC 3339 date or time
     (local when it has no zone), or Unix seconds (`1700000000.5`)."""
     import datetime as dt
+    import re
 
     v = value.strip()
     body = v.lstrip("+-")
     if re.fullmatch(r"[+-]?(?:[0-9]*\.?[0-9]+(?:ns|us|µs|ms|s|m|h))+", v):
-        secs = sum(float(n) * _UNITS[u] for n, u in _DURATION.findall(body))
+        secs = sum(float(n) * _UNITS[u] for n, u in re.findall(_DURATION, body))
         return now + secs if v.startswith("-") else now - secs
     try:
         t = dt.datetime.fromisoformat(v.replace("Z", "+00:00").replace("z", "+00:00"))

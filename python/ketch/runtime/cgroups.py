@@ -7,13 +7,15 @@ before its exec (rust/src/process/child.rs writes 0 to each of `join_files`)."""
 from __future__ import annotations
 
 import errno
-import math
-import re
+import os
 import time
-from pathlib import Path
 
 from ..errors import KetchError
 from ..records import record
+
+TYPE_CHECKING = False  # `ps` reads a running container's freezer here: no pathlib, re or math
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def _root() -> Path:
@@ -67,14 +69,16 @@ class Limits:
     pids: int | None = None
 
 
-_SIZE = re.compile(r"(\d+(?:\.\d+)?) ?([kmgtp])?i?b?", re.IGNORECASE)
+SIZE = r"(\d+(?:\.\d+)?) ?([kmgtp])?i?b?"  # docker's RAMInBytes, matched case-blind (re.IGNORECASE)
 
 
 def parse_bytes(s: str, flag: str = "-m, --memory") -> int:
     """docker's RAMInBytes: 512m, 1g, 100k, 1.5GB, 1024 (bytes); anything else
     (nan, inf, -1, 1e9) is an invalid size."""
+    import re
+
     units = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
-    m = _SIZE.fullmatch(s)  # as given: go-units refuses " 32 "
+    m = re.fullmatch(SIZE, s, re.IGNORECASE)  # as given: go-units refuses " 32 "
     if not m:
         raise KetchError(f'invalid argument "{s}" for "{flag}" flag: invalid size: \'{s}\'')
     value = int(float(m.group(1)) * units[(m.group(2) or "").lower()])
@@ -84,6 +88,8 @@ def parse_bytes(s: str, flag: str = "-m, --memory") -> int:
 
 
 def check_cpus(cpus: float | None) -> None:
+    import math
+
     if cpus is not None and not (math.isfinite(cpus) and cpus > 0):
         raise KetchError(f'invalid argument "{cpus}" for "--cpus" flag: the number of CPUs must be a positive number')
 
@@ -232,6 +238,8 @@ def mounts(procs: list[str]) -> list[tuple[str, str]]:
     `join_file`s), as (host directory, path inside). v2: its one directory is
     /sys/fs/cgroup itself; v1: each hierarchy's under its name (cpu,cpuacct
     where the host co-mounts them; rust/src/rootfs adds the cpu and cpuacct links)."""
+    from pathlib import Path
+
     out = []
     for f in procs:
         d = Path(f).parent
@@ -288,8 +296,18 @@ def freeze(cid: str, frozen: bool) -> None:
 
 
 def is_frozen(cid: str) -> bool:
-    f = _freezer(cid)
+    """Whether the container's freezer holds it (`_freezer`'s files, as str
+    paths: `ps` asks this of every running container, without pathlib)."""
+    from ..config import process_settings
+
+    s = process_settings()
+    root, parent = s.cgroup_dir, s.cgroup_parent
+    if os.path.exists(os.path.join(root, "cgroup.controllers")):  # is_v2
+        path, frozen = os.path.join(root, parent, cid, "cgroup.freeze"), "1"  # joined as Path joins them
+    else:
+        path, frozen = os.path.join(root, "freezer", parent, cid, "freezer.state"), "FROZEN"
     try:
-        return f is not None and f[0].read_text().strip() == f[1]
-    except OSError:
+        with open(path, encoding="utf-8") as f:
+            return f.read().strip() == frozen
+    except (OSError, ValueError):
         return False

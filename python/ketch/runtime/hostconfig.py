@@ -173,10 +173,12 @@ def sysctl_path(key: str) -> str:
 def shm_size(value: str | None) -> int:
     if value is None:
         return SHM_DEFAULT
-    from .cgroups import _SIZE
+    import re
+
+    from .cgroups import SIZE
 
     units = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
-    m = _SIZE.fullmatch(value)
+    m = re.fullmatch(SIZE, value, re.IGNORECASE)
     size = int(float(m.group(1)) * units[(m.group(2) or "").lower()]) if m else 0
     if size <= 0:
         raise _flag_error(value, "--shm-size", f"invalid size: '{value[:100]}'")

@@ -11,12 +11,11 @@ now (a process gone, a monitor that wrote its exit) and records it.
 
 from __future__ import annotations
 
-import json
 import os
 import time
-from pathlib import Path
 
 from ..errors import ConflictError, ContainerNotFound, NoSpaceError
+from ..fastjson import loads
 from ..records import Record, record
 from ..store import Store
 from ..store import containers as rows_
@@ -24,6 +23,7 @@ from . import cgroups
 
 TYPE_CHECKING = False  # typing's import is ~3 ms of `ketch ps`; type checkers read this as True
 if TYPE_CHECKING:
+    from pathlib import Path
     from typing import Any
 
 
@@ -56,6 +56,17 @@ def container_dir(store: Store, cid: str) -> Path:
     return rows_.path(store, cid)
 
 
+def _file(store: Store, cid: str, name: str) -> str:
+    """A file of the container's directory, as a str: what `ps` reads (state.json,
+    exit.json, monitor.pid) it reads without pathlib."""
+    return f"{rows_.dir_of(store, cid)}/{name}"
+
+
+def _read(path: str) -> str:
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
 def log_path(store: Store, c: Container) -> Path:
     return container_dir(store, c.id) / f"{c.id}-json.log"
 
@@ -66,7 +77,7 @@ def from_row(r: Any) -> Container:
         r["name"],
         r["image_id"],
         r["image"],
-        json.loads(r["config"]),
+        loads(r["config"]),
         r["created"],
         r["state"],
         r["pid"],
@@ -81,7 +92,8 @@ def proc_start(pid: int) -> int | None:
     """The process's start time (clock ticks since boot), or None if it is
     gone or a zombie (dead, waiting to be reaped)."""
     try:
-        data = Path(f"/proc/{pid}/stat").read_text()
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read().decode(errors="replace")
     except OSError:
         return None
     fields = data.rpartition(")")[2].split()
@@ -104,7 +116,7 @@ def record_monitor(store: Store, cid: str, pid: int) -> None:
 
 def _monitor_alive(store: Store, cid: str) -> bool:
     try:
-        pid, start = (int(x) for x in (container_dir(store, cid) / "monitor.pid").read_text().split())
+        pid, start = (int(x) for x in _read(_file(store, cid, "monitor.pid")).split())
     except (OSError, ValueError):
         return False
     return proc_start(pid) == start
@@ -130,14 +142,14 @@ def mark_stopped(store: Store, cid: str) -> None:
 
 
 def manually_stopped(store: Store, cid: str) -> bool:
-    return (container_dir(store, cid) / "stopped").exists()
+    return os.path.exists(_file(store, cid, "stopped"))
 
 
 def _monitor_state(store: Store, c: Container) -> None:
     """What the monitor wrote last (state.json, replaced whole): the pid of
     the process it runs now, its start, restarts, health."""
     try:
-        st = json.loads((container_dir(store, c.id) / "state.json").read_text())
+        st = loads(_read(_file(store, c.id, "state.json")))
     except (OSError, ValueError):
         return
     if not isinstance(st, dict):
@@ -189,16 +201,16 @@ def _ended(store: Store, c: Container) -> tuple[int | None, float] | None:
     to be written, and is running until then."""
     if c.state != "running":
         return None
-    exit_file = container_dir(store, c.id) / "exit.json"
-    if not exit_file.exists():
+    exit_file = _file(store, c.id, "exit.json")
+    if not os.path.exists(exit_file):
         if alive(c) or _monitor_alive(store, c.id):
             return None
         if _legacy_monitor(store, c.id):
             _await(exit_file, 0.5)
-        if not exit_file.exists():  # (or written just before its monitor ended)
+        if not os.path.exists(exit_file):  # (or written just before its monitor ended)
             return None, time.time()
     try:
-        done = json.loads(exit_file.read_text())
+        done = loads(_read(exit_file))
     except (OSError, ValueError):
         done = {"exit_code": 137, "finished": time.time()}
     return done["exit_code"], done["finished"]
@@ -208,13 +220,12 @@ def _legacy_monitor(store: Store, cid: str) -> bool:
     """A detached container started before monitors were recorded
     (monitor.json without monitor.pid): whether its monitor still has an
     exit to write cannot be read, so it is given the time it needs."""
-    d = container_dir(store, cid)
-    return (d / "monitor.json").exists() and not (d / "monitor.pid").exists()
+    return os.path.exists(_file(store, cid, "monitor.json")) and not os.path.exists(_file(store, cid, "monitor.pid"))
 
 
-def _await(path: Path, seconds: float) -> None:
+def _await(path: str, seconds: float) -> None:
     deadline = time.monotonic() + seconds
-    while not path.exists() and time.monotonic() < deadline:
+    while not os.path.exists(path) and time.monotonic() < deadline:
         time.sleep(0.01)
 
 

@@ -5,22 +5,28 @@ remove), state (refresh), process (start)."""
 
 from __future__ import annotations
 
-import json
-import sqlite3
-from collections.abc import Callable
-from pathlib import Path
-
 from ..errors import ConflictError, ContainerNotFound, KetchError
+from ..fastjson import loads
 from . import Store
 
 TYPE_CHECKING = False  # typing's import is ~3 ms of `ketch ps`; type checkers read this as True
 if TYPE_CHECKING:
+    import sqlite3
+    from collections.abc import Callable
+    from pathlib import Path
     from typing import Any
 
 
 def path(store: Store, cid: str) -> Path:
     """The container's directory: upper/, work/, rootfs/, its log and its /etc files."""
-    return store.root / "containers" / cid
+    from pathlib import Path
+
+    return Path(dir_of(store, cid))
+
+
+def dir_of(store: Store, cid: str) -> str:
+    """`path`, as a str (the listings' form: no pathlib)."""
+    return f"{store.dir}/containers/{cid}"
 
 
 def _name_conflict(name: str, holder: str) -> ConflictError:
@@ -56,7 +62,7 @@ def names(store: Store) -> dict[str, str]:
 
 def configs(store: Store) -> list[tuple[str, dict[str, Any]]]:
     """(id, config) of every container."""
-    return [(r["id"], json.loads(r["config"])) for r in store.db.query("SELECT id, config FROM containers")]
+    return [(r["id"], loads(r["config"])) for r in store.db.query("SELECT id, config FROM containers")]
 
 
 def using_image(store: Store, image_id: str) -> str | None:
@@ -87,7 +93,7 @@ def insert(
             name = random_name()
         db.execute(
             "INSERT INTO containers(id, name, image_id, image, config, created, state) VALUES (?,?,?,?,?,?,?)",
-            (cid, name, image_id, image, json.dumps(config), created, "created"),
+            (cid, name, image_id, image, _dumps(config), created, "created"),
         )
     return name
 
@@ -145,15 +151,21 @@ def set_connected(store: Store, cid: str, network: str, entry: dict[str, Any] | 
         row = db.execute("SELECT config FROM containers WHERE id=?", (cid,)).fetchone()
         if row is None:
             raise ContainerNotFound(f"No such container: {cid}")
-        config = json.loads(row[0])
+        config = loads(row[0])
         connected = dict(config.get("connected") or {})
         if entry is None:
             connected.pop(network, None)
         else:
             connected[network] = entry
         config["connected"] = connected
-        db.execute("UPDATE containers SET config=? WHERE id=?", (json.dumps(config), cid))
+        db.execute("UPDATE containers SET config=? WHERE id=?", (_dumps(config), cid))
         return config
+
+
+def _dumps(config: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(config)
 
 
 def delete(store: Store, cid: str) -> None:

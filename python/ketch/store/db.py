@@ -5,16 +5,24 @@ schema), images, layers, containers, blobs."""
 from __future__ import annotations
 
 import os
-import sqlite3
 import time
-import weakref
 from _thread import _local as _thread_local  # threading.local itself: threading is 1 ms of `ketch ps`
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from _weakref import ref as _weak  # weakref.ref itself: the weakref module is 1 ms of `ketch ps`
 
 TYPE_CHECKING = False  # typing's import is ~3 ms of `ketch ps`; type checkers read this as True
 if TYPE_CHECKING:
+    import sqlite3
+else:
+    try:
+        # The C module the sqlite3 package re-exports (the same classes and
+        # errors): the package adds date adapters ketch does not use, and
+        # imports datetime and collections for them (~3 ms of `ketch ps`).
+        import _sqlite3 as sqlite3
+    except ImportError:
+        import sqlite3
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import TracebackType
     from typing import NoReturn
 
 
@@ -162,7 +170,7 @@ def _statements(script: str) -> list[str]:
 RESERVE = 2 << 20  # bytes held back for the database, given up when the disk is (nearly) full
 
 
-def _free(path: Path) -> int:
+def _free(path: str) -> int:
     st = os.statvfs(path)
     return st.f_bavail * st.f_frsize
 
@@ -173,17 +181,24 @@ def _full(e: sqlite3.OperationalError) -> bool:
     return "disk is full" in str(e) or "disk I/O error" in str(e)
 
 
-# Every Database of the process, so that a face ending the process at once
-# (the CLI, by os._exit) can still close them first: `close_all`.
-_opened: weakref.WeakSet[Database] = weakref.WeakSet()
+# Every Database of the process (weakly: id -> reference), so that a face ending
+# the process at once (the CLI, by os._exit) can still close them first: `close_all`.
+_opened: dict[int, _weak[Database]] = {}
+
+
+def _track(d: Database) -> None:
+    key = id(d)
+    _opened[key] = _weak(d, lambda _r: _opened.pop(key, None))
 
 
 def close_all() -> None:
     """Closes this thread's connection of every Database still open: the
     last close of a database checkpoints its log to disk, the durability the
     interpreter's own teardown gives when it collects them."""
-    for d in list(_opened):
-        d.close()
+    for r in list(_opened.values()):
+        d = r()
+        if d is not None:
+            d.close()
 
 
 class Database:
@@ -194,11 +209,12 @@ class Database:
     bytes while there is room, and is deleted as soon as the free space drops
     below that, before SQLite needs it; it is made again once there is room."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.reserve = path.with_name(path.name + ".reserve")
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)  # a str: the listings open it without importing pathlib
+        self.dir = os.path.dirname(self.path) or "."
+        self.reserve = self.path + ".reserve"
         self._local = _thread_local()
-        _opened.add(self)
+        _track(self)
         self._balance_reserve()
         # Two commands opening a new store at once race to set it up: switching
         # to WAL takes an exclusive lock that SQLite does not wait for.
@@ -216,13 +232,13 @@ class Database:
 
     def _balance_reserve(self) -> None:
         try:
-            free = _free(self.path.parent)
+            free = _free(self.dir)
         except OSError:
             return
         if free < RESERVE:
             self._release_reserve()
-        elif free >= 4 * RESERVE and not self.reserve.exists():
-            tmp = self.reserve.with_name(f"{self.reserve.name}.tmp-{os.getpid()}")
+        elif free >= 4 * RESERVE and not os.path.exists(self.reserve):
+            tmp = f"{self.reserve}.tmp-{os.getpid()}"
             try:
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
                 try:
@@ -231,7 +247,10 @@ class Database:
                     os.close(fd)
                 os.rename(tmp, self.reserve)
             except OSError:
-                tmp.unlink(missing_ok=True)
+                try:
+                    os.unlink(tmp)
+                except FileNotFoundError:
+                    pass
 
     def _release_reserve(self) -> bool:
         """Gives the reserve's room to the database; whether there was one."""
@@ -243,11 +262,11 @@ class Database:
 
     def _fail(self, e: sqlite3.OperationalError) -> NoReturn:
         """Raises `e`, as one line saying so when it is the disk that is full."""
-        if _full(e) and _free(self.path.parent) < RESERVE:
+        if _full(e) and _free(self.dir) < RESERVE:
             from ..errors import NoSpaceError
 
             raise NoSpaceError(
-                f"no space left on device for the store at {self.path.parent}: "
+                f"no space left on device for the store at {self.dir}: "
                 "free some space (ketch rm, ketch rmi) or choose another --root"
             ) from e
         raise e
@@ -271,7 +290,7 @@ class Database:
                 from ..errors import KetchError
 
                 raise KetchError(
-                    f"the store at {self.path.parent} has schema version {have}, newer than this ketch "
+                    f"the store at {self.dir} has schema version {have}, newer than this ketch "
                     f"knows ({VERSION}): upgrade ketch"
                 )
             for step in MIGRATIONS[have:]:
@@ -288,38 +307,10 @@ class Database:
             self._local.conn = c
         return c
 
-    @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        try:
-            c = self.conn()
-            c.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as e:
-            self._drop_conn()
-            if not (_full(e) and self._release_reserve()):
-                self._fail(e)
-            c = self.conn()
-            c.execute("BEGIN IMMEDIATE")
-        try:
-            yield c
-        except BaseException as e:
-            try:
-                c.execute("ROLLBACK")
-            except sqlite3.OperationalError:
-                pass  # SQLite rolled back already (a full disk does that)
-            if isinstance(e, sqlite3.OperationalError):
-                self._release_reserve()  # the next transaction gets its room
-                self._fail(e)
-            raise
-        else:
-            try:
-                c.execute("COMMIT")
-            except sqlite3.OperationalError as e:
-                try:
-                    c.execute("ROLLBACK")
-                except sqlite3.OperationalError:
-                    pass
-                self._release_reserve()
-                self._fail(e)
+    def write(self) -> _Write:
+        """`with db.write() as c:` one BEGIN IMMEDIATE transaction on `c`,
+        committed when the block ends, rolled back when it raises."""
+        return _Write(self)
 
     def query(self, sql: str, args: tuple[object, ...] = ()) -> list[sqlite3.Row]:
         try:
@@ -335,3 +326,46 @@ class Database:
         if c is not None:
             c.close()
             self._local.conn = None
+
+
+class _Write:
+    """Database.write's transaction (a class, not contextlib's generator:
+    contextlib brings collections and functools, ~2 ms of `ketch ps`)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        db = self.db
+        try:
+            c = db.conn()
+            c.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:
+            db._drop_conn()
+            if not (_full(e) and db._release_reserve()):
+                db._fail(e)
+            c = db.conn()
+            c.execute("BEGIN IMMEDIATE")
+        self.c = c
+        return c
+
+    def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        db, c = self.db, self.c
+        if t is not None:
+            try:
+                c.execute("ROLLBACK")
+            except sqlite3.OperationalError:
+                pass  # SQLite rolled back already (a full disk does that)
+            if isinstance(e, sqlite3.OperationalError):
+                db._release_reserve()  # the next transaction gets its room
+                db._fail(e)
+            return  # the exception goes on
+        try:
+            c.execute("COMMIT")
+        except sqlite3.OperationalError as ce:
+            try:
+                c.execute("ROLLBACK")
+            except sqlite3.OperationalError:
+                pass
+            db._release_reserve()
+            db._fail(ce)

@@ -4,11 +4,10 @@ tables)."""
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Iterable, Sequence
 
 from ..errors import ConflictError, ImageNotFound, ReferenceError_
+from ..fastjson import loads
 from ..models.ids import host_arch, short_id
 from ..records import field, record
 from ..reference import Reference, parse
@@ -16,6 +15,7 @@ from . import Store
 
 TYPE_CHECKING = False  # typing's import is ~3 ms of `ketch ps`; type checkers read this as True
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
     from typing import Any
 
     from ..models.system import Pruned
@@ -90,7 +90,7 @@ def config(store: Store, image_id: str) -> dict[str, Any]:
     """An image's config, its shape checked (a store may hold one recorded before the checks)."""
     from ..models.config import check_config
 
-    return check_config(json.loads(store.content.read(image_id)), image_id)
+    return check_config(loads(store.content.read(image_id)), image_id)
 
 
 _read_config = config  # for create_image, whose argument of that name hides it
@@ -158,7 +158,7 @@ def create_image(
             raise KetchError(f"the layers of image {short_id(parent)} are not in the store")
         below = [
             LayerBlob(x["digest"], int(x["size"]), str(x["mediaType"]))
-            for x in json.loads(store.content.read(mdigest))["layers"]
+            for x in loads(store.content.read(mdigest))["layers"]
         ]
     if history is not None:
         assert isinstance(config, dict)
@@ -178,9 +178,14 @@ def create_image(
         }
         if author:
             config["author"] = author
-    config_bytes = config if isinstance(config, bytes) else json.dumps(config, separators=(",", ":")).encode()
+    if isinstance(config, bytes):
+        config_bytes = config
+    else:
+        import json
+
+        config_bytes = json.dumps(config, separators=(",", ":")).encode()
     image_id = _native.sha256_bytes(config_bytes)
-    doc = check_config(json.loads(config_bytes), image_id)
+    doc = check_config(loads(config_bytes), image_id)
     diff_ids: list[str] = list(doc["rootfs"]["diff_ids"])
     everything = [*below, *layers]
     if len(diff_ids) != len(everything):
