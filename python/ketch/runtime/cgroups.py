@@ -7,11 +7,11 @@ before its exec (rust/src/process/child.rs writes 0 to each of `join_files`)."""
 from __future__ import annotations
 
 import errno
-import os
 import time
 
 from ..errors import KetchError
 from ..records import record
+from .freezer import is_frozen
 
 TYPE_CHECKING = False  # `ps` reads a running container's freezer here: no pathlib, re or math
 if TYPE_CHECKING:
@@ -293,21 +293,3 @@ def freeze(cid: str, frozen: bool) -> None:
         if is_frozen(cid) == frozen:
             return
         time.sleep(0.01)
-
-
-def is_frozen(cid: str) -> bool:
-    """Whether the container's freezer holds it (`_freezer`'s files, as str
-    paths: `ps` asks this of every running container, without pathlib)."""
-    from ..config import process_settings
-
-    s = process_settings()
-    root, parent = s.cgroup_dir, s.cgroup_parent
-    if os.path.exists(os.path.join(root, "cgroup.controllers")):  # is_v2
-        path, frozen = os.path.join(root, parent, cid, "cgroup.freeze"), "1"  # joined as Path joins them
-    else:
-        path, frozen = os.path.join(root, "freezer", parent, cid, "freezer.state"), "FROZEN"
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read().strip() == frozen
-    except (OSError, ValueError):
-        return False

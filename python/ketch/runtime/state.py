@@ -19,7 +19,7 @@ from ..fastjson import loads
 from ..records import Record, record
 from ..store import Store
 from ..store import containers as rows_
-from . import cgroups
+from .freezer import is_frozen
 
 TYPE_CHECKING = False  # typing's import is ~3 ms of `ketch ps`; type checkers read this as True
 if TYPE_CHECKING:
@@ -176,6 +176,8 @@ def refresh(store: Store, c: Container) -> Container:
     if ended is not None:
         code, finished = ended
         if code is None:
+            from . import cgroups
+
             cgroups.remove(c.id)
         try:
             changed = rows_.set_exited(store, c.id, code, finished, if_running=True)
@@ -190,7 +192,7 @@ def refresh(store: Store, c: Container) -> Container:
         release_network(store, c)
     _monitor_state(store, c)
     if c.state == "running":
-        c.paused = cgroups.is_frozen(c.id)
+        c.paused = is_frozen(c.id)
     return c
 
 
@@ -248,6 +250,8 @@ def pause(store: Store, ref: str, paused: bool = True) -> Container:
         raise ConflictError(f"Container {c.id} is not running")
     if c.paused == paused:
         raise ConflictError(f"Container {c.id} is {'already' if paused else 'not'} paused")
+    from . import cgroups
+
     cgroups.freeze(c.id, paused)
     c.paused = paused
     from .events import container as event
