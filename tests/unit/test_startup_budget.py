@@ -16,7 +16,10 @@ to do fails the test, whatever the machine's speed.
   (functools, for its statement cache): no pathlib (the store's str paths),
   no json package (fastjson.py), no re (the references' fast reading,
   filters compiled when used), no datetime (ids.rfc3339_epoch), no
-  contextlib, weakref, shlex or urllib.
+  contextlib, weakref, shlex or urllib;
+- a cached `build` (the fast path): neither dataclasses nor typing (the
+  builder's records and annotations), nor shutil and the compressors it
+  brings.
 """
 
 from __future__ import annotations
@@ -175,3 +178,26 @@ def test_the_listings_with_rows_import_only_what_sqlite_needs(tmp_path: Path) ->
         assert sorted(out.stdout.split("\n")[:2]) == ["made created", "up running"], out.stderr
     finally:
         modules(tmp_path, ["rm", "-f", "up", "made"])
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="builds with RUN: namespaces, mounts and cgroups need root")
+def test_a_cached_build_imports_no_dataclasses_typing_or_shutil(tmp_path: Path) -> None:
+    rootfs = tmp_path / "busybox.tar"
+    rootfs.write_bytes(tar_bytes(busybox_entries()))
+    modules(tmp_path, ["import", str(rootfs), "budget/busybox"])
+    ctx = tmp_path / "ctx"
+    (ctx / "files").mkdir(parents=True)
+    (ctx / "files" / "a.txt").write_text("a\n")
+    (ctx / "Dockerfile").write_text(
+        "FROM budget/busybox\nWORKDIR /app\nCOPY files/ /app/files/\nRUN echo built > /app/built.txt\n"
+        'ENV MODE=bench\nCMD ["cat", "/app/built.txt"]\n'
+    )
+    args = ["build", "--network", "none", "-t", "budget/app", str(ctx)]
+    modules(tmp_path, args)  # the cache filled
+    try:
+        mods = modules(tmp_path, args)
+        assert "ketch.builder.builder" in mods  # the build ran, from its cache
+        assert heavy(mods, LEAN + ("shutil", "bz2", "lzma")) == []
+        assert heavy(mods, CLI) == [] and nouns(mods) == []
+    finally:
+        modules(tmp_path, ["rmi", "budget/app"])

@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from .. import _native
 from ..errors import KetchError
@@ -27,9 +24,14 @@ from .events import Built, StepDone, StepStarted, Tagged, TriggersRunning
 from .parser import DockerfileError, Instruction, parse, substitute
 from .state import BuildFailed, Options, Stage
 
-__all__ = ["BuildFailed", "Builder", "Options", "Stage", "build"]
+TYPE_CHECKING = False  # typing's import is ~3 ms of every command; type checkers read this as True
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
-OnEvent = Callable[[Any], None]  # build events (events.Event) and, from a pull, ketch.images' events
+    OnEvent = Callable[[Any], None]  # build events (events.Event) and, from a pull, ketch.images' events
+
+__all__ = ["BuildFailed", "Builder", "Options", "Stage", "build"]
 
 
 class Builder:
@@ -176,6 +178,8 @@ def build(store: Store, context_arg: str, opts: Options, on_event: OnEvent | Non
         try:
             _native.extract_tar_fd(os.dup(sys.stdin.fileno()), tmp_ctx)
         except (OSError, ValueError, KetchError) as e:
+            import shutil
+
             shutil.rmtree(tmp_ctx, ignore_errors=True)
             msg = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
             raise KetchError(f"unable to prepare context: {msg}") from None
@@ -207,4 +211,6 @@ def build(store: Store, context_arg: str, opts: Options, on_event: OnEvent | Non
         return image_id
     finally:
         if tmp_ctx is not None:
+            import shutil
+
             shutil.rmtree(tmp_ctx, ignore_errors=True)

@@ -7,25 +7,24 @@ from __future__ import annotations
 
 import os
 import posixpath
-import shutil
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .. import _native
 from ..errors import KetchError
+from ..records import record
 from ..store import images as imgs
 from . import context as ctxmod
 from .parser import DockerfileError, Instruction, substitute, words
 from .steps import layer_step
 
+TYPE_CHECKING = False  # typing's import is ~3 ms of every command; type checkers read this as True
 if TYPE_CHECKING:
     from ..store import Store
     from .builder import Builder
     from .state import Stage
 
 
-@dataclass
+@record()
 class Source:
     """One source of COPY/ADD: `path` inside the root `fd`."""
 
@@ -98,6 +97,8 @@ class Roots:
         target = d / name
         try:
             with urllib.request.urlopen(url, timeout=60) as r, open(target, "wb") as f:
+                import shutil
+
                 shutil.copyfileobj(r, f, 1 << 20)
         except OSError as e:
             raise KetchError(f"ADD failed: downloading {url}: {e}") from None
@@ -113,6 +114,8 @@ class Roots:
         self._tmpfds.clear()
         self._ctx_fd = None
         for d in self._tmpdirs:
+            import shutil
+
             shutil.rmtree(d, ignore_errors=True)
 
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import posixpath
-import shlex
-from typing import Any
 
 from ..errors import KetchError
+
+TYPE_CHECKING = False  # typing's import is ~3 ms of every command; type checkers read this as True
+if TYPE_CHECKING:
+    from typing import Any
 
 CONFIG_ONLY = ("CMD", "ENTRYPOINT", "ENV", "WORKDIR", "USER", "EXPOSE", "LABEL", "STOPSIGNAL", "VOLUME")
 
@@ -39,6 +41,8 @@ def command_form(rest: str, shell: list[str] | None = None) -> list[str]:
 def key_values(rest: str, what: str) -> list[tuple[str, str]]:
     """`K=V K2="V 2"` pairs, or the legacy single `K V` form (ENV, LABEL)."""
     try:
+        import shlex
+
         words = shlex.split(rest, posix=True)
     except ValueError as e:
         raise KetchError(f"{what}: {e}: {rest}") from None
