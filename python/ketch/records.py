@@ -63,6 +63,59 @@ def replace(obj: T, **changes: Any) -> T:
     return obj.__class__(**{**{n: getattr(obj, n) for n in fields_of(obj)}, **changes})
 
 
+def _init(
+    qualname: str,
+    names: tuple[str, ...],
+    defaults: dict[str, Any],
+    factories: dict[str, Callable[[], Any]],
+    frozen: bool,
+) -> Callable[..., None]:
+    """The `__init__` of a record with these fields: one function for every
+    record, not one compiled per class (compiling a 46-field __init__ took
+    2 ms of `ketch run`). All the fields given by position (a row read back)
+    take the short way; anything else is bound as Python binds arguments,
+    with its TypeErrors."""
+    count = len(names)
+    known = frozenset(names)
+    put = object.__setattr__ if frozen else setattr
+
+    def bind(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+        if len(args) > count:
+            raise TypeError(
+                f"{qualname}.__init__() takes {count + 1} positional arguments but {len(args) + 1} were given"
+            )
+        given = dict(zip(names, args, strict=False))  # fewer given than there are fields
+        for k, v in kwargs.items():
+            if k not in known:
+                raise TypeError(f"{qualname}.__init__() got an unexpected keyword argument {k!r}")
+            if k in given:
+                raise TypeError(f"{qualname}.__init__() got multiple values for argument {k!r}")
+            given[k] = v
+        missing = [n for n in names if n not in given and n not in defaults and n not in factories]
+        if missing:
+            raise TypeError(
+                f"{qualname}.__init__() missing {len(missing)} required argument(s): {', '.join(map(repr, missing))}"
+            )
+        return tuple(given[n] if n in given else defaults[n] if n in defaults else factories[n]() for n in names)
+
+    # the fields from `least` on all have a default: given by position up to there, the rest defaults
+    least = count
+    while least > 0 and (names[least - 1] in defaults or names[least - 1] in factories):
+        least -= 1
+    later = [(n, defaults.get(n, _MISSING), factories.get(n)) for n in names]
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        if kwargs or not least <= len(args) <= count:
+            args = bind(args, kwargs)
+        for n, v in zip(names, args, strict=False):
+            put(self, n, v)
+        for n, default, factory in later[len(args) :]:
+            put(self, n, factory() if factory is not None else default)
+
+    __init__.__qualname__ = f"{qualname}.__init__"
+    return __init__
+
+
 def _frozen_setattr(self: Any, name: str, value: Any) -> None:
     raise FrozenError(f"cannot assign to field {name!r}")
 
@@ -98,25 +151,12 @@ def record(
             cls = made_cls
         defaults: dict[str, Any] = {}
         factories: dict[str, Callable[[], Any]] = {}
-        params, body = [], []
         for n, value in specs.items():
             if isinstance(value, _Factory):
                 factories[n] = value.make
-                params.append(f"{n}=_MISSING")
-                value_of = f"_factories[{n!r}]() if {n} is _MISSING else {n}"
             elif value is not _MISSING:
                 defaults[n] = value
-                params.append(f"{n}=_defaults[{n!r}]")
-                value_of = n
-            else:
-                params.append(n)
-                value_of = n
-            body.append(f"  _set(self, {n!r}, {value_of})" if frozen else f"  self.{n} = {value_of}")
-        src = f"def __init__(self, {', '.join(params)}):\n" + ("\n".join(body) or "  pass") + "\n"
-        scope = {"_MISSING": _MISSING, "_defaults": defaults, "_factories": factories, "_set": object.__setattr__}
-        exec(src, scope)
-        init: Any = scope["__init__"]
-        init.__qualname__ = f"{cls.__qualname__}.__init__"
+        init = _init(cls.__qualname__, names, defaults, factories, frozen)
         made: dict[str, Any] = {"__init__": init, "__record_fields__": names, "__record_specs__": specs}
         if eq:
 

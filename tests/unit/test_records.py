@@ -79,3 +79,16 @@ def test_inherited_fields_keep_their_place_and_own_methods_stay() -> None:
             return "mine"
 
     assert fields_of(B) == ("x", "y", "z") and (B().x, B(7).x) == (5, 7) and repr(B()) == "mine"
+
+
+def test_arguments_bind_as_the_dataclass_would_and_no_init_is_compiled_per_class() -> None:
+    assert Point(1, 2) == Point(y=2, x=1) == Point(1, y=2) and Point(1, 2, ["a"]).tags == ["a"]
+    calls: list[tuple[tuple[object, ...], dict[str, object]]] = [
+        ((), {}), ((1, 2, [], 4), {}), ((1,), {"x": 2}), ((1,), {"z": 3}), ((), {"y": 1}),
+    ]  # fmt: skip
+    for args, kwargs in calls:
+        for cls in (Point, DPoint):  # the dataclass refuses the same calls
+            with pytest.raises(TypeError):
+                cls(*args, **kwargs)  # type: ignore[arg-type]
+    # one __init__ for every record (compiling one per class cost `run` 2 ms for a 46-field record)
+    assert Point.__init__.__code__ is Row.__init__.__code__
