@@ -73,6 +73,10 @@ def test_listing_formats_from_dockers_cli_config(tmp_path: Path, monkeypatch: py
     assert (config_format("imagesFormat"), config_format("psFormat")) == ("{{.ID}}", None)  # a format is a string
     (other / "config.json").write_text("{not json")
     assert config_format("imagesFormat") is None
+    (other / "config.json").write_text("[" * 200_000)  # nested past the stack: none set, no traceback
+    assert config_format("imagesFormat") is None
+    (other / "config.json").write_bytes(b'{"imagesFormat": "{{.ID}}", "x": "' + b"y" * (2 << 20) + b'"}')
+    assert config_format("imagesFormat") is None  # read to 1 MiB only: not a document
 
 
 def test_top_rows_split_as_dockers_daemon() -> None:

@@ -105,7 +105,7 @@ def config_format(key: str) -> str | None:
     try:
         with open(path, "rb") as f:
             cfg = loads(f.read(1 << 20))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # (a document nested past the interpreter's stack)
         return None
     value = cfg.get(key) if isinstance(cfg, dict) else None
     return value if isinstance(value, str) and value else None
