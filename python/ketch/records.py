@@ -156,6 +156,8 @@ def record(
                 factories[n] = value.make
             elif value is not _MISSING:
                 defaults[n] = value
+            elif defaults or factories:  # as dataclass refuses it, when the class is made
+                raise TypeError(f"non-default argument {n!r} follows default argument")
         init = _init(cls.__qualname__, names, defaults, factories, frozen)
         made: dict[str, Any] = {"__init__": init, "__record_fields__": names, "__record_specs__": specs}
         if eq:

@@ -92,3 +92,15 @@ def test_arguments_bind_as_the_dataclass_would_and_no_init_is_compiled_per_class
                 cls(*args, **kwargs)  # type: ignore[arg-type]
     # one __init__ for every record (compiling one per class cost `run` 2 ms for a 46-field record)
     assert Point.__init__.__code__ is Row.__init__.__code__
+
+
+def test_a_required_field_after_a_defaulted_one_is_refused_when_the_class_is_made() -> None:
+    @record()
+    class A:
+        x: int = 5
+
+    with pytest.raises(TypeError, match="non-default argument 'y' follows default argument"):
+
+        @record()
+        class B(A):
+            y: int
