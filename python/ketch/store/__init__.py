@@ -42,10 +42,10 @@ class Store:
         self._content: ContentStore | None = None
         self._layers: LayerStore | None = None
         # What killed writers left: only looked at when there is anything (no scan on every `ps`).
-        if _has_entries(os.path.join(self.dir, "content", "ingest"), ""):
+        if has_entries(os.path.join(self.dir, "content", "ingest"), ""):
             self.content.clean_ingest()
         # Layer trees a killed deleter left (one directory read; deleted in the background).
-        if _has_entries(os.path.join(self.dir, "trash"), "."):
+        if has_entries(os.path.join(self.dir, "trash"), "."):
             self.layers.empty_trash()
 
     @property
@@ -77,9 +77,10 @@ class Store:
         self.db.close()
 
 
-def _has_entries(directory: str, hidden: str) -> bool:
+def has_entries(directory: str, hidden: str) -> bool:
     """Whether `directory` holds an entry (one not starting with `hidden`, when
-    given): one directory read, False when it is not there."""
+    given): one directory read, False when it is not there (the ingests and
+    the trash at open, trash.has_items)."""
     try:
         with os.scandir(directory) as it:
             return any(not (hidden and e.name.startswith(hidden)) for e in it)

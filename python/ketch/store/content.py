@@ -176,11 +176,6 @@ class ContentStore:
         except FileNotFoundError:
             pass
 
-    def has_ingests(self) -> bool:
-        """Whether ingest/ holds anything: one directory read, no listing."""
-        with os.scandir(self.ingest_dir) as it:
-            return next(it, None) is not None
-
     def clean_ingest(self, older_than: float = 3600.0) -> None:
         """Removes the partial downloads of killed writers: ingests whose lock
         nobody holds (a live one holds its own until it is committed or

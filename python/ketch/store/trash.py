@@ -58,11 +58,9 @@ def put(trash: Path, path: Path, name: str) -> Path:
 
 def has_items(trash: Path) -> bool:
     """Whether the trash holds anything to delete: one directory read."""
-    try:
-        with os.scandir(trash) as it:
-            return any(not e.name.startswith(".") for e in it)
-    except FileNotFoundError:
-        return False
+    from . import has_entries
+
+    return has_entries(os.fspath(trash), ".")
 
 
 @contextmanager
